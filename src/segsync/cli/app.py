@@ -1,0 +1,72 @@
+"""The root ``segsync`` command: global options and the command groups."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from segsync import __version__
+from segsync.cli.output import CliState, report_error
+from segsync.errors import SegsyncError
+from segsync.settings import Settings
+
+
+class SegsyncGroup(TyperGroup):
+    """Turns a ``SegsyncError`` raised by any command into a message and an exit code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SegsyncError as err:
+            raise typer.Exit(report_error(err)) from None
+
+
+app = typer.Typer(
+    name="segsync",
+    cls=SegsyncGroup,
+    help="Export segments of unified customer profiles to Autopilot.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"segsync {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            envvar="SEGSYNC_DATA_DIR",
+            help="Where the metadata DB, the profile DuckDB file and the secret key file live.",
+        ),
+    ] = None,
+    as_user: Annotated[
+        str | None,
+        typer.Option("--as", metavar="EMAIL", help="Act as this user (their permissions apply)."),
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print machine-readable JSON (also per command).")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """segsync: the right people on the right Autopilot lists, every morning."""
+    settings = Settings(data_dir=data_dir) if data_dir is not None else Settings()
+    ctx.obj = CliState(settings=settings, as_user=as_user, json=json_output)
+
+
+def main() -> None:
+    app()

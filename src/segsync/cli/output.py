@@ -1,0 +1,80 @@
+"""What every command shares: the global state, JSON or human output, exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from segsync.errors import FatalError, InputError, PermissionDenied, SegsyncError
+from segsync.settings import Settings
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+@dataclass
+class CliState:
+    """Global options, parsed once by the root callback and kept on ``ctx.obj``."""
+
+    settings: Settings
+    as_user: str | None = None
+    json: bool = False
+
+
+def state(ctx: typer.Context) -> CliState:
+    obj = ctx.find_root().obj
+    if not isinstance(obj, CliState):
+        obj = CliState(settings=Settings())
+        ctx.find_root().obj = obj
+    return obj
+
+
+def wants_json(ctx: typer.Context, flag: bool) -> bool:
+    return flag or state(ctx).json
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, default=_default, indent=2, ensure_ascii=False) + "\n")
+
+
+def print_table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*["" if cell is None else str(cell) for cell in row])
+    console.print(table)
+
+
+def exit_code_for(err: SegsyncError) -> int:
+    if isinstance(err, InputError | PermissionDenied):
+        return EXIT_USAGE
+    if isinstance(err, FatalError):
+        return EXIT_FAILED
+    return EXIT_FAILED
+
+
+def report_error(err: SegsyncError) -> int:
+    err_console.print(f"[bold red]error:[/] {err.message}", highlight=False, markup=True)
+    return exit_code_for(err)

@@ -1,0 +1,83 @@
+"""The import rules of DESIGN.md, checked by walking every module's imports."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "segsync"
+
+# Which of our own top-level modules each layer may import (besides itself).
+ALLOWED: dict[str, set[str]] = {
+    "errors": set(),
+    "settings": {"errors"},
+    "domain": {"errors"},
+    "destinations": {"domain", "errors"},
+    "storage": {"domain", "errors"},
+    "profiles": {"domain", "errors"},
+    "segments": {"domain", "profiles", "errors"},
+    "services": {
+        "domain",
+        "storage",
+        "profiles",
+        "segments",
+        "destinations",
+        "errors",
+        "settings",
+    },
+    # The CLI also serves the simulator app (`segsync simulator`): a standalone tool, not a layer.
+    "cli": {"services", "settings", "errors", "simulator"},
+    "web": {"services", "settings", "errors"},
+    "simulator": set(),
+}
+
+
+def _layer_of(path: Path) -> str:
+    rel = path.relative_to(SRC)
+    return rel.parts[0].removesuffix(".py")
+
+
+def _imported_layers(tree: ast.Module) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "segsync" and len(parts) > 1:
+                found.add(parts[1])
+    return found
+
+
+def _modules() -> list[Path]:
+    return sorted(p for p in SRC.rglob("*.py") if _layer_of(p) not in {"__init__", "__main__"})
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(SRC)))
+def test_module_imports_only_what_its_layer_may(path: Path) -> None:
+    layer = _layer_of(path)
+    assert layer in ALLOWED, (
+        f"{layer} is not a layer of DESIGN.md; add it to ALLOWED with its rules"
+    )
+    imported = _imported_layers(ast.parse(path.read_text(), filename=str(path))) - {layer}
+    forbidden = imported - ALLOWED[layer]
+    assert not forbidden, f"{path.relative_to(SRC)} imports {sorted(forbidden)}"
+
+
+def test_no_relative_imports_and_no_utils_modules() -> None:
+    for path in SRC.rglob("*.py"):
+        assert path.stem not in {"utils", "helpers", "misc"}, f"{path}: no grab-bag modules"
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert node.level == 0, f"{path}: use absolute imports"
+
+
+def test_the_checker_sees_a_forbidden_import() -> None:
+    tree = ast.parse("from segsync.storage import models\nimport segsync.web.app\n")
+    assert _imported_layers(tree) == {"storage", "web"}
