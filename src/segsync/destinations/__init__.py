@@ -1,0 +1,1 @@
+"""Destinations: the plug-in seam (base.py), the registry, and one package per platform."""

@@ -1,0 +1,174 @@
+"""Autopilot as a :class:`~segsync.destinations.base.Destination`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, ClassVar
+
+from segsync.destinations.autopilot.bulk import upsert_isolating
+from segsync.destinations.autopilot.client import DEFAULT_BASE_URL, AutopilotClient, unexpected
+from segsync.destinations.base import (
+    AccountInfo,
+    BatchResult,
+    Capabilities,
+    ConnectionConfig,
+    Destination,
+    UpsertItem,
+)
+from segsync.errors import FatalError, InputError, NotFound, RetriableError
+
+CREDENTIALS_CHECK_ATTEMPTS = 3
+"""Connect should answer within seconds: an unreachable service is reported, not waited out."""
+
+
+class AutopilotDestination(Destination):
+    """Autopilot's REST API v1 (see docs/autopilot-client.md)."""
+
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        name="autopilot",
+        display_name="Autopilot",
+        max_batch_size=100,
+        default_rate_limit=5.0,
+        default_base_url=DEFAULT_BASE_URL,
+    )
+
+    def __init__(self, config: ConnectionConfig) -> None:
+        self.client = AutopilotClient(config)
+
+    @property
+    def requests_made(self) -> int:
+        return self.client.requests_made
+
+    @property
+    def throttled(self) -> int:
+        return self.client.throttled
+
+    def max_in_flight(self) -> int:
+        return self.client.in_flight()
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def check_credentials(self) -> AccountInfo:
+        reply = await self.client.account(max_attempts=CREDENTIALS_CHECK_ATTEMPTS)
+        data = reply.data
+        if not reply.ok or not isinstance(data, dict) or not data.get("instanceId"):
+            raise unexpected(reply, "the credentials check GET /account")
+        return AccountInfo(instance_id=str(data["instanceId"]), raw=data)
+
+    async def ensure_list(self, title: str) -> str:
+        if not title.strip():
+            raise InputError("a list title cannot be empty")
+        attempt = 0
+        while True:
+            attempt += 1
+            found = await self._find_list(title)
+            if found is not None:
+                return found
+            # Creating is not idempotent (titles may repeat), so after an ambiguous failure we
+            # look again before creating: the first try may have made the list.
+            try:
+                reply = await self.client.create_list(title)
+            except RetriableError as exc:
+                if not self.client.policy.should_retry(attempt):
+                    raise
+                await self.client.config.sleep(self.client.policy.delay(attempt, exc.retry_after))
+                continue
+            data = reply.data
+            if reply.ok and isinstance(data, dict) and data.get("list_id"):
+                return str(data["list_id"])
+            if reply.status == 409 and self.client.policy.should_retry(attempt):
+                continue  # someone created it meanwhile; the next lookup finds it
+            raise unexpected(reply, "creating a list (POST /list)")
+
+    async def _find_list(self, title: str) -> str | None:
+        reply = await self.client.lists()
+        data = reply.data
+        if not reply.ok or not isinstance(data, dict) or not isinstance(data.get("lists"), list):
+            raise unexpected(reply, "listing lists (GET /lists)")
+        for entry in data["lists"]:
+            if isinstance(entry, dict) and entry.get("title") == title and entry.get("list_id"):
+                return str(entry["list_id"])
+        return None
+
+    async def upsert_batch(self, items: Sequence[UpsertItem]) -> BatchResult:
+        limit = self.capabilities.max_batch_size
+        if len(items) > limit:
+            raise InputError(
+                f"a batch holds {len(items)} contacts; Autopilot takes at most {limit}"
+            )
+        seen: set[str] = set()
+        for item in items:
+            key = item.email.lower()
+            if key in seen:
+                raise InputError(f"a batch holds the same email twice ({_mask(item.email)})")
+            seen.add(key)
+        return await upsert_isolating(self.client, items)
+
+    async def add_membership(self, list_id: str, email: str) -> bool:
+        reply = await self.client.add_to_list(list_id, email)
+        if reply.status == 404:
+            raise NotFound(
+                f"Autopilot has no list {list_id} or no contact {_mask(email)} to add to it"
+            )
+        if not reply.ok:
+            raise unexpected(reply, "adding a list member")
+        # After an ambiguous first try, "not modified" most likely means that try added it.
+        return reply.ambiguous or not _not_modified(reply.data)
+
+    async def remove_membership(self, list_id: str, email: str) -> bool:
+        reply = await self.client.remove_from_list(list_id, email)
+        if reply.status == 404:
+            return reply.ambiguous
+        if not reply.ok:
+            raise unexpected(reply, "removing a list member")
+        return reply.ambiguous or not _not_modified(reply.data)
+
+    async def forget(self, email: str) -> bool:
+        reply = await self.client.delete_contact(email)
+        if reply.status == 404:
+            return reply.ambiguous  # an earlier, timed-out try may have deleted it
+        if not reply.ok:
+            raise unexpected(reply, "deleting a contact")
+        return True
+
+    async def get_contact(self, email: str) -> dict[str, Any] | None:
+        reply = await self.client.get_contact(email)
+        if reply.status == 404:
+            return None
+        if not reply.ok or not isinstance(reply.data, dict):
+            raise unexpected(reply, "reading a contact")
+        return reply.data
+
+    async def list_members(self, list_id: str) -> AsyncIterator[dict[str, Any]]:
+        bookmark: str | None = None
+        seen: set[str] = set()
+        while True:
+            reply = await self.client.list_contacts_page(list_id, bookmark)
+            if reply.status == 404 and bookmark is None:
+                raise NotFound(f"Autopilot has no list {list_id}")
+            data = reply.data
+            if not reply.ok or not isinstance(data, dict):
+                raise unexpected(reply, "reading a list's members")
+            for contact in data.get("contacts") or []:
+                if isinstance(contact, dict):
+                    yield contact
+            bookmark = data.get("bookmark")
+            if not bookmark:
+                return
+            if bookmark in seen:
+                raise FatalError(
+                    f"Autopilot returned the page bookmark {bookmark} twice while listing "
+                    f"{list_id}; stopped to avoid looping"
+                )
+            seen.add(bookmark)
+
+
+def _not_modified(data: Any) -> bool:
+    return isinstance(data, dict) and data.get("not_modified") is True
+
+
+def _mask(email: str) -> str:
+    """``j***@example.org``: enough to recognise an address in a message, not to harvest it."""
+    local, sep, domain = email.partition("@")
+    return f"{local[:1]}***{sep}{domain}" if sep else "***"

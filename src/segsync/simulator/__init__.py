@@ -1,0 +1,30 @@
+"""A local stand-in for the Autopilot v1 REST API (``segsync simulator``).
+
+It states the contract of docs/simulator.md on its own and imports nothing else of segsync::
+
+    from segsync.simulator import Simulator, SimulatorConfig, serve_in_thread
+
+    sim = Simulator(SimulatorConfig(rate_limit=0))     # sim.app is the ASGI app
+    sim.faults.fail_next(2)                             # in-process fault switches
+    with serve_in_thread(sim) as running:               # a real server on a loopback port
+        print(running.base_url)                         # http://127.0.0.1:PORT/v1
+"""
+
+from __future__ import annotations
+
+from segsync.simulator.app import Simulator
+from segsync.simulator.config import DEFAULT_API_KEY, SimulatorConfig
+from segsync.simulator.faults import Faults, RateLimiter, Stats
+from segsync.simulator.server import RunningSimulator, serve, serve_in_thread
+
+__all__ = [
+    "DEFAULT_API_KEY",
+    "Faults",
+    "RateLimiter",
+    "RunningSimulator",
+    "Simulator",
+    "SimulatorConfig",
+    "Stats",
+    "serve",
+    "serve_in_thread",
+]

@@ -1,0 +1,88 @@
+"""The client's token bucket and in-flight sizing, on virtual time."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+import pytest
+
+from segsync.destinations.autopilot.ratelimit import LatencyGauge, TokenBucket, in_flight_for
+from segsync.errors import InputError
+from tests.destinations.conftest import VirtualTime
+
+
+async def test_bucket_allows_a_small_burst_then_paces_at_the_rate(vtime: VirtualTime) -> None:
+    bucket = TokenBucket(5.0, clock=vtime.clock, sleep=vtime.sleep, burst_seconds=0.5)
+    start = vtime.now
+    times = []
+    for _ in range(12):
+        await bucket.acquire()
+        times.append(vtime.now - start)
+    assert bucket.capacity == 2.5
+    assert times[:2] == [0.0, 0.0]  # the burst: two whole tokens
+    gaps = [b - a for a, b in itertools.pairwise(times[3:])]
+    assert gaps == pytest.approx([0.2] * len(gaps))  # then one every 1/rate seconds
+    assert times[-1] == pytest.approx((12 - 2.5) / 5.0)
+
+
+async def test_bucket_never_bursts_more_than_one_token_at_low_burst(vtime: VirtualTime) -> None:
+    bucket = TokenBucket(5.0, clock=vtime.clock, sleep=vtime.sleep, burst_seconds=0.0)
+    assert bucket.capacity == 1.0
+    await bucket.acquire()
+    await bucket.acquire()
+    assert vtime.now - 1000.0 == pytest.approx(0.2)
+
+
+async def test_concurrent_callers_share_the_rate_first_come_first_served(
+    vtime: VirtualTime,
+) -> None:
+    bucket = TokenBucket(10.0, clock=vtime.clock, sleep=vtime.sleep, burst_seconds=0.1)
+    order: list[int] = []
+
+    async def take(n: int) -> None:
+        await bucket.acquire()
+        order.append(n)
+
+    await asyncio.gather(*(take(n) for n in range(20)))
+    assert order == list(range(20))
+    assert vtime.now - 1000.0 == pytest.approx(1.9)  # 20 tokens, 1 up front, 10 per second
+
+
+async def test_pause_holds_everyone_back_and_empties_the_bucket(vtime: VirtualTime) -> None:
+    bucket = TokenBucket(100.0, clock=vtime.clock, sleep=vtime.sleep, burst_seconds=1.0)
+    bucket.pause(3.0)
+    await bucket.acquire()
+    assert vtime.now - 1000.0 == pytest.approx(3.0)
+    await bucket.acquire()  # the bucket refills only from the end of the pause
+    assert vtime.now - 1000.0 == pytest.approx(3.0, abs=0.011)
+
+
+@pytest.mark.parametrize("rate", [0.0, -1.0, float("inf"), float("nan")])
+def test_a_rate_that_is_not_positive_is_refused(vtime: VirtualTime, rate: float) -> None:
+    with pytest.raises(InputError, match="rate limit must be a positive number"):
+        TokenBucket(rate, clock=vtime.clock, sleep=vtime.sleep)
+
+
+@pytest.mark.parametrize(
+    ("rate", "latency", "expected"),
+    [
+        (5.0, 0.4, 3),  # the issue's example: 5 r/s at 400 ms needs 2+ in flight
+        (5.0, 0.0, 2),
+        (50.0, 0.1, 6),
+        (50.0, 0.13, 8),
+        (5.0, 30.0, 16),  # bounded
+    ],
+)
+def test_in_flight_follows_rate_times_latency(rate: float, latency: float, expected: int) -> None:
+    assert in_flight_for(rate, latency, ceiling=16) == expected
+
+
+def test_latency_gauge_smooths_and_sizes_concurrency() -> None:
+    gauge = LatencyGauge(smoothing=0.5)
+    assert gauge.in_flight(5.0, ceiling=16) == 2  # nothing observed yet
+    gauge.observe(0.4)
+    assert gauge.latency == pytest.approx(0.4)
+    gauge.observe(0.8)
+    assert gauge.latency == pytest.approx(0.6)
+    assert gauge.in_flight(5.0, ceiling=16) == 4
