@@ -1,0 +1,166 @@
+"""The profile engine: an Ibis backend holding the profile table and related tables."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import ibis
+import ibis.expr.datatypes as dt
+import pyarrow as pa
+
+from segsync.domain.catalog import AttrType, TableInfo
+from segsync.errors import FatalError, InputError, NotFound
+from segsync.profiles import importer
+from segsync.profiles.importer import ImportResult
+from segsync.profiles.readers import Progress
+
+INTERNAL_PREFIX = "_segsync_"
+_HIDDEN_PREFIXES = (INTERNAL_PREFIX, "ibis_")  # staging tables; Ibis's in-memory tables
+_TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+def attr_type(dtype: dt.DataType) -> AttrType | None:
+    """The attribute type a user sees for an engine column type (``None``: not usable)."""
+    if dtype.is_boolean():
+        return AttrType.BOOLEAN
+    if dtype.is_numeric():
+        return AttrType.NUMBER
+    if dtype.is_date() or dtype.is_timestamp():
+        return AttrType.DATE
+    if dtype.is_string() or dtype.is_uuid():
+        return AttrType.TEXT
+    return None
+
+
+def check_table_name(name: str) -> str:
+    """Refuse table names that are not plain identifiers (they reach SQL as identifiers)."""
+    if not _TABLE_NAME.fullmatch(name) or name.startswith(INTERNAL_PREFIX):
+        raise InputError(
+            f"table name {name!r} is not valid: use letters, digits and _, starting with a "
+            f"letter or _, at most 63 characters (and not starting with {INTERNAL_PREFIX!r})"
+        )
+    return name
+
+
+def _normalise_url(url: str) -> str:
+    scheme = urlsplit(url).scheme
+    if scheme in {"postgresql", "postgresql+psycopg"}:
+        return "postgres" + url[len(scheme) :]
+    return url
+
+
+class ProfileEngine:
+    """Where profiles live and segment queries run: one Ibis backend.
+
+    ``duckdb://PATH`` (the default, a file in the data dir) or any URL ``ibis.connect`` takes,
+    e.g. ``postgres://user@host:5432/db``. Segment compilation works on :meth:`table`.
+    """
+
+    def __init__(self, backend: Any, url: str) -> None:
+        self._backend = backend
+        self.url = url
+
+    @classmethod
+    def connect(cls, url: str) -> ProfileEngine:
+        """Connect to the engine at ``url``; a DuckDB file's directory is created."""
+        url = _normalise_url(url)
+        scheme = urlsplit(url).scheme
+        try:
+            if scheme == "duckdb":
+                path = url[len("duckdb://") :]
+                if path and path != ":memory:":
+                    Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                backend = ibis.duckdb.connect(path or ":memory:")
+            else:
+                backend = ibis.connect(url)
+        except (ImportError, ValueError) as err:
+            raise InputError(f"profile engine URL {url!r} is not usable: {err}") from None
+        except Exception as err:
+            raise FatalError(f"could not connect to the profile engine at {url!r}: {err}") from err
+        return cls(backend, url)
+
+    @property
+    def backend(self) -> Any:
+        """The Ibis backend (``ibis.backends.duckdb.Backend``, ``...postgres.Backend``, ...)."""
+        return self._backend
+
+    @property
+    def name(self) -> str:
+        """The backend's name: ``duckdb``, ``postgres``, ..."""
+        return str(self._backend.name)
+
+    def list_tables(self) -> list[str]:
+        """User tables, sorted (staging tables and Ibis's in-memory tables are hidden)."""
+        names = self._backend.list_tables()
+        return sorted(n for n in names if not n.startswith(_HIDDEN_PREFIXES))
+
+    def has_table(self, name: str) -> bool:
+        return name in set(self._backend.list_tables())
+
+    def table(self, name: str) -> ibis.Table:
+        """The Ibis table expression of ``name``; ``NotFound`` if it does not exist."""
+        if not self.has_table(name):
+            raise NotFound(f"no table {name!r} in the profile engine; import it first")
+        return self._backend.table(name)
+
+    def table_info(self, name: str, *, with_count: bool = False) -> TableInfo:
+        """Columns of ``name`` as attribute types (unsupported types such as lists are left
+        out); the row count too when ``with_count``."""
+        schema = self.table(name).schema()
+        columns = {
+            col: kind for col, dtype in schema.items() if (kind := attr_type(dtype)) is not None
+        }
+        count = self.row_count(name) if with_count else None
+        return TableInfo(name=name, columns=columns, row_count=count)
+
+    def row_count(self, name: str) -> int:
+        return int(self.table(name).count().execute())
+
+    def import_file(
+        self,
+        path: str | Path,
+        table: str,
+        *,
+        key: str | None = None,
+        replace: bool = False,
+        progress: Progress | None = None,
+        check: Callable[[TableInfo], None] | None = None,
+    ) -> ImportResult:
+        """Load a CSV/TSV, Parquet or JSON Lines file (optionally ``.gz``) into ``table``.
+
+        The data lands in a staging table, is checked (rows present; ``key`` present, never
+        empty, unique; then ``check`` on the new columns), and only then replaces ``table`` in
+        one transaction: a failed import leaves the previous table as it was. ``progress`` is
+        called with ``(bytes_done, bytes_total)``.
+        """
+        check_table_name(table)
+        return importer.import_file(
+            self, Path(path), table, key=key, replace=replace, progress=progress, check=check
+        )
+
+    def import_arrow(
+        self,
+        data: pa.Table,
+        table: str,
+        *,
+        key: str | None = None,
+        replace: bool = False,
+        check: Callable[[TableInfo], None] | None = None,
+    ) -> ImportResult:
+        """Load an in-memory Arrow table into ``table``, with the same checks and atomicity as
+        :meth:`import_file`."""
+        check_table_name(table)
+        return importer.import_arrow(self, data, table, key=key, replace=replace, check=check)
+
+    def drop_table(self, name: str) -> None:
+        check_table_name(name)
+        self._backend.drop_table(name, force=True)
+
+    def close(self) -> None:
+        disconnect = getattr(self._backend, "disconnect", None)
+        if callable(disconnect):
+            disconnect()

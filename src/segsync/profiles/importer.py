@@ -1,0 +1,362 @@
+"""Imports into the profile engine: stage, check, then swap in one transaction."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import ibis
+import pyarrow as pa
+
+from segsync.domain.catalog import AttrType, TableInfo
+from segsync.errors import Conflict, InputError
+from segsync.profiles.readers import (
+    Progress,
+    SourceFile,
+    arrow_batches,
+    line_label,
+    open_source,
+    sniff_delimiter,
+)
+
+if TYPE_CHECKING:
+    from segsync.profiles.engine import ProfileEngine
+
+_EXAMPLES = 5
+_POLL_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import loaded."""
+
+    table: str
+    rows: int
+    columns: dict[str, AttrType]
+    key: str | None
+    format: str
+    source: str | None = None
+
+
+def staging_name(table: str) -> str:
+    return f"_segsync_staging_{table}"
+
+
+def _quote(name: str) -> str:
+    """Quote an identifier. Only quoted identifiers are ever put into SQL text here (the S608
+    waivers below); values travel as parameters."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _duckdb_message(err: Exception) -> str:
+    # DuckDB appends the failing SQL and advice about its own reader options; users need only
+    # the reason (which names the line and column).
+    text = str(err)
+    for marker in ("\n\n", "\nPossible", "\nThe search space", "\nColumn "):
+        text = text.split(marker, 1)[0]
+    text = " ".join(line.strip() for line in text.strip().splitlines())
+    if "sniffing" in text:
+        text += " (check that every line has as many fields as the header and quotes are closed)"
+    return text
+
+
+def import_file(
+    engine: ProfileEngine,
+    path: Path,
+    table: str,
+    *,
+    key: str | None,
+    replace: bool,
+    progress: Progress | None,
+    check: Callable[[TableInfo], None] | None,
+) -> ImportResult:
+    source = open_source(path)
+    _check_target(engine, table, replace)
+    staging = staging_name(table)
+    engine.backend.drop_table(staging, force=True)
+    try:
+        examples: list[int] = []
+        if engine.name == "duckdb":
+            _stage_duckdb_file(engine, source, staging, progress)
+        else:
+            try:
+                examples = _stage_batches(
+                    engine, arrow_batches(source, progress), staging, key, source.label
+                )
+            except (pa.ArrowException, OSError) as err:
+                raise InputError(f"{source.label}: {err}") from None
+        return _finish(
+            engine,
+            staging,
+            table,
+            key=key,
+            label=source.label,
+            fmt=source.format,
+            source=str(path),
+            empty_key_rows=examples,
+            check=check,
+        )
+    finally:
+        with contextlib.suppress(Exception):
+            engine.backend.drop_table(staging, force=True)
+
+
+def import_arrow(
+    engine: ProfileEngine,
+    data: pa.Table,
+    table: str,
+    *,
+    key: str | None,
+    replace: bool,
+    check: Callable[[TableInfo], None] | None,
+) -> ImportResult:
+    _check_target(engine, table, replace)
+    staging = staging_name(table)
+    engine.backend.drop_table(staging, force=True)
+    try:
+        examples: list[int] = []
+        if engine.name == "duckdb":
+            duck = engine.backend.con
+            view = f"{staging}_arrow"
+            duck.register(view, data)
+            try:
+                duck.execute(f"CREATE TABLE {_quote(staging)} AS SELECT * FROM {_quote(view)}")  # noqa: S608
+            finally:
+                duck.unregister(view)
+        else:
+            examples = _stage_batches(
+                engine, data.to_batches(max_chunksize=50_000), staging, key, f"data for {table}"
+            )
+        return _finish(
+            engine,
+            staging,
+            table,
+            key=key,
+            label=f"data for {table}",
+            fmt="arrow",
+            source=None,
+            empty_key_rows=examples,
+            check=check,
+        )
+    finally:
+        with contextlib.suppress(Exception):
+            engine.backend.drop_table(staging, force=True)
+
+
+def _check_target(engine: ProfileEngine, table: str, replace: bool) -> None:
+    if not replace and engine.has_table(table):
+        raise Conflict(
+            f"table {table!r} already exists in the profile engine; "
+            "add --replace to replace its data"
+        )
+
+
+def _stage_duckdb_file(
+    engine: ProfileEngine, source: SourceFile, staging: str, progress: Progress | None
+) -> None:
+    """Load with DuckDB's own parallel readers. CSV types are detected from a sample first;
+    when a later value does not fit, the whole file is scanned to detect them."""
+    if source.format in {"csv", "tsv"}:
+        # The delimiter comes from the header line: DuckDB's sniffer can mistake a file with
+        # one ragged row for a one-column file.
+        delim = {"\t": "\\t"}.get(sniff_delimiter(source), sniff_delimiter(source))
+        options = f"header=true, delim='{delim}'"
+        try:
+            _run_duckdb(engine, source, staging, f"read_csv(?, {options})", progress)
+        except duckdb.ConversionException:
+            engine.backend.drop_table(staging, force=True)
+            reader = f"read_csv(?, {options}, sample_size=-1)"
+            _run_duckdb(engine, source, staging, reader, progress)
+    elif source.format == "parquet":
+        _run_duckdb(engine, source, staging, "read_parquet(?)", progress)
+    else:
+        reader = "read_json(?, format='newline_delimited')"
+        _run_duckdb(engine, source, staging, reader, progress)
+
+
+def _run_duckdb(
+    engine: ProfileEngine,
+    source: SourceFile,
+    staging: str,
+    reader: str,
+    progress: Progress | None,
+) -> None:
+    """Run the load on a cursor in a thread, so the caller's thread can poll its progress."""
+    sql = f"CREATE TABLE {_quote(staging)} AS SELECT * FROM {reader}"  # noqa: S608
+    cursor = engine.backend.con.cursor()
+    failure: list[BaseException] = []
+    done = threading.Event()
+
+    def load() -> None:
+        try:
+            cursor.execute(sql, [str(source.path)])
+        except BaseException as err:
+            failure.append(err)
+        finally:
+            done.set()
+
+    total = source.size
+    try:
+        if progress is not None:
+            cursor.execute("SET enable_progress_bar = true")
+            cursor.execute("SET enable_progress_bar_print = false")
+        worker = threading.Thread(target=load, name="segsync-import", daemon=True)
+        worker.start()
+        while not done.wait(_POLL_SECONDS):
+            percent = cursor.query_progress()
+            if progress is not None and percent >= 0:
+                progress(int(total * min(percent, 100.0) / 100), total)
+        worker.join()
+    finally:
+        cursor.close()
+    if failure:
+        err = failure[0]
+        if isinstance(err, duckdb.ConversionException) and "sample_size=-1" not in reader:
+            raise err
+        if isinstance(err, duckdb.Error):
+            raise InputError(f"{source.label}: {_duckdb_message(err)}") from None
+        raise err
+    if progress is not None:
+        progress(total, total)
+
+
+def _stage_batches(
+    engine: ProfileEngine,
+    batches: Iterable[pa.RecordBatch],
+    staging: str,
+    key: str | None,
+    label: str,
+) -> list[int]:
+    """Create ``staging`` from Arrow batches through Ibis (any backend). Returns the indexes of
+    the first rows whose key is empty, to name them in an error."""
+    backend = engine.backend
+    created = False
+    offset = 0
+    empty: list[int] = []
+    for batch in batches:
+        data = _without_null_types(pa.Table.from_batches([batch]))
+        if key is not None and key in data.column_names and len(empty) < _EXAMPLES:
+            empty.extend(offset + i for i in _empty_indexes(data.column(key)))
+        if not created:
+            backend.create_table(staging, obj=data)
+            created = True
+        elif data.num_rows:
+            backend.insert(staging, obj=data)
+        offset += batch.num_rows
+    if not created:
+        raise InputError(f"{label}: no rows to import (only a header, or no data)")
+    return empty[:_EXAMPLES]
+
+
+def _without_null_types(data: pa.Table) -> pa.Table:
+    # A column with only nulls has Arrow type null, which SQL engines cannot create.
+    for index, field in enumerate(data.schema):
+        if pa.types.is_null(field.type):
+            data = data.set_column(index, field.name, data.column(index).cast(pa.string()))
+    return data
+
+
+def _empty_indexes(column: pa.ChunkedArray) -> list[int]:
+    values = column.to_pylist()
+    return [i for i, v in enumerate(values) if v is None or str(v).strip() == ""][:_EXAMPLES]
+
+
+def _finish(
+    engine: ProfileEngine,
+    staging: str,
+    table: str,
+    *,
+    key: str | None,
+    label: str,
+    fmt: str,
+    source: str | None,
+    empty_key_rows: list[int],
+    check: Callable[[TableInfo], None] | None,
+) -> ImportResult:
+    staged = engine.backend.table(staging)
+    rows = int(staged.count().execute())
+    if rows == 0:
+        raise InputError(f"{label}: no rows to import (only a header, or no data)")
+    if key is not None:
+        _check_key(engine, staged, staging, key, label, fmt, empty_key_rows)
+    info = engine.table_info(staging)
+    if check is not None:
+        check(TableInfo(name=table, columns=info.columns, row_count=rows))
+    _swap(engine, staging, table)
+    return ImportResult(
+        table=table, rows=rows, columns=info.columns, key=key, format=fmt, source=source
+    )
+
+
+def _check_key(
+    engine: ProfileEngine,
+    staged: Any,
+    staging: str,
+    key: str,
+    label: str,
+    fmt: str,
+    empty_key_rows: list[int],
+) -> None:
+    columns = list(staged.columns)
+    if key not in columns:
+        raise InputError(f"column {key!r} not found in {label}; columns are: {', '.join(columns)}")
+    column = staged[key]
+    empty = column.isnull() | (column.cast("string").strip() == "")
+    empty_count = int(staged.filter(empty).count().execute())
+    if empty_count:
+        if engine.name == "duckdb":
+            found = engine.backend.con.execute(
+                f"SELECT rowid FROM {_quote(staging)} WHERE {_quote(key)} IS NULL "  # noqa: S608
+                f"OR trim(CAST({_quote(key)} AS VARCHAR)) = '' ORDER BY rowid LIMIT {_EXAMPLES}"
+            ).fetchall()
+            empty_key_rows = [int(row[0]) for row in found]
+        where = ", ".join(line_label(fmt)(i) for i in empty_key_rows)
+        raise InputError(
+            f"{label}: {empty_count} row(s) have an empty key {key!r}"
+            + (f" ({where})" if where else "")
+            + "; every row needs a key"
+        )
+    counts = staged.group_by(key).aggregate(n=staged.count())
+    duplicated = counts.filter(counts.n > 1)
+    duplicate_count = int(duplicated.count().execute())
+    if duplicate_count:
+        top = duplicated.order_by([ibis.desc("n"), key]).limit(_EXAMPLES).to_pyarrow()
+        examples = ", ".join(
+            f"{value!r} ×{n}"
+            for value, n in zip(
+                top.column(key).to_pylist(), top.column("n").to_pylist(), strict=True
+            )
+        )
+        raise InputError(
+            f"{label}: {duplicate_count} value(s) of key {key!r} appear more than once "
+            f"(e.g. {examples}); keys must be unique"
+        )
+
+
+def _swap(engine: ProfileEngine, staging: str, table: str) -> None:
+    """Replace ``table`` by ``staging`` in one transaction where the backend allows it."""
+    drop = f"DROP TABLE IF EXISTS {_quote(table)}"
+    rename = f"ALTER TABLE {_quote(staging)} RENAME TO {_quote(table)}"
+    backend = engine.backend
+    if engine.name == "duckdb":
+        duck = backend.con
+        duck.execute("BEGIN TRANSACTION")
+        try:
+            duck.execute(drop)
+            duck.execute(rename)
+        except BaseException:
+            duck.execute("ROLLBACK")
+            raise
+        duck.execute("COMMIT")
+    elif engine.name == "postgres":
+        with backend.begin() as cursor:
+            cursor.execute(drop)
+            cursor.execute(rename)
+    else:  # no transactional DDL through Ibis: a short window without the table
+        backend.drop_table(table, force=True)
+        backend.rename_table(staging, table)

@@ -1,0 +1,336 @@
+"""Compile a segment definition into one Ibis expression: the distinct profile keys of its members.
+
+Attribute names become Ibis column references and values Ibis literals, so the SQL the engine
+runs quotes both: nothing in a definition ever reaches SQL as text.
+
+Semantics (docs/segments.md has the user-facing version):
+
+* Every condition is two-valued: a positive operator is false on an empty (NULL) value, and each
+  ``not_*`` operator is the exact complement of its positive one, so it *matches* empty values
+  (``City not_equals Lisbon`` includes profiles without a city).
+* Text ``equals``, ``in``, ``contains``, ``starts_with``, ``ends_with`` (and their negations)
+  compare ``lower()`` of both sides, in the engine. ``is_empty`` on text is NULL or blank.
+* Dates in a definition are calendar days. On a timestamp attribute ``on D`` is the whole day,
+  ``before D`` is before its first instant, ``after D`` after its last. ``within_last`` covers
+  ``[now − period, now]``; on a calendar-date attribute the start day counts.
+* A related rule joins the related rows to their profile through the declared relationship,
+  keeps the rows matching ``conditions``, groups them per profile and keeps the profiles whose
+  aggregates satisfy ``having``: a member always has at least one matching related row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from segsync.domain.catalog import AttrType, Catalog
+from segsync.domain.segment_definition import (
+    AggregateCondition,
+    AllGroup,
+    AnyGroup,
+    Combine,
+    Condition,
+    ConditionNode,
+    HavingAll,
+    HavingAny,
+    HavingNode,
+    Rule,
+    SegmentDefinition,
+)
+from segsync.domain.segment_operators import (
+    NEGATIONS,
+    Aggregate,
+    Op,
+    as_date,
+    as_period,
+)
+from segsync.domain.segment_validation import (
+    ResolvedAttribute,
+    aggregate_result_type,
+    resolve_attribute,
+    validate_definition,
+)
+
+TableSource = Callable[[str], ir.Table] | Mapping[str, ir.Table]
+"""Where the compiler gets the engine's tables: a mapping, or a callable such as ``con.table``."""
+
+
+def compile_segment(
+    defn: SegmentDefinition, catalog: Catalog, tables: TableSource, now: datetime
+) -> ir.Table:
+    """The members of ``defn`` as a one-column table of distinct profile keys, the column named
+    after ``catalog.profile_key``. Validates first (raises ``DefinitionError``); ``now`` anchors
+    relative dates."""
+    validate_definition(defn, catalog)
+    get = tables.__getitem__ if isinstance(tables, Mapping) else tables
+    profile = get(catalog.profile_table)
+    result: ir.Table | None = None
+    for rule in defn.rules:
+        members = _rule_members(rule, catalog, get, profile, now)
+        if result is None:
+            result = members
+        elif rule.combine is Combine.UNION:
+            result = result.union(members, distinct=True)
+        elif rule.combine is Combine.INTERSECT:
+            result = result.intersect(members, distinct=True)
+        else:
+            result = result.difference(members, distinct=True)
+    assert result is not None  # a definition has at least one rule
+    return result.distinct() if len(defn.rules) == 1 else result
+
+
+def _rule_members(
+    rule: Rule,
+    catalog: Catalog,
+    get: Callable[[str], ir.Table],
+    profile: ir.Table,
+    now: datetime,
+) -> ir.Table:
+    key = catalog.profile_key
+    if rule.related is None:
+        assert rule.conditions is not None  # validated
+        columns = {
+            ra: profile[ra.column] for ra in _referenced(rule.conditions, catalog, None).values()
+        }
+        pred = _predicate(rule.conditions, catalog, None, columns, now)
+        return profile.filter(pred).select(key)
+    return _related_members(rule, rule.related, catalog, get, profile, now)
+
+
+def _related_members(
+    rule: Rule,
+    related: str,
+    catalog: Catalog,
+    get: Callable[[str], ir.Table],
+    profile: ir.Table,
+    now: datetime,
+) -> ir.Table:
+    rel = catalog.relationship_to_profile(related)
+    assert rel is not None  # validated
+    key = catalog.profile_key
+    attrs = _referenced(rule.conditions, catalog, related) if rule.conditions else {}
+    aggregates = list(_aggregates(rule.having)) if rule.having else []
+    wanted = {
+        (catalog.profile_table, key),
+        (catalog.profile_table, rel.parent_column),
+        (related, rel.child_column),
+        *((ra.table, ra.column) for ra in attrs.values()),
+    }
+    for agg in aggregates:
+        if agg.attribute is not None:
+            ra = resolve_attribute(catalog, agg.attribute, related)
+            wanted.add((ra.table, ra.column))
+    # Columns are renamed to positional aliases so that same-named columns never collide.
+    alias = {pair: f"_c{i}" for i, pair in enumerate(sorted(wanted))}
+    related_t = get(related)
+    rows = related_t.select(**{a: related_t[c] for (t, c), a in alias.items() if t == related})
+    # When nothing but the key is needed from the profile, aggregate the related rows first and
+    # keep the groups whose key is a profile: one small semi-join instead of a join of every row.
+    aggregate_first = rel.parent_column == key and all(ra.table == related for ra in attrs.values())
+    if aggregate_first:
+        key_alias = alias[(related, rel.child_column)]
+    else:
+        key_alias = alias[(catalog.profile_table, key)]
+        rows = rows.join(
+            profile.select(
+                **{a: profile[c] for (t, c), a in alias.items() if t == catalog.profile_table}
+            ),
+            [
+                (
+                    alias[(related, rel.child_column)],
+                    alias[(catalog.profile_table, rel.parent_column)],
+                )
+            ],
+        )
+    if rule.conditions is not None:
+        columns = {ra: rows[alias[(ra.table, ra.column)]] for ra in attrs.values()}
+        rows = rows.filter(_predicate(rule.conditions, catalog, related, columns, now))
+    if not aggregates:
+        grouped = rows.select(key_alias).distinct()
+    else:
+        metrics: dict[str, ir.Value] = {}
+        for i, agg in enumerate(aggregates):
+            col = None
+            if agg.attribute is not None:
+                ra = resolve_attribute(catalog, agg.attribute, related)
+                col = rows[alias[(ra.table, ra.column)]]
+            metrics[f"_a{i}"] = _aggregate_expr(Aggregate(agg.aggregate), rows, col)
+        grouped = rows.group_by(key_alias).aggregate(**metrics)
+        assert rule.having is not None
+        grouped = grouped.filter(_having(rule.having, catalog, related, grouped, aggregates, now))
+    members = grouped.select(**{key: grouped[key_alias].cast(profile[key].type())})
+    if aggregate_first:
+        members = members.semi_join(profile.select(key), key)
+    return members
+
+
+def _aggregate_expr(agg: Aggregate, rows: ir.Table, col: ir.Column | None) -> ir.Value:
+    if agg is Aggregate.COUNT:
+        return rows.count() if col is None else col.count()
+    assert col is not None
+    if agg is Aggregate.SUM:
+        return col.sum()
+    if agg is Aggregate.AVG:
+        return col.mean()
+    return col.min() if agg is Aggregate.MIN else col.max()
+
+
+def _aggregates(node: HavingNode) -> list[AggregateCondition]:
+    if isinstance(node, HavingAll | HavingAny):
+        children = node.all if isinstance(node, HavingAll) else node.any
+        return [agg for child in children for agg in _aggregates(child)]
+    return [node]
+
+
+def _having(
+    node: HavingNode,
+    catalog: Catalog,
+    related: str,
+    grouped: ir.Table,
+    aggregates: list[AggregateCondition],
+    now: datetime,
+) -> ir.BooleanValue:
+    def walk(node: HavingNode) -> ir.BooleanValue:
+        if isinstance(node, HavingAll):
+            return ibis.and_(*(walk(child) for child in node.all))
+        if isinstance(node, HavingAny):
+            return ibis.or_(*(walk(child) for child in node.any))
+        index = next(i for i, agg in enumerate(aggregates) if agg is node)
+        input_type = None
+        if node.attribute is not None:
+            input_type = resolve_attribute(catalog, node.attribute, related).type
+        result_type = aggregate_result_type(Aggregate(node.aggregate), input_type)
+        return _compare(Op(node.op), grouped[f"_a{index}"], result_type, node.value, now)
+
+    return walk(node)
+
+
+def _referenced(
+    node: ConditionNode, catalog: Catalog, related: str | None
+) -> dict[str, ResolvedAttribute]:
+    """The attributes a condition tree names, resolved, by the name used."""
+    if isinstance(node, AllGroup | AnyGroup):
+        children = node.all if isinstance(node, AllGroup) else node.any
+        found: dict[str, ResolvedAttribute] = {}
+        for child in children:
+            found.update(_referenced(child, catalog, related))
+        return found
+    return {node.attribute: resolve_attribute(catalog, node.attribute, related)}
+
+
+def _predicate(
+    node: ConditionNode,
+    catalog: Catalog,
+    related: str | None,
+    columns: Mapping[ResolvedAttribute, ir.Value],
+    now: datetime,
+) -> ir.BooleanValue:
+    if isinstance(node, AllGroup):
+        return ibis.and_(*(_predicate(c, catalog, related, columns, now) for c in node.all))
+    if isinstance(node, AnyGroup):
+        return ibis.or_(*(_predicate(c, catalog, related, columns, now) for c in node.any))
+    assert isinstance(node, Condition)
+    ra = resolve_attribute(catalog, node.attribute, related)
+    return _compare(Op(node.op), columns[ra], ra.type, node.value, now)
+
+
+def _compare(
+    op: Op, col: ir.Value, attr_type: AttrType, value: Any, now: datetime
+) -> ir.BooleanValue:
+    """A never-NULL boolean: ``op`` applied to ``col``; negations are exact complements."""
+    if op in NEGATIONS:
+        return ~_compare(NEGATIONS[op], col, attr_type, value, now)
+    if op is Op.IS_EMPTY:
+        empty = col.isnull()
+        if attr_type is AttrType.TEXT:
+            empty = empty | (col.strip() == "")
+        return empty.fill_null(True)
+    if attr_type is AttrType.TEXT:
+        expr = _text(op, col, value)
+    elif attr_type is AttrType.NUMBER:
+        expr = _number(op, col, value)
+    elif attr_type is AttrType.DATE:
+        expr = _date(op, col, value, now)
+    else:
+        expr = col == ibis.literal(op is Op.IS_TRUE)
+    return expr.fill_null(False)
+
+
+def _text(op: Op, col: ir.Value, value: Any) -> ir.BooleanValue:
+    lowered = col.lower()
+
+    def lit(v: Any) -> ir.StringValue:
+        return ibis.literal(str(v), type="string").lower()
+
+    if op is Op.EQUALS:
+        return lowered == lit(value)
+    if op is Op.IN:
+        return lowered.isin([lit(v) for v in value])
+    if op is Op.CONTAINS:
+        return lowered.contains(lit(value))
+    if op is Op.STARTS_WITH:
+        return lowered.startswith(lit(value))
+    if op is Op.ENDS_WITH:
+        return lowered.endswith(lit(value))
+    raise AssertionError(f"no text operator {op}")  # validated
+
+
+def _number(op: Op, col: ir.Value, value: Any) -> ir.BooleanValue:
+    if op is Op.IN:
+        return col.isin([ibis.literal(v) for v in value])
+    if op is Op.BETWEEN:
+        return col.between(ibis.literal(value[0]), ibis.literal(value[1]))
+    lit = ibis.literal(value)
+    comparisons: dict[Op, Callable[[], ir.BooleanValue]] = {
+        Op.EQUALS: lambda: col == lit,
+        Op.GREATER_THAN: lambda: col > lit,
+        Op.GREATER_OR_EQUAL: lambda: col >= lit,
+        Op.LESS_THAN: lambda: col < lit,
+        Op.LESS_OR_EQUAL: lambda: col <= lit,
+    }
+    return comparisons[op]()
+
+
+def _date(op: Op, col: ir.Value, value: Any, now: datetime) -> ir.BooleanValue:
+    dtype = col.type()
+    is_ts = dtype.is_timestamp()
+    tz = getattr(dtype, "timezone", None)
+
+    def instant(moment: datetime) -> ir.Value:
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(UTC)
+        moment = moment.replace(tzinfo=UTC if tz else None)
+        return ibis.literal(moment, type=dtype)
+
+    def day_start(day: date) -> ir.Value:
+        return instant(datetime.combine(day, time())) if is_ts else ibis.literal(day)
+
+    def day_end(day: date) -> ir.Value:  # exclusive for timestamps, inclusive for dates
+        return day_start(day + timedelta(days=1)) if is_ts else ibis.literal(day)
+
+    if op in (Op.WITHIN_LAST,):
+        period = as_period(value)
+        assert period is not None
+        start = period.start(now)
+        if is_ts:
+            return (col >= instant(start)) & (col <= instant(now))
+        return (col >= ibis.literal(start.date())) & (col <= ibis.literal(now.date()))
+    if op is Op.BETWEEN:
+        low, high = as_date(value[0]), as_date(value[1])
+        assert low is not None
+        assert high is not None
+        upper = (col < day_end(high)) if is_ts else (col <= day_end(high))
+        return (col >= day_start(low)) & upper
+    day = as_date(value)
+    assert day is not None
+    if op in (Op.ON, Op.EQUALS):
+        return (col >= day_start(day)) & (col < day_end(day)) if is_ts else col == day_start(day)
+    if op is Op.BEFORE:
+        return col < day_start(day)
+    if op is Op.AFTER:
+        return col >= day_end(day) if is_ts else col > day_end(day)
+    raise AssertionError(f"no date operator {op}")  # validated

@@ -1,0 +1,187 @@
+"""Evaluate compiled segments on the profile engine: count, preview, member stream, suggestions.
+
+``members`` below is what :func:`segsync.segments.compiler.compile_segment` returns: a
+one-column Ibis table of distinct profile keys. The profile table's key must be unique (the
+importer guarantees it), so joining members back to it yields one row per member.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from difflib import get_close_matches
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from segsync.domain.catalog import AttrType
+from segsync.errors import InputError
+
+PREVIEW_LIMIT = 100
+PERCENTILES: tuple[tuple[str, float], ...] = (
+    ("p25", 0.25),
+    ("p50", 0.5),
+    ("p75", 0.75),
+    ("p90", 0.9),
+)
+
+
+def count(members: ir.Table) -> int:
+    """How many members the segment has."""
+    return int(members.count().execute())
+
+
+def _check_attributes(profile: ir.Table, attributes: Sequence[str]) -> None:
+    columns = list(profile.columns)
+    for name in attributes:
+        if name not in columns:
+            hint = get_close_matches(name, columns, n=1)
+            did_you_mean = f" (did you mean '{hint[0]}'?)" if hint else ""
+            raise InputError(f"unknown profile attribute '{name}'{did_you_mean}")
+
+
+def members_with_attributes(
+    members: ir.Table, profile: ir.Table, key: str, attributes: Sequence[str] | None = None
+) -> ir.Table:
+    """Members joined back to the profile table: ``key`` then ``attributes`` (default: every
+    profile attribute), ordered by ``key``."""
+    chosen = list(profile.columns) if attributes is None else list(attributes)
+    _check_attributes(profile, chosen)
+    columns = [key, *(name for name in dict.fromkeys(chosen) if name != key)]
+    return profile.semi_join(members, key).select(*columns).order_by(key)
+
+
+def preview(
+    members: ir.Table,
+    profile: ir.Table,
+    key: str,
+    limit: int = PREVIEW_LIMIT,
+    attributes: Sequence[str] | None = None,
+) -> pa.Table:
+    """The first ``limit`` members by profile id, with their attributes (default: all)."""
+    if limit < 0:
+        raise InputError(f"the preview limit must be 0 or more, got {limit}")
+    table = members_with_attributes(members, profile, key, attributes).limit(limit)
+    result: pa.Table = table.to_pyarrow()
+    return result
+
+
+def stream_members(
+    members: ir.Table,
+    profile: ir.Table,
+    key: str,
+    attributes: Sequence[str],
+    batch_size: int = 10_000,
+) -> Iterator[pa.RecordBatch]:
+    """Every member with ``key`` and ``attributes``, ordered by key, as Arrow record batches of
+    at most ``batch_size`` rows. Memory stays flat: the engine streams the result."""
+    if batch_size <= 0:
+        raise InputError(f"the batch size must be positive, got {batch_size}")
+    table = members_with_attributes(members, profile, key, attributes)
+    reader = table.to_pyarrow_batches(chunk_size=batch_size)
+    try:
+        for batch in reader:
+            # Some engines hand back larger chunks than asked for; split them.
+            for offset in range(0, max(batch.num_rows, 1), batch_size):
+                part = batch.slice(offset, batch_size)
+                if part.num_rows:
+                    yield part
+    finally:
+        reader.close()
+
+
+def member_ids(members: ir.Table, batch_size: int = 100_000) -> Iterator[pa.Array]:
+    """The member profile ids as Arrow string arrays (for snapshots), in no particular order."""
+    key = members.columns[0]
+    ids = members.select(members[key].cast("string").name(key))
+    reader = ids.to_pyarrow_batches(chunk_size=batch_size)
+    try:
+        for batch in reader:
+            yield batch.column(0)
+    finally:
+        reader.close()
+
+
+@dataclass(frozen=True)
+class ValueCount:
+    value: Any
+    count: int
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """What one attribute holds, for quick segments (SPEC S6).
+
+    Text and boolean attributes get ``top_values`` (at most 10, most frequent first); number and
+    date attributes get ``percentiles`` (``min``, ``p25``, ``p50``, ``p75``, ``p90``, ``max``).
+    ``empty_count`` counts the rows ``is_empty`` matches (NULL, or blank text).
+    """
+
+    attribute: str
+    type: AttrType
+    total: int
+    empty_count: int
+    distinct_count: int
+    top_values: list[ValueCount] = field(default_factory=list)
+    percentiles: dict[str, Any] = field(default_factory=dict)
+
+
+def suggest(table: ir.Table, attribute: str, attr_type: AttrType, top: int = 10) -> Suggestion:
+    """Summarise ``attribute`` of ``table``: top values or percentiles, and empties."""
+    _check_attributes(table, [attribute])
+    col = table[attribute]
+    empty = col.isnull()
+    if attr_type is AttrType.TEXT:
+        empty = empty | (col.strip() == "")
+    stats = table.aggregate(
+        total=table.count(),
+        empty=empty.sum(),
+        distinct=col.nunique(),
+    ).to_pyarrow()
+    total = int(stats["total"][0].as_py())
+    empties = int(stats["empty"][0].as_py() or 0)
+    distinct = int(stats["distinct"][0].as_py())
+    if attr_type not in (AttrType.TEXT, AttrType.BOOLEAN):
+        percentiles = _percentiles(table, col, attr_type)
+        return Suggestion(attribute, attr_type, total, empties, distinct, percentiles=percentiles)
+    present = table.filter(~empty.fill_null(True))
+    counts = (
+        present.group_by(attribute)
+        .aggregate(_count=present.count())
+        .order_by([ibis.desc("_count"), attribute])
+        .limit(top)
+        .to_pyarrow()
+    )
+    top_values = [
+        ValueCount(value, int(n))
+        for value, n in zip(
+            counts[attribute].to_pylist(), counts["_count"].to_pylist(), strict=True
+        )
+    ]
+    return Suggestion(attribute, attr_type, total, empties, distinct, top_values=top_values)
+
+
+def _percentiles(table: ir.Table, col: ir.Column, attr_type: AttrType) -> dict[str, Any]:
+    is_date = attr_type is AttrType.DATE
+    is_calendar_date = is_date and col.type().is_date()
+    numeric = col.cast("timestamp").epoch_seconds() if is_date else col.cast("float64")
+    metrics: dict[str, ir.Value] = {"min": col.min(), "max": col.max()}
+    metrics.update({name: numeric.quantile(q) for name, q in PERCENTILES})
+    row = table.aggregate(**metrics).to_pyarrow().to_pylist()[0]
+    result: dict[str, Any] = {"min": row["min"]}
+    for name, _ in PERCENTILES:
+        value = row[name]
+        if value is not None and is_date:
+            moment = datetime.fromtimestamp(float(value), tz=UTC).replace(tzinfo=None)
+            value = moment.date() if is_calendar_date else moment
+        elif value is not None:
+            value = float(value)
+        result[name] = value
+    result["max"] = row["max"]
+    if is_calendar_date:
+        result = {k: v.date() if isinstance(v, datetime) else v for k, v in result.items()}
+    assert all(v is None or isinstance(v, int | float | date) for v in result.values())
+    return result

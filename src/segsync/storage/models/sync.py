@@ -1,0 +1,36 @@
+"""The sync state: per export, what the destination acknowledged. It is the run checkpoint."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from segsync.storage.base import Base
+
+
+class SyncContact(Base):
+    """A contact the destination acknowledged for an export, with the hash of what was sent."""
+
+    __tablename__ = "sync_contacts"
+
+    export_id: Mapped[int] = mapped_column(
+        ForeignKey("exports.id", ondelete="CASCADE"), primary_key=True
+    )
+    email: Mapped[str] = mapped_column(String(320), primary_key=True, index=True)
+    payload_hash: Mapped[str] = mapped_column(String(64))
+    contact_id: Mapped[str | None] = mapped_column(String(128))
+    synced_at: Mapped[datetime]
+
+
+class SyncMembership(Base):
+    """A list membership segsync created for an export (segment's list ∋ email)."""
+
+    __tablename__ = "sync_memberships"
+
+    export_id: Mapped[int] = mapped_column(
+        ForeignKey("exports.id", ondelete="CASCADE"), primary_key=True
+    )
+    segment_id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), primary_key=True, index=True)

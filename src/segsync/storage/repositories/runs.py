@@ -1,0 +1,379 @@
+"""Runs: the queue entry, the checkpointed progress and the record of each export run, and the
+members each run set aside (rejects)."""
+
+from __future__ import annotations
+
+import builtins
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from segsync.domain.runs import RunCounts, RunStatus, check_transition
+from segsync.errors import Conflict, NotFound
+from segsync.storage.models.runs import Run, RunReject
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run as the services see it. ``counts`` are the X9 counts; ``plan`` is the dry-run plan
+    (or the last plan summary of a real run) as a dict, ``None`` before there is one."""
+
+    id: int
+    export_id: int | None
+    export_name: str
+    connection_id: int | None
+    status: RunStatus
+    trigger: str
+    actor: str
+    dry_run: bool
+    due_at: datetime | None
+    queued_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    counts: RunCounts
+    items_total: int
+    items_done: int
+    message: str | None
+    warnings: list[str]
+    plan: dict[str, Any] | None
+    cancel_requested: bool
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    attempts: int
+
+
+@dataclass(frozen=True)
+class RejectRecord:
+    """A member a run did not send. ``kind``: ``invalid`` (empty or invalid email),
+    ``duplicate`` (another profile has the same email) or ``rejected`` (Autopilot or the value
+    conversion refused the contact)."""
+
+    kind: str
+    profile_id: str | None
+    email: str | None
+    reason: str
+
+
+def _record(row: Run) -> RunRecord:
+    return RunRecord(
+        id=row.id,
+        export_id=row.export_id,
+        export_name=row.export_name,
+        connection_id=row.connection_id,
+        status=RunStatus(row.status),
+        trigger=row.trigger,
+        actor=row.actor,
+        dry_run=row.dry_run,
+        due_at=row.due_at,
+        queued_at=row.queued_at,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        counts=RunCounts.from_dict(json.loads(row.counts or "{}")),
+        items_total=row.items_total,
+        items_done=row.items_done,
+        message=row.message,
+        warnings=list(json.loads(row.warnings or "[]")),
+        plan=json.loads(row.plan) if row.plan else None,
+        cancel_requested=row.cancel_requested,
+        lease_owner=row.lease_owner,
+        lease_expires_at=row.lease_expires_at,
+        attempts=row.attempts,
+    )
+
+
+class RunRepository:
+    """Create, claim, checkpoint, finish and list runs. Missing runs raise ``NotFound``; status
+    changes follow :func:`segsync.domain.runs.check_transition` (``Conflict`` otherwise)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def create(
+        self,
+        *,
+        export_id: int,
+        export_name: str,
+        connection_id: int | None,
+        actor: str,
+        now: datetime,
+        dry_run: bool = False,
+        trigger: str = "manual",
+        status: RunStatus = RunStatus.QUEUED,
+        lease_owner: str | None = None,
+        lease_expires_at: datetime | None = None,
+        due_at: datetime | None = None,
+    ) -> RunRecord:
+        """A new run; with ``status=PROCESSING`` it starts at once, held by ``lease_owner``."""
+        processing = status is RunStatus.PROCESSING
+        row = Run(
+            export_id=export_id,
+            export_name=export_name,
+            connection_id=connection_id,
+            status=status.value,
+            trigger=trigger,
+            actor=actor,
+            dry_run=dry_run,
+            due_at=due_at,
+            queued_at=now,
+            started_at=now if processing else None,
+            ended_at=None,
+            counts=json.dumps(RunCounts().to_dict()),
+            items_total=0,
+            items_done=0,
+            warnings="[]",
+            cancel_requested=False,
+            lease_owner=lease_owner if processing else None,
+            lease_expires_at=lease_expires_at if processing else None,
+            attempts=1 if processing else 0,
+        )
+        self.session.add(row)
+        self.session.flush()
+        return _record(row)
+
+    def get(self, run_id: int) -> RunRecord:
+        return _record(self._row(run_id))
+
+    def list(self, *, export_id: int | None = None, limit: int = 50) -> builtins.list[RunRecord]:
+        """Runs newest first, optionally of one export."""
+        query = select(Run).order_by(Run.id.desc()).limit(limit)
+        if export_id is not None:
+            query = query.where(Run.export_id == export_id)
+        return [_record(row) for row in self.session.scalars(query)]
+
+    def processing_run(self, export_id: int) -> RunRecord | None:
+        """The export's (real, not dry) run in Processing, if any: the one a new run resumes."""
+        query = (
+            select(Run)
+            .where(
+                Run.export_id == export_id,
+                Run.status == RunStatus.PROCESSING.value,
+                Run.dry_run.is_(False),
+            )
+            .order_by(Run.id.desc())
+            .limit(1)
+        )
+        row = self.session.scalars(query).first()
+        return None if row is None else _record(row)
+
+    def queued_run(self, export_id: int, *, dry_run: bool) -> RunRecord | None:
+        """The export's oldest Queued run (of that kind), if any."""
+        query = (
+            select(Run)
+            .where(
+                Run.export_id == export_id,
+                Run.status == RunStatus.QUEUED.value,
+                Run.dry_run.is_(dry_run),
+            )
+            .order_by(Run.id)
+            .limit(1)
+        )
+        row = self.session.scalars(query).first()
+        return None if row is None else _record(row)
+
+    def claim_queued(self, run_id: int, *, owner: str, expires_at: datetime, now: datetime) -> bool:
+        """Start a Queued run under ``owner``'s lease (False if it is no longer queued)."""
+        result = self.session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.status == RunStatus.QUEUED.value)
+            .values(
+                status=RunStatus.PROCESSING.value,
+                started_at=now,
+                lease_owner=owner,
+                lease_expires_at=expires_at,
+                attempts=Run.attempts + 1,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    def claim(
+        self, run_id: int, *, previous_owner: str | None, owner: str, expires_at: datetime
+    ) -> bool:
+        """Take over the lease of a Processing run whose holder is ``previous_owner``
+        (compare-and-set: False if someone else claimed it first). Counts one more attempt."""
+        result = self.session.execute(
+            update(Run)
+            .where(
+                Run.id == run_id,
+                Run.status == RunStatus.PROCESSING.value,
+                (Run.lease_owner == previous_owner)
+                if previous_owner is not None
+                else Run.lease_owner.is_(None),
+            )
+            .values(lease_owner=owner, lease_expires_at=expires_at, attempts=Run.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    def heartbeat(self, run_id: int, *, owner: str, expires_at: datetime) -> bool:
+        """Extend the lease of a Processing run held by ``owner``; False if it is not (any
+        more) theirs, e.g. another process resumed it after the lease expired."""
+        result = self.session.execute(
+            update(Run)
+            .where(
+                Run.id == run_id,
+                Run.status == RunStatus.PROCESSING.value,
+                Run.lease_owner == owner,
+            )
+            .values(lease_expires_at=expires_at)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    def save_progress(
+        self,
+        run_id: int,
+        *,
+        owner: str,
+        expires_at: datetime,
+        counts: RunCounts,
+        items_done: int,
+        items_total: int,
+    ) -> tuple[bool, bool]:
+        """Save progress and extend the lease in one statement, if ``owner`` still holds the
+        run. Returns ``(held, cancel_requested)``; a removed export counts as a cancel."""
+        result = self.session.execute(
+            update(Run)
+            .where(
+                Run.id == run_id,
+                Run.status == RunStatus.PROCESSING.value,
+                Run.lease_owner == owner,
+            )
+            .values(
+                counts=json.dumps(counts.to_dict()),
+                items_done=items_done,
+                items_total=items_total,
+                lease_expires_at=expires_at,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(result, "rowcount", 0) != 1:
+            return False, True
+        return True, self.is_cancel_requested(run_id)
+
+    def checkpoint(
+        self,
+        run_id: int,
+        *,
+        counts: RunCounts,
+        items_done: int,
+        items_total: int,
+        lease_expires_at: datetime | None = None,
+        message: str | None = None,
+    ) -> None:
+        """Save progress (and heartbeat the lease). Call it in the same transaction as the sync
+        state it reflects."""
+        row = self._row(run_id)
+        row.counts = json.dumps(counts.to_dict())
+        row.items_done = items_done
+        row.items_total = items_total
+        if lease_expires_at is not None:
+            row.lease_expires_at = lease_expires_at
+        if message is not None:
+            row.message = message
+        self.session.flush()
+
+    def set_plan(self, run_id: int, plan: dict[str, Any]) -> None:
+        row = self._row(run_id)
+        row.plan = json.dumps(plan, default=str)
+        self.session.flush()
+
+    def finish(
+        self,
+        run_id: int,
+        status: RunStatus,
+        *,
+        now: datetime,
+        message: str | None,
+        warnings: Iterable[str] = (),
+        counts: RunCounts | None = None,
+    ) -> RunRecord:
+        """End the run (a final status); the lease is released."""
+        row = self._row(run_id)
+        check_transition(RunStatus(row.status), status, run_id)
+        if not status.is_final:
+            raise Conflict(f"run {run_id}: {status.label} is not a final status")
+        row.status = status.value
+        row.ended_at = now
+        if row.started_at is None:
+            row.started_at = now
+        row.message = message
+        row.warnings = json.dumps(list(warnings))
+        if counts is not None:
+            row.counts = json.dumps(counts.to_dict())
+        row.lease_owner = None
+        row.lease_expires_at = None
+        self.session.flush()
+        return _record(row)
+
+    def request_cancel(self, run_id: int, *, now: datetime) -> RunRecord:
+        """Ask a Processing run to stop after its batch in flight; a Queued run is Canceled at
+        once. ``Conflict`` if the run already ended."""
+        row = self._row(run_id)
+        status = RunStatus(row.status)
+        if status is RunStatus.QUEUED:
+            return self.finish(run_id, RunStatus.CANCELED, now=now, message="canceled before start")
+        if status.is_final:
+            raise Conflict(f"run {run_id} already ended ({status.label}); nothing to cancel")
+        row.cancel_requested = True
+        self.session.flush()
+        return _record(row)
+
+    def is_cancel_requested(self, run_id: int) -> bool:
+        """True when a cancel was asked for, or the run's export was removed (P2)."""
+        row = self.session.execute(
+            select(Run.cancel_requested, Run.export_id).where(Run.id == run_id)
+        ).first()
+        return row is None or bool(row[0]) or row[1] is None
+
+    # -- rejects ---------------------------------------------------------------------------
+
+    def add_rejects(self, run_id: int, rejects: Iterable[RejectRecord]) -> int:
+        rows = [
+            {
+                "run_id": run_id,
+                "kind": r.kind,
+                "profile_id": r.profile_id,
+                "email": r.email,
+                "reason": r.reason,
+            }
+            for r in rejects
+        ]
+        if rows:
+            self.session.execute(insert(RunReject), rows)
+        return len(rows)
+
+    def clear_rejects(self, run_id: int) -> None:
+        """Forget what a run set aside (a resumed run finds it all again)."""
+        self.session.execute(delete(RunReject).where(RunReject.run_id == run_id))
+
+    def rejects(self, run_id: int) -> Iterator[RejectRecord]:
+        """The run's rejects in the order they were recorded."""
+        self._row(run_id)
+        query = (
+            select(RunReject.kind, RunReject.profile_id, RunReject.email, RunReject.reason)
+            .where(RunReject.run_id == run_id)
+            .order_by(RunReject.id)
+            .execution_options(yield_per=1000)
+        )
+        for kind, profile_id, email, reason in self.session.execute(query):
+            yield RejectRecord(kind, profile_id, email, reason)
+
+    def count_rejects(self, run_id: int) -> dict[str, int]:
+        query = (
+            select(RunReject.kind, func.count())
+            .where(RunReject.run_id == run_id)
+            .group_by(RunReject.kind)
+        )
+        return {str(kind): int(n) for kind, n in self.session.execute(query)}
+
+    def _row(self, run_id: int) -> Run:
+        row = self.session.get(Run, run_id)
+        if row is None:
+            raise NotFound(f"no run with id {run_id}; see `segsync runs list`")
+        return row

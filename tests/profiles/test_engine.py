@@ -1,0 +1,107 @@
+"""The profile engine: connecting, tables, attribute types — the same on DuckDB and Postgres."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+import ibis.expr.datatypes as dt
+import pyarrow as pa
+import pytest
+
+from segsync.domain.catalog import AttrType, TableInfo
+from segsync.errors import InputError, NotFound
+from segsync.profiles.engine import ProfileEngine, attr_type, check_table_name
+
+DATA = pa.table(
+    {
+        "Id": pa.array([1, 2, 3], pa.int64()),
+        "Name": ["a", "b", None],
+        "Score": [1.5, 2.5, None],
+        "Born": pa.array([date(2000, 1, 1), None, date(1990, 5, 5)], pa.date32()),
+        "Seen": pa.array([datetime(2024, 1, 1, 10), None, None], pa.timestamp("us")),
+        "Vip": [True, False, None],
+    }
+)
+
+
+def test_same_table_info_and_counts_on_every_engine(engine: ProfileEngine) -> None:
+    result = engine.import_arrow(DATA, "people", key="Id")
+    expected = {
+        "Id": AttrType.NUMBER,
+        "Name": AttrType.TEXT,
+        "Score": AttrType.NUMBER,
+        "Born": AttrType.DATE,
+        "Seen": AttrType.DATE,
+        "Vip": AttrType.BOOLEAN,
+    }
+    assert result.columns == expected
+    assert engine.table_info("people", with_count=True) == TableInfo("people", expected, 3)
+    assert engine.row_count("people") == 3
+    assert engine.list_tables() == ["people"]
+    assert engine.table("people").Name.isnull().sum().execute() == 1
+
+
+def test_missing_table_is_not_found(engine: ProfileEngine) -> None:
+    with pytest.raises(NotFound, match="no table 'ghost'"):
+        engine.table("ghost")
+
+
+def test_duckdb_file_directory_is_created(tmp_path: Path) -> None:
+    engine = ProfileEngine.connect(f"duckdb://{tmp_path / 'a' / 'b' / 'p.duckdb'}")
+    try:
+        engine.import_arrow(DATA, "t")
+    finally:
+        engine.close()
+    assert (tmp_path / "a" / "b" / "p.duckdb").exists()
+    reopened = ProfileEngine.connect(f"duckdb://{tmp_path / 'a' / 'b' / 'p.duckdb'}")
+    try:
+        assert reopened.row_count("t") == 3
+        assert reopened.name == "duckdb"
+    finally:
+        reopened.close()
+
+
+def test_postgresql_scheme_is_accepted(postgres_profiles_url: str) -> None:
+    engine = ProfileEngine.connect(postgres_profiles_url)  # postgresql://...
+    try:
+        assert engine.name == "postgres"
+    finally:
+        engine.close()
+
+
+def test_unusable_url_is_an_input_error() -> None:
+    with pytest.raises(InputError, match="profile engine URL"):
+        ProfileEngine.connect("nosuchbackend://x")
+
+
+@pytest.mark.parametrize("name", ["", "1abc", "my table", "a;drop", "_segsync_x", "x" * 64])
+def test_table_names_must_be_plain_identifiers(name: str) -> None:
+    with pytest.raises(InputError, match="is not valid"):
+        check_table_name(name)
+
+
+def test_duplicate_keys_in_arrow_data(engine: ProfileEngine) -> None:
+    data = pa.table({"Id": ["a", "b", "a"]})
+    with pytest.raises(InputError, match=r"data for t: 1 value\(s\) of key 'Id'.*'a' ×2"):
+        engine.import_arrow(data, "t", key="Id")
+    assert engine.list_tables() == []
+
+
+@pytest.mark.parametrize(
+    ("dtype", "expected"),
+    [
+        (dt.int8, AttrType.NUMBER),
+        (dt.Decimal(10, 2), AttrType.NUMBER),
+        (dt.float32, AttrType.NUMBER),
+        (dt.string, AttrType.TEXT),
+        (dt.uuid, AttrType.TEXT),
+        (dt.date, AttrType.DATE),
+        (dt.Timestamp(timezone="UTC"), AttrType.DATE),
+        (dt.boolean, AttrType.BOOLEAN),
+        (dt.Array(dt.int64), None),
+        (dt.binary, None),
+    ],
+)
+def test_engine_types_map_to_attribute_types(dtype: dt.DataType, expected: AttrType | None) -> None:
+    assert attr_type(dtype) == expected
