@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def default_data_dir() -> Path:
@@ -22,6 +23,24 @@ class Settings(BaseSettings):
     profiles_url: str | None = None
     secret_key: SecretStr | None = None
     log_level: str = "WARNING"
+    # Notification channels (docs/notifications.md). Empty smtp_recipients = the administrators.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_sender: str = "segsync@localhost"
+    smtp_recipients: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+
+    @field_validator("smtp_recipients", mode="before")
+    @classmethod
+    def _split_recipients(cls, value: object) -> object:
+        """``SEGSYNC_SMTP_RECIPIENTS=a@example.com,b@example.com`` (commas or spaces)."""
+        if isinstance(value, str):
+            return [part for part in value.replace(",", " ").split() if part]
+        return value
 
     @property
     def metadata_url(self) -> str:

@@ -9,7 +9,17 @@ import typer
 from typer.core import TyperGroup
 
 from segsync import __version__
+from segsync.cli.audit import audit_command
+from segsync.cli.connections import connections_app
+from segsync.cli.exports import exports_app
+from segsync.cli.init import init_command
 from segsync.cli.output import CliState, report_error
+from segsync.cli.profiles import profiles_app
+from segsync.cli.runs import runs_app
+from segsync.cli.secrets import secrets_app
+from segsync.cli.segments import segments_app
+from segsync.cli.simulator import simulator_command
+from segsync.cli.users import tokens_app, users_app
 from segsync.errors import SegsyncError
 from segsync.settings import Settings
 
@@ -66,6 +76,19 @@ def root(
     """segsync: the right people on the right Autopilot lists, every morning."""
     settings = Settings(data_dir=data_dir) if data_dir is not None else Settings()
     ctx.obj = CliState(settings=settings, as_user=as_user, json=json_output)
+
+
+app.command("simulator")(simulator_command)
+app.command("init")(init_command)
+app.add_typer(profiles_app, name="profiles")
+app.add_typer(segments_app, name="segments")
+app.add_typer(connections_app, name="connections")
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(secrets_app, name="secrets")
+app.command("audit")(audit_command)
+app.add_typer(exports_app, name="exports")
+app.add_typer(runs_app, name="runs")
 
 
 def main() -> None:

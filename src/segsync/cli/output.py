@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from segsync.errors import FatalError, InputError, PermissionDenied, SegsyncError
 from segsync.settings import Settings
@@ -21,8 +22,8 @@ EXIT_USAGE = 2
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(emoji=False, highlight=False)
+err_console = Console(stderr=True, emoji=False, highlight=False)
 
 
 @dataclass
@@ -63,7 +64,7 @@ def print_table(title: str | None, columns: list[str], rows: list[list[Any]]) ->
     for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*["" if cell is None else str(cell) for cell in row])
+        table.add_row(*[Text("" if cell is None else str(cell)) for cell in row])
     console.print(table)
 
 
@@ -76,5 +77,7 @@ def exit_code_for(err: SegsyncError) -> int:
 
 
 def report_error(err: SegsyncError) -> int:
-    err_console.print(f"[bold red]error:[/] {err.message}", highlight=False, markup=True)
+    line = Text("error: ", style="bold red")
+    line.append(err.message)
+    err_console.print(line)
     return exit_code_for(err)

@@ -1,0 +1,261 @@
+"""``segsync connections``: add, list, show, test, edit and remove destination connections.
+
+The API key is never taken from the command line (it would land in the shell history and the
+process list): ``--api-key-env VAR`` names an environment variable holding it, or
+``--secret-ref`` stores a reference resolved at run time.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from segsync.cli.context import service_context
+from segsync.cli.output import EXIT_FAILED, JsonOption, console, print_json, print_table, wants_json
+from segsync.errors import InputError
+from segsync.services import connections as connection_service
+from segsync.services.connection_views import ConnectionDetails, ConnectionSummary
+
+connections_app = typer.Typer(
+    name="connections",
+    help="Connections to Autopilot accounts (administrators only).",
+    no_args_is_help=True,
+)
+
+ApiKeyEnvOption = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key-env",
+        metavar="VAR",
+        help="Read the API key from this environment variable (never typed on the command line).",
+    ),
+]
+SecretRefOption = Annotated[
+    str | None,
+    typer.Option(
+        "--secret-ref",
+        metavar="REF",
+        help="Store a reference instead of the key: env:NAME or file:PATH, read at run time.",
+    ),
+]
+BaseUrlOption = Annotated[
+    str | None,
+    typer.Option("--base-url", metavar="URL", help="API base URL (default Autopilot's)."),
+]
+RateLimitOption = Annotated[
+    float | None,
+    typer.Option("--rate-limit", metavar="R", help="Requests per second (default 5)."),
+]
+ContractLimitOption = Annotated[
+    int | None,
+    typer.Option("--contract-limit", metavar="N", help="Most profiles sent (default 100,000)."),
+]
+ExportUserOption = Annotated[
+    str | None,
+    typer.Option(
+        "--export-user",
+        metavar="EMAIL",
+        help="The administrator under whose authority scheduled runs act (default: you).",
+    ),
+]
+AgreeOption = Annotated[
+    bool,
+    typer.Option("--agree", help="Agree to the data-privacy statement (required)."),
+]
+
+
+def _key_from_env(variable: str | None) -> str | None:
+    if variable is None:
+        return None
+    value = os.environ.get(variable, "")
+    if not value.strip():
+        raise InputError(f"--api-key-env {variable}: the environment variable is not set or empty")
+    return value
+
+
+def _print_details(details: ConnectionDetails) -> None:
+    rows = [
+        ("Name", details.name),
+        ("Type", details.type_display),
+        ("Who may use it", details.who_may_use),
+        ("API key", details.secret_hint if not details.secret_ref else "(secret reference)"),
+        ("Secret reference", details.secret_ref or ""),
+        ("Base URL", details.base_url),
+        ("Rate limit", f"{details.rate_limit:g} requests/second"),
+        ("Contract limit", f"{details.contract_limit:,} profiles"),
+        ("Export user", details.export_user),
+        (
+            "Health",
+            details.health + (f": {details.health_message}" if details.health_message else ""),
+        ),
+        (
+            "Checked",
+            details.health_checked_at.isoformat() if details.health_checked_at else "never",
+        ),
+        ("Created", f"{details.created_at.isoformat()} by {details.created_by}"),
+        ("Exports", ", ".join(details.exports) if details.exports else "none"),
+    ]
+    if details.consent is not None:
+        consent = details.consent
+        rows.append(("Consent", f"{consent.agreed_by} at {consent.agreed_at.isoformat()}"))
+    for label, value in rows:
+        if value:
+            console.print(f"[bold]{label}:[/] {value}", highlight=False)
+    if details.consent is not None:
+        console.print(f"[bold]Statement:[/] {details.consent.statement}", highlight=False)
+
+
+def _print_one(connection: ConnectionSummary) -> None:
+    if isinstance(connection, ConnectionDetails):
+        _print_details(connection)
+    else:
+        console.print(f"{connection.name} ({connection.type_display})", highlight=False)
+
+
+@connections_app.command("add")
+def add_command(
+    ctx: typer.Context,
+    type_name: Annotated[str, typer.Argument(metavar="TYPE", help="The destination: autopilot.")],
+    name: Annotated[str, typer.Option("--name", help="The display name.")],
+    api_key_env: ApiKeyEnvOption = None,
+    secret_ref: SecretRefOption = None,
+    base_url: BaseUrlOption = None,
+    rate_limit: RateLimitOption = None,
+    contract_limit: ContractLimitOption = None,
+    share: Annotated[
+        bool,
+        typer.Option("--share-with-contributors", help="Let contributors use it for exports."),
+    ] = False,
+    export_user: ExportUserOption = None,
+    agree: AgreeOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Check the key against the destination (Connect), then save the connection."""
+    with service_context(ctx) as services:
+        details = connection_service.add_connection(
+            services,
+            type_name,
+            name,
+            api_key=_key_from_env(api_key_env),
+            secret_ref=secret_ref,
+            base_url=base_url,
+            rate_limit=rate_limit,
+            contract_limit=contract_limit,
+            share_with_contributors=share,
+            agree=agree,
+            export_user_email=export_user,
+        )
+    if wants_json(ctx, json_output):
+        print_json(details.to_dict())
+        return
+    console.print(
+        f"Connected and saved {details.type_display} connection {details.name!r} "
+        f"(key {details.secret_hint}): {details.health_message}",
+        highlight=False,
+    )
+
+
+@connections_app.command("list")
+def list_command(ctx: typer.Context, json_output: JsonOption = False) -> None:
+    """List connections (others than administrators see only shared ones' name and type)."""
+    with service_context(ctx) as services:
+        found = connection_service.list_connections(services)
+    if wants_json(ctx, json_output):
+        print_json([connection.to_dict() for connection in found])
+        return
+    if not found:
+        console.print("No connections.")
+        return
+    if all(isinstance(c, ConnectionDetails) for c in found):
+        rows = [
+            [c.name, c.type_display, c.who_may_use, c.secret_hint, c.health, len(c.exports)]
+            for c in found
+            if isinstance(c, ConnectionDetails)
+        ]
+        print_table(
+            "Connections", ["name", "type", "who may use", "key", "health", "exports"], rows
+        )
+    else:
+        print_table("Connections", ["name", "type"], [[c.name, c.type_display] for c in found])
+
+
+@connections_app.command("show")
+def show_command(ctx: typer.Context, name: str, json_output: JsonOption = False) -> None:
+    """Show one connection's settings (never its key: only a masked hint)."""
+    with service_context(ctx) as services:
+        connection = connection_service.show_connection(services, name)
+    if wants_json(ctx, json_output):
+        print_json(connection.to_dict())
+        return
+    _print_one(connection)
+
+
+@connections_app.command("test")
+def check_command(ctx: typer.Context, name: str, json_output: JsonOption = False) -> None:
+    """Connect again with the saved key; exit 1 if the check fails."""
+    with service_context(ctx) as services:
+        result = connection_service.test_connection(services, name)
+    if wants_json(ctx, json_output):
+        print_json(result.to_dict())
+    else:
+        console.print(f"{result.name}: {result.health} — {result.message}", highlight=False)
+    if not result.ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@connections_app.command("edit")
+def edit_command(
+    ctx: typer.Context,
+    name: str,
+    new_name: Annotated[
+        str | None, typer.Option("--name", metavar="NEW", help="A new display name.")
+    ] = None,
+    api_key_env: ApiKeyEnvOption = None,
+    secret_ref: SecretRefOption = None,
+    base_url: BaseUrlOption = None,
+    rate_limit: RateLimitOption = None,
+    contract_limit: ContractLimitOption = None,
+    share: Annotated[
+        bool | None,
+        typer.Option(
+            "--share-with-contributors/--administrators-only",
+            help="Widen or narrow who may use it (exports stay as they are).",
+            show_default=False,
+        ),
+    ] = None,
+    export_user: ExportUserOption = None,
+    agree: Annotated[
+        bool,
+        typer.Option("--agree", help="Agree again: needed with a new key, reference or base URL."),
+    ] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Change a connection's settings; a new key or base URL is checked before saving."""
+    with service_context(ctx) as services:
+        details = connection_service.edit_connection(
+            services,
+            name,
+            new_name=new_name,
+            api_key=_key_from_env(api_key_env),
+            secret_ref=secret_ref,
+            base_url=base_url,
+            rate_limit=rate_limit,
+            contract_limit=contract_limit,
+            share_with_contributors=share,
+            export_user_email=export_user,
+            agree=agree,
+        )
+    if wants_json(ctx, json_output):
+        print_json(details.to_dict())
+        return
+    console.print(f"Saved connection {details.name!r}.", highlight=False)
+
+
+@connections_app.command("remove")
+def remove_command(ctx: typer.Context, name: str) -> None:
+    """Remove a connection (refused while exports use it)."""
+    with service_context(ctx) as services:
+        connection_service.remove_connection(services, name)
+    console.print(f"Removed connection {name!r}.", highlight=False)

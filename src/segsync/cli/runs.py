@@ -1,0 +1,345 @@
+"""``segsync runs ...`` and ``segsync exports run|run-all``: run exports with a progress bar,
+follow, cancel and inspect runs, download what a run set aside."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from segsync.cli.context import service_context
+from segsync.cli.exports import exports_app
+from segsync.cli.output import (
+    EXIT_FAILED,
+    JsonOption,
+    console,
+    err_console,
+    print_json,
+    print_table,
+    state,
+    wants_json,
+)
+from segsync.services import runs as run_service
+
+runs_app = typer.Typer(
+    name="runs",
+    help="Runs of exports: history, details, cancel, rejects.",
+    no_args_is_help=True,
+)
+
+_PHASES = {
+    "reading": "Reading members",
+    "planning": "Planning",
+    "lists": "Setting up lists",
+    "sending": "Sending contacts",
+    "removing": "Removing memberships",
+    "done": "Done",
+}
+
+
+class _Bar:
+    """A Rich progress bar fed by :class:`RunProgress` events (items done / total, ETA)."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=err_console,
+            transient=False,
+        )
+        self.task: TaskID | None = None
+
+    def __enter__(self) -> _Bar:
+        self.progress.start()
+        self.task = self.progress.add_task("Starting", total=None)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, event: run_service.RunProgress) -> None:
+        assert self.task is not None
+        total = event.items_total or None
+        self.progress.update(
+            self.task,
+            description=f"Run {event.run_id}: {_PHASES.get(event.phase, event.phase)}",
+            completed=event.items_done,
+            total=total,
+        )
+
+
+def _when(run: run_service.RunRecord) -> str:
+    moment = run.started_at or run.queued_at
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _seconds(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f} s"
+
+
+def _print_run(run: run_service.RunRecord) -> None:
+    kind = " (dry run)" if run.dry_run else ""
+    console.print(f"[bold]Run {run.id}[/] of export {run.export_name!r}{kind}", highlight=False)
+    facts = [
+        ("Status", run.status.label),
+        ("Started", _when(run)),
+        ("Ended", run.ended_at.strftime("%Y-%m-%d %H:%M:%S UTC") if run.ended_at else ""),
+        ("Duration", _seconds(run_service.duration(run))),
+        ("Progress", f"{run.items_done:,} / {run.items_total:,} items"),
+        ("Trigger", f"{run.trigger} by {run.actor}"),
+        ("Attempts", str(run.attempts)),
+    ]
+    for label, value in facts:
+        console.print(f"  {label + ':':<12}{value}", highlight=False, markup=False)
+    counts = run.counts.to_dict()
+    print_table(None, [name.capitalize() for name in counts], [[f"{v:,}" for v in counts.values()]])
+    if run.message:
+        console.print(run.message, highlight=False, markup=False)
+    for warning in run.warnings:
+        err_console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
+    if run.dry_run and run.plan:
+        _print_plan(run.plan)
+
+
+def _print_plan(plan: dict[str, Any]) -> None:
+    rows = [
+        [
+            item["title"],
+            "new" if item["new_list"] else item["list_id"],
+            f"{item['members']:,}",
+            f"{item['to_add']:,}",
+            f"{item['to_remove']:,}",
+        ]
+        for item in plan.get("lists", [])
+    ]
+    print_table("Plan per list", ["List", "List id", "Members", "To add", "To remove"], rows)
+    console.print(
+        f"contacts: {plan['added']:,} to add, {plan['updated']:,} to update, "
+        f"{plan['unchanged']:,} unchanged; requests at least {plan['requests_lower_bound']:,} "
+        f"({plan['batches']:,} upsert batch(es), {plan['lists_to_create']} list(s) to create, "
+        f"{plan['removals']:,} removal(s))",
+        highlight=False,
+        markup=False,
+    )
+    for item in plan.get("lists", []):
+        if item.get("samples"):
+            console.print(f"Sample payloads for list {item['title']!r}:", highlight=False)
+            console.print_json(json.dumps(item["samples"], default=str))
+    if plan.get("updates_only"):
+        console.print("Sample payloads of updates without a new list:", highlight=False)
+        console.print_json(json.dumps(plan["updates_only"], default=str))
+
+
+def _record(run: run_service.RunRecord) -> dict[str, Any]:
+    data = run_service.run_json(run)
+    if run.dry_run and run.plan is not None:
+        data["plan"] = run.plan
+    return data
+
+
+# ---------------------------------------------------------------- exports run / run-all
+
+
+@exports_app.command("run")
+def run_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The export to run.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Compute the exact plan; send nothing.")
+    ] = False,
+    no_wait: Annotated[
+        bool,
+        typer.Option("--no-wait", help="Start the run in the background; print its id."),
+    ] = False,
+    json_flag: JsonOption = False,
+) -> None:
+    """Run an export now, whatever its schedule (or resume its interrupted run)."""
+    as_json = wants_json(ctx, json_flag)
+    with service_context(ctx) as services:
+        if no_wait:
+            run_id = run_service.spawn_background_run(
+                state(ctx).settings, services, name, dry_run=dry_run
+            )
+            if as_json:
+                print_json({"id": run_id, "status": "queued"})
+            else:
+                console.print(
+                    f"run {run_id} started in the background; follow it with "
+                    f"`segsync runs show {run_id}`",
+                    highlight=False,
+                )
+            return
+        started = run_service.start_run(services, name, dry_run=dry_run)
+        if started.resumed and not as_json:
+            err_console.print(
+                f"resuming run {started.run.id}, interrupted before it ended", highlight=False
+            )
+        if as_json or dry_run:
+            run = run_service.execute_started(services, started)
+        else:
+            with _Bar() as bar:
+                run = run_service.execute_started(services, started, progress=bar)
+    if as_json:
+        print_json(_record(run))
+    else:
+        _print_run(run)
+    if run.status.value == "failure":
+        raise typer.Exit(EXIT_FAILED)
+
+
+@exports_app.command("run-all")
+def run_all_command(ctx: typer.Context, json_flag: JsonOption = False) -> None:
+    """Run every export whose schedule is on, one after another."""
+    as_json = wants_json(ctx, json_flag)
+    with service_context(ctx) as services:
+        results = run_service.run_all(services)
+    failed = False
+    output: list[dict[str, Any]] = []
+    for item in results:
+        if isinstance(item, str):
+            output.append({"skipped": item})
+            if not as_json:
+                err_console.print(f"[bold yellow]not run:[/] {item}", highlight=False)
+            continue
+        failed = failed or item.status.value == "failure"
+        output.append(run_service.run_json(item))
+        if not as_json:
+            console.print(
+                f"{item.export_name}: run {item.id} {item.status.label} — {item.message or ''}",
+                highlight=False,
+                markup=False,
+            )
+    if as_json:
+        print_json(output)
+    elif not results:
+        console.print("no export has its schedule on")
+    if failed:
+        raise typer.Exit(EXIT_FAILED)
+
+
+# ---------------------------------------------------------------- runs ...
+
+
+@runs_app.command("list")
+def list_command(
+    ctx: typer.Context,
+    export: Annotated[
+        str | None, typer.Option("--export", metavar="NAME", help="Only this export's runs.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", help="How many runs (newest first).")] = 50,
+    json_flag: JsonOption = False,
+) -> None:
+    """Runs, newest first."""
+    with service_context(ctx) as services:
+        runs = run_service.list_runs(services, export=export, limit=limit)
+    if wants_json(ctx, json_flag):
+        print_json([_record(run) | {"export": run.export_name} for run in runs])
+        return
+    rows = [
+        [
+            run.id,
+            run.export_name,
+            run.status.label + (" (dry run)" if run.dry_run else ""),
+            _when(run),
+            _seconds(run_service.duration(run)),
+            f"{run.counts.added:,}",
+            f"{run.counts.updated:,}",
+            f"{run.counts.removed:,}",
+            f"{run.counts.rejected:,}",
+            f"{run.counts.requests:,}",
+        ]
+        for run in runs
+    ]
+    columns = [
+        "Run",
+        "Export",
+        "Status",
+        "Started",
+        "Duration",
+        "Added",
+        "Updated",
+        "Removed",
+        "Rejected",
+        "Requests",
+    ]
+    print_table("Runs", columns, rows)
+
+
+@runs_app.command("show")
+def show_command(
+    ctx: typer.Context,
+    run_id: Annotated[int, typer.Argument(metavar="ID", help="The run id.")],
+    json_flag: JsonOption = False,
+) -> None:
+    """A run's status, counts, progress, message and warnings (a dry run: its plan)."""
+    with service_context(ctx) as services:
+        run = run_service.get_run(services, run_id)
+    if wants_json(ctx, json_flag):
+        print_json(
+            _record(run)
+            | {
+                "export": run.export_name,
+                "dry_run": run.dry_run,
+                "items_done": run.items_done,
+                "items_total": run.items_total,
+                "warnings": run.warnings,
+            }
+        )
+        return
+    _print_run(run)
+
+
+@runs_app.command("cancel")
+def cancel_command(
+    ctx: typer.Context,
+    run_id: Annotated[int, typer.Argument(metavar="ID", help="The run id.")],
+    json_flag: JsonOption = False,
+) -> None:
+    """Cancel a run: a queued one at once, a running one after its batch in flight."""
+    with service_context(ctx) as services:
+        run = run_service.cancel_run(services, run_id)
+    if wants_json(ctx, json_flag):
+        print_json(_record(run) | {"cancel_requested": run.cancel_requested})
+        return
+    if run.status.is_final:
+        console.print(f"run {run.id} canceled", highlight=False)
+    else:
+        console.print(
+            f"run {run.id} will stop after the batch in flight; "
+            f"`segsync runs show {run.id}` shows when it has",
+            highlight=False,
+        )
+
+
+@runs_app.command("rejects")
+def rejects_command(
+    ctx: typer.Context,
+    run_id: Annotated[int, typer.Argument(metavar="ID", help="The run id.")],
+    csv_path: Annotated[
+        Path, typer.Option("--csv", metavar="FILE", help="Write the rejects to this CSV file.")
+    ],
+    json_flag: JsonOption = False,
+) -> None:
+    """Write what a run set aside or Autopilot refused to a CSV file (email, profile id, kind,
+    reason)."""
+    with service_context(ctx) as services:
+        count = run_service.write_rejects_csv(services, run_id, csv_path)
+    if wants_json(ctx, json_flag):
+        print_json({"run": run_id, "rejects": count, "file": str(csv_path)})
+        return
+    console.print(f"{count:,} reject(s) of run {run_id} written to {csv_path}", highlight=False)

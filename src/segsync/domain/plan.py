@@ -1,0 +1,315 @@
+"""Plan before sending (DESIGN.md): diff the desired contacts with the sync state, pack the upserts.
+
+The runner streams the export's members, builds one :class:`Desired` per distinct valid email,
+and calls :func:`build_plan` with the export's :class:`SyncStateView`. The resulting
+:class:`SyncPlan` says which lists to create, which upsert items to send in which batches, and
+which memberships to remove; dry runs print it, real runs execute it batch by batch and commit
+:func:`acknowledged` state after each batch. A resumed run simply plans again: the sync state is
+the checkpoint, so only what was not yet acknowledged is planned.
+
+Items. A contact that is new or whose payload hash changed gets at least one item; each new list
+membership gets its own item (an Autopilot contact object carries one ``_autopilot_list``). Every
+item carries the full payload: upserts by email are idempotent, so repeating the payload is
+harmless and any single item fully brings the contact up to date.
+
+Memory. Only hashes and the items to send are kept; unchanged contacts are counted and dropped as
+the iterator is consumed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from segsync.domain.mapping import contact_object
+from segsync.errors import InputError
+
+MAX_BATCH = 100
+T = TypeVar("T")
+
+
+class RemovalPolicy(StrEnum):
+    """What happens when a person leaves a segment (E7)."""
+
+    MIRROR = "mirror"  # remove them from that segment's list; the contact stays in Autopilot
+    ADD_ONLY = "add_only"  # never remove
+
+    @classmethod
+    def parse(cls, text: str) -> RemovalPolicy:
+        """Accept ``mirror``, ``add-only`` or ``add_only`` (any case)."""
+        value = text.strip().lower().replace("-", "_")
+        try:
+            return cls(value)
+        except ValueError:
+            raise InputError(f"removal policy {text!r}: use mirror or add-only") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Desired:
+    """One distinct, valid, normalised email as this run wants it in Autopilot."""
+
+    email: str
+    payload_hash: str
+    fields: Mapping[str, Any]
+    custom: Mapping[str, Any]
+    segments: frozenset[str]
+
+
+@dataclass(frozen=True)
+class SyncStateView:
+    """The export's sync state as the planner reads it.
+
+    ``hashes``: email → payload hash of every acknowledged contact. ``memberships``: the
+    ``(segment_key, email)`` list memberships segsync created. ``list_ids``: segment key → the
+    Autopilot list id, or ``None`` while its list does not exist yet.
+    """
+
+    hashes: Mapping[str, str] = field(default_factory=dict)
+    memberships: AbstractSet[tuple[str, str]] = field(default_factory=frozenset)
+    list_ids: Mapping[str, str | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertItem:
+    """One contact object to send: the full payload, plus the list of ``segment`` if not None."""
+
+    email: str
+    fields: Mapping[str, Any]
+    custom: Mapping[str, Any]
+    segment: str | None
+    payload_hash: str
+
+
+@dataclass
+class ListCounts:
+    """Per segment (and its list): desired members, memberships to add, memberships to remove."""
+
+    members: int = 0
+    to_add: int = 0
+    to_remove: int = 0
+
+
+@dataclass
+class PlanCounts:
+    """``contacts`` = added + updated + unchanged (distinct desired emails)."""
+
+    contacts: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    new_memberships: int = 0
+    removals: int = 0
+    items: int = 0
+
+
+@dataclass(frozen=True)
+class SyncPlan:
+    """What a run will do, in order: ensure lists, send batches, remove memberships."""
+
+    segments: tuple[str, ...]
+    list_ids: dict[str, str | None]
+    lists_to_ensure: list[str]
+    batches: list[list[UpsertItem]]
+    removals: list[tuple[str, str]]
+    counts: PlanCounts
+    per_list: dict[str, ListCounts]
+
+    @property
+    def requests_lower_bound(self) -> int:
+        """List creations + upsert batches + one request per removal."""
+        return len(self.lists_to_ensure) + len(self.batches) + len(self.removals)
+
+    @property
+    def is_empty(self) -> bool:
+        """Nothing to send."""
+        return self.requests_lower_bound == 0
+
+    def items(self) -> Iterator[UpsertItem]:
+        """Every upsert item in planned order (by email, then segment), across the batches."""
+        n_batches = len(self.batches)
+        for index in range(self.counts.items):
+            yield self.batches[index % n_batches][index // n_batches]
+
+
+def batch_count(n_items: int, max_per_email: int, max_batch: int = MAX_BATCH) -> int:
+    """The fewest batches that can hold ``n_items`` with ≤ ``max_batch`` each and no email
+    twice in one: ``max(ceil(n_items / max_batch), max_per_email)`` (0 when there is nothing)."""
+    if n_items == 0:
+        return 0
+    return max(-(-n_items // max_batch), max_per_email)
+
+
+def pack(items: Sequence[T], key: Callable[[T], str], max_batch: int = MAX_BATCH) -> list[list[T]]:
+    """Pack ``items`` (grouped by ``key``: equal keys adjacent) into the fewest batches of at most
+    ``max_batch`` with no key twice in one batch.
+
+    With ``N`` items, ``m`` the largest group and ``B = max(ceil(N / max_batch), m)``, item ``i``
+    goes to batch ``i mod B``. Why this is correct and minimal:
+
+    * distinct batches per key: a group occupies consecutive indices ``j … j+k-1`` with
+      ``k ≤ m ≤ B``; ``k`` consecutive integers have distinct residues mod ``B``;
+    * ≤ ``max_batch`` per batch: batch ``b`` holds the indices ``≡ b (mod B)`` below ``N``, at most
+      ``ceil(N / B)`` of them, and ``B ≥ N / max_batch`` gives ``ceil(N / B) ≤ max_batch``;
+    * minimal: any valid packing needs ``ceil(N / max_batch)`` batches for capacity and ``m``
+      batches for the largest group's items, which must all be apart; ``B`` is the larger of two.
+
+    Raises ``ValueError`` when a key reappears after another (items not grouped).
+    """
+    if max_batch < 1:
+        raise ValueError("max_batch must be at least 1")
+    largest, run, previous = 0, 0, None
+    finished: set[str] = set()
+    for item in items:
+        k = key(item)
+        if k == previous:
+            run += 1
+        else:
+            if previous is not None:
+                finished.add(previous)
+            if k in finished:
+                raise ValueError(f"items are not grouped by key: {k!r} appears twice apart")
+            previous, run = k, 1
+        largest = max(largest, run)
+    n_batches = batch_count(len(items), largest, max_batch)
+    batches: list[list[T]] = [[] for _ in range(n_batches)]
+    for index, item in enumerate(items):
+        batches[index % n_batches].append(item)
+    return batches
+
+
+def build_plan(
+    desired: Iterable[Desired],
+    state: SyncStateView,
+    *,
+    segments: Collection[str],
+    removal: RemovalPolicy,
+    max_batch: int = MAX_BATCH,
+) -> SyncPlan:
+    """Diff ``desired`` (consumed once; emails distinct and normalised) with ``state``.
+
+    ``segments`` are the export's segment keys. A segment whose list does not exist yet (no id in
+    ``state.list_ids``) is in ``lists_to_ensure``, and any memberships the state still holds for it
+    are ignored (its list is gone, so every member is a new membership and nothing is removed).
+    Memberships in the state for segments no longer in the export are left alone. Removals are
+    planned only under :attr:`RemovalPolicy.MIRROR`.
+
+    Items and removals are in a deterministic order (by email, then segment), so the same inputs
+    give the same plan. Raises ``ValueError`` for a duplicate email, a contact with no segment or a
+    segment not in ``segments`` (the runner's job to prevent).
+    """
+    segment_keys = tuple(sorted(set(segments)))
+    list_ids = {key: state.list_ids.get(key) for key in segment_keys}
+    lists_to_ensure = [key for key in segment_keys if list_ids[key] is None]
+    fresh = frozenset(lists_to_ensure)
+    per_list = {key: ListCounts() for key in segment_keys}
+    counts = PlanCounts()
+    remaining: set[tuple[str, str]] = set()
+    if removal is RemovalPolicy.MIRROR:
+        remaining = {m for m in state.memberships if m[0] in per_list and m[0] not in fresh}
+    seen: set[str] = set()
+    items: list[UpsertItem] = []
+
+    for contact in desired:
+        email = contact.email
+        if email in seen:
+            raise ValueError(f"duplicate email in desired contacts: {email!r}")
+        seen.add(email)
+        if not contact.segments:
+            raise ValueError(f"desired contact {email!r} is in no segment")
+        old_hash = state.hashes.get(email)
+        changed = old_hash != contact.payload_hash
+        counts.contacts += 1
+        if old_hash is None:
+            counts.added += 1
+        elif changed:
+            counts.updated += 1
+        else:
+            counts.unchanged += 1
+        new_segments: list[str] = []
+        for segment in sorted(contact.segments):
+            if segment not in per_list:
+                raise ValueError(f"desired contact {email!r} is in unknown segment {segment!r}")
+            per_list[segment].members += 1
+            membership = (segment, email)
+            remaining.discard(membership)
+            if segment in fresh or membership not in state.memberships:
+                new_segments.append(segment)
+                per_list[segment].to_add += 1
+        targets: list[str | None] = list(new_segments)
+        if changed and not targets:
+            targets = [None]
+        for target in targets:
+            items.append(
+                UpsertItem(email, contact.fields, contact.custom, target, contact.payload_hash)
+            )
+        counts.new_memberships += len(new_segments)
+
+    del seen
+    items.sort(key=lambda item: item.email)  # stable: segments stay in order within an email
+    removals = sorted(remaining, key=lambda m: (m[1], m[0]))
+    for segment, _ in removals:
+        per_list[segment].to_remove += 1
+    counts.removals = len(removals)
+    counts.items = len(items)
+    return SyncPlan(
+        segments=segment_keys,
+        list_ids=list_ids,
+        lists_to_ensure=lists_to_ensure,
+        batches=pack(items, key=lambda item: item.email, max_batch=max_batch),
+        removals=removals,
+        counts=counts,
+        per_list=per_list,
+    )
+
+
+@dataclass
+class StateDelta:
+    """What to commit to the sync state after a batch was acknowledged."""
+
+    hashes: dict[str, str] = field(default_factory=dict)
+    memberships: list[tuple[str, str]] = field(default_factory=list)
+
+
+def acknowledged(
+    batch: Iterable[UpsertItem], rejected: AbstractSet[str] = frozenset()
+) -> StateDelta:
+    """The sync-state changes of an acknowledged batch: every item whose email Autopilot did not
+    reject records its payload hash and, if it carried a list, its membership."""
+    delta = StateDelta()
+    for item in batch:
+        if item.email in rejected:
+            continue
+        delta.hashes[item.email] = item.payload_hash
+        if item.segment is not None:
+            delta.memberships.append((item.segment, item.email))
+    return delta
+
+
+NO_LIST = ""
+
+
+def sample_payloads(plan: SyncPlan, per_list: int = 3) -> dict[str, list[dict[str, Any]]]:
+    """Up to ``per_list`` contact objects per segment key, as they would be sent (dry runs, X11).
+
+    Items that only update a contact (no new membership) are under :data:`NO_LIST` (``""``). A list
+    that does not exist yet shows ``"<new list for segment KEY>"`` as its ``_autopilot_list``.
+    """
+    samples: dict[str, list[dict[str, Any]]] = {}
+    for item in plan.items():
+        key = NO_LIST if item.segment is None else item.segment
+        bucket = samples.setdefault(key, [])
+        if len(bucket) >= per_list:
+            continue
+        list_id: str | None = None
+        if item.segment is not None:
+            list_id = plan.list_ids.get(item.segment) or f"<new list for segment {item.segment}>"
+        bucket.append(contact_object(item.email, item.fields, item.custom, list_id))
+    return samples
+
+
+def list_title(segment_name: str, prefix: str | None = None) -> str:
+    """The Autopilot list title of a segment (E6): the optional prefix, then the segment name."""
+    return f"{prefix or ''}{segment_name}"

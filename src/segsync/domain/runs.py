@@ -1,0 +1,136 @@
+"""Run states and counts (X8, X9) and the JSON run record of SPEC.md.
+
+Statuses and the moves between them::
+
+    queued ──▶ processing ──▶ successful | failure | skipped | canceled
+      │  ▲         │
+      │  └─────────┘  (a run whose worker died goes back to the queue and resumes)
+      └──▶ skipped | failure | canceled   (before it started: a segment failed, no connection …)
+
+The four outcomes are final: a finished run never changes status again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from enum import StrEnum
+from typing import Any
+
+from segsync.errors import Conflict, InputError
+
+
+class RunStatus(StrEnum):
+    """A run's status (X8). ``label`` is how users see it: "Successful"."""
+
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    SUCCESSFUL = "successful"
+    FAILURE = "failure"
+    SKIPPED = "skipped"
+    CANCELED = "canceled"
+
+    @property
+    def is_final(self) -> bool:
+        """Whether the run has ended (successful, failure, skipped or canceled)."""
+        return self in _FINAL
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
+
+    def can_become(self, new: RunStatus) -> bool:
+        """Whether a run in this status may move to ``new``."""
+        return new in _TRANSITIONS[self]
+
+
+_FINAL = frozenset({RunStatus.SUCCESSFUL, RunStatus.FAILURE, RunStatus.SKIPPED, RunStatus.CANCELED})
+_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
+    RunStatus.QUEUED: frozenset(
+        {RunStatus.PROCESSING, RunStatus.SKIPPED, RunStatus.FAILURE, RunStatus.CANCELED}
+    ),
+    RunStatus.PROCESSING: frozenset({RunStatus.QUEUED} | _FINAL),
+    **{status: frozenset() for status in _FINAL},
+}
+
+
+def check_transition(current: RunStatus, new: RunStatus, run_id: object = None) -> None:
+    """Raise :class:`Conflict` unless a run may move from ``current`` to ``new``."""
+    if current.can_become(new):
+        return
+    name = f"run {run_id}" if run_id is not None else "the run"
+    if current.is_final:
+        raise Conflict(f"{name} already ended ({current.label}); it cannot become {new.label}")
+    raise Conflict(f"{name} is {current.label}; it cannot become {new.label}")
+
+
+@dataclass
+class RunCounts:
+    """The counts a run shows (X9). ``members``: rows read from the segments (people, before
+    setting aside invalid emails and duplicates); ``invalid``: empty or invalid emails;
+    ``duplicates``: further rows with an email already seen; ``added``/``updated``/``unchanged``:
+    distinct valid contacts by what they needed; ``removed``: list memberships removed;
+    ``rejected``: contacts Autopilot (or value conversion) refused; ``requests``: HTTP requests
+    made to the destination, retries included."""
+
+    members: int = 0
+    invalid: int = 0
+    duplicates: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    rejected: int = 0
+    requests: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> RunCounts:
+        """Missing counts are 0 and unknown keys are ignored (records written by other versions);
+        a count that is not a non-negative whole number is an :class:`InputError`."""
+        values: dict[str, int] = {}
+        for f in fields(cls):
+            value = (data or {}).get(f.name, 0)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InputError(f"run count {f.name!r} must be a whole number ≥ 0, got {value!r}")
+            values[f.name] = value
+        return cls(**values)
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    return moment.isoformat(timespec="seconds") + "Z"
+
+
+def run_record(
+    run_id: int | str,
+    status: RunStatus,
+    counts: RunCounts,
+    started_at: dt.datetime | None,
+    ended_at: dt.datetime | None,
+    message: str | None,
+) -> dict[str, Any]:
+    """The run record of SPEC.md (``exports run --json``): ``id``, ``status``, ``counts``,
+    ``started_at``, ``ended_at`` (ISO-8601 UTC with ``Z``; naive times are taken as UTC, ``None``
+    while unknown) and ``message``."""
+    return {
+        "id": run_id,
+        "status": status.value,
+        "counts": counts.to_dict(),
+        "started_at": _iso(started_at),
+        "ended_at": _iso(ended_at),
+        "message": message,
+    }
+
+
+def duration_seconds(started_at: dt.datetime | None, ended_at: dt.datetime | None) -> float | None:
+    """Seconds between start and end, or ``None`` while either is unknown."""
+    if started_at is None or ended_at is None:
+        return None
+    return (ended_at - started_at).total_seconds()

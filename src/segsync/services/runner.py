@@ -1,0 +1,449 @@
+"""The run engine (SPEC X2–X13): read members → cap check → plan against the sync state → ensure
+lists → send upsert batches → remove memberships, committing the sync state and the run's
+progress after every acknowledged batch (DESIGN.md "Sync state is the checkpoint").
+
+:func:`execute` runs one attempt of a run that :mod:`segsync.services.runs` created or claimed
+(it holds the lease). It always ends the run — Successful, Failure, Skipped or Canceled — unless
+the process dies, in which case the run stays Processing and the next ``exports run`` resumes it
+by planning again: what was acknowledged is in the sync state, so only the rest is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from segsync.destinations.base import BatchResult, ConnectionConfig, Destination
+from segsync.destinations.base import UpsertItem as OutgoingItem
+from segsync.destinations.registry import create_destination
+from segsync.domain.emails import mask_email
+from segsync.domain.mapping import FieldMapping
+from segsync.domain.plan import (
+    RemovalPolicy,
+    SyncPlan,
+    SyncStateView,
+    UpsertItem,
+    build_plan,
+    list_title,
+)
+from segsync.domain.runs import RunCounts, RunStatus
+from segsync.errors import AuthenticationFailed, RetriableError, SegsyncError
+from segsync.services.checkpoint import LEASE_SECONDS, Checkpoint, ProgressCallback, mark_active
+from segsync.services.connections import connection_config, flag_connection
+from segsync.services.context import ServiceContext
+from segsync.services.members import SegmentSource, scan_members
+from segsync.services.run_report import (
+    done_message,
+    dry_run_message,
+    finish_run,
+    plan_summary,
+    set_aside_warning,
+)
+from segsync.storage.repositories.exports import ExportRepository
+from segsync.storage.repositories.runs import RunRecord, RunRepository
+from segsync.storage.repositories.sync import SyncStateRepository
+
+log = logging.getLogger(__name__)
+
+ConfigTuner = Callable[[ConnectionConfig], ConnectionConfig]
+"""Adjusts the connection config before the destination is built (tests: fast backoff)."""
+
+KEY_REJECTED = "key_rejected"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RunTarget:
+    """What a run needs to know about its export, read when it starts."""
+
+    export_id: int
+    export_name: str
+    connection_id: int
+    connection_name: str
+    connection_type: str
+    contract_limit: int
+    mapping: FieldMapping
+    removal: RemovalPolicy
+    list_prefix: str
+    segments: tuple[SegmentSource, ...]
+
+    def segment_name(self, key: str) -> str:
+        return next((s.name for s in self.segments if s.key == key), key)
+
+
+class _Stop(Exception):
+    """The run was asked to stop (cancel, or its export was removed)."""
+
+
+async def execute(
+    ctx: ServiceContext,
+    run: RunRecord,
+    target: RunTarget,
+    *,
+    owner: str,
+    progress: ProgressCallback | None = None,
+    tune: ConfigTuner | None = None,
+) -> RunRecord:
+    """Run one attempt of ``run`` (Processing, leased by ``owner``) to its end."""
+    mark_active(owner, True)
+    checkpoint = Checkpoint(
+        ctx,
+        run_id=run.id,
+        export_id=target.export_id,
+        owner=owner,
+        base=run.counts if run.attempts > 1 else RunCounts(),
+        base_done=run.items_done if run.attempts > 1 else 0,
+        progress=progress,
+    )
+    engine = _Engine(ctx, run, target, checkpoint, tune)
+    try:
+        return await engine.run()
+    finally:
+        mark_active(owner, False)
+
+
+class _Engine:
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        run: RunRecord,
+        target: RunTarget,
+        checkpoint: Checkpoint,
+        tune: ConfigTuner | None,
+    ) -> None:
+        self.ctx = ctx
+        self.run_record = run
+        self.target = target
+        self.cp = checkpoint
+        self.tune = tune
+        self.destination: Destination | None = None
+        self.plan: SyncPlan | None = None
+        self.warnings: list[str] = []
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="segsync-run-db")
+
+    @property
+    def requests(self) -> int:
+        return 0 if self.destination is None else self.destination.requests_made
+
+    def _finish(self, status: RunStatus, message: str) -> RunRecord:
+        if self.destination is not None:
+            self.cp.counts.requests = self.cp.base.requests + self.requests
+        return finish_run(
+            self.ctx,
+            self.run_record,
+            self.target,
+            self.cp,
+            self.plan,
+            status=status,
+            message=message,
+            warnings=self.warnings,
+        )
+
+    async def run(self) -> RunRecord:
+        heartbeat = asyncio.create_task(self._heartbeat())
+        try:
+            return await self._run()
+        except _Stop:
+            return self._finish(RunStatus.CANCELED, self._stop_message())
+        except AuthenticationFailed as err:
+            return self._key_rejected(err)
+        except RetriableError as err:
+            self._save_requests()
+            return self._finish(
+                RunStatus.FAILURE,
+                f"{self.target.connection_type.capitalize()} kept failing after retries: "
+                f"{err.message}. Everything acknowledged so far is saved; run the export again "
+                "to continue where it stopped",
+            )
+        except SegsyncError as err:
+            self._save_requests()
+            return self._finish(RunStatus.FAILURE, err.message)
+        except Exception as err:
+            if self._export_removed():  # its sync state went with it mid-commit (P2)
+                return self._finish(RunStatus.CANCELED, self._stop_message())
+            log.exception("run %s failed unexpectedly", self.run_record.id)
+            self._save_requests()
+            return self._finish(
+                RunStatus.FAILURE, f"unexpected error ({type(err).__name__}): {err}"
+            )
+        finally:
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
+            if self.destination is not None:
+                await self.destination.aclose()
+            self._executor.shutdown(wait=True)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(LEASE_SECONDS / 4)
+            await self._db(self.cp.heartbeat)
+
+    def _db_future(self, call: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self._executor, functools.partial(call, *args))
+
+    def _harvest(self, pending: list[asyncio.Future[list[str]]], *, wait: bool) -> None:
+        """Report the batch commits that finished (in order); raise the first failure."""
+        while pending and (wait or pending[0].done()):
+            refused = pending.pop(0).result()
+            self.cp.emit("sending")
+            for email in refused:
+                log.info("run %s: Autopilot refused %s", self.run_record.id, mask_email(email))
+
+    async def _db(self, call: Callable[..., T], *args: Any) -> T:
+        """Run a metadata-DB call on the engine's one DB thread: commits (and their fsyncs)
+        then never stall the event loop, and they stay one after another."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(call, *args))
+
+    def _save_requests(self) -> None:
+        try:
+            self.cp.requests(self.requests)
+        except SegsyncError:
+            log.warning("could not save the request count of run %s", self.run_record.id)
+
+    def _export_removed(self) -> bool:
+        with self.ctx.db.session() as session:
+            return RunRepository(session).get(self.run_record.id).export_id is None
+
+    def _stop_message(self) -> str:
+        if self._export_removed():
+            return "stopped: the export was removed; nothing more was sent"
+        return "canceled: stopped after the batch in flight; what was acknowledged is saved"
+
+    def _key_rejected(self, err: AuthenticationFailed) -> RunRecord:
+        self._save_requests()
+        message = (
+            f"the {self.target.connection_type.capitalize()} API key was rejected "
+            f"({err.message}); edit the key of connection {self.target.connection_name!r} "
+            f"and check it with `segsync connections test {self.target.connection_name}`, "
+            "then run the export again"
+        )
+        flag_connection(self.ctx, self.target.connection_id, KEY_REJECTED, message)
+        return self._finish(RunStatus.FAILURE, message)
+
+    # -- the run ----------------------------------------------------------------------------
+
+    async def _run(self) -> RunRecord:
+        target, cp = self.target, self.cp
+        state = self._load_state()
+        cp.emit("reading")
+
+        def needs_payload(email: str, digest: str, segment: str) -> bool:
+            return (
+                state.hashes.get(email) != digest
+                or state.list_ids.get(segment) is None
+                or (segment, email) not in state.memberships
+            )
+
+        scan = await asyncio.to_thread(
+            scan_members, self.ctx, target.segments, target.mapping, needs_payload=needs_payload
+        )
+        cp.start(
+            members=scan.members,
+            invalid=scan.invalid,
+            duplicates=scan.duplicates,
+            conversion_rejected=scan.conversion_rejected,
+            rejects=scan.rejects,
+        )
+        if scan.invalid or scan.duplicates or scan.conversion_rejected:
+            self.warnings.append(
+                set_aside_warning(scan.invalid, scan.duplicates, scan.conversion_rejected)
+            )
+        if scan.contacts > target.contract_limit:
+            return self._finish(
+                RunStatus.SKIPPED,
+                f"skipped: the export's segments hold {scan.contacts:,} distinct valid emails, "
+                f"more than the contract limit of {target.contract_limit:,} of connection "
+                f"{target.connection_name!r}; nothing was sent. Narrow the segments or raise "
+                "the connection's contract limit",
+            )
+        plan = build_plan(
+            scan.desired(),
+            state,
+            segments=[s.key for s in target.segments],
+            removal=target.removal,
+        )
+        del scan
+        self.plan = plan
+        cp.planned(
+            hashes=state.hashes,
+            unchanged=plan.counts.unchanged,
+            items=plan.counts.items + len(plan.removals),
+        )
+        with self.ctx.db.session() as session:
+            RunRepository(session).set_plan(
+                self.run_record.id,
+                plan_summary(plan, target, with_samples=self.run_record.dry_run),
+            )
+        if self.run_record.dry_run:
+            return self._finish(RunStatus.SUCCESSFUL, dry_run_message(plan))
+        if plan.is_empty:
+            return self._finish(RunStatus.SUCCESSFUL, "nothing changed: nothing was sent")
+        self.destination = self._open_destination()
+        list_ids = await self._ensure_lists(plan)
+        await self._send(plan, list_ids)
+        await self._remove(plan, list_ids)
+        cp.requests(self.requests)
+        rejected = cp.counts.rejected - cp.conversion_rejected
+        if rejected:
+            self.warnings.append(
+                f"{rejected:,} contact(s) were refused by "
+                f"{target.connection_type.capitalize()}; see `segsync runs rejects "
+                f"{self.run_record.id} --csv FILE`"
+            )
+        return self._finish(RunStatus.SUCCESSFUL, done_message(cp.counts))
+
+    def _load_state(self) -> SyncStateView:
+        target = self.target
+        with self.ctx.db.session() as session:
+            sync = SyncStateRepository(session)
+            hashes = sync.hashes(target.export_id)
+            memberships = {(str(s), e) for s, e in sync.memberships(target.export_id)}
+            lists = ExportRepository(session).lists(target.export_id)
+        list_ids: dict[str, str | None] = {
+            s.key: lists[int(s.key)][0] if int(s.key) in lists else None for s in target.segments
+        }
+        return SyncStateView(hashes=hashes, memberships=memberships, list_ids=list_ids)
+
+    def _open_destination(self) -> Destination:
+        type_name, config = connection_config(self.ctx, self.target.connection_id)
+        if self.tune is not None:
+            config = self.tune(config)
+        return create_destination(type_name, config)
+
+    def _check_stop(self) -> None:
+        with self.ctx.db.session() as session:
+            self.cp.stop_requested = RunRepository(session).is_cancel_requested(self.run_record.id)
+        if self.cp.stop_requested:
+            raise _Stop
+
+    async def _ensure_lists(self, plan: SyncPlan) -> dict[str, str]:
+        assert self.destination is not None
+        list_ids = {key: value for key, value in plan.list_ids.items() if value is not None}
+        if plan.lists_to_ensure:
+            self.cp.emit("lists")
+        for key in plan.lists_to_ensure:
+            self._check_stop()
+            title = _title(self.target, key)
+            list_id = await self.destination.ensure_list(title)
+            with self.ctx.db.session() as session:
+                ExportRepository(session).save_list(
+                    self.target.export_id, int(key), list_id, title, now=self.ctx.now()
+                )
+            list_ids[key] = list_id
+            log.info("run %s: list %r is %s", self.run_record.id, title, list_id)
+        return list_ids
+
+    async def _send(self, plan: SyncPlan, list_ids: dict[str, str]) -> None:
+        assert self.destination is not None
+        batches = plan.batches
+        stopped = False
+
+        self._check_stop()
+
+        async def feed() -> AsyncIterator[list[OutgoingItem]]:
+            nonlocal stopped
+            for batch in batches:
+                if self.cp.stop_requested:
+                    stopped = True
+                    return
+                yield [_outgoing(item, list_ids) for item in batch]
+
+        self.cp.emit("sending")
+        # Commits run on the DB thread while sending goes on, in acknowledgement order. Batches
+        # acknowledged while a commit runs are committed together by the next one.
+        commits: list[asyncio.Future[list[str]]] = []
+        waiting: list[tuple[list[UpsertItem], BatchResult]] = []
+
+        def commit_waiting() -> None:
+            if waiting and (not commits or commits[-1].done()):
+                acks = list(waiting)
+                waiting.clear()
+                future = self._db_future(self.cp.batches_acknowledged, acks, self.requests)
+                future.add_done_callback(lambda _: commit_waiting())
+                commits.append(future)
+
+        try:
+            async for index, result in self.destination.upsert_batches(feed()):
+                waiting.append((batches[index], result))
+                commit_waiting()
+                self._harvest(commits, wait=False)
+            while waiting or (commits and not commits[-1].done()):
+                await asyncio.wait([commits[-1]])
+                commit_waiting()
+        finally:
+            await asyncio.gather(*commits, return_exceptions=True)
+        self._harvest(commits, wait=True)
+        if stopped:
+            raise _Stop
+
+    async def _remove(self, plan: SyncPlan, list_ids: dict[str, str]) -> None:
+        if not plan.removals:
+            return
+        destination = self.destination
+        assert destination is not None
+        self._check_stop()
+        self.cp.emit("removing")
+        pending = list(plan.removals)
+        position = 0
+        running: dict[asyncio.Task[bool], tuple[str, str]] = {}
+        done: list[tuple[str, str]] = []
+        error: BaseException | None = None
+        stopped = False
+        try:
+            while position < len(pending) or running:
+                while (
+                    error is None
+                    and not stopped
+                    and position < len(pending)
+                    and len(running) < max(1, destination.max_in_flight())
+                ):
+                    if self.cp.stop_requested:
+                        stopped = True
+                        break
+                    segment, email = pending[position]
+                    position += 1
+                    task = asyncio.ensure_future(
+                        destination.remove_membership(list_ids[segment], email)
+                    )
+                    running[task] = (segment, email)
+                if not running:
+                    break
+                finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in finished:
+                    membership = running.pop(task)
+                    if task.exception() is not None:
+                        error = error or task.exception()
+                    else:
+                        done.append(membership)
+                if done and (len(done) >= _REMOVAL_COMMIT or not running):
+                    await self._db(self.cp.removals_acknowledged, done, self.requests)
+                    self.cp.emit("removing")
+                    done = []
+        finally:
+            if done:
+                self.cp.removals_acknowledged(done, self.requests)
+            for task in running:
+                task.cancel()
+        if error is not None:
+            raise error
+        if stopped:
+            raise _Stop
+
+
+_REMOVAL_COMMIT = 20
+
+
+def _outgoing(item: UpsertItem, list_ids: dict[str, str]) -> OutgoingItem:
+    list_id = None if item.segment is None else list_ids[item.segment]
+    return OutgoingItem(email=item.email, fields=item.fields, custom=item.custom, list_id=list_id)
+
+
+def _title(target: RunTarget, key: str) -> str:
+    return list_title(target.segment_name(key), target.list_prefix)

@@ -1,0 +1,385 @@
+"""Data matching (E1, E2): targets, validation against the profile table, payloads and hashes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import hashlib
+import json
+import subprocess
+import sys
+
+import pytest
+
+from segsync.domain.catalog import AttrType
+from segsync.domain.mapping import (
+    STANDARD_FIELDS,
+    FieldMapping,
+    Target,
+    build_contact,
+    contact_object,
+    mapped_attributes,
+    parse_map_option,
+    parse_target,
+    payload_hash,
+    validate_mapping,
+)
+from segsync.errors import InputError, RecordRejected
+
+COLUMNS = {
+    "Email": AttrType.TEXT,
+    "FirstName": AttrType.TEXT,
+    "LastName": AttrType.TEXT,
+    "City": AttrType.TEXT,
+    "Zip": AttrType.NUMBER,
+    "Employees": AttrType.NUMBER,
+    "Score": AttrType.NUMBER,
+    "BirthDate": AttrType.DATE,
+    "IsVip": AttrType.BOOLEAN,
+}
+
+
+def test_standard_fields_exclude_email_unsubscribed_and_control_keys() -> None:
+    assert "Email" not in STANDARD_FIELDS
+    assert "unsubscribed" not in STANDARD_FIELDS
+    assert not [name for name in STANDARD_FIELDS if name.startswith("_")]
+    assert {"Company", "NumberOfEmployees", "MailingCity", "owner_name", "Twitter"} <= set(
+        STANDARD_FIELDS
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "target"),
+    [
+        ("Company", Target("standard", "Company")),
+        ("  mailingcity ", Target("standard", "MailingCity")),
+        ("OWNER_NAME", Target("standard", "owner_name")),
+        ("custom:string:Favourite Colour", Target("custom", "Favourite Colour", "string")),
+        ("CUSTOM:Integer: Review  Rating ", Target("custom", "Review Rating", "integer")),
+        ("custom:date:a:b", Target("custom", "a:b", "date")),
+    ],
+)
+def test_parse_target_canonicalises(text: str, target: Target) -> None:
+    assert parse_target(text) == target
+
+
+def test_custom_write_keys_replace_spaces_with_double_dashes() -> None:
+    assert parse_target("custom:integer:Review Rating").write_key == "integer--Review--Rating"
+    assert parse_target("custom:boolean:VIP").write_key == "boolean--VIP"
+    assert parse_target("Company").write_key == "Company"
+    assert parse_target("custom:float:Lifetime Value").spec == "custom:float:Lifetime Value"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("unsubscribed", "unsubscribed cannot be mapped"),
+        ("Unsubscribed", "(X13)"),
+        ("Email", "Email is the email mapping: give it with --email"),
+        ("_autopilot_list", "'_autopilot_list' is an Autopilot control key"),
+        ("_NewEmail", "control key"),
+        ("notify", "control key"),
+        ("FirstName", "FirstName has its own option: give it with --first-name"),
+        ("lastname", "LastName has its own option: give it with --last-name"),
+        ("Compnay", "unknown Autopilot field 'Compnay'; did you mean Company?"),
+        ("Shoe", "custom fields are written custom:<type>:<Name>"),
+        ("custom:text:Name", "unknown type 'text'; use one of string, integer, float, date"),
+        ("custom:string", "must be written custom:<type>:<Name>"),
+        ("custom:string:  ", "has no name after the type"),
+        ("custom:string:A--B", "contains '--'"),
+        ("custom:string:" + "n" * 101, "longer than 100 characters"),
+    ],
+)
+def test_bad_targets_are_refused_with_a_reason(text: str, message: str) -> None:
+    with pytest.raises(InputError) as info:
+        parse_target(text)
+    assert message in str(info.value)
+
+
+def test_parse_map_option() -> None:
+    assert parse_map_option("company=Employer") == ("Company", "Employer")
+    assert parse_map_option(" custom:integer:Review Rating = Score ") == (
+        "custom:integer:Review Rating",
+        "Score",
+    )
+    for text, message in [
+        ("Company", "write FIELD=ATTRIBUTE"),
+        ("=Employer", "the Autopilot field before '=' is missing"),
+        ("Company=", "the profile attribute after '=' is missing"),
+        ("unsubscribed=Opt", "never sends it"),
+    ]:
+        with pytest.raises(InputError, match=None) as info:
+            parse_map_option(text)
+        assert message in str(info.value)
+
+
+def test_mapping_requires_email_and_refuses_duplicate_targets() -> None:
+    with pytest.raises(InputError, match="the email mapping is required"):
+        FieldMapping(email=" ")
+    with pytest.raises(InputError, match="Company is mapped twice"):
+        FieldMapping(email="Email", extra=(("Company", "A"), ("company", "B")))
+    with pytest.raises(InputError, match="mapped twice"):
+        FieldMapping(
+            email="Email", extra=(("custom:string:Score", "A"), ("custom:float:score", "B"))
+        )
+
+
+def test_mapping_round_trips_through_a_dict() -> None:
+    mapping = FieldMapping(
+        email="Email",
+        first_name="FirstName",
+        extra=(("mailingcity", "City"), ("custom:integer:Review  Rating", "Score")),
+    )
+    assert mapping.extra == (("MailingCity", "City"), ("custom:integer:Review Rating", "Score"))
+    data = json.loads(json.dumps(mapping.to_dict()))
+    assert FieldMapping.from_dict(data) == mapping
+    assert data == {
+        "email": "Email",
+        "first_name": "FirstName",
+        "last_name": None,
+        "extra": [["MailingCity", "City"], ["custom:integer:Review Rating", "Score"]],
+    }
+    with pytest.raises(InputError, match="malformed field mapping"):
+        FieldMapping.from_dict({"first_name": "x"})
+
+
+def test_mapped_attributes_lists_each_attribute_once_email_first() -> None:
+    mapping = FieldMapping(
+        email="Email",
+        first_name="FirstName",
+        last_name="LastName",
+        extra=(("Company", "City"), ("MailingCity", "City"), ("custom:float:S", "Score")),
+    )
+    assert mapped_attributes(mapping) == ["Email", "FirstName", "LastName", "City", "Score"]
+
+
+def test_valid_mapping_passes() -> None:
+    mapping = FieldMapping(
+        email="Email",
+        first_name="FirstName",
+        last_name="LastName",
+        extra=(
+            ("MailingCity", "City"),
+            ("MailingPostalCode", "Zip"),
+            ("NumberOfEmployees", "Employees"),
+            ("custom:integer:Score", "Score"),
+            ("custom:float:Score Float", "Score"),
+            ("custom:string:Score Text", "Score"),
+            ("custom:date:Birthday", "BirthDate"),
+            ("custom:boolean:VIP", "IsVip"),
+        ),
+    )
+    validate_mapping(mapping, COLUMNS)
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        (FieldMapping(email="Mail"), "email: attribute 'Mail' is not on the profile table"),
+        (FieldMapping(email="email"), "did you mean 'Email'?"),
+        (FieldMapping(email="Zip"), "email: attribute 'Zip' is number, but emails must be text"),
+        (
+            FieldMapping(email="Email", first_name="Frist"),
+            "first name: attribute 'Frist' is not on the profile table",
+        ),
+        (
+            FieldMapping(email="Email", extra=(("Company", "Employer"),)),
+            "Company: attribute 'Employer' is not on the profile table",
+        ),
+        (
+            FieldMapping(email="Email", extra=(("MailingCity", "Cty"),)),
+            "did you mean 'City'?",
+        ),
+        (
+            FieldMapping(email="Email", extra=(("NumberOfEmployees", "City"),)),
+            "NumberOfEmployees: attribute 'City' is text, but NumberOfEmployees takes integer",
+        ),
+        (
+            FieldMapping(email="Email", extra=(("Company", "BirthDate"),)),
+            "map it to a custom:date:<Name> field",
+        ),
+        (
+            FieldMapping(email="Email", last_name="IsVip"),
+            "last name: attribute 'IsVip' is boolean",
+        ),
+        (
+            FieldMapping(email="Email", extra=(("custom:date:D", "Score"),)),
+            "custom:date:D: attribute 'Score' is number, but custom:date:D takes date",
+        ),
+        (
+            FieldMapping(email="Email", extra=(("custom:boolean:B", "City"),)),
+            "takes boolean values",
+        ),
+        (
+            FieldMapping(email="Email", extra=(("custom:float:F", "IsVip"),)),
+            "custom:float:F: attribute 'IsVip' is boolean",
+        ),
+    ],
+)
+def test_invalid_mappings_name_the_field_and_the_problem(
+    mapping: FieldMapping, message: str
+) -> None:
+    with pytest.raises(InputError) as info:
+        validate_mapping(mapping, COLUMNS)
+    assert message in str(info.value)
+
+
+FULL = FieldMapping(
+    email="Email",
+    first_name="FirstName",
+    last_name="LastName",
+    extra=(
+        ("MailingPostalCode", "Zip"),
+        ("NumberOfEmployees", "Employees"),
+        ("custom:float:Lifetime Value", "Score"),
+        ("custom:date:Birth Date", "BirthDate"),
+        ("custom:boolean:VIP", "IsVip"),
+    ),
+)
+
+
+def test_build_contact_converts_values_to_their_targets() -> None:
+    row = {
+        "Email": " Jane@Example.com ",
+        "FirstName": "Jane",
+        "LastName": "",
+        "Zip": 1100.0,
+        "Employees": decimal.Decimal("250"),
+        "Score": 3,
+        "BirthDate": dt.date(1980, 5, 17),
+        "IsVip": False,
+    }
+    payload = build_contact(FULL, row)
+    assert payload.email_raw == " Jane@Example.com "
+    assert payload.fields == {
+        "FirstName": "Jane",
+        "LastName": "",
+        "MailingPostalCode": "1100",
+        "NumberOfEmployees": 250,
+    }
+    assert payload.custom == {
+        "float--Lifetime--Value": 3.0,
+        "date--Birth--Date": "1980-05-17",
+        "boolean--VIP": False,
+    }
+    json.dumps([payload.fields, payload.custom], allow_nan=False)
+
+
+def test_empty_values_are_omitted() -> None:
+    payload = build_contact(
+        FULL,
+        {"Email": "a@b.co", "FirstName": None, "Zip": float("nan"), "BirthDate": None},
+    )
+    assert payload.fields == {}
+    assert payload.custom == {}
+
+
+@pytest.mark.parametrize(
+    ("value", "sent"),
+    [
+        (dt.datetime(2024, 3, 1, 12, 30), "2024-03-01T12:30:00Z"),
+        (
+            dt.datetime(2024, 3, 1, 12, 30, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+            "2024-03-01T10:30:00Z",
+        ),
+        (dt.datetime(2024, 3, 1, 0, 0, 0, 500, tzinfo=dt.UTC), "2024-03-01T00:00:00.000500Z"),
+        (dt.date(2024, 3, 1), "2024-03-01"),
+        ("2024-03-01", "2024-03-01"),
+        ("2024-03-01T08:00:00+01:00", "2024-03-01T07:00:00Z"),
+    ],
+)
+def test_dates_are_sent_as_iso_8601(value: object, sent: str) -> None:
+    mapping = FieldMapping(email="Email", extra=(("custom:date:When", "When"),))
+    assert build_contact(mapping, {"Email": "a@b.co", "When": value}).custom == {"date--When": sent}
+
+
+@pytest.mark.parametrize(
+    ("target", "value", "sent"),
+    [
+        ("Phone", 351912345678, "351912345678"),
+        ("Phone", 12.5, "12.5"),
+        ("custom:string:S", decimal.Decimal("1.50"), "1.50"),
+        ("custom:integer:I", 7.0, 7),
+        ("custom:integer:I", -3, -3),
+        ("custom:float:F", decimal.Decimal("0.25"), 0.25),
+        ("custom:boolean:B", True, True),
+    ],
+)
+def test_value_conversions(target: str, value: object, sent: object) -> None:
+    mapping = FieldMapping(email="Email", extra=((target, "X"),))
+    payload = build_contact(mapping, {"Email": "a@b.co", "X": value})
+    assert [*payload.fields.values(), *payload.custom.values()] == [sent]
+    assert type([*payload.fields.values(), *payload.custom.values()][0]) is type(sent)
+
+
+@pytest.mark.parametrize(
+    ("target", "value", "message"),
+    [
+        ("NumberOfEmployees", 12.5, "NumberOfEmployees: needs a whole number, got 12.5"),
+        ("custom:integer:I", True, "custom:integer:I: needs a whole number"),
+        ("custom:integer:I", float("inf"), "needs a whole number"),
+        ("custom:float:F", float("inf"), "custom:float:F: needs a finite number"),
+        ("custom:float:F", "3", "needs a finite number"),
+        ("custom:date:D", "yesterday", "custom:date:D: needs a date, got 'yesterday'"),
+        ("custom:date:D", 20240301, "needs a date"),
+        ("custom:boolean:B", 1, "custom:boolean:B: needs true or false, got 1"),
+        ("Company", True, "Company: cannot send True as text"),
+    ],
+)
+def test_unsendable_values_reject_only_that_contact(
+    target: str, value: object, message: str
+) -> None:
+    mapping = FieldMapping(email="Email", extra=((target, "X"),))
+    with pytest.raises(RecordRejected) as info:
+        build_contact(mapping, {"Email": "Jane@Example.com", "X": value})
+    assert message in str(info.value)
+    assert str(info.value).startswith(f"{target}: ")
+    assert info.value.key == "Jane@Example.com"
+
+
+def test_payload_hash_is_canonical() -> None:
+    one = payload_hash({"FirstName": "Jane", "Company": "X"}, {"integer--A": 1})
+    assert one == payload_hash({"Company": "X", "FirstName": "Jane"}, {"integer--A": 1})
+    assert len(one) == 64
+    assert one != payload_hash({"FirstName": "Jane", "Company": "Y"}, {"integer--A": 1})
+    assert one != payload_hash({"FirstName": "Jane", "Company": "X"}, {"integer--A": 2})
+    # a key moving between standard and custom fields is a change
+    assert payload_hash({"A": 1}, {}) != payload_hash({}, {"A": 1})
+
+
+def test_payload_hash_is_stable_across_processes() -> None:
+    fields = {"FirstName": "José", "MailingPostalCode": "1100"}
+    custom = {"float--LTV": 12.75, "date--D": "2024-03-01"}
+    code = (
+        "from segsync.domain.mapping import payload_hash;"
+        f"print(payload_hash({fields!r}, {custom!r}))"
+    )
+    other = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONHASHSEED": "123"},
+    )
+    assert other.stdout.strip() == payload_hash(fields, custom)
+    # pinned: changing the canonical form would make every export resend everyone
+    canonical = '{"custom":{"integer--A":1},"fields":{"FirstName":"José"}}'
+    assert payload_hash({"FirstName": "José"}, {"integer--A": 1}) == (
+        hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    )
+
+
+def test_contact_object_never_carries_unsubscribed() -> None:
+    contact = contact_object(
+        "jane@example.com",
+        {"FirstName": "Jane", "unsubscribed": False, "_NewEmail": "x@y.z", "Email": "other@x.io"},
+        {"boolean--VIP": True},
+        list_id="contactlist_1",
+    )
+    assert contact == {
+        "FirstName": "Jane",
+        "Email": "jane@example.com",
+        "custom": {"boolean--VIP": True},
+        "_autopilot_list": "contactlist_1",
+    }
+    assert contact_object("a@b.co", {}, {}) == {"Email": "a@b.co"}

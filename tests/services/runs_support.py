@@ -1,0 +1,206 @@
+"""Building blocks for run-engine tests: a data dir made through the real services (a CSV of
+profiles, segments, an Autopilot connection to a simulator served over HTTP, an export) and
+readers of the simulator's state."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from segsync.destinations.base import ConnectionConfig
+from segsync.services.connections import add_connection
+from segsync.services.context import ServiceContext, open_context
+from segsync.services.exports import create_export
+from segsync.services.profiles import import_profiles
+from segsync.settings import Settings
+from segsync.simulator import RunningSimulator, SimulatorConfig, serve_in_thread
+from segsync.storage.repositories.segments import SegmentRepository
+
+API_KEY = "k-0123456789abcdef"
+COLUMNS = ("id", "Email", "FirstName", "LastName", "Grp", "Score")
+
+
+@dataclass(frozen=True)
+class Person:
+    id: int
+    email: str | None
+    first: str = "Ann"
+    last: str = "Lee"
+    group: str = "a"  # "a", "b", "ab" (in both segments) or "" (in none)
+    score: float | None = 1.0
+
+
+def people(n: int, group: str = "a", start: int = 1) -> list[Person]:
+    """``n`` people with distinct valid emails ``p<id>@example.com``."""
+    return [
+        Person(i, f"p{i}@example.com", f"First{i}", f"Last{i}", group)
+        for i in range(start, start + n)
+    ]
+
+
+def write_profiles(ctx: ServiceContext, path: Path, rows: Iterable[Person]) -> None:
+    """Write the people as a CSV and import it as the profile table ``people`` (replacing)."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        for p in rows:
+            writer.writerow(
+                [
+                    p.id,
+                    "" if p.email is None else p.email,
+                    p.first,
+                    p.last,
+                    p.group,
+                    "" if p.score is None else p.score,
+                ]
+            )
+    import_profiles(ctx, path, "people", key="id", profile=True, replace=True)
+
+
+def segment_definition(name: str, groups: Sequence[str]) -> str:
+    return json.dumps(
+        {
+            "name": name,
+            "rules": [
+                {"conditions": {"all": [{"attribute": "Grp", "op": "in", "value": list(groups)}]}}
+            ],
+        }
+    )
+
+
+def create_segments(ctx: ServiceContext) -> None:
+    """ "Seg A" = groups a and ab; "Seg B" = groups b and ab."""
+    with ctx.db.session() as session:
+        repo = SegmentRepository(session)
+        repo.create(
+            name="Seg A", definition=segment_definition("Seg A", ["a", "ab"]), now=ctx.now()
+        )
+        repo.create(
+            name="Seg B", definition=segment_definition("Seg B", ["b", "ab"]), now=ctx.now()
+        )
+
+
+def connect(
+    ctx: ServiceContext,
+    sim: RunningSimulator,
+    *,
+    name: str = "Sim",
+    rate_limit: float = 1000.0,
+    contract_limit: int = 100_000,
+) -> None:
+    add_connection(
+        ctx,
+        "autopilot",
+        name,
+        api_key=API_KEY,
+        base_url=sim.base_url,
+        rate_limit=rate_limit,
+        contract_limit=contract_limit,
+        agree=True,
+    )
+
+
+def make_export(
+    ctx: ServiceContext,
+    *,
+    name: str = "Newsletter",
+    segments: Sequence[str] = ("Seg A",),
+    removal: str = "mirror",
+    connection: str = "Sim",
+    list_prefix: str = "",
+) -> None:
+    create_export(
+        ctx,
+        name,
+        connection,
+        email="Email",
+        first_name="FirstName",
+        last_name="LastName",
+        maps=["custom:float:Score=Score"],
+        segments=list(segments),
+        removal=removal,
+        list_prefix=list_prefix,
+    )
+
+
+def setup(
+    ctx: ServiceContext,
+    sim: RunningSimulator,
+    tmp_path: Path,
+    rows: Iterable[Person],
+    *,
+    segments: Sequence[str] = ("Seg A",),
+    removal: str = "mirror",
+    contract_limit: int = 100_000,
+    rate_limit: float = 1000.0,
+) -> None:
+    write_profiles(ctx, tmp_path / "people.csv", rows)
+    create_segments(ctx)
+    connect(ctx, sim, contract_limit=contract_limit, rate_limit=rate_limit)
+    make_export(ctx, segments=segments, removal=removal)
+
+
+def fast(config: ConnectionConfig) -> ConnectionConfig:
+    """Retries without real waiting between attempts (the rate limit is high in these tests)."""
+
+    async def no_wait(_: float) -> None:
+        return None
+
+    return dataclasses.replace(config, sleep=no_wait, backoff_base=0.0, backoff_max=0.0)
+
+
+def stats(sim: RunningSimulator) -> dict[str, Any]:
+    reply: dict[str, Any] = httpx.get(sim.root_url + "/_sim/stats").json()
+    return reply
+
+
+def count(sim_stats: dict[str, Any], route: str, status: str | None = None) -> int:
+    """Requests to ``route`` (e.g. ``"POST /v1/contacts"``), of one status or all."""
+    by_status: dict[str, int] = sim_stats["requests"].get(route, {})
+    if status is not None:
+        return by_status.get(status, 0)
+    return sum(by_status.values())
+
+
+def reset_stats(sim: RunningSimulator) -> None:
+    sim.simulator.stats.reset()
+
+
+def contacts(sim: RunningSimulator) -> dict[str, dict[str, Any]]:
+    """email → contact (read shape) of every contact in the simulator."""
+    return {c["Email"]: c for c in sim.simulator.contacts_snapshot()}
+
+
+def list_members(sim: RunningSimulator) -> dict[str, set[str]]:
+    """list title → member emails."""
+    titles = {
+        item["list_id"]: item["title"]
+        for item in httpx.get(sim.root_url + "/_sim/lists").json()["lists"]
+    }
+    members: dict[str, set[str]] = {title: set() for title in titles.values()}
+    for contact in sim.simulator.contacts_snapshot():
+        for list_id in contact.get("lists", []):
+            members[titles[list_id]].add(contact["Email"])
+    return members
+
+
+@pytest.fixture
+def sim() -> Iterator[RunningSimulator]:
+    """A simulator on a loopback port accepting :data:`API_KEY`, no rate limit."""
+    with serve_in_thread(SimulatorConfig(api_keys=[API_KEY], rate_limit=0, seed=7)) as running:
+        yield running
+
+
+@pytest.fixture
+def ctx(settings: Settings) -> Iterator[ServiceContext]:
+    """A service context on a fresh data dir (real SQLite and DuckDB files), real clock."""
+    with open_context(settings) as services:
+        yield services

@@ -1,0 +1,304 @@
+"""The run engine against the simulator over HTTP, with real SQLite and DuckDB files: what is
+sent, what is not, and what the sync state holds afterwards (X2–X5, X9–X11, X13, E6, E7, P3)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from segsync.destinations.base import ConnectionConfig
+from segsync.domain.runs import RunStatus
+from segsync.services import runs
+from segsync.services.audit import list_events
+from segsync.services.context import ServiceContext
+from segsync.simulator import RunningSimulator
+from segsync.storage.repositories.sync import SyncStateRepository
+from tests.services.runs_support import (
+    API_KEY,
+    Person,
+    contacts,
+    count,
+    ctx,
+    list_members,
+    people,
+    reset_stats,
+    setup,
+    sim,
+    stats,
+    write_profiles,
+)
+
+__all__ = ["ctx", "sim"]  # fixtures
+
+UPSERT = "POST /v1/contacts"
+
+
+def test_first_run_sends_everyone_and_a_rerun_sends_nothing(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    setup(ctx, sim, tmp_path, people(250))
+    reset_stats(sim)
+
+    first = runs.run_export(ctx, "Newsletter")
+
+    assert first.status is RunStatus.SUCCESSFUL
+    assert first.counts.added == 250
+    assert first.counts.unchanged == 0
+    assert count(stats(sim), UPSERT) == 3  # ceil(250 / 100)
+    assert set(contacts(sim)) == {f"p{i}@example.com" for i in range(1, 251)}
+    assert list_members(sim) == {"Seg A": set(contacts(sim))}
+    assert contacts(sim)["p7@example.com"]["FirstName"] == "First7"
+    assert first.counts.requests == stats(sim)["total"]
+    reset_stats(sim)
+
+    second = runs.run_export(ctx, "Newsletter")
+
+    assert second.status is RunStatus.SUCCESSFUL
+    assert stats(sim)["total"] == 0
+    assert second.counts.unchanged == 250
+    assert (second.counts.added, second.counts.updated, second.counts.requests) == (0, 0, 0)
+    assert "nothing changed" in (second.message or "")
+
+
+def test_changed_attributes_send_updates_only(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    crowd = people(250)
+    setup(ctx, sim, tmp_path, crowd)
+    runs.run_export(ctx, "Newsletter")
+    crowd[4] = dataclasses.replace(crowd[4], first="Changed")
+    crowd[200] = dataclasses.replace(crowd[200], score=99.5)
+    write_profiles(ctx, tmp_path / "people.csv", crowd)
+    reset_stats(sim)
+
+    run = runs.run_export(ctx, "Newsletter")
+
+    assert (run.counts.added, run.counts.updated, run.counts.unchanged) == (0, 2, 248)
+    assert stats(sim)["requests"] == {UPSERT: {"200": 1}}
+    assert contacts(sim)["p5@example.com"]["FirstName"] == "Changed"
+    score = contacts(sim)["p201@example.com"]["custom_fields"][0]
+    assert score["kind"] == "Score"
+    assert score["value"] == 99.5
+
+
+@pytest.mark.parametrize(("removal", "removed"), [("mirror", 1), ("add-only", 0)])
+def test_a_person_leaving_a_segment_is_removed_from_its_list_only_under_mirror(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path, removal: str, removed: int
+) -> None:
+    crowd = people(20)
+    setup(ctx, sim, tmp_path, crowd, removal=removal)
+    runs.run_export(ctx, "Newsletter")
+    crowd[2] = dataclasses.replace(crowd[2], group="")  # p3 leaves Seg A
+    write_profiles(ctx, tmp_path / "people.csv", crowd)
+    reset_stats(sim)
+
+    run = runs.run_export(ctx, "Newsletter")
+
+    assert run.status is RunStatus.SUCCESSFUL
+    assert run.counts.removed == removed
+    assert count(stats(sim), "DELETE /v1/list/{list_id}/contact/{contact}") == removed
+    assert count(stats(sim), UPSERT) == 0
+    assert "p3@example.com" in contacts(sim)  # the contact itself stays in Autopilot
+    in_list = "p3@example.com" in list_members(sim)["Seg A"]
+    assert in_list is (removal == "add-only")
+    reset_stats(sim)
+    assert runs.run_export(ctx, "Newsletter").counts.removed == 0
+    assert stats(sim)["total"] == 0
+
+
+def test_a_person_in_two_segments_is_one_contact_on_two_lists(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    crowd = people(150, "a") + people(120, "ab", start=151) + people(60, "b", start=271)
+    setup(ctx, sim, tmp_path, crowd, segments=("Seg A", "Seg B"))
+    reset_stats(sim)
+
+    run = runs.run_export(ctx, "Newsletter")
+
+    everyone = contacts(sim)
+    assert len(everyone) == 330 == run.counts.added
+    assert len(sim.simulator.contacts_snapshot()) == 330  # no email twice
+    lists = list_members(sim)
+    assert len(lists["Seg A"]) == 270
+    assert len(lists["Seg B"]) == 180
+    assert len(everyone["p200@example.com"]["lists"]) == 2
+    assert len(everyone["p100@example.com"]["lists"]) == 1
+    items = 270 + 180
+    assert count(stats(sim), UPSERT) == math.ceil(items / 100)
+    assert count(stats(sim), "POST /v1/list") == 2
+
+
+def test_invalid_empty_and_duplicate_emails_are_counted_and_listed(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    crowd = [
+        *people(5),
+        Person(10, None),
+        Person(11, "   "),
+        Person(12, "not-an-email"),
+        Person(13, "  P2@Example.COM "),  # the same person as p2 by email: p2 (id 2) wins
+        Person(14, " Mixed@Example.ORG "),
+    ]
+    setup(ctx, sim, tmp_path, crowd)
+
+    run = runs.run_export(ctx, "Newsletter")
+
+    assert run.status is RunStatus.SUCCESSFUL
+    assert (run.counts.members, run.counts.invalid, run.counts.duplicates) == (10, 3, 1)
+    assert run.counts.added == 6
+    assert "mixed@example.org" in contacts(sim)
+    assert contacts(sim)["p2@example.com"]["FirstName"] == "First2"
+    assert any("set aside" in w for w in run.warnings)
+    rejects = {(r.kind, r.profile_id): r for r in runs.rejects(ctx, run.id)}
+    assert set(rejects) == {
+        ("invalid", "10"),
+        ("invalid", "11"),
+        ("invalid", "12"),
+        ("duplicate", "13"),
+    }
+    assert rejects[("invalid", "10")].reason == "empty"
+    assert rejects[("invalid", "12")].reason.startswith("invalid: ")
+    assert rejects[("invalid", "12")].email == "not-an-email"
+    assert "profile 2" in rejects[("duplicate", "13")].reason
+
+
+def test_the_lower_profile_id_keeps_a_shared_email_whatever_the_segment_order(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    # Seg A is read first and holds only the higher id; Seg B holds the lower id.
+    crowd = [
+        Person(9, "same@example.com", first="High", group="a"),
+        Person(3, "same@example.com", first="Low", group="b"),
+    ]
+    setup(ctx, sim, tmp_path, crowd, segments=("Seg A", "Seg B"))
+
+    run = runs.run_export(ctx, "Newsletter")
+
+    assert run.counts.duplicates == 1
+    assert run.counts.added == 1
+    assert contacts(sim)["same@example.com"]["FirstName"] == "Low"
+    assert list_members(sim) == {"Seg A": set(), "Seg B": {"same@example.com"}}
+
+
+def test_the_contract_limit_skips_the_run_and_sends_nothing(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    setup(ctx, sim, tmp_path, people(30), contract_limit=25)
+    reset_stats(sim)
+
+    run = runs.run_export(ctx, "Newsletter")
+
+    assert run.status is RunStatus.SKIPPED
+    assert "30" in (run.message or "")
+    assert "25" in (run.message or "")
+    assert stats(sim)["total"] == 0
+    with ctx.db.session() as session:
+        assert SyncStateRepository(session).counts(1) == (0, 0)
+
+
+def test_a_dry_run_sends_nothing_and_keeps_the_exact_plan(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    setup(
+        ctx,
+        sim,
+        tmp_path,
+        people(150, "a") + people(10, "ab", start=151),
+        segments=("Seg A", "Seg B"),
+    )
+    reset_stats(sim)
+
+    dry = runs.run_export(ctx, "Newsletter", dry_run=True)
+
+    assert dry.status is RunStatus.SUCCESSFUL
+    assert dry.dry_run
+    assert stats(sim)["total"] == 0
+    assert contacts(sim) == {}
+    plan = dry.plan
+    assert plan is not None
+    assert (plan["added"], plan["batches"], plan["lists_to_create"]) == (160, 2, 2)
+    assert plan["requests_lower_bound"] == 4
+    by_title = {item["title"]: item for item in plan["lists"]}
+    assert by_title["Seg A"]["to_add"] == 160
+    assert by_title["Seg B"]["to_add"] == 10
+    sample = by_title["Seg B"]["samples"][0]
+    assert sample["Email"] == "p151@example.com"
+    assert sample["_autopilot_list"].startswith("<new list")
+    with ctx.db.session() as session:
+        assert SyncStateRepository(session).counts(1) == (0, 0)
+
+    real = runs.run_export(ctx, "Newsletter")
+    assert count(stats(sim), UPSERT) == plan["batches"]
+    assert real.counts.added == plan["added"]
+
+
+class _Recorder(httpx.AsyncBaseTransport):
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.bodies: list[bytes] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.bodies.append(await request.aread())
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def test_no_request_ever_carries_unsubscribed(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    setup(ctx, sim, tmp_path, people(120))
+    recorder = _Recorder()
+
+    def record(config: ConnectionConfig) -> ConnectionConfig:
+        return dataclasses.replace(config, transport=recorder)
+
+    runs.run_export(ctx, "Newsletter", tune=record)
+
+    contact_bodies = [json.loads(b) for b in recorder.bodies if b.startswith(b'{"contacts"')]
+    assert len(contact_bodies) == 2
+    assert all(b"unsubscribed" not in body for body in recorder.bodies)
+    first = contact_bodies[0]["contacts"][0]
+    assert set(first) <= {"Email", "FirstName", "LastName", "custom", "_autopilot_list"}
+
+
+def test_a_run_writes_an_audit_event_of_what_left_the_system(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    setup(ctx, sim, tmp_path, people(12))
+    run = runs.run_export(ctx, "Newsletter")
+
+    events = [e for e in list_events(ctx) if e.action == "export.run"]
+
+    assert len(events) == 1
+    details: dict[str, Any] = events[0].details
+    assert details["run_id"] == run.id
+    assert details["connection"] == "Sim"
+    assert details["destination"] == "autopilot"
+    assert details["lists"] == ["Seg A"]
+    assert details["fields"] == ["Email", "FirstName", "LastName", "custom:float:Score"]
+    assert details["counts"]["added"] == 12
+
+
+def test_logs_mask_emails_and_never_hold_the_key(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    crowd = people(30)
+    setup(ctx, sim, tmp_path, crowd)
+    sim.simulator.faults.reject_emails(r"^p4@")
+    caplog.set_level(logging.DEBUG, logger="segsync")
+
+    runs.run_export(ctx, "Newsletter")
+
+    text = caplog.text
+    assert "p•••@e•••.com" in text  # the refused contact, masked
+    assert "@example.com" not in text
+    assert API_KEY not in text

@@ -1,0 +1,154 @@
+"""The run engine when Autopilot misbehaves (X6, X8, X12): refused emails, 429 storms, 500s,
+408 after commit, a revoked key, and a cancel in the middle of a run."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from segsync.destinations.base import ConnectionConfig
+from segsync.domain.runs import RunStatus
+from segsync.services import runs
+from segsync.services.checkpoint import RunProgress
+from segsync.services.connections import show_connection
+from segsync.services.context import ServiceContext
+from segsync.simulator import RunningSimulator
+from segsync.storage.repositories.sync import SyncStateRepository
+from tests.services.runs_support import (
+    API_KEY,
+    contacts,
+    count,
+    ctx,
+    fast,
+    list_members,
+    people,
+    reset_stats,
+    setup,
+    sim,
+    stats,
+)
+
+__all__ = ["ctx", "sim"]  # fixtures
+
+UPSERT = "POST /v1/contacts"
+
+
+def _synced(ctx: ServiceContext) -> dict[str, str]:
+    with ctx.db.session() as session:
+        return SyncStateRepository(session).hashes(1)
+
+
+def test_an_email_refused_by_the_api_does_not_sink_its_batch(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    setup(ctx, sim, tmp_path, people(150))
+    sim.simulator.faults.reject_emails(r"^p7@")
+
+    run = runs.run_export(ctx, "Newsletter")
+
+    assert run.status is RunStatus.SUCCESSFUL
+    assert run.counts.rejected == 1
+    assert run.counts.added == 149
+    assert set(contacts(sim)) == {f"p{i}@example.com" for i in range(1, 151)} - {"p7@example.com"}
+    assert any("refused" in w for w in run.warnings)
+    (reject,) = list(runs.rejects(ctx, run.id))
+    assert (reject.kind, reject.email) == ("rejected", "p7@example.com")
+    assert "p7@example.com" in reject.reason  # the API's own words
+    assert "p7@example.com" not in _synced(ctx)
+
+    sim.simulator.faults.reject_emails(None)
+    reset_stats(sim)
+    again = runs.run_export(ctx, "Newsletter")
+    assert again.counts.added == 1
+    assert count(stats(sim), UPSERT) == 1
+    assert "p7@example.com" in contacts(sim)
+
+
+def test_500s_are_retried_and_the_run_succeeds(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    setup(ctx, sim, tmp_path, people(300))
+    sim.simulator.faults.fail_next(4)
+    reset_stats(sim)
+
+    run = runs.run_export(ctx, "Newsletter", tune=fast)
+
+    assert run.status is RunStatus.SUCCESSFUL
+    assert len(contacts(sim)) == 300
+    assert sum(count(stats(sim), route, "500") for route in stats(sim)["requests"]) == 4
+    assert run.counts.requests == stats(sim)["total"]
+
+
+def test_a_429_storm_is_ridden_out(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    setup(ctx, sim, tmp_path, people(2500), rate_limit=1000)
+    sim.simulator.limiter.set_rate(10)  # the API allows 10 r/s; the client is set to 1,000 r/s
+    reset_stats(sim)
+
+    def patient(config: ConnectionConfig) -> ConnectionConfig:
+        return dataclasses.replace(config, backoff_base=0.05, backoff_max=0.3, max_attempts=40)
+
+    run = runs.run_export(ctx, "Newsletter", tune=patient)
+
+    assert run.status is RunStatus.SUCCESSFUL, run.message
+    assert stats(sim)["throttled"] > 0
+    assert count(stats(sim), UPSERT, "200") == 25
+    assert len(sim.simulator.contacts_snapshot()) == 2500 == len(contacts(sim))
+
+
+def test_a_408_after_commit_causes_no_duplicate(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    setup(ctx, sim, tmp_path, people(250))
+    sim.simulator.faults.timeout_next_writes(3)  # the list creation and two upserts
+    reset_stats(sim)
+
+    run = runs.run_export(ctx, "Newsletter", tune=fast)
+
+    assert run.status is RunStatus.SUCCESSFUL
+    assert sum(count(stats(sim), route, "408") for route in stats(sim)["requests"]) == 3
+    snapshot = sim.simulator.contacts_snapshot()
+    assert len(snapshot) == 250 == len({c["Email"] for c in snapshot})
+    assert list(list_members(sim)) == ["Seg A"]  # one list, not two
+    assert len(list_members(sim)["Seg A"]) == 250
+
+
+def test_a_revoked_key_fails_at_once_and_flags_the_connection(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    setup(ctx, sim, tmp_path, people(500))
+    sim.simulator.faults.revoke_key(API_KEY)
+    reset_stats(sim)
+
+    run = runs.run_export(ctx, "Newsletter", tune=fast)
+
+    assert run.status is RunStatus.FAILURE
+    assert "the Autopilot API key was rejected" in (run.message or "")
+    assert stats(sim)["total"] <= 2  # no retry storm
+    assert show_connection(ctx, "Sim").health == "key_rejected"
+    assert contacts(sim) == {}
+
+
+def test_cancel_stops_after_the_batch_in_flight(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    setup(ctx, sim, tmp_path, people(2000), rate_limit=40)
+    seen: list[RunProgress] = []
+
+    def cancel_after_first_batch(event: RunProgress) -> None:
+        seen.append(event)
+        if event.phase == "sending" and event.items_done > 0 and len(seen) < 100:
+            runs.cancel_run(ctx, event.run_id)
+
+    run = runs.run_export(ctx, "Newsletter", progress=cancel_after_first_batch)
+
+    assert run.status is RunStatus.CANCELED
+    assert 100 <= run.items_done < 1000, run.items_done
+    assert run.counts.added == run.items_done
+    assert set(_synced(ctx)) == set(contacts(sim))  # what was sent is exactly what is saved
+    reset_stats(sim)
+    rest = runs.run_export(ctx, "Newsletter")
+    assert rest.status is RunStatus.SUCCESSFUL
+    assert len(contacts(sim)) == 2000
+    assert count(stats(sim), UPSERT) == 20 - run.items_done // 100
