@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
+    # Web UI (docs/web.md): mark the session cookie Secure when served over HTTPS.
+    web_secure_cookies: bool = False
 
     @field_validator("smtp_recipients", mode="before")
     @classmethod

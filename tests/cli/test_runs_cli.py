@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -134,3 +135,19 @@ def test_run_all_runs_exports_whose_schedule_is_on(invoke: Invoke) -> None:
     assert result.exit_code == 0, result.output
     (record,) = json.loads(result.stdout)
     assert record["status"] == "successful"
+
+
+def test_no_wait_starts_the_run_in_the_background(invoke: Invoke, sim: RunningSimulator) -> None:
+    started = invoke("exports", "run", "Newsletter", "--no-wait", "--json")
+
+    assert started.exit_code == 0, started.output
+    run_id = json.loads(started.stdout)["id"]
+    deadline = time.monotonic() + 60
+    while True:  # poll the run's record until the background process ended it
+        shown = json.loads(invoke("runs", "show", str(run_id), "--json").stdout)
+        if shown["status"] not in {"queued", "processing"}:
+            break
+        assert time.monotonic() < deadline, shown
+        time.sleep(0.05)
+    assert shown["status"] == "successful"
+    assert len(contacts(sim)) == 120

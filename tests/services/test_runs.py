@@ -44,7 +44,7 @@ class _Crash(BaseException):
 def test_an_interrupted_run_resumes_as_the_same_run_sending_only_the_rest(
     ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
 ) -> None:
-    setup(ctx, sim, tmp_path, people(1000), rate_limit=50)
+    setup(ctx, sim, tmp_path, people(1000), rate_limit=10)
 
     def crash_after_three_batches(event: RunProgress) -> None:
         if event.phase == "sending" and event.items_done >= 300:
@@ -69,7 +69,8 @@ def test_an_interrupted_run_resumes_as_the_same_run_sending_only_the_rest(
     assert finished.counts.added == 1000  # accumulated across both attempts
     assert finished.items_done == 1000
     remaining_batches = (1000 - done_before) // 100
-    assert count(stats(sim), UPSERT) <= remaining_batches + 1
+    # At 10 r/s the client keeps 2 requests in flight: those are all it may send again.
+    assert count(stats(sim), UPSERT) <= remaining_batches + 2
     snapshot = sim.simulator.contacts_snapshot()
     assert len(snapshot) == 1000 == len({c["Email"] for c in snapshot})
     assert len(runs.list_runs(ctx)) == 1

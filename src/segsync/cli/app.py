@@ -11,9 +11,11 @@ from typer.core import TyperGroup
 from segsync import __version__
 from segsync.cli.audit import audit_command
 from segsync.cli.connections import connections_app
+from segsync.cli.demo import demo_command
 from segsync.cli.exports import exports_app
+from segsync.cli.forget import erasures_app, forget_command, notifications_app
 from segsync.cli.init import init_command
-from segsync.cli.output import CliState, report_error
+from segsync.cli.output import CliState, configure_logging, report_error
 from segsync.cli.profiles import profiles_app
 from segsync.cli.runs import runs_app
 from segsync.cli.secrets import secrets_app
@@ -75,10 +77,12 @@ def root(
 ) -> None:
     """segsync: the right people on the right Autopilot lists, every morning."""
     settings = Settings(data_dir=data_dir) if data_dir is not None else Settings()
+    configure_logging(settings.log_level)
     ctx.obj = CliState(settings=settings, as_user=as_user, json=json_output)
 
 
 app.command("simulator")(simulator_command)
+app.command("demo")(demo_command)
 app.command("init")(init_command)
 app.add_typer(profiles_app, name="profiles")
 app.add_typer(segments_app, name="segments")
@@ -89,6 +93,9 @@ app.add_typer(secrets_app, name="secrets")
 app.command("audit")(audit_command)
 app.add_typer(exports_app, name="exports")
 app.add_typer(runs_app, name="runs")
+app.command("forget")(forget_command)
+app.add_typer(erasures_app, name="erasures")
+app.add_typer(notifications_app, name="notifications")
 
 
 def main() -> None:

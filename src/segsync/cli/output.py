@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -66,6 +67,22 @@ def print_table(title: str | None, columns: list[str], rows: list[list[Any]]) ->
     for row in rows:
         table.add_row(*[Text("" if cell is None else str(cell)) for cell in row])
     console.print(table)
+
+
+# Third-party loggers that would write request URLs, which may hold an email (P5).
+_QUIET_LOGGERS = ("httpx", "httpcore", "uvicorn.access")
+
+
+def configure_logging(level: str) -> None:
+    """Log to stderr at ``level``; HTTP client loggers stay at WARNING so no URL (which can
+    name a contact's email) reaches the log. segsync's own loggers mask emails themselves."""
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def exit_code_for(err: SegsyncError) -> int:

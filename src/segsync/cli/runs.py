@@ -48,7 +48,7 @@ _PHASES = {
 }
 
 
-class _Bar:
+class RunProgressBar:
     """A Rich progress bar fed by :class:`RunProgress` events (items done / total, ETA)."""
 
     def __init__(self) -> None:
@@ -64,7 +64,7 @@ class _Bar:
         )
         self.task: TaskID | None = None
 
-    def __enter__(self) -> _Bar:
+    def __enter__(self) -> RunProgressBar:
         self.progress.start()
         self.task = self.progress.add_task("Starting", total=None)
         return self
@@ -92,7 +92,7 @@ def _seconds(value: float | None) -> str:
     return "" if value is None else f"{value:.1f} s"
 
 
-def _print_run(run: run_service.RunRecord) -> None:
+def print_run(run: run_service.RunRecord) -> None:
     kind = " (dry run)" if run.dry_run else ""
     console.print(f"[bold]Run {run.id}[/] of export {run.export_name!r}{kind}", highlight=False)
     facts = [
@@ -107,7 +107,14 @@ def _print_run(run: run_service.RunRecord) -> None:
     for label, value in facts:
         console.print(f"  {label + ':':<12}{value}", highlight=False, markup=False)
     counts = run.counts.to_dict()
-    print_table(None, [name.capitalize() for name in counts], [[f"{v:,}" for v in counts.values()]])
+    half = (len(counts) + 1) // 2
+    pairs = [(name.capitalize(), f"{value:,}") for name, value in counts.items()]
+    left, right = pairs[:half], pairs[half:] + [("", "")] * (2 * half - len(pairs))
+    print_table(
+        None,
+        ["Count", "", "Count", ""],
+        [[a, b, c, d] for (a, b), (c, d) in zip(left, right, strict=True)],
+    )
     if run.message:
         console.print(run.message, highlight=False, markup=False)
     for warning in run.warnings:
@@ -192,12 +199,12 @@ def run_command(
         if as_json or dry_run:
             run = run_service.execute_started(services, started)
         else:
-            with _Bar() as bar:
+            with RunProgressBar() as bar:
                 run = run_service.execute_started(services, started, progress=bar)
     if as_json:
         print_json(_record(run))
     else:
-        _print_run(run)
+        print_run(run)
     if run.status.value == "failure":
         raise typer.Exit(EXIT_FAILED)
 
@@ -301,7 +308,7 @@ def show_command(
             }
         )
         return
-    _print_run(run)
+    print_run(run)
 
 
 @runs_app.command("cancel")

@@ -1,6 +1,7 @@
 """The checkpoint of a run attempt: after each acknowledged batch (or group of removals) the sync
 state and the run's progress are committed in ONE transaction (DESIGN.md "Sync state is the
-checkpoint"), and the run's lease is heartbeated.
+checkpoint"), and the run's lease is heartbeated. The engine commits on its own DB thread while
+sending goes on; batches acknowledged while the previous commit ran share the next transaction.
 
 Counts across attempts (a resumed run): the sync state already holds what earlier attempts got
 acknowledged, so a new attempt plans only the rest. ``added``, ``updated``, ``removed`` and

@@ -5,17 +5,15 @@ system (P3)."""
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from segsync.domain.plan import NO_LIST, SyncPlan, list_title, sample_payloads
 from segsync.domain.runs import RunCounts, RunStatus, duration_seconds
 from segsync.services import audit
 from segsync.services.checkpoint import Checkpoint
 from segsync.services.context import ServiceContext
+from segsync.services.run_target import RunTarget
 from segsync.storage.repositories.runs import RunRecord, RunRepository
-
-if TYPE_CHECKING:
-    from segsync.services.runner import RunTarget
 
 log = logging.getLogger(__name__)
 

@@ -15,16 +15,13 @@ import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from segsync.destinations.base import BatchResult, ConnectionConfig, Destination
 from segsync.destinations.base import UpsertItem as OutgoingItem
 from segsync.destinations.registry import create_destination
 from segsync.domain.emails import mask_email
-from segsync.domain.mapping import FieldMapping
 from segsync.domain.plan import (
-    RemovalPolicy,
     SyncPlan,
     SyncStateView,
     UpsertItem,
@@ -36,7 +33,8 @@ from segsync.errors import AuthenticationFailed, RetriableError, SegsyncError
 from segsync.services.checkpoint import LEASE_SECONDS, Checkpoint, ProgressCallback, mark_active
 from segsync.services.connections import connection_config, flag_connection
 from segsync.services.context import ServiceContext
-from segsync.services.members import SegmentSource, scan_members
+from segsync.services.members import scan_members
+from segsync.services.removals import remove_memberships
 from segsync.services.run_report import (
     done_message,
     dry_run_message,
@@ -44,6 +42,7 @@ from segsync.services.run_report import (
     plan_summary,
     set_aside_warning,
 )
+from segsync.services.run_target import RunTarget
 from segsync.storage.repositories.exports import ExportRepository
 from segsync.storage.repositories.runs import RunRecord, RunRepository
 from segsync.storage.repositories.sync import SyncStateRepository
@@ -56,24 +55,7 @@ ConfigTuner = Callable[[ConnectionConfig], ConnectionConfig]
 KEY_REJECTED = "key_rejected"
 T = TypeVar("T")
 
-
-@dataclass(frozen=True)
-class RunTarget:
-    """What a run needs to know about its export, read when it starts."""
-
-    export_id: int
-    export_name: str
-    connection_id: int
-    connection_name: str
-    connection_type: str
-    contract_limit: int
-    mapping: FieldMapping
-    removal: RemovalPolicy
-    list_prefix: str
-    segments: tuple[SegmentSource, ...]
-
-    def segment_name(self, key: str) -> str:
-        return next((s.name for s in self.segments if s.key == key), key)
+__all__ = ["ConfigTuner", "RunTarget", "execute"]
 
 
 class _Stop(Exception):
@@ -350,7 +332,9 @@ class _Engine:
         async def feed() -> AsyncIterator[list[OutgoingItem]]:
             nonlocal stopped
             for batch in batches:
-                if self.cp.stop_requested:
+                try:
+                    self._check_stop()  # a cheap read: stop right after the batches in flight
+                except _Stop:
                     stopped = True
                     return
                 yield [_outgoing(item, list_ids) for item in batch]
@@ -386,58 +370,19 @@ class _Engine:
     async def _remove(self, plan: SyncPlan, list_ids: dict[str, str]) -> None:
         if not plan.removals:
             return
-        destination = self.destination
-        assert destination is not None
+        assert self.destination is not None
         self._check_stop()
         self.cp.emit("removing")
-        pending = list(plan.removals)
-        position = 0
-        running: dict[asyncio.Task[bool], tuple[str, str]] = {}
-        done: list[tuple[str, str]] = []
-        error: BaseException | None = None
-        stopped = False
-        try:
-            while position < len(pending) or running:
-                while (
-                    error is None
-                    and not stopped
-                    and position < len(pending)
-                    and len(running) < max(1, destination.max_in_flight())
-                ):
-                    if self.cp.stop_requested:
-                        stopped = True
-                        break
-                    segment, email = pending[position]
-                    position += 1
-                    task = asyncio.ensure_future(
-                        destination.remove_membership(list_ids[segment], email)
-                    )
-                    running[task] = (segment, email)
-                if not running:
-                    break
-                finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                for task in finished:
-                    membership = running.pop(task)
-                    if task.exception() is not None:
-                        error = error or task.exception()
-                    else:
-                        done.append(membership)
-                if done and (len(done) >= _REMOVAL_COMMIT or not running):
-                    await self._db(self.cp.removals_acknowledged, done, self.requests)
-                    self.cp.emit("removing")
-                    done = []
-        finally:
-            if done:
-                self.cp.removals_acknowledged(done, self.requests)
-            for task in running:
-                task.cancel()
-        if error is not None:
-            raise error
-        if stopped:
+        finished = await remove_memberships(
+            self.destination,
+            plan.removals,
+            list_ids,
+            commit=lambda done: self._db(self.cp.removals_acknowledged, done, self.requests),
+            after_commit=lambda: self.cp.emit("removing"),
+            stop=lambda: self.cp.stop_requested,
+        )
+        if not finished:
             raise _Stop
-
-
-_REMOVAL_COMMIT = 20
 
 
 def _outgoing(item: UpsertItem, list_ids: dict[str, str]) -> OutgoingItem:

@@ -1,0 +1,158 @@
+"""``segsync forget EMAIL``, ``segsync erasures list|retry`` (P4) and
+``segsync notifications list|read`` (T4). Administrators only."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from segsync.cli.context import service_context
+from segsync.cli.output import (
+    EXIT_FAILED,
+    JsonOption,
+    console,
+    print_json,
+    print_table,
+    wants_json,
+)
+from segsync.errors import InputError
+from segsync.services import erasure as erasure_service
+from segsync.services import notifications as notification_service
+
+erasures_app = typer.Typer(
+    name="erasures",
+    help="Erasures of people (segsync forget): list them, retry the pending ones.",
+    no_args_is_help=True,
+)
+notifications_app = typer.Typer(
+    name="notifications",
+    help="Notices to administrators: exports that failed for good, and recovered.",
+    no_args_is_help=True,
+)
+
+
+def forget_command(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument(help="The person's email address.")],
+    json_output: JsonOption = False,
+) -> None:
+    """Delete a person from every Autopilot connection they were exported to, and from the sync
+    state. A destination that cannot be reached keeps the erasure pending (exit code 1); it is
+    retried by `segsync erasures retry` and by the scheduler of `segsync serve`."""
+    with service_context(ctx) as services:
+        report = erasure_service.forget(services, email)
+    if wants_json(ctx, json_output):
+        print_json(report.to_dict())
+    else:
+        if report.outcomes:
+            rows = [
+                [
+                    o.connection,
+                    o.status,
+                    {True: "deleted", False: "not there", None: ""}[o.deleted],
+                    o.error or "",
+                ]
+                for o in report.outcomes
+            ]
+            print_table(
+                f"Erasure of {report.email}", ["connection", "status", "contact", "error"], rows
+            )
+        console.print(report.message)
+    if report.pending:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@erasures_app.command("list")
+def list_command(
+    ctx: typer.Context,
+    pending: Annotated[bool, typer.Option("--pending", help="Only pending erasures.")] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Erasures, newest first. Emails are masked; a done erasure keeps only a SHA-256 digest."""
+    with service_context(ctx) as services:
+        records = erasure_service.list_erasures(services, status="pending" if pending else None)
+    views = [erasure_service.erasure_view(record) for record in records]
+    if wants_json(ctx, json_output):
+        print_json(views)
+        return
+    if not views:
+        console.print("No erasures.")
+        return
+    rows = [
+        [
+            v["id"],
+            v["email"] if v["status"] == "pending" else str(v["email"])[:19] + "…",
+            v["connection"] or "(removed)",
+            v["status"],
+            v["attempts"],
+            v["last_error"] or "",
+        ]
+        for v in views
+    ]
+    print_table("Erasures", ["id", "email", "connection", "status", "attempts", "last error"], rows)
+
+
+@erasures_app.command("retry")
+def retry_command(ctx: typer.Context, json_output: JsonOption = False) -> None:
+    """Try every pending erasure again now. Exit code 1 while some are still pending."""
+    with service_context(ctx) as services:
+        done = erasure_service.retry_pending_erasures(services)
+        left = len(erasure_service.list_erasures(services, status="pending"))
+    if wants_json(ctx, json_output):
+        print_json({"done": done, "pending": left})
+    else:
+        console.print(f"{done} erasure(s) done now; {left} still pending.")
+    if left:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@notifications_app.command("list")
+def notifications_list_command(
+    ctx: typer.Context,
+    unread: Annotated[bool, typer.Option("--unread", help="Only unread notices.")] = False,
+    limit: Annotated[
+        int | None, typer.Option("--limit", metavar="N", help="Only the newest N.")
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Notices, newest first, with how each channel delivered them."""
+    with service_context(ctx) as services:
+        records = notification_service.list_notifications(services, unread_only=unread, limit=limit)
+    if wants_json(ctx, json_output):
+        print_json([record.to_dict() for record in records])
+        return
+    if not records:
+        console.print("No notifications." if not unread else "No unread notifications.")
+        return
+    rows = [
+        [
+            r.id,
+            r.at.isoformat(timespec="seconds"),
+            r.kind,
+            r.export_name,
+            r.run_id,
+            ", ".join(f"{name}: {d.get('status')}" for name, d in sorted(r.delivered.items())),
+            "" if r.read_at is None else "read",
+        ]
+        for r in records
+    ]
+    print_table("Notifications", ["id", "at", "event", "export", "run", "delivered", "read"], rows)
+
+
+@notifications_app.command("read")
+def notifications_read_command(
+    ctx: typer.Context,
+    ids: Annotated[list[int] | None, typer.Argument(metavar="[ID ...]", help="Notice ids.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Mark every unread notice read.")] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Mark notices read (they stay listed, without the unread mark)."""
+    if all_ == bool(ids):
+        raise InputError("give notification ids or --all (one of the two)")
+    with service_context(ctx) as services:
+        changed = notification_service.mark_read(services, "all" if all_ else list(ids or []))
+    if wants_json(ctx, json_output):
+        print_json({"marked_read": changed})
+    else:
+        console.print(f"{changed} notification(s) marked read.")

@@ -1,0 +1,150 @@
+"""``/api/v1/connections`` (C1–C8, R5, R6). Administrators manage connections and see their
+settings; others see the display name and type of the connections shared with contributors.
+No response ever carries a key: only its masked hint or the secret reference."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Response
+from pydantic import BaseModel, Field
+
+from segsync.errors import NotFound
+from segsync.services import connection_probe, connections
+from segsync.services.connections import CONSENT_STATEMENT
+from segsync.services.context import ServiceContext
+from segsync.web.deps import ApiContextDep, api_router
+
+router = api_router("/connections", tags=["connections"])
+MAX_CONTRACT_LIMIT = 1_000_000_000_000
+
+
+class NewConnection(BaseModel):
+    type: str = Field(default="autopilot", max_length=40)
+    name: str = Field(max_length=200, description="The display name.")
+    api_key: str | None = Field(default=None, max_length=4096, description="Or secret_ref.")
+    secret_ref: str | None = Field(
+        default=None, max_length=4096, description="env:NAME or file:PATH instead of a key."
+    )
+    base_url: str | None = Field(default=None, max_length=2000)
+    rate_limit: float | None = Field(
+        default=None, gt=0, le=1000, allow_inf_nan=False, description="Requests per second."
+    )
+    contract_limit: int | None = Field(
+        default=None, ge=1, le=MAX_CONTRACT_LIMIT, description="Profiles (default 100,000)."
+    )
+    share_with_contributors: bool = False
+    agree: bool = Field(
+        default=False, description="Agreement to the data-privacy statement (GET /consent)."
+    )
+    export_user_email: str | None = Field(
+        default=None, max_length=320, description="An administrator; default: you."
+    )
+
+
+class ConnectionChange(BaseModel):
+    name: str | None = Field(default=None, max_length=200)
+    api_key: str | None = Field(default=None, max_length=4096)
+    secret_ref: str | None = Field(default=None, max_length=4096)
+    base_url: str | None = Field(default=None, max_length=2000)
+    rate_limit: float | None = Field(default=None, gt=0, le=1000, allow_inf_nan=False)
+    contract_limit: int | None = Field(default=None, ge=1, le=MAX_CONTRACT_LIMIT)
+    share_with_contributors: bool | None = None
+    export_user_email: str | None = Field(default=None, max_length=320)
+    agree: bool = False
+
+
+class KeyCheck(BaseModel):
+    type: str = Field(default="autopilot", max_length=40)
+    api_key: str | None = Field(default=None, max_length=4096)
+    secret_ref: str | None = Field(default=None, max_length=4096)
+    base_url: str | None = Field(default=None, max_length=2000)
+    rate_limit: float | None = Field(default=None, gt=0, le=1000, allow_inf_nan=False)
+
+
+def _name_of(ctx: ServiceContext, connection_id: int) -> str:
+    for row in connections.list_connections(ctx):
+        if row.id == connection_id:
+            return row.name
+    raise NotFound(f"there is no connection with id {connection_id} (that you may see)")
+
+
+@router.get("", summary="List connections")
+def list_connections(ctx: ApiContextDep) -> list[dict[str, Any]]:
+    return [row.to_dict() for row in connections.list_connections(ctx)]
+
+
+@router.get("/consent", summary="The data-privacy statement to agree to")
+def consent() -> dict[str, str]:
+    return {"statement": CONSENT_STATEMENT}
+
+
+@router.post("/check", summary="Connect: check a key without saving anything")
+def check(ctx: ApiContextDep, body: KeyCheck) -> dict[str, Any]:
+    outcome = connection_probe.probe_connection(
+        ctx,
+        body.type,
+        api_key=body.api_key,
+        secret_ref=body.secret_ref,
+        base_url=body.base_url,
+        rate_limit=body.rate_limit,
+    )
+    return {"ok": outcome.ok, "health": outcome.health, "message": outcome.message}
+
+
+@router.post("", status_code=201, summary="Add a connection (checks the key first)")
+def add_connection(ctx: ApiContextDep, body: NewConnection) -> dict[str, Any]:
+    """Refused (422) without ``agree``, or when the destination rejects the key or cannot be
+    reached: nothing is saved then."""
+    created = connections.add_connection(
+        ctx,
+        body.type,
+        body.name,
+        api_key=body.api_key,
+        secret_ref=body.secret_ref,
+        base_url=body.base_url,
+        rate_limit=body.rate_limit,
+        contract_limit=body.contract_limit,
+        share_with_contributors=body.share_with_contributors,
+        agree=body.agree,
+        export_user_email=body.export_user_email,
+    )
+    return created.to_dict()
+
+
+@router.get("/{connection_id}", summary="One connection")
+def show_connection(ctx: ApiContextDep, connection_id: int) -> dict[str, Any]:
+    return connections.show_connection(ctx, _name_of(ctx, connection_id)).to_dict()
+
+
+@router.patch("/{connection_id}", summary="Change a connection's settings")
+def edit_connection(
+    ctx: ApiContextDep, connection_id: int, body: ConnectionChange
+) -> dict[str, Any]:
+    """A new key, secret reference or base URL is checked again and needs ``agree``."""
+    changed = connections.edit_connection(
+        ctx,
+        _name_of(ctx, connection_id),
+        new_name=body.name,
+        api_key=body.api_key,
+        secret_ref=body.secret_ref,
+        base_url=body.base_url,
+        rate_limit=body.rate_limit,
+        contract_limit=body.contract_limit,
+        share_with_contributors=body.share_with_contributors,
+        export_user_email=body.export_user_email,
+        agree=body.agree,
+    )
+    return changed.to_dict()
+
+
+@router.post("/{connection_id}/test", summary="Connect again with the saved key")
+def test_connection(ctx: ApiContextDep, connection_id: int) -> dict[str, Any]:
+    return connections.test_connection(ctx, _name_of(ctx, connection_id)).to_dict()
+
+
+@router.delete("/{connection_id}", status_code=204, summary="Remove a connection")
+def remove_connection(ctx: ApiContextDep, connection_id: int) -> Response:
+    """Refused (409, naming them) while exports use it: remove or detach those first."""
+    connections.remove_connection(ctx, _name_of(ctx, connection_id))
+    return Response(status_code=204)
