@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.segsync-installed
 
-.PHONY: test demo bench lint fmt typecheck install clean
+.PHONY: test demo bench lint fmt typecheck install clean browser screenshots
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,12 +15,30 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+CHROMIUM := /usr/bin/chromium
+
+## make browser: Debian's chromium for the browser tests (installed with apt-get when root).
+## Never Playwright's own browser download (it fails on a closed network).
+browser:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		apt-get update && apt-get install -y --no-install-recommends chromium; \
+	else \
+		echo "note: $(CHROMIUM) is missing and we are not root; the browser tests will skip"; \
+		echo "      (or fail under SEGSYNC_TEST_REQUIRE_ALL=1): sudo apt-get install chromium"; \
+	fi
+
 ## make test: lint, format check, strict type check, then every test
-test: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+test: $(STAMP) browser
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy --strict src
 	$(BIN)/pytest -q
+
+## make screenshots: run the browser tests and copy the main screenshots into docs/screenshots
+screenshots: $(STAMP) browser
+	$(BIN)/python scripts/screenshots.py
 
 ## make demo: the whole job on embedded defaults
 demo: $(STAMP)
@@ -31,15 +49,15 @@ bench: $(STAMP)
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
 
 fmt: $(STAMP)
-	$(BIN)/ruff check --fix src tests bench
-	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench scripts
+	$(BIN)/ruff format src tests bench scripts
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

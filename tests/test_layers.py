@@ -27,8 +27,9 @@ ALLOWED: dict[str, set[str]] = {
         "errors",
         "settings",
     },
-    # The CLI also serves the simulator app (`segsync simulator`): a standalone tool, not a layer.
-    "cli": {"services", "settings", "errors", "simulator"},
+    # The CLI also serves two apps: the simulator (`segsync simulator`, a standalone tool) and
+    # the web app (`segsync serve`); it calls no route, only `create_app`.
+    "cli": {"services", "settings", "errors", "simulator", "web"},
     "web": {"services", "settings", "errors"},
     "simulator": set(),
 }

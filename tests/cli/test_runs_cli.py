@@ -129,12 +129,14 @@ def test_cancel_an_ended_run_is_refused_and_unknown_runs_are_named(invoke: Invok
     assert "no run with id 99" in missing.output
 
 
-def test_run_all_runs_exports_whose_schedule_is_on(invoke: Invoke) -> None:
+def test_run_all_queues_the_exports_whose_schedule_is_on(invoke: Invoke) -> None:
     result = invoke("exports", "run-all", "--json")
+    human = invoke("exports", "run-all")
 
     assert result.exit_code == 0, result.output
     (record,) = json.loads(result.stdout)
-    assert record["status"] == "successful"
+    assert (record["status"], record["export"]) == ("queued", "Newsletter")
+    assert f"Newsletter: run {record['id']} Queued" in human.stdout  # the same run, not a second
 
 
 def test_no_wait_starts_the_run_in_the_background(invoke: Invoke, sim: RunningSimulator) -> None:

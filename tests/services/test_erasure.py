@@ -46,8 +46,10 @@ def sync_rows(ctx: ServiceContext, email: str) -> tuple[int, int]:
 
 
 def erasure_rows(ctx: ServiceContext) -> list[Erasure]:
+    """Erasures at connections (the suppression markers are checked on their own)."""
     with ctx.db.session() as session:
-        return list(session.scalars(select(Erasure).order_by(Erasure.id)))
+        query = select(Erasure).where(Erasure.status != "suppressed").order_by(Erasure.id)
+        return list(session.scalars(query))
 
 
 def audit_text(ctx: ServiceContext) -> str:
@@ -248,3 +250,45 @@ def test_erasure_view_never_shows_the_clear_email(
     assert view["email"] == "p•••@e•••.com"
     assert view["status"] == "pending"
     assert view["connection"] == "Sim"
+
+
+def test_a_forgotten_person_is_not_sent_again_until_the_suppression_is_lifted(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    setup(ctx, sim, tmp_path, people(4))
+    assert run_export(ctx, "Newsletter", tune=fast).status == "successful"
+    service.forget(ctx, "p2@example.com", tune=fast)
+    assert "p2@example.com" not in contacts(sim)
+
+    # p2 is still in the profile data and the segment: the next run must not send them again.
+    run = run_export(ctx, "Newsletter", tune=fast)
+    assert run.status == "successful"
+    assert "p2@example.com" not in contacts(sim)
+    assert run.counts.added == 0
+    assert any("forgotten with `segsync forget`" in w for w in run.warnings)
+    with ctx.db.session() as session:
+        kinds = session.execute(
+            select(RunReject.kind, RunReject.email).where(RunReject.run_id == run.id)
+        ).all()
+    assert ("forgotten", None) in [tuple(k) for k in kinds]
+    with ctx.db.session() as session:
+        markers = session.scalars(select(Erasure).where(Erasure.status == "suppressed")).all()
+    assert [m.email for m in markers] == [service.email_digest("p2@example.com")]
+    assert markers[0].connection_id is None
+
+    assert service.lift_suppression(ctx, "P2@example.com") is True
+    assert service.lift_suppression(ctx, "p2@example.com") is False
+    rerun = run_export(ctx, "Newsletter", tune=fast)
+    assert rerun.counts.added == 1
+    assert "p2@example.com" in contacts(sim)
+    assert [e.action for e in list_events(ctx)].count("erasure.lifted") == 1
+
+
+def test_forgetting_someone_never_exported_still_keeps_them_out_of_later_runs(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    setup(ctx, sim, tmp_path, people(3))
+    assert service.forget(ctx, "p3@example.com", tune=fast).found is False
+    run = run_export(ctx, "Newsletter", tune=fast)
+    assert run.status == "successful"
+    assert set(contacts(sim)) == {"p1@example.com", "p2@example.com"}

@@ -12,6 +12,7 @@ clients per role.
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -78,12 +79,13 @@ class WebHarness:
         """A client for /api/v1 (send ``headers=web.bearer(token)``)."""
         return self.client()
 
-    def user(self, role: str, email: str | None = None) -> str:
-        """Make sure a user with ``role`` exists (password :data:`PASSWORD`); its email."""
+    def user(self, role: str, email: str | None = None, *, password: bool = True) -> str:
+        """Make sure a user with ``role`` exists (password :data:`PASSWORD`, or none: cheaper,
+        for API-only users); its email."""
         address = email or f"{role}@example.com"
         existing = {u.email for u in users.list_users(self.ctx)}
         if address not in existing:
-            users.add_user(self.ctx, address, role, PASSWORD)
+            users.add_user(self.ctx, address, role, PASSWORD if password else None)
         return address
 
     def sign_in(self, client: TestClient, email: str, password: str = PASSWORD) -> Any:
@@ -109,8 +111,9 @@ class WebHarness:
         return {"csrf_token": csrf_of(response.text), **fields}
 
     def api_token(self, role: str, email: str | None = None) -> str:
-        """A bearer token of a user with ``role`` (created on first use)."""
-        address = self.user(role, email)
+        """A bearer token of a user with ``role`` (created on first use, without a password
+        unless it exists already)."""
+        address = self.user(role, email, password=False)
         if address not in self._tokens:
             actor = users.resolve_actor(self.ctx, address)
             ctx = self.app.state.runtime.context(actor)
@@ -127,16 +130,31 @@ def clock() -> Clock:
     return Clock()
 
 
+@pytest.fixture(scope="session")
+def _template_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated data dir with ``<role>@example.com`` for each role: copied per test, which is much
+    faster than migrating and hashing a password for every test."""
+    data_dir = tmp_path_factory.mktemp("web-template") / "data"
+    app = create_app(Settings(data_dir=data_dir), now=Clock())
+    harness = WebHarness(app, Clock(), Settings(data_dir=data_dir))
+    for role in ("administrator", "contributor", "viewer"):
+        harness.user(role)
+    app.state.runtime.close()
+    return data_dir
+
+
 @pytest.fixture
-def web_settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data")
+def web_settings(tmp_path: Path, _template_data_dir: Path) -> Settings:
+    data_dir = tmp_path / "data"
+    shutil.copytree(_template_data_dir, data_dir)
+    return Settings(data_dir=data_dir)
 
 
 @pytest.fixture
 def web(web_settings: Settings, clock: Clock) -> Iterator[WebHarness]:
-    """The app with a first administrator (``administrator@example.com``) already made."""
+    """The app with ``administrator@``, ``contributor@`` and ``viewer@example.com`` (password
+    :data:`PASSWORD`) already made."""
     harness = WebHarness(create_app(web_settings, now=clock), clock, web_settings)
-    harness.user("administrator")
     yield harness
     for client in harness.clients:
         client.close()
@@ -144,9 +162,10 @@ def web(web_settings: Settings, clock: Clock) -> Iterator[WebHarness]:
 
 
 @pytest.fixture
-def fresh_web(web_settings: Settings, clock: Clock) -> Iterator[WebHarness]:
+def fresh_web(tmp_path: Path, clock: Clock) -> Iterator[WebHarness]:
     """The app on an empty data dir: no user yet (the first-run page)."""
-    harness = WebHarness(create_app(web_settings, now=clock), clock, web_settings)
+    settings = Settings(data_dir=tmp_path / "fresh")
+    harness = WebHarness(create_app(settings, now=clock), clock, settings)
     yield harness
     for client in harness.clients:
         client.close()

@@ -18,10 +18,14 @@ from segsync.cli.init import init_command
 from segsync.cli.output import CliState, configure_logging, report_error
 from segsync.cli.profiles import profiles_app
 from segsync.cli.runs import runs_app
+from segsync.cli.schedule import schedule_app
 from segsync.cli.secrets import secrets_app
 from segsync.cli.segments import segments_app
+from segsync.cli.serve import serve_command
 from segsync.cli.simulator import simulator_command
+from segsync.cli.status import status_command
 from segsync.cli.users import tokens_app, users_app
+from segsync.cli.worker import worker_command
 from segsync.errors import SegsyncError
 from segsync.settings import Settings
 
@@ -82,6 +86,7 @@ def root(
 
 
 app.command("simulator")(simulator_command)
+app.command("serve")(serve_command)
 app.command("demo")(demo_command)
 app.command("init")(init_command)
 app.add_typer(profiles_app, name="profiles")
@@ -93,6 +98,9 @@ app.add_typer(secrets_app, name="secrets")
 app.command("audit")(audit_command)
 app.add_typer(exports_app, name="exports")
 app.add_typer(runs_app, name="runs")
+app.add_typer(schedule_app, name="schedule")
+app.command("status")(status_command)
+app.command("worker")(worker_command)
 app.command("forget")(forget_command)
 app.add_typer(erasures_app, name="erasures")
 app.add_typer(notifications_app, name="notifications")

@@ -83,7 +83,7 @@ def list_command(
         [
             v["id"],
             v["email"] if v["status"] == "pending" else str(v["email"])[:19] + "…",
-            v["connection"] or "(removed)",
+            v["connection"] or ("(every export)" if v["status"] == "suppressed" else "(removed)"),
             v["status"],
             v["attempts"],
             v["last_error"] or "",
@@ -104,6 +104,28 @@ def retry_command(ctx: typer.Context, json_output: JsonOption = False) -> None:
     else:
         console.print(f"{done} erasure(s) done now; {left} still pending.")
     if left:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@erasures_app.command("lift")
+def lift_command(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument(help="The email of the person to export again.")],
+    json_output: JsonOption = False,
+) -> None:
+    """Let a person forgotten with `segsync forget` be exported again (they agreed to be
+    contacted). Exit code 1 when they were not suppressed."""
+    with service_context(ctx) as services:
+        lifted = erasure_service.lift_suppression(services, email)
+    if wants_json(ctx, json_output):
+        print_json({"lifted": lifted})
+    else:
+        console.print(
+            "Lifted: later runs may export this person again."
+            if lifted
+            else "This person was not suppressed; nothing changed."
+        )
+    if not lifted:
         raise typer.Exit(EXIT_FAILED)
 
 

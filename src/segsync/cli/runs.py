@@ -31,6 +31,9 @@ from segsync.cli.output import (
     wants_json,
 )
 from segsync.services import runs as run_service
+from segsync.services.context import ServiceContext
+from segsync.services.queue import enqueue_run
+from segsync.services.worker import follow_run
 
 runs_app = typer.Typer(
     name="runs",
@@ -42,6 +45,7 @@ _PHASES = {
     "reading": "Reading members",
     "planning": "Planning",
     "lists": "Setting up lists",
+    "queued": "Waiting in the queue",
     "sending": "Sending contacts",
     "removing": "Removing memberships",
     "done": "Done",
@@ -171,11 +175,12 @@ def run_command(
     ] = False,
     no_wait: Annotated[
         bool,
-        typer.Option("--no-wait", help="Start the run in the background; print its id."),
+        typer.Option("--no-wait", help="Queue the run and print its id; do not follow it."),
     ] = False,
     json_flag: JsonOption = False,
 ) -> None:
-    """Run an export now, whatever its schedule (or resume its interrupted run)."""
+    """Run an export now, whatever its schedule (or resume its interrupted run): queue it and
+    follow it with a progress bar until it ends; with no worker alive, run it here."""
     as_json = wants_json(ctx, json_flag)
     with service_context(ctx) as services:
         if no_wait:
@@ -186,21 +191,15 @@ def run_command(
                 print_json({"id": run_id, "status": "queued"})
             else:
                 console.print(
-                    f"run {run_id} started in the background; follow it with "
-                    f"`segsync runs show {run_id}`",
+                    f"run {run_id} queued; follow it with `segsync runs show {run_id}`",
                     highlight=False,
                 )
             return
-        started = run_service.start_run(services, name, dry_run=dry_run)
-        if started.resumed and not as_json:
-            err_console.print(
-                f"resuming run {started.run.id}, interrupted before it ended", highlight=False
-            )
-        if as_json or dry_run:
+        if dry_run:
+            started = run_service.start_run(services, name, dry_run=True)
             run = run_service.execute_started(services, started)
         else:
-            with RunProgressBar() as bar:
-                run = run_service.execute_started(services, started, progress=bar)
+            run = _follow(services, name, as_json=as_json)
     if as_json:
         print_json(_record(run))
     else:
@@ -209,25 +208,43 @@ def run_command(
         raise typer.Exit(EXIT_FAILED)
 
 
+def _follow(services: ServiceContext, name: str, *, as_json: bool) -> run_service.RunRecord:
+    """Queue the run and follow it to its end (a worker runs it, or this process)."""
+    enqueued = enqueue_run(services, name)
+    run_id = enqueued.run.id
+    if not as_json and enqueued.run.status.value == "processing":
+        err_console.print(f"resuming run {run_id}, interrupted before it ended", highlight=False)
+    try:
+        if as_json:
+            return follow_run(services, run_id)
+        with RunProgressBar() as bar:
+            return follow_run(services, run_id, progress=bar)
+    except KeyboardInterrupt:
+        err_console.print(
+            f"stopped following run {run_id}; `segsync runs show {run_id}` shows it. A run this "
+            "command was executing resumes with the next `exports run` or a worker",
+            highlight=False,
+        )
+        raise typer.Exit(130) from None
+
+
 @exports_app.command("run-all")
 def run_all_command(ctx: typer.Context, json_flag: JsonOption = False) -> None:
-    """Run every export whose schedule is on, one after another."""
+    """Queue a run of every export whose schedule is on; the workers execute them."""
     as_json = wants_json(ctx, json_flag)
     with service_context(ctx) as services:
         results = run_service.run_all(services)
-    failed = False
     output: list[dict[str, Any]] = []
     for item in results:
         if isinstance(item, str):
             output.append({"skipped": item})
             if not as_json:
-                err_console.print(f"[bold yellow]not run:[/] {item}", highlight=False)
+                err_console.print(f"[bold yellow]not queued:[/] {item}", highlight=False)
             continue
-        failed = failed or item.status.value == "failure"
-        output.append(run_service.run_json(item))
+        output.append(run_service.run_json(item) | {"export": item.export_name})
         if not as_json:
             console.print(
-                f"{item.export_name}: run {item.id} {item.status.label} — {item.message or ''}",
+                f"{item.export_name}: run {item.id} {item.status.label}",
                 highlight=False,
                 markup=False,
             )
@@ -235,8 +252,12 @@ def run_all_command(ctx: typer.Context, json_flag: JsonOption = False) -> None:
         print_json(output)
     elif not results:
         console.print("no export has its schedule on")
-    if failed:
-        raise typer.Exit(EXIT_FAILED)
+    elif any(not isinstance(item, str) for item in results):
+        console.print(
+            "the runs start as soon as a worker is free (`segsync serve` or `segsync worker`); "
+            "follow them with `segsync runs list`",
+            highlight=False,
+        )
 
 
 # ---------------------------------------------------------------- runs ...

@@ -18,6 +18,7 @@ Reasons are ``"empty"`` or ``"invalid: <why>"``, written for the rejects CSV (X1
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 
@@ -151,3 +152,9 @@ def mask_secret(secret: str) -> str:
     if len(secret) < MIN_SECRET_LENGTH_FOR_HINT:
         return SECRET_MASK
     return f"{SECRET_MASK}{secret[-4:]}"
+
+
+def email_digest(email: str) -> str:
+    """``sha256:<hex>`` of the trimmed, lower-cased email: what segsync keeps of a person it was
+    asked to forget, to recognise them without holding their address."""
+    return "sha256:" + hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,9 @@ from segsync.profiles.readers import Progress
 INTERNAL_PREFIX = "_segsync_"
 _HIDDEN_PREFIXES = (INTERNAL_PREFIX, "ibis_")  # staging tables; Ibis's in-memory tables
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+LOCK_WAIT_SECONDS = 30.0
+"""How long :meth:`ProfileEngine.connect` waits for a DuckDB file another process holds."""
+_LOCK_MESSAGES = ("could not set lock", "conflicting lock")
 
 
 def attr_type(dtype: dt.DataType) -> AttrType | None:
@@ -65,20 +69,29 @@ class ProfileEngine:
         self.url = url
 
     @classmethod
-    def connect(cls, url: str) -> ProfileEngine:
-        """Connect to the engine at ``url``; a DuckDB file's directory is created."""
+    def connect(
+        cls,
+        url: str,
+        *,
+        lock_wait: float = LOCK_WAIT_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> ProfileEngine:
+        """Connect to the engine at ``url``; a DuckDB file's directory is created.
+
+        A DuckDB file admits one read-write process at a time; segsync processes hold it only
+        briefly, so while another holds it this waits and retries (growing pauses, up to
+        ``lock_wait`` seconds) before giving up with a ``FatalError`` that says so."""
         url = _normalise_url(url)
         scheme = urlsplit(url).scheme
         try:
             if scheme == "duckdb":
-                path = url[len("duckdb://") :]
-                if path and path != ":memory:":
-                    Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-                backend = ibis.duckdb.connect(path or ":memory:")
+                backend = _connect_duckdb(url[len("duckdb://") :], lock_wait, sleep)
             else:
                 backend = ibis.connect(url)
         except (ImportError, ValueError) as err:
             raise InputError(f"profile engine URL {url!r} is not usable: {err}") from None
+        except FatalError:
+            raise
         except Exception as err:
             raise FatalError(f"could not connect to the profile engine at {url!r}: {err}") from err
         return cls(backend, url)
@@ -164,3 +177,25 @@ class ProfileEngine:
         disconnect = getattr(self._backend, "disconnect", None)
         if callable(disconnect):
             disconnect()
+
+
+def _connect_duckdb(path: str, lock_wait: float, sleep: Callable[[float], None]) -> Any:
+    if path and path != ":memory:":
+        Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    waited, pause = 0.0, 0.02
+    while True:
+        try:
+            return ibis.duckdb.connect(path or ":memory:")
+        except Exception as err:
+            if not any(m in str(err).lower() for m in _LOCK_MESSAGES) or waited >= lock_wait:
+                if waited:
+                    raise FatalError(
+                        f"the profile DuckDB file {path} is held by another process (waited "
+                        f"{waited:.0f} s): {err}. DuckDB admits one process at a time; for "
+                        "several hosts or heavy use point SEGSYNC_PROFILES_URL at Postgres or "
+                        "a warehouse"
+                    ) from err
+                raise
+            pause = min(pause * 2, 0.5)
+            sleep(pause)
+            waited += pause

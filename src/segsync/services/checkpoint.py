@@ -70,8 +70,9 @@ def mark_active(owner: str, active: bool) -> None:
 
 @dataclass(frozen=True)
 class RunProgress:
-    """A progress event for a live progress bar: ``phase`` is ``reading``, ``planning``,
-    ``lists``, ``sending``, ``removing`` or ``done``; ``items_done``/``items_total`` count
+    """A progress event for a live progress bar: ``phase`` is ``queued`` (waiting for a
+    worker or for its connection), ``reading``, ``planning``, ``lists``, ``sending``,
+    ``removing`` or ``done``; ``items_done``/``items_total`` count
     upsert items and removals (of the whole run, earlier attempts included)."""
 
     run_id: int

@@ -20,8 +20,10 @@ What is kept about the person (our decisions):
   deleted at once for that email, whatever the connection;
 * exports whose sync state points at a connection that no longer exists are cleared locally
   (nothing can be sent there);
-* the profile data is not changed: if the person is still a member of an exported segment, the
-  next run sends them again. Remove them from the source data first.
+* the person is suppressed: a marker row (``suppressed``, no connection, the digest only) makes
+  every later run set them aside as ``forgotten`` instead of sending them again, even while they
+  are still in the profile data. If they come back and agree to be contacted, an administrator
+  lifts it with :func:`lift_suppression` (``segsync erasures lift EMAIL``).
 
 Everything here is administrators only (:attr:`Action.FORGET_PERSON`). The functions are
 synchronous and run the destination calls with ``asyncio.run``: call them from a worker thread,
@@ -31,7 +33,6 @@ not from inside a running event loop.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -39,7 +40,7 @@ from typing import Any
 
 from segsync.destinations.base import ConnectionConfig
 from segsync.destinations.registry import create_destination
-from segsync.domain.emails import mask_email, normalise_email
+from segsync.domain.emails import email_digest, mask_email, normalise_email
 from segsync.domain.permissions import Action, require
 from segsync.errors import AuthenticationFailed, InputError, SegsyncError
 from segsync.services import audit
@@ -49,6 +50,7 @@ from segsync.services.context import ServiceContext
 from segsync.storage.repositories.erasures import (
     DONE,
     PENDING,
+    SUPPRESSED,
     ErasureRecord,
     ErasureRepository,
     ExportState,
@@ -61,6 +63,7 @@ __all__ = [
     "email_digest",
     "erasure_view",
     "forget",
+    "lift_suppression",
     "list_erasures",
     "retry_pending_erasures",
 ]
@@ -144,13 +147,6 @@ class ErasureReport:
             "rejects_removed": self.rejects_removed,
             "cleared_locally": list(self.cleared_locally),
         }
-
-
-def email_digest(email: str) -> str:
-    """What a done erasure keeps instead of the email: ``sha256:<hex>`` of the normalised
-    address (trimmed, lower-cased)."""
-    normalised = email.strip().lower()
-    return "sha256:" + hashlib.sha256(normalised.encode()).hexdigest()
 
 
 def _address(email: str) -> str:
@@ -237,6 +233,7 @@ def forget(ctx: ServiceContext, email: str, *, tune: ConfigTuner | None = None) 
                     "run_rejects_removed": rejects,
                 },
             )
+        repo.suppress(email_digest(address), requested_by=ctx.actor.email, now=ctx.now())
     outcomes = _attempt(ctx, ids, tune)
     return ErasureReport(
         email=masked,
@@ -260,10 +257,31 @@ def retry_pending_erasures(ctx: ServiceContext, *, tune: ConfigTuner | None = No
 def list_erasures(ctx: ServiceContext, *, status: str | None = None) -> list[ErasureRecord]:
     """Erasure rows, newest first (``status``: ``pending`` or ``done`` only). Admins only."""
     require(ctx.actor, Action.FORGET_PERSON)
-    if status is not None and status not in {PENDING, DONE}:
-        raise InputError(f"status {status!r} is not one of: {PENDING}, {DONE}")
+    if status is not None and status not in {PENDING, DONE, SUPPRESSED}:
+        raise InputError(f"status {status!r} is not one of: {PENDING}, {DONE}, {SUPPRESSED}")
     with ctx.db.session() as session:
         return ErasureRepository(session).list(status=status)
+
+
+def lift_suppression(ctx: ServiceContext, email: str) -> bool:
+    """Let a forgotten person be exported again (they came back and agreed). Administrators
+    only; audited. False when the person was not suppressed."""
+    require(ctx.actor, Action.FORGET_PERSON)
+    address = _address(email)
+    masked = mask_email(address)
+    with ctx.db.session() as session:
+        lifted = ErasureRepository(session).lift(email_digest(address)) > 0
+        if lifted:
+            audit.record(
+                session,
+                at=ctx.now(),
+                actor=ctx.actor,
+                action="erasure.lifted",
+                target_type="person",
+                target=masked,
+                summary=f"{masked} may be exported again (suppression after forget lifted)",
+            )
+    return lifted
 
 
 def erasure_view(record: ErasureRecord) -> dict[str, Any]:

@@ -6,6 +6,8 @@ Rules (our decisions where SPEC.md is silent):
 * A person in several segments is one contact on several lists.
 * Two profiles with the same (normalised) email: the lowest profile id wins; the others are set
   aside as ``duplicate`` and their segments do not count for that email.
+* A person forgotten with ``segsync forget`` (their email's digest is suppressed) is set aside
+  as ``forgotten``, without recording the email again, and never sent.
 * An empty or invalid email sets the profile aside as ``invalid`` with the reason; a value that
   cannot be sent in its mapped field (e.g. 12.5 for an integer field) sets it aside as
   ``rejected`` (it is not sent, and another profile with that email may take its place).
@@ -22,7 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from segsync.domain.emails import mask_email, normalise_email
+from segsync.domain.emails import email_digest, mask_email, normalise_email
 from segsync.domain.mapping import FieldMapping, build_contact, mapped_attributes, payload_hash
 from segsync.domain.plan import Desired
 from segsync.domain.segment_definition import parse_definition
@@ -36,6 +38,10 @@ from segsync.storage.repositories.runs import RejectRecord
 log = logging.getLogger(__name__)
 
 STREAM_BATCH_ROWS = 10_000
+FORGOTTEN_REASON = (
+    "forgotten with `segsync forget`: never sent again "
+    "(an administrator may lift this with `segsync erasures lift EMAIL`)"
+)
 _EMPTY: dict[str, Any] = {}
 
 NeedsPayload = Callable[[str, str, str], bool]
@@ -73,6 +79,7 @@ class MemberScan:
     invalid: int = 0
     duplicates: int = 0
     conversion_rejected: int = 0
+    forgotten: int = 0
     rejects: list[RejectRecord] = field(default_factory=list)
     per_segment: dict[str, int] = field(default_factory=dict)
 
@@ -94,10 +101,17 @@ class MemberScan:
 
 
 class _Scanner:
-    def __init__(self, mapping: FieldMapping, key: str, needs_payload: NeedsPayload) -> None:
+    def __init__(
+        self,
+        mapping: FieldMapping,
+        key: str,
+        needs_payload: NeedsPayload,
+        suppressed: frozenset[str] = frozenset(),
+    ) -> None:
         self.mapping = mapping
         self.key = key
         self.needs_payload = needs_payload
+        self.suppressed = suppressed
         self.scan = MemberScan()
         self.email_of: dict[Any, str] = {}  # profile id → its valid email
         self.set_aside: set[Any] = set()  # profile ids with an invalid email or a bad value
@@ -123,6 +137,13 @@ class _Scanner:
                 )
             )
             self.scan.invalid += 1
+            return
+        if self.suppressed and email_digest(email) in self.suppressed:
+            self.set_aside.add(profile_id)
+            self.scan.rejects.append(
+                RejectRecord("forgotten", str(profile_id), None, FORGOTTEN_REASON)
+            )
+            self.scan.forgotten += 1
             return
         try:
             contact = build_contact(self.mapping, row)
@@ -184,15 +205,19 @@ def scan_members(
     needs_payload: NeedsPayload | None = None,
     batch_size: int = STREAM_BATCH_ROWS,
     on_rows: Callable[[int], None] | None = None,
+    suppressed: frozenset[str] = frozenset(),
 ) -> MemberScan:
     """Stream every segment's members with the mapped attributes (one pass per segment) and
     return the distinct valid contacts. ``needs_payload`` (default: always) says which payloads
-    to keep; ``on_rows`` is told how many rows each Arrow batch held (progress)."""
+    to keep; ``on_rows`` is told how many rows each Arrow batch held (progress); people whose
+    email digest is in ``suppressed`` are set aside as forgotten."""
     cat = catalog(ctx)
     engine = ctx.profiles
     profile = engine.table(cat.profile_table)
     attributes = [a for a in mapped_attributes(mapping) if a != cat.profile_key]
-    scanner = _Scanner(mapping, cat.profile_key, needs_payload or (lambda _e, _h, _s: True))
+    scanner = _Scanner(
+        mapping, cat.profile_key, needs_payload or (lambda _e, _h, _s: True), suppressed
+    )
     now = ctx.now()
     for source in segments:
         compiled = compile_segment(parse_definition(source.definition), cat, engine.table, now)

@@ -125,6 +125,14 @@ def set_aside_warning(invalid: int, duplicates: int, rejected: int) -> str:
     return "set aside: " + ", ".join(parts) + "; list them with `segsync runs rejects`"
 
 
+def forgotten_warning(count: int) -> str:
+    return (
+        f"not sent: {count:,} person(s) forgotten with `segsync forget` are still in the "
+        "segments; remove them from the source data, or lift the suppression with "
+        "`segsync erasures lift EMAIL` if they agreed to be contacted again"
+    )
+
+
 def dry_run_message(plan: SyncPlan) -> str:
     c = plan.counts
     return (

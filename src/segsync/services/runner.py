@@ -3,9 +3,18 @@ lists → send upsert batches → remove memberships, committing the sync state 
 progress after every acknowledged batch (DESIGN.md "Sync state is the checkpoint").
 
 :func:`execute` runs one attempt of a run that :mod:`segsync.services.runs` created or claimed
-(it holds the lease). It always ends the run — Successful, Failure, Skipped or Canceled — unless
-the process dies, in which case the run stays Processing and the next ``exports run`` resumes it
-by planning again: what was acknowledged is in the sync state, so only the rest is sent.
+(it holds the lease). It ends the run — Successful, Failure, Skipped or Canceled — and then
+notifies (:func:`segsync.services.run_inputs.notify_run_end`). Two other ways out:
+
+* ``should_yield()`` turned true (a worker stopping on SIGTERM): the batches in flight are
+  acknowledged and committed, no new batch starts, and the run goes back to **Queued** with
+  its checkpoint (:func:`segsync.services.queue.release_run`); any worker resumes it;
+* the process dies: the run stays Processing until its lease lapses, then a worker (or the
+  next ``exports run``) resumes it by planning again — what was acknowledged is in the sync
+  state, so only the rest is sent.
+
+The profile engine is held only while the members are read (a DuckDB file admits one
+read-write process), unless the caller had it open already.
 """
 
 from __future__ import annotations
@@ -23,7 +32,6 @@ from segsync.destinations.registry import create_destination
 from segsync.domain.emails import mask_email
 from segsync.domain.plan import (
     SyncPlan,
-    SyncStateView,
     UpsertItem,
     build_plan,
     list_title,
@@ -33,19 +41,20 @@ from segsync.errors import AuthenticationFailed, RetriableError, SegsyncError
 from segsync.services.checkpoint import LEASE_SECONDS, Checkpoint, ProgressCallback, mark_active
 from segsync.services.connections import connection_config, flag_connection
 from segsync.services.context import ServiceContext
-from segsync.services.members import scan_members
+from segsync.services.queue import release_run
 from segsync.services.removals import remove_memberships
+from segsync.services.run_inputs import load_state, notify_run_end, read_members
 from segsync.services.run_report import (
     done_message,
     dry_run_message,
     finish_run,
+    forgotten_warning,
     plan_summary,
     set_aside_warning,
 )
 from segsync.services.run_target import RunTarget
 from segsync.storage.repositories.exports import ExportRepository
 from segsync.storage.repositories.runs import RunRecord, RunRepository
-from segsync.storage.repositories.sync import SyncStateRepository
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +71,10 @@ class _Stop(Exception):
     """The run was asked to stop (cancel, or its export was removed)."""
 
 
+class _Release(Exception):
+    """This process stops (``should_yield``): the run goes back to the queue."""
+
+
 async def execute(
     ctx: ServiceContext,
     run: RunRecord,
@@ -70,8 +83,12 @@ async def execute(
     owner: str,
     progress: ProgressCallback | None = None,
     tune: ConfigTuner | None = None,
+    should_yield: Callable[[], bool] | None = None,
 ) -> RunRecord:
-    """Run one attempt of ``run`` (Processing, leased by ``owner``) to its end."""
+    """Run one attempt of ``run`` (Processing, leased by ``owner``) to its end, and notify.
+
+    Returns the run as it ended — or, when ``should_yield`` turned true, as it went back to
+    the queue (status Queued)."""
     mark_active(owner, True)
     checkpoint = Checkpoint(
         ctx,
@@ -82,11 +99,13 @@ async def execute(
         base_done=run.items_done if run.attempts > 1 else 0,
         progress=progress,
     )
-    engine = _Engine(ctx, run, target, checkpoint, tune)
+    engine = _Engine(ctx, run, target, checkpoint, tune, should_yield or (lambda: False))
     try:
-        return await engine.run()
+        record = await engine.run()
     finally:
         mark_active(owner, False)
+    await asyncio.to_thread(notify_run_end, ctx, record)
+    return record
 
 
 class _Engine:
@@ -97,12 +116,14 @@ class _Engine:
         target: RunTarget,
         checkpoint: Checkpoint,
         tune: ConfigTuner | None,
+        should_yield: Callable[[], bool],
     ) -> None:
         self.ctx = ctx
         self.run_record = run
         self.target = target
         self.cp = checkpoint
         self.tune = tune
+        self.should_yield = should_yield
         self.destination: Destination | None = None
         self.plan: SyncPlan | None = None
         self.warnings: list[str] = []
@@ -132,6 +153,10 @@ class _Engine:
             return await self._run()
         except _Stop:
             return self._finish(RunStatus.CANCELED, self._stop_message())
+        except _Release:
+            self._save_requests()
+            self.cp.emit("queued")
+            return release_run(self.ctx, self.run_record.id, owner=self.cp.owner)
         except AuthenticationFailed as err:
             return self._key_rejected(err)
         except RetriableError as err:
@@ -213,7 +238,7 @@ class _Engine:
 
     async def _run(self) -> RunRecord:
         target, cp = self.target, self.cp
-        state = self._load_state()
+        state = load_state(self.ctx, target)
         cp.emit("reading")
 
         def needs_payload(email: str, digest: str, segment: str) -> bool:
@@ -223,9 +248,8 @@ class _Engine:
                 or (segment, email) not in state.memberships
             )
 
-        scan = await asyncio.to_thread(
-            scan_members, self.ctx, target.segments, target.mapping, needs_payload=needs_payload
-        )
+        scan = await asyncio.to_thread(read_members, self.ctx, target, needs_payload)
+        self._check_stop()
         cp.start(
             members=scan.members,
             invalid=scan.invalid,
@@ -237,6 +261,8 @@ class _Engine:
             self.warnings.append(
                 set_aside_warning(scan.invalid, scan.duplicates, scan.conversion_rejected)
             )
+        if scan.forgotten:
+            self.warnings.append(forgotten_warning(scan.forgotten))
         if scan.contacts > target.contract_limit:
             return self._finish(
                 RunStatus.SKIPPED,
@@ -281,18 +307,6 @@ class _Engine:
             )
         return self._finish(RunStatus.SUCCESSFUL, done_message(cp.counts))
 
-    def _load_state(self) -> SyncStateView:
-        target = self.target
-        with self.ctx.db.session() as session:
-            sync = SyncStateRepository(session)
-            hashes = sync.hashes(target.export_id)
-            memberships = {(str(s), e) for s, e in sync.memberships(target.export_id)}
-            lists = ExportRepository(session).lists(target.export_id)
-        list_ids: dict[str, str | None] = {
-            s.key: lists[int(s.key)][0] if int(s.key) in lists else None for s in target.segments
-        }
-        return SyncStateView(hashes=hashes, memberships=memberships, list_ids=list_ids)
-
     def _open_destination(self) -> Destination:
         type_name, config = connection_config(self.ctx, self.target.connection_id)
         if self.tune is not None:
@@ -300,10 +314,13 @@ class _Engine:
         return create_destination(type_name, config)
 
     def _check_stop(self) -> None:
+        """Raise ``_Stop`` if a cancel was asked for, ``_Release`` if this process stops."""
         with self.ctx.db.session() as session:
             self.cp.stop_requested = RunRepository(session).is_cancel_requested(self.run_record.id)
         if self.cp.stop_requested:
             raise _Stop
+        if self.should_yield():
+            raise _Release
 
     async def _ensure_lists(self, plan: SyncPlan) -> dict[str, str]:
         assert self.destination is not None
@@ -325,7 +342,7 @@ class _Engine:
     async def _send(self, plan: SyncPlan, list_ids: dict[str, str]) -> None:
         assert self.destination is not None
         batches = plan.batches
-        stopped = False
+        stopped: _Stop | _Release | None = None
 
         self._check_stop()
 
@@ -334,8 +351,8 @@ class _Engine:
             for batch in batches:
                 try:
                     self._check_stop()  # a cheap read: stop right after the batches in flight
-                except _Stop:
-                    stopped = True
+                except (_Stop, _Release) as err:
+                    stopped = err
                     return
                 yield [_outgoing(item, list_ids) for item in batch]
 
@@ -364,8 +381,8 @@ class _Engine:
         finally:
             await asyncio.gather(*commits, return_exceptions=True)
         self._harvest(commits, wait=True)
-        if stopped:
-            raise _Stop
+        if stopped is not None:
+            raise stopped
 
     async def _remove(self, plan: SyncPlan, list_ids: dict[str, str]) -> None:
         if not plan.removals:
@@ -379,9 +396,10 @@ class _Engine:
             list_ids,
             commit=lambda done: self._db(self.cp.removals_acknowledged, done, self.requests),
             after_commit=lambda: self.cp.emit("removing"),
-            stop=lambda: self.cp.stop_requested,
+            stop=lambda: self.cp.stop_requested or self.should_yield(),
         )
         if not finished:
+            self._check_stop()
             raise _Stop
 
 

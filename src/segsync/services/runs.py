@@ -1,18 +1,21 @@
 """Run use cases (SPEC X1–X13): run an export (or resume its interrupted run), run all, list
 and show runs, cancel, and download what a run set aside.
 
-Starting a run of an export:
+Running an export (:func:`run_export`, ``exports run``) goes through the queue
+(:mod:`segsync.services.queue`):
 
 * its latest real run still **Processing** is resumed when its holder is gone — the lease
   expired, or the holder was a process on this host that no longer exists. The same run id
   carries on: it plans again against the sync state, so it sends only what was not yet
   acknowledged, and its counts accumulate;
 * a run still held by a live process is refused ("already in progress (run N)");
-* a **Queued** run of the export (``--no-wait``, the scheduler) is claimed and started;
-* otherwise a new run starts.
+* a **Queued** run of the export (``--no-wait``, the scheduler) is the one followed;
+* otherwise a new run is queued.
 
-:func:`run_export` is the synchronous entry point for the CLI: it runs the async engine with
-``asyncio.run`` and reports progress through a callback.
+Then the run is followed until it ends (:func:`segsync.services.worker.follow_run`): a worker
+executes it, or — no worker alive — this process does, so the CLI works on its own. At most
+one real run per connection runs at a time; a run of another export on the same connection
+waits Queued. Dry runs send nothing and run at once in this process (:func:`start_run`).
 """
 
 from __future__ import annotations
@@ -21,15 +24,14 @@ import asyncio
 import csv
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from segsync.domain.mapping import FieldMapping
 from segsync.domain.permissions import Action, ExportRef, require
-from segsync.domain.plan import RemovalPolicy
 from segsync.domain.runs import RunStatus, duration_seconds, run_record
 from segsync.domain.schedule import ExportMode, ExportSchedule
 from segsync.errors import Conflict, InputError
@@ -37,17 +39,19 @@ from segsync.services.checkpoint import (
     LEASE_SECONDS,
     ProgressCallback,
     RunProgress,
+    mark_active,
     new_lease_owner,
     owner_is_dead,
 )
 from segsync.services.context import ServiceContext
 from segsync.services.export_views import export_ref
-from segsync.services.members import SegmentSource
+from segsync.services.queue import enqueue_run
+from segsync.services.run_target import load_target
 from segsync.services.runner import ConfigTuner, RunTarget, execute
+from segsync.services.worker import FOLLOW_POLL_SECONDS, any_worker_alive, follow_run
 from segsync.settings import Settings
-from segsync.storage.repositories.exports import ExportRecord, ExportRepository
+from segsync.storage.repositories.exports import ExportRepository
 from segsync.storage.repositories.runs import RejectRecord, RunRecord, RunRepository
-from segsync.storage.repositories.segments import SegmentRepository
 
 __all__ = [
     "RejectRecord",
@@ -79,34 +83,6 @@ class StartedRun:
     resumed: bool
 
 
-def _target(session: Any, record: ExportRecord) -> RunTarget:
-    if record.connection_id is None:
-        raise InputError(
-            f"export {record.name!r} has no connection; attach one with "
-            f"`segsync exports attach {record.name} --connection C`"
-        )
-    connection = ExportRepository(session).connection(record.connection_id)
-    segments = SegmentRepository(session)
-    sources = []
-    for segment_id in record.segment_ids:
-        segment = segments.get(segment_id)
-        sources.append(SegmentSource(str(segment.id), segment.name, segment.definition))
-    if not sources:
-        raise InputError(f"export {record.name!r} has no segments; add one with `exports edit`")
-    return RunTarget(
-        export_id=record.id,
-        export_name=record.name,
-        connection_id=connection.id,
-        connection_name=connection.name,
-        connection_type=connection.type,
-        contract_limit=connection.contract_limit,
-        mapping=FieldMapping.from_dict(record.mapping),
-        removal=RemovalPolicy.parse(record.removal_policy),
-        list_prefix=record.list_prefix or "",
-        segments=tuple(sources),
-    )
-
-
 def start_run(
     ctx: ServiceContext, name: str, *, dry_run: bool = False, trigger: str = "manual"
 ) -> StartedRun:
@@ -116,11 +92,12 @@ def start_run(
     and ``Conflict`` (a live process is running it)."""
     now = ctx.now()
     owner = new_lease_owner()
+    mark_active(owner, True)  # no other thread of this process may judge it dead
     expires = now + timedelta(seconds=LEASE_SECONDS)
     with ctx.db.session() as session:
         record = ExportRepository(session).get_by_name(name)
         require(ctx.actor, Action.RUN_EXPORT, export_ref(record))
-        target = _target(session, record)
+        target = load_target(session, record)
         runs = RunRepository(session)
         resumed = False
         run: RunRecord | None = None
@@ -183,64 +160,78 @@ def run_export(
     dry_run: bool = False,
     progress: ProgressCallback | None = None,
     tune: ConfigTuner | None = None,
+    poll_interval: float = FOLLOW_POLL_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> RunRecord:
-    """Run the export now (or resume its interrupted run) and wait for the end (X1).
+    """Run the export now (or resume its interrupted run) and wait for the end (X1): queue
+    it and follow it (see the module docstring); a dry run executes here at once.
 
-    ``progress`` receives :class:`RunProgress` events (items done / total) for a progress bar;
-    ``tune`` may adjust the destination's connection config (tests). Returns the finished run;
-    a run that failed is returned too (status Failure, a message saying why)."""
-    started = start_run(ctx, name, dry_run=dry_run)
-    return execute_started(ctx, started, progress=progress, tune=tune)
+    ``progress`` receives :class:`RunProgress` events (items done / total) for a progress bar
+    (phase ``queued`` while it waits); ``tune`` may adjust the destination's connection config
+    (tests); ``poll_interval``/``sleep`` pace the following of a run a worker executes.
+    Returns the finished run; a run that failed is returned too (status Failure, a message
+    saying why)."""
+    if dry_run:
+        started = start_run(ctx, name, dry_run=True)
+        return execute_started(ctx, started, progress=progress, tune=tune)
+    enqueued = enqueue_run(ctx, name)
+    return follow_run(
+        ctx,
+        enqueued.run.id,
+        progress=progress,
+        tune=tune,
+        poll_interval=poll_interval,
+        sleep=sleep,
+    )
 
 
-def run_all(
-    ctx: ServiceContext, *, progress: ProgressCallback | None = None
-) -> list[RunRecord | str]:
-    """Run every export whose schedule is on (X1 "Run all"), one after another. Administrators
-    only. Returns per export its finished run, or the reason it did not run (a string)."""
+def run_all(ctx: ServiceContext) -> list[RunRecord | str]:
+    """Queue a run of every export whose schedule is on (X1 "Run all"); the workers of
+    ``segsync serve`` / ``segsync worker`` execute them. Administrators only.
+
+    Returns, per export whose schedule is not off, its Queued run (an export that already has
+    one keeps it rather than getting a second) or the reason none was queued (a string): no
+    connection, or a run already in progress."""
     require(ctx.actor, Action.RUN_ALL)
-    with ctx.db.session() as session:
-        records = ExportRepository(session).list()
+    now = ctx.now()
     results: list[RunRecord | str] = []
-    for record in records:
-        if ExportSchedule.from_dict(record.schedule).mode is ExportMode.OFF:
-            continue
-        if record.connection_id is None:
-            results.append(f"{record.name}: no connection; not run")
-            continue
-        try:
-            results.append(run_export(ctx, record.name, progress=progress))
-        except (Conflict, InputError) as err:
-            results.append(f"{record.name}: {err.message}")
+    with ctx.db.session() as session:
+        runs = RunRepository(session)
+        for record in ExportRepository(session).list():
+            if ExportSchedule.from_dict(record.schedule).mode is ExportMode.OFF:
+                continue
+            if record.connection_id is None:
+                results.append(f"{record.name}: no connection; not queued")
+                continue
+            current = runs.processing_run(record.id)
+            if current is not None:
+                results.append(f"{record.name}: a run is already in progress (run {current.id})")
+                continue
+            queued = runs.queued_run(record.id, dry_run=False)
+            results.append(
+                queued
+                or runs.create(
+                    export_id=record.id,
+                    export_name=record.name,
+                    connection_id=record.connection_id,
+                    actor=ctx.actor.email,
+                    now=now,
+                    trigger="run_all",
+                )
+            )
     return results
 
 
 def spawn_background_run(
     settings: Settings, ctx: ServiceContext, name: str, *, dry_run: bool
 ) -> int:
-    """``exports run --no-wait``: queue a run and start ``segsync exports run NAME`` in a
-    detached process that claims it. Returns the run id to follow with ``runs show``."""
-    with ctx.db.session() as session:
-        record = ExportRepository(session).get_by_name(name)
-        require(ctx.actor, Action.RUN_EXPORT, export_ref(record))
-        target = _target(session, record)
-        runs = RunRepository(session)
-        if not dry_run:
-            current = runs.processing_run(record.id)
-            if current is not None and not owner_is_dead(current.lease_owner):
-                expired = current.lease_expires_at is None or current.lease_expires_at <= ctx.now()
-                if not expired:
-                    raise Conflict(
-                        f"a run of this export is already in progress (run {current.id})"
-                    )
-        run = runs.queued_run(record.id, dry_run=dry_run) or runs.create(
-            export_id=target.export_id,
-            export_name=target.export_name,
-            connection_id=target.connection_id,
-            actor=ctx.actor.email,
-            now=ctx.now(),
-            dry_run=dry_run,
-        )
+    """``exports run --no-wait``: queue a run and return its id (follow it with ``runs show``).
+
+    A worker alive executes it. With none alive, a detached ``segsync exports run NAME``
+    process is started that executes it (so ``--no-wait`` works without ``segsync worker``)."""
+    run = enqueue_run(ctx, name, dry_run=dry_run).run
+    if any_worker_alive(ctx):
+        return run.id
     command = [sys.executable, "-m", "segsync", "--data-dir", str(settings.data_dir)]
     if ctx.actor.user_id is not None:
         command += ["--as", ctx.actor.email]

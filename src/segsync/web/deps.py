@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from segsync.errors import PermissionDenied
@@ -39,6 +39,11 @@ from segsync.web.security import WebSession
 API_PREFIX = "/api/v1"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
+MAX_ID = 2**63 - 1
+
+ObjectId = Annotated[int, Path(ge=1, le=MAX_ID, description="The object's numeric id.")]
+"""A numeric id in a URL path: ids beyond the DB's 64-bit integers are refused with 422."""
+
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 

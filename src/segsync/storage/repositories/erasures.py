@@ -23,6 +23,8 @@ from segsync.storage.repositories.exports import ExportRepository
 PENDING = "pending"
 DONE = "done"
 FAILED = "failed"
+SUPPRESSED = "suppressed"
+"""A marker row (no connection, email = ``sha256:<hex>``): never export this person again."""
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,44 @@ class ErasureRepository:
             .execution_options(synchronize_session=False)
         )
         return _rowcount(result) == 1
+
+    # ------------------------------------------------------------------ suppression
+
+    def suppress(self, digest: str, *, requested_by: str, now: datetime) -> bool:
+        """Mark the person (by digest) as never to be exported again; False if already so."""
+        exists = self.session.scalar(
+            select(Erasure.id).where(Erasure.status == SUPPRESSED, Erasure.email == digest)
+        )
+        if exists is not None:
+            return False
+        self.session.add(
+            Erasure(
+                email=digest,
+                connection_id=None,
+                requested_by=requested_by,
+                requested_at=now,
+                status=SUPPRESSED,
+                attempts=0,
+                done_at=now,
+            )
+        )
+        self.session.flush()
+        return True
+
+    def suppressed_digests(self) -> frozenset[str]:
+        """Digests of everyone forgotten: runs never send them."""
+        return frozenset(
+            self.session.scalars(select(Erasure.email).where(Erasure.status == SUPPRESSED))
+        )
+
+    def lift(self, digest: str) -> int:
+        """Allow the person to be exported again; how many markers were removed."""
+        result = self.session.execute(
+            delete(Erasure)
+            .where(Erasure.status == SUPPRESSED, Erasure.email == digest)
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(result)
 
     def _record(self, row: Erasure) -> ErasureRecord:
         name = None

@@ -165,6 +165,16 @@ class ExportRepository:
         """Every export, by name."""
         return self._records(list(self.session.scalars(select(Export).order_by(Export.name))))
 
+    def records(self, export_ids: Sequence[int]) -> builtins.list[ExportRecord]:
+        """The exports with these ids, in the order given (unknown ids are left out)."""
+        if not export_ids:
+            return []
+        rows = {
+            row.id: row
+            for row in self.session.scalars(select(Export).where(Export.id.in_(export_ids)))
+        }
+        return self._records([rows[i] for i in export_ids if i in rows])
+
     def update(
         self,
         export_id: int,

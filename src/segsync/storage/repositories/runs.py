@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from segsync.domain.runs import RunCounts, RunStatus, check_transition
@@ -84,6 +84,22 @@ def _record(row: Run) -> RunRecord:
         lease_expires_at=row.lease_expires_at,
         attempts=row.attempts,
     )
+
+
+def claimable(now: datetime) -> ColumnElement[bool]:
+    """The condition every claim of a Queued run must respect: the run is Queued and not
+    *held*. The scheduler holds the runs of a system refresh while their segments refresh by
+    setting ``lease_owner`` (``hold:...``) and ``lease_expires_at`` on the Queued row; a hold
+    ends when it is released (both NULL) or expires (``lease_expires_at <= now``), so a
+    scheduler that died mid-refresh never blocks its runs for good."""
+    return and_(
+        Run.status == RunStatus.QUEUED.value,
+        or_(Run.lease_expires_at.is_(None), Run.lease_expires_at <= now),
+    )
+
+
+HOLD_PREFIX = "hold:"
+"""``lease_owner`` of a Queued run the scheduler holds (see :func:`claimable`)."""
 
 
 class RunRepository:
@@ -176,10 +192,11 @@ class RunRepository:
         return None if row is None else _record(row)
 
     def claim_queued(self, run_id: int, *, owner: str, expires_at: datetime, now: datetime) -> bool:
-        """Start a Queued run under ``owner``'s lease (False if it is no longer queued)."""
+        """Start a Queued run under ``owner``'s lease (False if it is no longer queued, or is
+        held by the scheduler: see :func:`claimable`)."""
         result = self.session.execute(
             update(Run)
-            .where(Run.id == run_id, Run.status == RunStatus.QUEUED.value)
+            .where(Run.id == run_id, claimable(now))
             .values(
                 status=RunStatus.PROCESSING.value,
                 started_at=now,

@@ -10,10 +10,11 @@ from fastapi import Response
 from pydantic import BaseModel, Field
 
 from segsync.errors import NotFound
-from segsync.services import connection_probe, connections
+from segsync.services import access, connection_probe, connections
+from segsync.services.access import Action
 from segsync.services.connections import CONSENT_STATEMENT
 from segsync.services.context import ServiceContext
-from segsync.web.deps import ApiContextDep, api_router
+from segsync.web.deps import ApiContextDep, ObjectId, api_router
 
 router = api_router("/connections", tags=["connections"])
 MAX_CONTRACT_LIMIT = 1_000_000_000_000
@@ -62,11 +63,14 @@ class KeyCheck(BaseModel):
     rate_limit: float | None = Field(default=None, gt=0, le=1000, allow_inf_nan=False)
 
 
-def _name_of(ctx: ServiceContext, connection_id: int) -> str:
+def _name_of(ctx: ServiceContext, connection_id: ObjectId) -> str:
+    """The name of a connection the actor may see. Non-administrators get 403 for any other
+    id, existing or not, so the answer never tells which private connections exist."""
     for row in connections.list_connections(ctx):
         if row.id == connection_id:
             return row.name
-    raise NotFound(f"there is no connection with id {connection_id} (that you may see)")
+    access.require(ctx.actor, Action.VIEW_CONNECTION_SETTINGS)
+    raise NotFound(f"there is no connection with id {connection_id}")
 
 
 @router.get("", summary="List connections")
@@ -113,13 +117,13 @@ def add_connection(ctx: ApiContextDep, body: NewConnection) -> dict[str, Any]:
 
 
 @router.get("/{connection_id}", summary="One connection")
-def show_connection(ctx: ApiContextDep, connection_id: int) -> dict[str, Any]:
+def show_connection(ctx: ApiContextDep, connection_id: ObjectId) -> dict[str, Any]:
     return connections.show_connection(ctx, _name_of(ctx, connection_id)).to_dict()
 
 
 @router.patch("/{connection_id}", summary="Change a connection's settings")
 def edit_connection(
-    ctx: ApiContextDep, connection_id: int, body: ConnectionChange
+    ctx: ApiContextDep, connection_id: ObjectId, body: ConnectionChange
 ) -> dict[str, Any]:
     """A new key, secret reference or base URL is checked again and needs ``agree``."""
     changed = connections.edit_connection(
@@ -139,12 +143,12 @@ def edit_connection(
 
 
 @router.post("/{connection_id}/test", summary="Connect again with the saved key")
-def test_connection(ctx: ApiContextDep, connection_id: int) -> dict[str, Any]:
+def test_connection(ctx: ApiContextDep, connection_id: ObjectId) -> dict[str, Any]:
     return connections.test_connection(ctx, _name_of(ctx, connection_id)).to_dict()
 
 
 @router.delete("/{connection_id}", status_code=204, summary="Remove a connection")
-def remove_connection(ctx: ApiContextDep, connection_id: int) -> Response:
+def remove_connection(ctx: ApiContextDep, connection_id: ObjectId) -> Response:
     """Refused (409, naming them) while exports use it: remove or detach those first."""
     connections.remove_connection(ctx, _name_of(ctx, connection_id))
     return Response(status_code=204)

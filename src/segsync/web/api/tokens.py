@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from segsync.services import users
-from segsync.web.deps import ApiContextDep, api_router
+from segsync.web.deps import ApiContextDep, ObjectId, api_router
 
 router = api_router("/tokens", tags=["tokens"])
 
@@ -39,5 +39,5 @@ def create_token(ctx: ApiContextDep, body: NewToken) -> dict[str, Any]:
 
 
 @router.delete("/{token_id}", summary="Revoke an API token")
-def revoke_token(ctx: ApiContextDep, token_id: int) -> dict[str, Any]:
+def revoke_token(ctx: ApiContextDep, token_id: ObjectId) -> dict[str, Any]:
     return _token(users.revoke_token(ctx, token_id))

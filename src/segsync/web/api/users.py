@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from segsync.errors import NotFound
 from segsync.services import users
 from segsync.services.context import ServiceContext
-from segsync.web.deps import ApiContextDep, api_router
+from segsync.web.deps import ApiContextDep, ObjectId, api_router
 
 router = api_router("/users", tags=["users"])
 
@@ -29,7 +29,7 @@ class RoleChange(BaseModel):
     role: str = Field(description="viewer, contributor or administrator")
 
 
-def _email_of(ctx: ServiceContext, user_id: int) -> str:
+def _email_of(ctx: ServiceContext, user_id: ObjectId) -> str:
     for user in users.list_users(ctx):
         if user.id == user_id:
             return user.email
@@ -47,13 +47,13 @@ def add_user(ctx: ApiContextDep, body: NewUser) -> dict[str, Any]:
 
 
 @router.patch("/{user_id}", summary="Change a user's role")
-def set_role(ctx: ApiContextDep, user_id: int, body: RoleChange) -> dict[str, Any]:
+def set_role(ctx: ApiContextDep, user_id: ObjectId, body: RoleChange) -> dict[str, Any]:
     """Refused (409) when it would leave no administrator."""
     return users.set_role(ctx, _email_of(ctx, user_id), body.role).to_dict()
 
 
 @router.delete("/{user_id}", status_code=204, summary="Remove a user")
-def remove_user(ctx: ApiContextDep, user_id: int) -> Response:
+def remove_user(ctx: ApiContextDep, user_id: ObjectId) -> Response:
     """Their API tokens are revoked. Refused (409) for the last administrator."""
     users.remove_user(ctx, _email_of(ctx, user_id))
     return Response(status_code=204)

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from segsync.errors import PermissionDenied
 from segsync.services import users
-from segsync.web.deps import ContextDep, page_router
+from segsync.web.deps import ContextDep, ObjectId, page_router
 from segsync.web.templating import flash, render
 
 router = page_router(prefix="/account")
@@ -35,7 +35,7 @@ def create_token(
 
 
 @router.post("/tokens/{token_id}/revoke")
-def revoke_token(request: Request, ctx: ContextDep, token_id: int) -> RedirectResponse:
+def revoke_token(request: Request, ctx: ContextDep, token_id: ObjectId) -> RedirectResponse:
     revoked = users.revoke_token(ctx, token_id)
     flash(request, f"API token {revoked.name!r} ({revoked.hint}) revoked.", "success")
     return RedirectResponse("/account", status_code=303)

@@ -19,7 +19,7 @@ from segsync.services import access, connection_probe, connections, exports
 from segsync.services.access import Action
 from segsync.services.connections import CONSENT_STATEMENT, ConnectionDetails
 from segsync.services.context import ServiceContext
-from segsync.web.deps import ContextDep, page_router
+from segsync.web.deps import ContextDep, ObjectId, page_router
 from segsync.web.templating import flash, render
 
 router = page_router(prefix="/admin/connections")
@@ -33,7 +33,7 @@ def _admin(ctx: ServiceContext) -> None:
     access.require(ctx.actor, Action.MANAGE_CONNECTIONS)
 
 
-def _details(ctx: ServiceContext, connection_id: int) -> ConnectionDetails:
+def _details(ctx: ServiceContext, connection_id: ObjectId) -> ConnectionDetails:
     """The connection with ``connection_id`` as administrators see it (with its consent)."""
     _admin(ctx)
     for row in connections.list_connections(ctx):
@@ -171,7 +171,7 @@ def check(ctx: ContextDep, body: CheckRequest) -> JSONResponse:
 
 
 @router.get("/{connection_id}")
-def details_page(request: Request, ctx: ContextDep, connection_id: int) -> HTMLResponse:
+def details_page(request: Request, ctx: ContextDep, connection_id: ObjectId) -> HTMLResponse:
     details = _details(ctx, connection_id)
     return render(request, "admin/connection_details.html", {"c": details})
 
@@ -184,7 +184,7 @@ def _edit_page(
 
 
 @router.get("/{connection_id}/edit")
-def edit_page(request: Request, ctx: ContextDep, connection_id: int) -> HTMLResponse:
+def edit_page(request: Request, ctx: ContextDep, connection_id: ObjectId) -> HTMLResponse:
     return _edit_page(request, _details(ctx, connection_id))
 
 
@@ -192,7 +192,7 @@ def edit_page(request: Request, ctx: ContextDep, connection_id: int) -> HTMLResp
 def edit(
     request: Request,
     ctx: ContextDep,
-    connection_id: int,
+    connection_id: ObjectId,
     name: Annotated[str, Form(max_length=200)] = "",
     share: Annotated[str, Form()] = "administrators",
     api_key: Annotated[str, Form(max_length=4096)] = "",
@@ -232,7 +232,7 @@ def edit(
 
 
 @router.post("/{connection_id}/test")
-def test(request: Request, ctx: ContextDep, connection_id: int) -> RedirectResponse:
+def test(request: Request, ctx: ContextDep, connection_id: ObjectId) -> RedirectResponse:
     """Connect again with the saved key; the outcome becomes the connection's health."""
     details = _details(ctx, connection_id)
     result = connections.test_connection(ctx, details.name)
@@ -241,7 +241,7 @@ def test(request: Request, ctx: ContextDep, connection_id: int) -> RedirectRespo
 
 
 @router.get("/{connection_id}/remove")
-def remove_page(request: Request, ctx: ContextDep, connection_id: int) -> HTMLResponse:
+def remove_page(request: Request, ctx: ContextDep, connection_id: ObjectId) -> HTMLResponse:
     """Confirm the removal, or — while exports use it — offer Remove or Detach for each."""
     details = _details(ctx, connection_id)
     return render(request, "admin/connection_remove.html", {"c": details})
@@ -249,7 +249,7 @@ def remove_page(request: Request, ctx: ContextDep, connection_id: int) -> HTMLRe
 
 @router.post("/{connection_id}/remove", response_model=None)
 def remove(
-    request: Request, ctx: ContextDep, connection_id: int
+    request: Request, ctx: ContextDep, connection_id: ObjectId
 ) -> HTMLResponse | RedirectResponse:
     details = _details(ctx, connection_id)
     try:
@@ -265,7 +265,7 @@ def remove(
 def remove_export(
     request: Request,
     ctx: ContextDep,
-    connection_id: int,
+    connection_id: ObjectId,
     export: Annotated[str, Form(max_length=400)],
 ) -> RedirectResponse:
     """Remove one export that uses the connection (its run history stays)."""
@@ -279,7 +279,7 @@ def remove_export(
 def detach_export(
     request: Request,
     ctx: ContextDep,
-    connection_id: int,
+    connection_id: ObjectId,
     export: Annotated[str, Form(max_length=400)],
 ) -> RedirectResponse:
     """Detach one export: it keeps its settings, shows "No connection" and never runs."""

@@ -36,6 +36,13 @@
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken(form) },
       body: JSON.stringify(body)
     }).then(function (response) {
+      var type = response.headers.get("Content-Type") || "";
+      if (type.indexOf("application/json") === -1) {
+        var reason = response.status === 403
+          ? "the page expired or you may not do this; reload the page and try again"
+          : "the check failed (HTTP " + response.status + ")";
+        return { ok: false, data: { ok: false, message: reason } };
+      }
       return response.json().then(function (data) { return { ok: response.ok, data: data }; });
     }).then(function (result) {
       var good = result.ok && result.data.ok;

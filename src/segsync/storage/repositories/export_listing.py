@@ -1,0 +1,186 @@
+"""Set-based reads over all exports and their runs, for the export list, the status page and
+an export's run history: one query each, whatever the number of exports and runs.
+
+:class:`ExportRepository` loads full export records; this module loads only the few columns
+that filtering, sorting and status summaries need, so pages can work over thousands of exports
+and load full records for the rows they show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session, aliased
+
+from segsync.domain.runs import RunStatus
+from segsync.storage.models.connections import Connection
+from segsync.storage.models.exports import Export
+from segsync.storage.models.runs import Run
+from segsync.storage.models.segments import SegmentRefresh
+
+
+@dataclass(frozen=True)
+class ExportListing:
+    """What the export list filters and sorts on: name, connection name and type (``None``
+    when detached), the latest real run's status and when the latest successful real run
+    ended ("Refreshed")."""
+
+    id: int
+    name: str
+    connection_name: str | None
+    connection_type: str | None
+    latest_status: RunStatus | None
+    refreshed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class LatestRun:
+    """An export's latest real (not dry) run, as the status page shows it."""
+
+    export_id: int
+    run_id: int
+    status: RunStatus
+    queued_at: datetime
+    ended_at: datetime | None
+    message: str | None
+
+
+@dataclass(frozen=True)
+class LatestRefresh:
+    """A segment's latest refresh: when it ended and its error, if it failed."""
+
+    segment_id: int
+    ended_at: datetime | None
+    error: str | None
+
+
+def latest_run_ids() -> Select[int | None, int]:
+    """``(export_id, run_id)`` of each export's latest real (not dry) run."""
+    return (
+        select(Run.export_id, func.max(Run.id).label("run_id"))
+        .where(Run.export_id.is_not(None), Run.dry_run.is_(False))
+        .group_by(Run.export_id)
+    )
+
+
+class ExportListingRepository:
+    """The set-based reads; see the module docstring."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def listing(self) -> list[ExportListing]:
+        """Every export's :class:`ExportListing`, by name."""
+        latest = latest_run_ids().subquery()
+        run = aliased(Run)
+        refreshed = (
+            select(Run.export_id, func.max(Run.ended_at).label("ended_at"))
+            .where(
+                Run.export_id.is_not(None),
+                Run.dry_run.is_(False),
+                Run.status == RunStatus.SUCCESSFUL.value,
+            )
+            .group_by(Run.export_id)
+            .subquery()
+        )
+        query = (
+            select(
+                Export.id,
+                Export.name,
+                Connection.name,
+                Connection.type,
+                run.status,
+                refreshed.c.ended_at,
+            )
+            .outerjoin(Connection, Connection.id == Export.connection_id)
+            .outerjoin(latest, latest.c.export_id == Export.id)
+            .outerjoin(run, run.id == latest.c.run_id)
+            .outerjoin(refreshed, refreshed.c.export_id == Export.id)
+            .order_by(Export.name)
+        )
+        return [
+            ExportListing(
+                id=export_id,
+                name=name,
+                connection_name=connection_name,
+                connection_type=connection_type,
+                latest_status=RunStatus(status) if status is not None else None,
+                refreshed_at=aware(ended),
+            )
+            for export_id, name, connection_name, connection_type, status, ended in (
+                self.session.execute(query)
+            )
+        ]
+
+    def latest_runs(self, statuses: Iterable[RunStatus] | None = None) -> dict[int, LatestRun]:
+        """Every export's latest real run by export id (only those whose status is one of
+        ``statuses``, when given). Exports without runs are absent."""
+        latest = latest_run_ids().subquery()
+        query = select(
+            Run.export_id, Run.id, Run.status, Run.queued_at, Run.ended_at, Run.message
+        ).join(latest, latest.c.run_id == Run.id)
+        if statuses is not None:
+            query = query.where(Run.status.in_([status.value for status in statuses]))
+        result: dict[int, LatestRun] = {}
+        for export_id, run_id, status, queued_at, ended_at, message in self.session.execute(query):
+            if export_id is None:  # not possible: the subquery leaves out runs without export
+                continue
+            result[export_id] = LatestRun(
+                export_id, run_id, RunStatus(status), queued_at, ended_at, message
+            )
+        return result
+
+    def latest_refreshes(self) -> dict[int, LatestRefresh]:
+        """Every segment's latest refresh by segment id. Segments never refreshed are absent."""
+        newest_first = func.row_number().over(
+            partition_by=SegmentRefresh.segment_id,
+            order_by=(SegmentRefresh.started_at.desc(), SegmentRefresh.id.desc()),
+        )
+        ranked = select(
+            SegmentRefresh.segment_id,
+            SegmentRefresh.ended_at,
+            SegmentRefresh.error,
+            newest_first.label("rank"),
+        ).subquery()
+        query = select(ranked.c.segment_id, ranked.c.ended_at, ranked.c.error).where(
+            ranked.c.rank == 1
+        )
+        return {
+            segment_id: LatestRefresh(segment_id, aware(ended_at), error)
+            for segment_id, ended_at, error in self.session.execute(query)
+        }
+
+    def run_ids(self, export_id: int, *, limit: int, offset: int = 0) -> list[int]:
+        """Ids of the export's runs (dry runs too), newest first, a page at a time."""
+        query = (
+            select(Run.id)
+            .where(Run.export_id == export_id)
+            .order_by(Run.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        return list(self.session.scalars(query))
+
+    def count_runs(self, export_id: int) -> int:
+        """How many runs (dry runs too) the export has."""
+        query = select(func.count()).select_from(Run).where(Run.export_id == export_id)
+        return int(self.session.scalar(query) or 0)
+
+    def preload_runs(self, run_ids: list[int]) -> None:
+        """Load these runs into the session in one query, so that ``RunRepository.get`` finds
+        them without a query each."""
+        if run_ids:
+            list(self.session.scalars(select(Run).where(Run.id.in_(run_ids))))
+
+
+def aware(moment: datetime | str | None) -> datetime | None:
+    """A UTC-aware datetime. Aggregates (``max``) bypass the column type on SQLite, so the value
+    may come back as naive text."""
+    if moment is None:
+        return None
+    if not isinstance(moment, datetime):
+        moment = datetime.fromisoformat(str(moment))
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

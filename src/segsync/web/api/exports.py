@@ -1,0 +1,218 @@
+"""``/api/v1/exports`` (E1–E8, C7, R2–R4): list with search and sort, get with live member
+counts, create (never runs, E4), update, duplicate, detach, attach, delete. Exports are
+addressed by id; connections and segments by name, as everywhere else."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import Path, Query, Response
+from pydantic import BaseModel, Field
+
+from segsync.services import export_forms, exports
+from segsync.services.context import ServiceContext
+from segsync.services.exports import ExportChange
+from segsync.web.deps import ApiContextDep, api_router
+
+router = api_router("/exports", tags=["exports"])
+RecordId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+SortColumn = Literal["name", "connection", "status", "refreshed"]
+ScheduleKind = Literal["with-system", "off", "daily", "weekly", "every"]
+
+
+class FieldMap(BaseModel):
+    field: str = Field(
+        min_length=1,
+        max_length=200,
+        description="An Autopilot standard field (e.g. Company) or custom:<type>:<Name>.",
+    )
+    attribute: str = Field(min_length=1, max_length=300, description="A profile attribute.")
+
+
+class ScheduleIn(BaseModel):
+    kind: ScheduleKind = Field(
+        description="with-system (every system refresh), off (manual), or an own recurrence."
+    )
+    at: str | None = Field(default=None, max_length=5, description="HH:MM local time.")
+    days: list[str] = Field(default_factory=list, max_length=7, description="weekly: mon, thu…")
+    hours: int | None = Field(default=None, ge=1, le=24, description="every: hours between runs.")
+    tz: str | None = Field(default=None, max_length=64, description="Time zone (default UTC).")
+
+
+class NewExport(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    connection: str = Field(min_length=1, max_length=200, description="A connection's name.")
+    email: str = Field(min_length=1, max_length=300, description="The email attribute.")
+    first_name: str | None = Field(default=None, max_length=300)
+    last_name: str | None = Field(default=None, max_length=300)
+    maps: list[FieldMap] = Field(default_factory=list, max_length=100)
+    segments: list[str] = Field(min_length=1, max_length=100, description="Segment names.")
+    removal: Literal["mirror", "add-only"] = "mirror"
+    list_prefix: str = Field(default="", max_length=100)
+    schedule: ScheduleIn | None = None
+
+
+class ExportUpdate(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    connection: str | None = Field(default=None, min_length=1, max_length=200)
+    email: str | None = Field(default=None, min_length=1, max_length=300)
+    first_name: str | None = Field(default=None, max_length=300, description='"" clears it.')
+    last_name: str | None = Field(default=None, max_length=300, description='"" clears it.')
+    maps: list[FieldMap] | None = Field(default=None, max_length=100, description="Replaces all.")
+    segments: list[str] | None = Field(default=None, min_length=1, max_length=100)
+    removal: Literal["mirror", "add-only"] | None = None
+    list_prefix: str | None = Field(default=None, max_length=100)
+    schedule: ScheduleIn | None = None
+
+
+class Duplicate(BaseModel):
+    name: str = Field(min_length=1, max_length=200, description="The new export's name.")
+    connection: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class Attach(BaseModel):
+    connection: str = Field(min_length=1, max_length=200)
+
+
+class ExportRowOut(BaseModel):
+    id: int
+    name: str
+    connection: str = Field(description='The connection used, or "No connection".')
+    connection_name: str | None
+    connection_type: str | None
+    segments: list[str]
+    schedule: str
+    status: str | None
+    refreshed_at: str | None
+    your_permissions: Literal["edit", "view"]
+
+
+class ChangeOut(BaseModel):
+    id: int
+    name: str
+    connection: str
+    sync_state_reset: bool
+    canceled_runs: list[int]
+    stop_requested: list[int]
+
+
+def _name(ctx: ServiceContext, export_id: int) -> str:
+    return export_forms.export_by_id(ctx, export_id).name
+
+
+def _maps(items: list[FieldMap]) -> list[str]:
+    return [f"{item.field}={item.attribute}" for item in items]
+
+
+def _schedule(schedule: ScheduleIn | None, current: dict[str, Any] | None = None) -> Any:
+    if schedule is None:
+        return None
+    return export_forms.schedule_from_form(
+        schedule.kind,
+        at=schedule.at,
+        days=schedule.days,
+        hours=schedule.hours,
+        tz=schedule.tz,
+        current=current,
+    )
+
+
+def _details(ctx: ServiceContext, name: str) -> dict[str, Any]:
+    return exports.show_export(ctx, name).to_dict()
+
+
+def _change(change: ExportChange) -> ChangeOut:
+    record = change.export
+    return ChangeOut(
+        id=record.id,
+        name=record.name,
+        connection=record.connection_name or exports.NO_CONNECTION,
+        sync_state_reset=change.sync_state_reset,
+        canceled_runs=change.canceled_runs,
+        stop_requested=change.stop_requested,
+    )
+
+
+@router.get("", summary="List exports (search by export, connection name or type; sort)")
+def list_exports(
+    ctx: ApiContextDep,
+    search: Annotated[str | None, Query(max_length=200)] = None,
+    sort: SortColumn = "name",
+    descending: bool = False,
+    limit: Annotated[
+        int | None, Query(ge=0, le=10_000, description="At most this many rows (default: all).")
+    ] = None,
+    offset: Annotated[int, Query(ge=0, le=2**31, description="Skip this many rows first.")] = 0,
+) -> list[ExportRowOut]:
+    rows = exports.list_exports(
+        ctx, search=search, sort=sort, descending=descending, limit=limit, offset=offset
+    )
+    return [ExportRowOut(id=row.id, **row.to_dict()) for row in rows]
+
+
+@router.post("", status_code=201, summary="Create an export (saving never runs it, E4)")
+def create_export(ctx: ApiContextDep, body: NewExport) -> dict[str, Any]:
+    record = exports.create_export(
+        ctx,
+        body.name,
+        body.connection,
+        body.email,
+        first_name=body.first_name,
+        last_name=body.last_name,
+        maps=_maps(body.maps),
+        segments=body.segments,
+        removal=body.removal,
+        list_prefix=body.list_prefix,
+        schedule=_schedule(body.schedule),
+    )
+    return _details(ctx, record.name)
+
+
+@router.get("/{export_id}", summary="An export with live member counts and warnings")
+def get_export(ctx: ApiContextDep, export_id: RecordId) -> dict[str, Any]:
+    return _details(ctx, _name(ctx, export_id))
+
+
+@router.patch("/{export_id}", summary="Change an export's settings")
+def update_export(ctx: ApiContextDep, export_id: RecordId, body: ExportUpdate) -> dict[str, Any]:
+    record = export_forms.export_by_id(ctx, export_id)
+    change = exports.edit_export(
+        ctx,
+        record.name,
+        new_name=body.name,
+        connection=body.connection,
+        email=body.email,
+        first_name=body.first_name,
+        last_name=body.last_name,
+        maps=_maps(body.maps) if body.maps is not None else None,
+        segments=body.segments,
+        removal=body.removal,
+        list_prefix=body.list_prefix,
+        schedule=_schedule(body.schedule, dict(record.schedule)),
+    )
+    return {**_details(ctx, change.export.name), "sync_state_reset": change.sync_state_reset}
+
+
+@router.post("/{export_id}/duplicate", status_code=201, summary="Copy an export's settings")
+def duplicate_export(ctx: ApiContextDep, export_id: RecordId, body: Duplicate) -> dict[str, Any]:
+    record = exports.duplicate_export(
+        ctx, _name(ctx, export_id), body.name, connection=body.connection
+    )
+    return _details(ctx, record.name)
+
+
+@router.post("/{export_id}/detach", summary='Detach from its connection ("No connection")')
+def detach_export(ctx: ApiContextDep, export_id: RecordId) -> ChangeOut:
+    return _change(exports.detach_export(ctx, _name(ctx, export_id)))
+
+
+@router.post("/{export_id}/attach", summary="Attach to a connection")
+def attach_export(ctx: ApiContextDep, export_id: RecordId, body: Attach) -> ChangeOut:
+    return _change(exports.attach_export(ctx, _name(ctx, export_id), body.connection))
+
+
+@router.delete("/{export_id}", status_code=204, summary="Remove an export (its runs stay)")
+def remove_export(ctx: ApiContextDep, export_id: RecordId) -> Response:
+    exports.remove_export(ctx, _name(ctx, export_id))
+    return Response(status_code=204)

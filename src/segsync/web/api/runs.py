@@ -1,0 +1,171 @@
+"""``/api/v1/runs`` (X1, X8–X11): start a run or dry run of an export (queued for the
+workers; the request returns at once, 202), run all, list (by export), get with progress
+(``items_done``, ``items_total``, ``percent``, ``eta_seconds``), cancel, and the rejected
+contacts with their reasons as JSON or CSV."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Path as PathParam
+from fastapi import Query
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+from starlette.background import BackgroundTask
+
+from segsync.services import export_forms, queue, run_views, runs
+from segsync.services.context import ServiceContext
+from segsync.web.deps import ApiContextDep, api_router
+
+router = api_router("/runs", tags=["runs"])
+RecordId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
+
+
+class NewRun(BaseModel):
+    export_id: int = Field(ge=1, description="The export to run (ids: GET /api/v1/exports).")
+    dry_run: bool = Field(default=False, description="Compute the plan, send nothing (X11).")
+
+
+class ProgressOut(BaseModel):
+    items_done: int
+    items_total: int
+    percent: float | None
+    eta_seconds: float | None
+    elapsed_seconds: float | None
+    final: bool
+
+
+class RunOut(BaseModel):
+    id: int
+    status: str = Field(description="queued, processing, successful, failure, skipped, canceled")
+    status_label: str
+    final: bool
+    export_id: int | None
+    export_name: str
+    trigger: str
+    actor: str
+    dry_run: bool
+    counts: dict[str, int]
+    queued_at: str
+    started_at: str | None
+    ended_at: str | None
+    duration_seconds: float | None
+    message: str | None
+    warnings: list[str]
+    cancel_requested: bool
+    progress: ProgressOut
+    rejects: dict[str, int] = Field(description="Rejected members by kind.")
+    plan: dict[str, Any] | None = Field(description="The plan (dry runs: samples per list).")
+
+
+class RejectOut(BaseModel):
+    kind: str = Field(description="invalid, duplicate or rejected")
+    profile_id: str | None
+    email: str | None
+    reason: str
+
+
+class RejectPage(BaseModel):
+    run_id: int
+    total: int
+    page: int
+    size: int
+    items: list[RejectOut]
+
+
+class RunAllItem(BaseModel):
+    export: str
+    run_id: int | None
+    reason: str | None
+
+
+def _run(ctx: ServiceContext, run_id: int) -> RunOut:
+    return RunOut.model_validate(run_views.run_payload(run_views.run_view(ctx, run_id)))
+
+
+@router.post("", status_code=202, summary="Run an export now, or a dry run (queued)")
+def create_run(ctx: ApiContextDep, body: NewRun) -> RunOut:
+    name = export_forms.export_by_id(ctx, body.export_id).name
+    queued = queue.enqueue_run(ctx, name, dry_run=body.dry_run)
+    return _run(ctx, queued.run.id)
+
+
+@router.post("/run-all", status_code=202, summary="Queue every export whose schedule is on")
+def run_all(ctx: ApiContextDep) -> list[RunAllItem]:
+    return [RunAllItem.model_validate(item.to_dict()) for item in run_views.enqueue_all(ctx)]
+
+
+@router.get("", summary="List runs, newest first")
+def list_runs(
+    ctx: ApiContextDep,
+    export_id: Annotated[int | None, Query(ge=1)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[RunOut]:
+    name = export_forms.export_by_id(ctx, export_id).name if export_id is not None else None
+    return [_run(ctx, run.id) for run in runs.list_runs(ctx, export=name, limit=limit)]
+
+
+@router.get("/{run_id}", summary="A run with counts and live progress")
+def get_run(ctx: ApiContextDep, run_id: RecordId) -> RunOut:
+    return _run(ctx, run_id)
+
+
+@router.post("/{run_id}/cancel", summary="Cancel a queued or processing run")
+def cancel_run(ctx: ApiContextDep, run_id: RecordId) -> RunOut:
+    runs.cancel_run(ctx, run_id)
+    return _run(ctx, run_id)
+
+
+@router.get("/{run_id}/rejects", summary="Rejected and set-aside contacts with reasons")
+def list_rejects(
+    ctx: ApiContextDep,
+    run_id: RecordId,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    size: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> RejectPage:
+    items, total = run_views.reject_page(ctx, run_id, page=page, size=size)
+    return RejectPage(
+        run_id=run_id,
+        total=total,
+        page=page,
+        size=size,
+        items=[
+            RejectOut(kind=r.kind, profile_id=r.profile_id, email=r.email, reason=r.reason)
+            for r in items
+        ],
+    )
+
+
+@router.get(
+    "/{run_id}/rejects.csv",
+    summary="Rejected and set-aside contacts as CSV",
+    response_class=FileResponse,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def rejects_csv(ctx: ApiContextDep, run_id: RecordId) -> FileResponse:
+    return rejects_file(ctx, run_id)
+
+
+def rejects_file(ctx: ServiceContext, run_id: int) -> FileResponse:
+    """The run's rejects as a CSV download (also used by the run page)."""
+    folder = Path(tempfile.mkdtemp(prefix="segsync-rejects-"))
+    path = folder / f"run-{run_id}-rejects.csv"
+    try:
+        runs.write_rejects_csv(ctx, run_id, path)
+    except BaseException:
+        _cleanup(folder)
+        raise
+    return FileResponse(
+        path,
+        media_type="text/csv",
+        filename=f"run-{run_id}-rejects.csv",
+        background=BackgroundTask(_cleanup, folder),
+    )
+
+
+def _cleanup(folder: Path) -> None:
+    for item in folder.iterdir():
+        item.unlink(missing_ok=True)
+    folder.rmdir()

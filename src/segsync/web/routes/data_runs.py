@@ -1,0 +1,77 @@
+"""The run page (X8–X11): live progress with ETA, counts, times, message, warnings, the plan of
+a dry run, rejected contacts with reasons (paged) and their CSV, and Cancel.
+
+``static/data.js`` polls ``/data/runs/{id}.json`` (the session's view of
+``GET /api/v1/runs/{id}``: pages carry no API token) every second while the run is not final
+and updates the progress bar and counts; without JavaScript the page offers a Refresh link.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Path, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
+
+from segsync.services import queue, run_views, runs
+from segsync.web.api.runs import rejects_file
+from segsync.web.deps import ContextDep, page_router
+from segsync.web.templating import flash, render
+
+router = page_router(prefix="/data/runs")
+RecordId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+COUNT_LABELS = (
+    ("members", "Members"),
+    ("invalid", "Invalid emails"),
+    ("duplicates", "Duplicates"),
+    ("added", "Added"),
+    ("updated", "Updated"),
+    ("unchanged", "Unchanged"),
+    ("removed", "Removed"),
+    ("rejected", "Rejected"),
+    ("requests", "Requests"),
+)
+
+
+@router.get("/{run_id}.json")
+def run_json(ctx: ContextDep, run_id: RecordId) -> JSONResponse:
+    return JSONResponse(run_views.run_payload(run_views.run_view(ctx, run_id)))
+
+
+@router.get("/{run_id}/rejects.csv")
+def rejects_csv(ctx: ContextDep, run_id: RecordId) -> FileResponse:
+    return rejects_file(ctx, run_id)
+
+
+@router.get("/{run_id}")
+def run_page(
+    request: Request,
+    ctx: ContextDep,
+    run_id: RecordId,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+) -> HTMLResponse:
+    view = run_views.run_view(ctx, run_id)
+    rejects, total = run_views.reject_page(ctx, run_id, page=page)
+    pages = max(1, -(-total // run_views.REJECTS_PAGE))
+    context = {
+        "view": view,
+        "run": view.run,
+        "counts": [(key, label, getattr(view.run.counts, key)) for key, label in COUNT_LABELS],
+        "rejects": rejects,
+        "rejects_total": total,
+        "page": page,
+        "pages": pages,
+        "waiting": queue.waiting_reason(ctx, view.run),
+    }
+    return render(request, "data/run.html", context)
+
+
+@router.post("/{run_id}/cancel")
+def cancel(request: Request, ctx: ContextDep, run_id: RecordId) -> RedirectResponse:
+    run = runs.cancel_run(ctx, run_id)
+    if run.status.is_final:
+        flash(request, f"Run {run_id} canceled.", "success")
+    else:
+        flash(request, f"Run {run_id} stops after the batch in flight.")
+    return RedirectResponse(f"/data/runs/{run_id}", status_code=303)

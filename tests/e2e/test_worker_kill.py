@@ -1,0 +1,141 @@
+"""X7 through workers: a ``segsync worker`` process killed with SIGKILL mid-run, or stopped with
+SIGTERM, leaves its run to another worker, which finishes it with Autopilot's state exactly
+right — every contact once, on the right lists — resending at most the batches in flight."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from segsync.domain.runs import RunStatus
+from segsync.services.context import ServiceContext, open_context
+from segsync.services.queue import enqueue_run
+from segsync.services.worker import Worker, workers_alive
+from segsync.settings import Settings
+from segsync.simulator import RunningSimulator, SimulatorConfig, serve_in_thread
+from segsync.storage.repositories.runs import RunRecord, RunRepository
+from tests.services.runs_support import (
+    API_KEY,
+    count,
+    fast,
+    list_members,
+    people,
+    reset_stats,
+    setup,
+    stats,
+)
+
+PEOPLE = 1300  # 1000 in Seg A only, 200 in both, 100 in Seg B only
+ITEMS = 1200 + 300
+WAIT_LIMIT = 60.0
+
+
+@pytest.fixture
+def sim() -> Iterator[RunningSimulator]:
+    with serve_in_thread(SimulatorConfig(api_keys=[API_KEY], rate_limit=0, seed=5)) as running:
+        yield running
+
+
+@pytest.fixture
+def ready(settings: Settings, sim: RunningSimulator, tmp_path: Path) -> Iterator[ServiceContext]:
+    crowd = people(1000, "a") + people(200, "ab", start=1001) + people(100, "b", start=1201)
+    with open_context(settings) as builder:  # closed: the worker process needs the DuckDB file
+        setup(builder, sim, tmp_path, crowd, segments=("Seg A", "Seg B"), rate_limit=10)
+    sim.simulator.faults.set_latency(30)
+    with open_context(settings) as ctx:
+        yield ctx
+
+
+def _worker_process(settings: Settings) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEGSYNC_")}
+    command = [sys.executable, "-m", "segsync", "--data-dir", str(settings.data_dir)]
+    return subprocess.Popen(
+        [*command, "worker", "--poll-interval", "0.05", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+
+
+def _run(ctx: ServiceContext, run_id: int) -> RunRecord:
+    with ctx.db.session() as session:
+        return RunRepository(session).get(run_id)
+
+
+def _wait_for_progress(ctx: ServiceContext, process: subprocess.Popen[bytes], run_id: int) -> None:
+    deadline = time.monotonic() + WAIT_LIMIT
+    while _run(ctx, run_id).items_done < 300:  # committed batches, polled from the DB
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the worker made no progress"
+        time.sleep(0.02)
+
+
+def _finish_in_this_process(ctx: ServiceContext, sim: RunningSimulator, run_id: int) -> None:
+    done_before = _run(ctx, run_id).items_done
+    assert 0 < done_before < ITEMS, "the run ended before the worker was stopped"
+    time.sleep(0.1)  # let requests the stopped worker had in flight land before counting
+    reset_stats(sim)
+
+    finished = Worker(ctx, tune=fast).run_once()
+
+    assert finished is not None
+    assert finished.id == run_id
+    assert finished.status is RunStatus.SUCCESSFUL
+    assert finished.attempts == 2
+    assert finished.counts.added == PEOPLE
+    snapshot = sim.simulator.contacts_snapshot()
+    assert len(snapshot) == PEOPLE == len({c["Email"] for c in snapshot})
+    assert list_members(sim) == {
+        "Seg A": {f"p{i}@example.com" for i in range(1, 1201)},
+        "Seg B": {f"p{i}@example.com" for i in range(1001, 1301)},
+    }
+    remaining = -(-(ITEMS - done_before) // 100)
+    assert count(stats(sim), "POST /v1/contacts") <= remaining + 2  # + the 2 in flight
+    assert count(stats(sim), "POST /v1/list") == 0  # lists are reused
+
+
+def test_a_worker_killed_mid_run_leaves_it_to_another_that_ends_it_exactly_right(
+    settings: Settings, sim: RunningSimulator, ready: ServiceContext
+) -> None:
+    ctx = ready
+    run_id = enqueue_run(ctx, "Newsletter").run.id
+    worker = _worker_process(settings)
+    _wait_for_progress(ctx, worker, run_id)
+
+    worker.send_signal(signal.SIGKILL)
+    worker.communicate()
+    assert worker.returncode == -signal.SIGKILL
+    assert _run(ctx, run_id).status is RunStatus.PROCESSING  # its lease names a dead process
+    assert workers_alive(ctx) == []  # its row stays, but its process is gone
+
+    _finish_in_this_process(ctx, sim, run_id)
+
+
+def test_sigterm_stops_a_worker_cleanly_and_its_run_goes_back_to_the_queue(
+    settings: Settings, sim: RunningSimulator, ready: ServiceContext
+) -> None:
+    ctx = ready
+    run_id = enqueue_run(ctx, "Newsletter").run.id
+    worker = _worker_process(settings)
+    _wait_for_progress(ctx, worker, run_id)
+
+    worker.send_signal(signal.SIGTERM)
+    out, err = worker.communicate(timeout=WAIT_LIMIT)
+
+    assert worker.returncode == 0, err.decode()
+    (released,) = json.loads(out)
+    assert released["id"] == run_id
+    assert released["status"] == "queued"
+    run = _run(ctx, run_id)
+    assert run.status is RunStatus.QUEUED
+    assert run.lease_owner is None
+    assert workers_alive(ctx) == []  # it unregistered
+    _finish_in_this_process(ctx, sim, run_id)
