@@ -100,8 +100,10 @@ def demo_command(
             f"{stats['throttled']:,} throttled (429)."
         )
     console.print(
-        "\nNext: `segsync --data-dir "
-        f"{directory} serve` opens the web UI on this data; docs/quickstart.md takes you "
-        "from here to your own data.",
+        f"\nNext: `segsync --data-dir {directory} serve` opens the web UI on this data (its "
+        "first-run page creates the first administrator). The demo's simulator stopped with the "
+        "demo: to run the export again, start `segsync simulator` and point the connection at "
+        "it with `segsync connections edit`. docs/quickstart.md takes you from here to your own "
+        "data.",
         highlight=False,
     )

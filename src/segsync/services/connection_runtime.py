@@ -6,6 +6,8 @@ No permission checks here: callers have checked the export's permission already.
 
 from __future__ import annotations
 
+from sqlalchemy.orm import Session
+
 from segsync.destinations.base import ConnectionConfig
 from segsync.domain.permissions import Actor, Role
 from segsync.errors import FatalError
@@ -13,7 +15,8 @@ from segsync.services.connection_checks import HEALTH_SECRET_UNREADABLE
 from segsync.services.connection_settings import audit_connection, current_secret
 from segsync.services.context import LOCAL_ADMIN, ServiceContext
 from segsync.storage.repositories.accounts import UserRepository
-from segsync.storage.repositories.connections import ConnectionRepository
+from segsync.storage.repositories.connections import ConnectionRecord, ConnectionRepository
+from segsync.storage.repositories.exports import ExportRepository
 
 
 def connection_config(ctx: ServiceContext, connection_id: int) -> tuple[str, ConnectionConfig]:
@@ -73,3 +76,37 @@ def export_actor(ctx: ServiceContext, connection_id: int) -> Actor:
             f"administrator; {fix}"
         )
     return Actor(user_id=user.id, email=user.email, role=Role.ADMINISTRATOR)
+
+
+def record_account(
+    ctx: ServiceContext, session: Session, record: ConnectionRecord, instance_id: str | None
+) -> list[str]:
+    """After a successful check: remember which destination account the connection reached.
+
+    When it is another account than the one its exports were synced to (a new key or base URL
+    for a different Autopilot instance), their sync state describes the old account: it is reset
+    (contacts, memberships, lists), so the next run sends everyone to the new one instead of
+    finding "nothing changed". Returns the names of the exports that were reset (audited)."""
+    if instance_id is None:
+        return []
+    previous = record.instance_id
+    repo = ConnectionRepository(session)
+    repo.set_health(
+        record.id, record.health, record.health_message, at=ctx.now(), instance_id=instance_id
+    )
+    if previous is None or previous == instance_id:
+        return []
+    exports = ExportRepository(session)
+    names = repo.exports_using(record.id)
+    for name in names:
+        exports.reset_sync_state(exports.get_by_name(name).id)
+    audit_connection(
+        ctx,
+        session,
+        "connection.account_changed",
+        record.name,
+        f"Connection {record.name!r} now reaches another {record.type} account; the sync state "
+        f"of {len(names)} export(s) was reset so their next runs send everyone there",
+        {"previous_instance": previous, "instance": instance_id, "exports_reset": names},
+    )
+    return names

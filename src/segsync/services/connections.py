@@ -24,7 +24,12 @@ from segsync.destinations.registry import capabilities
 from segsync.domain.permissions import Action, decide, require
 from segsync.errors import Conflict, FatalError, InputError, PermissionDenied
 from segsync.services.connection_checks import HEALTH_SECRET_UNREADABLE, CheckOutcome, check_key
-from segsync.services.connection_runtime import connection_config, export_actor, flag_connection
+from segsync.services.connection_runtime import (
+    connection_config,
+    export_actor,
+    flag_connection,
+    record_account,
+)
 from segsync.services.connection_settings import (
     DEFAULT_CONTRACT_LIMIT,
     audit_connection,
@@ -209,6 +214,7 @@ def add_connection(
             now=ctx.now(),
             health=outcome.health,
             health_message=outcome.message,
+            instance_id=outcome.instance_id,
         )
         details = {
             "type": caps.name,
@@ -242,7 +248,10 @@ def test_connection(ctx: ServiceContext, name: str) -> CheckResult:
         )
     now = ctx.now()
     with ctx.db.session() as session:
-        ConnectionRepository(session).set_health(record.id, outcome.health, outcome.message, at=now)
+        checked = ConnectionRepository(session).set_health(
+            record.id, outcome.health, outcome.message, at=now
+        )
+        record_account(ctx, session, checked, outcome.instance_id)
         summary = f"Tested connection {record.name!r}: {outcome.health}"
         details = {"health": outcome.health, "message": outcome.message}
         audit_connection(ctx, session, "connection.tested", record.name, summary, details)
@@ -345,6 +354,7 @@ def edit_connection(
         shown = {k: v for k, v in changes.items() if k not in {"secret_ciphertext", "secret_ref"}}
         if outcome is not None:
             updated = repo.set_health(record.id, outcome.health, outcome.message, at=ctx.now())
+            record_account(ctx, session, updated, outcome.instance_id)
         summary = f"Edited connection {updated.name!r}: {', '.join(sorted(shown))}"
         details = {"changed": shown, "previous_name": record.name}
         audit_connection(ctx, session, "connection.edited", updated.name, summary, details)

@@ -35,6 +35,8 @@ class Connection(Base):
     health: Mapped[str] = mapped_column(String(32), default="unchecked")
     health_message: Mapped[str | None] = mapped_column(Text)
     health_checked_at: Mapped[datetime | None]
+    instance_id: Mapped[str | None] = mapped_column(String(128))
+    """The destination account (Autopilot ``instanceId``) its last successful check reached."""
 
 
 class Consent(Base):

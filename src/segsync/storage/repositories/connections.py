@@ -46,6 +46,7 @@ class ConnectionRecord:
     health: str
     health_message: str | None
     health_checked_at: datetime | None
+    instance_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ def _connection(row: Connection) -> ConnectionRecord:
         health=row.health,
         health_message=row.health_message,
         health_checked_at=row.health_checked_at,
+        instance_id=row.instance_id,
     )
 
 
@@ -114,6 +116,7 @@ class ConnectionRepository:
         now: datetime,
         health: str = "unchecked",
         health_message: str | None = None,
+        instance_id: str | None = None,
     ) -> ConnectionRecord:
         self._check_name_free(name)
         row = Connection(
@@ -133,6 +136,7 @@ class ConnectionRepository:
             health=health,
             health_message=health_message,
             health_checked_at=now if health != "unchecked" else None,
+            instance_id=instance_id,
         )
         self.session.add(row)
         self.session.flush()
@@ -197,10 +201,19 @@ class ConnectionRepository:
         return _connection(row)
 
     def set_health(
-        self, connection_id: int, health: str, message: str | None, *, at: datetime
+        self,
+        connection_id: int,
+        health: str,
+        message: str | None,
+        *,
+        at: datetime,
+        instance_id: str | None = None,
     ) -> ConnectionRecord:
-        """Record the outcome of a credentials check or a run's finding (``updated_at`` stays)."""
+        """Record the outcome of a credentials check or a run's finding (``updated_at`` stays);
+        a successful check also records the account it reached (``instance_id``)."""
         row = self._row(connection_id)
+        if instance_id is not None:
+            row.instance_id = instance_id
         row.health = health
         row.health_message = message
         row.health_checked_at = at

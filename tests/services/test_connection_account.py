@@ -1,0 +1,54 @@
+"""A connection pointed at another Autopilot account starts its exports' sync afresh; the same
+account (a rotated key, a proxy URL) keeps it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from segsync.services.audit import list_events
+from segsync.services.connections import edit_connection, test_connection
+from segsync.services.context import ServiceContext
+from segsync.services.runs import run_export
+from segsync.simulator import RunningSimulator, SimulatorConfig, serve_in_thread
+from tests.services.runs_support import API_KEY, contacts, ctx, fast, people, setup, sim
+
+__all__ = ["ctx", "sim"]  # fixtures
+
+
+@pytest.fixture
+def other_account() -> Iterator[RunningSimulator]:
+    with serve_in_thread(SimulatorConfig(api_keys=[API_KEY], rate_limit=0, seed=99)) as running:
+        yield running
+
+
+def test_moving_the_connection_to_another_account_sends_everyone_there(
+    ctx: ServiceContext, sim: RunningSimulator, other_account: RunningSimulator, tmp_path: Path
+) -> None:
+    setup(ctx, sim, tmp_path, people(5))
+    assert run_export(ctx, "Newsletter", tune=fast).counts.added == 5
+
+    edit_connection(ctx, "Sim", base_url=other_account.base_url, agree=True)
+    run = run_export(ctx, "Newsletter", tune=fast)
+
+    assert run.counts.added == 5
+    assert set(contacts(other_account)) == {f"p{i}@example.com" for i in range(1, 6)}
+    changed = [e for e in list_events(ctx) if e.action == "connection.account_changed"]
+    assert len(changed) == 1
+    assert "Newsletter" in changed[0].summary or "1 export" in changed[0].summary
+
+
+def test_checking_the_same_account_again_keeps_the_sync_state(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    setup(ctx, sim, tmp_path, people(3))
+    assert run_export(ctx, "Newsletter", tune=fast).counts.added == 3
+    assert test_connection(ctx, "Sim").health == "ok"
+    edit_connection(ctx, "Sim", api_key=API_KEY, agree=True)  # re-entered key, same account
+
+    rerun = run_export(ctx, "Newsletter", tune=fast)
+    assert rerun.counts.requests == 0
+    assert rerun.counts.unchanged == 3
+    assert not [e for e in list_events(ctx) if e.action == "connection.account_changed"]
