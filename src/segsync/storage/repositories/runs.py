@@ -124,8 +124,11 @@ class RunRepository:
         lease_expires_at: datetime | None = None,
         due_at: datetime | None = None,
     ) -> RunRecord:
-        """A new run; with ``status=PROCESSING`` it starts at once, held by ``lease_owner``."""
+        """A new run; with ``status=PROCESSING`` it starts at once, held by ``lease_owner``.
+        A Queued run given a ``lease_owner`` is held (by the scheduler, :data:`HOLD_PREFIX`)
+        until ``lease_expires_at``."""
         processing = status is RunStatus.PROCESSING
+        held = lease_owner is not None
         row = Run(
             export_id=export_id,
             export_name=export_name,
@@ -143,8 +146,8 @@ class RunRepository:
             items_done=0,
             warnings="[]",
             cancel_requested=False,
-            lease_owner=lease_owner if processing else None,
-            lease_expires_at=lease_expires_at if processing else None,
+            lease_owner=lease_owner,
+            lease_expires_at=lease_expires_at if held else None,
             attempts=1 if processing else 0,
         )
         self.session.add(row)

@@ -7,13 +7,12 @@ released, or ended Skipped when one of their segments failed.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from segsync.domain.runs import RunCounts, RunStatus
+from segsync.domain.runs import RunStatus
 from segsync.storage.models.runs import Run
 from segsync.storage.repositories.runs import HOLD_PREFIX, RunRecord, RunRepository
 
@@ -47,28 +46,17 @@ class ScheduledRunRepository:
         """
         if hold_owner is not None and not hold_owner.startswith(HOLD_PREFIX):
             raise ValueError(f"hold owner {hold_owner!r} must start with {HOLD_PREFIX!r}")
-        row = Run(
+        return RunRepository(self.session).create(
             export_id=export_id,
             export_name=export_name,
             connection_id=connection_id,
-            status=RunStatus.QUEUED.value,
-            trigger=trigger,
             actor=actor,
-            dry_run=False,
+            now=now,
+            trigger=trigger,
             due_at=due_at,
-            queued_at=now,
-            counts=json.dumps(RunCounts().to_dict()),
-            items_total=0,
-            items_done=0,
-            warnings="[]",
-            cancel_requested=False,
             lease_owner=hold_owner,
-            lease_expires_at=hold_until if hold_owner is not None else None,
-            attempts=0,
+            lease_expires_at=hold_until,
         )
-        self.session.add(row)
-        self.session.flush()
-        return RunRepository(self.session).get(row.id)
 
     def latest_due(self, export_id: int) -> datetime | None:
         """The latest due time a run of the export was queued for (its scheduler mark)."""
