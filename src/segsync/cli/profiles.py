@@ -1,4 +1,5 @@
-"""``segsync profiles``: import files, relate tables, show the schema, load sample data."""
+"""``segsync profiles``: import files, register tables read in place, relate tables, show the
+schema, load sample data."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from segsync.services import profiles as profile_service
 
 profiles_app = typer.Typer(
     name="profiles",
-    help="The profile table and related tables: import, relate, schema, sample data.",
+    help="The profile table and related tables: import, register, relate, schema, sample data.",
     no_args_is_help=True,
 )
 
@@ -102,6 +103,58 @@ def import_command(
     console.print(
         f"Imported {report.rows:,} rows into {report.table}{role} from {file.name}; "
         f"{len(report.columns)} attributes.",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if report.previous_profile_table:
+        console.print(
+            f"{report.previous_profile_table} is no longer the profile table.",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+@profiles_app.command("register")
+def register_command(
+    ctx: typer.Context,
+    table: Annotated[str, typer.Argument(help="A table that exists in the profile engine.")],
+    key: Annotated[
+        str | None,
+        typer.Option("--key", metavar="COLUMN", help="The column that identifies a row."),
+    ] = None,
+    profile: Annotated[
+        bool,
+        typer.Option("--profile", help="This is the unified profile table (key = profile id)."),
+    ] = False,
+    replace: Annotated[
+        bool,
+        typer.Option("--replace", help="With --profile: take the mark from the profile table."),
+    ] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Use TABLE of the profile engine in place (nothing is copied); checks its key."""
+    with service_context(ctx) as services:
+        report = profile_service.register_table(
+            services, table, key=key, profile=profile, replace=replace
+        )
+    if wants_json(ctx, json_output):
+        print_json(
+            {
+                "table": report.table,
+                "rows": report.rows,
+                "key": report.key,
+                "is_profile": report.is_profile,
+                "format": report.format,
+                "attributes": {name: kind.value for name, kind in report.columns.items()},
+                "previous_profile_table": report.previous_profile_table,
+            }
+        )
+        return
+    role = " as the profile table" if report.is_profile else ""
+    key_text = f", key {report.key}" if report.key else ""
+    console.print(
+        f"Registered {report.table}{role}, read in place: {report.rows:,} rows, "
+        f"{len(report.columns)} attributes{key_text}.",
         highlight=False,
         soft_wrap=True,
     )

@@ -57,6 +57,11 @@ def _normalise_url(url: str) -> str:
     return url
 
 
+def masked_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (``postgres://bob:***@db/x``)."""
+    return re.sub(r"(://[^:/@]+:)[^@/]*@", r"\1***@", url)
+
+
 class ProfileEngine:
     """Where profiles live and segment queries run: one Ibis backend.
 
@@ -67,6 +72,11 @@ class ProfileEngine:
     def __init__(self, backend: Any, url: str) -> None:
         self._backend = backend
         self.url = url
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password replaced by ``***``, fit for messages and logs."""
+        return masked_url(self.url)
 
     @classmethod
     def connect(
@@ -89,11 +99,15 @@ class ProfileEngine:
             else:
                 backend = ibis.connect(url)
         except (ImportError, ValueError) as err:
-            raise InputError(f"profile engine URL {url!r} is not usable: {err}") from None
+            raise InputError(
+                f"profile engine URL {masked_url(url)!r} is not usable: {err}"
+            ) from None
         except FatalError:
             raise
         except Exception as err:
-            raise FatalError(f"could not connect to the profile engine at {url!r}: {err}") from err
+            raise FatalError(
+                f"could not connect to the profile engine at {masked_url(url)!r}: {err}"
+            ) from err
         return cls(backend, url)
 
     @property
@@ -168,6 +182,11 @@ class ProfileEngine:
         :meth:`import_file`."""
         check_table_name(table)
         return importer.import_arrow(self, data, table, key=key, replace=replace, check=check)
+
+    def check_key(self, name: str, key: str) -> None:
+        """Check ``key`` of the existing table ``name`` with the rules imports apply (exists,
+        never empty, unique); ``InputError`` with the count and examples otherwise."""
+        importer.check_key(self, name, key, label=f"table {name!r}")
 
     def drop_table(self, name: str) -> None:
         check_table_name(name)

@@ -293,6 +293,13 @@ def _finish(
     )
 
 
+def check_key(engine: ProfileEngine, table: str, key: str, *, label: str) -> None:
+    """Check ``key`` of an existing ``table`` as imports check theirs: the column exists, no
+    value is empty (blank text counts), none repeats. ``InputError`` gives the count and up to
+    five examples, prefixed with ``label``."""
+    _check_key(engine, engine.backend.table(table), table, key, label, "table", [])
+
+
 def _check_key(
     engine: ProfileEngine,
     staged: Any,
@@ -310,11 +317,14 @@ def _check_key(
     empty_count = int(staged.filter(empty).count().execute())
     if empty_count:
         if engine.name == "duckdb":
-            found = engine.backend.con.execute(
-                f"SELECT rowid FROM {_quote(staging)} WHERE {_quote(key)} IS NULL "  # noqa: S608
-                f"OR trim(CAST({_quote(key)} AS VARCHAR)) = '' ORDER BY rowid LIMIT {_EXAMPLES}"
-            ).fetchall()
-            empty_key_rows = [int(row[0]) for row in found]
+            # A view (a table read in place may be one) has no rowid: then no row numbers.
+            with contextlib.suppress(duckdb.Error):
+                found = engine.backend.con.execute(
+                    f"SELECT rowid FROM {_quote(staging)} WHERE {_quote(key)} IS NULL "  # noqa: S608
+                    f"OR trim(CAST({_quote(key)} AS VARCHAR)) = '' ORDER BY rowid "
+                    f"LIMIT {_EXAMPLES}"
+                ).fetchall()
+                empty_key_rows = [int(row[0]) for row in found]
         where = ", ".join(line_label(fmt)(i) for i in empty_key_rows)
         raise InputError(
             f"{label}: {empty_count} row(s) have an empty key {key!r}"

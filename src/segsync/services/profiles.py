@@ -1,7 +1,8 @@
-"""Profile use cases: import files, relate tables, describe the schema, load sample data.
+"""Profile use cases: import files, register tables read in place, relate tables, describe the
+schema, load sample data.
 
 The *profile table* is the unified customer table (one row per customer); its key is the
-profile id. There is exactly one once anything is imported with ``profile=True``.
+profile id. There is exactly one once anything is imported or registered with ``profile=True``.
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
 from segsync.domain.catalog import AttrType, Catalog, Relationship, TableInfo
+from segsync.domain.permissions import Action, require
 from segsync.errors import Conflict, InputError
 from segsync.profiles.importer import ImportResult
 from segsync.profiles.readers import fingerprint
@@ -26,16 +29,19 @@ from segsync.storage.repositories.profiles import (
 )
 
 Progress = Callable[[int, int], None]
+IN_PLACE_FORMAT = "table"
+"""The data-source format of a table registered to be read in place (no file behind it)."""
 NO_PROFILE_TABLE = (
     "no profile table yet: run `segsync profiles import FILE --table NAME --key COLUMN "
-    "--profile` or `segsync profiles sample`"
+    "--profile`, `segsync profiles register TABLE --key COLUMN --profile` or "
+    "`segsync profiles sample`"
 )
 
 
 @dataclass(frozen=True)
 class ImportReport:
-    """What ``import_profiles`` did. ``previous_profile_table`` is set when the profile mark
-    moved to this table from another one."""
+    """What ``import_profiles`` (or ``register_table``: format ``table``, no source) did.
+    ``previous_profile_table`` is set when the profile mark moved to this table from another."""
 
     table: str
     rows: int
@@ -151,21 +157,11 @@ def import_profiles(
     While another table is the profile table this is refused, unless ``replace=True``, which
     moves the mark (the old table stays, as a related table). Re-importing a table with
     ``replace=True`` keeps its profile mark and, when ``key`` is omitted, its key.
+    Administrators only (R2: viewers and contributors change no data sources).
     """
+    require(ctx.actor, Action.MANAGE_PROFILES)
     path = Path(path)
-    with ctx.db.session() as session:
-        sources = DataSourceRepository(session)
-        current = sources.find(table)
-        profile_source = sources.profile()
-        relationships = RelationshipRepository(session).list()
-    previous_profile = None
-    if profile and profile_source is not None and profile_source.table_name != table:
-        if not replace:
-            raise Conflict(
-                f"{profile_source.table_name!r} is already the profile table and there is "
-                f"exactly one; add --replace to make {table!r} the profile table instead"
-            )
-        previous_profile = profile_source.table_name
+    current, previous_profile, relationships = _claim(ctx, table, profile, replace)
     is_profile = profile or (current is not None and current.is_profile)
     if key is None and current is not None and replace:
         key = current.key_column
@@ -197,6 +193,91 @@ def import_profiles(
         is_profile=is_profile,
         format=result.format,
         source=str(path.resolve()),
+        previous_profile_table=previous_profile,
+    )
+
+
+def _claim(
+    ctx: ServiceContext, table: str, profile: bool, replace: bool
+) -> tuple[DataSourceRecord | None, str | None, list[Relationship]]:
+    """``table``'s current record, the table losing the profile mark to it (if any) and the
+    relationships. Taking the mark from another table needs ``replace``."""
+    with ctx.db.session() as session:
+        sources = DataSourceRepository(session)
+        current = sources.find(table)
+        profile_source = sources.profile()
+        relationships = RelationshipRepository(session).list()
+    previous = None
+    if profile and profile_source is not None and profile_source.table_name != table:
+        if not replace:
+            raise Conflict(
+                f"{profile_source.table_name!r} is already the profile table and there is "
+                f"exactly one; add --replace to make {table!r} the profile table instead"
+            )
+        previous = profile_source.table_name
+    return current, previous, relationships
+
+
+def register_table(
+    ctx: ServiceContext,
+    table: str,
+    *,
+    key: str | None = None,
+    profile: bool = False,
+    replace: bool = False,
+) -> ImportReport:
+    """Record a table that already exists in the profile engine as a data source read in place
+    (format ``table``): nothing is copied, segments query it where it is. Administrators only.
+
+    ``key``, ``profile`` and ``replace`` mean what they mean for :func:`import_profiles`; the
+    key is checked (exists, never empty, unique) as imports check it. Registering again updates
+    the record, keeping the profile mark and, when ``key`` is omitted, the key. The scheduled
+    refresh has nothing to re-read for such a source (no file).
+    """
+    require(ctx.actor, Action.MANAGE_PROFILES)
+    engine = ctx.profiles
+    tables = engine.list_tables()
+    if table not in tables:
+        close = get_close_matches(table, tables, n=1) or [
+            t for t in tables if t.lower() == table.lower()
+        ]
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise InputError(
+            f"no table {table!r} in the profile engine ({engine.name}){hint}; tables there: "
+            f"{', '.join(tables) or 'none'}. Create it in that database first, or import a file"
+        )
+    current, previous_profile, relationships = _claim(ctx, table, profile, replace)
+    is_profile = profile or (current is not None and current.is_profile)
+    if key is None and current is not None:
+        key = current.key_column
+    if is_profile and key is None:
+        raise InputError(
+            f"the profile table {table!r} needs a key: add --key COLUMN (the profile id)"
+        )
+    if key is not None:
+        engine.check_key(table, key)
+    info = engine.table_info(table)
+    _relationship_check(ctx, table, relationships)(info)
+    rows = engine.row_count(table)
+    with ctx.db.session() as session:
+        DataSourceRepository(session).save(
+            table_name=table,
+            source_path=None,
+            format=IN_PLACE_FORMAT,
+            key_column=key,
+            is_profile=is_profile,
+            fingerprint=None,
+            row_count=rows,
+            imported_at=ctx.now(),
+        )
+    return ImportReport(
+        table=table,
+        rows=rows,
+        columns=dict(info.columns),
+        key=key,
+        is_profile=is_profile,
+        format=IN_PLACE_FORMAT,
+        source=None,
         previous_profile_table=previous_profile,
     )
 
@@ -236,7 +317,9 @@ def relate(
 
     Both tables and columns must exist and the columns must have the same attribute type.
     Returns the relationship and whether it is new (declaring it twice is harmless).
+    Administrators only.
     """
+    require(ctx.actor, Action.MANAGE_PROFILES)
     if child == parent:
         raise InputError(f"cannot relate {child!r} to itself; name two different tables")
     engine = ctx.profiles
@@ -301,7 +384,7 @@ def catalog(ctx: ServiceContext) -> Catalog:
     if not engine.has_table(profile.table_name):
         raise InputError(
             f"the profile table {profile.table_name!r} is missing from the profile engine at "
-            f"{engine.url}; import it again"
+            f"{engine.display_url}; import it again"
         )
     tables = {
         s.table_name: engine.table_info(s.table_name)
@@ -320,7 +403,9 @@ def catalog(ctx: ServiceContext) -> Catalog:
 
 def load_sample(ctx: ServiceContext, *, profiles: int = 10_000, seed: int = 42) -> SampleReport:
     """Generate sample customers and orders, import them (customers as the profile table,
-    replacing earlier sample data) and relate ``orders.CustomerId → customers.CustomerId``."""
+    replacing earlier sample data) and relate ``orders.CustomerId → customers.CustomerId``.
+    Administrators only."""
+    require(ctx.actor, Action.MANAGE_PROFILES)
     if profiles < 1:
         raise InputError(f"--profiles must be at least 1 (got {profiles})")
     with ctx.db.session() as session:
