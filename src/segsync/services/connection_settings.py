@@ -55,6 +55,12 @@ def valid_base_url(url: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise InputError(f"base URL {url!r} must be an http:// or https:// URL with a host")
+    if parts.username is not None or parts.password is not None:
+        # The base URL appears in run messages and logs; credentials go in the API key only.
+        raise InputError(
+            "base URL must not contain a user name or password; "
+            "the API key is given separately (--api-key-env or --secret-ref)"
+        )
     return value
 
 

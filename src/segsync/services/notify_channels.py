@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from segsync.domain.emails import mask_email
 from segsync.domain.notices import Notice, NoticeKind
 from segsync.errors import FatalError, InputError, RetriableError
 from segsync.settings import Settings
@@ -162,7 +163,8 @@ class SmtpChannel:
         except (smtplib.SMTPException, OSError) as err:
             raise RetriableError(f"{where} could not be reached: {err}") from None
         if refused:
-            log.warning("%s refused some recipients: %s", where, ", ".join(sorted(refused)))
+            masked = ", ".join(sorted(mask_email(address) for address in refused))
+            log.warning("%s refused some recipients: %s", where, masked)  # P5: masked
         log.info("sent %s notice for export %r by email", notice.kind.value, notice.export_name)
 
 

@@ -78,7 +78,13 @@ def finish_run(
     counts = checkpoint.counts
     with ctx.db.session() as session:
         record = RunRepository(session).finish(
-            run.id, status, now=now, message=message, warnings=warnings, counts=counts
+            run.id,
+            status,
+            now=now,
+            message=message,
+            warnings=warnings,
+            counts=counts,
+            owner=checkpoint.owner,
         )
         if not run.dry_run:
             fields = ["Email", *(target_.spec for _, _, target_ in target.mapping.targets())]

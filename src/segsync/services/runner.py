@@ -37,7 +37,7 @@ from segsync.domain.plan import (
     list_title,
 )
 from segsync.domain.runs import RunCounts, RunStatus
-from segsync.errors import AuthenticationFailed, RetriableError, SegsyncError
+from segsync.errors import AuthenticationFailed, Conflict, FatalError, RetriableError, SegsyncError
 from segsync.services.checkpoint import LEASE_SECONDS, Checkpoint, ProgressCallback, mark_active
 from segsync.services.connections import connection_config, flag_connection
 from segsync.services.context import ServiceContext
@@ -136,16 +136,21 @@ class _Engine:
     def _finish(self, status: RunStatus, message: str) -> RunRecord:
         if self.destination is not None:
             self.cp.counts.requests = self.cp.base.requests + self.requests
-        return finish_run(
-            self.ctx,
-            self.run_record,
-            self.target,
-            self.cp,
-            self.plan,
-            status=status,
-            message=message,
-            warnings=self.warnings,
-        )
+        try:
+            return finish_run(
+                self.ctx,
+                self.run_record,
+                self.target,
+                self.cp,
+                self.plan,
+                status=status,
+                message=message,
+                warnings=self.warnings,
+            )
+        except Conflict as err:  # another process holds the run now, or it already ended
+            log.warning("run %s: not ended here: %s", self.run_record.id, err.message)
+            with self.ctx.db.session() as session:
+                return RunRepository(session).get(self.run_record.id)
 
     async def run(self) -> RunRecord:
         heartbeat = asyncio.create_task(self._heartbeat())
@@ -188,7 +193,12 @@ class _Engine:
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(LEASE_SECONDS / 4)
-            await self._db(self.cp.heartbeat)
+            try:
+                await self._db(self.cp.heartbeat)
+            except FatalError:
+                raise  # taken over: the next commit stops the run
+            except Exception:  # a passing DB error must not end the heartbeats for good
+                log.warning("run %s: heartbeat failed; retrying", self.run_record.id, exc_info=True)
 
     def _db_future(self, call: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         loop = asyncio.get_running_loop()
@@ -379,6 +389,10 @@ class _Engine:
                 await asyncio.wait([commits[-1]])
                 commit_waiting()
         finally:
+            # Even when sending failed, the batches Autopilot acknowledged are committed before
+            # the run ends (a commit that ends starts the one of the batches waiting for it).
+            while commits and not commits[-1].done():
+                await asyncio.wait([commits[-1]])
             await asyncio.gather(*commits, return_exceptions=True)
         self._harvest(commits, wait=True)
         if stopped is not None:

@@ -51,6 +51,7 @@ from segsync.domain.schedule import (
     due_key,
     scheduler_tick,
 )
+from segsync.errors import Conflict
 from segsync.services import audit
 from segsync.services.context import ServiceContext
 from segsync.services.data_sources import SourceOutcome, reread_sources
@@ -351,9 +352,19 @@ def _release(
                 f"segment {name!r} failed to refresh: {failed[name]}" for name in bad
             )
             message = f"not run: {reasons}"
-            RunRepository(session).finish(
-                item.run_id, RunStatus.SKIPPED, now=ctx.now(), message=message
-            )
+            try:
+                RunRepository(session).finish(
+                    item.run_id,
+                    RunStatus.SKIPPED,
+                    now=ctx.now(),
+                    message=message,
+                    expect=RunStatus.QUEUED,
+                )
+            except Conflict:
+                # Its hold ran out during a long refresh and a worker took it: leave it be.
+                log.warning("export %r: run %s already started", item.export_name, item.run_id)
+                result.append(item)
+                continue
         log.warning("export %r skipped: %s", item.export_name, reasons)
         result.append(dataclasses.replace(item, status=RunStatus.SKIPPED, message=message))
     return result

@@ -145,7 +145,9 @@ class SessionCodec:
         if not value or "." not in value:
             return WebSession()
         payload, signature = value.rsplit(".", 1)
-        if not hmac.compare_digest(self._sign(payload.encode("ascii", "replace")), signature):
+        expected = self._sign(payload.encode("ascii", "replace")).encode("ascii")
+        # bytes, not str: compare_digest raises TypeError on non-ASCII text (a forged cookie)
+        if not hmac.compare_digest(expected, signature.encode("utf-8", "replace")):
             return WebSession(modified=True)
         try:
             padded = payload + "=" * (-len(payload) % 4)

@@ -312,24 +312,52 @@ class RunRepository:
         message: str | None,
         warnings: Iterable[str] = (),
         counts: RunCounts | None = None,
+        owner: str | None = None,
+        expect: RunStatus | None = None,
     ) -> RunRecord:
-        """End the run (a final status); the lease is released."""
+        """End the run (a final status); the lease is released. With ``owner`` (the engine),
+        a Processing run another process holds now is left to it (``Conflict``). With
+        ``expect``, the run is ended only if it still has that status (``Conflict`` otherwise):
+        the write is a compare-and-set, so a run another process moved meanwhile is kept."""
         row = self._row(run_id)
-        check_transition(RunStatus(row.status), status, run_id)
+        if expect is not None and row.status != expect.value:
+            raise Conflict(f"run {run_id} is {RunStatus(row.status).label} now, not {expect.label}")
+        if (
+            owner is not None
+            and row.status == RunStatus.PROCESSING.value
+            and row.lease_owner != owner
+        ):
+            raise Conflict(f"run {run_id} is held by another process now; it carries the run on")
+        seen = expect.value if expect is not None else row.status
+        check_transition(RunStatus(seen), status, run_id)
         if not status.is_final:
             raise Conflict(f"run {run_id}: {status.label} is not a final status")
-        row.status = status.value
-        row.ended_at = now
-        if row.started_at is None:
-            row.started_at = now
-        row.message = message
-        row.warnings = json.dumps(list(warnings))
+        values: dict[str, Any] = {
+            "status": status.value,
+            "ended_at": now,
+            "started_at": row.started_at or now,
+            "message": message,
+            "warnings": json.dumps(list(warnings)),
+            "lease_owner": None,
+            "lease_expires_at": None,
+        }
         if counts is not None:
-            row.counts = json.dumps(counts.to_dict())
-        row.lease_owner = None
-        row.lease_expires_at = None
-        self.session.flush()
-        return _record(row)
+            values["counts"] = json.dumps(counts.to_dict())
+        # Compare-and-set on the status read above: another process (a worker claiming a queued
+        # run, the scheduler releasing a held one) may have moved the run meanwhile.
+        result = self.session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.status == seen)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        self.session.expire(row)
+        if int(getattr(result, "rowcount", 0) or 0) != 1:
+            now_status = RunStatus(self._row(run_id).status)
+            raise Conflict(
+                f"run {run_id} changed to {now_status.label} meanwhile; it was not ended here"
+            )
+        return _record(self._row(run_id))
 
     def request_cancel(self, run_id: int, *, now: datetime) -> RunRecord:
         """Ask a Processing run to stop after its batch in flight; a Queued run is Canceled at
@@ -337,7 +365,17 @@ class RunRepository:
         row = self._row(run_id)
         status = RunStatus(row.status)
         if status is RunStatus.QUEUED:
-            return self.finish(run_id, RunStatus.CANCELED, now=now, message="canceled before start")
+            try:
+                return self.finish(
+                    run_id,
+                    RunStatus.CANCELED,
+                    now=now,
+                    message="canceled before start",
+                    expect=RunStatus.QUEUED,
+                )
+            except Conflict:  # a worker claimed it meanwhile: ask it to stop instead
+                row = self._row(run_id)
+                status = RunStatus(row.status)
         if status.is_final:
             raise Conflict(f"run {run_id} already ended ({status.label}); nothing to cancel")
         row.cancel_requested = True

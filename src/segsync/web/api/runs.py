@@ -17,14 +17,16 @@ from starlette.background import BackgroundTask
 
 from segsync.services import export_forms, queue, run_views, runs
 from segsync.services.context import ServiceContext
-from segsync.web.deps import ApiContextDep, api_router
+from segsync.web.deps import MAX_ID, ApiContextDep, api_router
 
 router = api_router("/runs", tags=["runs"])
 RecordId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
 
 
 class NewRun(BaseModel):
-    export_id: int = Field(ge=1, description="The export to run (ids: GET /api/v1/exports).")
+    export_id: int = Field(
+        ge=1, le=MAX_ID, description="The export to run (ids: GET /api/v1/exports)."
+    )
     dry_run: bool = Field(default=False, description="Compute the plan, send nothing (X11).")
 
 
@@ -100,7 +102,7 @@ def run_all(ctx: ApiContextDep) -> list[RunAllItem]:
 @router.get("", summary="List runs, newest first")
 def list_runs(
     ctx: ApiContextDep,
-    export_id: Annotated[int | None, Query(ge=1)] = None,
+    export_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[RunOut]:
     name = export_forms.export_by_id(ctx, export_id).name if export_id is not None else None

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from segsync.errors import InputError
 from segsync.services import notifications, runs, schedule, status
 from segsync.services.context import ServiceContext
-from segsync.web.deps import ContextDep, page_router
+from segsync.web.deps import MAX_ID, ContextDep, page_router
 from segsync.web.templating import flash, render
 
 router = page_router(prefix="/admin")
@@ -105,7 +105,7 @@ def mark_read(
     """Mark one notification (its id) or ``all`` as read."""
     if notification == "all":
         changed = notifications.mark_read(ctx, "all")
-    elif notification.isdigit():
+    elif notification.isascii() and notification.isdigit() and int(notification) <= MAX_ID:
         changed = notifications.mark_read(ctx, [int(notification)])
     else:
         raise InputError(f"notification: {notification!r} is neither an id nor 'all'")

@@ -277,7 +277,7 @@ def add_to_export(
     request: Request,
     ctx: ContextDep,
     segment_id: RecordId,
-    export_id: Annotated[int, Form()],
+    export_id: Annotated[int, Form(ge=1, le=2**63 - 1)],
 ) -> RedirectResponse:
     record = segment_builder.segment_by_id(ctx, segment_id)
     export = export_forms.export_by_id(ctx, export_id)
