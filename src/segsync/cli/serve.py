@@ -6,11 +6,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-import uvicorn
 
 from segsync.cli.output import state
-from segsync.services.background import BackgroundServices, system_tasks
-from segsync.web.app import create_app
 
 
 def serve_command(
@@ -27,6 +24,12 @@ def serve_command(
     ] = 1,
 ) -> None:
     """Serve the web UI and the REST API over this data dir, with the scheduler and a worker."""
+    # Imported here: every other command would pay for the web stack at start-up otherwise.
+    import uvicorn
+
+    from segsync.services.background import BackgroundServices, system_tasks
+    from segsync.web.app import create_app
+
     settings = state(ctx).settings
     app = create_app(settings)
     background = BackgroundServices(settings, tasks=system_tasks(), workers=workers).start()
