@@ -134,17 +134,20 @@ def test_cancel_stops_after_the_batch_in_flight(
     ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
 ) -> None:
     setup(ctx, sim, tmp_path, people(2000), rate_limit=40)
-    seen: list[RunProgress] = []
+    done_when_canceled: list[int] = []
 
     def cancel_after_first_batch(event: RunProgress) -> None:
-        seen.append(event)
-        if event.phase == "sending" and event.items_done > 0 and len(seen) < 100:
+        if event.phase == "sending" and event.items_done > 0 and not done_when_canceled:
+            done_when_canceled.append(event.items_done)
             runs.cancel_run(ctx, event.run_id)
 
     run = runs.run_export(ctx, "Newsletter", progress=cancel_after_first_batch)
 
     assert run.status is RunStatus.CANCELED
-    assert 100 <= run.items_done < 1000, run.items_done
+    # It stops after what was in flight when the cancel came (a few batches at 40 r/s), however
+    # busy the machine is: measured from the moment of the cancel, not from the start.
+    assert 100 <= done_when_canceled[0] <= run.items_done < 2000, run.items_done
+    assert run.items_done - done_when_canceled[0] <= 500, (done_when_canceled, run.items_done)
     assert run.counts.added == run.items_done
     assert set(_synced(ctx)) == set(contacts(sim))  # what was sent is exactly what is saved
     reset_stats(sim)
