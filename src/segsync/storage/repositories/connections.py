@@ -5,8 +5,7 @@ from __future__ import annotations
 import builtins
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
-from typing import Final, Literal
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,14 +13,7 @@ from sqlalchemy.orm import Session
 from segsync.errors import Conflict, NotFound
 from segsync.storage.models.connections import Connection, Consent
 from segsync.storage.models.exports import Export
-
-
-class _Unset(Enum):
-    UNSET = "unset"
-
-
-UNSET: Final = _Unset.UNSET
-"""Default of :meth:`ConnectionRepository.update` arguments: leave that field as it is."""
+from segsync.storage.repositories.changes import UNSET, Unset, apply_changes
 
 
 @dataclass(frozen=True)
@@ -165,37 +157,34 @@ class ConnectionRepository:
         connection_id: int,
         *,
         now: datetime,
-        name: str | Literal[_Unset.UNSET] = UNSET,
-        shared_with_contributors: bool | Literal[_Unset.UNSET] = UNSET,
-        secret_ciphertext: bytes | Literal[_Unset.UNSET] | None = UNSET,
-        secret_ref: str | Literal[_Unset.UNSET] | None = UNSET,
-        secret_hint: str | Literal[_Unset.UNSET] = UNSET,
-        base_url: str | Literal[_Unset.UNSET] = UNSET,
-        rate_limit: float | Literal[_Unset.UNSET] = UNSET,
-        contract_limit: int | Literal[_Unset.UNSET] = UNSET,
-        export_user_id: int | Literal[_Unset.UNSET] | None = UNSET,
+        name: str | Literal[Unset.UNSET] = UNSET,
+        shared_with_contributors: bool | Literal[Unset.UNSET] = UNSET,
+        secret_ciphertext: bytes | Literal[Unset.UNSET] | None = UNSET,
+        secret_ref: str | Literal[Unset.UNSET] | None = UNSET,
+        secret_hint: str | Literal[Unset.UNSET] = UNSET,
+        base_url: str | Literal[Unset.UNSET] = UNSET,
+        rate_limit: float | Literal[Unset.UNSET] = UNSET,
+        contract_limit: int | Literal[Unset.UNSET] = UNSET,
+        export_user_id: int | Literal[Unset.UNSET] | None = UNSET,
     ) -> ConnectionRecord:
         """Change the given fields (the others stay); ``updated_at`` becomes ``now``."""
         row = self._row(connection_id)
         if name is not UNSET and name != row.name:
             self._check_name_free(name)
-            row.name = name
-        if shared_with_contributors is not UNSET:
-            row.shared_with_contributors = shared_with_contributors
-        if secret_ciphertext is not UNSET:
-            row.secret_ciphertext = secret_ciphertext
-        if secret_ref is not UNSET:
-            row.secret_ref = secret_ref
-        if secret_hint is not UNSET:
-            row.secret_hint = secret_hint
-        if base_url is not UNSET:
-            row.base_url = base_url
-        if rate_limit is not UNSET:
-            row.rate_limit = rate_limit
-        if contract_limit is not UNSET:
-            row.contract_limit = contract_limit
-        if export_user_id is not UNSET:
-            row.export_user_id = export_user_id
+        apply_changes(
+            row,
+            {
+                "name": name,
+                "shared_with_contributors": shared_with_contributors,
+                "secret_ciphertext": secret_ciphertext,
+                "secret_ref": secret_ref,
+                "secret_hint": secret_hint,
+                "base_url": base_url,
+                "rate_limit": rate_limit,
+                "contract_limit": contract_limit,
+                "export_user_id": export_user_id,
+            },
+        )
         row.updated_at = now
         self.session.flush()
         return _connection(row)

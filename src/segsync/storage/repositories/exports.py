@@ -13,8 +13,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import Enum
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -26,14 +25,7 @@ from segsync.storage.models.exports import Export, ExportList, ExportSegment
 from segsync.storage.models.runs import Run
 from segsync.storage.models.segments import Segment
 from segsync.storage.models.sync import SyncContact, SyncMembership
-
-
-class _Unset(Enum):
-    UNSET = "unset"
-
-
-UNSET: Final = _Unset.UNSET
-"""Default of :meth:`ExportRepository.update` arguments: leave that field as it is."""
+from segsync.storage.repositories.changes import UNSET, Unset, apply_changes
 
 
 @dataclass(frozen=True)
@@ -180,13 +172,13 @@ class ExportRepository:
         export_id: int,
         *,
         now: datetime,
-        name: str | Literal[_Unset.UNSET] = UNSET,
-        connection_id: int | Literal[_Unset.UNSET] | None = UNSET,
-        mapping: Mapping[str, Any] | Literal[_Unset.UNSET] = UNSET,
-        removal_policy: str | Literal[_Unset.UNSET] = UNSET,
-        list_prefix: str | Literal[_Unset.UNSET] = UNSET,
-        schedule: Mapping[str, Any] | Literal[_Unset.UNSET] = UNSET,
-        segment_ids: Sequence[int] | Literal[_Unset.UNSET] = UNSET,
+        name: str | Literal[Unset.UNSET] = UNSET,
+        connection_id: int | Literal[Unset.UNSET] | None = UNSET,
+        mapping: Mapping[str, Any] | Literal[Unset.UNSET] = UNSET,
+        removal_policy: str | Literal[Unset.UNSET] = UNSET,
+        list_prefix: str | Literal[Unset.UNSET] = UNSET,
+        schedule: Mapping[str, Any] | Literal[Unset.UNSET] = UNSET,
+        segment_ids: Sequence[int] | Literal[Unset.UNSET] = UNSET,
     ) -> ExportRecord:
         """Change the given fields (the others stay); ``updated_at`` becomes ``now``.
 
@@ -195,17 +187,17 @@ class ExportRepository:
         row = self._row(export_id)
         if name is not UNSET and name != row.name:
             self._check_name_free(name)
-            row.name = name
-        if connection_id is not UNSET:
-            row.connection_id = connection_id
-        if mapping is not UNSET:
-            row.mapping = json.dumps(dict(mapping))
-        if removal_policy is not UNSET:
-            row.removal_policy = removal_policy
-        if list_prefix is not UNSET:
-            row.list_prefix = list_prefix
-        if schedule is not UNSET:
-            row.schedule = json.dumps(dict(schedule))
+        apply_changes(
+            row,
+            {
+                "name": name,
+                "connection_id": connection_id,
+                "mapping": mapping if mapping is UNSET else json.dumps(dict(mapping)),
+                "removal_policy": removal_policy,
+                "list_prefix": list_prefix,
+                "schedule": schedule if schedule is UNSET else json.dumps(dict(schedule)),
+            },
+        )
         row.updated_at = now
         self.session.flush()
         if segment_ids is not UNSET:

@@ -7,8 +7,7 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
-from typing import Final, Literal
+from typing import Literal
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -21,14 +20,7 @@ from segsync.storage.models.segments import (
     SegmentSnapshot,
     SegmentStatus,
 )
-
-
-class _Unset(Enum):
-    UNSET = "unset"
-
-
-UNSET: Final = _Unset.UNSET
-"""Default of :meth:`SegmentRepository.update` arguments: leave that field as it is."""
+from segsync.storage.repositories.changes import UNSET, Unset, apply_changes
 
 
 @dataclass(frozen=True)
@@ -167,28 +159,28 @@ class SegmentRepository:
         segment_id: int,
         *,
         now: datetime,
-        name: str | Literal[_Unset.UNSET] = UNSET,
-        description: str | Literal[_Unset.UNSET] | None = UNSET,
-        definition: str | Literal[_Unset.UNSET] = UNSET,
-        status: SegmentStatus | Literal[_Unset.UNSET] = UNSET,
-        member_count: int | Literal[_Unset.UNSET] | None = UNSET,
-        last_refreshed_at: datetime | Literal[_Unset.UNSET] | None = UNSET,
+        name: str | Literal[Unset.UNSET] = UNSET,
+        description: str | Literal[Unset.UNSET] | None = UNSET,
+        definition: str | Literal[Unset.UNSET] = UNSET,
+        status: SegmentStatus | Literal[Unset.UNSET] = UNSET,
+        member_count: int | Literal[Unset.UNSET] | None = UNSET,
+        last_refreshed_at: datetime | Literal[Unset.UNSET] | None = UNSET,
     ) -> SegmentRecord:
         """Change the given fields (the others stay); ``updated_at`` becomes ``now``."""
         row = self._row(segment_id)
         if name is not UNSET and name != row.name:
             self._check_name_free(name)
-            row.name = name
-        if description is not UNSET:
-            row.description = description
-        if definition is not UNSET:
-            row.definition = definition
-        if status is not UNSET:
-            row.status = status.value
-        if member_count is not UNSET:
-            row.member_count = member_count
-        if last_refreshed_at is not UNSET:
-            row.last_refreshed_at = last_refreshed_at
+        apply_changes(
+            row,
+            {
+                "name": name,
+                "description": description,
+                "definition": definition,
+                "status": status if status is UNSET else status.value,
+                "member_count": member_count,
+                "last_refreshed_at": last_refreshed_at,
+            },
+        )
         row.updated_at = now
         self.session.flush()
         return _segment(row)
