@@ -86,18 +86,7 @@ def import_command(
             services, file, table, key=key, profile=profile, replace=replace, progress=progress
         )
     if as_json:
-        print_json(
-            {
-                "table": report.table,
-                "rows": report.rows,
-                "key": report.key,
-                "is_profile": report.is_profile,
-                "format": report.format,
-                "source": report.source,
-                "attributes": {name: kind.value for name, kind in report.columns.items()},
-                "previous_profile_table": report.previous_profile_table,
-            }
-        )
+        print_json(report.to_dict())
         return
     role = " (the profile table)" if report.is_profile else ""
     console.print(
@@ -138,17 +127,7 @@ def register_command(
             services, table, key=key, profile=profile, replace=replace
         )
     if wants_json(ctx, json_output):
-        print_json(
-            {
-                "table": report.table,
-                "rows": report.rows,
-                "key": report.key,
-                "is_profile": report.is_profile,
-                "format": report.format,
-                "attributes": {name: kind.value for name, kind in report.columns.items()},
-                "previous_profile_table": report.previous_profile_table,
-            }
-        )
+        print_json(report.to_dict())
         return
     role = " as the profile table" if report.is_profile else ""
     key_text = f", key {report.key}" if report.key else ""

@@ -52,6 +52,19 @@ class ImportReport:
     source: str | None
     previous_profile_table: str | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """The report as the CLI's and API's JSON show it."""
+        return {
+            "table": self.table,
+            "rows": self.rows,
+            "key": self.key,
+            "is_profile": self.is_profile,
+            "format": self.format,
+            "source": self.source,
+            "attributes": {name: kind.value for name, kind in self.columns.items()},
+            "previous_profile_table": self.previous_profile_table,
+        }
+
 
 @dataclass(frozen=True)
 class TableSchema:
