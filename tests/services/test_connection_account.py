@@ -37,7 +37,8 @@ def test_moving_the_connection_to_another_account_sends_everyone_there(
     assert set(contacts(other_account)) == {f"p{i}@example.com" for i in range(1, 6)}
     changed = [e for e in list_events(ctx) if e.action == "connection.account_changed"]
     assert len(changed) == 1
-    assert "Newsletter" in changed[0].summary or "1 export" in changed[0].summary
+    assert changed[0].details["exports_reset"] == ["Newsletter"]
+    assert changed[0].details["previous_instance"] != changed[0].details["instance"]
 
 
 def test_checking_the_same_account_again_keeps_the_sync_state(

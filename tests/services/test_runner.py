@@ -196,8 +196,8 @@ def test_the_contract_limit_skips_the_run_and_sends_nothing(
     run = runs.run_export(ctx, "Newsletter")
 
     assert run.status is RunStatus.SKIPPED
-    assert "30" in (run.message or "")
-    assert "25" in (run.message or "")
+    assert "hold 30 distinct valid emails" in (run.message or "")
+    assert "contract limit of 25" in (run.message or "")
     assert stats(sim)["total"] == 0
     with ctx.db.session() as session:
         assert SyncStateRepository(session).counts(1) == (0, 0)
