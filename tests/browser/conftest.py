@@ -21,7 +21,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from segsync.services.context import open_context
-from segsync.services.worker import Worker
+from segsync.services.runs.worker import Worker
 from segsync.settings import Settings
 from segsync.simulator import RunningSimulator, SimulatorConfig, serve_in_thread
 from segsync.web.app import create_app

@@ -32,8 +32,9 @@ from fastapi import FastAPI
 from playwright.sync_api import Page, expect
 
 from segsync.domain.emails import normalise_email
-from segsync.services import profiles, segment_members, segments, users
+from segsync.services import profiles, segments, users
 from segsync.services.context import open_context
+from segsync.services.segments import members as segment_members
 from segsync.settings import Settings
 from segsync.simulator import RunningSimulator
 

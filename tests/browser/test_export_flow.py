@@ -12,8 +12,9 @@ from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from segsync.domain.emails import normalise_email
-from segsync.services import connections, runs, segment_members
+from segsync.services import connections, runs
 from segsync.services.context import open_context
+from segsync.services.segments import members as segment_members
 from segsync.simulator import DEFAULT_API_KEY
 from tests.browser.harness import SEGMENTS, Site, save_screenshot, sign_in
 from tests.browser.test_admin_pages import fill_connection, open_add_autopilot

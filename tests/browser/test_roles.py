@@ -10,8 +10,9 @@ from dataclasses import dataclass
 import pytest
 from playwright.sync_api import Page, expect
 
-from segsync.services import connections, export_forms, exports, runs
+from segsync.services import connections, exports, runs
 from segsync.services.context import open_context
+from segsync.services.exports import forms as export_forms
 from segsync.simulator import DEFAULT_API_KEY
 from tests.browser.harness import SEGMENTS, Site, save_screenshot, sign_in
 

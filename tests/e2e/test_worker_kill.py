@@ -17,8 +17,8 @@ import pytest
 
 from segsync.domain.runs import RunStatus
 from segsync.services.context import ServiceContext, open_context
-from segsync.services.queue import enqueue_run
-from segsync.services.worker import Worker, workers_alive
+from segsync.services.runs.queue import enqueue_run
+from segsync.services.runs.worker import Worker, workers_alive
 from segsync.settings import Settings
 from segsync.simulator import RunningSimulator, SimulatorConfig, serve_in_thread
 from segsync.storage.repositories.runs import RunRecord, RunRepository

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from segsync.domain.runs import RunStatus
 from segsync.services.context import open_context
-from segsync.services.worker import workers_alive
+from segsync.services.runs.worker import workers_alive
 from segsync.settings import Settings
 from segsync.simulator import SimulatorConfig, serve_in_thread
 from segsync.storage.repositories.runs import RunRecord, RunRepository

@@ -14,7 +14,7 @@ import pytest
 
 from segsync.services.context import ServiceContext, open_context
 from segsync.services.profiles import import_profiles
-from segsync.services.schedule import schedule_from_options, set_schedule
+from segsync.services.runs.schedule import schedule_from_options, set_schedule
 from segsync.services.segments import refresh_segments
 from segsync.settings import Settings
 from segsync.simulator import RunningSimulator

@@ -11,8 +11,8 @@ import pytest
 
 from segsync.domain.permissions import Actor, Role
 from segsync.errors import InputError, PermissionDenied
-from segsync.services import audit
 from segsync.services.context import ServiceContext
+from segsync.services.privacy import audit
 
 NOW = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)
 

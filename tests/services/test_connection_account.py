@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from segsync.services.audit import list_events
 from segsync.services.connections import edit_connection, test_connection
 from segsync.services.context import ServiceContext
+from segsync.services.privacy.audit import list_events
 from segsync.services.runs import run_export
 from segsync.simulator import RunningSimulator, SimulatorConfig, serve_in_thread
 from tests.services.runs_support import API_KEY, contacts, ctx, fast, people, setup, sim

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from segsync.errors import InputError
-from segsync.services.connection_settings import valid_base_url
+from segsync.services.connections.validation import valid_base_url
 
 
 def test_a_base_url_with_a_password_is_refused_without_echoing_it() -> None:

@@ -13,11 +13,12 @@ from sqlalchemy import select
 
 from segsync.domain.permissions import Actor, Role
 from segsync.errors import Conflict, FatalError, InputError, NotFound, PermissionDenied
-from segsync.services import audit, users
-from segsync.services import connections as svc
-from segsync.services.connection_checks import CheckOutcome
-from segsync.services.connection_views import ConnectionDetails, ConnectionSummary
+from segsync.services.connections import manage as svc
+from segsync.services import users
+from segsync.services.connections.checks import CheckOutcome
+from segsync.services.connections.views import ConnectionDetails, ConnectionSummary
 from segsync.services.context import LOCAL_ADMIN, ServiceContext
+from segsync.services.privacy import audit
 from segsync.simulator import RunningSimulator, Simulator, SimulatorConfig, serve_in_thread
 from segsync.storage.models.connections import Connection, Consent
 from segsync.storage.models.exports import Export

@@ -17,12 +17,13 @@ from sqlalchemy.exc import OperationalError
 from segsync.destinations.base import BatchResult, ConnectionConfig, Destination, UpsertItem
 from segsync.domain.runs import RunStatus
 from segsync.errors import RetriableError
-from segsync.services import runner, runs
-from segsync.services.checkpoint import Checkpoint
+from segsync.services import runs
 from segsync.services.context import ServiceContext
-from segsync.services.queue import claim_run, enqueue_run
-from segsync.services.run_target import RunTarget
-from segsync.services.worker import execute_claim
+from segsync.services.runs.queue import claim_run, enqueue_run
+from segsync.services.runs.worker import execute_claim
+from segsync.services.sync import engine as runner
+from segsync.services.sync.checkpoint import Checkpoint
+from segsync.services.sync.target import RunTarget
 from segsync.simulator import RunningSimulator
 from segsync.storage.repositories.runs import RunRepository
 from segsync.storage.repositories.sync import SyncStateRepository

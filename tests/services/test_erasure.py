@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 
 from segsync.domain.permissions import Role
 from segsync.errors import InputError, PermissionDenied
-from segsync.services import erasure as service
-from segsync.services.audit import list_events
 from segsync.services.context import ServiceContext
+from segsync.services.privacy import erasure as service
+from segsync.services.privacy.audit import list_events
 from segsync.services.runs import run_export
 from segsync.simulator import RunningSimulator, Simulator, SimulatorConfig, serve_in_thread
 from segsync.storage.models.connections import Connection

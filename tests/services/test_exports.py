@@ -16,7 +16,7 @@ from segsync.services.context import ServiceContext
 from segsync.storage.models.operations import AuditEvent
 from segsync.storage.models.runs import Run
 from segsync.storage.models.sync import SyncContact, SyncMembership
-from segsync.storage.repositories.exports import ExportRepository
+from segsync.storage.repositories.exports import ExportRecord, ExportRepository
 from tests.services.export_fixtures import acting_as, add_connection, add_run, with_sample
 
 
@@ -28,7 +28,7 @@ def ctx(service_context: ServiceContext) -> ServiceContext:
     return service_context
 
 
-def _create(ctx: ServiceContext, name: str = "Weekly", **kwargs: object) -> exports.ExportRecord:
+def _create(ctx: ServiceContext, name: str = "Weekly", **kwargs: object) -> ExportRecord:
     options: dict[str, object] = {
         "connection": "Main Autopilot",
         "email": "Email",

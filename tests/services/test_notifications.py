@@ -21,7 +21,7 @@ from segsync.domain.permissions import Role
 from segsync.errors import NotFound, PermissionDenied
 from segsync.services import notifications as service
 from segsync.services.context import ServiceContext, open_context
-from segsync.services.notify_channels import verify_signature
+from segsync.services.notifications.channels import verify_signature
 from segsync.services.users import add_user
 from segsync.settings import Settings
 from segsync.storage.models.exports import Export

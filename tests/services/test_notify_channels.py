@@ -27,7 +27,7 @@ from cryptography.x509.oid import NameOID
 
 from segsync.domain.notices import Notice, NoticeKind
 from segsync.errors import FatalError, InputError, RetriableError
-from segsync.services.notify_channels import (
+from segsync.services.notifications.channels import (
     SmtpChannel,
     WebhookChannel,
     channels_from_settings,

@@ -13,9 +13,11 @@ import pytest
 
 from segsync.domain.permissions import Actor, Role
 from segsync.errors import Conflict, InputError, PermissionDenied
-from segsync.services import profiles, segment_members, segment_refresh, segments
+from segsync.services import profiles, segments
 from segsync.services.context import ServiceContext, open_context
-from segsync.services.data_sources import reread_sources
+from segsync.services.profiles.data_sources import reread_sources
+from segsync.services.segments import members as segment_members
+from segsync.services.segments import refresh as segment_refresh
 from segsync.settings import Settings
 from segsync.storage.repositories.profiles import DataSourceRepository
 from tests.conftest import FROZEN_NOW

@@ -16,8 +16,8 @@ import pytest
 from segsync.destinations.base import ConnectionConfig
 from segsync.domain.runs import RunStatus
 from segsync.services import runs
-from segsync.services.audit import list_events
 from segsync.services.context import ServiceContext
+from segsync.services.privacy.audit import list_events
 from segsync.simulator import RunningSimulator
 from segsync.storage.repositories.sync import SyncStateRepository
 from tests.services.runs_support import (

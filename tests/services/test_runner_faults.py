@@ -9,9 +9,9 @@ from pathlib import Path
 from segsync.destinations.base import ConnectionConfig
 from segsync.domain.runs import RunStatus
 from segsync.services import runs
-from segsync.services.checkpoint import RunProgress
 from segsync.services.connections import show_connection
 from segsync.services.context import ServiceContext
+from segsync.services.sync.checkpoint import RunProgress
 from segsync.simulator import RunningSimulator
 from segsync.storage.repositories.sync import SyncStateRepository
 from tests.services.runs_support import (

@@ -15,9 +15,9 @@ from segsync.domain.permissions import Actor, Role
 from segsync.domain.runs import RunStatus
 from segsync.errors import Conflict, InputError, PermissionDenied
 from segsync.services import runs
-from segsync.services.checkpoint import RunProgress, mark_active
 from segsync.services.context import ServiceContext
 from segsync.services.exports import detach_export
+from segsync.services.sync.checkpoint import RunProgress, mark_active
 from segsync.simulator import RunningSimulator
 from segsync.storage.repositories.runs import RunRepository
 from tests.services.runs_support import (

@@ -10,9 +10,9 @@ import pytest
 from segsync.domain.permissions import Role
 from segsync.domain.schedule import Frequency, SystemSchedule
 from segsync.errors import InputError, PermissionDenied
-from segsync.services import audit
 from segsync.services.context import ServiceContext
-from segsync.services.schedule import (
+from segsync.services.privacy import audit
+from segsync.services.runs.schedule import (
     schedule_from_options,
     schedule_off,
     set_schedule,

@@ -16,9 +16,9 @@ from segsync.services.connections import edit_connection
 from segsync.services.context import ServiceContext, open_context
 from segsync.services.exports import edit_export
 from segsync.services.notifications import list_notifications
-from segsync.services.schedule import schedule_off
-from segsync.services.scheduled_runs import enqueue_runs
-from segsync.services.scheduler import tick
+from segsync.services.runs.schedule import schedule_off
+from segsync.services.runs.scheduled import enqueue_runs
+from segsync.services.runs.scheduler import tick
 from segsync.services.segments import refresh_segments
 from segsync.services.users import add_user, remove_user
 from segsync.simulator import RunningSimulator
@@ -306,7 +306,7 @@ def test_run_all_queues_every_export_whose_schedule_is_on(world: World) -> None:
 
 def _execute_queued(ctx: ServiceContext) -> list[RunRecord]:
     try:
-        from segsync.services.worker import Worker
+        from segsync.services.runs.worker import Worker
     except ImportError:  # the worker arrives in another change; run the exports directly
         return [
             run_service.run_export(ctx, run.export_name, tune=fast)

@@ -9,8 +9,8 @@ from datetime import time
 from segsync.domain.schedule import ExportMode, ExportSchedule, Recurrence
 from segsync.services.context import open_context
 from segsync.services.exports import create_export
-from segsync.services.schedule import schedule_from_options, set_schedule
-from segsync.services.scheduler import TickReport, tick
+from segsync.services.runs.schedule import schedule_from_options, set_schedule
+from segsync.services.runs.scheduler import TickReport, tick
 from segsync.services.segments import refresh_segments
 from segsync.settings import Settings
 from segsync.storage.repositories.runs import RunRepository

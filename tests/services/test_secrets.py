@@ -10,8 +10,8 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from segsync.errors import FatalError, InputError
-from segsync.services import audit, secrets
 from segsync.services.context import ServiceContext
+from segsync.services.privacy import audit, secrets
 from segsync.settings import Settings
 from segsync.storage.repositories.connections import ConnectionRepository
 

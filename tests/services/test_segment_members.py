@@ -9,8 +9,9 @@ import pyarrow.csv as pa_csv
 import pytest
 
 from segsync.errors import InputError
-from segsync.services import profiles, segment_members, segments
+from segsync.services import profiles, segments
 from segsync.services.context import ServiceContext
+from segsync.services.segments import members as segment_members
 from tests.services.test_segments import CUSTOMERS, LISBON, _import
 
 

@@ -13,9 +13,10 @@ import pytest
 from segsync.domain.permissions import Actor, Role
 from segsync.domain.segment_definition import DefinitionError
 from segsync.errors import Conflict, InputError, NotFound, PermissionDenied
-from segsync.services import profiles, segment_members, segments
-from segsync.services.audit import list_events
+from segsync.services import profiles, segments
 from segsync.services.context import ServiceContext
+from segsync.services.privacy.audit import list_events
+from segsync.services.segments import members as segment_members
 from segsync.storage.models.segments import RefreshStatus, SegmentStatus
 from segsync.storage.repositories.exports import ExportRepository
 from segsync.storage.repositories.segments import SegmentRepository

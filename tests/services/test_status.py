@@ -9,9 +9,9 @@ from segsync.domain.permissions import Role
 from segsync.domain.runs import RunStatus
 from segsync.domain.schedule import ExportMode, ExportSchedule, Recurrence
 from segsync.services.exports import edit_export
-from segsync.services.scheduler import tick
-from segsync.services.status import TaskStatus, status
-from segsync.services.worker import Worker
+from segsync.services.runs.scheduler import tick
+from segsync.services.runs.worker import Worker
+from segsync.services.system.status import TaskStatus, status
 from tests.services.export_fixtures import acting_as, add_segment
 from tests.services.runs_support import fast, make_export, people, sim
 from tests.services.schedule_support import DUE, T0, World, daily_at_six, world, write_csv

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import event
 
 from segsync.domain.permissions import Role
-from segsync.services.status import status, status_summary
+from segsync.services.system.status import status, status_summary
 from segsync.storage.models.runs import Run
 from segsync.storage.repositories.exports import ExportRepository
 from tests.services.export_fixtures import acting_as

@@ -11,8 +11,9 @@ from sqlalchemy import select
 
 from segsync.domain.permissions import Actor, Role
 from segsync.errors import Conflict, InputError, NotFound, PermissionDenied
-from segsync.services import audit, users
+from segsync.services import users
 from segsync.services.context import LOCAL_ADMIN, ServiceContext
+from segsync.services.privacy import audit
 from segsync.storage.models.accounts import ApiToken, User
 
 PASSWORD = "correct horse battery"

@@ -23,15 +23,15 @@ from segsync.domain.runs import RunStatus
 from segsync.errors import FatalError
 from segsync.profiles.engine import ProfileEngine
 from segsync.services import runs
-from segsync.services.background import BackgroundServices, PeriodicTask
-from segsync.services.checkpoint import RunProgress
 from segsync.services.connections import edit_connection
 from segsync.services.context import ServiceContext
 from segsync.services.exports import remove_export
 from segsync.services.notifications import list_notifications
-from segsync.services.queue import enqueue_run
+from segsync.services.runs.background import BackgroundServices, PeriodicTask
+from segsync.services.runs.queue import enqueue_run
+from segsync.services.runs.worker import Worker, workers_alive
+from segsync.services.sync.checkpoint import RunProgress
 from segsync.services.users import add_user, set_role
-from segsync.services.worker import Worker, workers_alive
 from segsync.settings import Settings
 from segsync.simulator import RunningSimulator
 from segsync.storage.repositories.runs import RunRecord, RunRepository

@@ -227,7 +227,7 @@ def test_api_tokens_page_shows_a_new_token_once(web: WebHarness) -> None:
 
 
 def test_system_schedule_form_sets_and_switches_off(web: WebHarness) -> None:
-    from segsync.services import schedule
+    from segsync.services.runs import schedule
 
     admin = web.client_as("administrator")
     fields = {

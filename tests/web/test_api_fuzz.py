@@ -20,9 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from segsync.services import connections, exports, queue, segments, users
+from segsync.services import connections, exports, segments, users
 from segsync.services.context import LOCAL_ADMIN
 from segsync.services.profiles import load_sample
+from segsync.services.runs import queue
 from segsync.settings import Settings
 from segsync.simulator import SimulatorConfig, serve_in_thread
 from segsync.web.app import create_app

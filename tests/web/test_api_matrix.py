@@ -33,9 +33,11 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from segsync.services import connections, export_forms, exports, queue, segments, users
+from segsync.services import connections, exports, segments, users
 from segsync.services.context import LOCAL_ADMIN, ServiceContext
+from segsync.services.exports import forms as export_forms
 from segsync.services.profiles import load_sample
+from segsync.services.runs import queue
 from segsync.settings import Settings
 from segsync.simulator import RunningSimulator, SimulatorConfig, serve_in_thread
 from segsync.web import api as api_package

@@ -9,7 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from segsync.services import erasure, exports, notifications, queue, worker
+from segsync.services import exports, notifications
+from segsync.services.privacy import erasure
+from segsync.services.runs import queue, worker
 from segsync.simulator import RunningSimulator
 from tests.web.conftest import WebHarness
 from tests.web.test_data_fixtures import data_web_fixture, release, sim_fixture  # noqa: F401

@@ -7,7 +7,8 @@ from typing import Any
 
 from fastapi.routing import APIRoute
 
-from segsync.services import exports, queue, segments
+from segsync.services import exports, segments
+from segsync.services.runs import queue
 from segsync.web.api import exports as api_exports
 from segsync.web.api import runs as api_runs
 from segsync.web.api import schema as api_schema

@@ -14,7 +14,9 @@ from sqlalchemy import event
 from segsync.domain.mapping import FieldMapping
 from segsync.domain.schedule import ExportSchedule
 from segsync.errors import InputError
-from segsync.services import export_views, run_views, segments
+from segsync.services import segments
+from segsync.services.exports import views as export_views
+from segsync.services.runs import views as run_views
 from segsync.storage.models.runs import Run
 from segsync.storage.repositories.exports import ExportRepository
 from tests.web.conftest import WebHarness

@@ -9,7 +9,9 @@ from dataclasses import replace
 from datetime import timedelta
 
 from segsync.domain.runs import RunStatus
-from segsync.services import exports, queue, run_views, worker
+from segsync.services import exports
+from segsync.services.runs import queue, worker
+from segsync.services.runs import views as run_views
 from segsync.simulator import RunningSimulator
 from tests.web.conftest import WebHarness
 from tests.web.test_data_fixtures import data_web_fixture, release, sim_fixture  # noqa: F401

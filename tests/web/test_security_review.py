@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from segsync.services import segments
-from segsync.services.notify_channels import SmtpChannel
+from segsync.services.notifications.channels import SmtpChannel
 from tests.services.test_notify_channels import NOTICE, Sink, smtp_sink  # noqa: F401
 from tests.web.conftest import WebHarness, csrf_of
 from tests.web.test_data_fixtures import data_web_fixture, sim_fixture  # noqa: F401

@@ -9,7 +9,7 @@ import typer
 
 from segsync.cli.context import service_context
 from segsync.cli.output import JsonOption, console, print_json, print_table, wants_json
-from segsync.services import audit as audit_service
+from segsync.services.privacy import audit as audit_service
 
 
 def audit_command(

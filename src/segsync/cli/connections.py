@@ -16,7 +16,7 @@ from segsync.cli.context import service_context
 from segsync.cli.output import EXIT_FAILED, JsonOption, console, print_json, print_table, wants_json
 from segsync.errors import InputError
 from segsync.services import connections as connection_service
-from segsync.services.connection_views import ConnectionDetails, ConnectionSummary
+from segsync.services.connections.views import ConnectionDetails, ConnectionSummary
 
 connections_app = typer.Typer(
     name="connections",

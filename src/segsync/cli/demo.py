@@ -13,7 +13,7 @@ from segsync.cli.output import console, print_table, state
 from segsync.cli.runs import RunProgressBar, print_run
 from segsync.services import runs as run_service
 from segsync.services.context import open_context
-from segsync.services.demo import set_up_demo
+from segsync.services.system.demo import set_up_demo
 from segsync.settings import Settings
 from segsync.simulator import Simulator, SimulatorConfig, serve_in_thread
 

@@ -17,8 +17,8 @@ from segsync.cli.output import (
     wants_json,
 )
 from segsync.errors import InputError
-from segsync.services import erasure as erasure_service
 from segsync.services import notifications as notification_service
+from segsync.services.privacy import erasure as erasure_service
 
 erasures_app = typer.Typer(
     name="erasures",

@@ -11,7 +11,7 @@ from segsync.cli.output import JsonOption, console, print_json, state, wants_jso
 from segsync.cli.users import password_from_env
 from segsync.errors import InputError
 from segsync.services.context import initialise, open_context
-from segsync.services.secrets import ensure_key
+from segsync.services.privacy.secrets import ensure_key
 from segsync.services.users import init_admin
 
 

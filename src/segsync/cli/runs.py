@@ -32,8 +32,8 @@ from segsync.cli.output import (
 )
 from segsync.services import runs as run_service
 from segsync.services.context import ServiceContext
-from segsync.services.queue import enqueue_run
-from segsync.services.worker import follow_run
+from segsync.services.runs.queue import enqueue_run
+from segsync.services.runs.worker import follow_run
 
 runs_app = typer.Typer(
     name="runs",

@@ -9,7 +9,7 @@ import typer
 
 from segsync.cli.context import service_context
 from segsync.cli.output import JsonOption, console, print_json, wants_json
-from segsync.services import schedule as schedule_service
+from segsync.services.runs import schedule as schedule_service
 
 schedule_app = typer.Typer(
     name="schedule",

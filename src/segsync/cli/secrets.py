@@ -6,7 +6,7 @@ import typer
 
 from segsync.cli.context import service_context
 from segsync.cli.output import JsonOption, console, print_json, wants_json
-from segsync.services import secrets as secret_service
+from segsync.services.privacy import secrets as secret_service
 
 secrets_app = typer.Typer(
     name="secrets",

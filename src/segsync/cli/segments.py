@@ -25,8 +25,8 @@ from segsync.cli.output import (
     wants_json,
 )
 from segsync.errors import InputError
-from segsync.services import segment_members
 from segsync.services import segments as segment_service
+from segsync.services.segments import members as segment_members
 
 segments_app = typer.Typer(
     name="segments",

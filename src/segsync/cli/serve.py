@@ -1,5 +1,5 @@
 """``segsync serve``: the web UI and the REST API (``/api/v1``) on one port, the scheduler and
-one worker (:mod:`segsync.services.background`), until Ctrl-C or SIGTERM."""
+one worker (:mod:`segsync.services.runs.background`), until Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def serve_command(
     # Imported here: every other command would pay for the web stack at start-up otherwise.
     import uvicorn
 
-    from segsync.services.background import BackgroundServices, system_tasks
+    from segsync.services.runs.background import BackgroundServices, system_tasks
     from segsync.web.app import create_app
 
     settings = state(ctx).settings

@@ -9,7 +9,7 @@ import typer
 
 from segsync.cli.context import service_context
 from segsync.cli.output import JsonOption, console, print_json, print_table, wants_json
-from segsync.services import status as status_service
+from segsync.services.system import status as status_service
 
 _KINDS = {"data_source": "Data source", "segment": "Segment", "export": "Export"}
 

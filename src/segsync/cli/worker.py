@@ -11,7 +11,7 @@ import typer
 from segsync.cli.context import service_context
 from segsync.cli.output import JsonOption, console, err_console, print_json, wants_json
 from segsync.services import runs as run_service
-from segsync.services.worker import POLL_SECONDS, Worker
+from segsync.services.runs.worker import POLL_SECONDS, Worker
 
 
 def worker_command(

@@ -30,8 +30,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from segsync.errors import PermissionDenied
 from segsync.services import users
-from segsync.services.access import ANONYMOUS, Actor, session_actor
 from segsync.services.context import ServiceContext
+from segsync.services.users.access import ANONYMOUS, Actor, session_actor
 from segsync.web.errors import CsrfRefused, SignInRequired, Unauthenticated
 from segsync.web.runtime import WebRuntime
 from segsync.web.security import WebSession

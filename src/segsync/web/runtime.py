@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from segsync.services.access import Actor
 from segsync.services.context import ServiceContext
+from segsync.services.users.access import Actor
 from segsync.settings import Settings
 from segsync.web.security import SessionCodec, SignInLimiter
 

@@ -33,7 +33,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from segsync.services.secrets import load_key_file
+from segsync.services.privacy.secrets import load_key_file
 from segsync.settings import Settings
 
 COOKIE_NAME = "segsync_session"

@@ -23,7 +23,7 @@ from fastapi.templating import Jinja2Templates
 
 from segsync.errors import SegsyncError
 from segsync.services import notifications
-from segsync.services.access import Action, Actor, Role, Target, can
+from segsync.services.users.access import Action, Actor, Role, Target, can
 from segsync.web.runtime import WebRuntime
 from segsync.web.security import WebSession
 

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from fastapi import Query
 from fastapi.responses import PlainTextResponse
 
-from segsync.services import audit
 from segsync.services.context import ServiceContext
+from segsync.services.privacy import audit
 from segsync.web.deps import ApiContextDep, api_router
 
 router = api_router("/audit", tags=["audit"])

@@ -10,10 +10,12 @@ from fastapi import Response
 from pydantic import BaseModel, Field
 
 from segsync.errors import NotFound
-from segsync.services import access, connection_probe, connections
-from segsync.services.access import Action
+from segsync.services import connections
 from segsync.services.connections import CONSENT_STATEMENT
+from segsync.services.connections import probe as connection_probe
 from segsync.services.context import ServiceContext
+from segsync.services.users import access
+from segsync.services.users.access import Action
 from segsync.web.deps import ApiContextDep, ObjectId, api_router
 
 router = api_router("/connections", tags=["connections"])

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from fastapi import Query
 from pydantic import BaseModel, Field
 
-from segsync.services import erasure
+from segsync.services.privacy import erasure
 from segsync.web.deps import ApiContextDep, api_router
 
 router = api_router("/erasures", tags=["erasures"])

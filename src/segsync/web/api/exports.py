@@ -9,9 +9,10 @@ from typing import Annotated, Any, Literal
 from fastapi import Path, Query, Response
 from pydantic import BaseModel, Field
 
-from segsync.services import export_forms, exports
+from segsync.services import exports
 from segsync.services.context import ServiceContext
 from segsync.services.exports import ExportChange
+from segsync.services.exports import forms as export_forms
 from segsync.web.deps import ApiContextDep, api_router
 
 router = api_router("/exports", tags=["exports"])

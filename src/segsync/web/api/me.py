@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from segsync.services.access import Action, can
+from segsync.services.users.access import Action, can
 from segsync.web.deps import ApiUser, api_router
 
 router = api_router("/me", tags=["me"])

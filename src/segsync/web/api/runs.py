@@ -15,8 +15,11 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
-from segsync.services import export_forms, queue, run_views, runs
+from segsync.services import runs
 from segsync.services.context import ServiceContext
+from segsync.services.exports import forms as export_forms
+from segsync.services.runs import queue
+from segsync.services.runs import views as run_views
 from segsync.web.deps import MAX_ID, ApiContextDep, api_router
 
 router = api_router("/runs", tags=["runs"])

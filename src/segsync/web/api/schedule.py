@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Query
 from pydantic import BaseModel, Field
 
-from segsync.services import schedule
+from segsync.services.runs import schedule
 from segsync.web.deps import ApiContextDep, api_router
 
 router = api_router("/schedule", tags=["schedule"])

@@ -8,8 +8,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from segsync.services import export_forms, profiles, segment_builder
+from segsync.services import profiles
 from segsync.services.context import ServiceContext
+from segsync.services.exports import forms as export_forms
+from segsync.services.segments import builder as segment_builder
 from segsync.web.deps import ApiContextDep, api_router
 
 router = api_router("/schema", tags=["schema"])

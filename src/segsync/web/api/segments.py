@@ -10,8 +10,10 @@ from typing import Annotated, Any
 from fastapi import Body, Path, Query, Response
 from pydantic import BaseModel, Field
 
-from segsync.services import segment_builder, segment_members, segments
+from segsync.services import segments
 from segsync.services.context import ServiceContext
+from segsync.services.segments import builder as segment_builder
+from segsync.services.segments import members as segment_members
 from segsync.web.deps import ApiContextDep, api_router
 
 router = api_router("/segments", tags=["segments"])

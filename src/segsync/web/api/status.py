@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import Query
 from pydantic import BaseModel, Field
 
-from segsync.services import status
+from segsync.services.system import status
 from segsync.web.deps import ApiContextDep, api_router
 
 router = api_router("/status", tags=["status"])

@@ -15,10 +15,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
 from segsync.errors import Conflict, InputError, NotFound
-from segsync.services import access, connection_probe, connections, exports
-from segsync.services.access import Action
+from segsync.services import connections, exports
 from segsync.services.connections import CONSENT_STATEMENT, ConnectionDetails
+from segsync.services.connections import probe as connection_probe
 from segsync.services.context import ServiceContext
+from segsync.services.users import access
+from segsync.services.users.access import Action
 from segsync.web.deps import ContextDep, ObjectId, page_router
 from segsync.web.templating import flash, render
 

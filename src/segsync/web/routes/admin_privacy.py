@@ -14,8 +14,8 @@ from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from segsync.errors import InputError
-from segsync.services import erasure
 from segsync.services.context import ServiceContext
+from segsync.services.privacy import erasure
 from segsync.web.deps import ContextDep, page_router
 from segsync.web.templating import flash, render
 

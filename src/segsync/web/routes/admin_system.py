@@ -11,8 +11,10 @@ from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from segsync.errors import InputError
-from segsync.services import notifications, runs, schedule, status
+from segsync.services import notifications, runs
 from segsync.services.context import ServiceContext
+from segsync.services.runs import schedule
+from segsync.services.system import status
 from segsync.web.deps import MAX_ID, ContextDep, page_router
 from segsync.web.templating import flash, render
 

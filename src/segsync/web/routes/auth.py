@@ -8,7 +8,8 @@ from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from segsync.errors import InputError, PermissionDenied
-from segsync.services import access, users
+from segsync.services import users
+from segsync.services.users import access
 from segsync.web.deps import OptionalUser, RuntimeDep, SessionDep, page_router
 from segsync.web.errors import TooManySignIns
 from segsync.web.runtime import WebRuntime

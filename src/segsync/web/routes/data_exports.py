@@ -11,19 +11,14 @@ from fastapi import Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from segsync.errors import InputError
-from segsync.services import (
-    connections,
-    export_forms,
-    export_views,
-    exports,
-    profiles,
-    queue,
-    run_views,
-    segments,
-)
-from segsync.services.access import Action, require
+from segsync.services import connections, exports, profiles, segments
 from segsync.services.context import ServiceContext
-from segsync.services.export_views import export_ref
+from segsync.services.exports import forms as export_forms
+from segsync.services.exports import views as export_views
+from segsync.services.exports.views import export_ref
+from segsync.services.runs import queue
+from segsync.services.runs import views as run_views
+from segsync.services.users.access import Action, require
 from segsync.web.deps import ContextDep, page_router
 from segsync.web.templating import flash, render
 

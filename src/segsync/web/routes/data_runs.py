@@ -13,7 +13,9 @@ from typing import Annotated
 from fastapi import Path, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 
-from segsync.services import queue, run_views, runs
+from segsync.services import runs
+from segsync.services.runs import queue
+from segsync.services.runs import views as run_views
 from segsync.web.api.runs import rejects_file
 from segsync.web.deps import ContextDep, page_router
 from segsync.web.templating import flash, render

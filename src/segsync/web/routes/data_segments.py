@@ -20,16 +20,12 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from starlette.background import BackgroundTask
 
 from segsync.errors import InputError, SegsyncError
-from segsync.services import (
-    export_forms,
-    exports,
-    profiles,
-    segment_builder,
-    segment_members,
-    segments,
-)
-from segsync.services.access import Action, can, require
+from segsync.services import exports, profiles, segments
 from segsync.services.context import ServiceContext
+from segsync.services.exports import forms as export_forms
+from segsync.services.segments import builder as segment_builder
+from segsync.services.segments import members as segment_members
+from segsync.services.users.access import Action, can, require
 from segsync.web.api.schema import builder_schema
 from segsync.web.deps import ContextDep, page_router
 from segsync.web.templating import flash, render

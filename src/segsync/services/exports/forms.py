@@ -1,0 +1,187 @@
+"""What the export forms of the web UI and the API need (SPEC E1–E3, E8).
+
+* :func:`mapping_choices` — Autopilot's standard fields and the custom field types (E2).
+* :func:`selection_check` — live member counts of chosen segments, their distinct total, and
+  the warning when it exceeds the contract limit of the chosen connection (E3).
+* :func:`schedule_choice` — an export's stored schedule as the form's fields (E8).
+* :func:`export_by_id`, :func:`export_ids` — exports are addressed by id in URLs.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import ibis.expr.types as ir
+
+from segsync.domain.local_time import Weekday
+from segsync.domain.mapping import CUSTOM_TYPES, STANDARD_FIELDS
+from segsync.domain.permissions import Action, decide, may_use_connection, require
+from segsync.domain.schedule import ExportMode, ExportSchedule, Recurrence
+from segsync.domain.segment_definition import parse_definition
+from segsync.errors import InputError, SegsyncError
+from segsync.segments.compiler import compile_segment
+from segsync.segments.evaluate import count
+from segsync.services.context import ServiceContext
+from segsync.services.exports.validation import schedule_from_options
+from segsync.services.exports.views import connection_ref, contract_warning
+from segsync.services.profiles.manage import catalog
+from segsync.storage.repositories.exports import ExportRecord, ExportRepository
+from segsync.storage.repositories.segments import SegmentRepository
+
+__all__ = [
+    "SCHEDULE_KINDS",
+    "WEEKDAYS",
+    "SelectionCheck",
+    "export_by_id",
+    "export_ids",
+    "mapping_choices",
+    "schedule_choice",
+    "schedule_from_form",
+    "selection_check",
+]
+
+#: The schedule choices of the form (E8): value and label.
+SCHEDULE_KINDS: tuple[tuple[str, str], ...] = (
+    ("with-system", "With every system refresh"),
+    ("daily", "Own recurrence: daily"),
+    ("weekly", "Own recurrence: weekly"),
+    ("every", "Own recurrence: every N hours"),
+    ("off", "Off (manual runs only)"),
+)
+WEEKDAYS: tuple[tuple[str, str], ...] = tuple(
+    (day.value, day.value.capitalize()) for day in Weekday
+)
+
+
+def schedule_from_form(
+    kind: str,
+    *,
+    at: str | None = None,
+    days: Sequence[str] = (),
+    hours: int | None = None,
+    tz: str | None = None,
+    current: Mapping[str, Any] | None = None,
+) -> ExportSchedule | None:
+    """The schedule a form or API body chose (E8). Fields that do not apply to ``kind`` are
+    ignored (a form sends them all), so ``with-system``/``off`` keep the current recurrence."""
+    chosen = kind.strip().lower()
+    own = chosen in {"daily", "weekly", "every"}
+    return schedule_from_options(
+        chosen,
+        at=(at or None) if own else None,
+        days=",".join(days) if chosen == "weekly" and days else None,
+        hours=hours if chosen == "every" else None,
+        tz=(tz or None) if own else None,
+        current=current,
+    )
+
+
+def mapping_choices() -> dict[str, list[str]]:
+    """``standard``: Autopilot's standard contact fields a mapping may target;
+    ``custom_types``: the types of custom fields (``custom:<type>:<Name>``)."""
+    return {"standard": list(STANDARD_FIELDS), "custom_types": list(CUSTOM_TYPES)}
+
+
+def export_ids(ctx: ServiceContext) -> dict[str, int]:
+    """Every export's name → id (for links). Anyone may view exports."""
+    require(ctx.actor, Action.VIEW)
+    with ctx.db.session() as session:
+        return {record.name: record.id for record in ExportRepository(session).list()}
+
+
+def export_by_id(ctx: ServiceContext, export_id: int) -> ExportRecord:
+    """The export with ``export_id`` (``NotFound`` if none)."""
+    require(ctx.actor, Action.VIEW)
+    with ctx.db.session() as session:
+        return ExportRepository(session).get(export_id)
+
+
+def schedule_choice(schedule: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored export schedule as the form shows it: ``kind`` (one of
+    :data:`SCHEDULE_KINDS`), ``at`` (HH:MM), ``days`` (weekday values), ``hours``, ``tz``."""
+    parsed = ExportSchedule.from_dict(schedule)
+    kind = {ExportMode.WITH_SYSTEM: "with-system", ExportMode.OFF: "off"}.get(parsed.mode)
+    if kind is None:
+        kind = {
+            Recurrence.DAILY: "daily",
+            Recurrence.WEEKLY: "weekly",
+            Recurrence.EVERY_N_HOURS: "every",
+        }[parsed.recurrence]
+    return {
+        "kind": kind,
+        "at": parsed.start.strftime("%H:%M"),
+        "days": sorted(day.value for day in parsed.weekdays),
+        "hours": parsed.every_hours,
+        "tz": parsed.tz,
+    }
+
+
+@dataclass(frozen=True)
+class SelectionCheck:
+    """Chosen segments' live member counts (``None``: cannot be counted), their distinct
+    total, and ``warnings`` (above the contract limit, or why counting failed)."""
+
+    members: dict[str, int | None]
+    total: int | None
+    over_limit: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "members": self.members,
+            "total": self.total,
+            "over_limit": self.over_limit,
+            "warnings": self.warnings,
+        }
+
+
+def selection_check(
+    ctx: ServiceContext, connection: str | None, segments: Sequence[str]
+) -> SelectionCheck:
+    """Count the chosen ``segments`` now and warn when their distinct total exceeds the contract
+    limit of ``connection`` (when given and usable by the actor) — E3. Nothing is stored; the
+    limit itself is named only to those who may see connection settings (R5)."""
+    require(ctx.actor, Action.VIEW)
+    names = list(dict.fromkeys(n.strip() for n in segments if n.strip()))
+    members: dict[str, int | None] = {name: None for name in names}
+    warnings: list[str] = []
+    with ctx.db.session() as session:
+        repo = SegmentRepository(session)
+        found = [(name, repo.find_by_name(name)) for name in names]
+        target = ExportRepository(session).find_connection(connection) if connection else None
+    if target is not None and not may_use_connection(ctx.actor, connection_ref(target)):
+        target = None
+    if not names:
+        return SelectionCheck(members, None)
+    try:
+        cat = catalog(ctx)
+    except InputError as err:
+        return SelectionCheck(members, None, warnings=[f"member counts unavailable: {err}"])
+    compiled: list[ir.Table] = []
+    for name, record in found:
+        if record is None:
+            warnings.append(f"segment {name!r} does not exist")
+            continue
+        try:
+            table = compile_segment(
+                parse_definition(record.definition), cat, ctx.profiles.table, ctx.now()
+            )
+            members[name] = count(table)
+            compiled.append(table)
+        except SegsyncError as err:
+            warnings.append(f"segment {name!r}: its members cannot be counted: {err}")
+    total: int | None = None
+    if compiled and len(compiled) == len(names):
+        union = functools.reduce(lambda a, b: a.union(b, distinct=True), compiled)
+        total = count(union) if len(compiled) > 1 else members[names[0]]
+    over = False
+    if total is not None and target is not None:
+        show = decide(ctx.actor, Action.VIEW_CONNECTION_SETTINGS).allowed
+        warning = contract_warning(total, target.contract_limit, target.name, show)
+        if warning:
+            over = True
+            warnings.insert(0, warning)
+    return SelectionCheck(members, total, over, warnings)
