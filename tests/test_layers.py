@@ -1,4 +1,4 @@
-"""The import rules of DESIGN.md, checked by walking every module's imports."""
+"""The import rules of docs/design.md, checked by walking every module's imports."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def _modules() -> list[Path]:
 def test_module_imports_only_what_its_layer_may(path: Path) -> None:
     layer = _layer_of(path)
     assert layer in ALLOWED, (
-        f"{layer} is not a layer of DESIGN.md; add it to ALLOWED with its rules"
+        f"{layer} is not a layer of docs/design.md; add it to ALLOWED with its rules"
     )
     imported = _imported_layers(ast.parse(path.read_text(), filename=str(path))) - {layer}
     forbidden = imported - ALLOWED[layer]

@@ -1,4 +1,4 @@
-"""When a notice is due (SPEC T4): one per change of an export's state, and what it says."""
+"""When a notice is due (T4): one per change of an export's state, and what it says."""
 
 from __future__ import annotations
 

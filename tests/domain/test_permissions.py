@@ -1,4 +1,4 @@
-"""The permission matrix of SPEC R1–R6 (and our decisions for detached exports), cell by cell."""
+"""The permission matrix of R1–R6 (and our decisions for detached exports), cell by cell."""
 
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ ACTORS = {
 A, C, V = Role.ADMINISTRATOR, Role.CONTRIBUTOR, Role.VIEWER
 EXPORT_TARGETS = {"export_shared": {A, C}, "export_unshared": {A}, "export_detached": {A}}
 
-# (action, target) → the roles allowed. Written out from SPEC.md, independently of the policy.
+# (action, target) → the roles allowed. Written out from docs/requirements.md, independently of
+# the policy.
 MATRIX: dict[tuple[Action, str], set[Role]] = {
     (Action.VIEW, "none"): {A, C, V},  # R2
     (Action.MANAGE_OWN_TOKENS, "none"): {A, C, V},

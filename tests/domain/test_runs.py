@@ -1,4 +1,4 @@
-"""Run statuses (X8), counts (X9) and the JSON run record of SPEC.md."""
+"""Run statuses (X8), counts (X9) and the JSON run record of docs/requirements.md."""
 
 from __future__ import annotations
 

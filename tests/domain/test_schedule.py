@@ -1,4 +1,4 @@
-"""Schedule maths (SPEC T1, E8): every instant is injected; nothing reads the clock."""
+"""Schedule maths (T1, E8): every instant is injected; nothing reads the clock."""
 
 from __future__ import annotations
 

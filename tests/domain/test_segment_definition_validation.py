@@ -1,5 +1,5 @@
 # ruff: noqa: E501  (expected messages and the fixture table read best unwrapped)
-"""Validation against the catalog: every problem, with the path of its node (SPEC S7)."""
+"""Validation against the catalog: every problem, with the path of its node (S7)."""
 
 from __future__ import annotations
 

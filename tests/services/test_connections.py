@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from segsync.domain.permissions import Actor, Role
 from segsync.errors import Conflict, FatalError, InputError, NotFound, PermissionDenied
-from segsync.services.connections import manage as svc
 from segsync.services import users
+from segsync.services.connections import manage as svc
 from segsync.services.connections.checks import CheckOutcome
 from segsync.services.connections.views import ConnectionDetails, ConnectionSummary
 from segsync.services.context import LOCAL_ADMIN, ServiceContext

@@ -1,4 +1,4 @@
-"""Erasure (SPEC P4) end to end: exports really run against simulators over loopback, then
+"""Erasure (P4) end to end: exports really run against simulators over loopback, then
 ``forget`` deletes the person there, clears the sync state and records it in the audit trail."""
 
 from __future__ import annotations

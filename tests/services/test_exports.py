@@ -1,4 +1,4 @@
-"""Export use cases (SPEC E1–E8, C7, R2–R4, P2) on real SQLite and DuckDB files."""
+"""Export use cases (E1–E8, C7, R2–R4, P2) on real SQLite and DuckDB files."""
 
 from __future__ import annotations
 

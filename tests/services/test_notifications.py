@@ -1,4 +1,4 @@
-"""Notices through the service (SPEC T4): the state machine over real runs in a SQLite file,
+"""Notices through the service (T4): the state machine over real runs in a SQLite file,
 delivered to a real local SMTP sink and a real HTTP webhook receiver that checks signatures."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Notice delivery against real local receivers: an SMTP sink and an HTTP server (SPEC T4)."""
+"""Notice delivery against real local receivers: an SMTP sink and an HTTP server (T4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tables read in place (SPEC S1): ``register_table`` records a table that already exists in the
+"""Tables read in place (S1): ``register_table`` records a table that already exists in the
 profile engine — here a PostgreSQL database and a DuckDB file — and segments query it there."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The system schedule service (SPEC T1, R6): set, show with next due times, off; audited;
+"""The system schedule service (T1, R6): set, show with next due times, off; audited;
 administrators only; bad input refused naming the field."""
 
 from __future__ import annotations

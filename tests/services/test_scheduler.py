@@ -1,4 +1,4 @@
-"""The scheduler (SPEC T1, T2, E8, C3, X1): a due system refresh re-reads data sources,
+"""The scheduler (T1, T2, E8, C3, X1): a due system refresh re-reads data sources,
 refreshes segments, then releases the exports' runs — in that order; own recurrences; idempotent
 with two schedulers; coalescing after downtime; Skipped after a failed segment; the export user
 check; run-all. Real SQLite + DuckDB files, a simulator over HTTP, an injected clock."""

@@ -1,5 +1,5 @@
 """Two schedulers on one PostgreSQL metadata DB, ticking at the same instant in parallel:
-one system refresh, one run per export and due time (SPEC T1, E8)."""
+one system refresh, one run per export and due time (T1, E8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Status (SPEC T3): every data source, segment and export with its latest status, last update
+"""Status (T3): every data source, segment and export with its latest status, last update
 and next due time."""
 
 from __future__ import annotations

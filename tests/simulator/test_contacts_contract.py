@@ -1,4 +1,4 @@
-"""The /v1 contact endpoints behave as docs/simulator.md and autopilot-api.md say."""
+"""The /v1 contact endpoints behave as docs/simulator.md and docs/autopilot-api.md say."""
 
 from __future__ import annotations
 

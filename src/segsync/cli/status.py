@@ -1,5 +1,5 @@
 """``segsync status``: every data source, segment and export with its latest status, last
-update and next due time (SPEC T3)."""
+update and next due time (T3)."""
 
 from __future__ import annotations
 

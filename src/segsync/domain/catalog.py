@@ -7,7 +7,7 @@ from enum import StrEnum
 
 
 class AttrType(StrEnum):
-    """The attribute types a user sees (SPEC S1). Engine types map onto these."""
+    """The attribute types a user sees (S1). Engine types map onto these."""
 
     TEXT = "text"
     NUMBER = "number"

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from segsync.errors import InputError
 
 MAX_TIMES_PER_DAY = 4
-"""The system schedule runs at most this many times a day (SPEC T1)."""
+"""The system schedule runs at most this many times a day (T1)."""
 
 
 class Weekday(StrEnum):

@@ -1,4 +1,4 @@
-"""Notices to administrators about exports (SPEC T4): what they say and when one is due.
+"""Notices to administrators about exports (T4): what they say and when one is due.
 
 One notice per state change: when an export fails for good, and once when it succeeds again.
 A run's *outcome* here is only ``"ok"`` (Successful) or ``"failed"`` (Failure — retries

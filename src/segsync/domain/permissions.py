@@ -1,4 +1,4 @@
-"""The one permission policy of segsync (SPEC R1–R6, C3, C5, E1): "may this user do this to that?".
+"""The one permission policy of segsync (R1–R6, C3, C5, E1): "may this user do this to that?".
 
 Every service asks :func:`decide` or :func:`require` before it acts, so the CLI, the web UI and the
 API all enforce the same rules. The policy in one table:
@@ -24,7 +24,7 @@ forget_person               yes             no                             no
 read_audit                  yes             no                             no
 ==========================  ==============  =============================  ========
 
-Decisions where SPEC.md is silent (ours):
+Decisions where docs/requirements.md is silent (ours):
 
 * A **detached** export (no connection, C7) is on no shared connection, so for contributors it is
   view-only: only administrators edit it, attach it to a connection, or remove it. Anyone may view

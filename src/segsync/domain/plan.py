@@ -1,4 +1,5 @@
-"""Plan before sending (DESIGN.md): diff the desired contacts with the sync state, pack the upserts.
+"""Plan before sending (docs/design.md): diff the desired contacts with the sync state, pack the
+upserts.
 
 The runner streams the export's members, builds one :class:`Desired` per distinct valid email,
 and calls :func:`build_plan` with the export's :class:`SyncStateView`. The resulting

@@ -1,4 +1,4 @@
-"""Run states and counts (X8, X9) and the JSON run record of SPEC.md.
+"""Run states and counts (X8, X9) and the JSON run record of docs/requirements.md.
 
 Statuses and the moves between them::
 
@@ -116,9 +116,9 @@ def run_record(
     ended_at: dt.datetime | None,
     message: str | None,
 ) -> dict[str, Any]:
-    """The run record of SPEC.md (``exports run --json``): ``id``, ``status``, ``counts``,
-    ``started_at``, ``ended_at`` (ISO-8601 UTC with ``Z``; naive times are taken as UTC, ``None``
-    while unknown) and ``message``."""
+    """The run record of docs/requirements.md (``exports run --json``): ``id``, ``status``,
+    ``counts``, ``started_at``, ``ended_at`` (ISO-8601 UTC with ``Z``; naive times are taken as
+    UTC, ``None`` while unknown) and ``message``."""
     return {
         "id": run_id,
         "status": status.value,

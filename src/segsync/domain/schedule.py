@@ -1,4 +1,4 @@
-"""Schedule maths: when the system refresh and each export are due (SPEC T1, E8).
+"""Schedule maths: when the system refresh and each export are due (T1, E8).
 
 Pure: every function takes the instants it needs; nothing reads the clock.
 
@@ -83,7 +83,7 @@ class Frequency(StrEnum):
 
 
 class ExportMode(StrEnum):
-    """An export's schedule (SPEC E8): with every system refresh, its own recurrence, or off."""
+    """An export's schedule (E8): with every system refresh, its own recurrence, or off."""
 
     WITH_SYSTEM = "with_system"
     OWN = "own"
@@ -118,7 +118,7 @@ def _weekday_set(values: Iterable[object], field: str) -> frozenset[Weekday]:
 
 @dataclass(frozen=True)
 class SystemSchedule:
-    """The system refresh schedule (SPEC T1): off by default; daily, or weekly on chosen
+    """The system refresh schedule (T1): off by default; daily, or weekly on chosen
     weekdays; 1–4 local times a day; one IANA time zone.
 
     Build it from CLI text with :func:`parse_times` / :func:`parse_weekdays`. Format checks
@@ -173,7 +173,7 @@ class SystemSchedule:
 
 @dataclass(frozen=True)
 class ExportSchedule:
-    """An export's schedule (SPEC E8): ``with_system`` (the default) runs with every scheduled
+    """An export's schedule (E8): ``with_system`` (the default) runs with every scheduled
     system refresh; ``own`` follows ``recurrence`` (daily, weekly on ``weekdays``, or every
     ``every_hours`` hours anchored at ``start``) in ``tz``; ``off`` means manual runs only.
 

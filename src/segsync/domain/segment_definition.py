@@ -1,4 +1,4 @@
-"""The segment definition format of SPEC.md (YAML or JSON): models, parsing and dumping.
+"""The segment definition format of docs/segments.md (YAML or JSON): models, parsing, dumping.
 
 A segment is rules combined in order (union / intersect / except); a rule is a condition tree
 (``all`` = AND, ``any`` = OR, nested) over the profile table, or over a related table with

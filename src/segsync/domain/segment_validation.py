@@ -1,4 +1,4 @@
-"""Checking a segment definition against the catalog before anything runs (SPEC S7).
+"""Checking a segment definition against the catalog before anything runs (S7).
 
 Every problem is reported with the path of its node, all at once::
 

@@ -113,7 +113,7 @@ class ValueCount:
 
 @dataclass(frozen=True)
 class Suggestion:
-    """What one attribute holds, for quick segments (SPEC S6).
+    """What one attribute holds, for quick segments (S6).
 
     Text and boolean attributes get ``top_values`` (at most 10, most frequent first); number and
     date attributes get ``percentiles`` (``min``, ``p25``, ``p50``, ``p75``, ``p90``, ``max``).

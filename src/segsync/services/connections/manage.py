@@ -1,4 +1,4 @@
-"""Connections to destinations (SPEC C1–C8, R5, R6): add, list, show, test, edit, remove — and
+"""Connections to destinations (C1–C8, R5, R6): add, list, show, test, edit, remove — and
 what the run engine needs at run time (:func:`connection_config`, :func:`flag_connection`,
 :func:`export_actor`, re-exported from :mod:`segsync.services.connections.runtime`).
 

@@ -1,4 +1,4 @@
-"""What the export forms of the web UI and the API need (SPEC E1–E3, E8).
+"""What the export forms of the web UI and the API need (E1–E3, E8).
 
 * :func:`mapping_choices` — Autopilot's standard fields and the custom field types (E2).
 * :func:`selection_check` — live member counts of chosen segments, their distinct total, and

@@ -1,4 +1,4 @@
-"""Export use cases (SPEC E1–E8, C7, R2–R4, P2): create, list, show, edit, duplicate, detach,
+"""Export use cases (E1–E8, C7, R2–R4, P2): create, list, show, edit, duplicate, detach,
 attach and remove exports. Saving an export never starts a run (E4).
 
 Every function takes the :class:`ServiceContext` first and asks the permission policy before it

@@ -1,4 +1,4 @@
-"""Delivery of notices to administrators: email over SMTP and a signed JSON webhook (SPEC T4).
+"""Delivery of notices to administrators: email over SMTP and a signed JSON webhook (T4).
 
 Only delivery lives here. Deciding *when* a notice is due is
 :func:`segsync.domain.notices.notice_for_transition`; keeping notices in the metadata DB belongs

@@ -1,4 +1,4 @@
-"""Notifications (SPEC T4): decide when an export's state changed, keep the notice, deliver it.
+"""Notifications (T4): decide when an export's state changed, keep the notice, deliver it.
 
 The run engine calls :func:`on_run_finished` once a run has ended. An export's *state* is the
 outcome of its latest real run that ended Successful or Failure — derived from the run history,

@@ -1,4 +1,4 @@
-"""Erasure (SPEC P4): forget a person everywhere segsync exported them.
+"""Erasure (P4): forget a person everywhere segsync exported them.
 
 :func:`forget` looks the (normalised) email up in every export's sync state — the record of
 what each destination acknowledged — and groups those exports by the connection their state

@@ -1,5 +1,5 @@
-"""Secrets at rest (C5, DESIGN "Secrets"): Fernet encryption of API keys, the key file, secret
-references, and key rotation.
+"""Secrets at rest (C5, docs/design.md "Secrets"): Fernet encryption of API keys, the key file,
+secret references, and key rotation.
 
 Where the encryption key comes from, first match wins:
 

@@ -1,4 +1,4 @@
-"""Data sources re-read by the system refresh (SPEC T2): files registered with ``profiles
+"""Data sources re-read by the system refresh (T2): files registered with ``profiles
 import`` are imported again when they changed.
 
 A file changed when its size or modification time differs from the fingerprint recorded at its

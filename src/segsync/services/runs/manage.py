@@ -1,4 +1,4 @@
-"""Run use cases (SPEC X1–X13): run an export (or resume its interrupted run), run all, list
+"""Run use cases (X1–X13): run an export (or resume its interrupted run), run all, list
 and show runs, cancel, and download what a run set aside.
 
 Running an export (:func:`run_export`, ``exports run``) goes through the queue
@@ -311,7 +311,7 @@ def write_rejects_csv(ctx: ServiceContext, run_id: int, path: Path) -> int:
 
 
 def run_json(run: RunRecord) -> dict[str, Any]:
-    """The run record of SPEC.md (``exports run --json``)."""
+    """The run record of docs/requirements.md (``exports run --json``)."""
     return run_record(run.id, run.status, run.counts, run.started_at, run.ended_at, run.message)
 
 

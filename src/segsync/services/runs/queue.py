@@ -1,4 +1,4 @@
-"""The run queue (DESIGN.md "Scheduling and workers"): runs are rows; workers claim them.
+"""The run queue (docs/design.md "Scheduling and workers"): runs are rows; workers claim them.
 
 * :func:`enqueue_run` queues a run of an export (``exports run``, the web UI; the scheduler
   creates its own rows with a due time). A run of the export already queued, or interrupted

@@ -1,4 +1,4 @@
-"""The system refresh schedule (SPEC T1, R6): show it with its next due times, set it, switch
+"""The system refresh schedule (T1, R6): show it with its next due times, set it, switch
 it off. Changing or showing it is for administrators only; every change is audited.
 
 The schedule is kept in the ``system_settings`` table under :data:`SCHEDULE_KEY` as

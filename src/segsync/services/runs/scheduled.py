@@ -1,4 +1,4 @@
-"""Queueing scheduled runs (SPEC E8, C3, T2): one run per export and due time, acting as the
+"""Queueing scheduled runs (E8, C3, T2): one run per export and due time, acting as the
 connection's export user.
 
 :func:`enqueue_runs` is what the scheduler calls for each due time. The run is keyed by

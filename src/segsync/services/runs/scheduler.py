@@ -1,4 +1,4 @@
-"""The scheduler (SPEC T1, T2, E8, C3): :func:`tick` turns due schedules into queued runs.
+"""The scheduler (T1, T2, E8, C3): :func:`tick` turns due schedules into queued runs.
 
 ``segsync serve`` calls :func:`tick` every few seconds; each call uses ``ctx.now()`` and does
 whatever is due at that instant, then returns a :class:`TickReport`. Workers execute the runs.

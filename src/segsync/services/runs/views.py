@@ -1,4 +1,4 @@
-"""Runs as the web UI and the API show them (SPEC X8–X11): progress with ETA, the run page's
+"""Runs as the web UI and the API show them (X8–X11): progress with ETA, the run page's
 facts, and rejected contacts a page at a time.
 
 :func:`progress_of` is pure arithmetic over a run record and ``now``: the share of items done
@@ -128,7 +128,7 @@ def run_view(ctx: ServiceContext, run_id: int) -> RunView:
 
 
 def run_payload(view: RunView) -> dict[str, Any]:
-    """The API's run: SPEC's run record plus export, trigger, dry run, progress, warnings, the
+    """The API's run: the run record plus export, trigger, dry run, progress, warnings, the
     plan (dry runs: counts per list and sample payloads) and reject counts."""
     run = view.run
     return {

@@ -1,4 +1,4 @@
-"""Workers (DESIGN.md "Scheduling and workers"): processes that claim queued runs and execute
+"""Workers (docs/design.md "Scheduling and workers"): processes that claim queued runs and execute
 them — ``segsync worker``, and the one inside ``segsync serve``.
 
 A :class:`Worker` registers itself in the ``workers`` table and heartbeats it on a timer, so

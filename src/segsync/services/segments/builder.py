@@ -1,4 +1,4 @@
-"""What the segment builder of the web UI and the API need (SPEC S2, S3, S6, S7).
+"""What the segment builder of the web UI and the API need (S2, S3, S6, S7).
 
 * :func:`vocabulary` — the operators each attribute type accepts, the aggregates and what they
   take, the value shapes: the builder offers only operators that fit (S2) and the right input.

@@ -1,4 +1,4 @@
-"""Segment use cases (SPEC S4–S8): create, update, list, show, delete and refresh segments.
+"""Segment use cases (S4–S8): create, update, list, show, delete and refresh segments.
 
 Lifecycle (S4): a saved segment is an inactive **draft** with no members. A refresh evaluates
 its definition on the profile engine, makes it **active**, stores its member count, refresh time

@@ -1,4 +1,4 @@
-"""Reading a segment's members live (SPEC S5, S6): count, preview, CSV download, quick segments.
+"""Reading a segment's members live (S5, S6): count, preview, CSV download, quick segments.
 
 None of these change the segment: they evaluate its current definition on the profile engine
 now, whatever its status (a draft can be counted and previewed before its first refresh).

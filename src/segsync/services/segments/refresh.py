@@ -1,4 +1,4 @@
-"""Refreshing segments (SPEC S4): evaluate, activate, count, compare with the last snapshot.
+"""Refreshing segments (S4): evaluate, activate, count, compare with the last snapshot.
 
 A refresh evaluates the segment's definition on the profile engine with the context's clock,
 makes it **active**, stores its member count and refresh time, appends a history row with how

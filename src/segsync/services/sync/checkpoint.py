@@ -1,5 +1,5 @@
 """The checkpoint of a run attempt: after each acknowledged batch (or group of removals) the sync
-state and the run's progress are committed in ONE transaction (DESIGN.md "Sync state is the
+state and the run's progress are committed in ONE transaction (docs/design.md "Sync state is the
 checkpoint"), and the run's lease is heartbeated. The engine commits on its own DB thread while
 sending goes on; batches acknowledged while the previous commit ran share the next transaction.
 

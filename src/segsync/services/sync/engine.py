@@ -1,6 +1,6 @@
-"""The run engine (SPEC X2–X13): read members → cap check → plan against the sync state → ensure
+"""The run engine (X2–X13): read members → cap check → plan against the sync state → ensure
 lists → send upsert batches → remove memberships, committing the sync state and the run's
-progress after every acknowledged batch (DESIGN.md "Sync state is the checkpoint").
+progress after every acknowledged batch (docs/design.md "Sync state is the checkpoint").
 
 :func:`execute` runs one attempt of a run that :mod:`segsync.services.runs.manage` created or
 claimed (it holds the lease). It ends the run — Successful, Failure, Skipped or Canceled — and then

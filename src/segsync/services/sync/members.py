@@ -1,7 +1,7 @@
 """Read an export's members for a run (X2): one streamed pass per segment, emails normalised,
 invalid ones set aside, each email kept once.
 
-Rules (our decisions where SPEC.md is silent):
+Rules (our decisions where docs/requirements.md is silent):
 
 * A person in several segments is one contact on several lists.
 * Two profiles with the same (normalised) email: the lowest profile id wins; the others are set

@@ -1,4 +1,4 @@
-"""Status (SPEC T3): every task — data source, segment, export — with its latest status, last
+"""Status (T3): every task — data source, segment, export — with its latest status, last
 update and next due time, plus the system schedule and its latest refresh.
 
 * **Data sources**: status ``imported``, ``changed`` (the file changed since its import and is

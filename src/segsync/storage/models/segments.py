@@ -12,7 +12,7 @@ from segsync.storage.base import Base
 
 
 class SegmentStatus(StrEnum):
-    """A segment's lifecycle (SPEC S4): a saved segment is a draft until its first refresh."""
+    """A segment's lifecycle (S4): a saved segment is a draft until its first refresh."""
 
     DRAFT = "draft"
     ACTIVE = "active"

@@ -1,5 +1,5 @@
 """The run queue's SQL: which queued runs may start, claiming them safely, and the leases of
-processing runs (DESIGN.md "Scheduling and workers").
+processing runs (docs/design.md "Scheduling and workers").
 
 Safety of claims, per dialect:
 

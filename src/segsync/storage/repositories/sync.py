@@ -1,4 +1,4 @@
-"""The sync state of an export: what the destination acknowledged (DESIGN.md "Sync state is the
+"""The sync state of an export: what the destination acknowledged (docs/design.md "Sync state is the
 checkpoint"). Per export: every acknowledged contact's email and payload hash, and every list
 membership segsync created (by segment id)."""
 

@@ -1,4 +1,4 @@
-"""``/api/v1/segments`` (S2–S8): list, get, create and update from the SPEC definition format
+"""``/api/v1/segments`` (S2–S8): list, get, create and update from the segment definition format
 (the JSON body *is* the definition), delete, refresh, count, preview, estimate a definition
 without saving it, and quick-segment suggestions. Segments are addressed by id."""
 
@@ -26,7 +26,7 @@ DEFINITION_EXAMPLE: dict[str, Any] = {
 DefinitionBody = Annotated[
     dict[str, Any],
     Body(
-        description="A segment definition in the SPEC format (name, description, rules).",
+        description="A segment definition (name, description, rules), as in docs/segments.md.",
         examples=[DEFINITION_EXAMPLE],
     ),
 ]
