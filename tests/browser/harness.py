@@ -48,9 +48,9 @@ LAUNCH_ARGS = [
     "--disable-quic",
     "--disable-sync",
 ]
-"""Chromium's flags here (DEVELOPERS.md): without the networking ones it keeps dialling
-Google's hosts, which this machine's closed network refuses. Playwright gives every launch a
-fresh, empty user-data dir of its own."""
+"""Chromium's flags here (docs/contributing.md, "Browser tests"): without the networking ones it
+keeps dialling Google's hosts, which this machine's closed network refuses. Playwright gives every
+launch a fresh, empty user-data dir of its own."""
 
 PASSWORD = "correct horse battery"
 ROLES = ("administrator", "contributor", "viewer")
