@@ -17,7 +17,7 @@ from segsync.domain.runs import RunStatus
 from segsync.errors import Conflict
 from segsync.services.context import ServiceContext, open_context
 from segsync.services.runs.queue import Claim, claim_next, claim_run, enqueue_run, release_run
-from segsync.services.sync.checkpoint import mark_active
+from segsync.services.sync.lease import mark_active
 from segsync.settings import Settings
 from segsync.simulator import RunningSimulator
 from segsync.storage.models.runs import Run

@@ -11,7 +11,7 @@ from segsync.domain.runs import RunStatus
 from segsync.services import runs
 from segsync.services.connections import show_connection
 from segsync.services.context import ServiceContext
-from segsync.services.sync.checkpoint import RunProgress
+from segsync.services.sync.tally import RunProgress
 from segsync.simulator import RunningSimulator
 from segsync.storage.repositories.sync import SyncStateRepository
 from tests.services.runs_support import (

@@ -17,7 +17,8 @@ from segsync.errors import Conflict, InputError, PermissionDenied
 from segsync.services import runs
 from segsync.services.context import ServiceContext
 from segsync.services.exports import detach_export
-from segsync.services.sync.checkpoint import RunProgress, mark_active
+from segsync.services.sync.lease import mark_active
+from segsync.services.sync.tally import RunProgress
 from segsync.simulator import RunningSimulator
 from segsync.storage.repositories.runs import RunRepository
 from tests.services.runs_support import (

@@ -30,7 +30,7 @@ from segsync.services.notifications import list_notifications
 from segsync.services.runs.background import BackgroundServices, PeriodicTask
 from segsync.services.runs.queue import enqueue_run
 from segsync.services.runs.worker import Worker, workers_alive
-from segsync.services.sync.checkpoint import RunProgress
+from segsync.services.sync.tally import RunProgress
 from segsync.services.users import add_user, set_role
 from segsync.settings import Settings
 from segsync.simulator import RunningSimulator

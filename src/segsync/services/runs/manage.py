@@ -39,15 +39,9 @@ from segsync.services.context import ServiceContext
 from segsync.services.exports.views import export_ref
 from segsync.services.runs.queue import enqueue_run
 from segsync.services.runs.worker import FOLLOW_POLL_SECONDS, any_worker_alive, follow_run
-from segsync.services.sync.checkpoint import (
-    LEASE_SECONDS,
-    ProgressCallback,
-    RunProgress,
-    mark_active,
-    new_lease_owner,
-    owner_is_dead,
-)
 from segsync.services.sync.engine import ConfigTuner, RunTarget, execute
+from segsync.services.sync.lease import LEASE_SECONDS, mark_active, new_lease_owner, owner_is_dead
+from segsync.services.sync.tally import ProgressCallback, RunProgress
 from segsync.services.sync.target import load_target
 from segsync.settings import Settings
 from segsync.storage.repositories.exports import ExportRepository
@@ -148,9 +142,10 @@ def execute_started(
     tune: ConfigTuner | None = None,
 ) -> RunRecord:
     """Run a started run to its end in this thread (``asyncio.run``)."""
-    return asyncio.run(
+    outcome = asyncio.run(
         execute(ctx, started.run, started.target, owner=started.owner, progress=progress, tune=tune)
     )
+    return outcome.record
 
 
 def run_export(

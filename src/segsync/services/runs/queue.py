@@ -15,7 +15,7 @@
 How claims stay safe on each database is told in
 :mod:`segsync.storage.repositories.run_queue`. A claim is held by a *lease owner*
 (``host:pid:uuid``) until ``lease_expires_at``; the run engine extends it at every commit and
-on a timer (:data:`segsync.services.sync.checkpoint.LEASE_SECONDS`).
+on a timer (:data:`segsync.services.sync.lease.LEASE_SECONDS`).
 """
 
 from __future__ import annotations
@@ -29,12 +29,7 @@ from segsync.domain.runs import RunStatus
 from segsync.errors import Conflict
 from segsync.services.context import ServiceContext
 from segsync.services.exports.views import export_ref
-from segsync.services.sync.checkpoint import (
-    LEASE_SECONDS,
-    mark_active,
-    new_lease_owner,
-    owner_is_dead,
-)
+from segsync.services.sync.lease import LEASE_SECONDS, mark_active, new_lease_owner, owner_is_dead
 from segsync.services.sync.target import load_target
 from segsync.storage.repositories.exports import ExportRepository
 from segsync.storage.repositories.run_queue import RunQueueRepository

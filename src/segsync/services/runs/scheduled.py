@@ -23,7 +23,7 @@ from segsync.domain.schedule import due_key
 from segsync.errors import FatalError, SegsyncError
 from segsync.services.connections.manage import export_actor
 from segsync.services.context import ServiceContext
-from segsync.services.notifications import manage as notifications
+from segsync.services.sync.finish import notify_run_end
 from segsync.storage.repositories.exports import ExportRecord
 from segsync.storage.repositories.runs import RunRepository
 from segsync.storage.repositories.scheduled_runs import ScheduledRunRepository
@@ -121,12 +121,5 @@ def _enqueue_one(
         return None
     if run.status is RunStatus.FAILURE:
         log.warning("export %r: %s", record.name, run.message)
-        notifications.on_run_finished(
-            ctx,
-            export_id=record.id,
-            export_name=record.name,
-            run_id=run.id,
-            status=run.status.value,
-            message=run.message,
-        )
+        notify_run_end(ctx, run)
     return QueuedRun(record.name, run.id, due, run.status, run.message)

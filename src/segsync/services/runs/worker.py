@@ -28,15 +28,11 @@ from segsync.domain.runs import RunStatus
 from segsync.errors import NotFound, SegsyncError
 from segsync.services.connections.manage import export_actor
 from segsync.services.context import ServiceContext
-from segsync.services.runs.queue import Claim, claim_next, claim_run
-from segsync.services.sync.checkpoint import (
-    ProgressCallback,
-    RunProgress,
-    mark_active,
-    new_lease_owner,
-)
-from segsync.services.sync.engine import ConfigTuner, execute
-from segsync.services.sync.inputs import notify_run_end
+from segsync.services.runs.queue import Claim, claim_next, claim_run, release_run
+from segsync.services.sync.engine import ConfigTuner, EngineParts, execute
+from segsync.services.sync.finish import notify_run_end
+from segsync.services.sync.lease import mark_active, new_lease_owner
+from segsync.services.sync.tally import ProgressCallback, RunProgress
 from segsync.services.sync.target import load_target
 from segsync.storage.repositories.exports import ExportRepository
 from segsync.storage.repositories.runs import RunRecord, RunRepository
@@ -75,9 +71,11 @@ def execute_claim(
     progress: ProgressCallback | None = None,
     tune: ConfigTuner | None = None,
     should_yield: Callable[[], bool] | None = None,
+    parts: EngineParts | None = None,
 ) -> RunRecord:
     """Execute a claimed run in this thread until it ends (or goes back to the queue when
-    ``should_yield()`` turns true). Scheduled runs act as the connection's export user: when
+    ``should_yield()`` turns true; ``parts`` replaces what the engine talks to, in tests).
+    Scheduled runs act as the connection's export user: when
     that user was removed or demoted, the run ends Failure saying who and why (C3). A run whose
     export was removed ends Canceled; one that cannot run (detached, no segment) ends Failure."""
     run = claim.run
@@ -94,7 +92,7 @@ def execute_claim(
         return _end_early(ctx, claim, RunStatus.CANCELED, "stopped: the export was removed")
     except SegsyncError as err:
         return _end_early(ctx, claim, RunStatus.FAILURE, err.message)
-    return asyncio.run(
+    outcome = asyncio.run(
         execute(
             run_ctx,
             run,
@@ -103,8 +101,12 @@ def execute_claim(
             progress=progress,
             tune=tune,
             should_yield=should_yield,
+            parts=parts,
         )
     )
+    if outcome.released:
+        return release_run(ctx, run.id, owner=claim.owner)
+    return outcome.record
 
 
 def _end_early(ctx: ServiceContext, claim: Claim, status: RunStatus, message: str) -> RunRecord:

@@ -1,75 +1,91 @@
-"""The run engine (X2–X13): read members → cap check → plan against the sync state → ensure
-lists → send upsert batches → remove memberships, committing the sync state and the run's
-progress after every acknowledged batch (docs/design.md "Sync state is the checkpoint").
+"""The run engine (X2–X13): one attempt of a run, as a pipeline of small stages
 
-:func:`execute` runs one attempt of a run that :mod:`segsync.services.runs.manage` created or
-claimed (it holds the lease). It ends the run — Successful, Failure, Skipped or Canceled — and then
-notifies (:func:`segsync.services.sync.inputs.notify_run_end`). Two other ways out:
+    read → clean → plan → send → checkpoint → remove → finish
 
-* ``should_yield()`` turned true (a worker stopping on SIGTERM): the batches in flight are
-  acknowledged and committed, no new batch starts, and the run goes back to **Queued** with
-  its checkpoint (:func:`segsync.services.runs.queue.release_run`); any worker resumes it;
-* the process dies: the run stays Processing until its lease lapses, then a worker (or the
-  next ``exports run``) resumes it by planning again — what was acknowledged is in the sync
-  state, so only the rest is sent.
+— :mod:`.read`, :mod:`.clean`, :func:`segsync.domain.plan.build_plan`, :mod:`.send`,
+:mod:`.committer` with :mod:`.tally`, :mod:`.removals`, :mod:`.finish` — with every
+metadata-DB call on one thread through the attempt's :class:`~.store.RunStore`.
+docs/design.md "The run engine" tells the whole story.
 
-The profile engine is held only while the members are read (a DuckDB file admits one
-read-write process), unless the caller had it open already.
+:func:`execute` runs an attempt of a run that :mod:`segsync.services.runs` created or claimed
+(it holds the lease) and returns a :class:`RunOutcome`: the run as it ended — or
+``released``, when ``should_yield()`` turned true (a worker stopping): the batches in flight
+were acknowledged and committed, and the caller puts the run back in the queue.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 
-from segsync.destinations.base import BatchResult, ConnectionConfig, Destination
-from segsync.destinations.base import UpsertItem as OutgoingItem
-from segsync.destinations.registry import create_destination
+from segsync.destinations.base import ConnectionConfig, Destination
+from segsync.destinations.registry import capabilities, create_destination
 from segsync.domain.emails import mask_email
-from segsync.domain.plan import (
-    SyncPlan,
-    UpsertItem,
-    build_plan,
-    list_title,
-)
-from segsync.domain.runs import RunCounts, RunStatus
-from segsync.errors import AuthenticationFailed, Conflict, FatalError, RetriableError, SegsyncError
-from segsync.services.connections.manage import connection_config, flag_connection
+from segsync.domain.mapping import FieldMapping
+from segsync.domain.plan import SyncPlan, SyncStateView, build_plan, list_title
+from segsync.domain.runs import RunStatus
+from segsync.errors import AuthenticationFailed, FatalError, RetriableError, SegsyncError
 from segsync.services.context import ServiceContext
-from segsync.services.runs.queue import release_run
-from segsync.services.sync.checkpoint import (
-    LEASE_SECONDS,
-    Checkpoint,
-    ProgressCallback,
-    mark_active,
-)
-from segsync.services.sync.inputs import load_state, notify_run_end, read_members
+from segsync.services.sync.clean import MemberScan, NeedsPayload
+from segsync.services.sync.committer import Committer
+from segsync.services.sync.finish import RunEnd, notify_run_end
+from segsync.services.sync.lease import LEASE_SECONDS, mark_active
+from segsync.services.sync.read import SegmentSource, read_members
 from segsync.services.sync.removals import remove_memberships
 from segsync.services.sync.report import (
     done_message,
     dry_run_message,
-    finish_run,
     forgotten_warning,
+    gave_up_message,
+    key_rejected_message,
+    over_limit_message,
     plan_summary,
+    refused_warning,
     set_aside_warning,
+    stop_message,
 )
+from segsync.services.sync.send import send_batches
+from segsync.services.sync.store import RunStore
+from segsync.services.sync.tally import Ack, ProgressCallback, Tally
 from segsync.services.sync.target import RunTarget
-from segsync.storage.repositories.exports import ExportRepository
-from segsync.storage.repositories.runs import RunRecord, RunRepository
+from segsync.storage.repositories.runs import RunRecord
 
 log = logging.getLogger(__name__)
 
 ConfigTuner = Callable[[ConnectionConfig], ConnectionConfig]
 """Adjusts the connection config before the destination is built (tests: fast backoff)."""
 
-KEY_REJECTED = "key_rejected"
-T = TypeVar("T")
+Reader = Callable[
+    [ServiceContext, Sequence[SegmentSource], FieldMapping, NeedsPayload, frozenset[str]],
+    MemberScan,
+]
+"""Reads and cleans the members (runs in a thread): :func:`.read.read_members`."""
 
-__all__ = ["ConfigTuner", "RunTarget", "execute"]
+KEY_REJECTED = "key_rejected"
+
+__all__ = ["ConfigTuner", "EngineParts", "RunOutcome", "RunTarget", "execute"]
+
+
+@dataclass(frozen=True)
+class EngineParts:
+    """What the engine talks to; each has its production default and may be replaced (tests
+    inject a slow reader, a failing destination or store, a short lease)."""
+
+    read: Reader = read_members
+    open_destination: Callable[[str, ConnectionConfig], Destination] = create_destination
+    store: Callable[..., RunStore] = RunStore
+    lease_seconds: float = LEASE_SECONDS
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How an attempt ended: the run's ``record``; ``released`` when it must go back to the
+    queue (the caller does it: :func:`segsync.services.runs.queue.release_run`)."""
+
+    record: RunRecord
+    released: bool = False
 
 
 class _Stop(Exception):
@@ -89,103 +105,104 @@ async def execute(
     progress: ProgressCallback | None = None,
     tune: ConfigTuner | None = None,
     should_yield: Callable[[], bool] | None = None,
-) -> RunRecord:
-    """Run one attempt of ``run`` (Processing, leased by ``owner``) to its end, and notify.
-
-    Returns the run as it ended — or, when ``should_yield`` turned true, as it went back to
-    the queue (status Queued)."""
+    parts: EngineParts | None = None,
+) -> RunOutcome:
+    """Run one attempt of ``run`` (Processing, leased by ``owner``) to its end, and notify."""
+    parts = parts or EngineParts()
     mark_active(owner, True)
-    checkpoint = Checkpoint(
-        ctx,
-        run_id=run.id,
-        export_id=target.export_id,
-        owner=owner,
-        base=run.counts if run.attempts > 1 else RunCounts(),
-        base_done=run.items_done if run.attempts > 1 else 0,
-        progress=progress,
-    )
-    engine = _Engine(ctx, run, target, checkpoint, tune, should_yield or (lambda: False))
+    released = False
     try:
-        record = await engine.run()
+        store = parts.store(
+            ctx,
+            run_id=run.id,
+            export_id=target.export_id,
+            owner=owner,
+            lease_seconds=parts.lease_seconds,
+        )
+        async with store:
+            engine = _Engine(ctx, run, target, store, parts, progress, tune, should_yield)
+            outcome = await engine.run()
+        released = outcome.released
     finally:
-        mark_active(owner, False)
-    await asyncio.to_thread(notify_run_end, ctx, record)
-    return record
+        if not released:  # a released run stays ours until the caller has put it back
+            mark_active(owner, False)
+    if not outcome.released:
+        await asyncio.to_thread(notify_run_end, ctx, outcome.record)
+    return outcome
 
 
+@dataclass
 class _Engine:
-    def __init__(
-        self,
-        ctx: ServiceContext,
-        run: RunRecord,
-        target: RunTarget,
-        checkpoint: Checkpoint,
-        tune: ConfigTuner | None,
-        should_yield: Callable[[], bool],
-    ) -> None:
-        self.ctx = ctx
-        self.run_record = run
-        self.target = target
-        self.cp = checkpoint
-        self.tune = tune
-        self.should_yield = should_yield
-        self.destination: Destination | None = None
-        self.plan: SyncPlan | None = None
-        self.warnings: list[str] = []
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="segsync-run-db")
+    ctx: ServiceContext
+    run_record: RunRecord
+    target: RunTarget
+    store: RunStore
+    parts: EngineParts
+    progress: ProgressCallback | None
+    tune: ConfigTuner | None
+    should_yield: Callable[[], bool] | None
+    tally: Tally = field(init=False)
+    destination: Destination | None = None
+    plan: SyncPlan | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        resumed = self.run_record.attempts > 1
+        self.tally = (
+            Tally(self.run_record.counts, self.run_record.items_done) if resumed else Tally()
+        )
+
+    # -- around the pipeline ----------------------------------------------------------------
 
     @property
     def requests(self) -> int:
         return 0 if self.destination is None else self.destination.requests_made
 
-    def _finish(self, status: RunStatus, message: str) -> RunRecord:
-        if self.destination is not None:
-            self.cp.counts.requests = self.cp.base.requests + self.requests
-        try:
-            return finish_run(
-                self.ctx,
-                self.run_record,
-                self.target,
-                self.cp,
-                self.plan,
-                status=status,
-                message=message,
-                warnings=self.warnings,
-            )
-        except Conflict as err:  # another process holds the run now, or it already ended
-            log.warning("run %s: not ended here: %s", self.run_record.id, err.message)
-            with self.ctx.db.session() as session:
-                return RunRepository(session).get(self.run_record.id)
+    def emit(self, phase: str) -> None:
+        if self.progress is not None:
+            self.progress(self.tally.progress(self.run_record.id, phase))
 
-    async def run(self) -> RunRecord:
+    def stopping(self) -> bool:
+        """Whether to start nothing new: a cancel, a lost lease, or this process stopping."""
+        store = self.store
+        yielding = self.should_yield is not None and self.should_yield()
+        return store.cancel_requested or store.lost or yielding
+
+    def check_stop(self) -> None:
+        """Raise what ends the run here, if anything asks it to stop."""
+        if self.store.lost:
+            raise FatalError(
+                f"run {self.run_record.id} was taken over by another process; this one stops"
+            )
+        if self.store.cancel_requested:
+            raise _Stop
+        if self.should_yield is not None and self.should_yield():
+            raise _Release
+
+    async def run(self) -> RunOutcome:
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
-            return await self._run()
+            return await self._pipeline()
         except _Stop:
-            return self._finish(RunStatus.CANCELED, self._stop_message())
+            return await self._end(RunStatus.CANCELED, await self._stop_message())
         except _Release:
-            self._save_requests()
-            self.cp.emit("queued")
-            return release_run(self.ctx, self.run_record.id, owner=self.cp.owner)
+            await self._save_requests()
+            self.emit("queued")
+            return RunOutcome(await self.store.record(), released=True)
         except AuthenticationFailed as err:
-            return self._key_rejected(err)
+            return await self._key_rejected(err)
         except RetriableError as err:
-            self._save_requests()
-            return self._finish(
-                RunStatus.FAILURE,
-                f"{self.target.connection_type.capitalize()} kept failing after retries: "
-                f"{err.message}. Everything acknowledged so far is saved; run the export again "
-                "to continue where it stopped",
-            )
+            await self._save_requests()
+            return await self._end(RunStatus.FAILURE, gave_up_message(self.target, err.message))
         except SegsyncError as err:
-            self._save_requests()
-            return self._finish(RunStatus.FAILURE, err.message)
+            await self._save_requests()
+            return await self._end(RunStatus.FAILURE, err.message)
         except Exception as err:
-            if self._export_removed():  # its sync state went with it mid-commit (P2)
-                return self._finish(RunStatus.CANCELED, self._stop_message())
+            if await self._export_removed():  # its sync state went with it mid-commit (P2)
+                return await self._end(RunStatus.CANCELED, await self._stop_message())
             log.exception("run %s failed unexpectedly", self.run_record.id)
-            self._save_requests()
-            return self._finish(
+            await self._save_requests()
+            return await self._end(
                 RunStatus.FAILURE, f"unexpected error ({type(err).__name__}): {err}"
             )
         finally:
@@ -193,68 +210,50 @@ class _Engine:
             await asyncio.gather(heartbeat, return_exceptions=True)
             if self.destination is not None:
                 await self.destination.aclose()
-            self._executor.shutdown(wait=True)
 
     async def _heartbeat(self) -> None:
-        while True:
-            await asyncio.sleep(LEASE_SECONDS / 4)
+        while not self.store.lost:
+            await asyncio.sleep(self.parts.lease_seconds / 4)
             try:
-                await self._db(self.cp.heartbeat)
+                await self.store.heartbeat()
             except FatalError:
-                raise  # taken over: the next commit stops the run
+                return  # taken over: stopping() now says so
             except Exception:  # a passing DB error must not end the heartbeats for good
                 log.warning("run %s: heartbeat failed; retrying", self.run_record.id, exc_info=True)
 
-    def _db_future(self, call: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-        loop = asyncio.get_running_loop()
-        return loop.run_in_executor(self._executor, functools.partial(call, *args))
+    # -- the pipeline -----------------------------------------------------------------------
 
-    def _harvest(self, pending: list[asyncio.Future[list[str]]], *, wait: bool) -> None:
-        """Report the batch commits that finished (in order); raise the first failure."""
-        while pending and (wait or pending[0].done()):
-            refused = pending.pop(0).result()
-            self.cp.emit("sending")
-            for email in refused:
-                log.info("run %s: Autopilot refused %s", self.run_record.id, mask_email(email))
+    async def _pipeline(self) -> RunOutcome:
+        target = self.target
+        state = await self.store.sync_state(target)
+        scan = await self._read(state)
+        if scan.contacts > target.contract_limit:
+            return await self._end(RunStatus.SKIPPED, over_limit_message(target, scan.contacts))
+        plan = await self._plan(scan, state)
+        del scan
+        if self.run_record.dry_run:
+            return await self._end(RunStatus.SUCCESSFUL, dry_run_message(plan))
+        if plan.is_empty:
+            return await self._end(RunStatus.SUCCESSFUL, "nothing changed: nothing was sent")
+        type_name, config = await self.store.connection(target.connection_id)
+        if self.tune is not None:
+            config = self.tune(config)
+        self.destination = self.parts.open_destination(type_name, config)
+        list_ids = await self._ensure_lists(plan)
+        await self._send(plan, list_ids)
+        await self._remove(plan, list_ids)
+        await self._save_requests()
+        if self.tally.api_rejected:
+            self.warnings.append(
+                refused_warning(target, self.tally.api_rejected, self.run_record.id)
+            )
+        return await self._end(RunStatus.SUCCESSFUL, done_message(self.tally.counts))
 
-    async def _db(self, call: Callable[..., T], *args: Any) -> T:
-        """Run a metadata-DB call on the engine's one DB thread: commits (and their fsyncs)
-        then never stall the event loop, and they stay one after another."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(call, *args))
-
-    def _save_requests(self) -> None:
-        try:
-            self.cp.requests(self.requests)
-        except SegsyncError:
-            log.warning("could not save the request count of run %s", self.run_record.id)
-
-    def _export_removed(self) -> bool:
-        with self.ctx.db.session() as session:
-            return RunRepository(session).get(self.run_record.id).export_id is None
-
-    def _stop_message(self) -> str:
-        if self._export_removed():
-            return "stopped: the export was removed; nothing more was sent"
-        return "canceled: stopped after the batch in flight; what was acknowledged is saved"
-
-    def _key_rejected(self, err: AuthenticationFailed) -> RunRecord:
-        self._save_requests()
-        message = (
-            f"the {self.target.connection_type.capitalize()} API key was rejected "
-            f"({err.message}); edit the key of connection {self.target.connection_name!r} "
-            f"and check it with `segsync connections test {self.target.connection_name}`, "
-            "then run the export again"
-        )
-        flag_connection(self.ctx, self.target.connection_id, KEY_REJECTED, message)
-        return self._finish(RunStatus.FAILURE, message)
-
-    # -- the run ----------------------------------------------------------------------------
-
-    async def _run(self) -> RunRecord:
-        target, cp = self.target, self.cp
-        state = load_state(self.ctx, target)
-        cp.emit("reading")
+    async def _read(self, state: SyncStateView) -> MemberScan:
+        """Read and clean the members (in a thread), keeping payloads only where needed."""
+        target = self.target
+        suppressed = await self.store.suppressed()
+        self.emit("reading")
 
         def needs_payload(email: str, digest: str, segment: str) -> bool:
             return (
@@ -263,169 +262,136 @@ class _Engine:
                 or (segment, email) not in state.memberships
             )
 
-        scan = await asyncio.to_thread(read_members, self.ctx, target, needs_payload)
-        self._check_stop()
-        cp.start(
+        scan = await asyncio.to_thread(
+            self.parts.read, self.ctx, target.segments, target.mapping, needs_payload, suppressed
+        )
+        self.tally.read(
             members=scan.members,
             invalid=scan.invalid,
             duplicates=scan.duplicates,
             conversion_rejected=scan.conversion_rejected,
-            rejects=scan.rejects,
         )
+        await self.store.read_done(self.tally.snapshot(), scan.rejects)
+        self.check_stop()
+        self.emit("planning")
         if scan.invalid or scan.duplicates or scan.conversion_rejected:
             self.warnings.append(
                 set_aside_warning(scan.invalid, scan.duplicates, scan.conversion_rejected)
             )
         if scan.forgotten:
             self.warnings.append(forgotten_warning(scan.forgotten))
-        if scan.contacts > target.contract_limit:
-            return self._finish(
-                RunStatus.SKIPPED,
-                f"skipped: the export's segments hold {scan.contacts:,} distinct valid emails, "
-                f"more than the contract limit of {target.contract_limit:,} of connection "
-                f"{target.connection_name!r}; nothing was sent. Narrow the segments or raise "
-                "the connection's contract limit",
-            )
+        return scan
+
+    async def _plan(self, scan: MemberScan, state: SyncStateView) -> SyncPlan:
+        target = self.target
         plan = build_plan(
             scan.desired(),
             state,
             segments=[s.key for s in target.segments],
             removal=target.removal,
+            max_batch=capabilities(target.connection_type).max_batch_size,
         )
-        del scan
         self.plan = plan
-        cp.planned(
+        self.tally.planned(
             hashes=state.hashes,
             unchanged=plan.counts.unchanged,
             items=plan.counts.items + len(plan.removals),
         )
-        with self.ctx.db.session() as session:
-            RunRepository(session).set_plan(
-                self.run_record.id,
-                plan_summary(plan, target, with_samples=self.run_record.dry_run),
-            )
-        if self.run_record.dry_run:
-            return self._finish(RunStatus.SUCCESSFUL, dry_run_message(plan))
-        if plan.is_empty:
-            return self._finish(RunStatus.SUCCESSFUL, "nothing changed: nothing was sent")
-        self.destination = self._open_destination()
-        list_ids = await self._ensure_lists(plan)
-        await self._send(plan, list_ids)
-        await self._remove(plan, list_ids)
-        cp.requests(self.requests)
-        rejected = cp.counts.rejected - cp.conversion_rejected
-        if rejected:
-            self.warnings.append(
-                f"{rejected:,} contact(s) were refused by "
-                f"{target.connection_type.capitalize()}; see `segsync runs rejects "
-                f"{self.run_record.id} --csv FILE`"
-            )
-        return self._finish(RunStatus.SUCCESSFUL, done_message(cp.counts))
-
-    def _open_destination(self) -> Destination:
-        type_name, config = connection_config(self.ctx, self.target.connection_id)
-        if self.tune is not None:
-            config = self.tune(config)
-        return create_destination(type_name, config)
-
-    def _check_stop(self) -> None:
-        """Raise ``_Stop`` if a cancel was asked for, ``_Release`` if this process stops."""
-        with self.ctx.db.session() as session:
-            self.cp.stop_requested = RunRepository(session).is_cancel_requested(self.run_record.id)
-        if self.cp.stop_requested:
-            raise _Stop
-        if self.should_yield():
-            raise _Release
+        summary = plan_summary(plan, target, with_samples=self.run_record.dry_run)
+        await self.store.planned(self.tally.snapshot(), summary)
+        return plan
 
     async def _ensure_lists(self, plan: SyncPlan) -> dict[str, str]:
         assert self.destination is not None
         list_ids = {key: value for key, value in plan.list_ids.items() if value is not None}
         if plan.lists_to_ensure:
-            self.cp.emit("lists")
+            self.emit("lists")
         for key in plan.lists_to_ensure:
-            self._check_stop()
-            title = _title(self.target, key)
-            list_id = await self.destination.ensure_list(title)
-            with self.ctx.db.session() as session:
-                ExportRepository(session).save_list(
-                    self.target.export_id, int(key), list_id, title, now=self.ctx.now()
-                )
-            list_ids[key] = list_id
-            log.info("run %s: list %r is %s", self.run_record.id, title, list_id)
+            self.check_stop()
+            title = list_title(self.target.segment_name(key), self.target.list_prefix)
+            list_ids[key] = await self.destination.ensure_list(title)
+            await self.store.list_made(key, list_ids[key], title)
+            log.info("run %s: list %r is %s", self.run_record.id, title, list_ids[key])
         return list_ids
 
     async def _send(self, plan: SyncPlan, list_ids: dict[str, str]) -> None:
         assert self.destination is not None
-        batches = plan.batches
-        stopped: _Stop | _Release | None = None
+        await self.store.heartbeat()  # a fresh look for a cancel before the first batch
+        self.check_stop()
+        self.emit("sending")
+        committer = Committer(self._commit)
+        if not await send_batches(self.destination, plan, list_ids, committer, stop=self.stopping):
+            self.check_stop()
+            raise _Stop
 
-        self._check_stop()
-
-        async def feed() -> AsyncIterator[list[OutgoingItem]]:
-            nonlocal stopped
-            for batch in batches:
-                try:
-                    self._check_stop()  # a cheap read: stop right after the batches in flight
-                except (_Stop, _Release) as err:
-                    stopped = err
-                    return
-                yield [_outgoing(item, list_ids) for item in batch]
-
-        self.cp.emit("sending")
-        # Commits run on the DB thread while sending goes on, in acknowledgement order. Batches
-        # acknowledged while a commit runs are committed together by the next one.
-        commits: list[asyncio.Future[list[str]]] = []
-        waiting: list[tuple[list[UpsertItem], BatchResult]] = []
-
-        def commit_waiting() -> None:
-            if waiting and (not commits or commits[-1].done()):
-                acks = list(waiting)
-                waiting.clear()
-                future = self._db_future(self.cp.batches_acknowledged, acks, self.requests)
-                future.add_done_callback(lambda _: commit_waiting())
-                commits.append(future)
-
-        try:
-            async for index, result in self.destination.upsert_batches(feed()):
-                waiting.append((batches[index], result))
-                commit_waiting()
-                self._harvest(commits, wait=False)
-            while waiting or (commits and not commits[-1].done()):
-                await asyncio.wait([commits[-1]])
-                commit_waiting()
-        finally:
-            # Even when sending failed, the batches Autopilot acknowledged are committed before
-            # the run ends (a commit that ends starts the one of the batches waiting for it).
-            while commits and not commits[-1].done():
-                await asyncio.wait([commits[-1]])
-            await asyncio.gather(*commits, return_exceptions=True)
-        self._harvest(commits, wait=True)
-        if stopped is not None:
-            raise stopped
+    async def _commit(self, acks: Sequence[Ack]) -> None:
+        changes = self.tally.acknowledge(acks)
+        self.tally.requests(self.requests)
+        await self.store.commit(self.tally.snapshot(), changes)
+        for email in changes.refused:
+            log.info("run %s: the destination refused %s", self.run_record.id, mask_email(email))
+        self.emit("sending")
 
     async def _remove(self, plan: SyncPlan, list_ids: dict[str, str]) -> None:
         if not plan.removals:
             return
         assert self.destination is not None
-        self._check_stop()
-        self.cp.emit("removing")
+        self.check_stop()
+        self.emit("removing")
         finished = await remove_memberships(
             self.destination,
             plan.removals,
             list_ids,
-            commit=lambda done: self._db(self.cp.removals_acknowledged, done, self.requests),
-            after_commit=lambda: self.cp.emit("removing"),
-            stop=lambda: self.cp.stop_requested or self.should_yield(),
+            commit=self._commit_removals,
+            after_commit=lambda: self.emit("removing"),
+            stop=self.stopping,
         )
         if not finished:
-            self._check_stop()
+            self.check_stop()
             raise _Stop
 
+    async def _commit_removals(self, done: Sequence[tuple[str, str]]) -> None:
+        self.tally.removed(len(done))
+        self.tally.requests(self.requests)
+        await self.store.removed(self.tally.snapshot(), done)
 
-def _outgoing(item: UpsertItem, list_ids: dict[str, str]) -> OutgoingItem:
-    list_id = None if item.segment is None else list_ids[item.segment]
-    return OutgoingItem(email=item.email, fields=item.fields, custom=item.custom, list_id=list_id)
+    # -- the end ----------------------------------------------------------------------------
 
+    async def _end(self, status: RunStatus, message: str) -> RunOutcome:
+        if self.destination is not None:
+            self.tally.requests(self.requests)
+        counts = replace(self.tally.counts)
+        end = RunEnd(
+            run=self.run_record,
+            target=self.target,
+            status=status,
+            message=message,
+            counts=counts,
+            warnings=list(self.warnings),
+            sent_anything=self.plan is not None and counts.requests > 0,
+        )
+        record = await self.store.end(end)
+        self.emit("done")
+        return RunOutcome(record)
 
-def _title(target: RunTarget, key: str) -> str:
-    return list_title(target.segment_name(key), target.list_prefix)
+    async def _save_requests(self) -> None:
+        self.tally.requests(self.requests)
+        try:
+            await self.store.progress(self.tally.snapshot())
+        except SegsyncError:
+            log.warning("could not save the request count of run %s", self.run_record.id)
+
+    async def _export_removed(self) -> bool:
+        try:
+            return await self.store.export_removed()
+        except SegsyncError:
+            return False
+
+    async def _stop_message(self) -> str:
+        return stop_message(export_removed=await self._export_removed())
+
+    async def _key_rejected(self, err: AuthenticationFailed) -> RunOutcome:
+        await self._save_requests()
+        message = key_rejected_message(self.target, err.message)
+        await self.store.flag_connection(self.target.connection_id, KEY_REJECTED, message)
+        return await self._end(RunStatus.FAILURE, message)

@@ -1,21 +1,13 @@
 """How a run explains itself: the plan summary stored on the run (dry runs print it, X11), and
-the end of a run — its final status, counts and warnings, and the audit event of what left the
-system (P3)."""
+the messages and warnings it ends with."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from segsync.domain.plan import NO_LIST, SyncPlan, list_title, sample_payloads
-from segsync.domain.runs import RunCounts, RunStatus, duration_seconds
-from segsync.services.context import ServiceContext
-from segsync.services.privacy import audit
-from segsync.services.sync.checkpoint import Checkpoint
+from segsync.domain.runs import RunCounts
 from segsync.services.sync.target import RunTarget
-from segsync.storage.repositories.runs import RunRecord, RunRepository
-
-log = logging.getLogger(__name__)
 
 SAMPLES_PER_LIST = 3
 
@@ -62,64 +54,6 @@ def plan_summary(plan: SyncPlan, target: RunTarget, *, with_samples: bool) -> di
     return summary
 
 
-def finish_run(
-    ctx: ServiceContext,
-    run: RunRecord,
-    target: RunTarget,
-    checkpoint: Checkpoint,
-    plan: SyncPlan | None,
-    *,
-    status: RunStatus,
-    message: str,
-    warnings: list[str],
-) -> RunRecord:
-    """End the run with ``status`` and write the audit event of what was sent (real runs)."""
-    now = ctx.now()
-    counts = checkpoint.counts
-    with ctx.db.session() as session:
-        record = RunRepository(session).finish(
-            run.id,
-            status,
-            now=now,
-            message=message,
-            warnings=warnings,
-            counts=counts,
-            owner=checkpoint.owner,
-        )
-        if not run.dry_run:
-            fields = ["Email", *(target_.spec for _, _, target_ in target.mapping.targets())]
-            lists = [list_title(s.name, target.list_prefix) for s in target.segments]
-            audit.record(
-                session,
-                at=now,
-                actor=run.actor,
-                action="export.run",
-                target_type="export",
-                target=target.export_name,
-                summary=(
-                    f"run {run.id} of export {target.export_name!r} ended {status.label}: "
-                    f"{counts.added:,} added, {counts.updated:,} updated, {counts.removed:,} "
-                    f"removed from lists, sent to {target.connection_type} connection "
-                    f"{target.connection_name!r}"
-                ),
-                details={
-                    "run_id": run.id,
-                    "status": status.value,
-                    "destination": target.connection_type,
-                    "connection": target.connection_name,
-                    "connection_id": target.connection_id,
-                    "lists": lists,
-                    "fields": fields,
-                    "counts": counts.to_dict(),
-                    "duration_seconds": duration_seconds(record.started_at, record.ended_at),
-                    "sent_anything": plan is not None and counts.requests > 0,
-                },
-            )
-    log.info("run %s of export %r ended %s: %s", run.id, target.export_name, status.label, message)
-    checkpoint.emit("done")
-    return record
-
-
 def set_aside_warning(invalid: int, duplicates: int, rejected: int) -> str:
     parts = []
     if invalid:
@@ -154,3 +88,39 @@ def done_message(counts: RunCounts) -> str:
         f"unchanged, {counts.removed:,} removed from lists, {counts.rejected:,} rejected, in "
         f"{counts.requests:,} request(s)"
     )
+
+
+def over_limit_message(target: RunTarget, contacts: int) -> str:
+    return (
+        f"skipped: the export's segments hold {contacts:,} distinct valid emails, more than the "
+        f"contract limit of {target.contract_limit:,} of connection {target.connection_name!r}; "
+        "nothing was sent. Narrow the segments or raise the connection's contract limit"
+    )
+
+
+def gave_up_message(target: RunTarget, error: str) -> str:
+    return (
+        f"{target.connection_type.capitalize()} kept failing after retries: {error}. Everything "
+        "acknowledged so far is saved; run the export again to continue where it stopped"
+    )
+
+
+def key_rejected_message(target: RunTarget, error: str) -> str:
+    return (
+        f"the {target.connection_type.capitalize()} API key was rejected ({error}); edit the key "
+        f"of connection {target.connection_name!r} and check it with `segsync connections test "
+        f"{target.connection_name}`, then run the export again"
+    )
+
+
+def refused_warning(target: RunTarget, refused: int, run_id: int) -> str:
+    return (
+        f"{refused:,} contact(s) were refused by {target.connection_type.capitalize()}; see "
+        f"`segsync runs rejects {run_id} --csv FILE`"
+    )
+
+
+def stop_message(*, export_removed: bool) -> str:
+    if export_removed:
+        return "stopped: the export was removed; nothing more was sent"
+    return "canceled: stopped after the batch in flight; what was acknowledged is saved"

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from segsync.domain.mapping import FieldMapping
 from segsync.domain.plan import RemovalPolicy
 from segsync.errors import InputError
-from segsync.services.sync.members import SegmentSource
+from segsync.services.sync.read import SegmentSource
 from segsync.storage.repositories.exports import ExportRecord, ExportRepository
 from segsync.storage.repositories.segments import SegmentRepository
 

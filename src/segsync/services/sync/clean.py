@@ -1,7 +1,7 @@
-"""Read an export's members for a run (X2): one streamed pass per segment, emails normalised,
-invalid ones set aside, each email kept once.
+"""The clean stage of a run (X2): rows of segment members become one contact per distinct valid
+email; what cannot be sent is set aside with its reason.
 
-Rules (our decisions where docs/requirements.md is silent):
+Rules (our decisions where the requirements are silent):
 
 * A person in several segments is one contact on several lists.
 * Two profiles with the same (normalised) email: the lowest profile id wins; the others are set
@@ -12,32 +12,25 @@ Rules (our decisions where docs/requirements.md is silent):
   cannot be sent in its mapped field (e.g. 12.5 for an integer field) sets it aside as
   ``rejected`` (it is not sent, and another profile with that email may take its place).
 
-Memory stays flat in the rows: members arrive in Arrow batches and only one batch at a time
-becomes Python objects. What is kept per distinct email is its hash and segments, plus its
-payload only when the run may send it (new, changed, or on a list it is not on yet).
+What is kept per distinct email is its hash and segments, plus its payload only when the run
+may send it (new, changed, or on a list it is not on yet): ``needs_payload`` says which.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from segsync.domain.emails import email_digest, mask_email, normalise_email
-from segsync.domain.mapping import FieldMapping, build_contact, mapped_attributes, payload_hash
+from segsync.domain.mapping import FieldMapping, build_contact, payload_hash
 from segsync.domain.plan import Desired
-from segsync.domain.segment_definition import parse_definition
 from segsync.errors import RecordRejected
-from segsync.segments.compiler import compile_segment
-from segsync.segments.evaluate import stream_members
-from segsync.services.context import ServiceContext
-from segsync.services.profiles.manage import catalog
 from segsync.storage.repositories.runs import RejectRecord
 
 log = logging.getLogger(__name__)
 
-STREAM_BATCH_ROWS = 10_000
 FORGOTTEN_REASON = (
     "forgotten with `segsync forget`: never sent again "
     "(an administrator may lift this with `segsync erasures lift EMAIL`)"
@@ -47,16 +40,6 @@ _EMPTY: dict[str, Any] = {}
 NeedsPayload = Callable[[str, str, str], bool]
 """``(email, payload_hash, segment_key) -> bool``: whether the run may have to send this
 contact for this segment (its payload must then be kept)."""
-
-
-@dataclass(frozen=True)
-class SegmentSource:
-    """One segment of the export: its key in the plan (the segment id as text), its name and
-    its definition (JSON or YAML text)."""
-
-    key: str
-    name: str
-    definition: str
 
 
 @dataclass(slots=True)
@@ -100,23 +83,26 @@ class MemberScan:
             )
 
 
-class _Scanner:
+class Cleaner:
+    """Feed it every member row (:meth:`row`), segment after segment, then :meth:`finish`."""
+
     def __init__(
         self,
         mapping: FieldMapping,
         key: str,
-        needs_payload: NeedsPayload,
+        needs_payload: NeedsPayload | None = None,
         suppressed: frozenset[str] = frozenset(),
     ) -> None:
         self.mapping = mapping
         self.key = key
-        self.needs_payload = needs_payload
+        self.needs_payload = needs_payload or (lambda _e, _h, _s: True)
         self.suppressed = suppressed
         self.scan = MemberScan()
         self.email_of: dict[Any, str] = {}  # profile id → its valid email
         self.set_aside: set[Any] = set()  # profile ids with an invalid email or a bad value
 
     def row(self, segment: str, row: dict[str, Any]) -> None:
+        """One member of ``segment``: the profile key and the mapped attributes."""
         profile_id = row[self.key]
         if profile_id in self.set_aside:
             return
@@ -126,17 +112,7 @@ class _Scanner:
             return
         email, reason = normalise_email(row.get(self.mapping.email))
         if email is None:
-            self.set_aside.add(profile_id)
-            raw = row.get(self.mapping.email)
-            self.scan.rejects.append(
-                RejectRecord(
-                    "invalid",
-                    str(profile_id),
-                    None if raw is None else str(raw),
-                    reason or "invalid",
-                )
-            )
-            self.scan.invalid += 1
+            self._set_aside_invalid(profile_id, row.get(self.mapping.email), reason)
             return
         if self.suppressed and email_digest(email) in self.suppressed:
             self.set_aside.add(profile_id)
@@ -168,6 +144,15 @@ class _Scanner:
             keep,
         )
 
+    def _set_aside_invalid(self, profile_id: Any, raw: object, reason: str | None) -> None:
+        self.set_aside.add(profile_id)
+        self.scan.rejects.append(
+            RejectRecord(
+                "invalid", str(profile_id), None if raw is None else str(raw), reason or "invalid"
+            )
+        )
+        self.scan.invalid += 1
+
     def _again(self, segment: str, email: str, profile_id: Any, row: dict[str, Any]) -> None:
         """A profile already seen in an earlier segment."""
         entry = self.scan.entries.get(email)
@@ -179,6 +164,7 @@ class _Scanner:
             entry.fields, entry.custom, entry.has_payload = contact.fields, contact.custom, True
 
     def finish(self) -> MemberScan:
+        """Count the duplicates and return the scan; the cleaner is spent afterwards."""
         scan = self.scan
         scan.members = len(self.email_of) + len(self.set_aside)
         for profile_id, email in self.email_of.items():
@@ -195,39 +181,3 @@ class _Scanner:
                 )
         del self.email_of
         return scan
-
-
-def scan_members(
-    ctx: ServiceContext,
-    segments: Sequence[SegmentSource],
-    mapping: FieldMapping,
-    *,
-    needs_payload: NeedsPayload | None = None,
-    batch_size: int = STREAM_BATCH_ROWS,
-    on_rows: Callable[[int], None] | None = None,
-    suppressed: frozenset[str] = frozenset(),
-) -> MemberScan:
-    """Stream every segment's members with the mapped attributes (one pass per segment) and
-    return the distinct valid contacts. ``needs_payload`` (default: always) says which payloads
-    to keep; ``on_rows`` is told how many rows each Arrow batch held (progress); people whose
-    email digest is in ``suppressed`` are set aside as forgotten."""
-    cat = catalog(ctx)
-    engine = ctx.profiles
-    profile = engine.table(cat.profile_table)
-    attributes = [a for a in mapped_attributes(mapping) if a != cat.profile_key]
-    scanner = _Scanner(
-        mapping, cat.profile_key, needs_payload or (lambda _e, _h, _s: True), suppressed
-    )
-    now = ctx.now()
-    for source in segments:
-        compiled = compile_segment(parse_definition(source.definition), cat, engine.table, now)
-        rows = 0
-        for batch in stream_members(compiled, profile, cat.profile_key, attributes, batch_size):
-            for row in batch.to_pylist():
-                scanner.row(source.key, row)
-            rows += batch.num_rows
-            if on_rows is not None:
-                on_rows(batch.num_rows)
-        scanner.scan.per_segment[source.key] = rows
-        log.info("segment %r: %d members read", source.name, rows)
-    return scanner.finish()

@@ -1,0 +1,52 @@
+"""The send stage of a run: the plan's upsert batches go to the destination, as many in flight
+as it wants to hold its rate limit, each acknowledged batch handed to the :class:`Committer`.
+
+No new batch starts once ``stop()`` says so (a cancel, a worker stopping, a lost lease) or a
+commit failed; the batches already in flight are acknowledged and committed before the stage
+returns. Even when sending fails, what was acknowledged is committed first (then the error is
+raised), so nothing Autopilot accepted is left out of the sync state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+
+from segsync.destinations.base import Destination
+from segsync.destinations.base import UpsertItem as OutgoingItem
+from segsync.domain.plan import SyncPlan, UpsertItem
+from segsync.services.sync.committer import Committer
+from segsync.services.sync.tally import Ack
+
+
+def outgoing(item: UpsertItem, list_ids: Mapping[str, str]) -> OutgoingItem:
+    """A planned item as the destination takes it: the segment becomes its list's id."""
+    list_id = None if item.segment is None else list_ids[item.segment]
+    return OutgoingItem(email=item.email, fields=item.fields, custom=item.custom, list_id=list_id)
+
+
+async def send_batches(
+    destination: Destination,
+    plan: SyncPlan,
+    list_ids: Mapping[str, str],
+    committer: Committer,
+    *,
+    stop: Callable[[], bool],
+) -> bool:
+    """Send every batch of ``plan``; True when all were sent, False when ``stop()`` (or a
+    failed commit) ended the stage early. The committer is closed before returning."""
+    stopped = False
+
+    def feed() -> Iterator[list[OutgoingItem]]:
+        nonlocal stopped
+        for batch in plan.batches:
+            if stop() or committer.failed:
+                stopped = True
+                return
+            yield [outgoing(item, list_ids) for item in batch]
+
+    try:
+        async for index, result in destination.upsert_batches(feed()):
+            committer.add(Ack(plan.batches[index], result))
+    finally:
+        await committer.close()
+    return not stopped

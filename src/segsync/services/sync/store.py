@@ -1,0 +1,232 @@
+"""The run engine's one persistence port: every metadata-DB call of one run attempt goes through
+a :class:`RunStore`, on one thread of its own, one call after another. Commits (and their
+fsyncs) then never stall the event loop that sends, and they happen in the order asked.
+
+The sync state is the checkpoint (docs/design.md): after each acknowledged batch, the batch's
+sync-state changes, its rejects and the run's progress are committed in ONE transaction
+(:meth:`RunStore.commit`), so a resumed run plans against exactly what was acknowledged.
+Every save of progress also extends the run's lease and reads whether a cancel was asked for;
+a save that finds the lease held by another process raises ``FatalError`` (this process
+stops; the other carries the run on).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from segsync.destinations.base import ConnectionConfig
+from segsync.domain.plan import SyncStateView
+from segsync.errors import Conflict, FatalError
+from segsync.services.connections.runtime import connection_config, flag_connection
+from segsync.services.context import ServiceContext
+from segsync.services.sync.finish import RunEnd, record_run_end
+from segsync.services.sync.lease import LEASE_SECONDS
+from segsync.services.sync.tally import Snapshot, StateChanges
+from segsync.services.sync.target import RunTarget
+from segsync.storage.repositories.erasures import ErasureRepository
+from segsync.storage.repositories.exports import ExportRepository
+from segsync.storage.repositories.runs import RejectRecord, RunRecord, RunRepository
+from segsync.storage.repositories.sync import SyncStateRepository
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class RunStore:
+    """The metadata DB as one run attempt sees it. Use it as an async context manager (its
+    thread stops at the end). ``cancel_requested`` and ``lost`` are what the last save found."""
+
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        *,
+        run_id: int,
+        export_id: int,
+        owner: str,
+        lease_seconds: float = LEASE_SECONDS,
+    ) -> None:
+        self.ctx = ctx
+        self.run_id = run_id
+        self.export_id = export_id
+        self.owner = owner
+        self.lease_seconds = lease_seconds
+        self.cancel_requested = False
+        """A cancel was asked for, or the export was removed (seen at the last save)."""
+        self.lost = False
+        """Another process took the run over (seen at the last save or heartbeat)."""
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="segsync-run-db")
+
+    async def __aenter__(self) -> RunStore:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._executor.shutdown(wait=True)
+
+    async def _call(self, call: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(call, *args))
+
+    def _lease_end(self) -> datetime:
+        return self.ctx.now() + timedelta(seconds=self.lease_seconds)
+
+    def _save(self, runs: RunRepository, snapshot: Snapshot) -> None:
+        held, cancel = runs.save_progress(
+            self.run_id,
+            owner=self.owner,
+            expires_at=self._lease_end(),
+            counts=snapshot.counts,
+            items_done=snapshot.items_done,
+            items_total=snapshot.items_total,
+        )
+        self.cancel_requested = cancel
+        if not held:
+            self.lost = True
+            raise FatalError(f"run {self.run_id} was taken over by another process; this one stops")
+
+    # -- what the run reads -----------------------------------------------------------------
+
+    async def sync_state(self, target: RunTarget) -> SyncStateView:
+        """The export's sync state: acknowledged contacts, created memberships, list ids."""
+        return await self._call(self._sync_state, target)
+
+    def _sync_state(self, target: RunTarget) -> SyncStateView:
+        with self.ctx.db.session() as session:
+            sync = SyncStateRepository(session)
+            hashes = sync.hashes(self.export_id)
+            memberships = {(str(s), e) for s, e in sync.memberships(self.export_id)}
+            lists = ExportRepository(session).lists(self.export_id)
+        list_ids: dict[str, str | None] = {
+            s.key: lists[int(s.key)][0] if int(s.key) in lists else None for s in target.segments
+        }
+        return SyncStateView(hashes=hashes, memberships=memberships, list_ids=list_ids)
+
+    async def suppressed(self) -> frozenset[str]:
+        """Digests of the emails forgotten with ``segsync forget`` (never sent)."""
+        return await self._call(self._suppressed)
+
+    def _suppressed(self) -> frozenset[str]:
+        with self.ctx.db.session() as session:
+            return frozenset(ErasureRepository(session).suppressed_digests())
+
+    async def record(self) -> RunRecord:
+        """The run as it is now."""
+        return await self._call(self._record)
+
+    def _record(self) -> RunRecord:
+        with self.ctx.db.session() as session:
+            return RunRepository(session).get(self.run_id)
+
+    async def export_removed(self) -> bool:
+        return (await self.record()).export_id is None
+
+    # -- what the run writes ----------------------------------------------------------------
+
+    async def read_done(self, snapshot: Snapshot, rejects: Sequence[RejectRecord]) -> None:
+        """Reading found these rejects (replacing an earlier attempt's)."""
+        await self._call(self._read_done, snapshot, rejects)
+
+    def _read_done(self, snapshot: Snapshot, rejects: Sequence[RejectRecord]) -> None:
+        with self.ctx.db.session() as session:
+            runs = RunRepository(session)
+            runs.clear_rejects(self.run_id)
+            runs.add_rejects(self.run_id, rejects)
+            self._save(runs, snapshot)
+
+    async def planned(self, snapshot: Snapshot, summary: dict[str, Any]) -> None:
+        """The plan is known: save its summary and the progress it implies."""
+        await self._call(self._planned, snapshot, summary)
+
+    def _planned(self, snapshot: Snapshot, summary: dict[str, Any]) -> None:
+        with self.ctx.db.session() as session:
+            runs = RunRepository(session)
+            runs.set_plan(self.run_id, summary)
+            self._save(runs, snapshot)
+
+    async def list_made(self, segment_key: str, list_id: str, title: str) -> None:
+        """The destination's list for a segment exists now."""
+        await self._call(self._list_made, segment_key, list_id, title)
+
+    def _list_made(self, segment_key: str, list_id: str, title: str) -> None:
+        with self.ctx.db.session() as session:
+            ExportRepository(session).save_list(
+                self.export_id, int(segment_key), list_id, title, now=self.ctx.now()
+            )
+
+    async def commit(self, snapshot: Snapshot, changes: StateChanges) -> None:
+        """Commit acknowledged batches: sync state, rejects and progress, one transaction."""
+        await self._call(self._commit, snapshot, changes)
+
+    def _commit(self, snapshot: Snapshot, changes: StateChanges) -> None:
+        with self.ctx.db.session() as session:
+            sync = SyncStateRepository(session)
+            sync.record_contacts(
+                self.export_id, changes.hashes, now=self.ctx.now(), contact_ids=changes.contact_ids
+            )
+            sync.record_memberships(self.export_id, changes.memberships)
+            runs = RunRepository(session)
+            runs.add_rejects(self.run_id, changes.rejects)
+            self._save(runs, snapshot)
+
+    async def removed(self, snapshot: Snapshot, done: Sequence[tuple[str, str]]) -> None:
+        """Commit removals the destination confirmed (``(segment key, email)``)."""
+        await self._call(self._removed, snapshot, done)
+
+    def _removed(self, snapshot: Snapshot, done: Sequence[tuple[str, str]]) -> None:
+        with self.ctx.db.session() as session:
+            SyncStateRepository(session).remove_memberships(
+                self.export_id, [(int(segment), email) for segment, email in done]
+            )
+            self._save(RunRepository(session), snapshot)
+
+    async def progress(self, snapshot: Snapshot) -> None:
+        """Save the progress alone (e.g. the request count after a failure)."""
+        await self._call(self._progress, snapshot)
+
+    def _progress(self, snapshot: Snapshot) -> None:
+        with self.ctx.db.session() as session:
+            self._save(RunRepository(session), snapshot)
+
+    async def heartbeat(self) -> None:
+        """Extend the lease and look for a cancel; ``FatalError`` if the run was taken over."""
+        await self._call(self._heartbeat)
+
+    def _heartbeat(self) -> None:
+        with self.ctx.db.session() as session:
+            runs = RunRepository(session)
+            if not runs.heartbeat(self.run_id, owner=self.owner, expires_at=self._lease_end()):
+                self.lost = True
+                raise FatalError(
+                    f"run {self.run_id} was taken over by another process; this one stops"
+                )
+            self.cancel_requested = runs.is_cancel_requested(self.run_id)
+
+    async def end(self, end: RunEnd) -> RunRecord:
+        """End the run (final status, counts, warnings) and write the audit event of what was
+        sent, in one transaction. A run another process holds now is left to it: its record is
+        returned as it is."""
+        return await self._call(self._end, end)
+
+    def _end(self, end: RunEnd) -> RunRecord:
+        try:
+            with self.ctx.db.session() as session:
+                return record_run_end(session, end, owner=self.owner, now=self.ctx.now())
+        except Conflict as err:  # another process holds the run now, or it already ended
+            log.warning("run %s: not ended here: %s", self.run_id, err.message)
+            return self._record()
+
+    # -- the connection ---------------------------------------------------------------------
+
+    async def connection(self, connection_id: int) -> tuple[str, ConnectionConfig]:
+        """The destination type and its config (the key read now); see
+        :func:`segsync.services.connections.runtime.connection_config`."""
+        return await self._call(connection_config, self.ctx, connection_id)
+
+    async def flag_connection(self, connection_id: int, health: str, message: str) -> None:
+        """Record what the run found out about its connection (e.g. a rejected key, X12)."""
+        await self._call(flag_connection, self.ctx, connection_id, health, message)

@@ -1,0 +1,154 @@
+"""The checkpoint stage's arithmetic, with no I/O: what acknowledged batches and removals mean
+for the sync state and for the run's counts.
+
+Counts across attempts (a resumed run): the sync state already holds what earlier attempts got
+acknowledged, so a new attempt plans only the rest. ``added``, ``updated``, ``removed`` and
+``requests`` therefore accumulate from the run's saved counts (``base``); ``members``,
+``invalid``, ``duplicates`` and ``rejected`` are what this attempt's reading and sending found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from segsync.destinations.base import BatchResult
+from segsync.domain.plan import UpsertItem, acknowledged
+from segsync.domain.runs import RunCounts
+from segsync.storage.repositories.runs import RejectRecord
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """A progress event for a live progress bar: ``phase`` is ``queued`` (waiting for a
+    worker or for its connection), ``reading``, ``planning``, ``lists``, ``sending``,
+    ``removing`` or ``done``; ``items_done``/``items_total`` count upsert items and removals
+    (of the whole run, earlier attempts included)."""
+
+    run_id: int
+    phase: str
+    items_done: int
+    items_total: int
+    counts: RunCounts
+
+
+ProgressCallback = Callable[[RunProgress], None]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The run's progress at one instant, as it is saved on the run's row."""
+
+    counts: RunCounts
+    items_done: int
+    items_total: int
+
+
+@dataclass(frozen=True)
+class Ack:
+    """One acknowledged batch: the plan's items as sent, and the destination's answer."""
+
+    items: Sequence[UpsertItem]
+    result: BatchResult
+
+
+@dataclass
+class StateChanges:
+    """What one commit writes to the sync state and the run's rejects."""
+
+    hashes: dict[str, str] = field(default_factory=dict)
+    memberships: list[tuple[int, str]] = field(default_factory=list)
+    contact_ids: dict[str, str | None] = field(default_factory=dict)
+    rejects: list[RejectRecord] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    """Emails the destination refused in these batches (for the log)."""
+
+
+class Tally:
+    """One attempt's counts. ``base``/``base_done`` are what earlier attempts saved."""
+
+    def __init__(self, base: RunCounts | None = None, base_done: int = 0) -> None:
+        self.base = replace(base) if base is not None else RunCounts()
+        self.counts = replace(self.base)
+        self.items_done = base_done
+        self.items_total = base_done
+        self._base_done = base_done
+        self.conversion_rejected = 0
+        self._planned_hashes: Mapping[str, str] = {}
+        self._counted: set[str] = set()
+        self._api_rejected: set[str] = set()
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(replace(self.counts), self.items_done, self.items_total)
+
+    def progress(self, run_id: int, phase: str) -> RunProgress:
+        return RunProgress(run_id, phase, self.items_done, self.items_total, replace(self.counts))
+
+    def read(
+        self, *, members: int, invalid: int, duplicates: int, conversion_rejected: int
+    ) -> None:
+        """What reading the members found (replacing an earlier attempt's findings)."""
+        self.counts.members = members
+        self.counts.invalid = invalid
+        self.counts.duplicates = duplicates
+        self.conversion_rejected = conversion_rejected
+        self.counts.rejected = conversion_rejected
+
+    def planned(self, *, hashes: Mapping[str, str], unchanged: int, items: int) -> None:
+        """The plan is known: ``hashes`` is the sync state it was built on; ``items`` counts its
+        upsert items and removals."""
+        self._planned_hashes = hashes
+        acknowledged_before = self.base.added + self.base.updated
+        self.counts.unchanged = max(0, unchanged - acknowledged_before)
+        self.items_total = self._base_done + items
+
+    def acknowledge(self, acks: Sequence[Ack]) -> StateChanges:
+        """Count acknowledged batches; return the sync-state changes and rejects to commit.
+        A contact counts once as added or updated, however many of its items were sent."""
+        changes = StateChanges()
+        for ack in acks:
+            refused = {
+                o.email: o.reason or "refused by the destination"
+                for o in ack.result.outcomes
+                if not o.ok
+            }
+            delta = acknowledged(ack.items, frozenset(refused))
+            changes.contact_ids.update((o.email, o.contact_id) for o in ack.result.outcomes if o.ok)
+            changes.rejects.extend(
+                RejectRecord("rejected", None, email, reason)
+                for email, reason in refused.items()
+                if email not in self._api_rejected
+            )
+            self._api_rejected.update(refused)
+            changes.refused.extend(refused)
+            for email, digest in delta.hashes.items():
+                changes.hashes[email] = digest
+                self._count(email, digest)
+            changes.memberships.extend((int(s), email) for s, email in delta.memberships)
+            self.items_done += len(ack.items)
+        self.counts.rejected = self.conversion_rejected + len(self._api_rejected)
+        return changes
+
+    def _count(self, email: str, digest: str) -> None:
+        if email in self._counted:
+            return
+        self._counted.add(email)
+        old = self._planned_hashes.get(email)
+        if old is None:
+            self.counts.added += 1
+        elif old != digest:
+            self.counts.updated += 1
+
+    def removed(self, count: int) -> None:
+        """``count`` list memberships were removed."""
+        self.counts.removed += count
+        self.items_done += count
+
+    def requests(self, made: int) -> None:
+        """This attempt has made ``made`` requests so far."""
+        self.counts.requests = self.base.requests + made
+
+    @property
+    def api_rejected(self) -> int:
+        """Contacts the destination refused in this attempt."""
+        return len(self._api_rejected)

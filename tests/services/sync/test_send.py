@@ -1,0 +1,128 @@
+"""The send stage (X5, X7, X8): batches go to the destination — here Autopilot's client against
+the simulator in-process — each acknowledgement reaches the committer, and a stop or a failure
+never leaves an acknowledged batch uncommitted."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+
+import httpx
+import pytest
+
+from segsync.destinations.autopilot import AutopilotDestination
+from segsync.destinations.base import ConnectionConfig
+from segsync.domain.plan import Desired, RemovalPolicy, SyncPlan, SyncStateView, build_plan
+from segsync.errors import RetriableError
+from segsync.services.sync.committer import Committer
+from segsync.services.sync.send import send_batches
+from segsync.services.sync.tally import Ack
+from segsync.simulator import Simulator, SimulatorConfig
+
+KEY = "send-key"
+
+
+@pytest.fixture
+def simulator() -> Simulator:
+    return Simulator(SimulatorConfig(api_keys=[KEY], rate_limit=0, seed=3))
+
+
+@pytest.fixture
+async def destination(simulator: Simulator) -> AsyncIterator[AutopilotDestination]:
+    config = ConnectionConfig(
+        base_url="http://simulator.test/v1",
+        api_key=KEY,
+        rate_limit=1000.0,
+        transport=httpx.ASGITransport(app=simulator.app),
+        max_attempts=2,
+        backoff_base=0.001,
+    )
+    async with AutopilotDestination(config) as dest:
+        yield dest
+
+
+def plan_of(n: int, max_batch: int = 10) -> SyncPlan:
+    desired = (
+        Desired(f"p{i:03}@example.com", f"h{i}", {"FirstName": f"P{i}"}, {}, frozenset({"1"}))
+        for i in range(n)
+    )
+    state = SyncStateView(list_ids={"1": None})
+    return build_plan(
+        desired, state, segments=["1"], removal=RemovalPolicy.MIRROR, max_batch=max_batch
+    )
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.acks: list[Ack] = []
+
+    async def commit(self, acks: Sequence[Ack]) -> None:
+        self.acks.extend(acks)
+
+    def emails(self) -> set[str]:
+        return {o.email for ack in self.acks for o in ack.result.outcomes if o.ok}
+
+
+async def test_every_batch_is_sent_once_and_committed(
+    destination: AutopilotDestination, simulator: Simulator
+) -> None:
+    plan = plan_of(45)
+    list_id = await destination.ensure_list("Seg")
+    recorder = Recorder()
+
+    finished = await send_batches(
+        destination, plan, {"1": list_id}, Committer(recorder.commit), stop=lambda: False
+    )
+
+    assert finished
+    assert len(recorder.acks) == len(plan.batches) == 5
+    assert recorder.emails() == {c["Email"] for c in simulator.contacts_snapshot()}
+    assert len(recorder.emails()) == 45
+
+
+async def test_a_stop_starts_no_new_batch_and_commits_those_in_flight(
+    destination: AutopilotDestination, simulator: Simulator
+) -> None:
+    plan = plan_of(100)
+    list_id = await destination.ensure_list("Seg")
+    recorder = Recorder()
+    fed: list[int] = []
+
+    def stop() -> bool:
+        fed.append(1)
+        return len(fed) > 3  # three batches may start, then stop
+
+    finished = await send_batches(
+        destination, plan, {"1": list_id}, Committer(recorder.commit), stop=stop
+    )
+
+    assert not finished
+    assert len(recorder.acks) == 3
+    sent = {c["Email"] for c in simulator.contacts_snapshot()}
+    assert sent == recorder.emails()
+    assert len(sent) == 30
+
+
+async def test_a_failing_batch_is_raised_after_the_acknowledged_ones_are_committed(
+    destination: AutopilotDestination, simulator: Simulator
+) -> None:
+    plan = plan_of(30)
+    list_id = await destination.ensure_list("Seg")
+    recorder = Recorder()
+    sent_batches: list[int] = []
+    real_upsert = destination.upsert_batch
+
+    async def third_fails(items: Sequence[object]) -> object:
+        sent_batches.append(1)
+        if len(sent_batches) == 3:
+            raise RetriableError("503 Service Unavailable after 2 attempts")
+        return await real_upsert(items)  # type: ignore[arg-type]
+
+    destination.upsert_batch = third_fails  # type: ignore[assignment,method-assign]
+
+    with pytest.raises(RetriableError, match="503"):
+        await send_batches(
+            destination, plan, {"1": list_id}, Committer(recorder.commit), stop=lambda: False
+        )
+
+    assert len(recorder.acks) == 2
+    assert recorder.emails() == {c["Email"] for c in simulator.contacts_snapshot()}

@@ -1,0 +1,69 @@
+"""The checkpoint stage's arithmetic (X7, X9): what acknowledged batches mean for the sync state
+and the counts, across attempts of one run."""
+
+from __future__ import annotations
+
+from segsync.destinations.base import BatchResult, RecordOutcome
+from segsync.domain.plan import UpsertItem
+from segsync.domain.runs import RunCounts
+from segsync.services.sync.tally import Ack, Tally
+
+
+def item(email: str, segment: str | None = "1", digest: str = "h1") -> UpsertItem:
+    return UpsertItem(email, {}, {}, segment, digest)
+
+
+def ok(*emails: str) -> BatchResult:
+    return BatchResult([RecordOutcome(e, True, f"person_{e}") for e in emails], requests=1)
+
+
+def test_a_contact_counts_once_as_added_or_updated_however_many_items_it_had() -> None:
+    tally = Tally()
+    tally.planned(hashes={"old@x.org": "h0"}, unchanged=3, items=4)
+    changes = tally.acknowledge(
+        [
+            Ack([item("new@x.org", "1"), item("old@x.org", "1")], ok("new@x.org", "old@x.org")),
+            Ack([item("new@x.org", "2")], ok("new@x.org")),
+        ]
+    )
+    assert (tally.counts.added, tally.counts.updated, tally.counts.unchanged) == (1, 1, 3)
+    assert tally.items_done == 3
+    assert tally.items_total == 4
+    assert changes.hashes == {"new@x.org": "h1", "old@x.org": "h1"}
+    assert sorted(changes.memberships) == [(1, "new@x.org"), (1, "old@x.org"), (2, "new@x.org")]
+    assert changes.contact_ids["new@x.org"] == "person_new@x.org"
+
+
+def test_a_refused_contact_is_a_reject_once_and_leaves_no_state() -> None:
+    tally = Tally()
+    tally.read(members=5, invalid=1, duplicates=0, conversion_rejected=1)
+    refused = BatchResult(
+        [
+            RecordOutcome("bad@x.org", False, reason="Rejected email address"),
+            *ok("a@x.org").outcomes,
+        ],
+        requests=2,
+    )
+    first = tally.acknowledge([Ack([item("bad@x.org"), item("a@x.org")], refused)])
+    again = tally.acknowledge([Ack([item("bad@x.org", "2")], refused)])
+    assert [r.email for r in first.rejects] == ["bad@x.org"]
+    assert again.rejects == []
+    assert first.refused == ["bad@x.org"]
+    assert "bad@x.org" not in first.hashes
+    assert tally.counts.rejected == 2  # one conversion, one refused by the destination
+    assert tally.api_rejected == 1
+
+
+def test_a_resumed_attempt_accumulates_what_earlier_attempts_saved() -> None:
+    base = RunCounts(members=9, added=100, updated=5, removed=2, requests=7)
+    tally = Tally(base, base_done=107)
+    tally.planned(hashes={}, unchanged=150, items=20)
+    tally.acknowledge([Ack([item("z@x.org")], ok("z@x.org"))])
+    tally.removed(3)
+    tally.requests(4)
+    snap = tally.snapshot()
+    assert (snap.counts.added, snap.counts.removed, snap.counts.requests) == (101, 5, 11)
+    assert snap.counts.unchanged == 150 - 105  # what earlier attempts sent is not unchanged
+    assert (snap.items_done, snap.items_total) == (111, 127)
+    progress = tally.progress(42, "sending")
+    assert (progress.run_id, progress.phase, progress.items_done) == (42, "sending", 111)
