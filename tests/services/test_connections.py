@@ -379,6 +379,31 @@ def test_contributors_and_viewers_see_only_shared_names_and_types(
         ctx.actor = LOCAL_ADMIN
 
 
+def test_by_id_others_are_refused_alike_for_private_and_missing_connections(
+    ctx: ServiceContext, sim: RunningSimulator
+) -> None:
+    private = add(ctx, sim, "Private")
+    with pytest.raises(NotFound, match="no connection with id 999"):
+        svc.show_connection(ctx, 999)
+    ctx.actor = acting(ctx, Role.CONTRIBUTOR)
+    for connection_id in (private.id, 999):
+        with pytest.raises(PermissionDenied, match="not shared with contributors") as refused:
+            svc.show_connection(ctx, connection_id)
+        assert "Private" not in refused.value.message
+
+
+def test_the_type_decides_the_statement_and_unknown_types_are_named(
+    ctx: ServiceContext, sim: RunningSimulator
+) -> None:
+    assert consent_statement(None) == STATEMENT  # the only type users may choose
+    with pytest.raises(InputError, match="unknown destination type 'mailchimp'"):
+        consent_statement("mailchimp")
+    details = add(ctx, sim)
+    assert details.consent is not None
+    assert details.consent.statement == consent_statement(details.type)
+    assert "to Autopilot, a third-party service" in STATEMENT
+
+
 def test_usable_connections_are_grouped_by_type_and_follow_the_policy(
     ctx: ServiceContext, sim: RunningSimulator
 ) -> None:

@@ -495,6 +495,19 @@ def test_detach_keeps_settings_and_cancels_queued_runs(ctx: ServiceContext) -> N
         )
 
 
+def test_a_detached_exports_data_matching_waits_for_a_connection(ctx: ServiceContext) -> None:
+    record = _create(ctx, first_name="FirstName")
+    exports.detach_export(ctx, record.id)
+    with pytest.raises(InputError, match="has no connection, and what can be mapped depends"):
+        _edit(ctx, "Weekly", maps=["MailingCity=City"])
+    assert _edit(ctx, "Weekly", removal="add-only").export.mapping == record.mapping
+    lines = exports.show_export(ctx, record.id).mapping
+    assert [(m.field, m.attribute) for m in lines] == [
+        ("email", "Email"),
+        ("first name", "FirstName"),
+    ]
+
+
 def test_reattaching_the_same_connection_keeps_the_sync_state(ctx: ServiceContext) -> None:
     record = _create(ctx)
     _add_sync_state(ctx, record.id, record.segment_ids[0])

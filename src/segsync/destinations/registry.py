@@ -9,10 +9,12 @@ from __future__ import annotations
 from segsync.destinations.autopilot import AutopilotDestination
 from segsync.destinations.base import ConnectionConfig, Destination
 from segsync.destinations.capabilities import Capabilities
+from segsync.destinations.testbed import TestbedDestination
 from segsync.errors import InputError
 
 _TYPES: dict[str, type[Destination]] = {
     AutopilotDestination.capabilities.name: AutopilotDestination,
+    TestbedDestination.capabilities.name: TestbedDestination,
 }
 
 
