@@ -163,18 +163,14 @@ class DestinationConformance:
         assert first == again != other
         assert sorted(fake.list_titles()) == ["Conformance: Gold", "Conformance: Silver"]
 
-    async def test_members_of_an_unknown_list_are_not_found(
-        self, fake: ConformanceHarness
-    ) -> None:
+    async def test_members_of_an_unknown_list_are_not_found(self, fake: ConformanceHarness) -> None:
         async with fake.destination() as destination:
             with pytest.raises(NotFound):
                 [member async for member in destination.list_members("no-such-list")]
 
     # --- upserts --------------------------------------------------------------------------
 
-    async def test_a_full_batch_lands_with_its_memberships(
-        self, fake: ConformanceHarness
-    ) -> None:
+    async def test_a_full_batch_lands_with_its_memberships(self, fake: ConformanceHarness) -> None:
         async with fake.destination() as destination:
             caps = destination.capabilities
             list_id = await destination.ensure_list("Conformance: full batch")
@@ -188,9 +184,7 @@ class DestinationConformance:
         assert read_back == wanted
         assert fake.members(list_id) == wanted
 
-    async def test_a_refused_record_does_not_sink_its_batch(
-        self, fake: ConformanceHarness
-    ) -> None:
+    async def test_a_refused_record_does_not_sink_its_batch(self, fake: ConformanceHarness) -> None:
         async with fake.destination() as destination:
             list_id = await destination.ensure_list("Conformance: refusals")
             items = sample_items(destination.capabilities, 5, list_id=list_id)
