@@ -29,9 +29,9 @@ from typing import Any
 
 import httpx
 
-from segsync.services.connections import add_connection
+from segsync.services.connections import NewConnection, add_connection
 from segsync.services.context import open_context
-from segsync.services.exports import create_export
+from segsync.services.exports import DataMatching, ExportSettings, create_export
 from segsync.services.profiles import load_sample
 from segsync.settings import Settings
 from segsync.storage.repositories.runs import RunRepository
@@ -163,15 +163,20 @@ def setup(bench: Bench, profiles: int) -> None:
                 ("Last two thirds", third + 1, None),
             ):
                 repo.create(name=name, definition=definition(name, low, high), now=ctx.now())
-        add_connection(
-            ctx, "autopilot", "Bench", api_key=KEY, base_url=f"{bench.sim_url}/v1",
-            rate_limit=bench.rate, contract_limit=10 * profiles, agree=True,
+        connection = add_connection(
+            ctx,
+            NewConnection(
+                "Bench", type="autopilot", api_key=KEY, base_url=f"{bench.sim_url}/v1",
+                rate_limit=bench.rate, contract_limit=10 * profiles,
+            ),
+            agree=True,
         )  # fmt: skip
-        common = {"email": "Email", "first_name": "FirstName", "last_name": "LastName"}
-        create_export(ctx, "All", "Bench", segments=["Everyone"], **common)
-        create_export(
-            ctx, "Halves", "Bench", segments=["First two thirds", "Last two thirds"], **common
-        )
+        matching = DataMatching("Email", "FirstName", "LastName")
+        for name, chosen in (
+            ("All", ["Everyone"]),
+            ("Halves", ["First two thirds", "Last two thirds"]),
+        ):
+            create_export(ctx, ExportSettings(name, connection.id, matching, chosen))
 
 
 def change_one_percent(bench: Bench) -> None:

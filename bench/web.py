@@ -24,7 +24,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from segsync.services import exports, segments, users
+from segsync.services import connections, exports, segments, users
 from segsync.services.context import open_context
 from segsync.services.profiles import load_sample
 from segsync.settings import Settings
@@ -70,9 +70,10 @@ def seed(settings: Settings, n_exports: int, n_runs: int) -> tuple[int, int]:
                     updated_at=now,
                 )
             )
-        first = exports.create_export(
-            ctx, "Export 0000", "Autopilot", "Email", "FirstName", "LastName", segments=["Gold"]
-        )
+        matching = exports.DataMatching("Email", "FirstName", "LastName")
+        connection_id = connections.connection_id(ctx, "Autopilot")
+        settings = exports.ExportSettings("Export 0000", connection_id, matching, ["Gold"])
+        first = exports.create_export(ctx, settings)
         segment_ids = [s.id for s in segments.list_segments(ctx)]
         with ctx.db.session() as session:
             repo = ExportRepository(session)

@@ -32,6 +32,8 @@ ALLOWED: dict[str, set[str]] = {
     "cli": {"services", "settings", "errors", "simulator", "web"},
     "web": {"services", "settings", "errors"},
     "simulator": set(),
+    # The destination conformance kit, for the destinations' tests (never imported by segsync).
+    "testing": {"destinations", "domain", "errors"},
 }
 
 
@@ -82,3 +84,35 @@ def test_no_relative_imports_and_no_utils_modules() -> None:
 def test_the_checker_sees_a_forbidden_import() -> None:
     tree = ast.parse("from segsync.storage import models\nimport segsync.web.app\n")
     assert _imported_layers(tree) == {"storage", "web"}
+
+
+MAX_MODULE_LINES = 400
+
+
+def test_no_module_is_over_400_lines() -> None:
+    long = {
+        str(path.relative_to(SRC)): n
+        for path in SRC.rglob("*.py")
+        if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert not long, f"split these modules (lines): {long}"
+
+
+def test_inside_services_modules_import_modules_not_family_packages() -> None:
+    families = {p.name for p in (SRC / "services").iterdir() if (p / "__init__.py").exists()}
+    for path in (SRC / "services").rglob("*.py"):
+        if path.name == "__init__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "segsync.services":
+                named = {alias.name for alias in node.names} & families
+                assert not named, f"{path.relative_to(SRC)} imports the family {named}"
+            if isinstance(node, ast.ImportFrom) and node.module in {
+                f"segsync.services.{family}" for family in families
+            }:
+                for alias in node.names:
+                    module = SRC / "services" / node.module.split(".")[-1] / f"{alias.name}.py"
+                    assert module.exists(), (
+                        f"{path.relative_to(SRC)} imports {alias.name} from the family "
+                        f"{node.module}; import it from its module"
+                    )

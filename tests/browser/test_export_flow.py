@@ -79,7 +79,7 @@ def test_administrator_connects_adds_a_destination_and_runs_it(
     add_connection_through_the_ui(page, site)
     with open_context(site.settings) as ctx:
         saved = next(c for c in connections.list_connections(ctx) if c.name == CONNECTION)
-        details = connections.show_connection(ctx, CONNECTION).to_dict()
+        details = connections.show_connection(ctx, saved.id).to_dict()
     assert saved.who_may_use == "administrators and contributors"
     assert "administrator@example.com" in str(details)
     assert DEFAULT_API_KEY not in str(details)

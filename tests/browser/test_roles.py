@@ -35,18 +35,18 @@ def setup(site: Site) -> Setup:
     administrator through the services."""
     segment = next(iter(SEGMENTS))
     with open_context(site.settings) as ctx:
-        for name, shared in ((SHARED, True), (PRIVATE, False)):
-            connections.add_connection(
-                ctx,
-                "autopilot",
+        matching = exports.DataMatching("Email")
+        for name, shared, export in ((SHARED, True, TEAM_EXPORT), (PRIVATE, False, PRIVATE_EXPORT)):
+            new = connections.NewConnection(
                 name,
+                type="autopilot",
                 api_key=DEFAULT_API_KEY,
                 base_url=site.simulator.base_url,
                 share_with_contributors=shared,
-                agree=True,
             )
-        exports.create_export(ctx, TEAM_EXPORT, SHARED, "Email", segments=[segment])
-        exports.create_export(ctx, PRIVATE_EXPORT, PRIVATE, "Email", segments=[segment])
+            connection = connections.add_connection(ctx, new, agree=True)
+            settings = exports.ExportSettings(export, connection.id, matching, [segment])
+            exports.create_export(ctx, settings)
         ids = export_forms.export_ids(ctx)
     return Setup(team_export=ids[TEAM_EXPORT], private_export=ids[PRIVATE_EXPORT])
 

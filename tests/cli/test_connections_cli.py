@@ -152,6 +152,15 @@ def test_refusals_exit_2_and_save_nothing(invoke: Invoke, sim: RunningSimulator)
     assert unreachable.exit_code == 2
     assert f"could not reach Autopilot at {closed}" in flat(unreachable.stderr)
 
+    unknown = invoke(
+        "connections", "add", "mailchimp", "--name", "Main", "--api-key-env", "AUTOPILOT_KEY",
+        "--agree",
+    )  # fmt: skip
+    assert unknown.exit_code == 2
+    assert flat(unknown.stderr).endswith(
+        "unknown destination type 'mailchimp'; the known types are: autopilot"
+    )
+
     assert json.loads(invoke("connections", "list", "--json").stdout) == []
 
 

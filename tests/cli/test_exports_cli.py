@@ -105,6 +105,34 @@ def test_bad_input_exits_2_naming_the_field(invoke: Invoke) -> None:
     assert "no export named 'Nope'" in nothing.stderr
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("Company", "--map 'Company': write FIELD=ATTRIBUTE, e.g. Company=CompanyName"),
+        ("=Employer", "--map '=Employer': the destination field before '=' is missing"),
+        ("Company=", "--map 'Company=': the profile attribute after '=' is missing"),
+        ("unsubscribed=IsSubscribed", "unsubscribed cannot be mapped: segsync never sends it"),
+        ("Compnay=City", "unknown Autopilot field 'Compnay'; did you mean Company?"),
+    ],
+)
+def test_map_options_are_read_by_the_cli_and_checked_by_the_destination(
+    invoke: Invoke, data_dir: Path, text: str, message: str
+) -> None:
+    result = invoke(*CREATE, "--map", text)
+    assert result.exit_code == 2
+    assert message in _flat(result.stderr)
+
+
+def test_map_options_are_canonicalised(invoke: Invoke) -> None:
+    created = invoke(*CREATE, "--map", " mailingcity = City ", "--map", "CUSTOM:String:A  B=City")
+    assert created.exit_code == 0, created.output
+    shown = json.loads(invoke("exports", "show", "Newsletter", "--json").stdout)
+    assert shown["mapping"][2:] == [
+        {"field": "MailingCity", "attribute": "City"},
+        {"field": "custom:string:A B", "attribute": "City"},
+    ]
+
+
 def test_show_warns_over_the_contract_limit(invoke: Invoke) -> None:
     invoke(*CREATE[:5], "Tiny", *CREATE[6:])
     result = invoke("exports", "show", "Newsletter")

@@ -305,7 +305,7 @@ async def test_list_members_follows_bookmarks_to_the_last_page(vtime: VirtualTim
         ]
     )
     async with destination(script, vtime) as dest:
-        emails = [c["Email"] async for c in dest.list_members("contactlist_1")]
+        emails = [m.email async for m in dest.list_members("contactlist_1")]
     assert emails == ["a@x.org", "b@x.org", "c@x.org"]
     assert [r.url.path for r in script.requests] == [
         "/v1/list/contactlist_1/contacts",

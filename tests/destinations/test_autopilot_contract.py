@@ -115,7 +115,7 @@ async def test_membership_add_remove_and_paging_through_members(
         result = await dest.upsert_batch([UpsertItem(e, list_id=list_id) for e in chunk])
         assert all(o.ok for o in result.outcomes)
     before = dest.requests_made
-    members = [c["Email"] async for c in dest.list_members(list_id)]
+    members = [m.email async for m in dest.list_members(list_id)]
     assert sorted(members) == emails
     assert dest.requests_made - before == 3  # pages of 100
 

@@ -10,15 +10,17 @@ from typing import Any, ClassVar
 import pytest
 
 from segsync.destinations.autopilot import AutopilotDestination
+from segsync.destinations.autopilot.fields import AUTOPILOT_FIELDS
 from segsync.destinations.base import (
     AccountInfo,
     BatchResult,
-    Capabilities,
     ConnectionConfig,
     Destination,
+    ListMember,
     RecordOutcome,
     UpsertItem,
 )
+from segsync.destinations.capabilities import Capabilities
 from segsync.destinations.registry import capabilities, create_destination, destination_types
 from segsync.errors import InputError, RetriableError
 
@@ -26,7 +28,17 @@ from segsync.errors import InputError, RetriableError
 class Recording(Destination):
     """Batches finish when the test releases them; records what ran concurrently."""
 
-    capabilities: ClassVar[Capabilities] = Capabilities("recording", 10, 5.0)
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        name="recording",
+        display_name="Recording",
+        description="",
+        consent_statement="",
+        max_batch_size=10,
+        default_rate_limit=5.0,
+        default_base_url="",
+        catalogue=AUTOPILOT_FIELDS,
+        settings=(),
+    )
 
     def __init__(self, in_flight: int, fail: set[str] | None = None) -> None:
         self.in_flight = in_flight
@@ -72,19 +84,17 @@ class Recording(Destination):
     async def ensure_list(self, title: str) -> str:
         raise NotImplementedError
 
-    async def add_membership(self, list_id: str, email: str) -> bool:
-        raise NotImplementedError
-
     async def remove_membership(self, list_id: str, email: str) -> bool:
         raise NotImplementedError
 
     async def forget(self, email: str) -> bool:
         raise NotImplementedError
 
-    async def get_contact(self, email: str) -> dict[str, Any] | None:
+    def list_members(self, list_id: str) -> AsyncIterator[ListMember]:
         raise NotImplementedError
 
-    def list_members(self, list_id: str) -> AsyncIterator[dict[str, Any]]:
+    @classmethod
+    def preview(cls, item: UpsertItem) -> dict[str, Any]:
         raise NotImplementedError
 
     @property
@@ -164,7 +174,8 @@ async def test_a_failed_batch_stops_new_ones_but_in_flight_results_are_kept() ->
 
 
 def test_the_registry_knows_autopilot() -> None:
-    assert destination_types() == ["autopilot"]
+    assert destination_types(listed_only=True) == ["autopilot"]
+    assert "autopilot" in destination_types()
     caps = capabilities("autopilot")
     assert (caps.max_batch_size, caps.default_rate_limit) == (100, 5.0)
     assert caps.default_base_url == "https://api2.autopilothq.com/v1"

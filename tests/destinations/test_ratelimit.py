@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from segsync.destinations.autopilot.ratelimit import LatencyGauge, TokenBucket, in_flight_for
+from segsync.destinations.pacing import LatencyGauge, TokenBucket, in_flight_for
 from segsync.errors import InputError
 from tests.destinations.conftest import VirtualTime
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from segsync.destinations.autopilot.retry import (
+from segsync.destinations.retry import (
     MAX_RETRY_AFTER,
     RetryPolicy,
     is_retriable_status,

@@ -8,23 +8,30 @@ import hashlib
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
+from segsync.destinations.autopilot.fields import AUTOPILOT_FIELDS
 from segsync.domain.catalog import AttrType
+from segsync.domain.fields import Target
 from segsync.domain.mapping import (
-    STANDARD_FIELDS,
     FieldMapping,
-    Target,
     build_contact,
-    contact_object,
     mapped_attributes,
-    parse_map_option,
-    parse_target,
     payload_hash,
     validate_mapping,
 )
 from segsync.errors import InputError, RecordRejected
+
+STANDARD_FIELDS = AUTOPILOT_FIELDS.standard_keys()
+parse_target = AUTOPILOT_FIELDS.parse_target
+
+
+def autopilot_mapping(**given: Any) -> FieldMapping:
+    """A mapping read against Autopilot's catalogue."""
+    return FieldMapping(catalogue=AUTOPILOT_FIELDS, **given)
+
 
 COLUMNS = {
     "Email": AttrType.TEXT,
@@ -56,6 +63,7 @@ def test_standard_fields_exclude_email_unsubscribed_and_control_keys() -> None:
         ("OWNER_NAME", Target("standard", "owner_name")),
         ("custom:string:Favourite Colour", Target("custom", "Favourite Colour", "string")),
         ("CUSTOM:Integer: Review  Rating ", Target("custom", "Review Rating", "integer")),
+        ("NumberOfEmployees", Target("standard", "NumberOfEmployees", "integer")),
         ("custom:date:a:b", Target("custom", "a:b", "date")),
     ],
 )
@@ -64,9 +72,10 @@ def test_parse_target_canonicalises(text: str, target: Target) -> None:
 
 
 def test_custom_write_keys_replace_spaces_with_double_dashes() -> None:
-    assert parse_target("custom:integer:Review Rating").write_key == "integer--Review--Rating"
-    assert parse_target("custom:boolean:VIP").write_key == "boolean--VIP"
-    assert parse_target("Company").write_key == "Company"
+    write_key = AUTOPILOT_FIELDS.write_key
+    assert write_key(parse_target("custom:integer:Review Rating")) == "integer--Review--Rating"
+    assert write_key(parse_target("custom:boolean:VIP")) == "boolean--VIP"
+    assert write_key(parse_target("Company")) == "Company"
     assert parse_target("custom:float:Lifetime Value").spec == "custom:float:Lifetime Value"
 
 
@@ -96,43 +105,26 @@ def test_bad_targets_are_refused_with_a_reason(text: str, message: str) -> None:
     assert message in str(info.value)
 
 
-def test_parse_map_option() -> None:
-    assert parse_map_option("company=Employer") == ("Company", "Employer")
-    assert parse_map_option(" custom:integer:Review Rating = Score ") == (
-        "custom:integer:Review Rating",
-        "Score",
-    )
-    for text, message in [
-        ("Company", "write FIELD=ATTRIBUTE"),
-        ("=Employer", "the Autopilot field before '=' is missing"),
-        ("Company=", "the profile attribute after '=' is missing"),
-        ("unsubscribed=Opt", "never sends it"),
-    ]:
-        with pytest.raises(InputError, match=None) as info:
-            parse_map_option(text)
-        assert message in str(info.value)
-
-
 def test_mapping_requires_email_and_refuses_duplicate_targets() -> None:
     with pytest.raises(InputError, match="the email mapping is required"):
-        FieldMapping(email=" ")
+        autopilot_mapping(email=" ")
     with pytest.raises(InputError, match="Company is mapped twice"):
-        FieldMapping(email="Email", extra=(("Company", "A"), ("company", "B")))
+        autopilot_mapping(email="Email", extra=(("Company", "A"), ("company", "B")))
     with pytest.raises(InputError, match="mapped twice"):
-        FieldMapping(
+        autopilot_mapping(
             email="Email", extra=(("custom:string:Score", "A"), ("custom:float:score", "B"))
         )
 
 
 def test_mapping_round_trips_through_a_dict() -> None:
-    mapping = FieldMapping(
+    mapping = autopilot_mapping(
         email="Email",
         first_name="FirstName",
         extra=(("mailingcity", "City"), ("custom:integer:Review  Rating", "Score")),
     )
     assert mapping.extra == (("MailingCity", "City"), ("custom:integer:Review Rating", "Score"))
     data = json.loads(json.dumps(mapping.to_dict()))
-    assert FieldMapping.from_dict(data) == mapping
+    assert FieldMapping.from_dict(data, AUTOPILOT_FIELDS) == mapping
     assert data == {
         "email": "Email",
         "first_name": "FirstName",
@@ -140,11 +132,11 @@ def test_mapping_round_trips_through_a_dict() -> None:
         "extra": [["MailingCity", "City"], ["custom:integer:Review Rating", "Score"]],
     }
     with pytest.raises(InputError, match="malformed field mapping"):
-        FieldMapping.from_dict({"first_name": "x"})
+        FieldMapping.from_dict({"first_name": "x"}, AUTOPILOT_FIELDS)
 
 
 def test_mapped_attributes_lists_each_attribute_once_email_first() -> None:
-    mapping = FieldMapping(
+    mapping = autopilot_mapping(
         email="Email",
         first_name="FirstName",
         last_name="LastName",
@@ -154,7 +146,7 @@ def test_mapped_attributes_lists_each_attribute_once_email_first() -> None:
 
 
 def test_valid_mapping_passes() -> None:
-    mapping = FieldMapping(
+    mapping = autopilot_mapping(
         email="Email",
         first_name="FirstName",
         last_name="LastName",
@@ -175,43 +167,46 @@ def test_valid_mapping_passes() -> None:
 @pytest.mark.parametrize(
     ("mapping", "message"),
     [
-        (FieldMapping(email="Mail"), "email: attribute 'Mail' is not on the profile table"),
-        (FieldMapping(email="email"), "did you mean 'Email'?"),
-        (FieldMapping(email="Zip"), "email: attribute 'Zip' is number, but emails must be text"),
+        (autopilot_mapping(email="Mail"), "email: attribute 'Mail' is not on the profile table"),
+        (autopilot_mapping(email="email"), "did you mean 'Email'?"),
         (
-            FieldMapping(email="Email", first_name="Frist"),
+            autopilot_mapping(email="Zip"),
+            "email: attribute 'Zip' is number, but emails must be text",
+        ),
+        (
+            autopilot_mapping(email="Email", first_name="Frist"),
             "first name: attribute 'Frist' is not on the profile table",
         ),
         (
-            FieldMapping(email="Email", extra=(("Company", "Employer"),)),
+            autopilot_mapping(email="Email", extra=(("Company", "Employer"),)),
             "Company: attribute 'Employer' is not on the profile table",
         ),
         (
-            FieldMapping(email="Email", extra=(("MailingCity", "Cty"),)),
+            autopilot_mapping(email="Email", extra=(("MailingCity", "Cty"),)),
             "did you mean 'City'?",
         ),
         (
-            FieldMapping(email="Email", extra=(("NumberOfEmployees", "City"),)),
+            autopilot_mapping(email="Email", extra=(("NumberOfEmployees", "City"),)),
             "NumberOfEmployees: attribute 'City' is text, but NumberOfEmployees takes integer",
         ),
         (
-            FieldMapping(email="Email", extra=(("Company", "BirthDate"),)),
+            autopilot_mapping(email="Email", extra=(("Company", "BirthDate"),)),
             "map it to a custom:date:<Name> field",
         ),
         (
-            FieldMapping(email="Email", last_name="IsVip"),
+            autopilot_mapping(email="Email", last_name="IsVip"),
             "last name: attribute 'IsVip' is boolean",
         ),
         (
-            FieldMapping(email="Email", extra=(("custom:date:D", "Score"),)),
+            autopilot_mapping(email="Email", extra=(("custom:date:D", "Score"),)),
             "custom:date:D: attribute 'Score' is number, but custom:date:D takes date",
         ),
         (
-            FieldMapping(email="Email", extra=(("custom:boolean:B", "City"),)),
+            autopilot_mapping(email="Email", extra=(("custom:boolean:B", "City"),)),
             "takes boolean values",
         ),
         (
-            FieldMapping(email="Email", extra=(("custom:float:F", "IsVip"),)),
+            autopilot_mapping(email="Email", extra=(("custom:float:F", "IsVip"),)),
             "custom:float:F: attribute 'IsVip' is boolean",
         ),
     ],
@@ -224,7 +219,7 @@ def test_invalid_mappings_name_the_field_and_the_problem(
     assert message in str(info.value)
 
 
-FULL = FieldMapping(
+FULL = autopilot_mapping(
     email="Email",
     first_name="FirstName",
     last_name="LastName",
@@ -289,7 +284,7 @@ def test_empty_values_are_omitted() -> None:
     ],
 )
 def test_dates_are_sent_as_iso_8601(value: object, sent: str) -> None:
-    mapping = FieldMapping(email="Email", extra=(("custom:date:When", "When"),))
+    mapping = autopilot_mapping(email="Email", extra=(("custom:date:When", "When"),))
     assert build_contact(mapping, {"Email": "a@b.co", "When": value}).custom == {"date--When": sent}
 
 
@@ -306,7 +301,7 @@ def test_dates_are_sent_as_iso_8601(value: object, sent: str) -> None:
     ],
 )
 def test_value_conversions(target: str, value: object, sent: object) -> None:
-    mapping = FieldMapping(email="Email", extra=((target, "X"),))
+    mapping = autopilot_mapping(email="Email", extra=((target, "X"),))
     payload = build_contact(mapping, {"Email": "a@b.co", "X": value})
     assert [*payload.fields.values(), *payload.custom.values()] == [sent]
     assert type([*payload.fields.values(), *payload.custom.values()][0]) is type(sent)
@@ -329,7 +324,7 @@ def test_value_conversions(target: str, value: object, sent: object) -> None:
 def test_unsendable_values_reject_only_that_contact(
     target: str, value: object, message: str
 ) -> None:
-    mapping = FieldMapping(email="Email", extra=((target, "X"),))
+    mapping = autopilot_mapping(email="Email", extra=((target, "X"),))
     with pytest.raises(RecordRejected) as info:
         build_contact(mapping, {"Email": "Jane@Example.com", "X": value})
     assert message in str(info.value)
@@ -367,19 +362,3 @@ def test_payload_hash_is_stable_across_processes() -> None:
     assert payload_hash({"FirstName": "José"}, {"integer--A": 1}) == (
         hashlib.sha256(canonical.encode("utf-8")).hexdigest()
     )
-
-
-def test_contact_object_never_carries_unsubscribed() -> None:
-    contact = contact_object(
-        "jane@example.com",
-        {"FirstName": "Jane", "unsubscribed": False, "_NewEmail": "x@y.z", "Email": "other@x.io"},
-        {"boolean--VIP": True},
-        list_id="contactlist_1",
-    )
-    assert contact == {
-        "FirstName": "Jane",
-        "Email": "jane@example.com",
-        "custom": {"boolean--VIP": True},
-        "_autopilot_list": "contactlist_1",
-    }
-    assert contact_object("a@b.co", {}, {}) == {"Email": "a@b.co"}

@@ -24,7 +24,7 @@ from segsync.domain.plan import (
     build_plan,
     list_title,
     pack,
-    sample_payloads,
+    sample_items,
 )
 from segsync.errors import InputError
 
@@ -306,7 +306,7 @@ def test_rejected_contacts_are_not_recorded_as_sent() -> None:
 # ---------------------------------------------------------------- dry run and odds and ends
 
 
-def test_sample_payloads_per_list() -> None:
+def test_sample_items_per_list() -> None:
     contacts = [
         Desired(f"p{i}@x.io", "h", {"FirstName": f"P{i}"}, {"integer--N": i}, frozenset({"a"}))
         for i in range(5)
@@ -314,30 +314,19 @@ def test_sample_payloads_per_list() -> None:
     contacts.append(Desired("z@x.io", "h", {}, {}, frozenset({"a", "b"})))
     state = SyncStateView(list_ids={"a": "contactlist_A", "b": None})
     plan = build_plan(contacts, state, segments=["a", "b"], removal=RemovalPolicy.MIRROR)
-    samples = sample_payloads(plan, per_list=2)
-    assert samples == {
-        "a": [
-            {
-                "FirstName": "P0",
-                "Email": "p0@x.io",
-                "custom": {"integer--N": 0},
-                "_autopilot_list": "contactlist_A",
-            },
-            {
-                "FirstName": "P1",
-                "Email": "p1@x.io",
-                "custom": {"integer--N": 1},
-                "_autopilot_list": "contactlist_A",
-            },
-        ],
-        "b": [{"Email": "z@x.io", "_autopilot_list": "<new list for segment b>"}],
+    samples = sample_items(plan, per_list=2)
+    assert {key: [(i.email, i.segment, lid) for i, lid in v] for key, v in samples.items()} == {
+        "a": [("p0@x.io", "a", "contactlist_A"), ("p1@x.io", "a", "contactlist_A")],
+        "b": [("z@x.io", "b", "<new list for segment b>")],
     }
+    assert samples["a"][0][0].custom == {"integer--N": 0}
 
 
-def test_sample_payloads_of_pure_updates() -> None:
+def test_sample_items_of_pure_updates() -> None:
     state = SyncStateView({"p@x.io": "old"}, frozenset({("s1", "p@x.io")}), {"s1": "L"})
     plan = plan_of([desired("p@x.io", "new")], state)
-    assert sample_payloads(plan) == {NO_LIST: [{"FirstName": "p", "Email": "p@x.io"}]}
+    ((item, list_id),) = sample_items(plan)[NO_LIST]
+    assert (item.email, item.segment, list_id) == ("p@x.io", None, None)
 
 
 def test_items_follow_planned_order_across_batches() -> None:

@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from segsync.destinations.base import ConnectionConfig
-from segsync.services.connections import add_connection
+from segsync.services.connections import NewConnection, add_connection, connection_id
 from segsync.services.context import ServiceContext, open_context
-from segsync.services.exports import create_export
+from segsync.services.exports import DataMatching, ExportSettings, MappingLine, create_export
 from segsync.services.profiles import import_profiles
 from segsync.settings import Settings
 from segsync.simulator import RunningSimulator, SimulatorConfig, serve_in_thread
@@ -96,16 +96,15 @@ def connect(
     rate_limit: float = 1000.0,
     contract_limit: int = 100_000,
 ) -> None:
-    add_connection(
-        ctx,
-        "autopilot",
+    new = NewConnection(
         name,
+        type="autopilot",
         api_key=API_KEY,
         base_url=sim.base_url,
         rate_limit=rate_limit,
         contract_limit=contract_limit,
-        agree=True,
     )
+    add_connection(ctx, new, agree=True)
 
 
 def make_export(
@@ -117,17 +116,19 @@ def make_export(
     connection: str = "Sim",
     list_prefix: str = "",
 ) -> None:
+    matching = DataMatching(
+        "Email", "FirstName", "LastName", [MappingLine("custom:float:Score", "Score")]
+    )
     create_export(
         ctx,
-        name,
-        connection,
-        email="Email",
-        first_name="FirstName",
-        last_name="LastName",
-        maps=["custom:float:Score=Score"],
-        segments=list(segments),
-        removal=removal,
-        list_prefix=list_prefix,
+        ExportSettings(
+            name=name,
+            connection_id=connection_id(ctx, connection),
+            matching=matching,
+            segments=list(segments),
+            removal=removal,
+            list_prefix=list_prefix,
+        ),
     )
 
 

@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from segsync.services.connections import edit_connection, test_connection
+from segsync.services.connections import (
+    ConnectionEdit,
+    connection_id,
+    edit_connection,
+    test_connection,
+)
 from segsync.services.context import ServiceContext
 from segsync.services.privacy.audit import list_events
 from segsync.services.runs import run_export
@@ -30,7 +35,8 @@ def test_moving_the_connection_to_another_account_sends_everyone_there(
     setup(ctx, sim, tmp_path, people(5))
     assert run_export(ctx, "Newsletter", tune=fast).counts.added == 5
 
-    edit_connection(ctx, "Sim", base_url=other_account.base_url, agree=True)
+    moved = ConnectionEdit(base_url=other_account.base_url)
+    edit_connection(ctx, connection_id(ctx, "Sim"), moved, agree=True)
     run = run_export(ctx, "Newsletter", tune=fast)
 
     assert run.counts.added == 5
@@ -46,8 +52,9 @@ def test_checking_the_same_account_again_keeps_the_sync_state(
 ) -> None:
     setup(ctx, sim, tmp_path, people(3))
     assert run_export(ctx, "Newsletter", tune=fast).counts.added == 3
-    assert test_connection(ctx, "Sim").health == "ok"
-    edit_connection(ctx, "Sim", api_key=API_KEY, agree=True)  # re-entered key, same account
+    assert test_connection(ctx, connection_id(ctx, "Sim")).health == "ok"
+    same_key = ConnectionEdit(api_key=API_KEY)  # re-entered key, same account
+    edit_connection(ctx, connection_id(ctx, "Sim"), same_key, agree=True)
 
     rerun = run_export(ctx, "Newsletter", tune=fast)
     assert rerun.counts.requests == 0

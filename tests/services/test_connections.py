@@ -16,6 +16,8 @@ from segsync.errors import Conflict, FatalError, InputError, NotFound, Permissio
 from segsync.services import users
 from segsync.services.connections import manage as svc
 from segsync.services.connections.checks import CheckOutcome
+from segsync.services.connections.inputs import ConnectionEdit, NewConnection
+from segsync.services.connections.types import consent_statement
 from segsync.services.connections.views import ConnectionDetails, ConnectionSummary
 from segsync.services.context import LOCAL_ADMIN, ServiceContext
 from segsync.services.privacy import audit
@@ -24,6 +26,7 @@ from segsync.storage.models.connections import Connection, Consent
 from segsync.storage.models.exports import Export
 
 KEY = "sk-live-4f1c9e2ab7d05536"
+STATEMENT = consent_statement("autopilot")
 OTHER_KEY = "sk-live-other-7788990011"
 
 
@@ -50,9 +53,15 @@ def add(
     ctx: ServiceContext, sim: RunningSimulator, name: str = "Main", **options: object
 ) -> ConnectionDetails:
     options.setdefault("api_key", KEY)
-    options.setdefault("agree", True)
     options.setdefault("base_url", sim.base_url)
-    return svc.add_connection(ctx, "autopilot", name, **options)  # type: ignore[arg-type]
+    agree = bool(options.pop("agree", True))
+    new = NewConnection(name, type="autopilot", **options)  # type: ignore[arg-type]
+    return svc.add_connection(ctx, new, agree=agree)
+
+
+def cid(ctx: ServiceContext, name: str) -> int:
+    """The id of the connection named ``name``, as the CLI finds it."""
+    return svc.connection_id(ctx, name)
 
 
 def add_export(ctx: ServiceContext, name: str, connection_id: int) -> int:
@@ -112,7 +121,7 @@ def test_a_good_key_is_saved_encrypted_with_consent_and_audit(
     assert details.shared_with_contributors
     assert details.export_user == "local administrator"
     assert details.consent is not None
-    assert details.consent.statement == svc.CONSENT_STATEMENT
+    assert details.consent.statement == STATEMENT
     assert details.consent.agreed_by == "local-admin"
     assert details.consent.agreed_at == ctx.now()
     with ctx.db.session() as session:
@@ -132,7 +141,7 @@ def test_a_good_key_is_saved_encrypted_with_consent_and_audit(
 
 
 def test_the_consent_statement_says_what_p1_requires() -> None:
-    text = svc.CONSENT_STATEMENT.lower()
+    text = STATEMENT.lower()
     for words in ("out of this system", "autopilot", "personal data", "responsible", "obligations"):
         assert words in text
 
@@ -151,7 +160,9 @@ def test_a_wrong_key_is_refused_and_nothing_is_saved(
 def test_an_unreachable_service_is_refused_and_nothing_is_saved(ctx: ServiceContext) -> None:
     url = closed_port_url()
     with pytest.raises(InputError, match=f"could not reach Autopilot at {url}.*nothing was saved"):
-        svc.add_connection(ctx, "autopilot", "Main", api_key=KEY, base_url=url, agree=True)
+        svc.add_connection(
+            ctx, NewConnection("Main", type="autopilot", api_key=KEY, base_url=url), agree=True
+        )
     assert svc.list_connections(ctx) == []
 
 
@@ -160,7 +171,7 @@ def test_without_agreement_it_is_refused_quoting_the_statement(
 ) -> None:
     with pytest.raises(InputError, match="--agree") as refused:
         add(ctx, sim, agree=False)
-    assert svc.CONSENT_STATEMENT in refused.value.message
+    assert STATEMENT in refused.value.message
     assert svc.list_connections(ctx) == []
 
 
@@ -196,7 +207,7 @@ def test_names_are_unique_and_the_type_must_exist(
     with pytest.raises(Conflict, match="'Main' already exists"):
         add(ctx, sim)
     with pytest.raises(InputError, match="unknown destination type 'mailchimp'"):
-        svc.add_connection(ctx, "mailchimp", "M", api_key=KEY, agree=True)
+        svc.add_connection(ctx, NewConnection("M", type="mailchimp", api_key=KEY), agree=True)
 
 
 def test_defaults_come_from_c6(ctx: ServiceContext, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -207,7 +218,9 @@ def test_defaults_come_from_c6(ctx: ServiceContext, monkeypatch: pytest.MonkeyPa
         return CheckOutcome("ok", "connected")
 
     monkeypatch.setattr(svc, "check_key", fake_check)
-    details = svc.add_connection(ctx, "autopilot", "Prod", api_key=KEY, agree=True)
+    details = svc.add_connection(
+        ctx, NewConnection("Prod", type="autopilot", api_key=KEY), agree=True
+    )
     assert details.base_url == "https://api2.autopilothq.com/v1"
     assert (details.rate_limit, details.contract_limit) == (5.0, 100_000)
     assert not details.shared_with_contributors
@@ -228,12 +241,12 @@ def test_env_reference_is_resolved_at_run_time_and_unreadable_is_reported(
     monkeypatch.delenv("AP_KEY_TEST")
     with pytest.raises(FatalError, match=r"connection 'Main'.*env:AP_KEY_TEST.*not set"):
         svc.connection_config(ctx, details.id)
-    shown = svc.show_connection(ctx, "Main")
+    shown = svc.show_connection(ctx, cid(ctx, "Main"))
     assert isinstance(shown, ConnectionDetails)
     assert shown.health == "secret_unreadable"
     assert shown.health_message is not None
     assert "env:AP_KEY_TEST" in shown.health_message
-    assert svc.test_connection(ctx, "Main").health == "secret_unreadable"
+    assert svc.test_connection(ctx, cid(ctx, "Main")).health == "secret_unreadable"
     assert KEY.encode() not in db_bytes(ctx)
 
 
@@ -266,14 +279,14 @@ def test_connect_again_reports_a_revoked_key_and_clears_the_flag_when_it_passes(
     details = add(ctx, sim)
     sim.simulator.faults.revoke_key(KEY)
     try:
-        result = svc.test_connection(ctx, "Main")
+        result = svc.test_connection(ctx, cid(ctx, "Main"))
     finally:
         sim.simulator.faults.restore_key(KEY)
     assert result.health == "key_rejected"
     assert "rejected (401)" in result.message
     svc.flag_connection(ctx, details.id, "key_rejected", "the Autopilot API key was rejected")
-    assert svc.test_connection(ctx, "Main").ok
-    shown = svc.show_connection(ctx, "Main")
+    assert svc.test_connection(ctx, cid(ctx, "Main")).ok
+    shown = svc.show_connection(ctx, cid(ctx, "Main"))
     assert isinstance(shown, ConnectionDetails)
     assert shown.health == "ok"
     assert actions(ctx).count("connection.tested") == 2
@@ -284,11 +297,13 @@ def test_editing_the_key_needs_agreement_and_a_passing_check(
 ) -> None:
     details = add(ctx, sim)
     with pytest.raises(InputError, match="--agree"):
-        svc.edit_connection(ctx, "Main", api_key=OTHER_KEY)
+        svc.edit_connection(ctx, cid(ctx, "Main"), ConnectionEdit(api_key=OTHER_KEY))
+    wrong = ConnectionEdit(api_key="sk-wrong-000000000000")
     with pytest.raises(InputError, match="rejected"):
-        svc.edit_connection(ctx, "Main", api_key="sk-wrong-000000000000", agree=True)
+        svc.edit_connection(ctx, cid(ctx, "Main"), wrong, agree=True)
     assert svc.connection_config(ctx, details.id)[1].api_key == KEY
-    edited = svc.edit_connection(ctx, "Main", api_key=OTHER_KEY, agree=True, new_name="Primary")
+    change = ConnectionEdit(api_key=OTHER_KEY, name="Primary")
+    edited = svc.edit_connection(ctx, cid(ctx, "Main"), change, agree=True)
     assert (edited.name, edited.secret_hint) == ("Primary", "••••0011")
     assert svc.connection_config(ctx, details.id)[1].api_key == OTHER_KEY
     with ctx.db.session() as session:
@@ -303,11 +318,12 @@ def test_sharing_is_widened_and_narrowed_without_touching_exports(
     details = add(ctx, sim)
     export_id = add_export(ctx, "Newsletter", details.id)
     contributor = acting(ctx, Role.CONTRIBUTOR)
-    svc.edit_connection(ctx, "Main", share_with_contributors=True)
+    svc.edit_connection(ctx, details.id, ConnectionEdit(share_with_contributors=True))
     ctx.actor = contributor
     assert [c.name for g in svc.usable_connections(ctx) for c in g.connections] == ["Main"]
     ctx.actor = LOCAL_ADMIN
-    svc.edit_connection(ctx, "Main", share_with_contributors=False, rate_limit=2, contract_limit=50)
+    narrower = ConnectionEdit(share_with_contributors=False, rate_limit=2, contract_limit=50)
+    svc.edit_connection(ctx, details.id, narrower)
     ctx.actor = contributor
     assert svc.usable_connections(ctx) == []
     with ctx.db.session() as session:
@@ -319,7 +335,7 @@ def test_sharing_is_widened_and_narrowed_without_touching_exports(
 def test_edit_with_nothing_new_is_refused(ctx: ServiceContext, sim: RunningSimulator) -> None:
     add(ctx, sim)
     with pytest.raises(InputError, match="nothing to change"):
-        svc.edit_connection(ctx, "Main", rate_limit=5)
+        svc.edit_connection(ctx, cid(ctx, "Main"), ConnectionEdit(rate_limit=5))
 
 
 def test_removal_is_refused_while_exports_use_it_naming_them(
@@ -329,13 +345,13 @@ def test_removal_is_refused_while_exports_use_it_naming_them(
     add_export(ctx, "Newsletter", details.id)
     add_export(ctx, "Winback", details.id)
     with pytest.raises(Conflict, match=r"used by 2 export\(s\): 'Newsletter', 'Winback'.*detach"):
-        svc.remove_connection(ctx, "Main")
+        svc.remove_connection(ctx, cid(ctx, "Main"))
     with ctx.db.session() as session:
         for export in session.scalars(select(Export)):
             export.connection_id = None
-    svc.remove_connection(ctx, "Main")
+    svc.remove_connection(ctx, cid(ctx, "Main"))
     with pytest.raises(NotFound):
-        svc.show_connection(ctx, "Main")
+        svc.show_connection(ctx, cid(ctx, "Main"))
     with ctx.db.session() as session:
         consent = session.scalars(select(Consent)).one()
         assert (consent.connection_id, consent.connection_name) == (None, "Main")
@@ -357,10 +373,35 @@ def test_contributors_and_viewers_see_only_shared_names_and_types(
         seen = svc.list_connections(ctx)
         assert [type(c) for c in seen] == [ConnectionSummary]
         assert seen[0].to_dict() == {"id": seen[0].id, "name": "Shared", "type": "autopilot"}
-        assert type(svc.show_connection(ctx, "Shared")) is ConnectionSummary
+        assert type(svc.show_connection(ctx, cid(ctx, "Shared"))) is ConnectionSummary
         with pytest.raises(PermissionDenied, match="not shared"):
-            svc.show_connection(ctx, "Private")
+            svc.show_connection(ctx, cid(ctx, "Private"))
         ctx.actor = LOCAL_ADMIN
+
+
+def test_by_id_others_are_refused_alike_for_private_and_missing_connections(
+    ctx: ServiceContext, sim: RunningSimulator
+) -> None:
+    private = add(ctx, sim, "Private")
+    with pytest.raises(NotFound, match="no connection with id 999"):
+        svc.show_connection(ctx, 999)
+    ctx.actor = acting(ctx, Role.CONTRIBUTOR)
+    for connection_id in (private.id, 999):
+        with pytest.raises(PermissionDenied, match="not shared with contributors") as refused:
+            svc.show_connection(ctx, connection_id)
+        assert "Private" not in refused.value.message
+
+
+def test_the_type_decides_the_statement_and_unknown_types_are_named(
+    ctx: ServiceContext, sim: RunningSimulator
+) -> None:
+    assert consent_statement(None) == STATEMENT  # the only type users may choose
+    with pytest.raises(InputError, match="unknown destination type 'mailchimp'"):
+        consent_statement("mailchimp")
+    details = add(ctx, sim)
+    assert details.consent is not None
+    assert details.consent.statement == consent_statement(details.type)
+    assert "to Autopilot, a third-party service" in STATEMENT
 
 
 def test_usable_connections_are_grouped_by_type_and_follow_the_policy(
@@ -397,12 +438,13 @@ def test_the_export_user_is_the_creator_and_runs_fail_when_it_is_removed_or_demo
     users.remove_user(ctx, "bo@example.com")
     with pytest.raises(FatalError, match=r"bo@example\.com of connection 'Second' was removed"):
         svc.export_actor(ctx, second.id)
-    shown = svc.show_connection(ctx, "Second")
+    shown = svc.show_connection(ctx, cid(ctx, "Second"))
     assert isinstance(shown, ConnectionDetails)
     assert shown.export_user == "bo@example.com (removed)"
+    viewer = ConnectionEdit(export_user_email=acting(ctx, Role.VIEWER).email)
     with pytest.raises(InputError, match="must be an administrator"):
-        svc.edit_connection(ctx, "First", export_user_email=acting(ctx, Role.VIEWER).email)
-    svc.edit_connection(ctx, "Second", export_user_email="local-admin")
+        svc.edit_connection(ctx, first.id, viewer)
+    svc.edit_connection(ctx, second.id, ConnectionEdit(export_user_email="local-admin"))
     assert svc.export_actor(ctx, second.id) == LOCAL_ADMIN
 
 
@@ -410,11 +452,13 @@ def test_the_export_user_is_the_creator_and_runs_fail_when_it_is_removed_or_demo
 
 MUTATIONS = {
     "add": lambda ctx, url: svc.add_connection(
-        ctx, "autopilot", "New", api_key=KEY, base_url=url, agree=True
+        ctx, NewConnection("New", type="autopilot", api_key=KEY, base_url=url), agree=True
     ),
-    "edit": lambda ctx, url: svc.edit_connection(ctx, "Main", rate_limit=2),
-    "test": lambda ctx, url: svc.test_connection(ctx, "Main"),
-    "remove": lambda ctx, url: svc.remove_connection(ctx, "Main"),
+    "edit": lambda ctx, url: svc.edit_connection(
+        ctx, cid(ctx, "Main"), ConnectionEdit(rate_limit=2)
+    ),
+    "test": lambda ctx, url: svc.test_connection(ctx, cid(ctx, "Main")),
+    "remove": lambda ctx, url: svc.remove_connection(ctx, cid(ctx, "Main")),
 }
 
 
@@ -442,4 +486,4 @@ def test_docs_quote_the_statement_word_for_word() -> None:
         for line in docs.read_text().splitlines()
         if line.startswith(">")
     )
-    assert quoted == svc.CONSENT_STATEMENT
+    assert quoted == STATEMENT

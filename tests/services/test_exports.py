@@ -11,8 +11,15 @@ from sqlalchemy import func, select
 from segsync.domain.permissions import Role
 from segsync.domain.schedule import ExportMode, ExportSchedule, Recurrence, Weekday
 from segsync.errors import Conflict, InputError, NotFound, PermissionDenied
-from segsync.services import exports
+from segsync.services import connections, exports
 from segsync.services.context import ServiceContext
+from segsync.services.exports import (
+    DataMatching,
+    ExportChange,
+    ExportEdit,
+    ExportSettings,
+    MappingLine,
+)
 from segsync.storage.models.operations import AuditEvent
 from segsync.storage.models.runs import Run
 from segsync.storage.models.sync import SyncContact, SyncMembership
@@ -28,14 +35,55 @@ def ctx(service_context: ServiceContext) -> ServiceContext:
     return service_context
 
 
-def _create(ctx: ServiceContext, name: str = "Weekly", **kwargs: object) -> ExportRecord:
-    options: dict[str, object] = {
-        "connection": "Main Autopilot",
-        "email": "Email",
-        "segments": ["Gold", "Subscribed"],
-    }
-    options.update(kwargs)
-    return exports.create_export(ctx, name, **options)  # type: ignore[arg-type]
+def _lines(maps: list[str]) -> list[MappingLine]:
+    """``FIELD=ATTR`` texts as typed lines (the test's shorthand)."""
+    return [MappingLine(*text.split("=", 1)) for text in maps]
+
+
+def _id(ctx: ServiceContext, name: str) -> int:
+    return exports.export_id(ctx, name)
+
+
+def _cid(ctx: ServiceContext, name: str) -> int:
+    return connections.connection_id(ctx, name)
+
+
+def _create(
+    ctx: ServiceContext,
+    name: str = "Weekly",
+    *,
+    connection: str = "Main Autopilot",
+    email: str = "Email",
+    first_name: str | None = None,
+    last_name: str | None = None,
+    maps: list[str] | None = None,
+    segments: list[str] | None = None,
+    removal: str = "mirror",
+    list_prefix: str = "",
+    schedule: object = None,
+) -> ExportRecord:
+    settings = ExportSettings(
+        name=name,
+        connection_id=_cid(ctx, connection),
+        matching=DataMatching(email, first_name, last_name, _lines(maps or [])),
+        segments=["Gold", "Subscribed"] if segments is None else segments,
+        removal=removal,
+        list_prefix=list_prefix,
+        schedule=schedule,  # type: ignore[arg-type]  # a dict too: the service coerces it
+    )
+    return exports.create_export(ctx, settings)
+
+
+def _edit(ctx: ServiceContext, name: str, **changes: object) -> ExportChange:
+    """Edit the export ``name``: ``new_name``, ``connection`` (a name) and ``maps`` (texts) are
+    the test's shorthands for ``name``, ``connection_id`` and ``lines``."""
+    if "new_name" in changes:
+        changes["name"] = changes.pop("new_name")
+    if "connection" in changes:
+        changes["connection_id"] = _cid(ctx, str(changes.pop("connection")))
+    if "maps" in changes:
+        changes["lines"] = _lines(changes.pop("maps"))  # type: ignore[arg-type]
+    return exports.edit_export(ctx, _id(ctx, name), ExportEdit(**changes))  # type: ignore[arg-type]
 
 
 def _expected_members(ctx: ServiceContext) -> tuple[int, int, int]:
@@ -147,7 +195,7 @@ def test_viewers_cannot_create(ctx: ServiceContext) -> None:
     [
         ({"removal": "sometimes"}, "removal policy 'sometimes': use mirror or add-only"),
         ({"list_prefix": "x" * 101}, "list prefix: 101 characters, at most 100"),
-        ({"maps": ["City"]}, "write FIELD=ATTRIBUTE"),
+        ({"maps": ["Email=Email"]}, "Email is the email mapping"),
         ({"maps": ["unsubscribed=IsSubscribed"]}, "unsubscribed cannot be mapped"),
         ({"schedule": {"mode": "own", "recurrence": "weekly"}}, "weekdays"),
     ],
@@ -176,7 +224,19 @@ def test_list_searches_export_and_connection_names_and_types(ctx: ServiceContext
     add_connection(ctx, "Mailer", type_="otherdest")
     _create(ctx, "Alpha")
     _create(ctx, "Beta", connection="Private Autopilot")
-    _create(ctx, "Gamma", connection="Mailer")
+    alpha = exports.get_export(ctx, _id(ctx, "Alpha"))
+    with ctx.db.session() as session:  # a type segsync does not know: no service takes it
+        ExportRepository(session).create(
+            name="Gamma",
+            connection_id=_cid(ctx, "Mailer"),
+            mapping=alpha.mapping,
+            removal_policy="mirror",
+            list_prefix="",
+            schedule=alpha.schedule,
+            segment_ids=alpha.segment_ids,
+            created_by="local-admin",
+            now=ctx.now(),
+        )
     assert [row.name for row in exports.list_exports(ctx, search="alp")] == ["Alpha"]
     assert [row.name for row in exports.list_exports(ctx, search="private")] == ["Beta"]
     assert [row.name for row in exports.list_exports(ctx, search="OTHERDEST")] == ["Gamma"]
@@ -223,7 +283,7 @@ def test_your_permissions_per_role(ctx: ServiceContext) -> None:
     _create(ctx, "On shared")
     _create(ctx, "On private", connection="Private Autopilot")
     _create(ctx, "Detached")
-    exports.detach_export(ctx, "Detached")
+    exports.detach_export(ctx, _id(ctx, "Detached"))
 
     def labels(role: Role) -> dict[str, str]:
         rows = exports.list_exports(acting_as(ctx, role))
@@ -253,7 +313,7 @@ def test_show_counts_members_per_segment_and_the_distinct_total(ctx: ServiceCont
     gold, subscribed, total = _expected_members(ctx)
     assert 0 < gold < total
     assert 0 < subscribed < total < gold + subscribed
-    details = exports.show_export(ctx, "Weekly")
+    details = exports.show_export(ctx, _id(ctx, "Weekly"))
     assert [(s.name, s.members) for s in details.segments] == [
         ("Gold", gold),
         ("Subscribed", subscribed),
@@ -270,7 +330,7 @@ def test_show_lists_the_lists_made_by_runs(ctx: ServiceContext) -> None:
     record = _create(ctx)
     with ctx.db.session() as session:
         ExportRepository(session).save_list(record.id, record.segment_ids[0], "list_123", "Gold")
-    details = exports.show_export(ctx, "Weekly")
+    details = exports.show_export(ctx, _id(ctx, "Weekly"))
     assert (details.segments[0].list_id, details.segments[0].list_title) == ("list_123", "Gold")
     assert details.segments[1].list_id is None
 
@@ -281,12 +341,12 @@ def test_show_warns_when_the_selection_exceeds_the_contract_limit(
     add_connection(ctx, "Small", contract_limit=50, shared=True)
     _create(ctx, connection="Small")
     _, _, total = _expected_members(ctx)
-    details = exports.show_export(ctx, "Weekly")
+    details = exports.show_export(ctx, _id(ctx, "Weekly"))
     assert len(details.warnings) == 1
     assert f"{total:,} distinct profiles" in details.warnings[0]
     assert "contract limit of 50 of connection 'Small'" in details.warnings[0]
     # Contributors get the warning without the connection's settings (R5).
-    as_contributor = exports.show_export(acting_as(ctx, Role.CONTRIBUTOR), "Weekly")
+    as_contributor = exports.show_export(acting_as(ctx, Role.CONTRIBUTOR), _id(ctx, "Weekly"))
     assert as_contributor.contract_limit is None
     assert "more than the contract limit of connection 'Small'" in as_contributor.warnings[0]
 
@@ -298,7 +358,7 @@ def test_show_without_profile_data_still_shows_the_export(
     add_connection(service_context, "Main Autopilot")
     _create(service_context)
     service_context.profiles.backend.raw_sql("DROP TABLE customers")
-    details = exports.show_export(service_context, "Weekly")
+    details = exports.show_export(service_context, _id(service_context, "Weekly"))
     assert details.distinct_total is None
     assert "member counts unavailable" in details.warnings[0]
 
@@ -308,22 +368,20 @@ def test_show_without_profile_data_still_shows_the_export(
 
 def test_edit_changes_only_what_is_given(ctx: ServiceContext) -> None:
     _create(ctx, first_name="FirstName", maps=["MailingCity=City"])
-    change = exports.edit_export(
-        ctx, "Weekly", new_name="Daily", segments=["Subscribed"], removal="add-only"
-    )
+    change = _edit(ctx, "Weekly", new_name="Daily", segments=["Subscribed"], removal="add-only")
     record = change.export
     assert record.name == "Daily"
     assert record.segment_names == ["Subscribed"]
     assert record.removal_policy == "add_only"
     assert record.mapping["first_name"] == "FirstName"
     assert record.mapping["extra"] == [["MailingCity", "City"]]
-    cleared = exports.edit_export(ctx, "Daily", first_name="", maps=[]).export
+    cleared = _edit(ctx, "Daily", first_name="", maps=[]).export
     assert cleared.mapping["first_name"] is None
     assert cleared.mapping["extra"] == []
     with pytest.raises(InputError, match=r"custom:boolean:Vip.*LifetimeValue"):
-        exports.edit_export(ctx, "Daily", maps=["custom:boolean:Vip=LifetimeValue"])
+        _edit(ctx, "Daily", maps=["custom:boolean:Vip=LifetimeValue"])
     with pytest.raises(InputError, match="nothing to change"):
-        exports.edit_export(ctx, "Daily")
+        _edit(ctx, "Daily")
     assert _runs(ctx) == []
 
 
@@ -331,8 +389,8 @@ def test_edit_schedule_needs_schedule_permission(ctx: ServiceContext) -> None:
     _create(ctx)
     weekly = exports.schedule_from_options("weekly", days="mon,thu", at="06:30", tz="Europe/Lisbon")
     with pytest.raises(PermissionDenied, match="viewers can see exports but not schedule"):
-        exports.edit_export(acting_as(ctx, Role.VIEWER), "Weekly", schedule=weekly)
-    record = exports.edit_export(acting_as(ctx, Role.CONTRIBUTOR), "Weekly", schedule=weekly)
+        _edit(acting_as(ctx, Role.VIEWER), "Weekly", schedule=weekly)
+    record = _edit(acting_as(ctx, Role.CONTRIBUTOR), "Weekly", schedule=weekly)
     assert ExportSchedule.from_dict(record.export.schedule) == weekly
 
 
@@ -340,15 +398,15 @@ def test_contributors_manage_any_export_on_shared_connections_only(ctx: ServiceC
     _create(ctx, "Shared")
     _create(ctx, "Private", connection="Private Autopilot")
     contributor = acting_as(ctx, Role.CONTRIBUTOR)
-    assert exports.edit_export(contributor, "Shared", removal="add-only").export
+    assert _edit(contributor, "Shared", removal="add-only").export
     with pytest.raises(PermissionDenied, match="'Private Autopilot', which is not shared"):
-        exports.edit_export(contributor, "Private", removal="add-only")
+        _edit(contributor, "Private", removal="add-only")
     with pytest.raises(PermissionDenied, match="is not shared"):
-        exports.edit_export(contributor, "Shared", connection="Private Autopilot")
+        _edit(contributor, "Shared", connection="Private Autopilot")
     with pytest.raises(PermissionDenied):
-        exports.remove_export(contributor, "Private")
+        exports.remove_export(contributor, _id(ctx, "Private"))
     with pytest.raises(PermissionDenied, match="viewers"):
-        exports.remove_export(acting_as(ctx, Role.VIEWER), "Shared")
+        exports.remove_export(acting_as(ctx, Role.VIEWER), _id(ctx, "Shared"))
 
 
 def _add_sync_state(ctx: ServiceContext, export_id: int, segment_id: int) -> None:
@@ -381,13 +439,13 @@ def test_moving_to_another_connection_resets_the_sync_state(ctx: ServiceContext)
     add_run(ctx, record.id, "successful", connection_id=main_id, ended_at=ctx.now())
     queued = add_run(ctx, record.id, "queued", connection_id=main_id)
     with pytest.raises(Conflict, match=f"run queued \\(run {queued}\\)"):
-        exports.edit_export(ctx, "Weekly", connection="Private Autopilot")
+        _edit(ctx, "Weekly", connection="Private Autopilot")
     with ctx.db.session() as session:
         session.execute(Run.__table__.delete().where(Run.id == queued))
     # Editing other settings keeps the state.
-    assert not exports.edit_export(ctx, "Weekly", segments=["Gold"]).sync_state_reset
+    assert not _edit(ctx, "Weekly", segments=["Gold"]).sync_state_reset
     assert _sync_rows(ctx, record.id) == (1, 1, 1)
-    change = exports.edit_export(ctx, "Weekly", connection="Private Autopilot")
+    change = _edit(ctx, "Weekly", connection="Private Autopilot")
     assert change.sync_state_reset
     assert change.export.connection_name == "Private Autopilot"
     assert _sync_rows(ctx, record.id) == (0, 0, 0)
@@ -397,7 +455,7 @@ def test_duplicate_copies_settings_but_not_sync_state_or_runs(ctx: ServiceContex
     source = _create(ctx, maps=["MailingCity=City"], list_prefix="P ")
     _add_sync_state(ctx, source.id, source.segment_ids[0])
     add_run(ctx, source.id, "successful", ended_at=ctx.now())
-    copy = exports.duplicate_export(ctx, "Weekly", "Weekly copy")
+    copy = exports.duplicate_export(ctx, source.id, "Weekly copy")
     assert copy.id != source.id
     for field in ("connection_id", "mapping", "removal_policy", "list_prefix", "schedule"):
         assert getattr(copy, field) == getattr(source, field)
@@ -405,12 +463,14 @@ def test_duplicate_copies_settings_but_not_sync_state_or_runs(ctx: ServiceContex
     assert _sync_rows(ctx, copy.id) == (0, 0, 0)
     row = {r.name: r for r in exports.list_exports(ctx)}["Weekly copy"]
     assert row.status is None
-    moved = exports.duplicate_export(ctx, "Weekly", "Private copy", connection="Private Autopilot")
+    moved = exports.duplicate_export(
+        ctx, source.id, "Private copy", connection_id=_cid(ctx, "Private Autopilot")
+    )
     assert moved.connection_name == "Private Autopilot"
     with pytest.raises(Conflict):
-        exports.duplicate_export(ctx, "Weekly", "Private copy")
+        exports.duplicate_export(ctx, source.id, "Private copy")
     with pytest.raises(PermissionDenied, match="is not shared"):
-        exports.duplicate_export(acting_as(ctx, Role.CONTRIBUTOR), "Private copy", "Mine")
+        exports.duplicate_export(acting_as(ctx, Role.CONTRIBUTOR), moved.id, "Mine")
 
 
 # ---------------------------------------------------------------- detach, attach, remove
@@ -419,32 +479,47 @@ def test_duplicate_copies_settings_but_not_sync_state_or_runs(ctx: ServiceContex
 def test_detach_keeps_settings_and_cancels_queued_runs(ctx: ServiceContext) -> None:
     record = _create(ctx)
     queued = add_run(ctx, record.id, "queued", connection_id=record.connection_id)
-    change = exports.detach_export(ctx, "Weekly")
+    change = exports.detach_export(ctx, _id(ctx, "Weekly"))
     assert change.export.connection_id is None
     assert change.canceled_runs == [queued]
     assert change.export.mapping == record.mapping
     assert change.export.segment_ids == record.segment_ids
-    details = exports.show_export(ctx, "Weekly")
+    details = exports.show_export(ctx, _id(ctx, "Weekly"))
     assert details.connection == "No connection"
     assert any("has no connection and never runs" in w for w in details.warnings)
     assert [r.status for r in _runs(ctx)] == ["canceled"]
     # A detached export is the administrators' (permissions.py).
     with pytest.raises(PermissionDenied, match="only administrators"):
-        exports.attach_export(acting_as(ctx, Role.CONTRIBUTOR), "Weekly", "Main Autopilot")
+        exports.attach_export(
+            acting_as(ctx, Role.CONTRIBUTOR), _id(ctx, "Weekly"), _cid(ctx, "Main Autopilot")
+        )
+
+
+def test_a_detached_exports_data_matching_waits_for_a_connection(ctx: ServiceContext) -> None:
+    record = _create(ctx, first_name="FirstName")
+    exports.detach_export(ctx, record.id)
+    with pytest.raises(InputError, match="has no connection, and what can be mapped depends"):
+        _edit(ctx, "Weekly", maps=["MailingCity=City"])
+    assert _edit(ctx, "Weekly", removal="add-only").export.mapping == record.mapping
+    lines = exports.show_export(ctx, record.id).mapping
+    assert [(m.field, m.attribute) for m in lines] == [
+        ("email", "Email"),
+        ("first name", "FirstName"),
+    ]
 
 
 def test_reattaching_the_same_connection_keeps_the_sync_state(ctx: ServiceContext) -> None:
     record = _create(ctx)
     _add_sync_state(ctx, record.id, record.segment_ids[0])
     add_run(ctx, record.id, "successful", connection_id=record.connection_id, ended_at=ctx.now())
-    exports.detach_export(ctx, "Weekly")
+    exports.detach_export(ctx, _id(ctx, "Weekly"))
     assert _sync_rows(ctx, record.id) == (1, 1, 1)
-    back = exports.attach_export(ctx, "Weekly", "Main Autopilot")
+    back = exports.attach_export(ctx, _id(ctx, "Weekly"), _cid(ctx, "Main Autopilot"))
     assert not back.sync_state_reset
     assert back.export.connection_name == "Main Autopilot"
     assert _sync_rows(ctx, record.id) == (1, 1, 1)
-    exports.detach_export(ctx, "Weekly")
-    other = exports.attach_export(ctx, "Weekly", "Private Autopilot")
+    exports.detach_export(ctx, _id(ctx, "Weekly"))
+    other = exports.attach_export(ctx, _id(ctx, "Weekly"), _cid(ctx, "Private Autopilot"))
     assert other.sync_state_reset
     assert _sync_rows(ctx, record.id) == (0, 0, 0)
 
@@ -455,7 +530,7 @@ def test_remove_cancels_queued_runs_and_stops_running_ones(ctx: ServiceContext) 
     done = add_run(ctx, record.id, "successful", ended_at=ctx.now(), minutes_ago=90)
     running = add_run(ctx, record.id, "processing", minutes_ago=5)
     queued = add_run(ctx, record.id, "queued", minutes_ago=1)
-    change = exports.remove_export(ctx, "Weekly")
+    change = exports.remove_export(ctx, _id(ctx, "Weekly"))
     assert change.canceled_runs == [queued]
     assert change.stop_requested == [running]
     runs = {run.id: run for run in _runs(ctx)}
@@ -469,13 +544,15 @@ def test_remove_cancels_queued_runs_and_stops_running_ones(ctx: ServiceContext) 
     assert all(run.export_id is None for run in runs.values())  # history stays
     assert _sync_rows(ctx, record.id) == (0, 0, 0)
     with pytest.raises(NotFound, match="no export named 'Weekly'"):
-        exports.show_export(ctx, "Weekly")
+        _id(ctx, "Weekly")
+    with pytest.raises(NotFound, match=f"no export with id {record.id}"):
+        exports.show_export(ctx, record.id)
 
 
 def test_changes_are_audited(ctx: ServiceContext) -> None:
     _create(ctx)
-    exports.edit_export(ctx, "Weekly", removal="add-only")
-    exports.remove_export(ctx, "Weekly")
+    _edit(ctx, "Weekly", removal="add-only")
+    exports.remove_export(ctx, _id(ctx, "Weekly"))
     with ctx.db.session() as session:
         events = list(session.scalars(select(AuditEvent).order_by(AuditEvent.id)))
     assert [(e.action, e.target, e.actor) for e in events] == [

@@ -9,7 +9,7 @@ from pathlib import Path
 from segsync.destinations.base import ConnectionConfig
 from segsync.domain.runs import RunStatus
 from segsync.services import runs
-from segsync.services.connections import show_connection
+from segsync.services.connections import connection_id, show_connection
 from segsync.services.context import ServiceContext
 from segsync.services.sync.tally import RunProgress
 from segsync.simulator import RunningSimulator
@@ -126,7 +126,7 @@ def test_a_revoked_key_fails_at_once_and_flags_the_connection(
     assert run.status is RunStatus.FAILURE
     assert "the Autopilot API key was rejected" in (run.message or "")
     assert stats(sim)["total"] <= 2  # no retry storm
-    assert show_connection(ctx, "Sim").health == "key_rejected"
+    assert show_connection(ctx, connection_id(ctx, "Sim")).health == "key_rejected"
     assert contacts(sim) == {}
 
 

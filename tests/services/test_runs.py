@@ -16,7 +16,7 @@ from segsync.domain.runs import RunStatus
 from segsync.errors import Conflict, InputError, PermissionDenied
 from segsync.services import runs
 from segsync.services.context import ServiceContext
-from segsync.services.exports import detach_export
+from segsync.services.exports import detach_export, export_id
 from segsync.services.sync.lease import mark_active
 from segsync.services.sync.tally import RunProgress
 from segsync.simulator import RunningSimulator
@@ -180,7 +180,7 @@ def test_viewers_may_not_run_and_detached_exports_do_not_run(
         runs.run_export(viewer, "Newsletter")
     with pytest.raises(PermissionDenied):
         runs.cancel_run(viewer, runs.run_export(ctx, "Newsletter", dry_run=True).id)
-    detach_export(ctx, "Newsletter")
+    detach_export(ctx, export_id(ctx, "Newsletter"))
     reset_stats(sim)
     with pytest.raises(InputError, match="has no connection; attach one with `segsync exports"):
         runs.run_export(ctx, "Newsletter")

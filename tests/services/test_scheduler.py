@@ -12,9 +12,9 @@ from sqlalchemy import select
 from segsync.domain.runs import RunStatus
 from segsync.domain.schedule import ExportMode, ExportSchedule, Recurrence
 from segsync.services import runs as run_service
-from segsync.services.connections import edit_connection
+from segsync.services.connections import ConnectionEdit, connection_id, edit_connection
 from segsync.services.context import ServiceContext, open_context
-from segsync.services.exports import edit_export
+from segsync.services.exports import ExportEdit, edit_export, export_id
 from segsync.services.notifications import list_notifications
 from segsync.services.runs.schedule import schedule_off
 from segsync.services.runs.scheduled import enqueue_runs
@@ -59,7 +59,8 @@ def source(ctx: ServiceContext, table: str) -> tuple[int, datetime]:
 
 
 def own(ctx: ServiceContext, name: str, **fields: object) -> None:
-    edit_export(ctx, name, schedule=ExportSchedule(mode=ExportMode.OWN, **fields))  # type: ignore[arg-type]
+    schedule = ExportSchedule(mode=ExportMode.OWN, **fields)  # type: ignore[arg-type]
+    edit_export(ctx, export_id(ctx, name), ExportEdit(schedule=schedule))
 
 
 # ---------------------------------------------------------------- the system refresh
@@ -239,7 +240,8 @@ def test_own_recurrences_are_queued_at_their_instants_across_the_spring_forward_
 
 def test_exports_with_their_schedule_off_are_never_scheduled(world: World) -> None:
     make_export(world.ctx, name="Manual", segments=("Seg B",))
-    edit_export(world.ctx, "Manual", schedule=ExportSchedule(mode=ExportMode.OFF))
+    off = ExportEdit(schedule=ExportSchedule(mode=ExportMode.OFF))
+    edit_export(world.ctx, export_id(world.ctx, "Manual"), off)
     daily_at_six(world.ctx)
 
     world.clock.at = DUE
@@ -264,7 +266,8 @@ def test_a_removed_export_user_fails_the_scheduled_run_saying_who_and_why(world:
     ctx = world.ctx
     add_user(ctx, "ops@example.com", "administrator")
     add_user(ctx, "boss@example.com", "administrator")
-    edit_connection(ctx, "Sim", export_user_email="ops@example.com")
+    ops = ConnectionEdit(export_user_email="ops@example.com")
+    edit_connection(ctx, connection_id(ctx, "Sim"), ops)
     remove_user(ctx, "ops@example.com")
     daily_at_six(ctx)
 
@@ -289,7 +292,8 @@ def test_run_all_queues_every_export_whose_schedule_is_on(world: World) -> None:
     make_export(ctx, name="Own", segments=("Seg B",))
     own(ctx, "Own", recurrence=Recurrence.DAILY, start=time(7, 0), tz="UTC")
     make_export(ctx, name="Manual", segments=("Seg B",))
-    edit_export(ctx, "Manual", schedule=ExportSchedule(mode=ExportMode.OFF))
+    off = ExportEdit(schedule=ExportSchedule(mode=ExportMode.OFF))
+    edit_export(ctx, export_id(ctx, "Manual"), off)
 
     first = run_service.run_all(ctx)
     second = run_service.run_all(ctx)

@@ -8,7 +8,7 @@ from datetime import time
 
 from segsync.domain.schedule import ExportMode, ExportSchedule, Recurrence
 from segsync.services.context import open_context
-from segsync.services.exports import create_export
+from segsync.services.exports import DataMatching, ExportSettings, create_export
 from segsync.services.runs.schedule import schedule_from_options, set_schedule
 from segsync.services.runs.scheduler import TickReport, tick
 from segsync.services.segments import refresh_segments
@@ -25,12 +25,13 @@ def test_two_schedulers_racing_on_postgres_queue_each_run_once(
     with open_context(pg, now=lambda: T0) as ctx:
         with_sample(ctx, profiles=60)
         refresh_segments(ctx, all_segments=True)
-        add_connection(ctx, "Main")
-        create_export(ctx, "System", "Main", email="Email", segments=["Gold"])
+        main = add_connection(ctx, "Main")
+        matching = DataMatching("Email")
+        create_export(ctx, ExportSettings("System", main, matching, ["Gold"]))
         own = ExportSchedule(
             mode=ExportMode.OWN, recurrence=Recurrence.DAILY, start=time(5), tz="UTC"
         )
-        create_export(ctx, "Own", "Main", email="Email", segments=["Subscribed"], schedule=own)
+        create_export(ctx, ExportSettings("Own", main, matching, ["Subscribed"], schedule=own))
         set_schedule(
             ctx, schedule_from_options(daily=True, weekly=None, times="06:00", tz="Europe/Lisbon")
         )

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 from segsync.domain.permissions import Role
 from segsync.domain.runs import RunStatus
 from segsync.domain.schedule import ExportMode, ExportSchedule, Recurrence
-from segsync.services.exports import edit_export
+from segsync.services.exports import ExportEdit, edit_export, export_id
 from segsync.services.runs.scheduler import tick
 from segsync.services.runs.worker import Worker
 from segsync.services.system.status import TaskStatus, status
@@ -27,13 +27,11 @@ def test_status_lists_every_task_with_status_last_update_and_next_due(world: Wor
     ctx = world.ctx
     add_segment(ctx, "Draft", {"attribute": "Grp", "op": "equals", "value": "b"})
     make_export(ctx, name="Own", segments=("Seg B",))
-    edit_export(
-        ctx,
-        "Own",
-        schedule=ExportSchedule(mode=ExportMode.OWN, recurrence=Recurrence.DAILY, start=time(7)),
-    )
+    daily = ExportSchedule(mode=ExportMode.OWN, recurrence=Recurrence.DAILY, start=time(7))
+    edit_export(ctx, export_id(ctx, "Own"), ExportEdit(schedule=daily))
     make_export(ctx, name="Manual", segments=("Seg B",))
-    edit_export(ctx, "Manual", schedule=ExportSchedule(mode=ExportMode.OFF))
+    off = ExportEdit(schedule=ExportSchedule(mode=ExportMode.OFF))
+    edit_export(ctx, export_id(ctx, "Manual"), off)
     daily_at_six(ctx)
     write_csv(world.dir / "extras.csv", people(4), columns=("id", "Email"))  # changed since
 

@@ -23,9 +23,9 @@ from segsync.domain.runs import RunStatus
 from segsync.errors import FatalError
 from segsync.profiles.engine import ProfileEngine
 from segsync.services import runs
-from segsync.services.connections import edit_connection
+from segsync.services.connections import ConnectionEdit, connection_id, edit_connection
 from segsync.services.context import ServiceContext
-from segsync.services.exports import remove_export
+from segsync.services.exports import export_id, remove_export
 from segsync.services.notifications import list_notifications
 from segsync.services.runs.background import BackgroundServices, PeriodicTask
 from segsync.services.runs.queue import enqueue_run
@@ -120,7 +120,8 @@ def test_a_scheduled_run_fails_when_its_export_user_is_no_longer_an_administrato
     setup(ctx, sim, tmp_path, people(5))
     add_user(ctx, "ann@example.com", "administrator")
     add_user(ctx, "bob@example.com", "administrator")
-    edit_connection(ctx, "Sim", export_user_email="ann@example.com")
+    ann = ConnectionEdit(export_user_email="ann@example.com")
+    edit_connection(ctx, connection_id(ctx, "Sim"), ann)
     set_role(ctx, "ann@example.com", "contributor")
     with ctx.db.session() as session:
         run = RunRepository(session).create(
@@ -168,7 +169,8 @@ def test_removing_the_export_stops_its_run_after_the_batch_in_flight(
 ) -> None:
     _ready(ctx, sim, tmp_path)
     run = enqueue_run(ctx, "Newsletter").run
-    worker = Worker(ctx, tune=_on_first_upsert(lambda: remove_export(ctx, "Newsletter")))
+    newsletter = export_id(ctx, "Newsletter")
+    worker = Worker(ctx, tune=_on_first_upsert(lambda: remove_export(ctx, newsletter)))
 
     record = worker.run_once()
 

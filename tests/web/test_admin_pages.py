@@ -88,7 +88,7 @@ def test_others_see_no_admin_navigation_or_buttons(web: WebHarness, role: str) -
 def test_add_connection_against_the_simulator(web: WebHarness, sim: RunningSimulator) -> None:
     admin = web.client_as("administrator")
     form = admin.get("/admin/connections/add/autopilot").text
-    assert connections.CONSENT_STATEMENT in form
+    assert connections.consent_statement("autopilot") in form
     assert 'type="password"' in form
     saved = add_connection_form(web, admin, sim)
     assert saved.status_code == 303, saved.text
@@ -151,8 +151,8 @@ def test_remove_is_refused_while_exports_use_it_offering_remove_or_detach(
     admin = web.client_as("administrator")
     assert add_connection_form(web, admin, sim).status_code == 303
     [row] = connections.list_connections(web.ctx)
-    add_export(web.ctx, "Weekly newsletter", row.id)
-    add_export(web.ctx, "VIP offers", row.id)
+    weekly = add_export(web.ctx, "Weekly newsletter", row.id)
+    vip = add_export(web.ctx, "VIP offers", row.id)
     remove_page = f"/admin/connections/{row.id}/remove"
     refused = admin.post(remove_page, data=web.form(admin, remove_page))
     assert refused.status_code == 303
@@ -164,12 +164,12 @@ def test_remove_is_refused_while_exports_use_it_offering_remove_or_detach(
     assert page.count("/exports/remove") == 2
     detach = admin.post(
         f"/admin/connections/{row.id}/exports/detach",
-        data=web.form(admin, remove_page, export="Weekly newsletter"),
+        data=web.form(admin, remove_page, export_id=str(weekly)),
     )
     assert detach.status_code == 303
     removed = admin.post(
         f"/admin/connections/{row.id}/exports/remove",
-        data=web.form(admin, remove_page, export="VIP offers"),
+        data=web.form(admin, remove_page, export_id=str(vip)),
     )
     assert removed.status_code == 303
     assert admin.post(remove_page, data=web.form(admin, remove_page)).status_code == 303

@@ -79,6 +79,7 @@ MATRIX: list[tuple[str, str, dict[str, Any] | None, set[str]]] = [
     ("POST", "/api/v1/tokens", {"name": "t"}, {"viewer", "contributor", "administrator"}),
     ("GET", "/api/v1/connections", None, {"viewer", "contributor", "administrator"}),
     ("GET", "/api/v1/connections/consent", None, {"viewer", "contributor", "administrator"}),
+    ("GET", "/api/v1/connections/types", None, {"viewer", "contributor", "administrator"}),
     ("POST", "/api/v1/connections/check", {"api_key": KEY}, {"administrator"}),
     (
         "POST",
@@ -87,6 +88,7 @@ MATRIX: list[tuple[str, str, dict[str, Any] | None, set[str]]] = [
         {"administrator"},
     ),
     ("GET", "/api/v1/connections/{private}", None, {"administrator"}),
+    ("GET", "/api/v1/connections/{private}/fields", None, {"administrator"}),
     ("PATCH", "/api/v1/connections/{private}", {"rate_limit": 3}, {"administrator"}),
     ("POST", "/api/v1/connections/{private}/test", None, {"administrator"}),
     ("DELETE", "/api/v1/connections/{spare}", None, {"administrator"}),
@@ -119,9 +121,10 @@ def test_role_matrix(
     ids: dict[str, int] = {}
     for label in ("private", "spare"):
         if "{" + label + "}" in path:
-            ids[label] = connections.add_connection(
-                web.ctx, "autopilot", label, api_key=KEY, base_url=sim.base_url, agree=True
-            ).id
+            new = connections.NewConnection(
+                label, type="autopilot", api_key=KEY, base_url=sim.base_url
+            )
+            ids[label] = connections.add_connection(web.ctx, new, agree=True).id
     web.user("viewer", password=False)
     other = web.user("viewer", "other@example.com", password=False)
 
@@ -142,18 +145,15 @@ def test_role_matrix(
 def test_contributors_see_only_shared_connections_without_settings(
     web: WebHarness, sim: RunningSimulator
 ) -> None:
-    connections.add_connection(
-        web.ctx,
-        "autopilot",
-        "Shared",
-        api_key=KEY,
-        base_url=sim.base_url,
-        agree=True,
-        share_with_contributors=True,
-    )
-    connections.add_connection(
-        web.ctx, "autopilot", "Private", api_key=KEY, base_url=sim.base_url, agree=True
-    )
+    for name, shared in (("Shared", True), ("Private", False)):
+        new = connections.NewConnection(
+            name,
+            type="autopilot",
+            api_key=KEY,
+            base_url=sim.base_url,
+            share_with_contributors=shared,
+        )
+        connections.add_connection(web.ctx, new, agree=True)
     token = web.api_token("contributor")
     listed = web.api.get("/api/v1/connections", headers=web.bearer(token)).json()
     assert [c["name"] for c in listed] == ["Shared"]

@@ -53,16 +53,18 @@ def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FastAPI
             ctx, json.dumps({"name": "Gold", "rules": [{"conditions": {"all": [GOLD]}}]})
         )
         segments.refresh_segments(ctx, ["Gold"])
-        connections.add_connection(
-            ctx,
-            "autopilot",
+        new = connections.NewConnection(
             "Simulator",
+            type="autopilot",
             api_key=API_KEY,
             base_url=simulator.base_url,
             share_with_contributors=True,
-            agree=True,
         )
-        exports.create_export(ctx, "Newsletter", "Simulator", "Email", segments=["Gold"])
+        connection = connections.add_connection(ctx, new, agree=True)
+        matching = exports.DataMatching("Email")
+        exports.create_export(
+            ctx, exports.ExportSettings("Newsletter", connection.id, matching, ["Gold"])
+        )
         queue.enqueue_run(ctx, "Newsletter")
         users.add_user(ctx, "administrator@example.com", "administrator", "fuzz password 1234")
         admin = users.resolve_actor(ctx, "administrator@example.com")

@@ -35,7 +35,6 @@ from fastapi.testclient import TestClient
 
 from segsync.services import connections, exports, segments, users
 from segsync.services.context import LOCAL_ADMIN, ServiceContext
-from segsync.services.exports import forms as export_forms
 from segsync.services.profiles import load_sample
 from segsync.services.runs import queue
 from segsync.settings import Settings
@@ -65,6 +64,14 @@ _names = itertools.count(1)
 
 def unique(prefix: str) -> str:
     return f"{prefix} {next(_names)}"
+
+
+def create_on(ctx: ServiceContext, name: str, connection: str) -> exports.ExportRecord:
+    """An export of segment Gold on the connection named ``connection``."""
+    settings = exports.ExportSettings(
+        name, connections.connection_id(ctx, connection), exports.DataMatching("Email"), ["Gold"]
+    )
+    return exports.create_export(ctx, settings)
 
 
 def _api_routes() -> list[tuple[str, str]]:
@@ -123,25 +130,24 @@ class World:
     # fresh targets, made as the local administrator on the shared connection
 
     def connection(self) -> int:
-        return connections.add_connection(
-            self.ctx,
-            "autopilot",
+        new = connections.NewConnection(
             unique("Connection"),
+            type="autopilot",
             api_key=API_KEY,
             base_url=self.simulator.base_url,
             share_with_contributors=True,
-            agree=True,
-        ).id
+        )
+        return connections.add_connection(self.ctx, new, agree=True).id
 
     def export(self, *, detached: bool = False) -> int:
         name = unique("Export")
-        record = exports.create_export(self.ctx, name, SHARED, "Email", segments=["Gold"])
+        record = create_on(self.ctx, name, SHARED)
         if detached:
-            exports.detach_export(self.ctx, name)
+            exports.detach_export(self.ctx, record.id)
         return record.id
 
     def run(self) -> int:
-        name = export_forms.export_by_id(self.ctx, self.export()).name
+        name = exports.get_export(self.ctx, self.export()).name
         return queue.enqueue_run(self.ctx, name).run.id
 
     def segment(self) -> int:
@@ -261,15 +267,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         )
         segments.refresh_segments(ctx, ["Gold"])
         for name, shared in ((SHARED, True), (PRIVATE, False)):
-            connections.add_connection(
-                ctx,
-                "autopilot",
+            new = connections.NewConnection(
                 name,
+                type="autopilot",
                 api_key=API_KEY,
                 base_url=simulator.base_url,
                 share_with_contributors=shared,
-                agree=True,
             )
+            connections.add_connection(ctx, new, agree=True)
         with TestClient(app, follow_redirects=False) as client:
             w = World(client=client, ctx=ctx, simulator=simulator, settings=settings)
             for role in ROLES[1:]:
@@ -322,9 +327,7 @@ def test_the_matrix_covers_the_main_resources() -> None:
 
 
 def test_contributors_are_refused_on_exports_of_private_connections(world: World) -> None:
-    export = exports.create_export(
-        world.ctx, unique("Private export"), PRIVATE, "Email", segments=["Gold"]
-    )
+    export = create_on(world.ctx, unique("Private export"), PRIVATE)
     headers = {"Authorization": f"Bearer {world.tokens['contributor']}"}
     client = world.client
     assert client.get(f"/api/v1/exports/{export.id}", headers=headers).status_code == 200

@@ -232,7 +232,7 @@ def test_notifications_list_and_mark_read(data_web: WebHarness) -> None:
         run_id = queue.enqueue_run(ctx, "News").run.id
         notice = notifications.on_run_finished(
             ctx,
-            export_id=exports.show_export(ctx, "News").id,
+            export_id=exports.export_id(ctx, "News"),
             export_name="News",
             run_id=run_id,
             status="failure",

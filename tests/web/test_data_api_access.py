@@ -62,7 +62,7 @@ def test_every_data_api_route_needs_a_token_and_refuses_viewer_changes(
     ctx = data_web.ctx
     ids = {
         "segment_id": next(s.id for s in segments.list_segments(ctx) if s.name == "Lisbon"),
-        "export_id": exports.show_export(ctx, "News").id,
+        "export_id": exports.export_id(ctx, "News"),
         "run_id": queue.enqueue_run(ctx, "News").run.id,
     }
     routes = _routes(data_web)
@@ -108,4 +108,5 @@ def test_schema_lists_attributes_and_the_builder_vocabulary(data_web: WebHarness
     assert "between" in body["vocabulary"]["ops_by_type"]["number"]
     assert "contains" not in body["vocabulary"]["ops_by_type"]["number"]
     assert body["vocabulary"]["operators"]["within_last"]["value"] == "period"
-    assert "Company" in body["mapping"]["standard"]
+    assert "Company" in body["mapping"]["autopilot"]["standard"]
+    assert "integer" in body["mapping"]["autopilot"]["custom_types"]

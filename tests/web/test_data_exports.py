@@ -38,13 +38,18 @@ def test_export_list_search_and_sort(data_web: WebHarness) -> None:
     assert api.get("/api/v1/exports?sort=nope", headers=headers).status_code == 422
 
 
+def _cid(web: WebHarness, name: str) -> str:
+    """The id of the connection named ``name``, as the form posts it."""
+    return str(connections.connection_id(web.ctx, name))
+
+
 def test_add_destination_via_the_form_saves_without_running(data_web: WebHarness) -> None:
     browser = data_web.client_as("administrator")
     form = data_web.form(
         browser,
         "/data/exports/new",
         name="Coastal",
-        connection="Shared",
+        connection=_cid(data_web, "Shared"),
         email="Email",
         first_name="FirstName",
         last_name="LastName",
@@ -60,7 +65,7 @@ def test_add_destination_via_the_form_saves_without_running(data_web: WebHarness
     )
     saved = browser.post("/data/exports/new", data=form)
     assert saved.status_code == 303, saved.text
-    details = exports.show_export(data_web.ctx, "Coastal")
+    details = exports.show_export(data_web.ctx, exports.export_id(data_web.ctx, "Coastal"))
     assert saved.headers["location"] == f"/data/exports/{details.id}"
     assert [(m.field, m.attribute) for m in details.mapping] == [
         ("Email", "Email"),
@@ -85,7 +90,7 @@ def test_add_destination_via_the_form_saves_without_running(data_web: WebHarness
               "schedule_kind": "off"},
     )  # fmt: skip
     assert changed.status_code == 303, changed.text
-    after = exports.show_export(data_web.ctx, "Coastal")
+    after = exports.show_export(data_web.ctx, exports.export_id(data_web.ctx, "Coastal"))
     assert [s.name for s in after.segments] == ["Porto"]
     assert after.schedule_description == "Off (manual runs only)"
 
@@ -94,7 +99,8 @@ def test_the_form_shows_errors_and_keeps_the_values(data_web: WebHarness) -> Non
     browser = data_web.client_as("administrator")
     page = browser.post(
         "/data/exports/new",
-        data=data_web.form(browser, "/data/exports/new", name="Broken", connection="Shared",
+        data=data_web.form(browser, "/data/exports/new", name="Broken",
+                           connection=_cid(data_web, "Shared"),
                            email="Email", segments=[]),
     )  # fmt: skip
     assert page.status_code == 422
@@ -105,11 +111,12 @@ def test_the_form_shows_errors_and_keeps_the_values(data_web: WebHarness) -> Non
 def test_contributor_cannot_pick_an_unshared_connection(data_web: WebHarness) -> None:
     browser = data_web.client_as("contributor")
     page = browser.get("/data/exports/new").text
-    assert 'value="Shared"' in page
-    assert 'value="Private"' not in page
+    assert f'name="connection" value="{_cid(data_web, "Shared")}"' in page
+    assert f'name="connection" value="{_cid(data_web, "Private")}"' not in page
     forged = browser.post(
         "/data/exports/new",
-        data=data_web.form(browser, "/data/exports/new", name="Sneaky", connection="Private",
+        data=data_web.form(browser, "/data/exports/new", name="Sneaky",
+                           connection=_cid(data_web, "Private"),
                            email="Email", segments=["Lisbon"]),
     )  # fmt: skip
     assert forged.status_code == 403
@@ -125,21 +132,23 @@ def test_no_connection_available_is_said_plainly(web: WebHarness) -> None:
 
 
 def test_selection_warns_above_the_contract_limit(data_web: WebHarness) -> None:
-    connections.edit_connection(data_web.ctx, "Shared", contract_limit=2)
+    shared = _cid(data_web, "Shared")
+    tighter = connections.ConnectionEdit(contract_limit=2)
+    connections.edit_connection(data_web.ctx, int(shared), tighter)
     browser = data_web.client_as("contributor")
-    result = browser.get("/data/exports/selection?connection=Shared&segment=Lisbon").json()
+    result = browser.get(f"/data/exports/selection?connection_id={shared}&segment=Lisbon").json()
     assert result["members"] == {"Lisbon": 3}
     assert result["total"] == 3
     assert result["over_limit"] is True
     assert "more than the contract limit" in result["warnings"][0]
     assert "of 2" not in result["warnings"][0]  # contributors never see settings (R5)
-    fits = browser.get("/data/exports/selection?connection=Shared&segment=Porto").json()
+    fits = browser.get(f"/data/exports/selection?connection_id={shared}&segment=Porto").json()
     assert fits["over_limit"] is False
 
 
 def test_duplicate_detach_attach_and_remove_in_the_browser(data_web: WebHarness) -> None:
     browser = data_web.client_as("administrator")
-    news = exports.show_export(data_web.ctx, "News").id
+    news = exports.export_id(data_web.ctx, "News")
     page = f"/data/exports/{news}"
     duplicate = browser.get(f"{page}/duplicate").text
     assert 'value="Copy of News"' in duplicate
@@ -150,10 +159,14 @@ def test_duplicate_detach_attach_and_remove_in_the_browser(data_web: WebHarness)
     assert "No connection" in view
     assert f'{page}/run"' not in view
     assert "Attach to" in view
+    private = _cid(data_web, "Private")
     attached = browser.post(f"{page}/attach", data=data_web.form(browser, page,
-                                                                 connection="Private"))  # fmt: skip
+                                                                 connection=private))  # fmt: skip
     assert attached.status_code == 303
-    assert exports.get_export(data_web.ctx, "News").connection_name == "Private"
+    assert (
+        exports.get_export(data_web.ctx, exports.export_id(data_web.ctx, "News")).connection_name
+        == "Private"
+    )
     removed = browser.post(f"{page}/remove", data=data_web.form(browser, page))
     assert removed.status_code == 303
     assert "News" not in {r.name for r in exports.list_exports(data_web.ctx)}
@@ -199,5 +212,5 @@ def test_exports_api_create_update_duplicate_detach_attach_delete(data_web: WebH
     assert attached.json()["connection"] == "Shared"
     assert api.delete(f"/api/v1/exports/{eid}", headers=headers).status_code == 204
     assert api.get(f"/api/v1/exports/{eid}", headers=headers).status_code == 404
-    secret = exports.show_export(data_web.ctx, "Secret").id
+    secret = exports.export_id(data_web.ctx, "Secret")
     assert api.delete(f"/api/v1/exports/{secret}", headers=headers).status_code == 403

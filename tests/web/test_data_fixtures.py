@@ -57,24 +57,25 @@ def release(web: WebHarness, ctx: ServiceContext) -> None:
 def add_connection(
     web: WebHarness, name: str, base_url: str, *, shared: bool, contract_limit: int = 100_000
 ) -> None:
-    connections.add_connection(
-        web.ctx,
-        "autopilot",
+    new = connections.NewConnection(
         name,
+        type="autopilot",
         api_key=API_KEY,
         base_url=base_url,
         rate_limit=1000.0,
         contract_limit=contract_limit,
         share_with_contributors=shared,
-        agree=True,
     )
+    connections.add_connection(web.ctx, new, agree=True)
 
 
 def add_export(web: WebHarness, name: str, connection: str, segs: tuple[str, ...]) -> None:
     ctx = web.ctx
     try:
+        matching = exports.DataMatching("Email", first_name="FirstName")
+        connection_id = connections.connection_id(ctx, connection)
         exports.create_export(
-            ctx, name, connection, "Email", first_name="FirstName", segments=list(segs)
+            ctx, exports.ExportSettings(name, connection_id, matching, list(segs))
         )
     finally:
         release(web, ctx)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from segsync.services import exports, segments
+from segsync.services import connections, exports, segments
 from tests.web.conftest import WebHarness, csrf_of
 from tests.web.test_data_fixtures import data_web_fixture, sim_fixture  # noqa: F401
 
@@ -17,7 +17,7 @@ def _ids(web: WebHarness) -> dict[str, int]:
 
 
 def _export_id(web: WebHarness, name: str) -> int:
-    return exports.show_export(web.ctx, name).id
+    return exports.export_id(web.ctx, name)
 
 
 def _buttons(html: str) -> set[str]:
@@ -69,7 +69,7 @@ def test_every_data_page_renders_for_every_role_with_the_right_buttons(
 def test_the_exports_list_shows_permissions_connection_and_no_connection(
     data_web: WebHarness,
 ) -> None:
-    exports.detach_export(data_web.ctx, "Secret")
+    exports.detach_export(data_web.ctx, exports.export_id(data_web.ctx, "Secret"))
     page = data_web.client_as("contributor").get("/data/exports").text
     rows = {m.group(1): m.group(0) for m in re.finditer(r">(News|Secret)</a>.*?</tr>", page, re.S)}
     assert "Shared" in rows["News"]
@@ -105,7 +105,7 @@ def test_viewer_posts_are_refused_even_with_a_valid_csrf_token(data_web: WebHarn
         "attribute": "City",
         "pick": 'equals "Lisbon"',
         "name": "Forged",
-        "connection": "Shared",
+        "connection": str(connections.connection_id(data_web.ctx, "Shared")),
         "email": "Email",
         "segments": "Lisbon",
     }
@@ -115,7 +115,10 @@ def test_viewer_posts_are_refused_even_with_a_valid_csrf_token(data_web: WebHarn
     # Nothing changed.
     assert {s.name for s in segments.list_segments(data_web.ctx)} == {"Lisbon", "Porto"}
     assert {r.name for r in exports.list_exports(data_web.ctx)} == {"News", "Secret"}
-    assert exports.show_export(data_web.ctx, "News").connection_name == "Shared"
+    assert (
+        exports.show_export(data_web.ctx, exports.export_id(data_web.ctx, "News")).connection_name
+        == "Shared"
+    )
 
 
 def test_data_posts_without_the_csrf_token_are_refused(data_web: WebHarness) -> None:

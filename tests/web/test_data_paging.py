@@ -11,10 +11,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event
 
+from segsync.destinations.autopilot.fields import AUTOPILOT_FIELDS
 from segsync.domain.mapping import FieldMapping
 from segsync.domain.schedule import ExportSchedule
 from segsync.errors import InputError
-from segsync.services import segments
+from segsync.services import exports, segments
 from segsync.services.exports import views as export_views
 from segsync.services.runs import views as run_views
 from segsync.storage.models.runs import Run
@@ -27,7 +28,7 @@ from tests.web.test_data_fixtures import (  # noqa: F401
 )
 
 STATUSES = ("successful", "failure", "skipped", "canceled")
-MAPPING = FieldMapping(email="Email").to_dict()
+MAPPING = FieldMapping(email="Email", catalogue=AUTOPILOT_FIELDS).to_dict()
 SCHEDULE = ExportSchedule().to_dict()
 
 
@@ -215,7 +216,7 @@ def test_page_exports_checks_its_arguments(web: WebHarness) -> None:
 
 @pytest.fixture
 def news(data_web: WebHarness) -> int:
-    return export_views.show_export(data_web.ctx, "News", live_counts=False).id
+    return exports.export_id(data_web.ctx, "News")
 
 
 def test_export_page_shows_stored_counts_and_count_now_counts_live(
@@ -247,7 +248,7 @@ def test_export_page_shows_stored_counts_and_count_now_counts_live(
     stored = browser.get(f"/data/exports/{news}").text
     assert f'data-members="{_segment_id(data_web, "Lisbon")}">3<' in stored
     assert "never refreshed" not in stored
-    details = export_views.show_export(data_web.ctx, "News", live_counts=False)
+    details = exports.show_export(data_web.ctx, news, live_counts=False)
     assert details.segments[0].counted_at == data_web.clock()
     assert details.live_counts is False
 

@@ -30,7 +30,7 @@ def _work(web: WebHarness, run_id: int) -> None:
 
 def test_run_via_the_api_against_the_simulator(data_web: WebHarness, sim: RunningSimulator) -> None:
     api, headers = data_web.api, data_web.bearer(data_web.api_token("contributor"))
-    news = exports.show_export(data_web.ctx, "News").id
+    news = exports.export_id(data_web.ctx, "News")
     started = api.post("/api/v1/runs", json={"export_id": news}, headers=headers)
     assert started.status_code == 202, started.text
     run = started.json()
@@ -68,14 +68,14 @@ def test_run_via_the_api_against_the_simulator(data_web: WebHarness, sim: Runnin
     assert ">Cancel<" not in page
     assert browser.get(f"/data/runs/{run['id']}/rejects.csv").text.startswith("email,")
     assert browser.get(f"/data/runs/{run['id']}.json").json()["status"] == "successful"
-    secret = exports.show_export(data_web.ctx, "Secret").id
+    secret = exports.export_id(data_web.ctx, "Secret")
     refused = api.post("/api/v1/runs", json={"export_id": secret}, headers=headers)
     assert refused.status_code == 403
 
 
 def test_run_button_queues_and_goes_to_the_run_page_then_cancel(data_web: WebHarness) -> None:
     browser = data_web.client_as("contributor")
-    news = exports.show_export(data_web.ctx, "News").id
+    news = exports.export_id(data_web.ctx, "News")
     page = f"/data/exports/{news}"
     started = browser.post(f"{page}/run", data=data_web.form(browser, page))
     assert started.status_code == 303
@@ -100,7 +100,7 @@ def test_dry_run_shows_the_plan_and_sends_nothing(
     data_web: WebHarness, sim: RunningSimulator
 ) -> None:
     browser = data_web.client_as("administrator")
-    news = exports.show_export(data_web.ctx, "News").id
+    news = exports.export_id(data_web.ctx, "News")
     page = f"/data/exports/{news}"
     started = browser.post(f"{page}/dry-run", data=data_web.form(browser, page))
     run_id = int(started.headers["location"].rsplit("/", 1)[1])

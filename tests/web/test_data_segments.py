@@ -179,14 +179,16 @@ def test_manage_exports_adds_the_segment_and_delete_is_refused_naming_them(
     browser = data_web.client_as("contributor")
     sid = _segment_id(data_web, "Porto")
     page = f"/data/segments/{sid}"
-    news = exports.show_export(data_web.ctx, "News").id
+    news = exports.export_id(data_web.ctx, "News")
     html = browser.get(page).text
     assert f'<option value="{news}">News</option>' in html  # editable, not using it yet
     assert "Secret" in html  # uses it (listed), but not addable by a contributor
     assert "Start a new export from it" in html
     added = browser.post(f"{page}/add-to-export", data=data_web.form(browser, page, export_id=news))
     assert added.status_code == 303
-    assert exports.get_export(data_web.ctx, "News").segment_names == ["Lisbon", "Porto"]
+    assert exports.get_export(
+        data_web.ctx, exports.export_id(data_web.ctx, "News")
+    ).segment_names == ["Lisbon", "Porto"]
     refused = browser.post(f"{page}/delete", data=data_web.form(browser, page))
     assert refused.status_code == 409
     assert "News" in refused.text

@@ -16,13 +16,15 @@ from segsync.cli.context import service_context
 from segsync.cli.output import EXIT_FAILED, JsonOption, console, print_json, print_table, wants_json
 from segsync.errors import InputError
 from segsync.services import connections as connection_service
+from segsync.services.connections import ConnectionEdit, NewConnection, or_unset
 from segsync.services.connections.views import ConnectionDetails, ConnectionSummary
 
 connections_app = typer.Typer(
     name="connections",
-    help="Connections to Autopilot accounts (administrators only).",
+    help="Connections to destination accounts (administrators only).",
     no_args_is_help=True,
 )
+KNOWN_TYPES = ", ".join(connection_service.listed_type_names())
 
 ApiKeyEnvOption = Annotated[
     str | None,
@@ -42,11 +44,13 @@ SecretRefOption = Annotated[
 ]
 BaseUrlOption = Annotated[
     str | None,
-    typer.Option("--base-url", metavar="URL", help="API base URL (default Autopilot's)."),
+    typer.Option("--base-url", metavar="URL", help="API base URL (default: the type's)."),
 ]
 RateLimitOption = Annotated[
     float | None,
-    typer.Option("--rate-limit", metavar="R", help="Requests per second (default 5)."),
+    typer.Option(
+        "--rate-limit", metavar="R", help="Requests per second (default: the type's, e.g. 5)."
+    ),
 ]
 ContractLimitOption = Annotated[
     int | None,
@@ -117,7 +121,9 @@ def _print_one(connection: ConnectionSummary) -> None:
 @connections_app.command("add")
 def add_command(
     ctx: typer.Context,
-    type_name: Annotated[str, typer.Argument(metavar="TYPE", help="The destination: autopilot.")],
+    type_name: Annotated[
+        str, typer.Argument(metavar="TYPE", help=f"The destination type: {KNOWN_TYPES}.")
+    ],
     name: Annotated[str, typer.Option("--name", help="The display name.")],
     api_key_env: ApiKeyEnvOption = None,
     secret_ref: SecretRefOption = None,
@@ -133,20 +139,20 @@ def add_command(
     json_output: JsonOption = False,
 ) -> None:
     """Check the key against the destination (Connect), then save the connection."""
+    kind = connection_service.connection_type(type_name)  # an unknown TYPE names the known ones
+    new = NewConnection(
+        name,
+        type=kind.name,
+        api_key=_key_from_env(api_key_env),
+        secret_ref=secret_ref,
+        base_url=base_url,
+        rate_limit=rate_limit,
+        contract_limit=contract_limit,
+        share_with_contributors=share,
+        export_user_email=export_user,
+    )
     with service_context(ctx) as services:
-        details = connection_service.add_connection(
-            services,
-            type_name,
-            name,
-            api_key=_key_from_env(api_key_env),
-            secret_ref=secret_ref,
-            base_url=base_url,
-            rate_limit=rate_limit,
-            contract_limit=contract_limit,
-            share_with_contributors=share,
-            agree=agree,
-            export_user_email=export_user,
-        )
+        details = connection_service.add_connection(services, new, agree=agree)
     if wants_json(ctx, json_output):
         print_json(details.to_dict())
         return
@@ -185,7 +191,8 @@ def list_command(ctx: typer.Context, json_output: JsonOption = False) -> None:
 def show_command(ctx: typer.Context, name: str, json_output: JsonOption = False) -> None:
     """Show one connection's settings (never its key: only a masked hint)."""
     with service_context(ctx) as services:
-        connection = connection_service.show_connection(services, name)
+        connection_id = connection_service.connection_id(services, name)
+        connection = connection_service.show_connection(services, connection_id)
     if wants_json(ctx, json_output):
         print_json(connection.to_dict())
         return
@@ -196,7 +203,8 @@ def show_command(ctx: typer.Context, name: str, json_output: JsonOption = False)
 def check_command(ctx: typer.Context, name: str, json_output: JsonOption = False) -> None:
     """Connect again with the saved key; exit 1 if the check fails."""
     with service_context(ctx) as services:
-        result = connection_service.test_connection(services, name)
+        connection_id = connection_service.connection_id(services, name)
+        result = connection_service.test_connection(services, connection_id)
     if wants_json(ctx, json_output):
         print_json(result.to_dict())
     else:
@@ -233,20 +241,19 @@ def edit_command(
     json_output: JsonOption = False,
 ) -> None:
     """Change a connection's settings; a new key or base URL is checked before saving."""
+    edit = ConnectionEdit(
+        name=or_unset(new_name),
+        api_key=or_unset(_key_from_env(api_key_env)),
+        secret_ref=or_unset(secret_ref),
+        base_url=or_unset(base_url),
+        rate_limit=or_unset(rate_limit),
+        contract_limit=or_unset(contract_limit),
+        share_with_contributors=or_unset(share),
+        export_user_email=or_unset(export_user),
+    )
     with service_context(ctx) as services:
-        details = connection_service.edit_connection(
-            services,
-            name,
-            new_name=new_name,
-            api_key=_key_from_env(api_key_env),
-            secret_ref=secret_ref,
-            base_url=base_url,
-            rate_limit=rate_limit,
-            contract_limit=contract_limit,
-            share_with_contributors=share,
-            export_user_email=export_user,
-            agree=agree,
-        )
+        connection_id = connection_service.connection_id(services, name)
+        details = connection_service.edit_connection(services, connection_id, edit, agree=agree)
     if wants_json(ctx, json_output):
         print_json(details.to_dict())
         return
@@ -257,5 +264,7 @@ def edit_command(
 def remove_command(ctx: typer.Context, name: str) -> None:
     """Remove a connection (refused while exports use it)."""
     with service_context(ctx) as services:
-        connection_service.remove_connection(services, name)
+        connection_service.remove_connection(
+            services, connection_service.connection_id(services, name)
+        )
     console.print(f"Removed connection {name!r}.", highlight=False)

@@ -6,28 +6,36 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
 from typing import Annotated
 
 import typer
-from rich import box
-from rich.table import Table
-from rich.text import Text
 
 from segsync.cli.context import service_context
-from segsync.cli.output import (
-    EXIT_FAILED,
-    JsonOption,
-    console,
-    err_console,
-    print_json,
-    wants_json,
+from segsync.cli.export_views import (
+    change_json,
+    connection_label,
+    print_canceled,
+    print_details,
+    print_segments,
+    say,
+    table,
 )
+from segsync.cli.output import EXIT_FAILED, JsonOption, print_json, wants_json
+from segsync.errors import InputError
+from segsync.services import connections as connection_service
 from segsync.services import exports as export_service
+from segsync.services.exports import (
+    DataMatching,
+    ExportEdit,
+    ExportSettings,
+    MappingLine,
+    or_unset,
+)
 
 exports_app = typer.Typer(
     name="exports",
-    help="Exports: which segments go to which Autopilot connection, and how.",
+    help="Exports: which segments go to which destination connection, and how.",
     no_args_is_help=True,
 )
 
@@ -39,11 +47,11 @@ EmailOption = Annotated[
 ]
 FirstNameOption = Annotated[
     str | None,
-    typer.Option("--first-name", metavar="ATTR", help="The attribute for FirstName."),
+    typer.Option("--first-name", metavar="ATTR", help="The attribute for the first name."),
 ]
 LastNameOption = Annotated[
     str | None,
-    typer.Option("--last-name", metavar="ATTR", help="The attribute for LastName."),
+    typer.Option("--last-name", metavar="ATTR", help="The attribute for the last name."),
 ]
 MapOption = Annotated[
     list[str] | None,
@@ -88,72 +96,21 @@ TzOption = Annotated[
 ]
 
 
-def _say(text: str, *, err: bool = False) -> None:
-    """Print ``text`` as is: no markup, no emoji codes (``custom:date:X`` stays as typed)."""
-    (err_console if err else console).print(Text(text))
+def parse_map(text: str) -> MappingLine:
+    """``--map FIELD=ATTR`` as a :class:`MappingLine`; the field itself is checked by the
+    service, against the connection's destination."""
+    target, sep, attribute = text.partition("=")
+    if not sep:
+        raise InputError(f"--map {text!r}: write FIELD=ATTRIBUTE, e.g. Company=CompanyName")
+    if not target.strip():
+        raise InputError(f"--map {text!r}: the destination field before '=' is missing")
+    if not attribute.strip():
+        raise InputError(f"--map {text!r}: the profile attribute after '=' is missing")
+    return MappingLine(target.strip(), attribute.strip())
 
 
-def _table(
-    title: str | None, columns: list[str], rows: list[list[str]], *, min_widths: int = 0
-) -> None:
-    """A Rich table whose cells are shown as typed (no markup or emoji codes). Long values wrap,
-    never cut; each column is at least ``min_widths`` wide (or its widest value if shorter)."""
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
-    for index, column in enumerate(columns):
-        widest = max([len(row[index]) for row in rows] or [0])
-        table.add_column(column, overflow="fold", min_width=min(min_widths, widest) or None)
-    for row in rows:
-        table.add_row(*(Text(cell) for cell in row))
-    console.print(table)
-
-
-def _connection_label(connection: str, connection_type: str | None) -> str:
-    return f"{connection} ({connection_type})" if connection_type else connection
-
-
-def _when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
-
-
-def _print_details(details: export_service.ExportDetails) -> None:
-    console.print(Text(details.name, style="bold"))
-    facts = [
-        ("Connection", _connection_label(details.connection, details.connection_type)),
-        ("Removal policy", details.removal_policy),
-        ("List prefix", details.list_prefix or "(none)"),
-        ("Schedule", details.schedule_description),
-        ("Latest status", (details.status or "no run yet").capitalize()),
-        ("Refreshed", _when(details.refreshed_at)),
-        ("Your permissions", details.your_permissions),
-        ("Created", f"{_when(details.created_at)} by {details.created_by}"),
-    ]
-    if details.contract_limit is not None:
-        facts.insert(1, ("Contract limit", f"{details.contract_limit:,} profiles"))
-    for label, value in facts:
-        _say(f"  {label + ':':<18}{value}")
-    _table(
-        "Data matching",
-        ["Autopilot field", "Profile attribute"],
-        [[line.field, line.attribute] for line in details.mapping],
-    )
-    _print_segments(details)
-
-
-def _print_segments(details: export_service.ExportDetails) -> None:
-    rows: list[list[str]] = [
-        [
-            line.name,
-            "?" if line.members is None else f"{line.members:,}",
-            line.list_title,
-            line.list_id or "(created on first run)",
-        ]
-        for line in details.segments
-    ]
-    total = "?" if details.distinct_total is None else f"{details.distinct_total:,}"
-    rows.append(["Distinct total", total, "", ""])
-    _table("Segments", ["Segment", "Members", "Autopilot list", "List id"], rows)
-    for warning in details.warnings:
-        err_console.print(Text.assemble(("warning: ", "bold yellow"), warning))
+def _lines(maps: Sequence[str]) -> list[MappingLine]:
+    return [parse_map(text) for text in maps]
 
 
 # ---------------------------------------------------------------- commands
@@ -188,29 +145,27 @@ def create_command(
 ) -> None:
     """Save a new export. Saving never runs it: use `segsync exports run NAME`."""
     chosen = export_service.schedule_from_options(schedule, at=at, days=days, hours=hours, tz=tz)
+    matching = DataMatching(email, first_name, last_name, _lines(map_ or []))
     with service_context(ctx) as services:
-        record = export_service.create_export(
-            services,
-            name,
-            connection,
-            email,
-            first_name=first_name,
-            last_name=last_name,
-            maps=map_ or [],
+        settings = ExportSettings(
+            name=name,
+            connection_id=connection_service.connection_id(services, connection),
+            matching=matching,
             segments=segment,
             removal=removal or "mirror",
             list_prefix=list_prefix or "",
             schedule=chosen,
         )
-        details = export_service.show_export(services, record.name)
+        record = export_service.create_export(services, settings)
+        details = export_service.show_export(services, record.id)
     if wants_json(ctx, json_output):
         print_json(details.to_dict())
         return
-    _say(
+    say(
         f"Saved export {record.name!r} on connection {record.connection_name!r}. "
         f"Nothing was sent: run it with `segsync exports run {record.name!r}`."
     )
-    _print_segments(details)
+    print_segments(details)
 
 
 @exports_app.command("list")
@@ -236,15 +191,15 @@ def list_command(
         print_json([row.to_dict() for row in rows])
         return
     if not rows:
-        _say("No exports." if not search else f"No export matches {search!r}.")
+        say("No exports." if not search else f"No export matches {search!r}.")
         return
-    _table(
+    table(
         None,
         ["Name", "Connection", "Segments", "Schedule", "Status", "Refreshed", "Your permissions"],
         [
             [
                 row.name,
-                _connection_label(row.connection, row.connection_type),
+                connection_label(row.connection, row.connection_type),
                 ", ".join(row.segments),
                 row.schedule,
                 (row.status or "-").capitalize(),
@@ -265,11 +220,11 @@ def show_command(
 ) -> None:
     """An export's settings, each segment's member count and list, and limit warnings."""
     with service_context(ctx) as services:
-        details = export_service.show_export(services, name)
+        details = export_service.show_export(services, export_service.export_id(services, name))
     if wants_json(ctx, json_output):
         print_json(details.to_dict())
         return
-    _print_details(details)
+    print_details(details)
 
 
 @exports_app.command("edit")
@@ -301,36 +256,40 @@ def edit_command(
     """Change an export. Only the options given change; --map and --segment replace the set."""
     if clear_maps and map_:
         raise typer.BadParameter("give --map or --clear-maps, not both", param_hint="--map")
+    lines = [] if clear_maps else (_lines(map_) if map_ is not None else None)
     with service_context(ctx) as services:
-        current = export_service.get_export(services, name).schedule if schedule else None
+        export_id = export_service.export_id(services, name)
+        current = export_service.get_export(services, export_id).schedule if schedule else None
         chosen = export_service.schedule_from_options(
             schedule, at=at, days=days, hours=hours, tz=tz, current=current
         )
-        change = export_service.edit_export(
-            services,
-            name,
-            new_name=new_name,
-            connection=connection,
-            email=email,
-            first_name=first_name,
-            last_name=last_name,
-            maps=[] if clear_maps else map_,
-            segments=segment,
-            removal=removal,
-            list_prefix=list_prefix,
-            schedule=chosen,
+        connection_id = (
+            connection_service.connection_id(services, connection) if connection else None
         )
-        details = export_service.show_export(services, change.export.name)
+        edit = ExportEdit(
+            name=or_unset(new_name),
+            connection_id=or_unset(connection_id),
+            email=or_unset(email),
+            first_name=or_unset(first_name),
+            last_name=or_unset(last_name),
+            lines=or_unset(lines),
+            segments=or_unset(segment),
+            removal=or_unset(removal),
+            list_prefix=or_unset(list_prefix),
+            schedule=or_unset(chosen),
+        )
+        change = export_service.edit_export(services, export_id, edit)
+        details = export_service.show_export(services, export_id)
     if wants_json(ctx, json_output):
         print_json({**details.to_dict(), "sync_state_reset": change.sync_state_reset})
         return
-    _say(f"Saved export {change.export.name!r}. Nothing was sent.")
+    say(f"Saved export {change.export.name!r}. Nothing was sent.")
     if change.sync_state_reset:
-        _say(
+        say(
             "It moved to another connection: its sync state was reset, so its next run sends "
             "everyone to the new destination."
         )
-    _print_segments(details)
+    print_segments(details)
 
 
 @exports_app.command("duplicate")
@@ -346,12 +305,18 @@ def duplicate_command(
 ) -> None:
     """Copy an export's settings under a new name (not its sync state or runs)."""
     with service_context(ctx) as services:
-        record = export_service.duplicate_export(services, name, new_name, connection=connection)
-        details = export_service.show_export(services, record.name)
+        export_id = export_service.export_id(services, name)
+        connection_id = (
+            connection_service.connection_id(services, connection) if connection else None
+        )
+        record = export_service.duplicate_export(
+            services, export_id, new_name, connection_id=connection_id
+        )
+        details = export_service.show_export(services, record.id)
     if wants_json(ctx, json_output):
         print_json(details.to_dict())
         return
-    _say(f"Created export {record.name!r} as a copy of {name!r}. Nothing was sent.")
+    say(f"Created export {record.name!r} as a copy of {name!r}. Nothing was sent.")
 
 
 @exports_app.command("detach")
@@ -362,15 +327,15 @@ def detach_command(
 ) -> None:
     """Set an export to "No connection": it keeps its settings and never runs until attached."""
     with service_context(ctx) as services:
-        change = export_service.detach_export(services, name)
+        change = export_service.detach_export(services, export_service.export_id(services, name))
     if wants_json(ctx, json_output):
-        print_json(_change_json(change))
+        print_json(change_json(change))
         return
-    _say(
+    say(
         f"Export {name!r} has no connection now; it keeps its settings and will not run until "
         f"you attach one: `segsync exports attach {name!r} --connection NAME`."
     )
-    _print_canceled(change)
+    print_canceled(change)
 
 
 @exports_app.command("attach")
@@ -382,13 +347,17 @@ def attach_command(
 ) -> None:
     """Attach an export to a connection, so it runs again."""
     with service_context(ctx) as services:
-        change = export_service.attach_export(services, name, connection)
+        change = export_service.attach_export(
+            services,
+            export_service.export_id(services, name),
+            connection_service.connection_id(services, connection),
+        )
     if wants_json(ctx, json_output):
-        print_json(_change_json(change))
+        print_json(change_json(change))
         return
-    _say(f"Export {name!r} is attached to connection {change.export.connection_name!r}.")
+    say(f"Export {name!r} is attached to connection {change.export.connection_name!r}.")
     if change.sync_state_reset:
-        _say(
+        say(
             "Its sync state described another connection and was reset: the next run sends "
             "everyone."
         )
@@ -405,36 +374,17 @@ def remove_command(
     if not yes:
         confirmed = typer.confirm(
             f"Remove export {name!r}? Queued runs are canceled and a running one stops after "
-            "its current batch. Contacts already in Autopilot stay there.",
+            "its current batch. Contacts already sent stay at the destination.",
             default=False,
             err=True,
         )
         if not confirmed:
-            _say("Nothing removed.", err=True)
+            say("Nothing removed.", err=True)
             raise typer.Exit(EXIT_FAILED)
     with service_context(ctx) as services:
-        change = export_service.remove_export(services, name)
+        change = export_service.remove_export(services, export_service.export_id(services, name))
     if wants_json(ctx, json_output):
-        print_json(_change_json(change))
+        print_json(change_json(change))
         return
-    _say(f"Removed export {name!r}.")
-    _print_canceled(change)
-
-
-def _change_json(change: export_service.ExportChange) -> dict[str, object]:
-    return {
-        "name": change.export.name,
-        "connection": change.export.connection_name,
-        "sync_state_reset": change.sync_state_reset,
-        "canceled_runs": change.canceled_runs,
-        "stop_requested": change.stop_requested,
-    }
-
-
-def _print_canceled(change: export_service.ExportChange) -> None:
-    if change.canceled_runs:
-        ids = ", ".join(str(run_id) for run_id in change.canceled_runs)
-        _say(f"Canceled queued runs: {ids}.")
-    if change.stop_requested:
-        ids = ", ".join(str(run_id) for run_id in change.stop_requested)
-        _say(f"Runs {ids} stop after their current batch.")
+    say(f"Removed export {name!r}.")
+    print_canceled(change)

@@ -1,15 +1,18 @@
-"""The Destination interface: the plug-in seam between the run engine and a marketing API.
+"""The Destination contract: the plug-in seam between segsync and a marketing platform.
 
 A destination is one package under ``segsync.destinations`` with a class implementing
-:class:`Destination` and one entry in :mod:`segsync.destinations.registry`. The run engine talks
-only to this interface, so a new destination needs no change anywhere else.
+:class:`Destination` and one line in :mod:`segsync.destinations.registry`; the kit in
+:mod:`segsync.testing.conformance` checks it (docs/destinations.md is the recipe). Nothing else in
+segsync names a destination: the forms, the CLI and the API read its :class:`Capabilities`.
 
 What an implementation owns:
 
 * the HTTP (or other) transport, authentication and its own rate limit;
 * retries of transient failures (raise :class:`~segsync.errors.RetriableError` once they are
   exhausted) and translation of every third-party error into :mod:`segsync.errors`;
-* per-record outcomes: one refused record never sinks its batch (:class:`RecordOutcome`).
+* per-record outcomes: one refused record never sinks its batch (:class:`RecordOutcome`);
+* its wire format, in one serializer that both :meth:`Destination.upsert_batch` and
+  :meth:`Destination.preview` use.
 
 What it must not do: read settings, the metadata DB or the profile engine. It gets everything in
 a :class:`ConnectionConfig`.
@@ -36,24 +39,12 @@ from typing import Any, ClassVar, Self
 
 import httpx
 
+from segsync.destinations.capabilities import Capabilities
+from segsync.domain.emails import mask_email
+from segsync.errors import InputError
+
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    """What a destination type declares about itself, before any connection exists.
-
-    ``max_batch_size`` is the most records one :meth:`Destination.upsert_batch` accepts;
-    ``default_rate_limit`` is in requests per second; ``default_base_url`` pre-fills a new
-    connection.
-    """
-
-    name: str
-    max_batch_size: int
-    default_rate_limit: float
-    display_name: str = ""
-    default_base_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +111,15 @@ class RecordOutcome:
     reason: str | None = None
 
 
+@dataclass(frozen=True)
+class ListMember:
+    """A member of a list as the destination reports it: the ``email`` and the contact as its
+    API returns it (``raw``)."""
+
+    email: str
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class BatchResult:
     """Outcomes of one batch, one per item in the batch's order, and the requests it cost
@@ -135,11 +135,12 @@ class BatchResult:
 
 class Destination(ABC):
     """A marketing platform segsync exports to. Subclass it, set ``capabilities``, implement the
-    abstract methods, and register the class in :mod:`segsync.destinations.registry`.
+    abstract methods, and add the class to :mod:`segsync.destinations.registry`.
 
-    Instances are async context managers; one instance serves one connection and shares its rate
-    limit between every call, concurrent calls included. Errors raised are those of
-    :mod:`segsync.errors`: :class:`~segsync.errors.AuthenticationFailed` (fix the credentials),
+    Instances are made with a :class:`ConnectionConfig` and are async context managers; one
+    instance serves one connection and shares its rate limit between every call, concurrent
+    calls included. Errors raised are those of :mod:`segsync.errors`:
+    :class:`~segsync.errors.AuthenticationFailed` (fix the credentials),
     :class:`~segsync.errors.FatalError` (stop), :class:`~segsync.errors.RetriableError` (retries
     exhausted; the run may be tried again later), :class:`~segsync.errors.InputError` (the caller
     passed something the destination cannot send).
@@ -148,40 +149,45 @@ class Destination(ABC):
     capabilities: ClassVar[Capabilities]
 
     @abstractmethod
+    def __init__(self, config: ConnectionConfig) -> None:
+        """Keep the configuration; connect lazily (nothing is sent before the first call)."""
+
+    @abstractmethod
     async def check_credentials(self) -> AccountInfo:
-        """Check the key against the API; raise ``AuthenticationFailed`` if it is refused."""
+        """Check the key against the API and say which account it reaches (Connect); raise
+        ``AuthenticationFailed`` if it is refused. Answer within seconds: retry little."""
 
     @abstractmethod
     async def ensure_list(self, title: str) -> str:
-        """Return the id of the list titled exactly ``title``, creating it if there is none."""
+        """Return the id of the list titled exactly ``title``, creating it if there is none.
+        Calling it again with the same title returns the same id and creates nothing."""
 
     @abstractmethod
     async def upsert_batch(self, items: Sequence[UpsertItem]) -> BatchResult:
-        """Create or update up to ``capabilities.max_batch_size`` contacts, no email twice.
+        """Create or update up to ``capabilities.max_batch_size`` contacts, no email twice
+        (:meth:`check_batch`), each added to its ``list_id`` when it has one.
 
         Returns one outcome per item, in order. A record the API refuses gets ``ok=False`` and
         the API's reason; the others still go through.
         """
 
     @abstractmethod
-    async def add_membership(self, list_id: str, email: str) -> bool:
-        """Add the contact to the list; True if it was added, False if it was already there."""
-
-    @abstractmethod
     async def remove_membership(self, list_id: str, email: str) -> bool:
         """Remove the contact from the list; True if it was a member. The contact stays."""
+
+    @abstractmethod
+    def list_members(self, list_id: str) -> AsyncIterator[ListMember]:
+        """Every member of the list, page after page (``NotFound`` for an unknown list)."""
 
     @abstractmethod
     async def forget(self, email: str) -> bool:
         """Delete the contact (erasure); False if the destination had no such contact."""
 
+    @classmethod
     @abstractmethod
-    async def get_contact(self, email: str) -> dict[str, Any] | None:
-        """The stored contact as the API returns it, or None if there is none."""
-
-    @abstractmethod
-    def list_members(self, list_id: str) -> AsyncIterator[dict[str, Any]]:
-        """Every member of the list, page after page."""
+    def preview(cls, item: UpsertItem) -> dict[str, Any]:
+        """Exactly what :meth:`upsert_batch` sends for ``item`` (dry runs show it): made by the
+        same serializer. ``InputError`` for an item that could not be sent."""
 
     @property
     @abstractmethod
@@ -196,6 +202,22 @@ class Destination(ABC):
     @abstractmethod
     async def aclose(self) -> None:
         """Release the connection pool. The instance is unusable afterwards."""
+
+    def check_batch(self, items: Sequence[UpsertItem]) -> None:
+        """Refuse (``InputError``) a batch over ``capabilities.max_batch_size`` or holding an
+        email twice (compared case-insensitively): call it first in :meth:`upsert_batch`."""
+        caps = self.capabilities
+        if len(items) > caps.max_batch_size:
+            raise InputError(
+                f"a batch holds {len(items)} contacts; {caps.display_name} takes at most "
+                f"{caps.max_batch_size}"
+            )
+        seen: set[str] = set()
+        for item in items:
+            key = item.email.lower()
+            if key in seen:
+                raise InputError(f"a batch holds the same email twice ({mask_email(item.email)})")
+            seen.add(key)
 
     def max_in_flight(self) -> int:
         """How many requests to keep in flight to hold the rate limit.

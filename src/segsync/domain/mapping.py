@@ -1,9 +1,9 @@
-"""An export's data matching (E1, E2): which profile attribute fills which Autopilot field.
+"""An export's data matching (E1, E2): which profile attribute fills which destination field.
 
-Targets are Autopilot's standard contact fields (:data:`STANDARD_FIELDS`) or custom fields written
-``custom:<type>:<Name>`` with type ``string``, ``integer``, ``float``, ``date`` or ``boolean``.
-``Email`` is the email mapping itself; ``FirstName``/``LastName`` have their own options;
-``unsubscribed`` and every ``_``-prefixed control key can never be mapped (X13).
+Targets are read against the destination's :class:`~segsync.domain.fields.FieldCatalogue`: its
+standard fields, or custom fields written ``custom:<type>:<Name>`` with one of its custom types.
+The email, the first and the last name have their own options; the catalogue's reserved names
+(Autopilot: ``unsubscribed`` and every ``_``-prefixed control key, X13) can never be mapped.
 
 Which attribute types fit which targets (``validate_mapping``), our decisions:
 
@@ -11,11 +11,11 @@ Which attribute types fit which targets (``validate_mapping``), our decisions:
 target                              attribute types
 ==================================  ========================================================
 email                               text
-standard text fields, first/last    text, or number (sent as text: whole numbers without
+text fields, first/last             text, or number (sent as text: whole numbers without
 name, ``custom:string``             ".0" — postal codes and phone numbers are often numeric)
-``NumberOfEmployees``,              number; each value must be a whole number, checked per
-``custom:integer``                  value when the contact is built (a fraction rejects that
-                                    contact with the reason, the run goes on)
+integer fields (Autopilot's         number; each value must be a whole number, checked per
+``NumberOfEmployees``),             value when the contact is built (a fraction rejects that
+``custom:integer``                  contact with the reason, the run goes on)
 ``custom:float``                    number
 ``custom:date``                     date (dates as ``YYYY-MM-DD``, timestamps in UTC as
                                     ISO-8601 with ``Z``; naive timestamps are taken as UTC)
@@ -24,192 +24,100 @@ name, ``custom:string``             ".0" — postal codes and phone numbers are 
 
 Dates and booleans are refused for text targets: map them to a custom date/boolean field.
 
-Empty values (``None``/NaN) are **omitted** from the contact, so Autopilot keeps what it had: a
-cleared attribute is not cleared in Autopilot (omitting is the only safe choice, since Autopilot
+Empty values (``None``/NaN) are **omitted** from the contact, so the destination keeps what it
+had: a cleared attribute is not cleared there (omitting is the only safe choice, since Autopilot
 has no "unset" and sending ``""`` to a typed field would be refused). Empty text ``""`` is sent.
+Value conversion and the payload hash are in :mod:`segsync.domain.payload`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
 import difflib
-import hashlib
-import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from segsync.domain.catalog import AttrType
-from segsync.errors import InputError, RecordRejected
-
-#: Autopilot's standard contact fields that a mapping may target (FirstName/LastName through
-#: their own options). ``Email`` and ``unsubscribed`` are deliberately absent.
-STANDARD_FIELDS: tuple[str, ...] = (
-    "Salutation",
-    "Company",
-    "NumberOfEmployees",
-    "Title",
-    "Industry",
-    "Phone",
-    "MobilePhone",
-    "Fax",
-    "Website",
-    "MailingStreet",
-    "MailingCity",
-    "MailingState",
-    "MailingPostalCode",
-    "MailingCountry",
-    "owner_name",
-    "LeadSource",
-    "Status",
-    "LinkedIn",
-    "Twitter",
+from segsync.domain.fields import FieldCatalogue, Target
+from segsync.domain.payload import (
+    ContactPayload,
+    convert_value,
+    is_missing,
+    payload_hash,
 )
-INTEGER_STANDARD_FIELDS = frozenset({"NumberOfEmployees"})
-CUSTOM_TYPES: tuple[str, ...] = ("string", "integer", "float", "date", "boolean")
-MAX_CUSTOM_NAME = 100
+from segsync.errors import InputError
 
-_BY_LOWER = {name.lower(): name for name in (*STANDARD_FIELDS, "FirstName", "LastName")}
-_CONTROL_KEYS = frozenset({"notify"})
+__all__ = [
+    "ContactPayload",
+    "FieldMapping",
+    "build_contact",
+    "mapped_attributes",
+    "payload_hash",
+    "validate_mapping",
+]
 
 
 @dataclass(frozen=True)
-class Target:
-    """A parsed target: ``kind`` is ``"standard"`` (``name`` is the PascalCase field) or
-    ``"custom"`` (``ctype`` is its type)."""
+class _Planned:
+    """A mapped field ready to fill: its label in messages, attribute, target and wire key."""
 
-    kind: str
-    name: str
-    ctype: str = "string"
-
-    @property
-    def spec(self) -> str:
-        """The canonical text form: ``"Company"`` or ``"custom:integer:Review Rating"``."""
-        return self.name if self.kind == "standard" else f"custom:{self.ctype}:{self.name}"
-
-    @property
-    def write_key(self) -> str:
-        """The key in the contact (standard) or in its ``custom`` object (custom fields)."""
-        if self.kind == "standard":
-            return self.name
-        return f"{self.ctype}--{self.name.replace(' ', '--')}"
-
-    @property
-    def value_type(self) -> str:
-        """``string``, ``integer``, ``float``, ``date`` or ``boolean``: what values it takes."""
-        if self.kind == "standard":
-            return "integer" if self.name in INTEGER_STANDARD_FIELDS else "string"
-        return self.ctype
-
-
-def parse_target(text: str) -> Target:
-    """Parse a target of ``--map``; raise :class:`InputError` saying what is wrong."""
-    raw = text.strip()
-    if raw.lower().startswith("custom:"):
-        return _parse_custom(raw)
-    if raw.lower() == "unsubscribed":
-        raise InputError(
-            "unsubscribed cannot be mapped: segsync never sends it, since it could re-subscribe "
-            "a person who unsubscribed in Autopilot (X13)"
-        )
-    if raw.lower() == "email":
-        raise InputError("Email is the email mapping: give it with --email, not --map")
-    if raw.startswith("_") or raw in _CONTROL_KEYS:
-        raise InputError(
-            f"{raw!r} is an Autopilot control key (like _autopilot_list or _NewEmail) and cannot "
-            "be mapped"
-        )
-    canonical = _BY_LOWER.get(raw.lower())
-    if canonical in {"FirstName", "LastName"}:
-        option = "--first-name" if canonical == "FirstName" else "--last-name"
-        raise InputError(f"{canonical} has its own option: give it with {option}, not --map")
-    if canonical is None:
-        close = difflib.get_close_matches(raw, STANDARD_FIELDS, n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]}?" if close else ""
-        raise InputError(
-            f"unknown Autopilot field {raw!r}{hint} Standard fields: {', '.join(STANDARD_FIELDS)}; "
-            "custom fields are written custom:<type>:<Name> with type one of "
-            f"{', '.join(CUSTOM_TYPES)}"
-        )
-    return Target("standard", canonical)
-
-
-def _parse_custom(raw: str) -> Target:
-    parts = raw.split(":", 2)
-    if len(parts) != 3:
-        raise InputError(f"custom field {raw!r} must be written custom:<type>:<Name>")
-    ctype, name = parts[1].strip().lower(), parts[2].strip()
-    if ctype not in CUSTOM_TYPES:
-        raise InputError(
-            f"custom field {raw!r} has unknown type {parts[1]!r}; use one of "
-            f"{', '.join(CUSTOM_TYPES)}"
-        )
-    if not name:
-        raise InputError(f"custom field {raw!r} has no name after the type")
-    if len(name) > MAX_CUSTOM_NAME:
-        raise InputError(f"custom field name {name!r} is longer than {MAX_CUSTOM_NAME} characters")
-    if "--" in name:
-        raise InputError(
-            f"custom field name {name!r} contains '--', which Autopilot uses for spaces"
-        )
-    return Target("custom", " ".join(name.split()), ctype)
-
-
-def parse_map_option(text: str) -> tuple[str, str]:
-    """Parse ``"FIELD=ATTR"`` (``--map``) into ``(canonical target, attribute)``."""
-    target, sep, attribute = text.partition("=")
-    if not sep:
-        raise InputError(f"--map {text!r}: write FIELD=ATTRIBUTE, e.g. Company=CompanyName")
-    if not target.strip():
-        raise InputError(f"--map {text!r}: the Autopilot field before '=' is missing")
-    if not attribute.strip():
-        raise InputError(f"--map {text!r}: the profile attribute after '=' is missing")
-    return parse_target(target).spec, attribute.strip()
+    label: str
+    attribute: str
+    target: Target
+    key: str
 
 
 @dataclass(frozen=True)
 class FieldMapping:
-    """Which profile attribute fills which Autopilot field. ``extra`` holds ``(target,
-    attribute)`` pairs; targets are canonicalised on creation (``InputError`` if unknown,
-    forbidden or given twice)."""
+    """Which profile attribute fills which field of the destination whose ``catalogue`` it is
+    read against. ``extra`` holds ``(target, attribute)`` pairs; targets are canonicalised on
+    creation (``InputError`` if unknown, forbidden or given twice)."""
 
     email: str
     first_name: str | None = None
     last_name: str | None = None
     extra: tuple[tuple[str, str], ...] = field(default_factory=tuple)
-    _targets: tuple[tuple[str, str, Target], ...] = field(
-        init=False, repr=False, compare=False, default=()
-    )
+    catalogue: FieldCatalogue = field(kw_only=True, repr=False)
+    _planned: tuple[_Planned, ...] = field(init=False, repr=False, compare=False, default=())
 
     def __post_init__(self) -> None:
         if not self.email or not self.email.strip():
             raise InputError("the email mapping is required: name the attribute holding emails")
+        catalogue = self.catalogue
         pairs: list[tuple[str, str]] = []
         seen: dict[str, str] = {}
         for target_text, attribute in self.extra:
-            target = parse_target(target_text)
+            target = catalogue.parse_target(target_text)
             clash = target.name.lower() if target.kind == "custom" else target.name
             if clash in seen:
                 raise InputError(f"{target.spec} is mapped twice (also as {seen[clash]})")
             seen[clash] = target.spec
             pairs.append((target.spec, attribute))
         object.__setattr__(self, "extra", tuple(pairs))
-        parsed: list[tuple[str, str, Target]] = []
-        if self.first_name:
-            parsed.append(("first name", self.first_name, Target("standard", "FirstName")))
-        if self.last_name:
-            parsed.append(("last name", self.last_name, Target("standard", "LastName")))
-        parsed.extend((spec, attribute, parse_target(spec)) for spec, attribute in pairs)
-        object.__setattr__(self, "_targets", tuple(parsed))
+        planned: list[_Planned] = []
+        named = (
+            ("first name", self.first_name, catalogue.first_name_key),
+            ("last name", self.last_name, catalogue.last_name_key),
+        )
+        for label, chosen, key in named:
+            if not chosen:
+                continue
+            if key is None:
+                raise InputError(
+                    f"{label}: {catalogue.destination} has no {label} field; leave it empty"
+                )
+            planned.append(_Planned(label, chosen, Target("standard", key), key))
+        for spec, attribute in pairs:
+            target = catalogue.parse_target(spec)
+            planned.append(_Planned(spec, attribute, target, catalogue.write_key(target)))
+        object.__setattr__(self, "_planned", tuple(planned))
 
     def targets(self) -> list[tuple[str, str, Target]]:
         """``(label, attribute, target)`` for every mapped field but the email."""
-        return list(self._targets)
+        return [(item.label, item.attribute, item.target) for item in self._planned]
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready form for storage."""
+        """A JSON-ready form for storage (the same for every destination)."""
         return {
             "email": self.email,
             "first_name": self.first_name,
@@ -218,8 +126,9 @@ class FieldMapping:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> FieldMapping:
-        """The inverse of :meth:`to_dict`; ``InputError`` on a malformed dict."""
+    def from_dict(cls, data: Mapping[str, Any], catalogue: FieldCatalogue) -> FieldMapping:
+        """The inverse of :meth:`to_dict`, read against ``catalogue``; ``InputError`` on a
+        malformed dict or a target the destination cannot take."""
         try:
             extra = tuple((str(t), str(a)) for t, a in data.get("extra") or ())
             return cls(
@@ -227,6 +136,7 @@ class FieldMapping:
                 first_name=data.get("first_name"),
                 last_name=data.get("last_name"),
                 extra=extra,
+                catalogue=catalogue,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"malformed field mapping {dict(data)!r}: {exc}") from exc
@@ -286,88 +196,6 @@ def validate_mapping(mapping: FieldMapping, profile_columns: Mapping[str, AttrTy
             )
 
 
-@dataclass(frozen=True)
-class ContactPayload:
-    """One person's mapped values: the raw email, standard ``fields`` and ``custom`` fields in
-    write shape (``{"integer--Review--Rating": 5}``), JSON-ready."""
-
-    email_raw: object
-    fields: dict[str, Any]
-    custom: dict[str, Any]
-
-
-def _is_missing(value: object) -> bool:
-    # None, NaN and pandas' NaT (the last two are unequal to themselves).
-    return value is None or (not isinstance(value, str) and value != value)
-
-
-def _reject(email_raw: object, target: Target, why: str) -> RecordRejected:
-    return RecordRejected(f"{target.spec}: {why}", key=str(email_raw))
-
-
-def _as_whole(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float | decimal.Decimal) and math.isfinite(value) and value == int(value):
-        return int(value)
-    return None
-
-
-def _as_date_text(value: object) -> str | None:
-    if isinstance(value, str):
-        try:
-            value = (
-                dt.datetime.fromisoformat(value) if "T" in value else dt.date.fromisoformat(value)
-            )
-        except ValueError:
-            return None
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(dt.UTC).replace(tzinfo=None)
-        return value.isoformat() + "Z"
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return None
-
-
-def convert_value(value: object, target: Target, email_raw: object = None) -> Any:
-    """Convert one non-empty attribute value to what ``target`` takes, JSON-ready.
-
-    Raises :class:`RecordRejected` (key: the raw email) when this value cannot be sent.
-    """
-    kind = target.value_type
-    if kind == "string":
-        if isinstance(value, str):
-            return value
-        whole = _as_whole(value)
-        if whole is not None:
-            return str(whole)
-        if isinstance(value, float | decimal.Decimal) and math.isfinite(value):
-            return str(value)
-        raise _reject(email_raw, target, f"cannot send {value!r} as text")
-    if kind == "integer":
-        whole = _as_whole(value)
-        if whole is None:
-            raise _reject(email_raw, target, f"needs a whole number, got {value!r}")
-        return whole
-    if kind == "float":
-        if isinstance(value, int | float | decimal.Decimal) and not isinstance(value, bool):
-            number = float(value)
-            if math.isfinite(number):
-                return number
-        raise _reject(email_raw, target, f"needs a finite number, got {value!r}")
-    if kind == "date":
-        text = _as_date_text(value)
-        if text is None:
-            raise _reject(email_raw, target, f"needs a date, got {value!r}")
-        return text
-    if isinstance(value, bool):
-        return value
-    raise _reject(email_raw, target, f"needs true or false, got {value!r}")
-
-
 def build_contact(mapping: FieldMapping, row: Mapping[str, Any]) -> ContactPayload:
     """Build one person's payload from a row of mapped attributes (see :func:`mapped_attributes`).
 
@@ -377,47 +205,10 @@ def build_contact(mapping: FieldMapping, row: Mapping[str, Any]) -> ContactPaylo
     email_raw = row.get(mapping.email)
     fields: dict[str, Any] = {}
     custom: dict[str, Any] = {}
-    for _, attribute, target in mapping._targets:
-        value = row.get(attribute)
-        if _is_missing(value):
+    for item in mapping._planned:
+        value = row.get(item.attribute)
+        if is_missing(value):
             continue
-        converted = convert_value(value, target, email_raw)
-        (fields if target.kind == "standard" else custom)[target.write_key] = converted
+        converted = convert_value(value, item.target, email_raw)
+        (fields if item.target.kind == "standard" else custom)[item.key] = converted
     return ContactPayload(email_raw, fields, custom)
-
-
-def payload_hash(fields: Mapping[str, Any], custom: Mapping[str, Any]) -> str:
-    """SHA-256 (hex) of the canonical JSON of a payload: equal for equal payloads, in any key
-    order, in any process, on any run."""
-    canonical = json.dumps(
-        {"custom": custom, "fields": fields},
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        allow_nan=False,
-    )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def contact_object(
-    email: str,
-    fields: Mapping[str, Any],
-    custom: Mapping[str, Any],
-    list_id: str | None = None,
-) -> dict[str, Any]:
-    """The Autopilot contact object for ``POST /contacts``: ``Email``, the standard fields, a
-    ``custom`` object when there are custom fields, and ``_autopilot_list`` when ``list_id``.
-
-    Never carries ``unsubscribed`` (X13), whatever ``fields`` hold.
-    """
-    contact: dict[str, Any] = {
-        key: value
-        for key, value in fields.items()
-        if key.lower() not in {"unsubscribed", "email"} and not key.startswith("_")
-    }
-    contact["Email"] = email
-    if custom:
-        contact["custom"] = dict(custom)
-    if list_id is not None:
-        contact["_autopilot_list"] = list_id
-    return contact

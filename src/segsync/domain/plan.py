@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from segsync.domain.mapping import contact_object
 from segsync.errors import InputError
 
 MAX_BATCH = 100
@@ -292,13 +291,16 @@ def acknowledged(
 NO_LIST = ""
 
 
-def sample_payloads(plan: SyncPlan, per_list: int = 3) -> dict[str, list[dict[str, Any]]]:
-    """Up to ``per_list`` contact objects per segment key, as they would be sent (dry runs, X11).
+def sample_items(
+    plan: SyncPlan, per_list: int = 3
+) -> dict[str, list[tuple[UpsertItem, str | None]]]:
+    """Up to ``per_list`` items per segment key with the list id each would carry, for the dry
+    run's sample payloads (X11; the destination renders them with its own serializer).
 
     Items that only update a contact (no new membership) are under :data:`NO_LIST` (``""``). A list
-    that does not exist yet shows ``"<new list for segment KEY>"`` as its ``_autopilot_list``.
+    that does not exist yet shows ``"<new list for segment KEY>"`` as its id.
     """
-    samples: dict[str, list[dict[str, Any]]] = {}
+    samples: dict[str, list[tuple[UpsertItem, str | None]]] = {}
     for item in plan.items():
         key = NO_LIST if item.segment is None else item.segment
         bucket = samples.setdefault(key, [])
@@ -307,7 +309,7 @@ def sample_payloads(plan: SyncPlan, per_list: int = 3) -> dict[str, list[dict[st
         list_id: str | None = None
         if item.segment is not None:
             list_id = plan.list_ids.get(item.segment) or f"<new list for segment {item.segment}>"
-        bucket.append(contact_object(item.email, item.fields, item.custom, list_id))
+        bucket.append((item, list_id))
     return samples
 
 

@@ -5,11 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from segsync.destinations.autopilot.fields import AUTOPILOT_FIELDS
 from segsync.domain.emails import email_digest
 from segsync.domain.mapping import FieldMapping
 from segsync.services.sync.clean import FORGOTTEN_REASON, Cleaner
 
-MAPPING = FieldMapping(email="Email", first_name="First", extra=(("NumberOfEmployees", "Staff"),))
+MAPPING = FieldMapping(
+    email="Email",
+    first_name="First",
+    extra=(("NumberOfEmployees", "Staff"),),
+    catalogue=AUTOPILOT_FIELDS,
+)
 
 
 def row(pid: int, email: str | None, first: str = "Ann", staff: Any = None) -> dict[str, Any]:

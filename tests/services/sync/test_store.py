@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from segsync.destinations.autopilot.fields import AUTOPILOT_FIELDS
 from segsync.domain.mapping import FieldMapping
 from segsync.domain.plan import RemovalPolicy
 from segsync.domain.runs import RunCounts, RunStatus
@@ -31,7 +32,7 @@ OWNER = "this-host:1:abc"
 def _start(ctx: ServiceContext) -> tuple[RunRecord, RunTarget]:
     connection_id = add_connection(ctx, "Conn")
     segment_id = add_segment(ctx, "Gold", {"attribute": "Tier", "op": "equals", "value": "G"})
-    mapping = FieldMapping(email="Email")
+    mapping = FieldMapping(email="Email", catalogue=AUTOPILOT_FIELDS)
     with ctx.db.session() as session:
         export = ExportRepository(session).create(
             name="Newsletter",

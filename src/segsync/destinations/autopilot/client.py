@@ -22,13 +22,13 @@ from urllib.parse import quote
 
 import httpx
 
-from segsync.destinations.autopilot.ratelimit import LatencyGauge, TokenBucket
-from segsync.destinations.autopilot.retry import (
+from segsync.destinations.base import ConnectionConfig
+from segsync.destinations.pacing import LatencyGauge, TokenBucket
+from segsync.destinations.retry import (
     RetryPolicy,
     is_retriable_status,
     parse_retry_after,
 )
-from segsync.destinations.base import ConnectionConfig
 from segsync.errors import AuthenticationFailed, FatalError, InputError, RateLimited, RetriableError
 
 log = logging.getLogger(__name__)
@@ -75,12 +75,7 @@ class AutopilotClient:
         if not config.api_key.strip():
             raise InputError("the Autopilot API key is empty; enter the key of the connection")
         self.config = config
-        self.bucket = TokenBucket(
-            config.rate_limit,
-            clock=config.clock,
-            sleep=config.sleep,
-            burst_seconds=config.burst_seconds,
-        )
+        self.bucket = TokenBucket.for_connection(config)
         self.latency = LatencyGauge()
         self.policy = RetryPolicy(
             max_attempts=config.max_attempts,

@@ -1,4 +1,5 @@
-"""An :class:`UpsertItem` as an Autopilot contact object (the write shape).
+"""An :class:`UpsertItem` as an Autopilot contact object (the write shape): the one serializer
+of both ``upsert_batch`` and ``preview``.
 
 ``{"Email": email, **fields, "custom": {...}, "_autopilot_list": list_id}`` — ``custom`` only when
 there are custom fields, ``_autopilot_list`` only when a list is set, and always *inside* the
@@ -13,10 +14,11 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from segsync.destinations.autopilot.fields import AUTOPILOT_FIELDS
 from segsync.destinations.base import UpsertItem
 from segsync.errors import InputError
 
-CUSTOM_TYPES = frozenset({"string", "integer", "float", "date", "boolean"})
+CUSTOM_TYPES = frozenset(AUTOPILOT_FIELDS.custom_types)
 
 # Keys the caller may not set through ``fields``: the email and the custom map are built here;
 # ``unsubscribed`` would re-subscribe people who unsubscribed in Autopilot (never send it);

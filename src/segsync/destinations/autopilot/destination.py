@@ -7,14 +7,17 @@ from typing import Any, ClassVar
 
 from segsync.destinations.autopilot.bulk import upsert_isolating
 from segsync.destinations.autopilot.client import DEFAULT_BASE_URL, AutopilotClient, unexpected
+from segsync.destinations.autopilot.contact import contact_json
+from segsync.destinations.autopilot.fields import AUTOPILOT_FIELDS
 from segsync.destinations.base import (
     AccountInfo,
     BatchResult,
-    Capabilities,
     ConnectionConfig,
     Destination,
+    ListMember,
     UpsertItem,
 )
+from segsync.destinations.capabilities import Capabilities, consent_statement, core_settings
 from segsync.errors import FatalError, InputError, NotFound, RetriableError
 
 CREDENTIALS_CHECK_ATTEMPTS = 3
@@ -27,9 +30,18 @@ class AutopilotDestination(Destination):
     capabilities: ClassVar[Capabilities] = Capabilities(
         name="autopilot",
         display_name="Autopilot",
+        description="Email marketing automation: contacts and lists.",
+        consent_statement=consent_statement("Autopilot"),
         max_batch_size=100,
         default_rate_limit=5.0,
         default_base_url=DEFAULT_BASE_URL,
+        catalogue=AUTOPILOT_FIELDS,
+        settings=core_settings(
+            key_help="Find it in Autopilot under Settings > Autopilot API.",
+            reference_example="env:AUTOPILOT_KEY or file:/run/secrets/autopilot",
+            default_base_url=DEFAULT_BASE_URL,
+            default_rate_limit=5.0,
+        ),
     )
 
     def __init__(self, config: ConnectionConfig) -> None:
@@ -92,20 +104,17 @@ class AutopilotDestination(Destination):
         return None
 
     async def upsert_batch(self, items: Sequence[UpsertItem]) -> BatchResult:
-        limit = self.capabilities.max_batch_size
-        if len(items) > limit:
-            raise InputError(
-                f"a batch holds {len(items)} contacts; Autopilot takes at most {limit}"
-            )
-        seen: set[str] = set()
-        for item in items:
-            key = item.email.lower()
-            if key in seen:
-                raise InputError(f"a batch holds the same email twice ({_mask(item.email)})")
-            seen.add(key)
+        self.check_batch(items)
         return await upsert_isolating(self.client, items)
 
+    @classmethod
+    def preview(cls, item: UpsertItem) -> dict[str, Any]:
+        return contact_json(item)
+
+    # Not part of the Destination contract: used by the Autopilot tests and kept for tools.
+
     async def add_membership(self, list_id: str, email: str) -> bool:
+        """Add an existing contact to the list; False if it was already there."""
         reply = await self.client.add_to_list(list_id, email)
         if reply.status == 404:
             raise NotFound(
@@ -133,6 +142,7 @@ class AutopilotDestination(Destination):
         return True
 
     async def get_contact(self, email: str) -> dict[str, Any] | None:
+        """The stored contact as Autopilot returns it, or None if there is none."""
         reply = await self.client.get_contact(email)
         if reply.status == 404:
             return None
@@ -140,7 +150,7 @@ class AutopilotDestination(Destination):
             raise unexpected(reply, "reading a contact")
         return reply.data
 
-    async def list_members(self, list_id: str) -> AsyncIterator[dict[str, Any]]:
+    async def list_members(self, list_id: str) -> AsyncIterator[ListMember]:
         bookmark: str | None = None
         seen: set[str] = set()
         while True:
@@ -152,7 +162,7 @@ class AutopilotDestination(Destination):
                 raise unexpected(reply, "reading a list's members")
             for contact in data.get("contacts") or []:
                 if isinstance(contact, dict):
-                    yield contact
+                    yield ListMember(str(contact.get("Email") or ""), contact)
             bookmark = data.get("bookmark")
             if not bookmark:
                 return

@@ -2,6 +2,11 @@
 what the run engine needs at run time (:func:`connection_config`, :func:`flag_connection`,
 :func:`export_actor`, re-exported from :mod:`segsync.services.connections.runtime`).
 
+Connections are addressed by id; :func:`connection_id` finds the id of a name (the CLI). New
+connections and changes come typed (:mod:`segsync.services.connections.inputs`); the type's
+settings, defaults and data-privacy statement come from its capabilities
+(:mod:`segsync.services.connections.types`).
+
 Administrators manage connections; everyone else sees only the display name and type of the
 connections shared with contributors. An API key is checked against the destination (Connect)
 before anything is saved, kept Fernet-encrypted (:mod:`segsync.services.privacy.secrets`) and
@@ -20,18 +25,19 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from segsync.destinations.registry import capabilities
-from segsync.domain.permissions import Action, decide, require
+from segsync.destinations.capabilities import DEFAULT_CONTRACT_LIMIT
+from segsync.domain.permissions import Action, decide, may_use_connection, require
 from segsync.errors import Conflict, FatalError, InputError, PermissionDenied
 from segsync.services.connections.checks import HEALTH_SECRET_UNREADABLE, CheckOutcome, check_key
+from segsync.services.connections.inputs import UNSET, ConnectionEdit, NewConnection
 from segsync.services.connections.runtime import (
     connection_config,
     export_actor,
     flag_connection,
     record_account,
 )
+from segsync.services.connections.types import connection_type, consent_statement, resolve_type
 from segsync.services.connections.validation import (
-    DEFAULT_CONTRACT_LIMIT,
     audit_connection,
     current_secret,
     export_user_id,
@@ -50,18 +56,19 @@ from segsync.services.connections.views import (
     details_of,
     summary_of,
     type_display,
+    unknown_connection,
 )
 from segsync.services.context import ServiceContext
 from segsync.storage.repositories.connections import ConnectionRecord, ConnectionRepository
 
 __all__ = [
-    "CONSENT_STATEMENT",
     "CheckResult",
     "ConnectionDetails",
     "ConnectionGroup",
     "ConnectionSummary",
     "add_connection",
     "connection_config",
+    "connection_id",
     "connection_ref",
     "edit_connection",
     "export_actor",
@@ -73,20 +80,10 @@ __all__ = [
     "usable_connections",
 ]
 
-CONSENT_STATEMENT = (
-    "I understand that saving this connection lets segsync send data out of this system to "
-    "Autopilot, a third-party service outside our boundary, and that this data may be personal "
-    "data about our customers (email addresses, names and any other attribute mapped in an "
-    "export). We, the customer operating segsync, are responsible for making sure that Autopilot "
-    "meets our legal and contractual obligations for that data, such as a data-processing "
-    "agreement and a lawful basis for sending it."
-)
-"""The data-privacy statement agreed to when a connection is saved (P1, C1, C8)."""
 
-
-def _refuse_without_agreement(agree: bool, why: str) -> None:
+def _refuse_without_agreement(agree: bool, why: str, statement: str) -> None:
     if not agree:
-        raise InputError(f"{why}, agree to this statement (--agree): {CONSENT_STATEMENT}")
+        raise InputError(f"{why}, agree to this statement (--agree): {statement}")
 
 
 def _refuse_failed_check(outcome: CheckOutcome) -> None:
@@ -96,12 +93,13 @@ def _refuse_failed_check(outcome: CheckOutcome) -> None:
 
 
 def _record_consent(ctx: ServiceContext, session: Session, record: ConnectionRecord) -> None:
+    statement = consent_statement(record.type)
     ConnectionRepository(session).add_consent(
         connection_id=record.id,
         connection_name=record.name,
         agreed_by=ctx.actor.email,
         at=ctx.now(),
-        statement=CONSENT_STATEMENT,
+        statement=statement,
     )
     audit_connection(
         ctx,
@@ -109,7 +107,7 @@ def _record_consent(ctx: ServiceContext, session: Session, record: ConnectionRec
         "consent.given",
         record.name,
         f"Agreed to the data-privacy statement for connection {record.name!r}",
-        {"statement": CONSENT_STATEMENT},
+        {"statement": statement},
     )
 
 
@@ -130,21 +128,41 @@ def list_connections(ctx: ServiceContext) -> list[ConnectionSummary]:
         return [details_of(session, r, exports.get(r.id, []), consent=False) for r in records]
 
 
-def show_connection(ctx: ServiceContext, name: str) -> ConnectionSummary:
+def connection_id(ctx: ServiceContext, name: str) -> int:
+    """The id of the connection named ``name`` (one lookup). ``NotFound`` names the connections
+    this user may use."""
+    require(ctx.actor, Action.VIEW)
+    with ctx.db.session() as session:
+        repo = ConnectionRepository(session)
+        found = repo.find_by_name(name.strip())
+        if found is not None:
+            return found.id
+        usable = [
+            (r.name, r.type)
+            for r in repo.list()
+            if may_use_connection(ctx.actor, connection_ref(r))
+        ]
+    raise unknown_connection(f"named {name!r}", usable)
+
+
+def show_connection(ctx: ServiceContext, connection_id: int) -> ConnectionSummary:
     """One connection: :class:`ConnectionDetails` (with its latest consent) for administrators,
-    a :class:`ConnectionSummary` for others when it is shared with contributors."""
+    a :class:`ConnectionSummary` for others when it is shared with contributors (any other id,
+    existing or not, is refused alike: the answer never tells which private connections
+    exist)."""
     require(ctx.actor, Action.VIEW)
     settings = decide(ctx.actor, Action.VIEW_CONNECTION_SETTINGS)
     with ctx.db.session() as session:
         repo = ConnectionRepository(session)
-        record = repo.get_by_name(name)
         if settings.allowed:
+            record = repo.get(connection_id)
             return details_of(session, record, repo.exports_using(record.id), consent=True)
-    if not record.shared_with_contributors:
+        found = repo.find(connection_id)
+    if found is None or not found.shared_with_contributors:
         raise PermissionDenied(
-            f"connection {record.name!r} is not shared with contributors; {settings.reason}"
+            f"this connection is not shared with contributors; {settings.reason}"
         )
-    return summary_of(record)
+    return summary_of(found)
 
 
 def usable_connections(ctx: ServiceContext) -> list[ConnectionGroup]:
@@ -163,46 +181,39 @@ def usable_connections(ctx: ServiceContext) -> list[ConnectionGroup]:
 
 
 def add_connection(
-    ctx: ServiceContext,
-    type_name: str,
-    name: str,
-    api_key: str | None = None,
-    secret_ref: str | None = None,
-    base_url: str | None = None,
-    rate_limit: float | None = None,
-    contract_limit: int | None = None,
-    share_with_contributors: bool = False,
-    agree: bool = False,
-    export_user_email: str | None = None,
+    ctx: ServiceContext, new: NewConnection, *, agree: bool = False
 ) -> ConnectionDetails:
     """Check the key (Connect) and save the connection with its consent (C1, C2, C5, C6, C8).
 
-    Refused, with nothing saved: without ``agree``; unless exactly one of ``api_key`` and
-    ``secret_ref`` is given; for an invalid name, base URL, rate or contract limit; when the
-    destination rejects the key or cannot be reached. Defaults: the type's base URL and rate
-    limit, a contract limit of 100,000, administrators only, the creator as export user.
+    Refused, with nothing saved: for an unknown type; without ``agree`` (to the type's
+    statement); unless exactly one of ``api_key`` and ``secret_ref`` is given; for an invalid
+    name, base URL, rate or contract limit; when the destination rejects the key or cannot be
+    reached. Defaults: the type's base URL, rate limit and contract limit, administrators only,
+    the creator as export user.
     """
     require(ctx.actor, Action.MANAGE_CONNECTIONS)
-    _refuse_without_agreement(agree, "to save a connection")
-    caps = capabilities(type_name)
-    display_name = valid_name(name)
-    url = valid_base_url(base_url if base_url is not None else caps.default_base_url or "")
-    rate = valid_rate_limit(rate_limit if rate_limit is not None else caps.default_rate_limit)
+    caps = resolve_type(new.type)
+    _refuse_without_agreement(agree, "to save a connection", caps.consent_statement)
+    display_name = valid_name(new.name)
+    url = valid_base_url(new.base_url if new.base_url is not None else caps.default_base_url)
+    rate = valid_rate_limit(
+        new.rate_limit if new.rate_limit is not None else caps.default_rate_limit
+    )
     limit = valid_contract_limit(
-        contract_limit if contract_limit is not None else DEFAULT_CONTRACT_LIMIT
+        new.contract_limit if new.contract_limit is not None else DEFAULT_CONTRACT_LIMIT
     )
     with ctx.db.session() as session:
         if ConnectionRepository(session).find_by_name(display_name) is not None:
             raise Conflict(f"a connection named {display_name!r} already exists; choose another")
-        user_id = export_user_id(session, export_user_email, ctx.actor)
-    secret = secret_from_input(ctx, api_key, secret_ref)
+        user_id = export_user_id(session, new.export_user_email, ctx.actor)
+    secret = secret_from_input(ctx, new.api_key, new.secret_ref)
     outcome = check_key(caps.name, base_url=url, api_key=secret.plain, rate_limit=rate)
     _refuse_failed_check(outcome)
     with ctx.db.session() as session:
         record = ConnectionRepository(session).create(
             name=display_name,
             type_name=caps.name,
-            shared_with_contributors=share_with_contributors,
+            shared_with_contributors=new.share_with_contributors,
             secret_ciphertext=secret.ciphertext,
             secret_ref=secret.ref,
             secret_hint=secret.hint,
@@ -221,23 +232,23 @@ def add_connection(
             "base_url": url,
             "rate_limit": rate,
             "contract_limit": limit,
-            "shared_with_contributors": share_with_contributors,
+            "shared_with_contributors": new.share_with_contributors,
             "secret_hint": secret.hint,
             "instance": outcome.instance_id,
         }
-        summary = f"Added {type_display(caps.name)} connection {record.name!r}"
+        summary = f"Added {caps.display_name} connection {record.name!r}"
         audit_connection(ctx, session, "connection.added", record.name, summary, details)
         _record_consent(ctx, session, record)
         return details_of(session, record, [], consent=True)
 
 
-def test_connection(ctx: ServiceContext, name: str) -> CheckResult:
+def test_connection(ctx: ServiceContext, connection_id: int) -> CheckResult:
     """Connect again with the saved key and record the outcome as the connection's health
     (``ok``, ``key_rejected``, ``unreachable``, ``secret_unreadable``, ``error``). Passing it
     clears a flag a run left (X12)."""
     require(ctx.actor, Action.MANAGE_CONNECTIONS)
     with ctx.db.session() as session:
-        record = ConnectionRepository(session).get_by_name(name)
+        record = ConnectionRepository(session).get(connection_id)
     try:
         key = current_secret(ctx, record)
     except FatalError as err:
@@ -262,79 +273,56 @@ test_connection.__test__ = False  # type: ignore[attr-defined]  # not a pytest t
 
 
 def _setting_changes(
-    session: Session,
-    ctx: ServiceContext,
-    record: ConnectionRecord,
-    new_name: str | None,
-    base_url: str | None,
-    rate_limit: float | None,
-    contract_limit: int | None,
-    share_with_contributors: bool | None,
-    export_user_email: str | None,
+    session: Session, ctx: ServiceContext, record: ConnectionRecord, edit: ConnectionEdit
 ) -> dict[str, Any]:
+    """The checked settings ``edit`` changes, leaving out those equal to the current ones."""
     wanted: dict[str, Any] = {}
-    if new_name is not None:
-        wanted["name"] = valid_name(new_name)
-    if base_url is not None:
-        wanted["base_url"] = valid_base_url(base_url)
-    if rate_limit is not None:
-        wanted["rate_limit"] = valid_rate_limit(rate_limit)
-    if contract_limit is not None:
-        wanted["contract_limit"] = valid_contract_limit(contract_limit)
-    if share_with_contributors is not None:
-        wanted["shared_with_contributors"] = share_with_contributors
-    if export_user_email is not None:
-        wanted["export_user_id"] = export_user_id(session, export_user_email, ctx.actor)
+    if edit.name is not UNSET:
+        wanted["name"] = valid_name(edit.name)
+    if edit.base_url is not UNSET:
+        wanted["base_url"] = valid_base_url(edit.base_url)
+    if edit.rate_limit is not UNSET:
+        wanted["rate_limit"] = valid_rate_limit(edit.rate_limit)
+    if edit.contract_limit is not UNSET:
+        wanted["contract_limit"] = valid_contract_limit(edit.contract_limit)
+    if edit.share_with_contributors is not UNSET:
+        wanted["shared_with_contributors"] = edit.share_with_contributors
+    if edit.export_user_email is not UNSET:
+        wanted["export_user_id"] = export_user_id(session, edit.export_user_email, ctx.actor)
     return {key: value for key, value in wanted.items() if getattr(record, key) != value}
 
 
 def edit_connection(
-    ctx: ServiceContext,
-    name: str,
-    *,
-    new_name: str | None = None,
-    api_key: str | None = None,
-    secret_ref: str | None = None,
-    base_url: str | None = None,
-    rate_limit: float | None = None,
-    contract_limit: int | None = None,
-    share_with_contributors: bool | None = None,
-    export_user_email: str | None = None,
-    agree: bool = False,
+    ctx: ServiceContext, connection_id: int, edit: ConnectionEdit, *, agree: bool = False
 ) -> ConnectionDetails:
-    """Change the given settings; ``None`` leaves a setting as it is.
+    """Change the settings ``edit`` gives (:data:`UNSET` ones stay as they are).
 
     A new key, secret reference or base URL is checked (Connect) before anything is saved and
     needs ``agree`` again (a new consent record). Widening or narrowing the sharing never
-    touches the exports on the connection (C4). ``export_user_email="local-admin"`` makes the
-    local administrator the export user.
+    touches the exports on the connection (C4).
     """
     require(ctx.actor, Action.MANAGE_CONNECTIONS)
-    if api_key is not None and secret_ref is not None:
+    if edit.api_key is not UNSET and edit.secret_ref is not UNSET:
         raise InputError("give a new API key or a new secret reference, not both")
     with ctx.db.session() as session:
-        record = ConnectionRepository(session).get_by_name(name)
-        changes = _setting_changes(
-            session,
-            ctx,
-            record,
-            new_name,
-            base_url,
-            rate_limit,
-            contract_limit,
-            share_with_contributors,
-            export_user_email,
-        )
-    new_secret = api_key is not None or secret_ref is not None
+        record = ConnectionRepository(session).get(connection_id)
+        changes = _setting_changes(session, ctx, record, edit)
+    new_secret = edit.api_key is not UNSET or edit.secret_ref is not UNSET
     if not changes and not new_secret:
         raise InputError(f"nothing to change on connection {record.name!r}; give a new setting")
     outcome: CheckOutcome | None = None
     if new_secret or "base_url" in changes:
         _refuse_without_agreement(
-            agree, "a new key or base URL may send the data to another account; to save it"
+            agree,
+            "a new key or base URL may send the data to another account; to save it",
+            connection_type(record.type).consent_statement,
         )
         if new_secret:
-            secret = secret_from_input(ctx, api_key, secret_ref)
+            secret = secret_from_input(
+                ctx,
+                None if edit.api_key is UNSET else edit.api_key,
+                None if edit.secret_ref is UNSET else edit.secret_ref,
+            )
             changes.update(
                 secret_ciphertext=secret.ciphertext, secret_ref=secret.ref, secret_hint=secret.hint
             )
@@ -363,14 +351,14 @@ def edit_connection(
         return details_of(session, updated, repo.exports_using(record.id), consent=True)
 
 
-def remove_connection(ctx: ServiceContext, name: str) -> None:
+def remove_connection(ctx: ServiceContext, connection_id: int) -> None:
     """Remove a connection; refused (``Conflict``, naming them) while exports use it (C7).
     Its consent records stay, with the connection's name."""
     require(ctx.actor, Action.MANAGE_CONNECTIONS)
     with ctx.db.session() as session:
         repo = ConnectionRepository(session)
-        record = repo.get_by_name(name)
-        exports = repo.exports_using(record.id)
+        record = repo.get(connection_id)
+        exports = [name for _, name in repo.exports_using(record.id)]
         if exports:
             names = ", ".join(repr(e) for e in exports)
             raise Conflict(

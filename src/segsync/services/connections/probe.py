@@ -8,25 +8,20 @@ outcome's message.
 
 from __future__ import annotations
 
-from segsync.destinations.registry import capabilities
 from segsync.domain.permissions import Action, require
 from segsync.errors import FatalError, InputError
 from segsync.services.connections.checks import HEALTH_SECRET_UNREADABLE, CheckOutcome, check_key
+from segsync.services.connections.types import resolve_type
 from segsync.services.connections.validation import valid_base_url, valid_rate_limit
 from segsync.services.context import ServiceContext
 from segsync.services.privacy.secrets import resolve_secret_ref, validate_secret_ref
 
-__all__ = ["CheckOutcome", "default_base_url", "probe_connection"]
-
-
-def default_base_url(type_name: str) -> str:
-    """The base URL a new connection of ``type_name`` starts with (C6)."""
-    return capabilities(type_name).default_base_url or ""
+__all__ = ["CheckOutcome", "probe_connection"]
 
 
 def probe_connection(
     ctx: ServiceContext,
-    type_name: str,
+    type_name: str | None,
     *,
     api_key: str | None = None,
     secret_ref: str | None = None,
@@ -38,17 +33,17 @@ def probe_connection(
     Administrators only. ``InputError`` for input that cannot be checked (neither or both of
     key and reference, an invalid base URL or rate limit); every answer of the destination is
     a :class:`CheckOutcome` (``ok``, ``key_rejected``, ``unreachable``, ``secret_unreadable``,
-    ``error``).
+    ``error``). ``type_name`` ``None``: the only type users may choose.
     """
     require(ctx.actor, Action.MANAGE_CONNECTIONS)
-    caps = capabilities(type_name)
+    caps = resolve_type(type_name)
     key = (api_key or "").strip()
     ref = (secret_ref or "").strip()
     if bool(key) == bool(ref):
         raise InputError(
             "give either the API key or a secret reference (env:NAME or file:PATH), exactly one"
         )
-    url = valid_base_url(base_url or caps.default_base_url or "")
+    url = valid_base_url(base_url or caps.default_base_url)
     rate = valid_rate_limit(rate_limit if rate_limit is not None else caps.default_rate_limit)
     if ref:
         try:

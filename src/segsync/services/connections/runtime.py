@@ -97,9 +97,10 @@ def record_account(
     if previous is None or previous == instance_id:
         return []
     exports = ExportRepository(session)
-    names = repo.exports_using(record.id)
-    for name in names:
-        exports.reset_sync_state(exports.get_by_name(name).id)
+    using = repo.exports_using(record.id)
+    for export_id, _ in using:
+        exports.reset_sync_state(export_id)
+    names = [name for _, name in using]
     audit_connection(
         ctx,
         session,

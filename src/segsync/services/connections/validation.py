@@ -22,7 +22,6 @@ from segsync.services.privacy.secrets import SecretBox, resolve_secret_ref, vali
 from segsync.storage.repositories.accounts import UserRepository
 from segsync.storage.repositories.connections import ConnectionRecord
 
-DEFAULT_CONTRACT_LIMIT = 100_000
 MAX_RATE_LIMIT = 1000.0
 MAX_NAME_LENGTH = 200
 MAX_HINT_LENGTH = 32

@@ -7,6 +7,7 @@ masked hint, or the secret reference).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from segsync.destinations.registry import capabilities
 from segsync.domain.permissions import ConnectionRef, Role
-from segsync.errors import InputError
+from segsync.errors import InputError, NotFound
 from segsync.storage.repositories.accounts import UserRepository
 from segsync.storage.repositories.connections import ConnectionRecord, ConnectionRepository
 
@@ -55,7 +56,8 @@ class ConsentInfo:
 class ConnectionDetails(ConnectionSummary):
     """A connection as administrators see it. ``secret_hint`` is ``••••3f9a`` for a stored key
     or the reference (``env:NAME``); ``export_user`` is an email, ``local administrator``, or an
-    email with a note when that user was removed or lost the administrator role (C3)."""
+    email with a note when that user was removed or lost the administrator role (C3);
+    ``exports`` the names of the exports using it, ``export_ids`` their ids (same order)."""
 
     shared_with_contributors: bool
     secret_hint: str
@@ -72,7 +74,13 @@ class ConnectionDetails(ConnectionSummary):
     health_message: str | None
     health_checked_at: datetime | None
     exports: tuple[str, ...] = ()
+    export_ids: tuple[int, ...] = ()
     consent: ConsentInfo | None = field(default=None)
+
+    @property
+    def export_items(self) -> list[tuple[str, int]]:
+        """``(name, id)`` of each export using the connection."""
+        return list(zip(self.exports, self.export_ids, strict=True))
 
     @property
     def who_may_use(self) -> str:
@@ -143,6 +151,19 @@ class CheckResult:
         }
 
 
+def unknown_connection(what: str, usable: Sequence[tuple[str, str]]) -> NotFound:
+    """The error for a connection not found by ``what`` (``named 'X'``, ``with id 3``), naming
+    the ``(name, type)`` of the connections the user may use, or saying there is none."""
+    if not usable:
+        return NotFound(
+            f"connection: there is no connection {what}, and there is no connection you may use "
+            "(an administrator adds one with `segsync connections add`, and shares it with "
+            "contributors with --share-with-contributors)"
+        )
+    names = ", ".join(f"{name} ({kind})" for name, kind in usable)
+    return NotFound(f"connection: there is no connection {what}; you may use: {names}")
+
+
 def connection_ref(record: ConnectionRecord) -> ConnectionRef:
     """What the permission policy needs to know about a connection."""
     return ConnectionRef(record.id, record.shared_with_contributors, record.name)
@@ -172,7 +193,11 @@ def _export_user_label(session: Session, record: ConnectionRecord) -> tuple[str,
 
 
 def details_of(
-    session: Session, record: ConnectionRecord, exports: list[str], *, consent: bool
+    session: Session,
+    record: ConnectionRecord,
+    exports: Sequence[tuple[int, str]],
+    *,
+    consent: bool,
 ) -> ConnectionDetails:
     """The administrators' view; with ``consent``, the latest consent record too."""
     export_user, export_user_ok = _export_user_label(session, record)
@@ -201,6 +226,7 @@ def details_of(
         health=record.health,
         health_message=record.health_message,
         health_checked_at=record.health_checked_at,
-        exports=tuple(exports),
+        exports=tuple(name for _, name in exports),
+        export_ids=tuple(export_id for export_id, _ in exports),
         consent=latest,
     )

@@ -1,10 +1,13 @@
 """What the export forms of the web UI and the API need (E1–E3, E8).
 
-* :func:`mapping_choices` — Autopilot's standard fields and the custom field types (E2).
+* :func:`mapping_choices` — what a destination type lets an export map: its standard fields
+  and custom field types, from its field catalogue (E2); :func:`connection_fields` the same for
+  a connection.
+* :func:`matching_of` — an export's stored data matching, typed, for the form.
 * :func:`selection_check` — live member counts of chosen segments, their distinct total, and
   the warning when it exceeds the contract limit of the chosen connection (E3).
 * :func:`schedule_choice` — an export's stored schedule as the form's fields (E8).
-* :func:`export_by_id`, :func:`export_ids` — exports are addressed by id in URLs.
+* :func:`export_ids` — exports are addressed by id in URLs.
 """
 
 from __future__ import annotations
@@ -16,17 +19,19 @@ from typing import Any
 
 import ibis.expr.types as ir
 
+from segsync.destinations.registry import capabilities, destination_types
 from segsync.domain.local_time import Weekday
-from segsync.domain.mapping import CUSTOM_TYPES, STANDARD_FIELDS
 from segsync.domain.permissions import Action, decide, may_use_connection, require
 from segsync.domain.schedule import ExportMode, ExportSchedule, Recurrence
 from segsync.domain.segment_definition import parse_definition
-from segsync.errors import InputError, SegsyncError
+from segsync.errors import InputError, PermissionDenied, SegsyncError
 from segsync.segments.compiler import compile_segment
 from segsync.segments.evaluate import count
 from segsync.services.context import ServiceContext
+from segsync.services.exports.details import contract_warning
+from segsync.services.exports.inputs import DataMatching, MappingLine
 from segsync.services.exports.validation import schedule_from_options
-from segsync.services.exports.views import connection_ref, contract_warning
+from segsync.services.exports.views import connection_ref
 from segsync.services.profiles.manage import catalog
 from segsync.storage.repositories.exports import ExportRecord, ExportRepository
 from segsync.storage.repositories.segments import SegmentRepository
@@ -34,10 +39,13 @@ from segsync.storage.repositories.segments import SegmentRepository
 __all__ = [
     "SCHEDULE_KINDS",
     "WEEKDAYS",
+    "MappingChoices",
     "SelectionCheck",
-    "export_by_id",
+    "all_mapping_choices",
+    "connection_fields",
     "export_ids",
     "mapping_choices",
+    "matching_of",
     "schedule_choice",
     "schedule_from_form",
     "selection_check",
@@ -79,10 +87,85 @@ def schedule_from_form(
     )
 
 
-def mapping_choices() -> dict[str, list[str]]:
-    """``standard``: Autopilot's standard contact fields a mapping may target;
-    ``custom_types``: the types of custom fields (``custom:<type>:<Name>``)."""
-    return {"standard": list(STANDARD_FIELDS), "custom_types": list(CUSTOM_TYPES)}
+@dataclass(frozen=True)
+class MappingChoices:
+    """What an export on one destination type may map (E2): the labels of the email, first and
+    last name fields (``None``: the destination has no such field), the standard fields as
+    ``(key, label, value type)``, and the custom field types (``custom:<type>:<Name>``)."""
+
+    type: str
+    destination: str
+    email: str
+    first_name: str | None
+    last_name: str | None
+    standard: list[tuple[str, str, str]]
+    custom_types: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "destination": self.destination,
+            "email": self.email,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "standard": [key for key, _, _ in self.standard],
+            "fields": [
+                {"key": key, "label": label, "value_type": kind}
+                for key, label, kind in self.standard
+            ],
+            "custom_types": self.custom_types,
+        }
+
+
+def mapping_choices(type_name: str) -> MappingChoices:
+    """What an export on a connection of ``type_name`` may map, from its field catalogue."""
+    caps = capabilities(type_name)
+    fields = caps.catalogue
+    return MappingChoices(
+        type=caps.name,
+        destination=fields.destination,
+        email=fields.email_key,
+        first_name=fields.first_name_key,
+        last_name=fields.last_name_key,
+        standard=[(item.key, item.label, item.value_type) for item in fields.standard],
+        custom_types=list(fields.custom_types),
+    )
+
+
+def all_mapping_choices() -> dict[str, MappingChoices]:
+    """:func:`mapping_choices` of every type users may choose, by type name."""
+    return {name: mapping_choices(name) for name in destination_types(listed_only=True)}
+
+
+def connection_fields(ctx: ServiceContext, connection_id: int) -> MappingChoices:
+    """What an export on the connection ``connection_id`` may map. Those who may see the
+    connection may ask: administrators, and everyone for a connection shared with contributors
+    (any other id is refused alike, existing or not)."""
+    require(ctx.actor, Action.VIEW)
+    settings = decide(ctx.actor, Action.VIEW_CONNECTION_SETTINGS)
+    with ctx.db.session() as session:
+        repo = ExportRepository(session)
+        connection = (
+            repo.connection(connection_id)
+            if settings.allowed
+            else repo.find_connection(connection_id)
+        )
+    if connection is None or not (settings.allowed or connection.shared_with_contributors):
+        raise PermissionDenied(
+            f"this connection is not shared with contributors; {settings.reason}"
+        )
+    return mapping_choices(connection.type)
+
+
+def matching_of(record: ExportRecord) -> DataMatching:
+    """The export's stored data matching, typed (as the export form shows it)."""
+    stored = record.mapping
+    return DataMatching(
+        email=str(stored.get("email") or ""),
+        first_name=stored.get("first_name") or None,
+        last_name=stored.get("last_name") or None,
+        lines=[MappingLine(str(t), str(a)) for t, a in stored.get("extra") or ()],
+    )
 
 
 def export_ids(ctx: ServiceContext) -> dict[str, int]:
@@ -90,13 +173,6 @@ def export_ids(ctx: ServiceContext) -> dict[str, int]:
     require(ctx.actor, Action.VIEW)
     with ctx.db.session() as session:
         return {record.name: record.id for record in ExportRepository(session).list()}
-
-
-def export_by_id(ctx: ServiceContext, export_id: int) -> ExportRecord:
-    """The export with ``export_id`` (``NotFound`` if none)."""
-    require(ctx.actor, Action.VIEW)
-    with ctx.db.session() as session:
-        return ExportRepository(session).get(export_id)
 
 
 def schedule_choice(schedule: Mapping[str, Any]) -> dict[str, Any]:
@@ -139,11 +215,12 @@ class SelectionCheck:
 
 
 def selection_check(
-    ctx: ServiceContext, connection: str | None, segments: Sequence[str]
+    ctx: ServiceContext, connection_id: int | None, segments: Sequence[str]
 ) -> SelectionCheck:
     """Count the chosen ``segments`` now and warn when their distinct total exceeds the contract
-    limit of ``connection`` (when given and usable by the actor) — E3. Nothing is stored; the
-    limit itself is named only to those who may see connection settings (R5)."""
+    limit of the connection ``connection_id`` (when given, existing and usable by the actor) —
+    E3. Nothing is stored; the limit itself is named only to those who may see connection
+    settings (R5)."""
     require(ctx.actor, Action.VIEW)
     names = list(dict.fromkeys(n.strip() for n in segments if n.strip()))
     members: dict[str, int | None] = {name: None for name in names}
@@ -151,7 +228,7 @@ def selection_check(
     with ctx.db.session() as session:
         repo = SegmentRepository(session)
         found = [(name, repo.find_by_name(name)) for name in names]
-        target = ExportRepository(session).find_connection(connection) if connection else None
+        target = ExportRepository(session).find_connection(connection_id) if connection_id else None
     if target is not None and not may_use_connection(ctx.actor, connection_ref(target)):
         target = None
     if not names:

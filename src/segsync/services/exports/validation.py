@@ -10,12 +10,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from segsync.destinations.registry import capabilities
+from segsync.domain.fields import FieldCatalogue
 from segsync.domain.local_time import parse_time, parse_weekdays, parse_zone
 from segsync.domain.mapping import FieldMapping, validate_mapping
 from segsync.domain.permissions import may_use_connection
 from segsync.domain.schedule import ExportMode, ExportSchedule, Recurrence
 from segsync.errors import InputError, NotFound
+from segsync.services.connections.views import unknown_connection
 from segsync.services.context import ServiceContext
+from segsync.services.exports.inputs import DataMatching
 from segsync.services.exports.views import connection_ref
 from segsync.services.profiles.manage import catalog
 from segsync.storage.repositories.exports import ConnectionSummary, ExportRepository
@@ -45,20 +49,26 @@ def check_prefix(prefix: str) -> str:
     return prefix
 
 
-def resolve_connection(ctx: ServiceContext, repo: ExportRepository, name: str) -> ConnectionSummary:
-    """The connection named ``name``; ``NotFound`` names the connections this user may use."""
-    found = repo.find_connection(name.strip())
-    if found is not None:
-        return found
-    usable = [c for c in repo.connections() if may_use_connection(ctx.actor, connection_ref(c))]
-    if not usable:
-        raise NotFound(
-            f"connection: no connection named {name!r}, and there is no connection you may use "
-            "(an administrator adds one with `segsync connections add`, and shares it with "
-            "contributors with --share-with-contributors)"
-        )
-    names = ", ".join(f"{c.name} ({c.type})" for c in usable)
-    raise NotFound(f"connection: no connection named {name!r}; you may use: {names}")
+def resolve_connection(
+    ctx: ServiceContext, repo: ExportRepository, connection_id: int
+) -> ConnectionSummary:
+    """The connection with ``connection_id``; ``NotFound`` names the connections this user may
+    use. Whether the user may use it is the caller's to ask."""
+    try:
+        return repo.connection(connection_id)
+    except NotFound:
+        pass
+    usable = [
+        (c.name, c.type)
+        for c in repo.connections()
+        if may_use_connection(ctx.actor, connection_ref(c))
+    ]
+    raise unknown_connection(f"with id {connection_id}", usable)
+
+
+def catalogue_for(connection: ConnectionSummary) -> FieldCatalogue:
+    """What an export on ``connection`` may map: its destination type's field catalogue."""
+    return capabilities(connection.type).catalogue
 
 
 def resolve_segments(session: Session, names: Sequence[str]) -> list[int]:
@@ -78,21 +88,31 @@ def resolve_segments(session: Session, names: Sequence[str]) -> list[int]:
 
 
 def build_mapping(
-    ctx: ServiceContext,
-    email: str,
-    first_name: str | None,
-    last_name: str | None,
-    extra: Sequence[tuple[str, str]],
+    ctx: ServiceContext, catalogue: FieldCatalogue, matching: DataMatching
 ) -> FieldMapping:
-    """Build the field mapping and check it against the profile table (E1, E2)."""
+    """Build the field mapping against the destination's ``catalogue`` and check it against the
+    profile table (E1, E2)."""
     mapping = FieldMapping(
-        email=email.strip(),
-        first_name=(first_name or "").strip() or None,
-        last_name=(last_name or "").strip() or None,
-        extra=tuple(extra),
+        email=matching.email.strip(),
+        first_name=(matching.first_name or "").strip() or None,
+        last_name=(matching.last_name or "").strip() or None,
+        extra=tuple((line.field, line.attribute.strip()) for line in matching.lines),
+        catalogue=catalogue,
     )
     validate_mapping(mapping, catalog(ctx).profile.columns)
     return mapping
+
+
+def mapping_fits(record_mapping: Mapping[str, Any], connection: ConnectionSummary) -> None:
+    """Refuse (``InputError``) a connection whose destination cannot take the stored mapping
+    (a target it does not know), naming the connection and the field."""
+    try:
+        FieldMapping.from_dict(record_mapping, catalogue_for(connection))
+    except InputError as err:
+        raise InputError(
+            f"connection: {connection.name!r} cannot take this export's data matching: "
+            f"{err.message}; change the data matching first"
+        ) from None
 
 
 def coerce_schedule(schedule: ExportSchedule | Mapping[str, Any] | None) -> ExportSchedule:

@@ -5,18 +5,33 @@ from __future__ import annotations
 
 from typing import Any
 
-from segsync.domain.plan import NO_LIST, SyncPlan, list_title, sample_payloads
+from segsync.destinations.base import UpsertItem as OutgoingItem
+from segsync.destinations.registry import destination_class
+from segsync.domain.plan import NO_LIST, SyncPlan, list_title, sample_items
 from segsync.domain.runs import RunCounts
 from segsync.services.sync.target import RunTarget
 
 SAMPLES_PER_LIST = 3
 
 
+def _samples(plan: SyncPlan, target: RunTarget) -> dict[str, list[dict[str, Any]]]:
+    """Sample payloads per list exactly as the destination would send them (its own
+    serializer, :meth:`~segsync.destinations.base.Destination.preview`)."""
+    preview = destination_class(target.connection_type).preview
+    return {
+        key: [
+            preview(OutgoingItem(item.email, item.fields, item.custom, list_id))
+            for item, list_id in items
+        ]
+        for key, items in sample_items(plan, SAMPLES_PER_LIST).items()
+    }
+
+
 def plan_summary(plan: SyncPlan, target: RunTarget, *, with_samples: bool) -> dict[str, Any]:
     """The plan as JSON-ready data: counts, requests, and per list (segment) the members,
     memberships to add and to remove, and (dry runs) up to three payloads as they would be
     sent. ``updates_only`` holds samples of contacts updated without a new list membership."""
-    samples = sample_payloads(plan, SAMPLES_PER_LIST) if with_samples else {}
+    samples = _samples(plan, target) if with_samples else {}
     c = plan.counts
     lists = []
     for source in target.segments:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from segsync.destinations.registry import capabilities
 from segsync.domain.mapping import FieldMapping
 from segsync.domain.plan import RemovalPolicy
 from segsync.errors import InputError
@@ -57,7 +58,7 @@ def load_target(session: Session, record: ExportRecord) -> RunTarget:
         connection_name=connection.name,
         connection_type=connection.type,
         contract_limit=connection.contract_limit,
-        mapping=FieldMapping.from_dict(record.mapping),
+        mapping=FieldMapping.from_dict(record.mapping, capabilities(connection.type).catalogue),
         removal=RemovalPolicy.parse(record.removal_policy),
         list_prefix=record.list_prefix or "",
         segments=tuple(sources),

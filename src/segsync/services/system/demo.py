@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from segsync.services.connections import manage as connections
+from segsync.services.connections.inputs import NewConnection
 from segsync.services.context import ServiceContext
 from segsync.services.exports import manage as exports
+from segsync.services.exports.inputs import DataMatching, ExportSettings, MappingLine
 from segsync.services.profiles import manage as profiles
 from segsync.services.segments import manage as segments
 
@@ -64,29 +66,28 @@ def set_up_demo(
     sample = profiles.load_sample(ctx, profiles=profiles_count, seed=42)
     names = [segments.create_segment(ctx, text, "yaml").name for text in DEMO_SEGMENTS]
     refreshed = segments.refresh_segments(ctx, names)
-    connections.add_connection(
+    connection = connections.add_connection(
         ctx,
-        "autopilot",
-        DEMO_CONNECTION,
-        api_key=api_key,
-        base_url=base_url,
-        rate_limit=rate_limit,
+        NewConnection(
+            DEMO_CONNECTION,
+            type="autopilot",
+            api_key=api_key,
+            base_url=base_url,
+            rate_limit=rate_limit,
+        ),
         agree=True,
     )
-    exports.create_export(
-        ctx,
-        DEMO_EXPORT,
-        DEMO_CONNECTION,
+    matching = DataMatching(
         email="Email",
         first_name="FirstName",
         last_name="LastName",
-        maps=[
-            "MailingCity=City",
-            "MailingCountry=Country",
-            "custom:string:Loyalty Tier=LoyaltyTier",
+        lines=[
+            MappingLine("MailingCity", "City"),
+            MappingLine("MailingCountry", "Country"),
+            MappingLine("custom:string:Loyalty Tier", "LoyaltyTier"),
         ],
-        segments=names,
     )
+    exports.create_export(ctx, ExportSettings(DEMO_EXPORT, connection.id, matching, names))
     return DemoSetup(
         customers=sample.customers,
         orders=sample.orders,

@@ -137,6 +137,10 @@ class ConnectionRepository:
     def get(self, connection_id: int) -> ConnectionRecord:
         return _connection(self._row(connection_id))
 
+    def find(self, connection_id: int) -> ConnectionRecord | None:
+        row = self.session.get(Connection, connection_id)
+        return None if row is None else _connection(row)
+
     def find_by_name(self, name: str) -> ConnectionRecord | None:
         row = self.session.scalars(select(Connection).where(Connection.name == name)).first()
         return None if row is None else _connection(row)
@@ -219,24 +223,26 @@ class ConnectionRepository:
         self.session.delete(self._row(connection_id))
         self.session.flush()
 
-    def exports_using(self, connection_id: int) -> builtins.list[str]:
-        """Names of the exports attached to the connection, sorted."""
+    def exports_using(self, connection_id: int) -> builtins.list[tuple[int, str]]:
+        """``(id, name)`` of the exports attached to the connection, by name."""
         query = (
-            select(Export.name).where(Export.connection_id == connection_id).order_by(Export.name)
+            select(Export.id, Export.name)
+            .where(Export.connection_id == connection_id)
+            .order_by(Export.name)
         )
-        return list(self.session.scalars(query))
+        return [(export_id, name) for export_id, name in self.session.execute(query)]
 
-    def exports_by_connection(self) -> dict[int, builtins.list[str]]:
-        """Every attached export's name, by connection id (names sorted)."""
+    def exports_by_connection(self) -> dict[int, builtins.list[tuple[int, str]]]:
+        """``(id, name)`` of every attached export, by connection id (by name)."""
         query = (
-            select(Export.connection_id, Export.name)
+            select(Export.connection_id, Export.id, Export.name)
             .where(Export.connection_id.is_not(None))
             .order_by(Export.name)
         )
-        found: dict[int, builtins.list[str]] = {}
-        for connection_id, name in self.session.execute(query):
+        found: dict[int, builtins.list[tuple[int, str]]] = {}
+        for connection_id, export_id, name in self.session.execute(query):
             if connection_id is not None:
-                found.setdefault(connection_id, []).append(name)
+                found.setdefault(connection_id, []).append((export_id, name))
         return found
 
     def add_consent(

@@ -18,7 +18,7 @@ from segsync.storage.models.exports import Export
 from segsync.storage.models.operations import Erasure
 from segsync.storage.models.runs import RunReject
 from segsync.storage.models.sync import SyncContact, SyncMembership
-from segsync.storage.repositories.exports import ExportRepository
+from segsync.storage.repositories.export_runs import ExportRunsRepository
 
 PENDING = "pending"
 DONE = "done"
@@ -86,7 +86,7 @@ class ErasureRepository:
         )
         if not ids:
             return []
-        exports = ExportRepository(self.session)
+        runs = ExportRunsRepository(self.session)
         existing = set(self.session.scalars(select(Connection.id)))
         found: builtins.list[ExportState] = []
         rows = self.session.execute(
@@ -95,7 +95,7 @@ class ErasureRepository:
             .order_by(Export.name)
         )
         for export_id, name, current in rows:
-            connection_id = exports.state_connection_id(export_id) or current
+            connection_id = runs.state_connection_id(export_id) or current
             found.append(
                 ExportState(export_id, name, connection_id if connection_id in existing else None)
             )

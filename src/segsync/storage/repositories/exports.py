@@ -1,5 +1,5 @@
 """Exports: their settings, their segments (in order), the lists made for them, and what the
-export views need to know about their connection and runs.
+export views need to know about their connection (their runs: :mod:`.export_runs`).
 
 Records are frozen and safe to use after the session closes. ``mapping`` and ``schedule`` are the
 JSON-ready dicts of :class:`segsync.domain.mapping.FieldMapping` and
@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import builtins
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from segsync.domain.runs import RunStatus
 from segsync.errors import Conflict, NotFound
 from segsync.storage.models.connections import Connection
 from segsync.storage.models.exports import Export, ExportList, ExportSegment
-from segsync.storage.models.runs import Run
 from segsync.storage.models.segments import Segment
 from segsync.storage.models.sync import SyncContact, SyncMembership
 from segsync.storage.repositories.changes import UNSET, Unset, apply_changes
@@ -62,25 +60,6 @@ class ConnectionSummary:
     type: str
     shared_with_contributors: bool
     contract_limit: int
-
-
-@dataclass(frozen=True)
-class RunOverview:
-    """An export's latest run (dry runs left out) and its "Refreshed" time: when its latest
-    successful run ended."""
-
-    latest_run_id: int | None = None
-    latest_status: RunStatus | None = None
-    refreshed_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class CanceledRuns:
-    """What :meth:`ExportRepository.cancel_runs` did: ids of queued runs now canceled, and of
-    processing runs asked to stop after their batch in flight."""
-
-    canceled: list[int]
-    stop_requested: list[int]
 
 
 def _connection(row: Connection) -> ConnectionSummary:
@@ -272,8 +251,8 @@ class ExportRepository:
 
     # ------------------------------------------------------------------ connections
 
-    def find_connection(self, name: str) -> ConnectionSummary | None:
-        row = self.session.scalars(select(Connection).where(Connection.name == name)).first()
+    def find_connection(self, connection_id: int) -> ConnectionSummary | None:
+        row = self.session.get(Connection, connection_id)
         return None if row is None else _connection(row)
 
     def connection(self, connection_id: int) -> ConnectionSummary:
@@ -286,84 +265,6 @@ class ExportRepository:
         """Every connection, by type then name."""
         query = select(Connection).order_by(Connection.type, Connection.name)
         return [_connection(row) for row in self.session.scalars(query)]
-
-    # ------------------------------------------------------------------ runs
-
-    def run_overview(self, export_ids: Iterable[int]) -> dict[int, RunOverview]:
-        """Per export: its latest run that is not a dry run, and when its latest successful
-        run ended. Exports without runs are absent."""
-        ids = builtins.list(set(export_ids))
-        if not ids:
-            return {}
-        real = (Run.export_id.in_(ids), Run.dry_run.is_(False))
-        latest_ids = select(func.max(Run.id)).where(*real).group_by(Run.export_id).scalar_subquery()
-        latest = {
-            row.export_id: (row.id, RunStatus(row.status))
-            for row in self.session.execute(
-                select(Run.export_id, Run.id, Run.status).where(Run.id.in_(latest_ids))
-            )
-        }
-        refreshed = {
-            export_id: ended
-            for export_id, ended in self.session.execute(
-                select(Run.export_id, func.max(Run.ended_at))
-                .where(*real, Run.status == RunStatus.SUCCESSFUL.value)
-                .group_by(Run.export_id)
-            )
-        }
-        result: dict[int, RunOverview] = {}
-        for export_id in ids:
-            run_id, status = latest.get(export_id, (None, None))
-            ended = refreshed.get(export_id)
-            if run_id is None and ended is None:
-                continue
-            result[export_id] = RunOverview(run_id, status, _aware(ended))
-        return result
-
-    def active_runs(self, export_id: int) -> builtins.list[tuple[int, RunStatus]]:
-        """The export's queued and processing runs: ``(run id, status)``, oldest first."""
-        query = (
-            select(Run.id, Run.status)
-            .where(
-                Run.export_id == export_id,
-                Run.status.in_([RunStatus.QUEUED.value, RunStatus.PROCESSING.value]),
-            )
-            .order_by(Run.id)
-        )
-        return [(run_id, RunStatus(status)) for run_id, status in self.session.execute(query)]
-
-    def state_connection_id(self, export_id: int) -> int | None:
-        """The connection the export's latest started (non-dry) run sent to: the destination its
-        sync state describes. ``None`` if no run has started."""
-        query = (
-            select(Run.connection_id)
-            .where(
-                Run.export_id == export_id,
-                Run.dry_run.is_(False),
-                Run.started_at.is_not(None),
-            )
-            .order_by(Run.id.desc())
-            .limit(1)
-        )
-        return self.session.scalar(query)
-
-    def cancel_runs(self, export_id: int, *, now: datetime, reason: str) -> CanceledRuns:
-        """Cancel the export's queued runs (status Canceled, ``reason`` as message) and ask its
-        processing runs to stop after their batch in flight (``cancel_requested``; P2)."""
-        active = self.active_runs(export_id)
-        queued = [run_id for run_id, status in active if status is RunStatus.QUEUED]
-        processing = [run_id for run_id, status in active if status is RunStatus.PROCESSING]
-        if queued:
-            self.session.execute(
-                update(Run)
-                .where(Run.id.in_(queued), Run.status == RunStatus.QUEUED.value)
-                .values(status=RunStatus.CANCELED.value, ended_at=now, message=reason)
-            )
-        if processing:
-            self.session.execute(
-                update(Run).where(Run.id.in_(processing)).values(cancel_requested=True)
-            )
-        return CanceledRuns(canceled=queued, stop_requested=processing)
 
     # ------------------------------------------------------------------ internals
 
@@ -429,12 +330,3 @@ class ExportRepository:
                 )
             )
         return records
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    # Aggregates (max) bypass the column type on SQLite, so the value may come back naive text.
-    if moment is None:
-        return None
-    if not isinstance(moment, datetime):
-        moment = datetime.fromisoformat(str(moment))
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

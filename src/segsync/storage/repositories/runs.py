@@ -6,7 +6,6 @@ from __future__ import annotations
 import builtins
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,74 +15,9 @@ from sqlalchemy.orm import Session
 from segsync.domain.runs import RunCounts, RunStatus, check_transition
 from segsync.errors import Conflict, NotFound
 from segsync.storage.models.runs import Run, RunReject
+from segsync.storage.repositories.run_records import RejectRecord, RunRecord, record_of
 
-
-@dataclass(frozen=True)
-class RunRecord:
-    """A run as the services see it. ``counts`` are the X9 counts; ``plan`` is the dry-run plan
-    (or the last plan summary of a real run) as a dict, ``None`` before there is one."""
-
-    id: int
-    export_id: int | None
-    export_name: str
-    connection_id: int | None
-    status: RunStatus
-    trigger: str
-    actor: str
-    dry_run: bool
-    due_at: datetime | None
-    queued_at: datetime
-    started_at: datetime | None
-    ended_at: datetime | None
-    counts: RunCounts
-    items_total: int
-    items_done: int
-    message: str | None
-    warnings: list[str]
-    plan: dict[str, Any] | None
-    cancel_requested: bool
-    lease_owner: str | None
-    lease_expires_at: datetime | None
-    attempts: int
-
-
-@dataclass(frozen=True)
-class RejectRecord:
-    """A member a run did not send. ``kind``: ``invalid`` (empty or invalid email),
-    ``duplicate`` (another profile has the same email) or ``rejected`` (Autopilot or the value
-    conversion refused the contact)."""
-
-    kind: str
-    profile_id: str | None
-    email: str | None
-    reason: str
-
-
-def _record(row: Run) -> RunRecord:
-    return RunRecord(
-        id=row.id,
-        export_id=row.export_id,
-        export_name=row.export_name,
-        connection_id=row.connection_id,
-        status=RunStatus(row.status),
-        trigger=row.trigger,
-        actor=row.actor,
-        dry_run=row.dry_run,
-        due_at=row.due_at,
-        queued_at=row.queued_at,
-        started_at=row.started_at,
-        ended_at=row.ended_at,
-        counts=RunCounts.from_dict(json.loads(row.counts or "{}")),
-        items_total=row.items_total,
-        items_done=row.items_done,
-        message=row.message,
-        warnings=list(json.loads(row.warnings or "[]")),
-        plan=json.loads(row.plan) if row.plan else None,
-        cancel_requested=row.cancel_requested,
-        lease_owner=row.lease_owner,
-        lease_expires_at=row.lease_expires_at,
-        attempts=row.attempts,
-    )
+__all__ = ["HOLD_PREFIX", "RejectRecord", "RunRecord", "RunRepository", "claimable"]
 
 
 def claimable(now: datetime) -> ColumnElement[bool]:
@@ -152,17 +86,17 @@ class RunRepository:
         )
         self.session.add(row)
         self.session.flush()
-        return _record(row)
+        return record_of(row)
 
     def get(self, run_id: int) -> RunRecord:
-        return _record(self._row(run_id))
+        return record_of(self._row(run_id))
 
     def list(self, *, export_id: int | None = None, limit: int = 50) -> builtins.list[RunRecord]:
         """Runs newest first, optionally of one export."""
         query = select(Run).order_by(Run.id.desc()).limit(limit)
         if export_id is not None:
             query = query.where(Run.export_id == export_id)
-        return [_record(row) for row in self.session.scalars(query)]
+        return [record_of(row) for row in self.session.scalars(query)]
 
     def processing_run(self, export_id: int) -> RunRecord | None:
         """The export's (real, not dry) run in Processing, if any: the one a new run resumes."""
@@ -177,7 +111,7 @@ class RunRepository:
             .limit(1)
         )
         row = self.session.scalars(query).first()
-        return None if row is None else _record(row)
+        return None if row is None else record_of(row)
 
     def queued_run(self, export_id: int, *, dry_run: bool) -> RunRecord | None:
         """The export's oldest Queued run (of that kind), if any."""
@@ -192,7 +126,7 @@ class RunRepository:
             .limit(1)
         )
         row = self.session.scalars(query).first()
-        return None if row is None else _record(row)
+        return None if row is None else record_of(row)
 
     def claim_queued(self, run_id: int, *, owner: str, expires_at: datetime, now: datetime) -> bool:
         """Start a Queued run under ``owner``'s lease (False if it is no longer queued, or is
@@ -276,28 +210,6 @@ class RunRepository:
             return False, True
         return True, self.is_cancel_requested(run_id)
 
-    def checkpoint(
-        self,
-        run_id: int,
-        *,
-        counts: RunCounts,
-        items_done: int,
-        items_total: int,
-        lease_expires_at: datetime | None = None,
-        message: str | None = None,
-    ) -> None:
-        """Save progress (and heartbeat the lease). Call it in the same transaction as the sync
-        state it reflects."""
-        row = self._row(run_id)
-        row.counts = json.dumps(counts.to_dict())
-        row.items_done = items_done
-        row.items_total = items_total
-        if lease_expires_at is not None:
-            row.lease_expires_at = lease_expires_at
-        if message is not None:
-            row.message = message
-        self.session.flush()
-
     def set_plan(self, run_id: int, plan: dict[str, Any]) -> None:
         row = self._row(run_id)
         row.plan = json.dumps(plan, default=str)
@@ -357,7 +269,7 @@ class RunRepository:
             raise Conflict(
                 f"run {run_id} changed to {now_status.label} meanwhile; it was not ended here"
             )
-        return _record(self._row(run_id))
+        return record_of(self._row(run_id))
 
     def request_cancel(self, run_id: int, *, now: datetime) -> RunRecord:
         """Ask a Processing run to stop after its batch in flight; a Queued run is Canceled at
@@ -380,7 +292,7 @@ class RunRepository:
             raise Conflict(f"run {run_id} already ended ({status.label}); nothing to cancel")
         row.cancel_requested = True
         self.session.flush()
-        return _record(row)
+        return record_of(row)
 
     def is_cancel_requested(self, run_id: int) -> bool:
         """True when a cancel was asked for, or the run's export was removed (P2)."""

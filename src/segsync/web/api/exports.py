@@ -1,6 +1,8 @@
 """``/api/v1/exports`` (E1–E8, C7, R2–R4): list with search and sort, get with live member
-counts, create (never runs, E4), update, duplicate, detach, attach, delete. Exports are
-addressed by id; connections and segments by name, as everywhere else."""
+counts, create (never runs, E4), update, duplicate, detach, attach, delete. Exports and
+connections are addressed by id (``connection_id``; a connection's name in ``connection`` is
+still accepted), segments by name. The data matching goes to the services as it came: typed
+lines, never text to parse."""
 
 from __future__ import annotations
 
@@ -9,9 +11,18 @@ from typing import Annotated, Any, Literal
 from fastapi import Path, Query, Response
 from pydantic import BaseModel, Field
 
-from segsync.services import exports
+from segsync.errors import InputError
+from segsync.services import connections, exports
 from segsync.services.context import ServiceContext
-from segsync.services.exports import ExportChange
+from segsync.services.exports import (
+    UNSET,
+    DataMatching,
+    ExportChange,
+    ExportEdit,
+    ExportSettings,
+    MappingLine,
+    or_unset,
+)
 from segsync.services.exports import forms as export_forms
 from segsync.web.deps import ApiContextDep, api_router
 
@@ -26,7 +37,8 @@ class FieldMap(BaseModel):
     field: str = Field(
         min_length=1,
         max_length=200,
-        description="An Autopilot standard field (e.g. Company) or custom:<type>:<Name>.",
+        description="A standard field of the connection's destination (e.g. Company) or "
+        "custom:<type>:<Name> (GET /connections/{id}/fields).",
     )
     attribute: str = Field(min_length=1, max_length=300, description="A profile attribute.")
 
@@ -41,9 +53,16 @@ class ScheduleIn(BaseModel):
     tz: str | None = Field(default=None, max_length=64, description="Time zone (default UTC).")
 
 
+ConnectionIdField = Field(default=None, ge=1, le=2**63 - 1, description="The connection's id.")
+ConnectionNameField = Field(
+    default=None, min_length=1, max_length=200, description="Or the connection's name."
+)
+
+
 class NewExport(BaseModel):
     name: str = Field(min_length=1, max_length=200)
-    connection: str = Field(min_length=1, max_length=200, description="A connection's name.")
+    connection_id: int | None = ConnectionIdField
+    connection: str | None = ConnectionNameField
     email: str = Field(min_length=1, max_length=300, description="The email attribute.")
     first_name: str | None = Field(default=None, max_length=300)
     last_name: str | None = Field(default=None, max_length=300)
@@ -56,7 +75,8 @@ class NewExport(BaseModel):
 
 class ExportUpdate(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    connection: str | None = Field(default=None, min_length=1, max_length=200)
+    connection_id: int | None = ConnectionIdField
+    connection: str | None = ConnectionNameField
     email: str | None = Field(default=None, min_length=1, max_length=300)
     first_name: str | None = Field(default=None, max_length=300, description='"" clears it.')
     last_name: str | None = Field(default=None, max_length=300, description='"" clears it.')
@@ -69,11 +89,13 @@ class ExportUpdate(BaseModel):
 
 class Duplicate(BaseModel):
     name: str = Field(min_length=1, max_length=200, description="The new export's name.")
-    connection: str | None = Field(default=None, min_length=1, max_length=200)
+    connection_id: int | None = ConnectionIdField
+    connection: str | None = ConnectionNameField
 
 
 class Attach(BaseModel):
-    connection: str = Field(min_length=1, max_length=200)
+    connection_id: int | None = ConnectionIdField
+    connection: str | None = ConnectionNameField
 
 
 class ExportRowOut(BaseModel):
@@ -98,12 +120,24 @@ class ChangeOut(BaseModel):
     stop_requested: list[int]
 
 
-def _name(ctx: ServiceContext, export_id: int) -> str:
-    return export_forms.export_by_id(ctx, export_id).name
+def _connection_id(ctx: ServiceContext, connection_id: int | None, name: str | None) -> int | None:
+    """The connection a body names: by ``connection_id``, or by name (one lookup)."""
+    if connection_id is not None and name is not None:
+        raise InputError("connection: give connection_id or connection (a name), not both")
+    if name is not None:
+        return connections.connection_id(ctx, name)
+    return connection_id
 
 
-def _maps(items: list[FieldMap]) -> list[str]:
-    return [f"{item.field}={item.attribute}" for item in items]
+def _required_connection(ctx: ServiceContext, connection_id: int | None, name: str | None) -> int:
+    chosen = _connection_id(ctx, connection_id, name)
+    if chosen is None:
+        raise InputError("connection: give connection_id (or the connection's name as connection)")
+    return chosen
+
+
+def _lines(items: list[FieldMap]) -> list[MappingLine]:
+    return [MappingLine(item.field, item.attribute) for item in items]
 
 
 def _schedule(schedule: ScheduleIn | None, current: dict[str, Any] | None = None) -> Any:
@@ -119,8 +153,8 @@ def _schedule(schedule: ScheduleIn | None, current: dict[str, Any] | None = None
     )
 
 
-def _details(ctx: ServiceContext, name: str) -> dict[str, Any]:
-    return exports.show_export(ctx, name).to_dict()
+def _details(ctx: ServiceContext, export_id: int) -> dict[str, Any]:
+    return exports.show_export(ctx, export_id).to_dict()
 
 
 def _change(change: ExportChange) -> ChangeOut:
@@ -154,66 +188,64 @@ def list_exports(
 
 @router.post("", status_code=201, summary="Create an export (saving never runs it, E4)")
 def create_export(ctx: ApiContextDep, body: NewExport) -> dict[str, Any]:
-    record = exports.create_export(
-        ctx,
-        body.name,
-        body.connection,
-        body.email,
-        first_name=body.first_name,
-        last_name=body.last_name,
-        maps=_maps(body.maps),
+    matching = DataMatching(body.email, body.first_name, body.last_name, _lines(body.maps))
+    settings = ExportSettings(
+        name=body.name,
+        connection_id=_required_connection(ctx, body.connection_id, body.connection),
+        matching=matching,
         segments=body.segments,
         removal=body.removal,
         list_prefix=body.list_prefix,
         schedule=_schedule(body.schedule),
     )
-    return _details(ctx, record.name)
+    return _details(ctx, exports.create_export(ctx, settings).id)
 
 
 @router.get("/{export_id}", summary="An export with live member counts and warnings")
 def get_export(ctx: ApiContextDep, export_id: RecordId) -> dict[str, Any]:
-    return _details(ctx, _name(ctx, export_id))
+    return _details(ctx, export_id)
 
 
 @router.patch("/{export_id}", summary="Change an export's settings")
 def update_export(ctx: ApiContextDep, export_id: RecordId, body: ExportUpdate) -> dict[str, Any]:
-    record = export_forms.export_by_id(ctx, export_id)
-    change = exports.edit_export(
-        ctx,
-        record.name,
-        new_name=body.name,
-        connection=body.connection,
-        email=body.email,
-        first_name=body.first_name,
-        last_name=body.last_name,
-        maps=_maps(body.maps) if body.maps is not None else None,
-        segments=body.segments,
-        removal=body.removal,
-        list_prefix=body.list_prefix,
-        schedule=_schedule(body.schedule, dict(record.schedule)),
+    record = exports.get_export(ctx, export_id)
+    connection_id = _connection_id(ctx, body.connection_id, body.connection)
+    schedule = _schedule(body.schedule, dict(record.schedule))
+    edit = ExportEdit(
+        name=or_unset(body.name),
+        connection_id=or_unset(connection_id),
+        email=or_unset(body.email),
+        first_name=or_unset(body.first_name),
+        last_name=or_unset(body.last_name),
+        lines=UNSET if body.maps is None else _lines(body.maps),
+        segments=or_unset(body.segments),
+        removal=or_unset(body.removal),
+        list_prefix=or_unset(body.list_prefix),
+        schedule=or_unset(schedule),
     )
-    return {**_details(ctx, change.export.name), "sync_state_reset": change.sync_state_reset}
+    change = exports.edit_export(ctx, export_id, edit)
+    return {**_details(ctx, export_id), "sync_state_reset": change.sync_state_reset}
 
 
 @router.post("/{export_id}/duplicate", status_code=201, summary="Copy an export's settings")
 def duplicate_export(ctx: ApiContextDep, export_id: RecordId, body: Duplicate) -> dict[str, Any]:
-    record = exports.duplicate_export(
-        ctx, _name(ctx, export_id), body.name, connection=body.connection
-    )
-    return _details(ctx, record.name)
+    connection_id = _connection_id(ctx, body.connection_id, body.connection)
+    record = exports.duplicate_export(ctx, export_id, body.name, connection_id=connection_id)
+    return _details(ctx, record.id)
 
 
 @router.post("/{export_id}/detach", summary='Detach from its connection ("No connection")')
 def detach_export(ctx: ApiContextDep, export_id: RecordId) -> ChangeOut:
-    return _change(exports.detach_export(ctx, _name(ctx, export_id)))
+    return _change(exports.detach_export(ctx, export_id))
 
 
 @router.post("/{export_id}/attach", summary="Attach to a connection")
 def attach_export(ctx: ApiContextDep, export_id: RecordId, body: Attach) -> ChangeOut:
-    return _change(exports.attach_export(ctx, _name(ctx, export_id), body.connection))
+    connection_id = _required_connection(ctx, body.connection_id, body.connection)
+    return _change(exports.attach_export(ctx, export_id, connection_id))
 
 
 @router.delete("/{export_id}", status_code=204, summary="Remove an export (its runs stay)")
 def remove_export(ctx: ApiContextDep, export_id: RecordId) -> Response:
-    exports.remove_export(ctx, _name(ctx, export_id))
+    exports.remove_export(ctx, export_id)
     return Response(status_code=204)

@@ -15,9 +15,8 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
-from segsync.services import runs
+from segsync.services import exports, runs
 from segsync.services.context import ServiceContext
-from segsync.services.exports import forms as export_forms
 from segsync.services.runs import queue
 from segsync.services.runs import views as run_views
 from segsync.web.deps import MAX_ID, ApiContextDep, api_router
@@ -92,7 +91,7 @@ def _run(ctx: ServiceContext, run_id: int) -> RunOut:
 
 @router.post("", status_code=202, summary="Run an export now, or a dry run (queued)")
 def create_run(ctx: ApiContextDep, body: NewRun) -> RunOut:
-    name = export_forms.export_by_id(ctx, body.export_id).name
+    name = exports.get_export(ctx, body.export_id).name
     queued = queue.enqueue_run(ctx, name, dry_run=body.dry_run)
     return _run(ctx, queued.run.id)
 
@@ -108,7 +107,7 @@ def list_runs(
     export_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[RunOut]:
-    name = export_forms.export_by_id(ctx, export_id).name if export_id is not None else None
+    name = exports.get_export(ctx, export_id).name if export_id is not None else None
     return [_run(ctx, run.id) for run in runs.list_runs(ctx, export=name, limit=limit)]
 
 

@@ -40,7 +40,9 @@ class SchemaOut(BaseModel):
     tables: list[TableOut]
     relationships: list[RelationshipOut]
     vocabulary: dict[str, Any] = Field(description="Operators by type, aggregates, combine…")
-    mapping: dict[str, list[str]] = Field(description="Autopilot standard fields, custom types.")
+    mapping: dict[str, dict[str, Any]] = Field(
+        description="By destination type: its standard fields and custom field types."
+    )
 
 
 @router.get("", summary="Profile schema and the segment builder's vocabulary")
@@ -65,5 +67,7 @@ def builder_schema(ctx: ServiceContext) -> dict[str, Any]:
         ],
         "relationships": report["relationships"],
         "vocabulary": segment_builder.vocabulary(),
-        "mapping": export_forms.mapping_choices(),
+        "mapping": {
+            name: choices.to_dict() for name, choices in export_forms.all_mapping_choices().items()
+        },
     }

@@ -1,8 +1,10 @@
-"""Admin > Connections (C1–C8, R5, R6): list, add (Autopilot), Connect, edit, test, remove —
-and, when exports use the connection, remove or detach each of them.
+"""Admin > Connections (C1–C8, R5, R6): list, add (any listed destination type), Connect, edit,
+test, remove — and, when exports use the connection, remove or detach each of them.
 
-Connections are addressed by id in URLs (names may hold any character); the services take
-names. Keys never come back in a page: a form that failed is shown again without the key.
+The types, their form fields and their data-privacy statements come from the registry of
+destination types (through ``services.connections``): no type is named here. Connections and
+exports are addressed by id in URLs and in what is passed to the services. Keys never come back
+in a page: a form that failed is shown again without the key.
 """
 
 from __future__ import annotations
@@ -10,13 +12,13 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from fastapi import Form, Request
+from fastapi import Form, Path, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
 from segsync.errors import Conflict, InputError, NotFound
 from segsync.services import connections, exports
-from segsync.services.connections import CONSENT_STATEMENT, ConnectionDetails
+from segsync.services.connections import UNSET, ConnectionDetails, ConnectionEdit, NewConnection
 from segsync.services.connections import probe as connection_probe
 from segsync.services.context import ServiceContext
 from segsync.services.users import access
@@ -26,9 +28,9 @@ from segsync.web.templating import flash, render
 
 router = page_router(prefix="/admin/connections")
 
-TYPES = (("autopilot", "Autopilot", "Email marketing automation: contacts and lists."),)
 MAX_WHOLE = 1_000_000_000_000
 _SHARE = {"administrators": False, "contributors": True}
+TypeName = Annotated[str, Path(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 def _admin(ctx: ServiceContext) -> None:
@@ -38,12 +40,9 @@ def _admin(ctx: ServiceContext) -> None:
 def _details(ctx: ServiceContext, connection_id: ObjectId) -> ConnectionDetails:
     """The connection with ``connection_id`` as administrators see it (with its consent)."""
     _admin(ctx)
-    for row in connections.list_connections(ctx):
-        if row.id == connection_id:
-            found = connections.show_connection(ctx, row.name)
-            assert isinstance(found, ConnectionDetails)
-            return found
-    raise NotFound(f"there is no connection with id {connection_id}")
+    found = connections.show_connection(ctx, connection_id)
+    assert isinstance(found, ConnectionDetails)
+    return found
 
 
 def _float(value: str, field: str) -> float | None:
@@ -78,31 +77,47 @@ def list_page(request: Request, ctx: ContextDep) -> HTMLResponse:
 @router.get("/add")
 def choose_type_page(request: Request, ctx: ContextDep) -> HTMLResponse:
     _admin(ctx)
-    return render(request, "admin/connection_types.html", {"types": TYPES})
+    return render(request, "admin/connection_types.html", {"types": connections.connection_types()})
+
+
+def _known_type(type_name: str) -> connections.ConnectionType:
+    """The registered type in the URL; an unknown one is a page that does not exist (404)."""
+    try:
+        return connections.connection_type(type_name)
+    except InputError as err:
+        raise NotFound(err.message) from None
 
 
 def _form_page(
-    request: Request, ctx: ServiceContext, values: dict[str, Any], status_code: int = 200
+    request: Request,
+    ctx: ServiceContext,
+    type_name: str,
+    values: dict[str, Any],
+    status_code: int = 200,
 ) -> HTMLResponse:
+    kind = _known_type(type_name)
     context = {
         "values": values,
-        "consent": CONSENT_STATEMENT,
-        "default_base_url": connection_probe.default_base_url("autopilot"),
-        "type_display": "Autopilot",
+        "type_name": kind.name,
+        "type_display": kind.display_name,
+        "settings": kind.settings,
+        "consent": kind.consent_statement,
     }
     return render(request, "admin/connection_form.html", context, status_code=status_code)
 
 
-@router.get("/add/autopilot")
-def add_page(request: Request, ctx: ContextDep) -> HTMLResponse:
+@router.get("/add/{type_name}")
+def add_page(request: Request, ctx: ContextDep, type_name: TypeName) -> HTMLResponse:
+    """The Add connection form of one destination type, drawn from its declared settings."""
     _admin(ctx)
-    return _form_page(request, ctx, {"share": "administrators", "add_me": True})
+    return _form_page(request, ctx, type_name, {"share": "administrators", "add_me": True})
 
 
-@router.post("/add/autopilot", response_model=None)
+@router.post("/add/{type_name}", response_model=None)
 def add(
     request: Request,
     ctx: ContextDep,
+    type_name: TypeName,
     name: Annotated[str, Form(max_length=200)] = "",
     share: Annotated[str, Form()] = "administrators",
     api_key: Annotated[str, Form(max_length=4096)] = "",
@@ -115,6 +130,7 @@ def add(
 ) -> HTMLResponse | RedirectResponse:
     """Save: checks the key (Connect) again, so it works without JavaScript too."""
     _admin(ctx)
+    _known_type(type_name)  # an unknown type is refused before anything else
     # Everything but the key goes back into the form if it has to be shown again.
     values = {
         "name": name,
@@ -128,27 +144,27 @@ def add(
     try:
         if share not in _SHARE:
             raise InputError("choose who can use this connection: administrators or contributors")
-        created = connections.add_connection(
-            ctx,
-            "autopilot",
+        new = NewConnection(
             name,
+            type=type_name,
             api_key=api_key or None,
             secret_ref=secret_ref or None,
             base_url=base_url.strip() or None,
             rate_limit=_float(rate_limit, "rate limit"),
             contract_limit=_int(contract_limit, "contract limit"),
             share_with_contributors=_SHARE[share],
-            agree=agree,
             export_user_email=ctx.actor.email if add_me else None,
         )
+        created = connections.add_connection(ctx, new, agree=agree)
     except InputError as err:
-        return _form_page(request, ctx, {**values, "error": err.message}, status_code=422)
+        values["error"] = err.message
+        return _form_page(request, ctx, type_name, values, status_code=422)
     flash(request, f"Connection {created.name!r} saved: {created.health_message}", "success")
     return RedirectResponse("/admin/connections", status_code=303)
 
 
 class CheckRequest(BaseModel):
-    type: str = "autopilot"
+    type: str | None = Field(default=None, max_length=40)
     api_key: str | None = Field(default=None, max_length=4096)
     secret_ref: str | None = Field(default=None, max_length=4096)
     base_url: str | None = Field(default=None, max_length=2000)
@@ -181,7 +197,13 @@ def details_page(request: Request, ctx: ContextDep, connection_id: ObjectId) -> 
 def _edit_page(
     request: Request, details: ConnectionDetails, error: str | None = None, status_code: int = 200
 ) -> HTMLResponse:
-    context = {"c": details, "consent": CONSENT_STATEMENT, "error": error}
+    kind = connections.connection_type(details.type)
+    context = {
+        "c": details,
+        "settings": kind.settings,
+        "consent": kind.consent_statement,
+        "error": error,
+    }
     return render(request, "admin/connection_edit.html", context, status_code=status_code)
 
 
@@ -212,21 +234,19 @@ def edit(
             raise InputError("choose who can use this connection: administrators or contributors")
         rate = _float(rate_limit, "rate limit")
         limit = _int(contract_limit, "contract limit")
-        changed = connections.edit_connection(
-            ctx,
-            details.name,
-            new_name=name if name.strip() and name.strip() != details.name else None,
-            api_key=api_key or None,
-            secret_ref=secret_ref or None,
-            base_url=base_url if base_url.strip() and base_url != details.base_url else None,
-            rate_limit=rate if rate is not None and rate != details.rate_limit else None,
+        edit = ConnectionEdit(
+            name=name if name.strip() and name.strip() != details.name else UNSET,
+            api_key=api_key or UNSET,
+            secret_ref=secret_ref or UNSET,
+            base_url=base_url if base_url.strip() and base_url != details.base_url else UNSET,
+            rate_limit=rate if rate is not None and rate != details.rate_limit else UNSET,
             contract_limit=(
-                limit if limit is not None and limit != details.contract_limit else None
+                limit if limit is not None and limit != details.contract_limit else UNSET
             ),
             share_with_contributors=_SHARE[share],
-            export_user_email=ctx.actor.email if add_me else None,
-            agree=agree,
+            export_user_email=ctx.actor.email if add_me else UNSET,
         )
+        changed = connections.edit_connection(ctx, connection_id, edit, agree=agree)
     except InputError as err:
         return _edit_page(request, details, err.message, status_code=422)
     flash(request, f"Connection {changed.name!r} saved.", "success")
@@ -237,7 +257,7 @@ def edit(
 def test(request: Request, ctx: ContextDep, connection_id: ObjectId) -> RedirectResponse:
     """Connect again with the saved key; the outcome becomes the connection's health."""
     details = _details(ctx, connection_id)
-    result = connections.test_connection(ctx, details.name)
+    result = connections.test_connection(ctx, connection_id)
     flash(request, f"{details.name}: {result.message}", "success" if result.ok else "error")
     return RedirectResponse(f"/admin/connections/{connection_id}", status_code=303)
 
@@ -255,7 +275,7 @@ def remove(
 ) -> HTMLResponse | RedirectResponse:
     details = _details(ctx, connection_id)
     try:
-        connections.remove_connection(ctx, details.name)
+        connections.remove_connection(ctx, connection_id)
     except Conflict as err:
         flash(request, err.message, "error")
         return RedirectResponse(f"/admin/connections/{connection_id}/remove", status_code=303)
@@ -268,12 +288,12 @@ def remove_export(
     request: Request,
     ctx: ContextDep,
     connection_id: ObjectId,
-    export: Annotated[str, Form(max_length=400)],
+    export_id: Annotated[int, Form(ge=1, le=2**63 - 1)],
 ) -> RedirectResponse:
     """Remove one export that uses the connection (its run history stays)."""
     _details(ctx, connection_id)
-    exports.remove_export(ctx, export)
-    flash(request, f"Export {export!r} removed.", "success")
+    removed = exports.remove_export(ctx, export_id)
+    flash(request, f"Export {removed.export.name!r} removed.", "success")
     return RedirectResponse(f"/admin/connections/{connection_id}/remove", status_code=303)
 
 
@@ -282,10 +302,11 @@ def detach_export(
     request: Request,
     ctx: ContextDep,
     connection_id: ObjectId,
-    export: Annotated[str, Form(max_length=400)],
+    export_id: Annotated[int, Form(ge=1, le=2**63 - 1)],
 ) -> RedirectResponse:
     """Detach one export: it keeps its settings, shows "No connection" and never runs."""
     _details(ctx, connection_id)
-    exports.detach_export(ctx, export)
-    flash(request, f"Export {export!r} detached: it shows “No connection” now.", "success")
+    detached = exports.detach_export(ctx, export_id)
+    name = detached.export.name
+    flash(request, f"Export {name!r} detached: it shows “No connection” now.", "success")
     return RedirectResponse(f"/admin/connections/{connection_id}/remove", status_code=303)

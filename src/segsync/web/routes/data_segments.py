@@ -276,8 +276,8 @@ def add_to_export(
     export_id: Annotated[int, Form(ge=1, le=2**63 - 1)],
 ) -> RedirectResponse:
     record = segment_builder.segment_by_id(ctx, segment_id)
-    export = export_forms.export_by_id(ctx, export_id)
+    export = exports.get_export(ctx, export_id)
     wanted = [*export.segment_names, record.name]
-    exports.edit_export(ctx, export.name, segments=wanted)
+    exports.edit_export(ctx, export_id, exports.ExportEdit(segments=wanted))
     flash(request, f"Segment {record.name!r} added to export {export.name!r}.", "success")
     return RedirectResponse(f"/data/segments/{segment_id}", status_code=303)

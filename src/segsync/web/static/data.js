@@ -459,7 +459,7 @@
     function check() {
       var params = new URLSearchParams();
       var conn = form.querySelector("input[name=connection]:checked");
-      if (conn) { params.append("connection", conn.value); }
+      if (conn) { params.append("connection_id", conn.value); }
       form.querySelectorAll("input[name=segments]:checked").forEach(function (box) { params.append("segment", box.value); });
       if (!params.getAll("segment").length) { out.textContent = ""; return; }
       out.textContent = "Counting…";
@@ -472,8 +472,20 @@
           (result.warnings || []).forEach(function (w) { out.appendChild(el("p", { className: "warning", role: "alert", text: w })); });
         }).catch(function () { out.textContent = ""; });
     }
+    /* Offer only the fields of the chosen connection's destination type. */
+    function showFieldsOf() {
+      var conn = form.querySelector("input[name=connection]:checked");
+      var type = conn ? conn.getAttribute("data-type") : null;
+      form.querySelectorAll("select[name=map_target] optgroup[data-type]").forEach(function (group) {
+        var other = type !== null && group.getAttribute("data-type") !== type;
+        group.hidden = other;
+        group.disabled = other;
+      });
+    }
+    showFieldsOf();
     form.addEventListener("change", function (event) {
       var name = event.target.name;
+      if (name === "connection") { showFieldsOf(); }
       if (name === "segments" || name === "connection") {
         window.clearTimeout(timer);
         timer = window.setTimeout(check, 250);

@@ -1,4 +1,5 @@
-"""When to try a request again and how long to wait first.
+"""When to try a request again and how long to wait first, for every destination (build a
+:class:`RetryPolicy` from the ``ConnectionConfig``'s attempts, backoff and random source).
 
 Exponential backoff with "equal jitter": the n-th retry waits between half and all of
 ``base × 2^(n-1)`` (capped at ``maximum``), so retries of many concurrent requests spread out

@@ -1,9 +1,10 @@
-"""Client-side pacing: a token bucket at the connection's rate, and how many requests to keep in
-flight so that rate is held when the API is slow.
+"""Client-side pacing, shared by every destination: a token bucket at the connection's rate, and
+how many requests to keep in flight so that rate is held when the API is slow.
 
-The bucket is deliberately small (``burst_seconds`` of the rate, at least one token): Autopilot
-limits each key with its own bucket, and a client burst as big as the server's would leave no
-margin for network jitter, so requests arriving bunched up would draw 429s.
+The bucket is deliberately small (``burst_seconds`` of the rate, at least one token): APIs like
+Autopilot limit each key with their own bucket, and a client burst as big as the server's would
+leave no margin for network jitter, so requests arriving bunched up would draw 429s. Build one
+for a connection with :meth:`TokenBucket.for_connection`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import math
 
-from segsync.destinations.base import Clock, Sleep
+from segsync.destinations.base import Clock, ConnectionConfig, Sleep
 from segsync.errors import InputError
 
 # Refills are float sums of clock deltas: tolerate a rounding error rather than sleep for it
@@ -39,6 +40,16 @@ class TokenBucket:
         self._updated = clock()
         self._paused_until = self._updated
         self._lock = asyncio.Lock()
+
+    @classmethod
+    def for_connection(cls, config: ConnectionConfig) -> TokenBucket:
+        """The bucket of one connection: its rate limit, clock, sleep and burst size."""
+        return cls(
+            config.rate_limit,
+            clock=config.clock,
+            sleep=config.sleep,
+            burst_seconds=config.burst_seconds,
+        )
 
     async def acquire(self) -> None:
         """Take one token, waiting as long as needed."""

@@ -1,0 +1,101 @@
+"""How ``segsync exports`` prints an export, its segments and what a change did."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+from segsync.cli.output import console, err_console
+from segsync.services import exports as export_service
+
+
+def say(text: str, *, err: bool = False) -> None:
+    """Print ``text`` as is: no markup, no emoji codes (``custom:date:X`` stays as typed)."""
+    (err_console if err else console).print(Text(text))
+
+
+def table(
+    title: str | None, columns: list[str], rows: list[list[str]], *, min_widths: int = 0
+) -> None:
+    """A Rich table whose cells are shown as typed (no markup or emoji codes). Long values wrap,
+    never cut; each column is at least ``min_widths`` wide (or its widest value if shorter)."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    for index, column in enumerate(columns):
+        widest = max([len(row[index]) for row in rows] or [0])
+        table.add_column(column, overflow="fold", min_width=min(min_widths, widest) or None)
+    for row in rows:
+        table.add_row(*(Text(cell) for cell in row))
+    console.print(table)
+
+
+def connection_label(connection: str, connection_type: str | None) -> str:
+    return f"{connection} ({connection_type})" if connection_type else connection
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
+
+
+def print_details(details: export_service.ExportDetails) -> None:
+    console.print(Text(details.name, style="bold"))
+    facts = [
+        ("Connection", connection_label(details.connection, details.connection_type)),
+        ("Removal policy", details.removal_policy),
+        ("List prefix", details.list_prefix or "(none)"),
+        ("Schedule", details.schedule_description),
+        ("Latest status", (details.status or "no run yet").capitalize()),
+        ("Refreshed", _when(details.refreshed_at)),
+        ("Your permissions", details.your_permissions),
+        ("Created", f"{_when(details.created_at)} by {details.created_by}"),
+    ]
+    if details.contract_limit is not None:
+        facts.insert(1, ("Contract limit", f"{details.contract_limit:,} profiles"))
+    for label, value in facts:
+        say(f"  {label + ':':<18}{value}")
+    destination = details.destination or "Destination"
+    table(
+        "Data matching",
+        [f"{destination} field", "Profile attribute"],
+        [[line.field, line.attribute] for line in details.mapping],
+    )
+    print_segments(details)
+
+
+def print_segments(details: export_service.ExportDetails) -> None:
+    rows: list[list[str]] = [
+        [
+            line.name,
+            "?" if line.members is None else f"{line.members:,}",
+            line.list_title,
+            line.list_id or "(created on first run)",
+        ]
+        for line in details.segments
+    ]
+    total = "?" if details.distinct_total is None else f"{details.distinct_total:,}"
+    rows.append(["Distinct total", total, "", ""])
+    destination = details.destination or "Destination"
+    table("Segments", ["Segment", "Members", f"{destination} list", "List id"], rows)
+    for warning in details.warnings:
+        err_console.print(Text.assemble(("warning: ", "bold yellow"), warning))
+
+
+def change_json(change: export_service.ExportChange) -> dict[str, object]:
+    return {
+        "name": change.export.name,
+        "connection": change.export.connection_name,
+        "sync_state_reset": change.sync_state_reset,
+        "canceled_runs": change.canceled_runs,
+        "stop_requested": change.stop_requested,
+    }
+
+
+def print_canceled(change: export_service.ExportChange) -> None:
+    if change.canceled_runs:
+        ids = ", ".join(str(run_id) for run_id in change.canceled_runs)
+        say(f"Canceled queued runs: {ids}.")
+    if change.stop_requested:
+        ids = ", ".join(str(run_id) for run_id in change.stop_requested)
+        say(f"Runs {ids} stop after their current batch.")

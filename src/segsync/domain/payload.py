@@ -1,0 +1,115 @@
+"""One person's payload: mapped values converted to what their targets take, and its hash.
+
+:func:`convert_value` turns one attribute value into what its target takes, JSON-ready (rules in
+:mod:`segsync.domain.mapping`); :func:`payload_hash` is what the sync state remembers of a
+contact, so its canonical form must never change (a change would resend every contact).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from segsync.domain.fields import Target
+from segsync.errors import RecordRejected
+
+
+@dataclass(frozen=True)
+class ContactPayload:
+    """One person's mapped values: the raw email, standard ``fields`` and ``custom`` fields in
+    write shape (``{"integer--Review--Rating": 5}``), JSON-ready."""
+
+    email_raw: object
+    fields: dict[str, Any]
+    custom: dict[str, Any]
+
+
+def is_missing(value: object) -> bool:
+    # None, NaN and pandas' NaT (the last two are unequal to themselves).
+    return value is None or (not isinstance(value, str) and value != value)
+
+
+def _reject(email_raw: object, target: Target, why: str) -> RecordRejected:
+    return RecordRejected(f"{target.spec}: {why}", key=str(email_raw))
+
+
+def _as_whole(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float | decimal.Decimal) and math.isfinite(value) and value == int(value):
+        return int(value)
+    return None
+
+
+def _as_date_text(value: object) -> str | None:
+    if isinstance(value, str):
+        try:
+            value = (
+                dt.datetime.fromisoformat(value) if "T" in value else dt.date.fromisoformat(value)
+            )
+        except ValueError:
+            return None
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        return value.isoformat() + "Z"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return None
+
+
+def convert_value(value: object, target: Target, email_raw: object = None) -> Any:
+    """Convert one non-empty attribute value to what ``target`` takes, JSON-ready.
+
+    Raises :class:`RecordRejected` (key: the raw email) when this value cannot be sent.
+    """
+    kind = target.value_type
+    if kind == "string":
+        if isinstance(value, str):
+            return value
+        whole = _as_whole(value)
+        if whole is not None:
+            return str(whole)
+        if isinstance(value, float | decimal.Decimal) and math.isfinite(value):
+            return str(value)
+        raise _reject(email_raw, target, f"cannot send {value!r} as text")
+    if kind == "integer":
+        whole = _as_whole(value)
+        if whole is None:
+            raise _reject(email_raw, target, f"needs a whole number, got {value!r}")
+        return whole
+    if kind == "float":
+        if isinstance(value, int | float | decimal.Decimal) and not isinstance(value, bool):
+            number = float(value)
+            if math.isfinite(number):
+                return number
+        raise _reject(email_raw, target, f"needs a finite number, got {value!r}")
+    if kind == "date":
+        text = _as_date_text(value)
+        if text is None:
+            raise _reject(email_raw, target, f"needs a date, got {value!r}")
+        return text
+    if isinstance(value, bool):
+        return value
+    raise _reject(email_raw, target, f"needs true or false, got {value!r}")
+
+
+def payload_hash(fields: Mapping[str, Any], custom: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of the canonical JSON of a payload: equal for equal payloads, in any key
+    order, in any process, on any run."""
+    canonical = json.dumps(
+        {"custom": custom, "fields": fields},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
