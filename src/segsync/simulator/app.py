@@ -128,7 +128,7 @@ class Simulator:
             reply = self._inspect(method, path[len("/_sim/") :].rstrip("/"), body)
         else:
             reply = error(404, f"No such endpoint: {method} {path}. The API lives under /v1.")
-        await _send_reply(send, reply)
+        await send_reply(send, reply)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -241,7 +241,8 @@ class Simulator:
         return Reply(200, self._faults_view())
 
 
-async def _send_reply(send: Send, reply: Reply) -> None:
+async def send_reply(send: Send, reply: Reply) -> None:
+    """Send ``reply`` as a complete HTTP response (JSON body when it has a payload)."""
     body = b"" if reply.payload is None else _dumps(reply.payload)
     headers = [*JSON_HEADERS, *reply.headers] if reply.payload is not None else list(reply.headers)
     headers.append((b"content-length", str(len(body)).encode()))
