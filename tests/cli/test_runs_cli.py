@@ -139,6 +139,7 @@ def test_run_all_queues_the_exports_whose_schedule_is_on(invoke: Invoke) -> None
     assert f"Newsletter: run {record['id']} Queued" in human.stdout  # the same run, not a second
 
 
+@pytest.mark.slow  # a background process
 def test_no_wait_starts_the_run_in_the_background(invoke: Invoke, sim: RunningSimulator) -> None:
     started = invoke("exports", "run", "Newsletter", "--no-wait", "--json")
 
