@@ -11,6 +11,10 @@ machine, the run can neither finish before the signal nor be caught before its f
     process.send_signal(signal.SIGTERM)
     wait_until_taken(process, signal.SIGTERM)
     sim.simulator.faults.release()
+
+After a SIGKILL, what the dead process had in flight is counted exactly rather than assumed:
+:meth:`LoopbackSimulator.drain` stops the server (every request it had received is answered,
+applied and counted first) and starts it again on the same port.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
-from segsync.simulator import RunningSimulator
+from segsync.simulator import RunningSimulator, Simulator, SimulatorConfig, serve_in_thread
 from tests.services.runs_support import count, stats
 
 WAIT_LIMIT = 60.0
@@ -58,3 +63,28 @@ def wait_until_taken(process: subprocess.Popen[bytes], sig: signal.Signals) -> N
             return
         assert time.monotonic() < deadline, f"the process never took {sig.name}"
         time.sleep(0.01)  # polling a condition, not timing one
+
+
+class LoopbackSimulator:
+    """A simulator on a loopback port that can be stopped and started again on the same port,
+    keeping its state: ``running`` stays valid across :meth:`drain`."""
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.simulator = Simulator(config)
+        self._stack = ExitStack()
+        self.running = self._start(port=0)
+
+    def _start(self, port: int) -> RunningSimulator:
+        return self._stack.enter_context(serve_in_thread(self.simulator, port=port))
+
+    def drain(self) -> None:
+        """Release what is held and stop the server — it answers (and counts) every request it
+        had received before it stops — then serve again on the same port."""
+        self.simulator.faults.release()
+        port = int(self.running.root_url.rsplit(":", 1)[1])
+        self._stack.close()
+        assert self._start(port) == self.running
+
+    def close(self) -> None:
+        self.simulator.faults.release()
+        self._stack.close()

@@ -22,9 +22,15 @@ from segsync.services.context import ServiceContext, open_context
 from segsync.services.runs.queue import enqueue_run
 from segsync.services.runs.worker import Worker, workers_alive
 from segsync.settings import Settings
-from segsync.simulator import RunningSimulator, SimulatorConfig, serve_in_thread
+from segsync.simulator import RunningSimulator, SimulatorConfig
 from segsync.storage.repositories.runs import RunRecord, RunRepository
-from tests.e2e.midrun import UPSERT, WAIT_LIMIT, wait_until_held, wait_until_taken
+from tests.e2e.midrun import (
+    UPSERT,
+    WAIT_LIMIT,
+    LoopbackSimulator,
+    wait_until_held,
+    wait_until_taken,
+)
 from tests.services.runs_support import (
     API_KEY,
     count,
@@ -41,9 +47,15 @@ HOLD_AFTER_WRITES = 5  # two lists and three batches, in whatever order, then ev
 
 
 @pytest.fixture
-def sim() -> Iterator[RunningSimulator]:
-    with serve_in_thread(SimulatorConfig(api_keys=[API_KEY], rate_limit=0, seed=5)) as running:
-        yield running
+def server() -> Iterator[LoopbackSimulator]:
+    loopback = LoopbackSimulator(SimulatorConfig(api_keys=[API_KEY], rate_limit=0, seed=5))
+    yield loopback
+    loopback.close()
+
+
+@pytest.fixture
+def sim(server: LoopbackSimulator) -> RunningSimulator:
+    return server.running
 
 
 @pytest.fixture
@@ -55,7 +67,6 @@ def ready(settings: Settings, sim: RunningSimulator, tmp_path: Path) -> Iterator
     sim.simulator.faults.hold_after_writes(HOLD_AFTER_WRITES)
     with open_context(settings) as ctx:
         yield ctx
-    sim.simulator.faults.release()
 
 
 def _worker_process(settings: Settings) -> subprocess.Popen[bytes]:
@@ -74,9 +85,14 @@ def _run(ctx: ServiceContext, run_id: int) -> RunRecord:
         return RunRepository(session).get(run_id)
 
 
-def _finish_in_this_process(ctx: ServiceContext, sim: RunningSimulator, run_id: int) -> None:
+def _finish_in_this_process(
+    ctx: ServiceContext, sim: RunningSimulator, run_id: int, in_flight: int
+) -> None:
+    """Resume the run in this process; ``in_flight``: the upserts the stopped worker had sent
+    that were applied but never committed as done."""
     done_before = _run(ctx, run_id).items_done
     assert 0 < done_before < ITEMS, "the run ended before the worker was stopped"
+    sent_before = count(stats(sim), UPSERT)
 
     finished = Worker(ctx, tune=fast).run_once()
 
@@ -92,29 +108,33 @@ def _finish_in_this_process(ctx: ServiceContext, sim: RunningSimulator, run_id: 
         "Seg B": {f"p{i}@example.com" for i in range(1001, 1301)},
     }
     # Counted over both workers, so no request of the stopped one can slip past the count:
-    # the batches acknowledged before, those of what was left, and at most the 2 in flight.
+    # the batches acknowledged before, those of what was left, and those in flight at the stop,
+    # counted exactly. The resumed run sends only what was left.
     before = -(-done_before // 100)
     remaining = -(-(ITEMS - done_before) // 100)
-    assert count(stats(sim), UPSERT) <= before + remaining + 2
+    assert sent_before == before + in_flight
+    assert count(stats(sim), UPSERT) - sent_before <= remaining
+    assert count(stats(sim), UPSERT) <= before + remaining + in_flight
     assert count(stats(sim), "POST /v1/list") == 2  # created once, reused by the second worker
 
 
 def test_a_worker_killed_mid_run_leaves_it_to_another_that_ends_it_exactly_right(
-    settings: Settings, sim: RunningSimulator, ready: ServiceContext
+    settings: Settings, server: LoopbackSimulator, sim: RunningSimulator, ready: ServiceContext
 ) -> None:
     ctx = ready
     run_id = enqueue_run(ctx, "Newsletter").run.id
     worker = _worker_process(settings)
-    wait_until_held(sim, worker, lambda: _run(ctx, run_id).items_done)
+    acknowledged = wait_until_held(sim, worker, lambda: _run(ctx, run_id).items_done)
 
     worker.send_signal(signal.SIGKILL)
     worker.communicate()
-    sim.simulator.faults.release()  # what the dead worker had in flight reaches Autopilot now
+    server.drain()  # what the dead worker had in flight reaches Autopilot now, and is counted
+    in_flight = count(stats(sim), UPSERT) - acknowledged
     assert worker.returncode == -signal.SIGKILL
     assert _run(ctx, run_id).status is RunStatus.PROCESSING  # its lease names a dead process
     assert workers_alive(ctx) == []  # its row stays, but its process is gone
 
-    _finish_in_this_process(ctx, sim, run_id)
+    _finish_in_this_process(ctx, sim, run_id, in_flight)
 
 
 def test_sigterm_stops_a_worker_cleanly_and_its_run_goes_back_to_the_queue(
@@ -138,4 +158,4 @@ def test_sigterm_stops_a_worker_cleanly_and_its_run_goes_back_to_the_queue(
     assert run.status is RunStatus.QUEUED
     assert run.lease_owner is None
     assert workers_alive(ctx) == []  # it unregistered
-    _finish_in_this_process(ctx, sim, run_id)
+    _finish_in_this_process(ctx, sim, run_id, in_flight=0)  # it waited for its answers
