@@ -88,3 +88,22 @@ class LoopbackSimulator:
     def close(self) -> None:
         self.simulator.faults.release()
         self._stack.close()
+
+
+class Processes:
+    """The processes a test starts; whatever still runs at the end is killed, so a failing
+    test leaves no worker behind."""
+
+    def __init__(self) -> None:
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def start(self, command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        self.started.append(process)
+        return process
+
+    def kill_leftovers(self) -> None:
+        for process in self.started:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()

@@ -19,7 +19,7 @@ from segsync.services.context import ServiceContext, open_context
 from segsync.settings import Settings
 from segsync.simulator import SimulatorConfig
 from segsync.storage.repositories.runs import RunRepository
-from tests.e2e.midrun import UPSERT, LoopbackSimulator, wait_until_held
+from tests.e2e.midrun import UPSERT, LoopbackSimulator, Processes, wait_until_held
 from tests.services.runs_support import (
     API_KEY,
     contacts,
@@ -49,7 +49,7 @@ def _items_done(ctx: ServiceContext) -> int:
 
 
 def test_a_run_killed_with_sigkill_resumes_and_ends_exactly_right(
-    settings: Settings, tmp_path: Path
+    settings: Settings, tmp_path: Path, processes: Processes
 ) -> None:
     server = LoopbackSimulator(SimulatorConfig(api_keys=[API_KEY], rate_limit=0, seed=3))
     sim = server.running
@@ -61,12 +61,7 @@ def test_a_run_killed_with_sigkill_resumes_and_ends_exactly_right(
         sim.simulator.faults.hold_after_writes(10)  # two lists and eight batches, then hold
         items = 2600 + 1000
 
-        first = subprocess.Popen(
-            _cli(settings, "exports", "run", "Newsletter", "--json"),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=_env(),
-        )
+        first = processes.start(_cli(settings, "exports", "run", "Newsletter", "--json"), _env())
         acknowledged = wait_until_held(sim, first, lambda: _items_done(ctx))  # mid-run, surely
         first.send_signal(signal.SIGKILL)
         out1, err1 = first.communicate()

@@ -28,6 +28,7 @@ from tests.e2e.midrun import (
     UPSERT,
     WAIT_LIMIT,
     LoopbackSimulator,
+    Processes,
     wait_until_held,
     wait_until_taken,
 )
@@ -69,15 +70,10 @@ def ready(settings: Settings, sim: RunningSimulator, tmp_path: Path) -> Iterator
         yield ctx
 
 
-def _worker_process(settings: Settings) -> subprocess.Popen[bytes]:
+def _worker_process(processes: Processes, settings: Settings) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEGSYNC_")}
     command = [sys.executable, "-m", "segsync", "--data-dir", str(settings.data_dir)]
-    return subprocess.Popen(
-        [*command, "worker", "--poll-interval", "0.05", "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
+    return processes.start([*command, "worker", "--poll-interval", "0.05", "--json"], env)
 
 
 def _run(ctx: ServiceContext, run_id: int) -> RunRecord:
@@ -119,11 +115,15 @@ def _finish_in_this_process(
 
 
 def test_a_worker_killed_mid_run_leaves_it_to_another_that_ends_it_exactly_right(
-    settings: Settings, server: LoopbackSimulator, sim: RunningSimulator, ready: ServiceContext
+    settings: Settings,
+    server: LoopbackSimulator,
+    sim: RunningSimulator,
+    ready: ServiceContext,
+    processes: Processes,
 ) -> None:
     ctx = ready
     run_id = enqueue_run(ctx, "Newsletter").run.id
-    worker = _worker_process(settings)
+    worker = _worker_process(processes, settings)
     acknowledged = wait_until_held(sim, worker, lambda: _run(ctx, run_id).items_done)
 
     worker.send_signal(signal.SIGKILL)
@@ -138,11 +138,11 @@ def test_a_worker_killed_mid_run_leaves_it_to_another_that_ends_it_exactly_right
 
 
 def test_sigterm_stops_a_worker_cleanly_and_its_run_goes_back_to_the_queue(
-    settings: Settings, sim: RunningSimulator, ready: ServiceContext
+    settings: Settings, sim: RunningSimulator, ready: ServiceContext, processes: Processes
 ) -> None:
     ctx = ready
     run_id = enqueue_run(ctx, "Newsletter").run.id
-    worker = _worker_process(settings)
+    worker = _worker_process(processes, settings)
     wait_until_held(sim, worker, lambda: _run(ctx, run_id).items_done)
 
     worker.send_signal(signal.SIGTERM)
