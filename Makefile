@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.segsync-installed
 
-.PHONY: test demo bench lint fmt typecheck install clean browser screenshots
+.PHONY: test check demo bench lint fmt typecheck install clean browser screenshots
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,14 @@ test: $(STAMP) browser
 	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy --strict src
 	$(BIN)/pytest -q
+
+## make check: the inner loop — lint, format check, strict type check, then the fast tier (no
+## slow, postgres or browser test; fewer property examples) on two workers. See docs/testing.md.
+check: $(STAMP)
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/mypy --strict src
+	$(BIN)/pytest -q --fast -n 2
 
 ## make screenshots: run the browser tests and copy the main screenshots into docs/screenshots
 screenshots: $(STAMP) browser

@@ -16,18 +16,14 @@ import json
 import os
 import re
 import shutil
-import socket
 import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from playwright.sync_api import Page, expect
 
@@ -36,7 +32,7 @@ from segsync.services import profiles, segments, users
 from segsync.services.context import open_context
 from segsync.services.segments import members as segment_members
 from segsync.settings import Settings
-from segsync.simulator import RunningSimulator
+from segsync.simulator import RunningSimulator, serve_app_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = [
@@ -77,39 +73,10 @@ def require_chromium() -> None:
     pytest.skip(reason)
 
 
-@contextmanager
-def serve_app(app: FastAPI, host: str = "127.0.0.1") -> Iterator[str]:
-    """Serve ``app`` with a real uvicorn server in a background thread on a free port; yield
-    its root URL. On exit the server is asked to stop and its thread joined."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app, host=host, port=port, log_level="error", access_log=False, lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            server.run(sockets=[sock])
-        except BaseException as err:  # reported below
-            failure.append(err)
-
-    thread = threading.Thread(target=run, name=f"segsync-web-{port}", daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the web app did not start on {host}:{port}: {failure!r}")
-            time.sleep(0.005)  # waiting for a thread to come up, not timing behaviour
-        yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=STARTUP_TIMEOUT)
-        sock.close()
+def serve_app(app: FastAPI, host: str = "127.0.0.1") -> AbstractContextManager[str]:
+    """Serve ``app`` with a real uvicorn server in a background thread on a free port; the
+    context yields its root URL. On exit the server is asked to stop and its thread joined."""
+    return serve_app_in_thread(app, host)
 
 
 def seed(settings: Settings) -> None:

@@ -7,7 +7,7 @@ import csv
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ from typer.testing import CliRunner, Result
 from segsync.cli import app
 from segsync.services.context import open_context
 from segsync.settings import Settings
-from segsync.simulator import RunningSimulator, SimulatorConfig, serve_in_thread
+from segsync.simulator import RunningSimulator, SimulatorConfig, SimulatorHost
 from tests.services.runs_support import API_KEY, Person, contacts, people, setup
 
 Invoke = Callable[..., Result]
@@ -30,9 +30,9 @@ CLEAN_ENV: dict[str, str | None] = {
 
 
 @pytest.fixture
-def sim() -> Iterator[RunningSimulator]:
-    with serve_in_thread(SimulatorConfig(api_keys=[API_KEY], rate_limit=0)) as running:
-        yield running
+def sim(simulator_host: SimulatorHost) -> RunningSimulator:
+    """A fresh simulator behind the session's loopback server."""
+    return simulator_host.serve(SimulatorConfig(api_keys=[API_KEY], rate_limit=0))
 
 
 @pytest.fixture
@@ -139,6 +139,7 @@ def test_run_all_queues_the_exports_whose_schedule_is_on(invoke: Invoke) -> None
     assert f"Newsletter: run {record['id']} Queued" in human.stdout  # the same run, not a second
 
 
+@pytest.mark.slow  # a background process
 def test_no_wait_starts_the_run_in_the_background(invoke: Invoke, sim: RunningSimulator) -> None:
     started = invoke("exports", "run", "Newsletter", "--no-wait", "--json")
 

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from segsync.domain import emails
 from segsync.domain.emails import mask_email, mask_secret, normalise_email
+from tests.conftest import examples
 
 
 @pytest.mark.parametrize(
@@ -123,7 +124,7 @@ def test_mask_secret_shows_at_most_the_last_four_characters(secret: str, masked:
     )
     | st.text(max_size=80)
 )
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=examples(2000), deadline=None)
 def test_the_fast_path_accepts_only_what_the_full_checks_accept(email: str) -> None:
     if emails._FAST.fullmatch(email) and len(email) <= 254 and email.index("@") <= 64:
         assert emails._checked_problem(email) is None, email

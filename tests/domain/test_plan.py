@@ -27,6 +27,7 @@ from segsync.domain.plan import (
     sample_items,
 )
 from segsync.errors import InputError
+from tests.conftest import examples
 
 # ---------------------------------------------------------------- packing
 
@@ -35,7 +36,7 @@ from segsync.errors import InputError
     sizes=st.lists(st.integers(min_value=1, max_value=8), max_size=400),
     max_batch=st.integers(min_value=1, max_value=120),
 )
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 def test_packing_is_valid_and_minimal(sizes: list[int], max_batch: int) -> None:
     items = [(f"e{g:04d}", k) for g, size in enumerate(sizes) for k in range(size)]
     batches = pack(items, key=lambda item: item[0], max_batch=max_batch)
@@ -271,7 +272,7 @@ def _expected_memberships(contacts: list[Desired]) -> set[tuple[str, str]]:
     crash_after=st.integers(min_value=0, max_value=5),
     max_batch=st.integers(min_value=1, max_value=5),
 )
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 def test_state_converges_even_when_a_run_is_interrupted(
     before: list[Desired], after: list[Desired], crash_after: int, max_batch: int
 ) -> None:

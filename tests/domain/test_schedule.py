@@ -29,6 +29,7 @@ from segsync.domain.schedule import (
     wall_to_utc,
 )
 from segsync.errors import InputError
+from tests.conftest import examples
 
 LISBON = "Europe/Lisbon"
 NEW_YORK = "America/New_York"
@@ -395,7 +396,7 @@ def test_describe() -> None:
 ZONES = [LISBON, NEW_YORK, TOKYO, "Australia/Lord_Howe", "Pacific/Apia", "UTC"]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     tz=st.sampled_from(ZONES),
     minutes=st.lists(st.integers(0, 24 * 60 - 1), min_size=1, max_size=4, unique=True),

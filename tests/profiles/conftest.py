@@ -16,7 +16,7 @@ def postgres_profiles_url(postgres_database: Callable[[str], str]) -> str:
     return postgres_database("profiles")
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
 def engine_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "duckdb":
         return f"duckdb://{tmp_path / 'engine' / 'profiles.duckdb'}"

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from segsync.cli import app
 
-runner = CliRunner()
+runner = CliRunner(env={"COLUMNS": "200"})  # wide: Rich wraps long tmp paths otherwise
 CUSTOMERS = "\ufeffCustomerId;City\n1;Lisbon\n2;Porto\n"
 
 

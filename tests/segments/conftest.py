@@ -7,9 +7,7 @@ evaluation time frozen at NOW. The ``engine`` fixture runs each test on both eng
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -27,7 +25,6 @@ from segsync.domain.segment_definition import definition_from_dict
 from segsync.segments.compiler import compile_segment
 
 NOW = datetime(2024, 6, 10, 12, 0)
-PG_URL = "postgresql://postgres@127.0.0.1:5432/{db}"
 # A column name and a value built to break out of quoting if they ever reached SQL as text.
 EVIL_COLUMN = "Nick'\"; DROP TABLE customers; --"
 EVIL_VALUE = "x'); DROP TABLE customers; --"
@@ -207,30 +204,15 @@ def duckdb_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
 
 
 @pytest.fixture(scope="session")
-def postgres_engine() -> Iterator[Engine]:
-    try:
-        admin = psycopg.connect(PG_URL.format(db="postgres"), autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        if os.environ.get("SEGSYNC_TEST_REQUIRE_ALL") == "1":
-            pytest.fail(f"PostgreSQL at 127.0.0.1:5432 is required but unreachable: {exc}")
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is unreachable: {exc}")
-    db = f"segsync_segments_{uuid.uuid4().hex[:12]}"
-    admin.execute(f'CREATE DATABASE "{db}"')
-    try:
-        _load_postgres(PG_URL.format(db=db))
-        con = ibis.connect(PG_URL.format(db=db))
-    except BaseException:
-        admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-        raise
-    try:
-        yield Engine("postgres", con, make_catalog())
-    finally:
-        con.disconnect()
-        admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-        admin.close()
+def postgres_engine(postgres_database: Callable[[str], str]) -> Iterator[Engine]:
+    url = postgres_database("segments")  # dropped when the test run ends
+    _load_postgres(url)
+    con = ibis.connect(url)
+    yield Engine("postgres", con, make_catalog())
+    con.disconnect()
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
 def engine(request: pytest.FixtureRequest) -> Engine:
     fixture: Engine = request.getfixturevalue(f"{request.param}_engine")
     return fixture

@@ -1,13 +1,23 @@
 """Building blocks for run-engine tests: a data dir made through the real services (a CSV of
 profiles, segments, an Autopilot connection to a simulator served over HTTP, an export) and
-readers of the simulator's state."""
+readers of the simulator's state.
+
+The ``sim`` fixture is a fresh simulator behind the session's loopback server (the root
+conftest's ``simulator_host``): adding the connection checks its key over HTTP, as it must, and
+a run reaches it over HTTP too — or, tuned with :func:`in_process`, straight through its ASGI
+app, with no socket and no thread between the run and the simulator::
+
+    setup(ctx, sim, tmp_path, people(250))
+    run = runs.run_export(ctx, "Newsletter", tune=in_process(sim))       # or in_process(sim, fast)
+    assert count(stats(sim), "POST /v1/contacts") == 3
+"""
 
 from __future__ import annotations
 
 import csv
 import dataclasses
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,10 +31,11 @@ from segsync.services.context import ServiceContext, open_context
 from segsync.services.exports import DataMatching, ExportSettings, MappingLine, create_export
 from segsync.services.profiles import import_profiles
 from segsync.settings import Settings
-from segsync.simulator import RunningSimulator, SimulatorConfig, serve_in_thread
+from segsync.simulator import RunningSimulator, SimulatorConfig, SimulatorHost
 from segsync.storage.repositories.segments import SegmentRepository
 
 API_KEY = "k-0123456789abcdef"
+Tuner = Callable[[ConnectionConfig], ConnectionConfig]
 COLUMNS = ("id", "Email", "FirstName", "LastName", "Grp", "Score")
 
 
@@ -158,9 +169,24 @@ def fast(config: ConnectionConfig) -> ConnectionConfig:
     return dataclasses.replace(config, sleep=no_wait, backoff_base=0.0, backoff_max=0.0)
 
 
+def in_process(sim: RunningSimulator, *then: Tuner) -> Tuner:
+    """A tuner that sends a run's requests straight to ``sim``'s ASGI app in this process
+    (``httpx.ASGITransport``): the same simulator and answers, no socket, no thread. ``then``
+    tune the config further (e.g. :func:`fast`)."""
+
+    def tune(config: ConnectionConfig) -> ConnectionConfig:
+        local = httpx.ASGITransport(app=sim.simulator.app)
+        config = dataclasses.replace(config, transport=local)
+        for more in then:
+            config = more(config)
+        return config
+
+    return tune
+
+
 def stats(sim: RunningSimulator) -> dict[str, Any]:
-    reply: dict[str, Any] = httpx.get(sim.root_url + "/_sim/stats").json()
-    return reply
+    """The simulator's request counters (what ``GET /_sim/stats`` answers)."""
+    return sim.simulator.stats.snapshot()
 
 
 def count(sim_stats: dict[str, Any], route: str, status: str | None = None) -> int:
@@ -182,10 +208,7 @@ def contacts(sim: RunningSimulator) -> dict[str, dict[str, Any]]:
 
 def list_members(sim: RunningSimulator) -> dict[str, set[str]]:
     """list title → member emails."""
-    titles = {
-        item["list_id"]: item["title"]
-        for item in httpx.get(sim.root_url + "/_sim/lists").json()["lists"]
-    }
+    titles = {item.list_id: item.title for item in sim.simulator.state.lists.values()}
     members: dict[str, set[str]] = {title: set() for title in titles.values()}
     for contact in sim.simulator.contacts_snapshot():
         for list_id in contact.get("lists", []):
@@ -194,10 +217,10 @@ def list_members(sim: RunningSimulator) -> dict[str, set[str]]:
 
 
 @pytest.fixture
-def sim() -> Iterator[RunningSimulator]:
-    """A simulator on a loopback port accepting :data:`API_KEY`, no rate limit."""
-    with serve_in_thread(SimulatorConfig(api_keys=[API_KEY], rate_limit=0, seed=7)) as running:
-        yield running
+def sim(simulator_host: SimulatorHost) -> RunningSimulator:
+    """A fresh simulator accepting :data:`API_KEY`, no rate limit, behind the session's
+    loopback server."""
+    return simulator_host.serve(SimulatorConfig(api_keys=[API_KEY], rate_limit=0, seed=7))
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ from tests.services.runs_support import (
 __all__ = ["sim"]  # fixture
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def queue_ctx(
     request: pytest.FixtureRequest, settings: Settings, sim: RunningSimulator, tmp_path: Path
 ) -> Iterator[ServiceContext]:

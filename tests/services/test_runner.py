@@ -1,5 +1,6 @@
-"""The run engine against the simulator over HTTP, with real SQLite and DuckDB files: what is
-sent, what is not, and what the sync state holds afterwards (X2–X5, X9–X11, X13, E6, E7, P3)."""
+"""The run engine against the simulator (in-process, through its ASGI app), with real SQLite and
+DuckDB files: what is sent, what is not, and what the sync state holds afterwards (X2–X5,
+X9–X11, X13, E6, E7, P3)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from tests.services.runs_support import (
     contacts,
     count,
     ctx,
+    in_process,
     list_members,
     people,
     reset_stats,
@@ -46,7 +48,7 @@ def test_first_run_sends_everyone_and_a_rerun_sends_nothing(
     setup(ctx, sim, tmp_path, people(250))
     reset_stats(sim)
 
-    first = runs.run_export(ctx, "Newsletter")
+    first = runs.run_export(ctx, "Newsletter", tune=in_process(sim))
 
     assert first.status is RunStatus.SUCCESSFUL
     assert first.counts.added == 250
@@ -58,7 +60,7 @@ def test_first_run_sends_everyone_and_a_rerun_sends_nothing(
     assert first.counts.requests == stats(sim)["total"]
     reset_stats(sim)
 
-    second = runs.run_export(ctx, "Newsletter")
+    second = runs.run_export(ctx, "Newsletter", tune=in_process(sim))
 
     assert second.status is RunStatus.SUCCESSFUL
     assert stats(sim)["total"] == 0
@@ -72,13 +74,13 @@ def test_changed_attributes_send_updates_only(
 ) -> None:
     crowd = people(250)
     setup(ctx, sim, tmp_path, crowd)
-    runs.run_export(ctx, "Newsletter")
+    runs.run_export(ctx, "Newsletter", tune=in_process(sim))
     crowd[4] = dataclasses.replace(crowd[4], first="Changed")
     crowd[200] = dataclasses.replace(crowd[200], score=99.5)
     write_profiles(ctx, tmp_path / "people.csv", crowd)
     reset_stats(sim)
 
-    run = runs.run_export(ctx, "Newsletter")
+    run = runs.run_export(ctx, "Newsletter", tune=in_process(sim))
 
     assert (run.counts.added, run.counts.updated, run.counts.unchanged) == (0, 2, 248)
     assert stats(sim)["requests"] == {UPSERT: {"200": 1}}
@@ -94,12 +96,12 @@ def test_a_person_leaving_a_segment_is_removed_from_its_list_only_under_mirror(
 ) -> None:
     crowd = people(20)
     setup(ctx, sim, tmp_path, crowd, removal=removal)
-    runs.run_export(ctx, "Newsletter")
+    runs.run_export(ctx, "Newsletter", tune=in_process(sim))
     crowd[2] = dataclasses.replace(crowd[2], group="")  # p3 leaves Seg A
     write_profiles(ctx, tmp_path / "people.csv", crowd)
     reset_stats(sim)
 
-    run = runs.run_export(ctx, "Newsletter")
+    run = runs.run_export(ctx, "Newsletter", tune=in_process(sim))
 
     assert run.status is RunStatus.SUCCESSFUL
     assert run.counts.removed == removed
@@ -109,7 +111,7 @@ def test_a_person_leaving_a_segment_is_removed_from_its_list_only_under_mirror(
     in_list = "p3@example.com" in list_members(sim)["Seg A"]
     assert in_list is (removal == "add-only")
     reset_stats(sim)
-    assert runs.run_export(ctx, "Newsletter").counts.removed == 0
+    assert runs.run_export(ctx, "Newsletter", tune=in_process(sim)).counts.removed == 0
     assert stats(sim)["total"] == 0
 
 
@@ -120,7 +122,7 @@ def test_a_person_in_two_segments_is_one_contact_on_two_lists(
     setup(ctx, sim, tmp_path, crowd, segments=("Seg A", "Seg B"))
     reset_stats(sim)
 
-    run = runs.run_export(ctx, "Newsletter")
+    run = runs.run_export(ctx, "Newsletter", tune=in_process(sim))
 
     everyone = contacts(sim)
     assert len(everyone) == 330 == run.counts.added
@@ -148,7 +150,7 @@ def test_invalid_empty_and_duplicate_emails_are_counted_and_listed(
     ]
     setup(ctx, sim, tmp_path, crowd)
 
-    run = runs.run_export(ctx, "Newsletter")
+    run = runs.run_export(ctx, "Newsletter", tune=in_process(sim))
 
     assert run.status is RunStatus.SUCCESSFUL
     assert (run.counts.members, run.counts.invalid, run.counts.duplicates) == (10, 3, 1)
@@ -179,7 +181,7 @@ def test_the_lower_profile_id_keeps_a_shared_email_whatever_the_segment_order(
     ]
     setup(ctx, sim, tmp_path, crowd, segments=("Seg A", "Seg B"))
 
-    run = runs.run_export(ctx, "Newsletter")
+    run = runs.run_export(ctx, "Newsletter", tune=in_process(sim))
 
     assert run.counts.duplicates == 1
     assert run.counts.added == 1
@@ -193,7 +195,7 @@ def test_the_contract_limit_skips_the_run_and_sends_nothing(
     setup(ctx, sim, tmp_path, people(30), contract_limit=25)
     reset_stats(sim)
 
-    run = runs.run_export(ctx, "Newsletter")
+    run = runs.run_export(ctx, "Newsletter", tune=in_process(sim))
 
     assert run.status is RunStatus.SKIPPED
     assert "hold 30 distinct valid emails" in (run.message or "")
@@ -215,7 +217,7 @@ def test_a_dry_run_sends_nothing_and_keeps_the_exact_plan(
     )
     reset_stats(sim)
 
-    dry = runs.run_export(ctx, "Newsletter", dry_run=True)
+    dry = runs.run_export(ctx, "Newsletter", dry_run=True, tune=in_process(sim))
 
     assert dry.status is RunStatus.SUCCESSFUL
     assert dry.dry_run
@@ -234,14 +236,14 @@ def test_a_dry_run_sends_nothing_and_keeps_the_exact_plan(
     with ctx.db.session() as session:
         assert SyncStateRepository(session).counts(1) == (0, 0)
 
-    real = runs.run_export(ctx, "Newsletter")
+    real = runs.run_export(ctx, "Newsletter", tune=in_process(sim))
     assert count(stats(sim), UPSERT) == plan["batches"]
     assert real.counts.added == plan["added"]
 
 
 class _Recorder(httpx.AsyncBaseTransport):
-    def __init__(self) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
+    def __init__(self, sim: RunningSimulator) -> None:
+        self.inner = httpx.ASGITransport(app=sim.simulator.app)
         self.bodies: list[bytes] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -256,7 +258,7 @@ def test_no_request_ever_carries_unsubscribed(
     ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
 ) -> None:
     setup(ctx, sim, tmp_path, people(120))
-    recorder = _Recorder()
+    recorder = _Recorder(sim)
 
     def record(config: ConnectionConfig) -> ConnectionConfig:
         return dataclasses.replace(config, transport=recorder)
@@ -274,7 +276,7 @@ def test_a_run_writes_an_audit_event_of_what_left_the_system(
     ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
 ) -> None:
     setup(ctx, sim, tmp_path, people(12))
-    run = runs.run_export(ctx, "Newsletter")
+    run = runs.run_export(ctx, "Newsletter", tune=in_process(sim))
 
     events = [e for e in list_events(ctx) if e.action == "export.run"]
 
@@ -296,7 +298,7 @@ def test_logs_mask_emails_and_never_hold_the_key(
     sim.simulator.faults.reject_emails(r"^p4@")
     caplog.set_level(logging.DEBUG, logger="segsync")
 
-    runs.run_export(ctx, "Newsletter")
+    runs.run_export(ctx, "Newsletter", tune=in_process(sim))
 
     text = caplog.text
     assert "p•••@e•••.com" in text  # the refused contact, masked

@@ -1,10 +1,14 @@
 """The run engine when Autopilot misbehaves (X6, X8, X12): refused emails, 429 storms, 500s,
-408 after commit, a revoked key, and a cancel in the middle of a run."""
+408 after commit, a revoked key, and a cancel in the middle of a run. The simulator's fault
+switches make each misbehaviour happen exactly when the test says; the runs reach it
+in-process (``in_process``), except the cancel, which paces a real run over HTTP."""
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+
+import pytest
 
 from segsync.destinations.base import ConnectionConfig
 from segsync.domain.runs import RunStatus
@@ -14,12 +18,14 @@ from segsync.services.context import ServiceContext
 from segsync.services.sync.tally import RunProgress
 from segsync.simulator import RunningSimulator
 from segsync.storage.repositories.sync import SyncStateRepository
+from tests.destinations.conftest import VirtualTime
 from tests.services.runs_support import (
     API_KEY,
     contacts,
     count,
     ctx,
     fast,
+    in_process,
     list_members,
     people,
     reset_stats,
@@ -31,6 +37,7 @@ from tests.services.runs_support import (
 __all__ = ["ctx", "sim"]  # fixtures
 
 UPSERT = "POST /v1/contacts"
+STORM = 30
 
 
 def _synced(ctx: ServiceContext) -> dict[str, str]:
@@ -44,7 +51,7 @@ def test_an_email_refused_by_the_api_does_not_sink_its_batch(
     setup(ctx, sim, tmp_path, people(150))
     sim.simulator.faults.reject_emails(r"^p7@")
 
-    run = runs.run_export(ctx, "Newsletter")
+    run = runs.run_export(ctx, "Newsletter", tune=in_process(sim))
 
     assert run.status is RunStatus.SUCCESSFUL
     assert run.counts.rejected == 1
@@ -58,7 +65,7 @@ def test_an_email_refused_by_the_api_does_not_sink_its_batch(
 
     sim.simulator.faults.reject_emails(None)
     reset_stats(sim)
-    again = runs.run_export(ctx, "Newsletter")
+    again = runs.run_export(ctx, "Newsletter", tune=in_process(sim))
     assert again.counts.added == 1
     assert count(stats(sim), UPSERT) == 1
     assert "p7@example.com" in contacts(sim)
@@ -71,7 +78,7 @@ def test_500s_are_retried_and_the_run_succeeds(
     sim.simulator.faults.fail_next(4)
     reset_stats(sim)
 
-    run = runs.run_export(ctx, "Newsletter", tune=fast)
+    run = runs.run_export(ctx, "Newsletter", tune=in_process(sim, fast))
 
     assert run.status is RunStatus.SUCCESSFUL
     assert len(contacts(sim)) == 300
@@ -79,22 +86,34 @@ def test_500s_are_retried_and_the_run_succeeds(
     assert run.counts.requests == stats(sim)["total"]
 
 
+@pytest.mark.parametrize("retry_after", [None, 2.0], ids=["no-retry-after", "retry-after"])
 def test_a_429_storm_is_ridden_out(
-    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path, retry_after: float | None
 ) -> None:
     setup(ctx, sim, tmp_path, people(2500), rate_limit=1000)
-    sim.simulator.limiter.set_rate(10)  # the API allows 10 r/s; the client is set to 1,000 r/s
+    sim.simulator.faults.set_retry_after(retry_after)
+    sim.simulator.faults.throttle_next(STORM)  # more 429s in a row than one request's attempts
     reset_stats(sim)
+    waited = VirtualTime()  # the client's clock and sleep: no real waiting, every wait kept
 
     def patient(config: ConnectionConfig) -> ConnectionConfig:
-        return dataclasses.replace(config, backoff_base=0.05, backoff_max=0.3, max_attempts=40)
+        return dataclasses.replace(
+            config, clock=waited.clock, sleep=waited.sleep, backoff_max=0.3, max_attempts=40
+        )
 
-    run = runs.run_export(ctx, "Newsletter", tune=patient)
+    run = runs.run_export(ctx, "Newsletter", tune=in_process(sim, patient))
 
     assert run.status is RunStatus.SUCCESSFUL, run.message
-    assert stats(sim)["throttled"] > 0
-    assert count(stats(sim), UPSERT, "200") == 25
-    assert len(sim.simulator.contacts_snapshot()) == 2500 == len(contacts(sim))
+    assert stats(sim)["throttled"] == STORM
+    assert count(stats(sim), UPSERT, "200") == 25  # every batch accepted once
+    assert run.counts.added == 2500
+    assert run.counts.requests == stats(sim)["total"]
+    snapshot = sim.simulator.contacts_snapshot()
+    assert len(snapshot) == 2500 == len({c["Email"] for c in snapshot}) == len(contacts(sim))
+    if retry_after is not None:  # the client waited as long as each 429 asked
+        assert waited.sleeps.count(retry_after) >= STORM
+    else:  # its own backoff, capped
+        assert 0 < max(waited.sleeps) <= 0.3
 
 
 def test_a_408_after_commit_causes_no_duplicate(
@@ -104,7 +123,7 @@ def test_a_408_after_commit_causes_no_duplicate(
     sim.simulator.faults.timeout_next_writes(3)  # the list creation and two upserts
     reset_stats(sim)
 
-    run = runs.run_export(ctx, "Newsletter", tune=fast)
+    run = runs.run_export(ctx, "Newsletter", tune=in_process(sim, fast))
 
     assert run.status is RunStatus.SUCCESSFUL
     assert sum(count(stats(sim), route, "408") for route in stats(sim)["requests"]) == 3
@@ -121,7 +140,7 @@ def test_a_revoked_key_fails_at_once_and_flags_the_connection(
     sim.simulator.faults.revoke_key(API_KEY)
     reset_stats(sim)
 
-    run = runs.run_export(ctx, "Newsletter", tune=fast)
+    run = runs.run_export(ctx, "Newsletter", tune=in_process(sim, fast))
 
     assert run.status is RunStatus.FAILURE
     assert "the Autopilot API key was rejected" in (run.message or "")

@@ -15,7 +15,15 @@ from segsync.errors import InputError
 def test_help_lists_the_options() -> None:
     result = CliRunner().invoke(app, ["simulator", "--help"])
     assert result.exit_code == 0
-    for option in ("--api-key", "--rate-limit", "--latency-ms", "--state-file", "--port"):
+    for option in (
+        "--api-key",
+        "--rate-limit",
+        "--latency-ms",
+        "--state-file",
+        "--port",
+        "--throttle-next",
+        "--hold-after-writes",
+    ):
         assert option in result.output
 
 
@@ -29,6 +37,8 @@ def test_options_map_onto_the_config(tmp_path: Path) -> None:
         reject_emails="@bad$",
         fail_next=3,
         timeout_next_writes=1,
+        throttle_next=4,
+        hold_after_writes=6,
         revoked_keys=["b"],
         seed=9,
     )
@@ -37,6 +47,7 @@ def test_options_map_onto_the_config(tmp_path: Path) -> None:
     assert config.state_file == tmp_path / "s.json"
     assert config.reject_email_pattern == "@bad$"
     assert (config.fail_next, config.timeout_next_writes) == (3, 1)
+    assert (config.throttle_next, config.hold_after_writes) == (4, 6)
     assert (config.revoked_keys, config.seed) == (["b"], 9)
 
 

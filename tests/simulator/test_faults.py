@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import httpx
 import pytest
 
-from segsync.simulator import Simulator, SimulatorConfig
-from tests.simulator.conftest import FakeClock, client_for
+from segsync.simulator import Simulator, SimulatorConfig, serve_in_thread
+from tests.simulator.conftest import KEY, FakeClock, client_for
 
 
 async def test_fail_next_answers_500_then_recovers(
@@ -17,6 +18,80 @@ async def test_fail_next_answers_500_then_recovers(
     sim.faults.fail_next(2)
     statuses = [(await client.get("/account")).status_code for _ in range(3)]
     assert statuses == [500, 500, 200]
+
+
+async def test_throttle_next_answers_429_whatever_the_rate_then_recovers(
+    sim: Simulator, client: httpx.AsyncClient
+) -> None:
+    sim.faults.throttle_next(2)
+    first, second, third = [await client.get("/account") for _ in range(3)]
+    assert [r.status_code for r in (first, second, third)] == [429, 429, 200]
+    assert first.json() == {
+        "error": "Too Many Requests",
+        "message": "Too many requests (simulated fault).",
+    }
+    assert "retry-after" not in first.headers
+    sim.faults.set_retry_after(3)
+    sim.faults.throttle_next(1)
+    limited = await client.post("/contact", json={"contact": {"Email": "t@x.org"}})
+    assert limited.status_code == 429
+    assert limited.headers["retry-after"] == "3"
+    assert (await client.get("/contact/t@x.org")).status_code == 404  # nothing was stored
+    assert sim.stats.snapshot()["throttled"] == 3
+    assert sim.faults.snapshot()["throttle_next"] == 0
+
+
+async def test_throttle_next_needs_a_valid_key_first(sim: Simulator) -> None:
+    sim.faults.throttle_next(1)
+    async with client_for(sim, "wrong") as wrong, client_for(sim) as right:
+        assert (await wrong.get("/account")).status_code == 401  # auth comes before it
+        assert (await right.get("/account")).status_code == 429
+        assert (await right.get("/account")).status_code == 200
+
+
+async def test_hold_after_writes_lets_n_writes_through_then_holds_until_released(
+    sim: Simulator, client: httpx.AsyncClient
+) -> None:
+    sim.faults.hold_after_writes(1)
+    assert (await client.get("/account")).status_code == 200  # reads do not count
+    assert (await client.post("/list", json={"name": "L"})).status_code == 200
+    held = [
+        asyncio.create_task(client.get("/account")),
+        asyncio.create_task(client.post("/contact", json={"contact": {"Email": "h@x.org"}})),
+    ]
+    for _ in range(1000):  # let both tasks reach the door; no clock involved
+        if sim.faults.hold.held == 2:
+            break
+        await asyncio.sleep(0)
+    assert sim.faults.hold.held == 2
+    assert sim.faults.snapshot()["held"] == 2
+    assert not any(task.done() for task in held)
+    assert sim.contacts_snapshot() == []  # the held write has not happened
+
+    sim.faults.release()
+    assert [r.status_code for r in await asyncio.gather(*held)] == [200, 200]
+    assert [c["Email"] for c in sim.contacts_snapshot()] == ["h@x.org"]
+    assert sim.faults.snapshot()["hold_after_writes"] is None
+    assert (await client.get("/account")).status_code == 200  # no longer holding
+
+
+def test_a_test_thread_waits_for_requests_held_by_a_simulator_in_another_thread() -> None:
+    config = SimulatorConfig(rate_limit=0, hold_after_writes=0)
+    with serve_in_thread(config) as running:
+        headers = {"autopilotapikey": KEY}
+        answers: list[int] = []
+
+        def call() -> None:
+            answers.append(httpx.get(running.base_url + "/account", headers=headers).status_code)
+
+        caller = threading.Thread(target=call)
+        caller.start()
+        assert running.simulator.faults.hold.wait_for_held(1, timeout=30)
+        assert answers == []
+        view = httpx.post(running.root_url + "/_sim/faults", json={"hold_after_writes": None})
+        assert view.json()["held"] == 0
+        caller.join(timeout=30)
+        assert answers == [200]
 
 
 async def test_timeout_next_writes_commits_then_answers_408(
@@ -137,6 +212,9 @@ async def test_faults_through_the_inspection_endpoint(
     assert response.status_code == 200
     assert response.json() == {
         "latency_ms": 0.0,
+        "hold_after_writes": None,
+        "held": 0,
+        "throttle_next": 0,
         "fail_next": 1,
         "timeout_next_writes": 1,
         "reject_email_pattern": "^spam",
@@ -161,6 +239,29 @@ async def test_bad_fault_switches_are_400(inspect: httpx.AsyncClient) -> None:
     assert bad_regex.status_code == 400
     negative = await inspect.post("/faults", json={"fail_next": -1})
     assert negative.status_code == 400
+    for switch in ("throttle_next", "hold_after_writes"):
+        refused = await inspect.post("/faults", json={switch: -1})
+        assert refused.status_code == 400
+        assert switch in refused.json()["message"]
+        assert (await inspect.post("/faults", json={switch: 1.5})).status_code == 400
+
+
+async def test_throttle_and_hold_through_the_inspection_endpoint(
+    sim: Simulator, client: httpx.AsyncClient, inspect: httpx.AsyncClient
+) -> None:
+    view = await inspect.post("/faults", json={"throttle_next": 1, "hold_after_writes": 0})
+    assert view.json()["throttle_next"] == 1
+    assert view.json()["hold_after_writes"] == 0
+    pending = asyncio.create_task(client.get("/account"))
+    for _ in range(1000):
+        if sim.faults.hold.held:
+            break
+        await asyncio.sleep(0)
+    assert (await inspect.get("/faults")).json()["held"] == 1
+    released = await inspect.post("/faults", json={"hold_after_writes": None})
+    assert released.json()["hold_after_writes"] is None
+    assert (await pending).status_code == 429  # held, then throttled
+    assert (await client.get("/account")).status_code == 200
 
 
 async def test_stats_count_requests_by_method_path_template_and_status(
@@ -190,11 +291,13 @@ async def test_reset_forgets_state_stats_and_runtime_faults(
     await client.post("/contact", json={"contact": {"Email": "r@x.org"}})
     await client.post("/list", json={"name": "L"})
     sim.faults.fail_next(5)
+    sim.faults.throttle_next(5)
+    sim.faults.hold_after_writes(0)
     assert (await inspect.post("/reset")).status_code == 200
     assert (await inspect.get("/stats")).json() == {"requests": {}, "total": 0, "throttled": 0}
     assert (await inspect.get("/contacts")).json() == {"contacts": []}
     assert (await client.get("/lists")).json() == {"lists": []}
-    assert (await client.get("/account")).status_code == 200  # fail_next went back to 0
+    assert (await client.get("/account")).status_code == 200  # no fault left: none held
 
 
 async def test_sim_contacts_lists_every_contact_with_its_lists(
@@ -216,3 +319,7 @@ def test_invalid_config_is_refused_with_the_field_named() -> None:
         SimulatorConfig(rate_limit=-1)
     with pytest.raises(ValueError, match="reject_email_pattern"):
         SimulatorConfig(reject_email_pattern="(")
+    with pytest.raises(ValueError, match="throttle_next"):
+        SimulatorConfig(throttle_next=-1)
+    with pytest.raises(ValueError, match="hold_after_writes"):
+        SimulatorConfig(hold_after_writes=-1)

@@ -1,4 +1,5 @@
-"""State survives a restart through the state file; a real loopback server works."""
+"""State survives a restart through the state file; a real loopback server works, alone or as
+the host of one simulator after another."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from segsync.simulator import Simulator, SimulatorConfig, serve_in_thread
+from segsync.simulator import Simulator, SimulatorConfig, host_in_thread, serve_in_thread
 from tests.simulator.conftest import client_for
 
 
@@ -64,6 +65,25 @@ def test_real_loopback_server_serves_the_api_and_saves_on_shutdown(tmp_path: Pat
         assert running.simulator.stats.total == 3
     saved = json.loads(state_file.read_text())
     assert [c["fields"]["Email"] for c in saved["contacts"]] == ["a@x.org", "b@x.org"]
+
+
+def test_a_host_serves_one_fresh_simulator_after_another_on_one_port(tmp_path: Path) -> None:
+    headers = {"autopilotapikey": "simulator-key"}
+    with host_in_thread() as host:
+        before = httpx.get(host.root_url + "/v1/account", headers=headers)
+        assert before.status_code == 503
+        first = host.serve(SimulatorConfig(rate_limit=0))
+        assert first.base_url == host.root_url + "/v1"
+        httpx.post(
+            first.base_url + "/contact", json={"contact": {"Email": "a@x.org"}}, headers=headers
+        )
+        second = host.serve(Simulator(SimulatorConfig(rate_limit=0)))
+        assert second.root_url == first.root_url
+        assert httpx.get(second.base_url + "/contact/a@x.org", headers=headers).status_code == 404
+        assert httpx.get(second.root_url + "/_sim/stats").json()["total"] == 1  # its own
+        assert [c["Email"] for c in first.simulator.contacts_snapshot()] == ["a@x.org"]
+        with pytest.raises(ValueError, match="state file"):
+            host.serve(SimulatorConfig(state_file=tmp_path / "state.json"))
 
 
 async def test_seeded_ids_are_reproducible_and_never_reused_after_reset() -> None:

@@ -91,6 +91,7 @@ def _fuzz(operation: Any, mode: GenerationMode, token: str) -> None:
     check()
 
 
+@pytest.mark.slow  # hundreds of generated requests
 def test_the_api_never_answers_with_a_server_error(fuzz_app: tuple[FastAPI, str]) -> None:
     app, token = fuzz_app
     schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)

@@ -5,13 +5,12 @@ export), made through the real services. This module has no tests; use its fixtu
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
 from segsync.services import connections, exports, profiles, segments
 from segsync.services.context import ServiceContext
-from segsync.simulator import RunningSimulator, SimulatorConfig, serve_in_thread
+from segsync.simulator import RunningSimulator, SimulatorConfig, SimulatorHost
 from tests.web.conftest import WebHarness
 
 API_KEY = "k-web-0123456789abcdef"
@@ -82,9 +81,9 @@ def add_export(web: WebHarness, name: str, connection: str, segs: tuple[str, ...
 
 
 @pytest.fixture(name="sim")
-def sim_fixture() -> Iterator[RunningSimulator]:
-    with serve_in_thread(SimulatorConfig(api_keys=[API_KEY], rate_limit=0, seed=3)) as running:
-        yield running
+def sim_fixture(simulator_host: SimulatorHost) -> RunningSimulator:
+    """A fresh simulator behind the session's loopback server."""
+    return simulator_host.serve(SimulatorConfig(api_keys=[API_KEY], rate_limit=0, seed=3))
 
 
 @pytest.fixture(name="data_web")

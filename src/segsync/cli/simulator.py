@@ -21,6 +21,8 @@ def config_from_options(
     reject_emails: str | None = None,
     fail_next: int = 0,
     timeout_next_writes: int = 0,
+    throttle_next: int = 0,
+    hold_after_writes: int | None = None,
     revoked_keys: list[str] | None = None,
     seed: int | None = None,
 ) -> SimulatorConfig:
@@ -35,6 +37,8 @@ def config_from_options(
             reject_email_pattern=reject_emails,
             fail_next=fail_next,
             timeout_next_writes=timeout_next_writes,
+            throttle_next=throttle_next,
+            hold_after_writes=hold_after_writes,
             revoked_keys=list(revoked_keys or []),
             seed=seed,
         )
@@ -81,6 +85,18 @@ def simulator_command(
             "--timeout-next-writes", metavar="N", help="Commit the next N writes, answer 408."
         ),
     ] = 0,
+    throttle_next: Annotated[
+        int,
+        typer.Option("--throttle-next", metavar="N", help="Answer the next N requests with 429."),
+    ] = 0,
+    hold_after_writes: Annotated[
+        int | None,
+        typer.Option(
+            "--hold-after-writes",
+            metavar="N",
+            help="Hold every request after N writes, until POST /_sim/faults releases them.",
+        ),
+    ] = None,
     revoke_key: Annotated[
         list[str] | None,
         typer.Option("--revoke-key", metavar="KEY", help="Answer 401 for this key; repeatable."),
@@ -99,6 +115,8 @@ def simulator_command(
         reject_emails=reject_emails,
         fail_next=fail_next,
         timeout_next_writes=timeout_next_writes,
+        throttle_next=throttle_next,
+        hold_after_writes=hold_after_writes,
         revoked_keys=revoke_key,
         seed=seed,
     )

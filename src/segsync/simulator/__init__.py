@@ -6,25 +6,41 @@ It states the contract of docs/simulator.md on its own and imports nothing else 
 
     sim = Simulator(SimulatorConfig(rate_limit=0))     # sim.app is the ASGI app
     sim.faults.fail_next(2)                             # in-process fault switches
+    sim.faults.hold_after_writes(3)                     # hold requests after 3 writes...
+    sim.faults.hold.wait_for_held()                     # (from another thread) until held
+    sim.faults.release()                                # ...and let them go on
     with serve_in_thread(sim) as running:               # a real server on a loopback port
         print(running.base_url)                         # http://127.0.0.1:PORT/v1
+    with host_in_thread() as host:                      # one server, a simulator per test:
+        running = host.serve(SimulatorConfig(seed=1))   # this one answers from now on
 """
 
 from __future__ import annotations
 
 from segsync.simulator.app import Simulator
 from segsync.simulator.config import DEFAULT_API_KEY, SimulatorConfig
-from segsync.simulator.faults import Faults, RateLimiter, Stats
-from segsync.simulator.server import RunningSimulator, serve, serve_in_thread
+from segsync.simulator.faults import Faults, Hold, RateLimiter, Stats
+from segsync.simulator.server import (
+    RunningSimulator,
+    SimulatorHost,
+    host_in_thread,
+    serve,
+    serve_app_in_thread,
+    serve_in_thread,
+)
 
 __all__ = [
     "DEFAULT_API_KEY",
     "Faults",
+    "Hold",
     "RateLimiter",
     "RunningSimulator",
     "Simulator",
     "SimulatorConfig",
+    "SimulatorHost",
     "Stats",
+    "host_in_thread",
     "serve",
+    "serve_app_in_thread",
     "serve_in_thread",
 ]

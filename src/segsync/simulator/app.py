@@ -36,9 +36,10 @@ class Simulator:
     ``app`` is the ASGI application; ``state`` the account (contacts, lists, custom fields);
     ``faults`` the switches (see :class:`~segsync.simulator.faults.Faults`); ``limiter`` the
     per-key token bucket; ``stats`` the request counters. Each ``/v1`` request goes through:
-    added latency → API key check (400 missing, 401 unknown or revoked) → rate limit (429) →
-    route (404 unknown endpoint) → ``fail_next`` (500) → the endpoint → ``timeout_next_writes``
-    (408 after a committed write). Requests to ``/_sim`` skip all of it and are not counted.
+    added latency → ``hold_after_writes`` (waits while held) → API key check (400 missing, 401
+    unknown or revoked) → ``throttle_next`` and the rate limit (429) → route (404 unknown
+    endpoint) → ``fail_next`` (500) → the endpoint → ``timeout_next_writes`` (408 after a
+    committed write). Requests to ``/_sim`` skip all of it and are not counted.
     """
 
     def __init__(self, config: SimulatorConfig | None = None) -> None:
@@ -62,6 +63,8 @@ class Simulator:
         cfg = self.config
         self.faults.configure(
             latency_ms=cfg.latency_ms,
+            hold_after_writes=cfg.hold_after_writes,
+            throttle_next=cfg.throttle_next,
             fail_next=cfg.fail_next,
             timeout_next_writes=cfg.timeout_next_writes,
             reject_email_pattern=cfg.reject_email_pattern,
@@ -125,7 +128,7 @@ class Simulator:
             reply = self._inspect(method, path[len("/_sim/") :].rstrip("/"), body)
         else:
             reply = error(404, f"No such endpoint: {method} {path}. The API lives under /v1.")
-        await _send_reply(send, reply)
+        await send_reply(send, reply)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -164,6 +167,7 @@ class Simulator:
     ) -> Reply:
         if self.faults.latency_ms > 0:
             await self.config.sleep(self.faults.latency_ms / 1000)
+        await self.faults.hold.enter(method in WRITE_METHODS)
         key = next((value for name, value in headers if name == API_KEY_HEADER), b"").decode(
             "latin-1"
         )
@@ -171,8 +175,14 @@ class Simulator:
             return error(400, "No autopilotapikey header provided.")
         if key not in self.api_keys or key in self.faults.revoked_keys:
             return error(401, "Provided autopilotapikey not valid.")
-        if not self.limiter.allow(key):
-            reply = error(429, f"You have exceeded your request rate of {self.limiter.rate:g} r/s.")
+        throttled = self.faults.take_throttle()
+        if throttled or not self.limiter.allow(key):
+            reply = error(
+                429,
+                "Too many requests (simulated fault)."
+                if throttled
+                else f"You have exceeded your request rate of {self.limiter.rate:g} r/s.",
+            )
             if self.faults.retry_after is not None:
                 reply.headers.append((b"retry-after", f"{self.faults.retry_after:g}".encode()))
             return reply
@@ -231,7 +241,8 @@ class Simulator:
         return Reply(200, self._faults_view())
 
 
-async def _send_reply(send: Send, reply: Reply) -> None:
+async def send_reply(send: Send, reply: Reply) -> None:
+    """Send ``reply`` as a complete HTTP response (JSON body when it has a payload)."""
     body = b"" if reply.payload is None else _dumps(reply.payload)
     headers = [*JSON_HEADERS, *reply.headers] if reply.payload is not None else list(reply.headers)
     headers.append((b"content-length", str(len(body)).encode()))

@@ -19,13 +19,14 @@ class SimulatorConfig:
     ``rate_limit`` is requests per second per API key (a token bucket of that capacity, refilled
     at that rate); ``0`` turns it off. ``clock`` drives the token bucket and ``sleep`` is what
     the added latency awaits, so tests can inject both. ``retry_after`` (seconds) adds a
-    ``Retry-After`` header to every 429. The fault fields (``latency_ms``, ``fail_next``,
-    ``timeout_next_writes``, ``reject_email_pattern``, ``revoked_keys``) are the switches the
-    simulator starts with; they can be changed while it runs through ``Simulator.faults`` or
-    ``POST /_sim/faults``. ``seed`` makes the generated ids deterministic (``None``: different
-    ids in every process). ``state_file`` keeps the state across restarts; it is written
-    atomically at most every ``save_interval`` seconds while writes happen, and when the server
-    stops. ``wall_clock`` stamps ``created_at``/``updated_at``.
+    ``Retry-After`` header to every 429. The fault fields (``latency_ms``,
+    ``hold_after_writes``, ``throttle_next``, ``fail_next``, ``timeout_next_writes``,
+    ``reject_email_pattern``, ``revoked_keys``) are the switches the simulator starts with;
+    they can be changed while it runs through ``Simulator.faults`` or ``POST /_sim/faults``.
+    ``seed`` makes the generated ids deterministic (``None``: different ids in every process).
+    ``state_file`` keeps the state across restarts; it is written atomically at most every
+    ``save_interval`` seconds while writes happen, and when the server stops. ``wall_clock``
+    stamps ``created_at``/``updated_at``.
     """
 
     api_keys: list[str] = field(default_factory=lambda: [DEFAULT_API_KEY])
@@ -37,6 +38,8 @@ class SimulatorConfig:
     clock: Callable[[], float] = time.monotonic
     fail_next: int = 0
     timeout_next_writes: int = 0
+    throttle_next: int = 0
+    hold_after_writes: int | None = None
     revoked_keys: list[str] = field(default_factory=list)
     seed: int | None = None
     wall_clock: Callable[[], float] = time.time
@@ -53,8 +56,13 @@ class SimulatorConfig:
             problems.append(f"latency_ms must be 0 or positive, not {self.latency_ms}")
         if self.retry_after is not None and self.retry_after < 0:
             problems.append(f"retry_after must be 0 or positive, not {self.retry_after}")
-        if self.fail_next < 0 or self.timeout_next_writes < 0:
-            problems.append("fail_next and timeout_next_writes must be 0 or positive")
+        for name in ("fail_next", "timeout_next_writes", "throttle_next"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be 0 or positive, not {getattr(self, name)}")
+        if self.hold_after_writes is not None and self.hold_after_writes < 0:
+            problems.append(
+                f"hold_after_writes must be 0 or positive, not {self.hold_after_writes}"
+            )
         if self.save_interval < 0:
             problems.append(f"save_interval must be 0 or positive, not {self.save_interval}")
         if self.reject_email_pattern is not None:

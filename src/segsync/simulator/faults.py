@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
 
 FAULT_KEYS = (
     "latency_ms",
+    "hold_after_writes",
+    "throttle_next",
     "fail_next",
     "timeout_next_writes",
     "reject_email_pattern",
@@ -22,6 +26,9 @@ class Faults:
     """What the simulator does wrong on purpose. Every switch is one method (or attribute).
 
     - ``set_latency(ms)``: every ``/v1`` request waits that long (``asyncio.sleep``) first.
+    - ``hold_after_writes(n)``: ``n`` more writes (POST, PUT, PATCH, DELETE) go through, then
+      every ``/v1`` request waits (see :class:`Hold`) until ``release()``; ``None`` releases.
+    - ``throttle_next(n)``: the next ``n`` requests with a valid key get 429, whatever the rate.
     - ``fail_next(n)``: the next ``n`` requests that pass auth and the rate limit get 500.
     - ``timeout_next_writes(n)``: the next ``n`` successful writes (POST/DELETE) are committed,
       then answered 408.
@@ -35,6 +42,8 @@ class Faults:
         self,
         *,
         latency_ms: float = 0.0,
+        hold_after_writes: int | None = None,
+        throttle_next: int = 0,
         fail_next: int = 0,
         timeout_next_writes: int = 0,
         reject_email_pattern: str | None = None,
@@ -42,6 +51,8 @@ class Faults:
         retry_after: float | None = None,
     ) -> None:
         self.latency_ms = 0.0
+        self.hold = Hold()
+        self.throttle_remaining = 0
         self.fail_remaining = 0
         self.timeout_remaining = 0
         self.reject_pattern: re.Pattern[str] | None = None
@@ -49,6 +60,8 @@ class Faults:
         self.retry_after: float | None = None
         self.configure(
             latency_ms=latency_ms,
+            hold_after_writes=hold_after_writes,
+            throttle_next=throttle_next,
             fail_next=fail_next,
             timeout_next_writes=timeout_next_writes,
             reject_email_pattern=reject_email_pattern,
@@ -60,6 +73,8 @@ class Faults:
         self,
         *,
         latency_ms: float = 0.0,
+        hold_after_writes: int | None = None,
+        throttle_next: int = 0,
         fail_next: int = 0,
         timeout_next_writes: int = 0,
         reject_email_pattern: str | None = None,
@@ -69,6 +84,8 @@ class Faults:
         """Set every switch at once (what ``reset`` uses to go back to the configuration)."""
         self.revoked_keys = set(revoked_keys or ())
         self.set_latency(latency_ms)
+        self.hold_after_writes(hold_after_writes)
+        self.throttle_next(throttle_next)
         self.fail_next(fail_next)
         self.timeout_next_writes(timeout_next_writes)
         self.reject_emails(reject_email_pattern)
@@ -76,6 +93,21 @@ class Faults:
 
     def set_latency(self, ms: float) -> None:
         self.latency_ms = _non_negative("latency_ms", ms)
+
+    def hold_after_writes(self, n: int | None) -> None:
+        """Let ``n`` more writes through, then hold every request until :meth:`release`;
+        ``None`` releases the held requests and stops holding."""
+        if n is None:
+            self.hold.release()
+        else:
+            self.hold.arm(int(_non_negative("hold_after_writes", n)))
+
+    def release(self) -> None:
+        """Let every held request go on, and stop holding."""
+        self.hold.release()
+
+    def throttle_next(self, n: int) -> None:
+        self.throttle_remaining = int(_non_negative("throttle_next", n))
 
     def fail_next(self, n: int) -> None:
         self.fail_remaining = int(_non_negative("fail_next", n))
@@ -106,6 +138,12 @@ class Faults:
     def is_rejected(self, email: str) -> bool:
         return self.reject_pattern is not None and self.reject_pattern.search(email) is not None
 
+    def take_throttle(self) -> bool:
+        if self.throttle_remaining <= 0:
+            return False
+        self.throttle_remaining -= 1
+        return True
+
     def take_failure(self) -> bool:
         if self.fail_remaining <= 0:
             return False
@@ -121,6 +159,9 @@ class Faults:
     def snapshot(self) -> dict[str, Any]:
         return {
             "latency_ms": self.latency_ms,
+            "hold_after_writes": self.hold.writes_left,
+            "held": self.hold.held,
+            "throttle_next": self.throttle_remaining,
             "fail_next": self.fail_remaining,
             "timeout_next_writes": self.timeout_remaining,
             "reject_email_pattern": None
@@ -143,6 +184,11 @@ class Faults:
                 raise ValueError(f"{key} must be a string")
         if "latency_ms" in changes:
             self.set_latency(_number("latency_ms", changes["latency_ms"]))
+        if "hold_after_writes" in changes:
+            value = changes["hold_after_writes"]
+            self.hold_after_writes(None if value is None else _integer("hold_after_writes", value))
+        if "throttle_next" in changes:
+            self.throttle_next(_integer("throttle_next", changes["throttle_next"]))
         if "fail_next" in changes:
             self.fail_next(_integer("fail_next", changes["fail_next"]))
         if "timeout_next_writes" in changes:
@@ -176,6 +222,69 @@ def _non_negative(name: str, value: float) -> float:
     if value < 0:
         raise ValueError(f"{name} must be 0 or positive, not {value}")
     return value
+
+
+class Hold:
+    """The ``hold_after_writes`` switch: requests wait at a closed door until released.
+
+    While armed, each write that passes uses one of ``writes_left``; once none is left, every
+    request waits in :meth:`enter` (an awaited future: other tasks run on) until
+    :meth:`release`. Thread-safe: the simulator may serve in one thread while a test steers it
+    from another, and :meth:`wait_for_held` lets that test wait until requests are held.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Condition()
+        self.writes_left: int | None = None
+        self._waiting: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+
+    @property
+    def held(self) -> int:
+        """Requests waiting now."""
+        with self._lock:
+            return len(self._waiting)
+
+    def arm(self, writes: int) -> None:
+        with self._lock:
+            self.writes_left = writes
+
+    def release(self) -> None:
+        with self._lock:
+            self.writes_left = None
+            waiting, self._waiting = self._waiting, []
+        for loop, future in waiting:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_resolve, future)
+
+    async def enter(self, write: bool) -> None:
+        """Pass, or wait until released: the request's turn at the door."""
+        with self._lock:
+            if self.writes_left is None:
+                return
+            if self.writes_left > 0:
+                self.writes_left -= int(write)
+                return
+            loop = asyncio.get_running_loop()
+            entry = (loop, loop.create_future())
+            self._waiting.append(entry)
+            self._lock.notify_all()
+        try:
+            await entry[1]
+        finally:
+            with self._lock:
+                if entry in self._waiting:
+                    self._waiting.remove(entry)
+
+    def wait_for_held(self, count: int = 1, timeout: float = 60.0) -> bool:
+        """Block this thread until ``count`` requests are held (``False`` after ``timeout``
+        seconds). Not from the simulator's own event loop: it would never get to hold them."""
+        with self._lock:
+            return self._lock.wait_for(lambda: len(self._waiting) >= count, timeout)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class RateLimiter:

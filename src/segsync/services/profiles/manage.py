@@ -1,5 +1,6 @@
-"""Profile use cases: import files, register tables read in place, relate tables, describe the
-schema, load sample data.
+"""Profile use cases: import files, register tables read in place, load sample data. Relating
+tables is :mod:`~segsync.services.profiles.relationships`; the schema and the catalog are
+:mod:`~segsync.services.profiles.tables` (all importable from here too).
 
 The *profile table* is the unified customer table (one row per customer); its key is the
 profile id. There is exactly one once anything is imported or registered with ``profile=True``.
@@ -8,19 +9,27 @@ profile id. There is exactly one once anything is imported or registered with ``
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
-from segsync.domain.catalog import AttrType, Catalog, Relationship, TableInfo
+from segsync.domain.catalog import AttrType, Relationship
 from segsync.domain.permissions import Action, require
 from segsync.errors import Conflict, InputError
 from segsync.profiles.importer import ImportResult
 from segsync.profiles.readers import fingerprint
 from segsync.profiles.sample import generate_sample
 from segsync.services.context import ServiceContext
+from segsync.services.profiles.relationships import describe as describe
+from segsync.services.profiles.relationships import parse_column_ref as parse_column_ref
+from segsync.services.profiles.relationships import relate as relate
+from segsync.services.profiles.relationships import relationship_check
+from segsync.services.profiles.tables import NO_PROFILE_TABLE as NO_PROFILE_TABLE
+from segsync.services.profiles.tables import SchemaReport as SchemaReport
+from segsync.services.profiles.tables import TableSchema as TableSchema
+from segsync.services.profiles.tables import catalog as catalog
+from segsync.services.profiles.tables import schema as schema
 from segsync.storage.repositories.profiles import (
     DataSourceRecord,
     DataSourceRepository,
@@ -31,11 +40,6 @@ from segsync.storage.repositories.profiles import (
 Progress = Callable[[int, int], None]
 IN_PLACE_FORMAT = "table"
 """The data-source format of a table registered to be read in place (no file behind it)."""
-NO_PROFILE_TABLE = (
-    "no profile table yet: run `segsync profiles import FILE --table NAME --key COLUMN "
-    "--profile`, `segsync profiles register TABLE --key COLUMN --profile` or "
-    "`segsync profiles sample`"
-)
 
 
 @dataclass(frozen=True)
@@ -67,91 +71,10 @@ class ImportReport:
 
 
 @dataclass(frozen=True)
-class TableSchema:
-    name: str
-    is_profile: bool
-    key: str | None
-    source: str | None
-    format: str
-    row_count: int | None
-    imported_at: datetime
-    columns: dict[str, AttrType]
-
-
-@dataclass(frozen=True)
-class SchemaReport:
-    profile_table: str | None
-    tables: list[TableSchema]
-    relationships: list[Relationship] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "profile_table": self.profile_table,
-            "tables": [
-                {
-                    "name": t.name,
-                    "is_profile": t.is_profile,
-                    "key": t.key,
-                    "source": t.source,
-                    "format": t.format,
-                    "row_count": t.row_count,
-                    "imported_at": t.imported_at.isoformat(),
-                    "attributes": [{"name": c, "type": k.value} for c, k in t.columns.items()],
-                }
-                for t in self.tables
-            ],
-            "relationships": [_relationship_dict(r) for r in self.relationships],
-        }
-
-
-@dataclass(frozen=True)
 class SampleReport:
     customers: int
     orders: int
     seed: int
-
-
-def _relationship_dict(rel: Relationship) -> dict[str, str]:
-    return {
-        "child": f"{rel.child_table}.{rel.child_column}",
-        "parent": f"{rel.parent_table}.{rel.parent_column}",
-    }
-
-
-def describe(rel: Relationship) -> str:
-    return f"{rel.child_table}.{rel.child_column} → {rel.parent_table}.{rel.parent_column}"
-
-
-def _relationship_check(
-    ctx: ServiceContext, table: str, relationships: list[Relationship]
-) -> Callable[[TableInfo], None]:
-    """Refuse new data for ``table`` that would break a declared relationship."""
-    engine = ctx.profiles
-
-    def check(info: TableInfo) -> None:
-        for rel in relationships:
-            for side_table, column, other_table, other_column in (
-                (rel.child_table, rel.child_column, rel.parent_table, rel.parent_column),
-                (rel.parent_table, rel.parent_column, rel.child_table, rel.child_column),
-            ):
-                if side_table != table:
-                    continue
-                if column not in info.columns:
-                    raise InputError(
-                        f"the new data for {table!r} has no column {column!r}, which the "
-                        f"relationship {describe(rel)} needs; columns are: "
-                        f"{', '.join(info.columns)}"
-                    )
-                if other_table != table and engine.has_table(other_table):
-                    other = engine.table_info(other_table).columns.get(other_column)
-                    if other is not None and other != info.columns[column]:
-                        raise InputError(
-                            f"the new {table}.{column} is {info.columns[column].value} but "
-                            f"{other_table}.{other_column} is {other.value}: the relationship "
-                            f"{describe(rel)} needs the same type"
-                        )
-
-    return check
 
 
 def import_profiles(
@@ -190,7 +113,7 @@ def import_profiles(
         key=key,
         replace=replace,
         progress=progress,
-        check=_relationship_check(ctx, table, relationships),
+        check=relationship_check(ctx, table, relationships),
     )
     file_fp = (
         FileFingerprint(size=print_.size, mtime=print_.mtime, sha256=print_.sha256)
@@ -270,7 +193,7 @@ def register_table(
     if key is not None:
         engine.check_key(table, key)
     info = engine.table_info(table)
-    _relationship_check(ctx, table, relationships)(info)
+    relationship_check(ctx, table, relationships)(info)
     rows = engine.row_count(table)
     with ctx.db.session() as session:
         DataSourceRepository(session).save(
@@ -315,105 +238,6 @@ def _record(
         )
 
 
-def parse_column_ref(text: str) -> tuple[str, str]:
-    """``"orders.CustomerId"`` → ``("orders", "CustomerId")``."""
-    table, dot, column = text.partition(".")
-    if not dot or not table or not column:
-        raise InputError(f"{text!r} is not TABLE.COLUMN (for example orders.CustomerId)")
-    return table, column
-
-
-def relate(
-    ctx: ServiceContext, child: str, child_column: str, parent: str, parent_column: str
-) -> tuple[Relationship, bool]:
-    """Declare that ``child.child_column`` references ``parent.parent_column``.
-
-    Both tables and columns must exist and the columns must have the same attribute type.
-    Returns the relationship and whether it is new (declaring it twice is harmless).
-    Administrators only.
-    """
-    require(ctx.actor, Action.MANAGE_PROFILES)
-    if child == parent:
-        raise InputError(f"cannot relate {child!r} to itself; name two different tables")
-    engine = ctx.profiles
-    types: list[AttrType] = []
-    for table, column in ((child, child_column), (parent, parent_column)):
-        columns = list(engine.table(table).columns)
-        if column not in columns:
-            raise InputError(
-                f"column {column!r} not found in table {table!r}; columns are: {', '.join(columns)}"
-            )
-        kind = engine.table_info(table).columns.get(column)
-        if kind is None:
-            raise InputError(f"{table}.{column} has a type segsync cannot compare")
-        types.append(kind)
-    if types[0] != types[1]:
-        raise InputError(
-            f"cannot relate {child}.{child_column} ({types[0].value}) to "
-            f"{parent}.{parent_column} ({types[1].value}): the types differ"
-        )
-    rel = Relationship(child, child_column, parent, parent_column)
-    with ctx.db.session() as session:
-        created = RelationshipRepository(session).add(rel, now=ctx.now())
-    return rel, created
-
-
-def schema(ctx: ServiceContext) -> SchemaReport:
-    """Every imported table with its attributes, types and row count, and the relationships."""
-    with ctx.db.session() as session:
-        sources = DataSourceRepository(session).list()
-        relationships = RelationshipRepository(session).list()
-    engine = ctx.profiles
-    tables = []
-    for source in sources:
-        exists = engine.has_table(source.table_name)
-        info = engine.table_info(source.table_name, with_count=True) if exists else None
-        tables.append(
-            TableSchema(
-                name=source.table_name,
-                is_profile=source.is_profile,
-                key=source.key_column,
-                source=source.source_path,
-                format=source.format,
-                row_count=info.row_count if info else None,
-                imported_at=source.imported_at,
-                columns=dict(info.columns) if info else {},
-            )
-        )
-    tables.sort(key=lambda t: (not t.is_profile, t.name))
-    profile = next((t.name for t in tables if t.is_profile), None)
-    return SchemaReport(profile_table=profile, tables=tables, relationships=relationships)
-
-
-def catalog(ctx: ServiceContext) -> Catalog:
-    """The profile table, the related tables and relationships, as segments see them."""
-    with ctx.db.session() as session:
-        sources = DataSourceRepository(session).list()
-        relationships = RelationshipRepository(session).list()
-    profile = next((s for s in sources if s.is_profile), None)
-    if profile is None or profile.key_column is None:
-        raise InputError(NO_PROFILE_TABLE)
-    engine = ctx.profiles
-    if not engine.has_table(profile.table_name):
-        raise InputError(
-            f"the profile table {profile.table_name!r} is missing from the profile engine at "
-            f"{engine.display_url}; import it again"
-        )
-    tables = {
-        s.table_name: engine.table_info(s.table_name)
-        for s in sources
-        if engine.has_table(s.table_name)
-    }
-    return Catalog(
-        profile_table=profile.table_name,
-        profile_key=profile.key_column,
-        tables=tables,
-        relationships=[
-            r for r in relationships if r.child_table in tables and r.parent_table in tables
-        ],
-    )
-
-
 def load_sample(ctx: ServiceContext, *, profiles: int = 10_000, seed: int = 42) -> SampleReport:
     """Generate sample customers and orders, import them (customers as the profile table,
     replacing earlier sample data) and relate ``orders.CustomerId → customers.CustomerId``.
@@ -436,7 +260,7 @@ def load_sample(ctx: ServiceContext, *, profiles: int = 10_000, seed: int = 42) 
         (orders, "orders", "OrderId", False),
     ):
         result = engine.import_arrow(
-            data, table, key=key, replace=True, check=_relationship_check(ctx, table, relationships)
+            data, table, key=key, replace=True, check=relationship_check(ctx, table, relationships)
         )
         _record(ctx, result, is_profile=is_profile, fingerprint=None)
     relate(ctx, "orders", "CustomerId", "customers", "CustomerId")
