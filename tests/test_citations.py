@@ -42,12 +42,6 @@ SELF = Path(__file__).resolve()
 
 #: Documents other engineers are writing at the same time as these docs link to them.
 #: The lead removes each entry once its file is merged; then a dead link fails again.
-ALLOWED_MISSING_DOCUMENTS = frozenset(
-    {
-        "docs/testing.md",  # test tiers and `make check` (its own branch)
-    }
-)
-
 _ID = r"([A-Z])([1-9]\d?)(?:\s?[–-]\s?\1?([1-9]\d?))?"
 #: An ID or a range in prose: not glued to a word, an address, a path, a time or a colour.
 LOOSE_ID = re.compile(r"(?<![\w@./:#-])" + _ID + r"(?![\w@]|[:.]\w|[–-]\w)")
@@ -216,21 +210,17 @@ def _is_url(text: str, match: re.Match[str]) -> bool:
     return "://" in text[word_start : match.end()]
 
 
-def _resolve(root: Path, path: Path, cited: str) -> tuple[Path | None, set[str]]:
+def _resolve(root: Path, path: Path, cited: str) -> Path | None:
     """The cited document (relative to the citing file, the root, or docs/ for a bare name),
-    or None with the repository paths it could mean."""
+    or None when the repository does not ship it."""
     candidates = [path.parent / cited, root / cited]
     if "/" not in cited:
         candidates.append(root / "docs" / cited)
-    meant: set[str] = set()
     for candidate in candidates:
         resolved = candidate.resolve()
-        if not resolved.is_relative_to(root.resolve()):
-            continue
-        if resolved.is_file():
-            return resolved, set()
-        meant.add(str(resolved.relative_to(root.resolve())))
-    return None, meant
+        if resolved.is_relative_to(root.resolve()) and resolved.is_file():
+            return resolved
+    return None
 
 
 def _line(text: str, offset: int) -> int:
@@ -245,8 +235,8 @@ def missing_documents(root: Path) -> list[Finding]:
         for match in DOCUMENT.finditer(text):
             if _is_url(text, match):
                 continue
-            found, meant = _resolve(root, path, match.group(0))
-            if found is None and not meant & ALLOWED_MISSING_DOCUMENTS:
+            found = _resolve(root, path, match.group(0))
+            if found is None:
                 findings.append(
                     Finding(
                         rel,
@@ -279,7 +269,7 @@ def missing_sections(root: Path) -> list[Finding]:
         for match, section, is_anchor in cited:
             if _is_url(text, match):
                 continue
-            document, _ = _resolve(root, path, match.group(1))
+            document = _resolve(root, path, match.group(1))
             if document is None:
                 continue  # a missing document is missing_documents' finding
             titles = [t.replace("`", "") for t in _HEADING.findall(document.read_text())]
@@ -333,12 +323,6 @@ def test_each_requirement_group_is_numbered_from_one_without_gaps() -> None:
     assert set(by_group) >= set("RCEXSTPI")
     for letter, numbers in by_group.items():
         assert sorted(numbers) == list(range(1, len(numbers) + 1)), letter
-
-
-def test_allowed_missing_documents_are_still_missing() -> None:
-    """The allow-list shrinks as the files arrive: an entry for a shipped file is stale."""
-    stale = sorted(d for d in ALLOWED_MISSING_DOCUMENTS if (ROOT / d).is_file())
-    assert not stale, f"remove from ALLOWED_MISSING_DOCUMENTS: {stale}"
 
 
 # ---------------------------------------------------------------- the checker itself

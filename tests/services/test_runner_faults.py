@@ -6,17 +6,25 @@ in-process (``in_process``), except the cancel, which paces a real run over HTTP
 from __future__ import annotations
 
 import dataclasses
+import threading
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from segsync.destinations.base import ConnectionConfig
+from segsync.destinations.base import BatchResult, ConnectionConfig, Destination, UpsertItem
+from segsync.destinations.registry import create_destination
 from segsync.domain.runs import RunStatus
 from segsync.services import runs
 from segsync.services.connections import connection_id, show_connection
 from segsync.services.context import ServiceContext
-from segsync.services.sync.tally import RunProgress
+from segsync.services.runs.queue import claim_run, enqueue_run
+from segsync.services.runs.worker import execute_claim
+from segsync.services.sync.engine import EngineParts
+from segsync.services.sync.store import RunStore
 from segsync.simulator import RunningSimulator
+from segsync.storage.repositories.runs import RunRecord
 from segsync.storage.repositories.sync import SyncStateRepository
 from tests.destinations.conftest import VirtualTime
 from tests.services.runs_support import (
@@ -38,6 +46,7 @@ __all__ = ["ctx", "sim"]  # fixtures
 
 UPSERT = "POST /v1/contacts"
 STORM = 30
+WAIT = 60  # seconds a step may take on a loaded machine before the test gives up
 
 
 def _synced(ctx: ServiceContext) -> dict[str, str]:
@@ -152,25 +161,62 @@ def test_a_revoked_key_fails_at_once_and_flags_the_connection(
 def test_cancel_stops_after_the_batch_in_flight(
     ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
 ) -> None:
-    setup(ctx, sim, tmp_path, people(2000), rate_limit=40)
-    done_when_canceled: list[int] = []
+    """The simulator lets the list and two batches through, then holds every request at its
+    door: those batches are in flight when the cancel comes. Once the engine has seen the
+    cancel, no batch starts; the held ones are answered, committed, and the run ends Canceled
+    with exactly what Autopilot took in its sync state."""
+    setup(ctx, sim, tmp_path, people(2000))
+    sim.simulator.faults.hold_after_writes(3)
+    stores: list[RunStore] = []
+    cancel_seen = threading.Event()
+    started_after_cancel: list[bool] = []
 
-    def cancel_after_first_batch(event: RunProgress) -> None:
-        if event.phase == "sending" and event.items_done > 0 and not done_when_canceled:
-            done_when_canceled.append(event.items_done)
-            runs.cancel_run(ctx, event.run_id)
+    class Watching(RunStore):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            stores.append(self)
 
-    run = runs.run_export(ctx, "Newsletter", progress=cancel_after_first_batch)
+        async def heartbeat(self) -> None:
+            await super().heartbeat()
+            if self.cancel_requested:
+                cancel_seen.set()
 
-    assert run.status is RunStatus.CANCELED
-    # It stops after what was in flight when the cancel came (a few batches at 40 r/s), however
-    # busy the machine is: measured from the moment of the cancel, not from the start.
-    assert 100 <= done_when_canceled[0] <= run.items_done < 2000, run.items_done
-    assert run.items_done - done_when_canceled[0] <= 500, (done_when_canceled, run.items_done)
-    assert run.counts.added == run.items_done
+    def watched(type_name: str, config: ConnectionConfig) -> Destination:
+        destination = create_destination(type_name, config)
+        upsert = destination.upsert_batch
+
+        def upsert_batch(items: Sequence[UpsertItem]) -> Coroutine[Any, Any, BatchResult]:
+            started_after_cancel.append(stores[0].cancel_requested)  # as the batch is started
+            return upsert(items)
+
+        destination.upsert_batch = upsert_batch  # type: ignore[method-assign]
+        return destination
+
+    claim = claim_run(ctx, enqueue_run(ctx, "Newsletter").run.id)
+    assert claim is not None
+    parts = EngineParts(store=Watching, open_destination=watched, lease_seconds=0.2)
+    ended: list[RunRecord] = []
+    worker = threading.Thread(target=lambda: ended.append(execute_claim(ctx, claim, parts=parts)))
+    worker.start()
+    try:
+        assert sim.simulator.faults.hold.wait_for_held(1, timeout=WAIT)
+        runs.cancel_run(ctx, claim.run.id)
+        assert cancel_seen.wait(WAIT)  # the heartbeat (every 50 ms here) saw it
+    finally:
+        sim.simulator.faults.hold_after_writes(None)
+        worker.join(WAIT)
+    (run,) = ended
+
+    assert run.status is RunStatus.CANCELED, run.message
+    assert started_after_cancel[:2] == [False, False]
+    assert not any(started_after_cancel), started_after_cancel  # nothing started once seen
+    assert count(stats(sim), UPSERT) == len(started_after_cancel) < 20
+    assert (
+        run.counts.added == run.items_done == len(contacts(sim)) == 100 * len(started_after_cancel)
+    )
     assert set(_synced(ctx)) == set(contacts(sim))  # what was sent is exactly what is saved
     reset_stats(sim)
-    rest = runs.run_export(ctx, "Newsletter")
+    rest = runs.run_export(ctx, "Newsletter", tune=in_process(sim))
     assert rest.status is RunStatus.SUCCESSFUL
     assert len(contacts(sim)) == 2000
-    assert count(stats(sim), UPSERT) == 20 - run.items_done // 100
+    assert count(stats(sim), UPSERT) == 20 - len(started_after_cancel)

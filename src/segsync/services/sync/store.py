@@ -60,6 +60,10 @@ class RunStore:
         """A cancel was asked for, or the export was removed (seen at the last save)."""
         self.lost = False
         """Another process took the run over (seen at the last save or heartbeat)."""
+        # What the DB thread saw; copied to the two flags above on the event loop's thread when
+        # a call returns, so they change only between the loop's steps.
+        self._cancel_seen = False
+        self._lost_seen = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="segsync-run-db")
 
     async def __aenter__(self) -> RunStore:
@@ -70,7 +74,10 @@ class RunStore:
 
     async def _call(self, call: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(call, *args))
+        try:
+            return await loop.run_in_executor(self._executor, functools.partial(call, *args))
+        finally:
+            self.cancel_requested, self.lost = self._cancel_seen, self._lost_seen
 
     def _lease_end(self) -> datetime:
         return self.ctx.now() + timedelta(seconds=self.lease_seconds)
@@ -84,9 +91,9 @@ class RunStore:
             items_done=snapshot.items_done,
             items_total=snapshot.items_total,
         )
-        self.cancel_requested = cancel
+        self._cancel_seen = cancel
         if not held:
-            self.lost = True
+            self._lost_seen = True
             raise FatalError(f"run {self.run_id} was taken over by another process; this one stops")
 
     # -- what the run reads -----------------------------------------------------------------
@@ -200,11 +207,11 @@ class RunStore:
         with self.ctx.db.session() as session:
             runs = RunRepository(session)
             if not runs.heartbeat(self.run_id, owner=self.owner, expires_at=self._lease_end()):
-                self.lost = True
+                self._lost_seen = True
                 raise FatalError(
                     f"run {self.run_id} was taken over by another process; this one stops"
                 )
-            self.cancel_requested = runs.is_cancel_requested(self.run_id)
+            self._cancel_seen = runs.is_cancel_requested(self.run_id)
 
     async def end(self, end: RunEnd) -> RunRecord:
         """End the run (final status, counts, warnings) and write the audit event of what was
