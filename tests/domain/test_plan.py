@@ -227,6 +227,7 @@ def test_unchanged_contacts_are_not_kept_in_the_plan() -> None:
     assert items_of(plan) == [("new@x.io", "s1")]
 
 
+@pytest.mark.slow  # a plan of 100,000 contacts
 def test_one_hundred_thousand_contacts_make_the_minimum_of_requests() -> None:
     contacts = [
         Desired(f"person{i:06d}@example.com", f"{i}", {}, {}, frozenset({"all"}))

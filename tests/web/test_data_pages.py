@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from segsync.services import connections, exports, segments
 from tests.web.conftest import WebHarness, csrf_of
 from tests.web.test_data_fixtures import data_web_fixture, sim_fixture  # noqa: F401
@@ -26,6 +28,7 @@ def _buttons(html: str) -> set[str]:
     return {text.strip() for text in found if text.strip()}
 
 
+@pytest.mark.slow  # every page for every role
 def test_every_data_page_renders_for_every_role_with_the_right_buttons(
     data_web: WebHarness,
 ) -> None:
