@@ -40,7 +40,10 @@ FROZEN_NOW = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)
 
 TESTS = Path(__file__).resolve().parent
 FAST_OPTION = "--fast"
-FAST_DESELECTS = ("slow", "postgres", "browser")
+FAST_DESELECTS = ("slow", "postgres", "browser", "integration")
+INTEGRATION_DIRS = ("services", "web", "cli", "e2e")
+"""Where tests go through the use cases and the edges (web, CLI): the integration tier. The
+run engine's own stages (``services/sync``) stay in the fast tier."""
 SLOW_SECONDS = 2.0
 """A test that takes longer than this (setup, call and teardown) belongs in the slow tier."""
 FAST_EXAMPLES = 25
@@ -90,6 +93,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.browser)
         if _under(item, "e2e"):
             item.add_marker(pytest.mark.slow)
+        if any(_under(item, d) for d in INTEGRATION_DIRS) and not _under(item, "services/sync"):
+            item.add_marker(pytest.mark.integration)
     if not config.getoption(FAST_OPTION):
         return
     kept, dropped = [], []

@@ -12,6 +12,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -30,6 +31,8 @@ from segsync.services.notifications import list_notifications
 from segsync.services.runs.background import BackgroundServices, PeriodicTask
 from segsync.services.runs.queue import enqueue_run
 from segsync.services.runs.worker import Worker, workers_alive
+from segsync.services.sync.engine import EngineParts
+from segsync.services.sync.store import RunStore
 from segsync.services.sync.tally import RunProgress
 from segsync.services.users import add_user, set_role
 from segsync.settings import Settings
@@ -50,6 +53,7 @@ from tests.services.runs_support import (
 __all__ = ["ctx", "sim"]  # fixtures
 
 PEOPLE = 500
+WAIT = 60  # seconds a step may take on a loaded machine before the test gives up
 
 
 class _FirstUpsertHook(httpx.AsyncBaseTransport):
@@ -144,6 +148,34 @@ def test_a_scheduled_run_fails_when_its_export_user_is_no_longer_an_administrato
     assert contacts(sim) == {}
 
 
+def _stop_mid_run(ctx: ServiceContext, sim: RunningSimulator, stop: Callable[[], None]) -> Any:
+    """Run the export on a worker; just before the first batch leaves, ``stop()`` asks the run
+    to stop; the simulator then holds the batches in flight until the engine has seen it
+    (its heartbeat beats every 50 ms here), so the batches that follow never start."""
+
+    seen = threading.Event()
+
+    class Sees(RunStore):
+        async def heartbeat(self) -> None:
+            await super().heartbeat()
+            if self.cancel_requested:
+                seen.set()
+
+    sim.simulator.faults.hold_after_writes(2)  # the list and the first batch, then hold
+    parts = EngineParts(store=Sees, lease_seconds=0.2)
+    worker = Worker(ctx, tune=_on_first_upsert(stop), parts=parts)
+    ended: list[RunRecord | None] = []
+    thread = threading.Thread(target=lambda: ended.append(worker.run_once()))
+    thread.start()
+    try:
+        assert seen.wait(WAIT)
+    finally:
+        sim.simulator.faults.hold_after_writes(None)
+        thread.join(WAIT)
+    (record,) = ended
+    return record
+
+
 def test_cancel_a_queued_run_at_once_and_a_processing_one_after_its_batch(
     ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
 ) -> None:
@@ -153,8 +185,7 @@ def test_cancel_a_queued_run_at_once_and_a_processing_one_after_its_batch(
     assert Worker(ctx, tune=fast).run_once() is None
 
     running = enqueue_run(ctx, "Newsletter").run
-    worker = Worker(ctx, tune=_on_first_upsert(lambda: runs.cancel_run(ctx, running.id)))
-    record = worker.run_once()
+    record = _stop_mid_run(ctx, sim, lambda: runs.cancel_run(ctx, running.id))
 
     assert record is not None
     assert record.status is RunStatus.CANCELED
@@ -170,9 +201,8 @@ def test_removing_the_export_stops_its_run_after_the_batch_in_flight(
     _ready(ctx, sim, tmp_path)
     run = enqueue_run(ctx, "Newsletter").run
     newsletter = export_id(ctx, "Newsletter")
-    worker = Worker(ctx, tune=_on_first_upsert(lambda: remove_export(ctx, newsletter)))
 
-    record = worker.run_once()
+    record = _stop_mid_run(ctx, sim, lambda: remove_export(ctx, newsletter))
 
     assert record is not None
     assert record.id == run.id

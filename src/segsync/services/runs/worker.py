@@ -158,7 +158,8 @@ class Worker:
     """One worker: call :meth:`run` (blocks until :meth:`stop`), or :meth:`run_once`.
 
     ``ctx`` gives the metadata DB, settings and clock; the worker opens the profile engine only
-    while a run reads members. ``tune`` adjusts connection configs (tests)."""
+    while a run reads members. ``tune`` adjusts connection configs and ``parts`` replaces what
+    the engine talks to (tests)."""
 
     def __init__(
         self,
@@ -167,11 +168,13 @@ class Worker:
         poll_interval: float = POLL_SECONDS,
         heartbeat_interval: float = WORKER_HEARTBEAT_SECONDS,
         tune: ConfigTuner | None = None,
+        parts: EngineParts | None = None,
     ) -> None:
         self.ctx = ctx
         self.poll_interval = poll_interval
         self.heartbeat_interval = heartbeat_interval
         self.tune = tune
+        self.parts = parts
         self.id = new_lease_owner()
         self.executed: list[RunRecord] = []
         """The runs this worker executed (as they ended or went back to the queue)."""
@@ -198,7 +201,9 @@ class Worker:
         verb = "resuming" if claim.resumed else "starting"
         log.info("worker %s: %s run %s of %r", self.id, verb, claim.run.id, claim.run.export_name)
         try:
-            record = execute_claim(self.ctx, claim, tune=self.tune, should_yield=self._stop.is_set)
+            record = execute_claim(
+                self.ctx, claim, tune=self.tune, should_yield=self._stop.is_set, parts=self.parts
+            )
         finally:
             self.current_run = None
         self.executed.append(record)
