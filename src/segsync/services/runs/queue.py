@@ -74,16 +74,18 @@ def lease_lapsed(owner: str | None, expires_at: datetime | None, now: datetime) 
 
 
 def enqueue_run(
-    ctx: ServiceContext, name: str, *, dry_run: bool = False, trigger: str = "manual"
+    ctx: ServiceContext, export: int | str, *, dry_run: bool = False, trigger: str = "manual"
 ) -> Enqueued:
-    """Queue a run of the export ``name`` for the workers (X1), acting as ``ctx.actor``.
+    """Queue a run of the export (by id — the web and the API — or by name — the CLI) for the
+    workers (X1), acting as ``ctx.actor``.
 
     Reuses the export's queued run of the same kind, or its interrupted processing run (which
     then resumes). Raises ``NotFound``, ``PermissionDenied``, ``InputError`` (detached export,
     no segments) and ``Conflict`` (a live process is running the export)."""
     now = ctx.now()
     with ctx.db.session() as session:
-        record = ExportRepository(session).get_by_name(name)
+        repo = ExportRepository(session)
+        record = repo.get(export) if isinstance(export, int) else repo.get_by_name(export)
         require(ctx.actor, Action.RUN_EXPORT, export_ref(record))
         load_target(session, record)
         runs = RunRepository(session)

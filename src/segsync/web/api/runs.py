@@ -91,8 +91,7 @@ def _run(ctx: ServiceContext, run_id: int) -> RunOut:
 
 @router.post("", status_code=202, summary="Run an export now, or a dry run (queued)")
 def create_run(ctx: ApiContextDep, body: NewRun) -> RunOut:
-    name = exports.get_export(ctx, body.export_id).name
-    queued = queue.enqueue_run(ctx, name, dry_run=body.dry_run)
+    queued = queue.enqueue_run(ctx, body.export_id, dry_run=body.dry_run)
     return _run(ctx, queued.run.id)
 
 

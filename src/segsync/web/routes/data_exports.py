@@ -168,10 +168,9 @@ def attach(
 
 
 def _enqueue(request: Request, ctx: ServiceContext, export_id: RecordId, dry_run: bool) -> Any:
-    record = exports.get_export(ctx, export_id)
-    queued = queue.enqueue_run(ctx, record.name, dry_run=dry_run)
+    queued = queue.enqueue_run(ctx, export_id, dry_run=dry_run)
     what = "Dry run" if dry_run else "Run"
-    flash(request, f"{what} of {record.name!r} queued (run {queued.run.id}).")
+    flash(request, f"{what} of {queued.run.export_name!r} queued (run {queued.run.id}).")
     return RedirectResponse(f"/data/runs/{queued.run.id}", status_code=303)
 
 
