@@ -179,6 +179,11 @@ class Destination(ABC):
     def list_members(self, list_id: str) -> AsyncIterator[ListMember]:
         """Every member of the list, page after page (``NotFound`` for an unknown list)."""
 
+    async def lists(self) -> dict[str, str] | None:
+        """Every list of the account, list id → title, or None when the destination cannot
+        list them (verify then finds a deleted list by reading it, and no renamed one)."""
+        return None
+
     @abstractmethod
     async def forget(self, email: str) -> bool:
         """Delete the contact (erasure); False if the destination had no such contact."""

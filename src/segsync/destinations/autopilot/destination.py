@@ -94,14 +94,21 @@ class AutopilotDestination(Destination):
             raise unexpected(reply, "creating a list (POST /list)")
 
     async def _find_list(self, title: str) -> str | None:
+        for list_id, found in (await self.lists()).items():
+            if found == title:
+                return list_id
+        return None
+
+    async def lists(self) -> dict[str, str]:
         reply = await self.client.lists()
         data = reply.data
         if not reply.ok or not isinstance(data, dict) or not isinstance(data.get("lists"), list):
             raise unexpected(reply, "listing lists (GET /lists)")
-        for entry in data["lists"]:
-            if isinstance(entry, dict) and entry.get("title") == title and entry.get("list_id"):
-                return str(entry["list_id"])
-        return None
+        return {
+            str(entry["list_id"]): str(entry.get("title") or "")
+            for entry in data["lists"]
+            if isinstance(entry, dict) and entry.get("list_id")
+        }
 
     async def upsert_batch(self, items: Sequence[UpsertItem]) -> BatchResult:
         self.check_batch(items)

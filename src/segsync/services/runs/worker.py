@@ -34,6 +34,8 @@ from segsync.services.sync.finish import notify_run_end
 from segsync.services.sync.lease import mark_active, new_lease_owner
 from segsync.services.sync.tally import ProgressCallback, RunProgress
 from segsync.services.sync.target import load_target
+from segsync.services.sync.verify import KINDS as VERIFY_KINDS
+from segsync.services.sync.verify import execute_verify
 from segsync.storage.repositories.exports import ExportRepository
 from segsync.storage.repositories.runs import RunRecord, RunRepository
 from segsync.storage.repositories.workers import WorkerRecord, WorkerRepository
@@ -92,6 +94,11 @@ def execute_claim(
         return _end_early(ctx, claim, RunStatus.CANCELED, "stopped: the export was removed")
     except SegsyncError as err:
         return _end_early(ctx, claim, RunStatus.FAILURE, err.message)
+    if run.kind in VERIFY_KINDS:  # read the lists back (and repair): services/sync/verify.py
+        try:
+            return asyncio.run(execute_verify(run_ctx, run, target, owner=claim.owner, tune=tune))
+        finally:
+            mark_active(claim.owner, False)
     outcome = asyncio.run(
         execute(
             run_ctx,

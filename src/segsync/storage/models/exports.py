@@ -26,6 +26,10 @@ class Export(Base):
     removal_policy: Mapped[str] = mapped_column(String(16), default="mirror")
     list_prefix: Mapped[str] = mapped_column(String(100), default="")
     schedule: Mapped[str] = mapped_column(Text, default='{"mode": "with_system"}')
+    # When to verify the export's lists (an ExportSchedule; off by default)
+    verify_schedule: Mapped[str] = mapped_column(
+        Text, default='{"mode": "off"}', server_default='{"mode": "off"}'
+    )
     created_by: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

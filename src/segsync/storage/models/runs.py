@@ -30,6 +30,8 @@ class Run(Base):
     connection_id: Mapped[int | None] = mapped_column(index=True)
     status: Mapped[str] = mapped_column(String(16))
     trigger: Mapped[str] = mapped_column(String(16), default="manual")
+    # sync (a run), verify (read the lists back, report drift) or repair (verify and fix)
+    kind: Mapped[str] = mapped_column(String(16), default="sync", server_default="sync")
     actor: Mapped[str] = mapped_column(String(320))
     dry_run: Mapped[bool] = mapped_column(default=False)
     due_at: Mapped[datetime | None]

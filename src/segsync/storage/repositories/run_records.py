@@ -39,6 +39,8 @@ class RunRecord:
     lease_owner: str | None
     lease_expires_at: datetime | None
     attempts: int
+    kind: str = "sync"
+    """``sync`` (a run), ``verify`` (lists read back, drift reported) or ``repair``."""
 
 
 @dataclass(frozen=True)
@@ -77,4 +79,5 @@ def record_of(row: Run) -> RunRecord:
         lease_owner=row.lease_owner,
         lease_expires_at=row.lease_expires_at,
         attempts=row.attempts,
+        kind=row.kind or "sync",
     )

@@ -57,10 +57,11 @@ class RunRepository:
         lease_owner: str | None = None,
         lease_expires_at: datetime | None = None,
         due_at: datetime | None = None,
+        kind: str = "sync",
     ) -> RunRecord:
-        """A new run; with ``status=PROCESSING`` it starts at once, held by ``lease_owner``.
-        A Queued run given a ``lease_owner`` is held (by the scheduler, :data:`HOLD_PREFIX`)
-        until ``lease_expires_at``."""
+        """A new run (``kind``: sync, verify or repair); with ``status=PROCESSING`` it starts
+        at once, held by ``lease_owner``. A Queued run given a ``lease_owner`` is held (by the
+        scheduler, :data:`HOLD_PREFIX`) until ``lease_expires_at``."""
         processing = status is RunStatus.PROCESSING
         held = lease_owner is not None
         row = Run(
@@ -69,6 +70,7 @@ class RunRepository:
             connection_id=connection_id,
             status=status.value,
             trigger=trigger,
+            kind=kind,
             actor=actor,
             dry_run=dry_run,
             due_at=due_at,
@@ -98,14 +100,16 @@ class RunRepository:
             query = query.where(Run.export_id == export_id)
         return [record_of(row) for row in self.session.scalars(query)]
 
-    def processing_run(self, export_id: int) -> RunRecord | None:
-        """The export's (real, not dry) run in Processing, if any: the one a new run resumes."""
+    def processing_run(self, export_id: int, *, kind: str = "sync") -> RunRecord | None:
+        """The export's (real, not dry) run of ``kind`` in Processing, if any: the one a new
+        run resumes."""
         query = (
             select(Run)
             .where(
                 Run.export_id == export_id,
                 Run.status == RunStatus.PROCESSING.value,
                 Run.dry_run.is_(False),
+                Run.kind == kind,
             )
             .order_by(Run.id.desc())
             .limit(1)
@@ -113,7 +117,7 @@ class RunRepository:
         row = self.session.scalars(query).first()
         return None if row is None else record_of(row)
 
-    def queued_run(self, export_id: int, *, dry_run: bool) -> RunRecord | None:
+    def queued_run(self, export_id: int, *, dry_run: bool, kind: str = "sync") -> RunRecord | None:
         """The export's oldest Queued run (of that kind), if any."""
         query = (
             select(Run)
@@ -121,6 +125,7 @@ class RunRepository:
                 Run.export_id == export_id,
                 Run.status == RunStatus.QUEUED.value,
                 Run.dry_run.is_(dry_run),
+                Run.kind == kind,
             )
             .order_by(Run.id)
             .limit(1)
