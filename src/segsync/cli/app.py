@@ -25,6 +25,7 @@ from segsync.cli.serve import serve_command
 from segsync.cli.simulator import simulator_command
 from segsync.cli.status import status_command
 from segsync.cli.users import tokens_app, users_app
+from segsync.cli.verify import verify_command as verify_command  # adds `exports verify`
 from segsync.cli.worker import worker_command
 from segsync.errors import SegsyncError
 from segsync.settings import Settings

@@ -21,6 +21,7 @@ from datetime import datetime
 from types import TracebackType
 
 from segsync.services.context import ServiceContext, open_context
+from segsync.services.exports import verify_schedule
 from segsync.services.notifications import manage as notifications
 from segsync.services.privacy import erasure
 from segsync.services.runs import scheduler
@@ -46,9 +47,11 @@ def system_tasks(
     *, tick_every: float = 15.0, redeliver_every: float = 60.0, erasures_every: float = 300.0
 ) -> list[PeriodicTask]:
     """What ``segsync serve`` runs periodically: the scheduler tick (due schedules → queued
-    runs), redelivery of notices whose channel failed, and retries of pending erasures."""
+    runs), the verify schedules' tick (due verifies → queued verify runs), redelivery of
+    notices whose channel failed, and retries of pending erasures."""
     return [
         PeriodicTask("scheduler", scheduler.tick, tick_every),
+        PeriodicTask("verify", verify_schedule.tick_verifies, tick_every),
         PeriodicTask("notifications", notifications.redeliver_pending, redeliver_every),
         PeriodicTask("erasures", erasure.retry_pending_erasures, erasures_every),
     ]

@@ -1,0 +1,174 @@
+"""Verify and repair (docs/exports.md "Verify") against the simulator, with real SQLite and
+DuckDB files: drift planted by hand over the simulator's HTTP API is found, reported with its
+cost, repaired in the fewest requests, and the sync state follows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from segsync.domain.permissions import Actor, Role
+from segsync.domain.runs import RunStatus
+from segsync.errors import PermissionDenied
+from segsync.services import runs
+from segsync.services.context import ServiceContext
+from segsync.services.exports import verify as verify_service
+from segsync.simulator import RunningSimulator
+from segsync.storage.repositories.exports import ExportRepository
+from segsync.storage.repositories.sync import SyncStateRepository
+from tests.services.runs_support import (
+    API_KEY,
+    contacts,
+    count,
+    ctx,
+    in_process,
+    list_members,
+    people,
+    reset_stats,
+    setup,
+    sim,
+    stats,
+)
+
+__all__ = ["ctx", "sim"]  # fixtures
+
+
+def autopilot(sim: RunningSimulator, method: str, path: str, body: Any = None) -> httpx.Response:
+    """A request to the simulator's Autopilot API over HTTP, as a person editing by hand."""
+    response = httpx.request(
+        method, sim.base_url + path, json=body, headers={"autopilotapikey": API_KEY}
+    )
+    assert response.status_code == 200, response.text
+    return response
+
+
+def list_id(ctx: ServiceContext) -> str:
+    with ctx.db.session() as session:
+        repo = ExportRepository(session)
+        export = repo.get_by_name("Newsletter")
+        return next(iter(repo.lists(export.id).values()))[0]
+
+
+def memberships(ctx: ServiceContext) -> set[str]:
+    with ctx.db.session() as session:
+        export = ExportRepository(session).get_by_name("Newsletter")
+        return {email for _, email in SyncStateRepository(session).memberships(export.id)}
+
+
+def verify(
+    ctx: ServiceContext, sim: RunningSimulator, *, repair: bool = False
+) -> tuple[verify_service.QueuedVerify, runs.RunRecord]:
+    told: list[verify_service.QueuedVerify] = []
+    run = verify_service.verify_export(
+        ctx, "Newsletter", repair=repair, on_estimate=told.append, tune=in_process(sim)
+    )
+    assert len(told) == 1
+    return told[0], run
+
+
+@pytest.fixture
+def synced(ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path) -> str:
+    """Five people in Seg A, sent by a run; returns the list's id."""
+    setup(ctx, sim, tmp_path, people(5))
+    assert runs.run_export(ctx, "Newsletter", tune=in_process(sim)).status is RunStatus.SUCCESSFUL
+    return list_id(ctx)
+
+
+def test_verify_finds_orphan_and_missing_then_repair_fixes_both(
+    ctx: ServiceContext, sim: RunningSimulator, synced: str
+) -> None:
+    autopilot(sim, "POST", "/contact", {"contact": {"Email": "Stray@Example.com",
+                                                    "_autopilot_list": synced}})  # fmt: skip
+    autopilot(sim, "DELETE", f"/list/{synced}/contact/p2@example.com")
+    reset_stats(sim)
+
+    queued, run = verify(ctx, sim)
+
+    assert (queued.estimate.lists, queued.estimate.pages, queued.estimate.requests) == (1, 1, 2)
+    assert run.kind == "verify"
+    assert run.status is RunStatus.SUCCESSFUL
+    report = verify_service.verify_report(run)
+    assert report["exit_code"] == 1
+    assert report["drift"] == 2
+    (entry,) = report["lists"]
+    assert entry["orphan_emails"] == ["stray@example.com"]
+    assert entry["missing_emails"] == ["p2@example.com"]
+    assert stats(sim)["total"] == run.counts.requests == 2  # GET /lists + one page
+    assert "stray@example.com" not in memberships(ctx)  # a verify changes nothing
+    reset_stats(sim)
+
+    _, repaired = verify(ctx, sim, repair=True)
+
+    assert repaired.kind == "repair"
+    assert repaired.status is RunStatus.SUCCESSFUL
+    assert verify_service.verify_report(repaired)["exit_code"] == 0
+    assert (repaired.counts.added, repaired.counts.removed) == (1, 1)
+    on_list = list_members(sim)["Seg A"]
+    assert on_list == {f"p{i}@example.com" for i in range(1, 6)}
+    assert count(stats(sim), "POST /v1/contacts") == 1  # the missing member: one bulk upsert
+    assert count(stats(sim), "DELETE /v1/list/{list_id}/contact/{contact}") == 1
+    assert contacts(sim)["p2@example.com"]["FirstName"] == "First2"  # the full payload
+    assert memberships(ctx) == on_list
+
+    _, again = verify(ctx, sim)
+
+    assert verify_service.verify_report(again)["exit_code"] == 0
+    assert again.plan is not None
+    assert again.plan["drift"] == 0
+    assert "no drift" in (again.message or "")
+
+
+def test_unsubscribed_by_hand_is_reported_and_not_resubscribed(
+    ctx: ServiceContext, sim: RunningSimulator, synced: str
+) -> None:
+    autopilot(sim, "POST", "/contact/p3@example.com/unsubscribe")
+    autopilot(sim, "DELETE", f"/list/{synced}/contact/p4@example.com")
+
+    _, run = verify(ctx, sim, repair=True)
+
+    report = verify_service.verify_report(run)
+    assert report["totals"]["unsubscribed"] == 1
+    assert report["lists"][0]["unsubscribed_emails"] == ["p3@example.com"]
+    assert report["drift"] == 1  # p4 only: the unsubscribed contact is no drift
+    assert any("never re-subscribed" in warning for warning in run.warnings)
+    assert contacts(sim)["p3@example.com"]["unsubscribed"] is True
+    assert "p3@example.com" in list_members(sim)["Seg A"]
+
+    _, again = verify(ctx, sim)
+    assert verify_service.verify_report(again)["exit_code"] == 0
+    assert contacts(sim)["p3@example.com"]["unsubscribed"] is True
+
+
+def test_renamed_list_is_reported_and_repair_keeps_its_new_title(
+    ctx: ServiceContext, sim: RunningSimulator, synced: str
+) -> None:
+    sim.simulator.state.lists[synced].title = "Renamed by hand"
+
+    _, run = verify(ctx, sim)
+
+    entry = verify_service.verify_report(run)["lists"][0]
+    assert (entry["state"], entry["found_title"], entry["drift"]) == (
+        "renamed",
+        "Renamed by hand",
+        1,
+    )
+    _, repaired = verify(ctx, sim, repair=True)
+    assert verify_service.verify_report(repaired)["exit_code"] == 0
+    _, again = verify(ctx, sim)
+    assert verify_service.verify_report(again)["drift"] == 0
+
+
+def test_viewer_may_not_verify(ctx: ServiceContext, sim: RunningSimulator, synced: str) -> None:
+    viewer = ServiceContext(
+        settings=ctx.settings,
+        db=ctx.db,
+        now=ctx.now,
+        actor=Actor(user_id=99, email="viewer@example.com", role=Role.VIEWER),
+    )
+    with pytest.raises(PermissionDenied):
+        verify_service.enqueue_verify(viewer, "Newsletter")
+    with pytest.raises(PermissionDenied):
+        verify_service.enqueue_verify(viewer, "Newsletter", repair=True)
