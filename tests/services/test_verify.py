@@ -4,6 +4,7 @@ cost, repaired in the fewest requests, and the sync state follows."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,12 @@ from segsync.errors import PermissionDenied
 from segsync.services import runs
 from segsync.services.context import ServiceContext
 from segsync.services.exports import verify as verify_service
+from segsync.services.exports.verify_schedule import (
+    set_verify_schedule,
+    tick_verifies,
+    verify_schedule_from_options,
+)
+from segsync.services.runs.worker import Worker
 from segsync.simulator import RunningSimulator
 from segsync.storage.repositories.exports import ExportRepository
 from segsync.storage.repositories.sync import SyncStateRepository
@@ -172,3 +179,26 @@ def test_viewer_may_not_verify(ctx: ServiceContext, sim: RunningSimulator, synce
         verify_service.enqueue_verify(viewer, "Newsletter")
     with pytest.raises(PermissionDenied):
         verify_service.enqueue_verify(viewer, "Newsletter", repair=True)
+
+
+def test_a_scheduled_verify_is_queued_once_and_a_worker_runs_it(
+    ctx: ServiceContext, sim: RunningSimulator, synced: str
+) -> None:
+    moment = [datetime(2026, 6, 1, 12, 0, tzinfo=UTC)]
+    timed = ServiceContext(settings=ctx.settings, db=ctx.db, now=lambda: moment[0], actor=ctx.actor)
+    schedule = verify_schedule_from_options("daily", at="03:00")
+    assert set_verify_schedule(timed, "Newsletter", schedule).description == "Daily at 03:00 (UTC)"
+    assert tick_verifies(timed) == []  # slots before it was saved never fire
+    autopilot(sim, "DELETE", f"/list/{synced}/contact/p1@example.com")
+    moment[0] = datetime(2026, 6, 3, 3, 30, tzinfo=UTC)  # two slots missed: one verify
+
+    (queued,) = tick_verifies(timed)
+
+    assert queued.due_at == datetime(2026, 6, 3, 3, 0, tzinfo=UTC)
+    assert tick_verifies(timed) == []  # once per due time
+    record = Worker(timed, tune=in_process(sim)).run_once()
+    assert record is not None
+    assert (record.id, record.kind, record.trigger) == (queued.run_id, "verify", "scheduled")
+    assert record.status is RunStatus.SUCCESSFUL
+    assert verify_service.verify_report(record)["totals"]["missing"] == 1
+    assert "p1@example.com" not in list_members(sim)["Seg A"]  # a scheduled verify only reports
