@@ -136,6 +136,7 @@ def run_payload(view: RunView) -> dict[str, Any]:
         "export_id": run.export_id,
         "export_name": run.export_name,
         "trigger": run.trigger,
+        "kind": run.kind,
         "actor": run.actor,
         "dry_run": run.dry_run,
         "status_label": run.status.label,

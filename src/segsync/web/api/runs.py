@@ -49,6 +49,7 @@ class RunOut(BaseModel):
     export_id: int | None
     export_name: str
     trigger: str
+    kind: str = Field(default="sync", description="sync (a run), verify or repair")
     actor: str
     dry_run: bool
     counts: dict[str, int]
