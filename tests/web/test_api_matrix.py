@@ -220,6 +220,10 @@ SPECS: dict[tuple[str, str], Spec] = {
         targets={"export_id": lambda w, role: w.export(detached=True)},
     ),
     ("POST", "/api/v1/runs"): Spec(body=lambda w: {"export_id": w.export()}),
+    ("POST", "/api/v1/exports/{export_id}/verify"): Spec(body=lambda w: {"repair": True}),
+    ("PUT", "/api/v1/exports/{export_id}/verify-schedule"): Spec(
+        body=lambda w: {"kind": "daily", "at": "03:00"}
+    ),
     ("GET", "/api/v1/runs"): Spec(params={"limit": 5}),
     ("POST", "/api/v1/segments"): Spec(body=lambda w: definition()),
     ("POST", "/api/v1/segments/estimate"): Spec(body=lambda w: definition()),
