@@ -109,6 +109,8 @@ async def repair_drift(
     outcome.batches = len(batches)
     outcome.planned_requests = outcome.lists_created + len(batches) + len(removals)
 
+    intents = [(int(segment), upsert.email) for segment, upsert, _ in items]
+    await asyncio.to_thread(_intend, ctx, export_id, intents)
     outgoing = ([entry[1] for entry in batch] for batch in batches)
     async for index, result in destination.upsert_batches(outgoing):
         batch = batches[index]
@@ -129,8 +131,8 @@ async def repair_drift(
             f"{target.connection_type.capitalize()} and are still missing"
         )
 
-    async def commit(done: list[tuple[str, str]]) -> None:
-        outcome.removed += len(done)
+    async def commit(done: list[tuple[str, str]], were_members: int) -> None:
+        outcome.removed += were_members
         pairs = [(int(segment), email) for segment, email in done]
         await asyncio.to_thread(_removed, ctx, export_id, pairs)
         await on_progress()
@@ -149,7 +151,7 @@ def _list_remade(
     with ctx.db.session() as session:
         ExportRepository(session).save_list(export_id, int(segment), list_id, title, now=ctx.now())
         sync = SyncStateRepository(session)
-        stale = [(s, e) for s, e in sync.memberships(export_id) if s == int(segment)]
+        stale = [(s, e) for s, e in _all_memberships(sync, export_id) if s == int(segment)]
         sync.remove_memberships(export_id, stale)
 
 
@@ -169,6 +171,19 @@ def _acknowledged(
         sync.record_memberships(export_id, added)
 
 
+def _intend(ctx: ServiceContext, export_id: int, memberships: list[tuple[int, str]]) -> None:
+    """Write-ahead: what the upserts may create is pending before they leave."""
+    with ctx.db.session() as session:
+        SyncStateRepository(session).record_intents(
+            export_id, [email for _, email in memberships], memberships, now=ctx.now()
+        )
+
+
+def _all_memberships(sync: SyncStateRepository, export_id: int) -> set[tuple[int, str]]:
+    """Known and pending memberships."""
+    return sync.memberships(export_id) | sync.memberships(export_id, pending=True)
+
+
 def _removed(ctx: ServiceContext, export_id: int, pairs: list[tuple[int, str]]) -> None:
     with ctx.db.session() as session:
         SyncStateRepository(session).remove_memberships(export_id, pairs)
@@ -181,11 +196,13 @@ def _reconcile(
     scan: MemberScan,
     members: Mapping[str, Mapping[str, bool] | None],
 ) -> None:
-    """Memberships read on a list and in its segment are recorded; memberships the state holds
-    that are on no list and in no segment are forgotten (lists that still exist only)."""
+    """Memberships read on a list and in its segment are recorded (a pending one becomes known);
+    memberships the state holds, known or pending, that are on no list and in no segment are
+    forgotten (lists that still exist only)."""
     with ctx.db.session() as session:
         sync = SyncStateRepository(session)
         known = sync.memberships(export_id)
+        maybe = _all_memberships(sync, export_id)
         confirm: list[tuple[int, str]] = []
         forget: list[tuple[int, str]] = []
         for item in report.lists:
@@ -198,7 +215,7 @@ def _reconcile(
                 wanted = entry is not None and item.segment_key in entry.segments
                 if wanted and (segment, email) not in known:
                     confirm.append((segment, email))
-            for s, email in known:
+            for s, email in maybe:
                 if s != segment or email in on_list:
                     continue
                 entry = scan.entries.get(email)

@@ -63,9 +63,11 @@ class VerifyParts:
 def expected_members(
     ctx: ServiceContext, export_id: int, segment_keys: list[str]
 ) -> dict[str, int]:
-    """Per segment key, the members the sync state says its list has (for the estimate)."""
+    """Per segment key, the members the sync state says its list has or may have (known and
+    pending memberships), for the estimate."""
     with ctx.db.session() as session:
-        memberships = SyncStateRepository(session).memberships(export_id)
+        sync = SyncStateRepository(session)
+        memberships = sync.memberships(export_id) | sync.memberships(export_id, pending=True)
     counts = {key: 0 for key in segment_keys}
     for segment_id, _email in memberships:
         key = str(segment_id)
