@@ -28,6 +28,7 @@ from segsync.storage.repositories.exports import ExportRepository
 from segsync.storage.repositories.sync import SyncStateRepository
 from tests.services.runs_support import (
     API_KEY,
+    Person,
     contacts,
     count,
     ctx,
@@ -202,3 +203,18 @@ def test_a_scheduled_verify_is_queued_once_and_a_worker_runs_it(
     assert record.status is RunStatus.SUCCESSFUL
     assert verify_service.verify_report(record)["totals"]["missing"] == 1
     assert "p1@example.com" not in list_members(sim)["Seg A"]  # a scheduled verify only reports
+
+
+def test_profiles_sharing_an_email_count_on_every_list_as_a_run_sends_them(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    shared = [Person(1, "same@example.com", group="a"), Person(2, "same@example.com", group="b")]
+    setup(ctx, sim, tmp_path, [*shared, *people(3, start=10)], segments=("Seg A", "Seg B"))
+    assert runs.run_export(ctx, "Newsletter", tune=in_process(sim)).status is RunStatus.SUCCESSFUL
+    assert "same@example.com" in list_members(sim)["Seg B"]
+
+    _, run = verify(ctx, sim)
+
+    report = verify_service.verify_report(run)
+    assert report["drift"] == 0, report
+    assert report["estimate"] == {"lists": 2, "pages": 2, "requests": 3}
