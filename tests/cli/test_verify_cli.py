@@ -88,6 +88,10 @@ def test_verify_reports_drift_with_its_cost_then_repair_fixes_it(
     shown = invoke("runs", "show", str(report["run"]), "--json")
     assert shown.exit_code == 0
     assert json.loads(shown.stdout)["counts"]["removed"] == 1
+    assert json.loads(shown.stdout)["kind"] == "repair"
+    human = " ".join(invoke("runs", "show", str(report["run"])).stdout.split())
+    assert f"Run {report['run']} of export 'Newsletter' (repair)" in human
+    assert "orphans: x@example.org" in human
 
 
 def test_bad_input_and_refused_users_exit_2(invoke: Invoke) -> None:

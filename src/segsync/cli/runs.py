@@ -30,6 +30,7 @@ from segsync.cli.output import (
     state,
     wants_json,
 )
+from segsync.cli.verify import print_lists
 from segsync.services import runs as run_service
 from segsync.services.context import ServiceContext
 from segsync.services.runs.queue import enqueue_run
@@ -97,7 +98,7 @@ def _seconds(value: float | None) -> str:
 
 
 def print_run(run: run_service.RunRecord) -> None:
-    kind = " (dry run)" if run.dry_run else ""
+    kind = " (dry run)" if run.dry_run else "" if run.kind == "sync" else f" ({run.kind})"
     console.print(f"[bold]Run {run.id}[/] of export {run.export_name!r}{kind}", highlight=False)
     facts = [
         ("Status", run.status.label),
@@ -125,6 +126,8 @@ def print_run(run: run_service.RunRecord) -> None:
         err_console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     if run.dry_run and run.plan:
         _print_plan(run.plan)
+    if run.kind != "sync" and run.plan:
+        print_lists(run.plan.get("lists", []))
 
 
 def _print_plan(plan: dict[str, Any]) -> None:
@@ -158,7 +161,9 @@ def _print_plan(plan: dict[str, Any]) -> None:
 
 def _record(run: run_service.RunRecord) -> dict[str, Any]:
     data = run_service.run_json(run)
-    if run.dry_run and run.plan is not None:
+    if run.kind != "sync":
+        data["kind"] = run.kind
+    if (run.dry_run or run.kind != "sync") and run.plan is not None:
         data["plan"] = run.plan
     return data
 
@@ -282,7 +287,8 @@ def list_command(
         [
             run.id,
             run.export_name,
-            run.status.label + (" (dry run)" if run.dry_run else ""),
+            run.status.label
+            + (" (dry run)" if run.dry_run else "" if run.kind == "sync" else f" ({run.kind})"),
             _when(run),
             _seconds(run_service.duration(run)),
             f"{run.counts.added:,}",

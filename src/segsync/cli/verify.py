@@ -48,8 +48,9 @@ _STATES = {
 }
 
 
-def print_report(report: dict[str, Any]) -> None:
-    for item in report["lists"]:
+def print_lists(lists: list[dict[str, Any]]) -> None:
+    """Each list's drift, with up to ten emails of each kind."""
+    for item in lists:
         state = _STATES.get(item["state"], "").format(found=item.get("found_title"))
         console.print(
             f"List {item['title']!r} (segment {item['segment']!r}){state}: "
@@ -62,6 +63,10 @@ def print_report(report: dict[str, Any]) -> None:
         _emails("missing", item["missing_emails"], item["missing"])
         _emails("unsubscribed (left alone)", item["unsubscribed_emails"], item["unsubscribed"])
         _emails("kept (add-only)", item["kept_emails"], item["kept"])
+
+
+def print_report(report: dict[str, Any]) -> None:
+    print_lists(report["lists"])
     for warning in report["warnings"]:
         err_console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     say(report["message"] or report["status"])

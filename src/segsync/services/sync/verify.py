@@ -33,7 +33,6 @@ from segsync.errors import AuthenticationFailed, NotFound, RetriableError, Segsy
 from segsync.services.connections.runtime import connection_config
 from segsync.services.context import ServiceContext
 from segsync.services.privacy import audit
-from segsync.services.sync.finish import notify_run_end
 from segsync.services.sync.lease import LEASE_SECONDS
 from segsync.services.sync.read import read_members
 from segsync.services.sync.repair import Repair, repair_drift
@@ -316,8 +315,6 @@ async def execute_verify(
     finally:
         heartbeat.cancel()
         await asyncio.gather(heartbeat, return_exceptions=True)
-    if record.status is RunStatus.FAILURE:
-        await asyncio.to_thread(notify_run_end, ctx, record)
     return record
 
 

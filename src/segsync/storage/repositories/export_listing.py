@@ -58,10 +58,11 @@ class LatestRefresh:
 
 
 def latest_run_ids() -> Select[int | None, int]:
-    """``(export_id, run_id)`` of each export's latest real (not dry) run."""
+    """``(export_id, run_id)`` of each export's latest real (not dry) run; verifies do not
+    count."""
     return (
         select(Run.export_id, func.max(Run.id).label("run_id"))
-        .where(Run.export_id.is_not(None), Run.dry_run.is_(False))
+        .where(Run.export_id.is_not(None), Run.dry_run.is_(False), Run.kind == "sync")
         .group_by(Run.export_id)
     )
 
@@ -81,6 +82,7 @@ class ExportListingRepository:
             .where(
                 Run.export_id.is_not(None),
                 Run.dry_run.is_(False),
+                Run.kind == "sync",
                 Run.status == RunStatus.SUCCESSFUL.value,
             )
             .group_by(Run.export_id)
