@@ -22,6 +22,7 @@ from segsync.services.exports.verify_schedule import (
     tick_verifies,
     verify_schedule_from_options,
 )
+from segsync.services.runs import queue, worker
 from segsync.services.runs.worker import Worker
 from segsync.simulator import RunningSimulator
 from segsync.storage.repositories.exports import ExportRepository
@@ -218,3 +219,19 @@ def test_profiles_sharing_an_email_count_on_every_list_as_a_run_sends_them(
     report = verify_service.verify_report(run)
     assert report["drift"] == 0, report
     assert report["estimate"] == {"lists": 2, "pages": 2, "requests": 3}
+
+
+def test_a_verify_asked_to_cancel_stops_before_reading(
+    ctx: ServiceContext, sim: RunningSimulator, synced: str
+) -> None:
+    queued = verify_service.enqueue_verify(ctx, "Newsletter", repair=True)
+    claim = queue.claim_run(ctx, queued.run.id)
+    assert claim is not None
+    runs.cancel_run(ctx, queued.run.id)
+    reset_stats(sim)
+
+    record = worker.execute_claim(ctx, claim, tune=in_process(sim))
+
+    assert record.status is RunStatus.CANCELED
+    assert record.message == "canceled: nothing more was read or changed"
+    assert stats(sim)["total"] == 0

@@ -29,7 +29,14 @@ from segsync.domain.drift import (
 )
 from segsync.domain.plan import list_title
 from segsync.domain.runs import RunCounts, RunStatus
-from segsync.errors import AuthenticationFailed, NotFound, RetriableError, SegsyncError
+from segsync.errors import (
+    AuthenticationFailed,
+    Conflict,
+    FatalError,
+    NotFound,
+    RetriableError,
+    SegsyncError,
+)
 from segsync.services.connections.runtime import connection_config
 from segsync.services.context import ServiceContext
 from segsync.services.privacy import audit
@@ -75,6 +82,10 @@ def expected_members(
     return counts
 
 
+class _Canceled(Exception):
+    """A cancel was asked for (or the export was removed): stop at the next save."""
+
+
 @dataclass
 class _Verify:
     ctx: ServiceContext
@@ -103,8 +114,8 @@ class _Verify:
         counts = counts or RunCounts(requests=self.requests)
         done = min(self.requests, total)
 
-        def save(runs: RunRepository) -> None:
-            runs.save_progress(
+        def save(runs: RunRepository) -> tuple[bool, bool]:
+            return runs.save_progress(
                 self.run.id,
                 owner=self.owner,
                 expires_at=expires,
@@ -113,11 +124,18 @@ class _Verify:
                 items_total=total,
             )
 
-        await asyncio.to_thread(self._db, save)
+        held, cancel = await asyncio.to_thread(self._db, save)
+        if not held:
+            raise FatalError(f"run {self.run.id} was taken over by another process")
+        if cancel:
+            raise _Canceled
 
     async def run_verify(self) -> RunRecord:
         try:
             status, message, report = await self._pipeline()
+        except _Canceled:
+            status, report = RunStatus.CANCELED, None
+            message = "canceled: nothing more was read" + (" or changed" if self.repair else "")
         except AuthenticationFailed as err:
             status, message, report = RunStatus.FAILURE, f"the API key was rejected: {err}", None
         except RetriableError as err:
@@ -129,7 +147,11 @@ class _Verify:
         finally:
             if self.destination is not None:
                 await self.destination.aclose()
-        return await asyncio.to_thread(self._end, status, message, report)
+        try:
+            return await asyncio.to_thread(self._end, status, message, report)
+        except Conflict as err:  # another process holds the run now, or it already ended
+            log.warning("verify run %s: not ended here: %s", self.run.id, err.message)
+            return await asyncio.to_thread(self._db, lambda runs: runs.get(self.run.id))
 
     async def _pipeline(self) -> tuple[RunStatus, str, dict[str, Any] | None]:
         target = self.target
