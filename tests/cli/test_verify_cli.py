@@ -14,16 +14,12 @@ from typer.testing import CliRunner, Result
 from segsync.cli import app
 from segsync.services.context import open_context
 from segsync.settings import Settings
-from segsync.simulator import RunningSimulator, SimulatorConfig, SimulatorHost
-from tests.cli.test_runs_cli import CLEAN_ENV
+from segsync.simulator import RunningSimulator
+from tests.cli.test_runs_cli import CLEAN_ENV, sim
 from tests.services.runs_support import API_KEY, list_members, people, setup
 
 Invoke = Callable[..., Result]
-
-
-@pytest.fixture
-def sim(simulator_host: SimulatorHost) -> RunningSimulator:
-    return simulator_host.serve(SimulatorConfig(api_keys=[API_KEY], rate_limit=0))
+__all__ = ["sim"]  # fixtures
 
 
 @pytest.fixture
