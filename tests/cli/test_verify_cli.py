@@ -107,6 +107,8 @@ def test_verify_schedule_is_set_shown_and_checked(invoke: Invoke) -> None:
     assert "Weekly on Sun at 03:00 (UTC)" in done.stdout
     shown = json.loads(invoke("exports", "verify-schedule", "Newsletter", "--json").stdout)
     assert shown["verify_schedule"]["mode"] == "own"
+    details = json.loads(invoke("exports", "show", "Newsletter", "--json").stdout)
+    assert details["verify_schedule_description"] == "Weekly on Sun at 03:00 (UTC)"
     bad = invoke("exports", "verify-schedule", "Newsletter", "weekly", "--at", "03:00")
     assert bad.exit_code == 2
     assert "--days" in bad.stderr

@@ -14,6 +14,7 @@ import ibis.expr.types as ir
 from segsync.destinations.registry import capabilities
 from segsync.domain.permissions import Action, decide, require
 from segsync.domain.plan import list_title
+from segsync.domain.schedule import ExportMode, ExportSchedule, describe
 from segsync.domain.segment_definition import parse_definition
 from segsync.errors import InputError, SegsyncError
 from segsync.segments.compiler import compile_segment
@@ -24,6 +25,7 @@ from segsync.services.profiles.manage import catalog
 from segsync.storage.repositories.export_runs import ExportRunsRepository
 from segsync.storage.repositories.exports import ExportRepository
 from segsync.storage.repositories.segments import SegmentRecord, SegmentRepository
+from segsync.storage.repositories.verify_schedules import VerifyScheduleRepository
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,8 @@ class ExportDetails:
     list_prefix: str
     schedule: dict[str, Any]
     schedule_description: str
+    verify_schedule: dict[str, Any]
+    verify_schedule_description: str
     segments: list[SegmentLine]
     distinct_total: int | None
     contract_limit: int | None
@@ -191,6 +195,7 @@ def show_export(ctx: ServiceContext, export_id: int, *, live_counts: bool = True
             repo.connection(record.connection_id) if record.connection_id is not None else None
         )
         segments = [SegmentRepository(session).get(sid) for sid in record.segment_ids]
+        verify = ExportSchedule.from_dict(VerifyScheduleRepository(session).get(record.id).schedule)
         definitions = [(s.id, s.name, s.definition) for s in segments]
     if live_counts:
         counts = _count_selection(ctx, definitions)
@@ -231,6 +236,8 @@ def show_export(ctx: ServiceContext, export_id: int, *, live_counts: bool = True
         list_prefix=record.list_prefix,
         schedule=dict(record.schedule),
         schedule_description=row.schedule,
+        verify_schedule=verify.to_dict(),
+        verify_schedule_description=("Off" if verify.mode is ExportMode.OFF else describe(verify)),
         segments=lines,
         distinct_total=counts.total,
         contract_limit=connection.contract_limit if connection and show_limit else None,

@@ -41,12 +41,12 @@ class ExportRunsRepository:
         self.session = session
 
     def run_overview(self, export_ids: Iterable[int]) -> dict[int, RunOverview]:
-        """Per export: its latest run that is not a dry run, and when its latest successful
-        run ended. Exports without runs are absent."""
+        """Per export: its latest run that is not a dry run (nor a verify), and when its latest
+        successful run ended. Exports without runs are absent."""
         ids = list(set(export_ids))
         if not ids:
             return {}
-        real = (Run.export_id.in_(ids), Run.dry_run.is_(False))
+        real = (Run.export_id.in_(ids), Run.dry_run.is_(False), Run.kind == "sync")
         latest_ids = select(func.max(Run.id)).where(*real).group_by(Run.export_id).scalar_subquery()
         latest = {
             row.export_id: (row.id, RunStatus(row.status))
