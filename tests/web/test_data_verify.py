@@ -89,6 +89,7 @@ def test_verify_button_goes_to_the_run_page_with_the_drift(
     assert "Verify (nothing was changed)" in html
     assert 'id="verify-drift">1<' in html
     assert "stray@example.com" in html
+    assert '<span class="hint">verify</span>' in browser.get(page).text  # in the run history
     viewer = data_web.client_as("viewer")
     assert ">Verify<" not in viewer.get(page).text
     forged = viewer.post(f"{page}/verify", data=data_web.form(viewer, page))
