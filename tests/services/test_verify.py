@@ -235,3 +235,38 @@ def test_a_verify_asked_to_cancel_stops_before_reading(
     assert record.status is RunStatus.CANCELED
     assert record.message == "canceled: nothing more was read or changed"
     assert stats(sim)["total"] == 0
+
+
+def delete_list_by_hand(sim: RunningSimulator, list_id: str) -> None:
+    """The list is deleted in Autopilot's web app: its memberships go, its contacts stay."""
+    state = sim.simulator.state
+    gone = state.lists.pop(list_id)
+    for contact_id in gone.members.ids():
+        state.contacts[contact_id].lists.remove(list_id)
+
+
+def test_repair_makes_a_list_deleted_by_hand_again_and_fills_it(
+    ctx: ServiceContext, sim: RunningSimulator, synced: str
+) -> None:
+    delete_list_by_hand(sim, synced)
+
+    _, found = verify(ctx, sim)
+
+    entry = verify_service.verify_report(found)["lists"][0]
+    assert (entry["state"], entry["missing"], entry["drift"]) == ("deleted", 5, 6)
+    assert "Seg A" not in list_members(sim)
+    reset_stats(sim)
+
+    _, repaired = verify(ctx, sim, repair=True)
+
+    assert verify_service.verify_report(repaired)["exit_code"] == 0
+    assert repaired.plan is not None
+    assert repaired.plan["repaired"]["lists_created"] == 1
+    assert list_members(sim)["Seg A"] == {f"p{i}@example.com" for i in range(1, 6)}
+    assert count(stats(sim), "POST /v1/list") == 1
+    assert count(stats(sim), "POST /v1/contacts") == 1  # five members, one bulk upsert
+    new_id = list_id(ctx)
+    assert new_id != synced
+    assert memberships(ctx) == list_members(sim)["Seg A"]
+    _, again = verify(ctx, sim)
+    assert verify_service.verify_report(again)["exit_code"] == 0
