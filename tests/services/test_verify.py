@@ -270,3 +270,15 @@ def test_repair_makes_a_list_deleted_by_hand_again_and_fills_it(
     assert memberships(ctx) == list_members(sim)["Seg A"]
     _, again = verify(ctx, sim)
     assert verify_service.verify_report(again)["exit_code"] == 0
+
+
+def test_a_verify_that_cannot_read_the_lists_fails_saying_why(
+    ctx: ServiceContext, sim: RunningSimulator, synced: str
+) -> None:
+    sim.simulator.faults.revoke_key(API_KEY)
+
+    _, run = verify(ctx, sim)
+
+    assert run.status is RunStatus.FAILURE
+    assert "the API key was rejected" in (run.message or "")
+    assert verify_service.verify_report(run)["exit_code"] == 1

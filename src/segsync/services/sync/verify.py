@@ -144,6 +144,10 @@ class _Verify:
             report = None
         except SegsyncError as err:
             status, message, report = RunStatus.FAILURE, err.message, None
+        except Exception as err:
+            log.exception("verify run %s failed unexpectedly", self.run.id)
+            status, report = RunStatus.FAILURE, None
+            message = f"unexpected error ({type(err).__name__}): {err}"
         finally:
             if self.destination is not None:
                 await self.destination.aclose()
@@ -158,10 +162,8 @@ class _Verify:
         keys = [source.key for source in target.segments]
         expected = await asyncio.to_thread(expected_members, self.ctx, target.export_id, keys)
         cost = estimate(expected)
-        await asyncio.to_thread(
-            self._db, lambda runs: runs.set_plan(self.run.id, {"kind": self.run.kind,
-                                                               "estimate": cost.to_dict()})
-        )  # fmt: skip
+        first = {"kind": self.run.kind, "estimate": cost.to_dict()}
+        await asyncio.to_thread(self._db, lambda runs: runs.set_plan(self.run.id, first))
         await self._save(cost.requests)
         stored, suppressed = await asyncio.to_thread(self._stored)
         type_name, config = await asyncio.to_thread(
