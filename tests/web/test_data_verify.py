@@ -84,6 +84,7 @@ def test_verify_button_goes_to_the_run_page_with_the_drift(
 
     assert started.status_code == 303
     location = started.headers["location"]
+    assert "about 2 request(s) to read its lists back" in browser.get(location).text
     _work(data_web, int(location.rsplit("/", 1)[1]))
     html = browser.get(location).text
     assert "Verify (nothing was changed)" in html
