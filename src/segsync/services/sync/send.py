@@ -9,9 +9,9 @@ raised), so nothing Autopilot accepted is left out of the sync state.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 
-from segsync.destinations.base import Destination
+from segsync.destinations.base import BatchResult, Destination
 from segsync.destinations.base import UpsertItem as OutgoingItem
 from segsync.domain.plan import SyncPlan, UpsertItem
 from segsync.services.sync.committer import Committer
@@ -31,9 +31,12 @@ async def send_batches(
     committer: Committer,
     *,
     stop: Callable[[], bool],
+    send: Callable[[Sequence[OutgoingItem]], Awaitable[BatchResult]] | None = None,
 ) -> bool:
     """Send every batch of ``plan``; True when all were sent, False when ``stop()`` (or a
-    failed commit) ended the stage early. The committer is closed before returning."""
+    failed commit) ended the stage early. The committer is closed before returning.
+    ``send`` sends one batch (default: the destination's ``upsert_batch``). Each batch takes
+    its list ids from ``list_ids`` as it starts, so a list made anew meanwhile is used."""
     stopped = False
 
     def feed() -> Iterator[list[OutgoingItem]]:
@@ -45,7 +48,7 @@ async def send_batches(
             yield [outgoing(item, list_ids) for item in batch]
 
     try:
-        async for index, result in destination.upsert_batches(feed()):
+        async for index, result in destination.upsert_batches(feed(), send):
             committer.add(Ack(plan.batches[index], result))
     finally:
         await committer.close()
