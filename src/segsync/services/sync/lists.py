@@ -108,11 +108,13 @@ class RunLists:
         """What sends one batch: ``destination.upsert_batch``, making a vanished list anew."""
 
         async def send(items: Sequence[UpsertItem]) -> BatchResult:
-            for remakes in range(MAX_REMAKES_PER_BATCH + 1):
+            remakes = 0
+            while True:
                 try:
                     result = await destination.upsert_batch(items)
                 except UnknownList as err:
-                    if remakes == MAX_REMAKES_PER_BATCH:
+                    remakes += 1
+                    if remakes > MAX_REMAKES_PER_BATCH:
                         raise
                     new_id = await self._remake(destination, err)
                     items = [
@@ -122,7 +124,6 @@ class RunLists:
                     continue
                 self._note(items, result)
                 return result
-            raise AssertionError("unreachable")
 
         return send
 
