@@ -163,12 +163,20 @@ class Destination(ABC):
         Calling it again with the same title returns the same id and creates nothing."""
 
     @abstractmethod
+    async def existing_lists(self) -> dict[str, str]:
+        """Every list the account holds now, ``{list id: title}``, in one request where the API
+        allows. A run compares it with the list ids it stored, to notice lists deleted (or
+        renamed) by hand."""
+
+    @abstractmethod
     async def upsert_batch(self, items: Sequence[UpsertItem]) -> BatchResult:
         """Create or update up to ``capabilities.max_batch_size`` contacts, no email twice
         (:meth:`check_batch`), each added to its ``list_id`` when it has one.
 
         Returns one outcome per item, in order. A record the API refuses gets ``ok=False`` and
-        the API's reason; the others still go through.
+        the API's reason; the others still go through. When an item names a list that does not
+        exist, raise :class:`~segsync.errors.UnknownList` naming it, rather than refusing the
+        records: the list is gone, not the contacts at fault.
         """
 
     @abstractmethod
@@ -231,15 +239,18 @@ class Destination(ABC):
     async def upsert_batches(
         self,
         batches: AsyncIterable[Sequence[UpsertItem]] | Iterable[Sequence[UpsertItem]],
+        send: Callable[[Sequence[UpsertItem]], Awaitable[BatchResult]] | None = None,
     ) -> AsyncIterator[tuple[int, BatchResult]]:
         """Send every batch, up to :meth:`max_in_flight` at a time; yield ``(index, result)``
-        as each completes (not necessarily in order).
+        as each completes (not necessarily in order). ``send`` sends one batch
+        (:meth:`upsert_batch` by default; a run wraps it to re-create a vanished list).
 
         Batches are pulled from ``batches`` only when there is room, so a lazily built plan
         stays lazy. If a batch raises, no further batch starts; those already in flight are
         awaited and their results yielded, then the first error is raised.
         """
         source = _aiter(batches)
+        send_one = send or self.upsert_batch
         running: dict[asyncio.Task[BatchResult], int] = {}
         error: BaseException | None = None
         exhausted = False
@@ -252,7 +263,7 @@ class Destination(ABC):
                     except StopAsyncIteration:
                         exhausted = True
                         break
-                    running[asyncio.ensure_future(self.upsert_batch(batch))] = index
+                    running[asyncio.ensure_future(send_one(batch))] = index
                     index += 1
                 if not running:
                     break
