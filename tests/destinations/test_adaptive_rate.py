@@ -5,8 +5,8 @@ that are still slowing it down (against scripted answers, httpx.MockTransport)."
 from __future__ import annotations
 
 import itertools
-from email.utils import format_datetime
 from datetime import UTC, datetime
+from email.utils import format_datetime
 
 import pytest
 
