@@ -156,11 +156,13 @@ async def test_429s_without_retry_after_slow_the_client_without_using_up_attempt
         assert result.outcomes[0].ok
         assert result.requests == 6
         assert dest.throttled == 5
-        assert dest.slowdown() == Slowdown(configured=10.0, lowest=0.3125, throttled=5)
-        assert dest.client.rate.rate == pytest.approx(0.3125 + 0.1)  # one success: +1 % of 10
-        assert slowdown_warnings(dest) == [dest.slowdown().describe("Autopilot")]  # type: ignore[union-attr]
-    # each retry waits for a token at the halved rate: no backoff on top
-    assert vtime.sleeps == pytest.approx([1 / 5, 1 / 2.5, 1 / 1.25, 1 / 0.625, 1 / 0.3125])
+        slowdown = dest.slowdown()
+        assert slowdown == Slowdown(configured=10.0, lowest=pytest.approx(10 * 0.7**5), throttled=5)
+        # one success wins back 0.2 % of the configured rate
+        assert dest.client.rate.rate == pytest.approx(10 * 0.7**5 + 0.02)
+        assert slowdown_warnings(dest) == [slowdown.describe("Autopilot")]
+    # each retry waits for a token at the lowered rate (× 0.7 per 429): no backoff on top
+    assert vtime.sleeps == pytest.approx([1 / (10 * 0.7**k) for k in range(1, 6)])
 
 
 async def test_retry_after_is_honoured_in_seconds_and_as_an_http_date(vtime: VirtualTime) -> None:
@@ -175,7 +177,7 @@ async def test_retry_after_is_honoured_in_seconds_and_as_an_http_date(vtime: Vir
     async with destination(script, vtime, rate=10.0, max_attempts=2) as dest:
         await dest.upsert_batch([UpsertItem("a@x.org")])
         assert dest.throttled == 2
-        assert dest.client.rate.lowest == 2.5
+        assert dest.client.rate.lowest == pytest.approx(4.9)
     assert vtime.sleeps == pytest.approx([7.0, 10.0])
 
 
@@ -185,12 +187,12 @@ async def test_a_permanent_429_ends_at_the_floor_with_a_clear_message(vtime: Vir
         with pytest.raises(RateLimited) as info:
             await dest.forget("a@x.org")
         assert dest.client.rate.rate == 0.25
-    # 1 → 0.5 → 0.25 r/s without using up attempts, then 4 attempts at the floor
-    assert len(script.requests) == 6
+    # 1 → 0.7 → 0.49 → 0.343 → 0.25 r/s without using up attempts, then 4 attempts at the floor
+    assert len(script.requests) == 8
     message = str(info.value)
     assert "429 Too Many Requests to DELETE /contact/{contact}: too many" in message
     assert "slowed down to 0.25 r/s (its floor)" in message
-    assert "gave up after 4 attempts, 6 requests in all" in message
+    assert "gave up after 4 attempts, 8 requests in all" in message
     assert "a@x.org" not in message
 
 

@@ -79,11 +79,11 @@ class ConnectionConfig:
     min_rate: float = 0.1
     """The floor of the adaptive rate: 429s never push the client below this many requests per
     second (or below ``rate_limit``, if that is lower). See :class:`~.pacing.AdaptiveRate`."""
-    rate_decrease: float = 0.5
+    rate_decrease: float = 0.7
     """What a 429 multiplies the client's rate by (0 < factor < 1)."""
-    rate_recovery: float = 0.01
+    rate_recovery: float = 0.002
     """What each successful request adds back to a lowered rate, as a share of ``rate_limit``:
-    0.01 recovers the whole rate in 100 successful requests."""
+    0.002 wins the whole rate back in 500 successful requests."""
 
     def __post_init__(self) -> None:
         if not 0 < self.rate_decrease < 1:

@@ -270,7 +270,8 @@ def _reply(response: httpx.Response, attempt: int, ambiguous: bool) -> Reply:
 
 
 def _throttled_message(rate: AdaptiveRate, method: str, route: str, reply: Reply) -> str:
-    where = f"Autopilot kept answering 429 Too Many Requests to {method} {route}: {reply.message}"
+    message = reply.message.rstrip(".") or "Too Many Requests"
+    where = f"Autopilot kept answering 429 Too Many Requests to {method} {route}: {message}"
     if rate.at_floor:
         where += f", even once segsync had slowed down to {rate.rate:.3g} r/s (its floor)"
     return f"{where}; lower the connection's rate limit or ask Autopilot to raise the key's"
