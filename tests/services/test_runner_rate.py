@@ -20,6 +20,7 @@ from segsync.destinations.base import ConnectionConfig
 from segsync.domain.runs import RunStatus
 from segsync.services import runs
 from segsync.services.context import ServiceContext
+from segsync.services.runs.views import run_payload, run_view
 from segsync.simulator import SimulatorConfig, SimulatorHost
 from tests.destinations.conftest import VirtualTime
 from tests.services.runs_support import (
@@ -77,3 +78,34 @@ def test_a_run_set_to_5_rs_against_an_api_allowing_1_rs_ends_successful(
     accepted = stats(sim)["total"] - throttled
     assert elapsed >= (accepted - 1) / ALLOWED - 1e-6
     assert elapsed <= 1.4 * batches / ALLOWED
+
+
+def test_a_run_that_fails_on_429s_ends_with_a_clear_message_and_the_warning(
+    ctx: ServiceContext, simulator_host: SimulatorHost, tmp_path: Path
+) -> None:
+    """The bound: a key that is answered 429 for good still ends the run (Failure), once the
+    client has slowed down to its floor and used up a request's attempts there. The run page,
+    `segsync runs show` and the API show the warning for a failed run too."""
+    time = VirtualTime()
+    sim = simulator_host.serve(SimulatorConfig(api_keys=[API_KEY], rate_limit=0, seed=12))
+    setup(ctx, sim, tmp_path, people(250), rate_limit=CONFIGURED)
+    sim.simulator.faults.throttle_next(1_000)  # never anything but 429
+    reset_stats(sim)
+
+    def virtual(config: ConnectionConfig) -> ConnectionConfig:
+        return dataclasses.replace(config, clock=time.clock, sleep=time.sleep)
+
+    run = runs.run_export(ctx, "Newsletter", tune=in_process(sim, virtual))
+
+    assert run.status is RunStatus.FAILURE
+    # 5 r/s × 0.7 per 429 reaches the 0.1 r/s floor at the 11th; then 8 attempts there
+    assert stats(sim)["total"] == stats(sim)["throttled"] == 11 + 8
+    message = run.message or ""
+    assert "429 Too Many Requests to GET /lists" in message
+    assert "slowed down to 0.1 r/s (its floor)" in message
+    assert "gave up after 8 attempts, 19 requests in all" in message
+    warning = "Autopilot slowed this run down (19 × 429 Too Many Requests; segsync lowered its "
+    warning += "rate from 5 r/s to as low as 0.1 r/s)"
+    (only,) = run.warnings
+    assert only.startswith(warning)
+    assert run_payload(run_view(ctx, run.id))["warnings"] == [only]  # what the API gives
