@@ -1,4 +1,4 @@
-"""A run whose connection is set faster than Autopilot allows (X6, issue 10): the client slows
+"""A run whose connection is set faster than Autopilot allows (X6, X14): the client slows
 itself down on the 429s and the run ends Successful, warning that Autopilot slowed it down.
 
 Ten minutes pass in virtual time: the simulator's token bucket and the client share one clock
