@@ -110,6 +110,8 @@ def test_the_warning_names_the_destination_the_429s_and_the_rates() -> None:
     assert text.startswith("Autopilot slowed this run down (1,234 × 429 Too Many Requests;")
     assert "from 5 r/s to as low as 0.312 r/s" in text
     assert "from 1,000 r/s" in Slowdown(1000.0, 2.0, 1).describe("Autopilot")
+    at_floor = Slowdown(configured=0.05, lowest=0.05, throttled=3).describe("Autopilot")
+    assert "(3 × 429 Too Many Requests; at the connection's rate limit of 0.05 r/s)" in at_floor
 
 
 async def test_a_lowered_bucket_keeps_its_tokens_up_to_the_new_capacity(

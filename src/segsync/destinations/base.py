@@ -160,10 +160,14 @@ class Slowdown:
 
     def describe(self, destination: str) -> str:
         """The run warning, e.g. "Autopilot slowed this run down (…)"."""
+        if self.lowest < self.configured:
+            how = f"segsync lowered its rate from {_rate(self.configured)} to as low as "
+            how += _rate(self.lowest)
+        else:  # a rate limit at or below the floor: nothing lower to go to
+            how = f"at the connection's rate limit of {_rate(self.configured)}"
         return (
             f"{destination} slowed this run down ({self.throttled:,} × 429 Too Many Requests; "
-            f"segsync lowered its rate from {_rate(self.configured)} to as low as "
-            f"{_rate(self.lowest)}). If this happens often, lower the connection's rate limit"
+            f"{how}). If this happens often, lower the connection's rate limit"
         )
 
 
