@@ -76,6 +76,22 @@ class ConnectionConfig:
     """Size of the client's token bucket, in seconds of the rate limit (at least one token)."""
     max_in_flight: int = 16
     """Upper bound on concurrent requests, whatever the observed latency."""
+    min_rate: float = 0.1
+    """The floor of the adaptive rate: 429s never push the client below this many requests per
+    second (or below ``rate_limit``, if that is lower). See :class:`~.pacing.AdaptiveRate`."""
+    rate_decrease: float = 0.7
+    """What a 429 multiplies the client's rate by (0 < factor < 1)."""
+    rate_recovery: float = 0.002
+    """What each successful request adds back to a lowered rate, as a share of ``rate_limit``:
+    0.002 wins the whole rate back in 500 successful requests."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.rate_decrease < 1:
+            raise InputError(f"rate_decrease must be between 0 and 1, got {self.rate_decrease!r}")
+        if not self.min_rate > 0:
+            raise InputError(f"min_rate must be a positive rate, got {self.min_rate!r}")
+        if not self.rate_recovery > 0:
+            raise InputError(f"rate_recovery must be positive, got {self.rate_recovery!r}")
 
 
 @dataclass(frozen=True)
@@ -131,6 +147,32 @@ class BatchResult:
     @property
     def rejected(self) -> list[RecordOutcome]:
         return [outcome for outcome in self.outcomes if not outcome.ok]
+
+
+@dataclass(frozen=True)
+class Slowdown:
+    """How much the API slowed a client down: ``throttled`` 429 answers, and the lowest rate
+    (requests per second) the client went down to from the ``configured`` one."""
+
+    configured: float
+    lowest: float
+    throttled: int
+
+    def describe(self, destination: str) -> str:
+        """The run warning, e.g. "Autopilot slowed this run down (…)"."""
+        if self.lowest < self.configured:
+            how = f"segsync lowered its rate from {_rate(self.configured)} to as low as "
+            how += _rate(self.lowest)
+        else:  # a rate limit at or below the floor: nothing lower to go to
+            how = f"at the connection's rate limit of {_rate(self.configured)}"
+        return (
+            f"{destination} slowed this run down ({self.throttled:,} × 429 Too Many Requests; "
+            f"{how}). If this happens often, lower the connection's rate limit"
+        )
+
+
+def _rate(value: float) -> str:
+    return f"{value:,.0f} r/s" if value >= 100 else f"{value:.3g} r/s"
 
 
 class Destination(ABC):
@@ -206,6 +248,11 @@ class Destination(ABC):
     @abstractmethod
     def throttled(self) -> int:
         """How many of those requests the API answered with 429 Too Many Requests."""
+
+    def slowdown(self) -> Slowdown | None:
+        """How much the API's 429s slowed this instance down (None: they did not). The default
+        says nothing; a destination with an :class:`~.pacing.AdaptiveRate` returns its report."""
+        return None
 
     @abstractmethod
     async def aclose(self) -> None:
@@ -292,6 +339,14 @@ class Destination(ABC):
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def slowdown_warnings(destination: Destination | None) -> list[str]:
+    """The run warning saying the destination slowed the run down, if it did (any final status):
+    "Autopilot slowed this run down (…)"."""
+    if destination is None or (slowdown := destination.slowdown()) is None:
+        return []
+    return [slowdown.describe(destination.capabilities.display_name)]
 
 
 async def _aiter(items: AsyncIterable[Any] | Iterable[Any]) -> AsyncIterator[Any]:

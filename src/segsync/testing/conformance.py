@@ -154,6 +154,7 @@ class DestinationConformance:
             assert info.instance_id
             assert destination.requests_made >= 1
             assert destination.throttled == 0
+            assert destination.slowdown() is None  # no 429, so nothing slowed it down
 
     async def test_a_wrong_key_is_refused(self, fake: ConformanceHarness) -> None:
         async with fake.destination(wrong_key=True) as destination:

@@ -15,6 +15,7 @@ from segsync.destinations.base import (
     ConnectionConfig,
     Destination,
     ListMember,
+    Slowdown,
     UpsertItem,
 )
 from segsync.destinations.capabilities import Capabilities, consent_statement, core_settings
@@ -54,6 +55,9 @@ class AutopilotDestination(Destination):
     @property
     def throttled(self) -> int:
         return self.client.throttled
+
+    def slowdown(self) -> Slowdown | None:
+        return self.client.rate.slowdown()
 
     def max_in_flight(self) -> int:
         return self.client.in_flight()

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from segsync.destinations.base import Destination
+from segsync.destinations.base import Destination, slowdown_warnings
 from segsync.destinations.registry import capabilities
 from segsync.domain.emails import mask_email
 from segsync.domain.plan import SyncPlan, SyncStateView, build_plan
@@ -345,7 +345,7 @@ class _Engine:
             status=status,
             message=message,
             counts=counts,
-            warnings=list(self.warnings),
+            warnings=[*self.warnings, *slowdown_warnings(self.destination)],
             sent_anything=self.plan is not None and counts.requests > 0,
         )
         record = await self.store.end(end)
