@@ -65,7 +65,8 @@ def test_importing_over_an_own_table_is_refused_and_changes_nothing(
 ) -> None:
     audit_before = _json(invoke, "audit")
     runs_before = _json(invoke, "runs", "list")
-    assert audit_before and runs_before
+    assert audit_before
+    assert runs_before
     data = tmp_path / "evil.csv"
     data.write_text("id,action\n1,x\n2,y\n", encoding="utf-8")
 
