@@ -31,18 +31,18 @@ def shared_url(request: pytest.FixtureRequest) -> str | None:
     return str(request.getfixturevalue("postgres_database")("shared"))
 
 
-@pytest.fixture
-def invoke(
-    settings: Settings, shared_url: str | None, simulator_host: SimulatorHost, tmp_path: Path
+def _ran_once(
+    settings: Settings, url: str | None, simulator_host: SimulatorHost, tmp_path: Path
 ) -> Invoke:
     """A data dir with profiles (30 people, group a), segments, a connection and an export that
-    ran once, so the audit trail and the runs table have rows."""
-    settings = settings.model_copy(update={"database_url": shared_url, "profiles_url": shared_url})
+    ran once, so the audit trail and the runs table have rows; ``url`` holds both the metadata
+    and the profiles (``None``: the SQLite and DuckDB files of the data dir)."""
+    settings = settings.model_copy(update={"database_url": url, "profiles_url": url})
     sim = simulator_host.serve(SimulatorConfig(api_keys=[API_KEY], rate_limit=0))
     with open_context(settings) as ctx:
         setup(ctx, sim, tmp_path, people(30), segments=("Seg A",))
     env = {name: None for name in ("SEGSYNC_DATA_DIR", "SEGSYNC_SECRET_KEY")}
-    env |= {"SEGSYNC_DATABASE_URL": shared_url, "SEGSYNC_PROFILES_URL": shared_url}
+    env |= {"SEGSYNC_DATABASE_URL": url, "SEGSYNC_PROFILES_URL": url}
     runner = CliRunner(env={**env, "COLUMNS": "200", "SEGSYNC_PROFILES_SCHEMA": None})
 
     def run(*args: str) -> Result:
@@ -51,6 +51,13 @@ def invoke(
     ran = run("exports", "run", "Newsletter", "--json")
     assert ran.exit_code == 0, ran.output
     return run
+
+
+@pytest.fixture
+def invoke(
+    settings: Settings, shared_url: str | None, simulator_host: SimulatorHost, tmp_path: Path
+) -> Invoke:
+    return _ran_once(settings, shared_url, simulator_host, tmp_path)
 
 
 def _json(invoke: Invoke, *args: str) -> object:
@@ -142,3 +149,43 @@ def test_the_metadata_schema_is_refused_as_the_profiles_schema(
     with psycopg.connect(url) as conn:
         schemas = {row[0] for row in conn.execute("SELECT nspname FROM pg_namespace")}
     assert PROFILES_SCHEMA not in schemas
+
+
+def test_a_profiles_url_on_the_metadata_file_is_refused(settings: Settings, tmp_path: Path) -> None:
+    metadata = settings.data_dir / "segsync.db"
+    runner = CliRunner(env={"SEGSYNC_DATABASE_URL": None, "COLUMNS": "200"})
+    data = tmp_path / "t.csv"
+    data.write_text("id\n1\n", encoding="utf-8")
+
+    def run(profiles_url: str | None, *args: str) -> Result:
+        env = {"SEGSYNC_PROFILES_URL": profiles_url}
+        return runner.invoke(app, ["--data-dir", str(settings.data_dir), *args], env=env)
+
+    assert run(None, "init").exit_code == 0
+    for url in (f"sqlite:///{metadata}", f"duckdb://{metadata}"):
+        result = run(url, "profiles", "import", str(data), "--table", "t")
+        assert result.exit_code == 2, result.output
+        assert "opens segsync's metadata DB file" in " ".join(result.stderr.split())
+    assert run(None, "audit").exit_code == 0
+    assert run(None, "profiles", "import", str(data), "--table", "t").exit_code == 0
+
+
+def test_profiles_left_in_the_metadata_schema_get_a_way_to_move(
+    settings: Settings,
+    postgres_database: Callable[[str], str],
+    simulator_host: SimulatorHost,
+    tmp_path: Path,
+) -> None:
+    url = postgres_database("upgrade")
+    invoke = _ran_once(settings, url, simulator_host, tmp_path)
+    with psycopg.connect(url, autocommit=True) as conn:  # where an older segsync left it
+        conn.execute(f"ALTER TABLE {PROFILES_SCHEMA}.people SET SCHEMA public")
+
+    result = invoke("segments", "count", "Seg A")
+
+    assert result.exit_code == 2, result.output
+    move = f"ALTER TABLE people SET SCHEMA {PROFILES_SCHEMA}"
+    assert move in " ".join(result.stderr.split())
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(move)
+    assert _json(invoke, "segments", "count", "Seg A") == {"name": "Seg A", "count": 30}
