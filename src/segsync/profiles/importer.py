@@ -356,30 +356,20 @@ def _swap(engine: ProfileEngine, staging: str, table: str) -> None:
     drop = f"DROP TABLE IF EXISTS {_quote(table)}"
     rename = f"ALTER TABLE {_quote(staging)} RENAME TO {_quote(table)}"
     backend = engine.backend
-    if engine.name == "duckdb":
-        duck = backend.con
-        duck.execute("BEGIN TRANSACTION")
+    if engine.name in {"duckdb", "sqlite"}:  # SQLite: Ibis cannot rename, but SQL can
+        con = backend.con
+        con.execute("BEGIN TRANSACTION")
         try:
-            duck.execute(drop)
-            duck.execute(rename)
+            con.execute(drop)
+            con.execute(rename)
         except BaseException:
-            duck.execute("ROLLBACK")
+            con.execute("ROLLBACK")
             raise
-        duck.execute("COMMIT")
+        con.execute("COMMIT")
     elif engine.name == "postgres":
         with backend.begin() as cursor:
             cursor.execute(drop)
             cursor.execute(rename)
-    elif engine.name == "sqlite":  # Ibis has no rename there; SQLite's DDL is transactional
-        lite = backend.con
-        lite.execute("BEGIN")
-        try:
-            lite.execute(drop)
-            lite.execute(rename)
-        except BaseException:
-            lite.rollback()
-            raise
-        lite.commit()
     elif type(backend).rename_table is BaseBackend.rename_table:
         raise InputError(
             f"the profile engine ({engine.name}) cannot rename tables, so segsync cannot "
