@@ -114,11 +114,11 @@ def place_postgres(backend: Any, own: OwnTables, requested: str | None) -> str |
         _run(con, "SELECT set_config('search_path', %s, false)", quoted)
     except psycopg.Error as err:
         database = _one(con, "SELECT current_database()")
+        why = "" if requested else f" (database {database!r} also holds segsync's metadata)"
         raise InputError(
-            f"profile tables need a schema of their own in database {database!r}, which also "
-            f"holds segsync's metadata, but schema {schema!r} cannot be used: "
-            f"{str(err).strip()}. Create it for this user (CREATE SCHEMA {quoted}) or set "
-            "SEGSYNC_PROFILES_SCHEMA to a schema the user may create tables in"
+            f"the profile tables' schema {schema!r}{why} cannot be used: {str(err).strip()}. "
+            f"Create it for this user (CREATE SCHEMA {quoted}) or set SEGSYNC_PROFILES_SCHEMA "
+            "to a schema the user may create tables in"
         ) from None
     return schema
 
