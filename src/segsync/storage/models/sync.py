@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from segsync.storage.base import Base
@@ -22,6 +22,9 @@ class SyncContact(Base):
     payload_hash: Mapped[str] = mapped_column(String(64))
     contact_id: Mapped[str | None] = mapped_column(String(128))
     synced_at: Mapped[datetime]
+    # True while a batch that may have created or changed the contact awaits its answer
+    # (a write-ahead intent); the acknowledgement clears it.
+    pending: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class SyncMembership(Base):
@@ -34,3 +37,6 @@ class SyncMembership(Base):
     )
     segment_id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), primary_key=True, index=True)
+    # True while a batch that may have added the membership awaits its answer: the membership
+    # may exist, so a mirror removes it if the person is no longer in the segment.
+    pending: Mapped[bool] = mapped_column(default=False, server_default=false())
