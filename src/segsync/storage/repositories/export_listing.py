@@ -153,27 +153,10 @@ class ExportListingRepository:
             for segment_id, ended_at, error in self.session.execute(query)
         }
 
-    def run_ids(self, export_id: int, *, limit: int, offset: int = 0) -> list[int]:
-        """Ids of the export's runs (dry runs too), newest first, a page at a time."""
-        query = (
-            select(Run.id)
-            .where(Run.export_id == export_id)
-            .order_by(Run.id.desc())
-            .limit(limit)
-            .offset(offset)
-        )
-        return list(self.session.scalars(query))
-
     def count_runs(self, export_id: int) -> int:
         """How many runs (dry runs too) the export has."""
         query = select(func.count()).select_from(Run).where(Run.export_id == export_id)
         return int(self.session.scalar(query) or 0)
-
-    def preload_runs(self, run_ids: list[int]) -> None:
-        """Load these runs into the session in one query, so that ``RunRepository.get`` finds
-        them without a query each."""
-        if run_ids:
-            list(self.session.scalars(select(Run).where(Run.id.in_(run_ids))))
 
 
 def aware(moment: datetime | str | None) -> datetime | None:
