@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, aliased
 
+from segsync.domain.permissions import ConnectionRef, ExportRef
 from segsync.domain.runs import RunStatus
 from segsync.storage.models.connections import Connection
 from segsync.storage.models.exports import Export
@@ -152,6 +153,33 @@ class ExportListingRepository:
             segment_id: LatestRefresh(segment_id, aware(ended_at), error)
             for segment_id, ended_at, error in self.session.execute(query)
         }
+
+    def export_refs(self) -> list[ExportRef]:
+        """Every export as the permission policy sees it (its id, name and connection), by name:
+        one query, no full records."""
+        query = (
+            select(
+                Export.id,
+                Export.name,
+                Connection.id,
+                Connection.shared_with_contributors,
+                Connection.name,
+            )
+            .outerjoin(Connection, Connection.id == Export.connection_id)
+            .order_by(Export.name)
+        )
+        return [
+            ExportRef(
+                id=export_id,
+                name=name,
+                connection=None
+                if connection_id is None
+                else ConnectionRef(connection_id, bool(shared), connection_name or ""),
+            )
+            for export_id, name, connection_id, shared, connection_name in self.session.execute(
+                query
+            )
+        ]
 
     def count_runs(self, export_id: int) -> int:
         """How many runs (dry runs too) the export has."""
