@@ -135,8 +135,9 @@ def run_views(
         runs = RunRepository(session)
         records = runs.list(export_id=export_id, limit=max(1, limit))
         counts = runs.reject_counts(run.id for run in records)
-        wanted = sorted({run.export_id for run in records if run.export_id is not None})
-        refs = {record.id: export_ref(record) for record in exports.records(wanted)}
+        wanted = {run.export_id for run in records if run.export_id is not None}
+        listing = ExportListingRepository(session)
+        refs = {int(ref.id): ref for ref in listing.export_refs(wanted)}
     now = ctx.now()
     return [
         _view(

@@ -154,9 +154,9 @@ class ExportListingRepository:
             for segment_id, ended_at, error in self.session.execute(query)
         }
 
-    def export_refs(self) -> list[ExportRef]:
-        """Every export as the permission policy sees it (its id, name and connection), by name:
-        one query, no full records."""
+    def export_refs(self, export_ids: Iterable[int] | None = None) -> list[ExportRef]:
+        """Every export (or those with these ids) as the permission policy sees it: its id, name
+        and connection, by name. One query, no full records."""
         query = (
             select(
                 Export.id,
@@ -168,6 +168,8 @@ class ExportListingRepository:
             .outerjoin(Connection, Connection.id == Export.connection_id)
             .order_by(Export.name)
         )
+        if export_ids is not None:
+            query = query.where(Export.id.in_(set(export_ids)))
         return [
             ExportRef(
                 id=export_id,
