@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import fields
 from datetime import datetime, timedelta
 
 from fastapi.testclient import TestClient
@@ -19,6 +20,9 @@ from sqlalchemy.orm import Session
 from segsync.destinations.autopilot.fields import AUTOPILOT_FIELDS
 from segsync.domain.mapping import FieldMapping
 from segsync.domain.schedule import ExportSchedule
+from segsync.services import users
+from segsync.services.exports import forms as export_forms
+from segsync.services.exports import views as export_views
 from segsync.storage.models.accounts import ApiToken, User
 from segsync.storage.models.connections import Connection
 from segsync.storage.models.operations import AuditEvent, Erasure, Notification
@@ -302,3 +306,39 @@ def test_every_list_costs_the_same_number_of_queries_for_three_times_the_rows(
     listed = big["/api/v1/runs?limit=500"]
     for one_at_a_time in ("WHERE runs.id = ", "WHERE run_rejects.run_id = ", "exports.id = "):
         assert not [sql for sql in listed if one_at_a_time in sql], listed
+
+
+def test_editable_exports_follow_the_permission_policy(web: WebHarness) -> None:
+    """The segment page's "Add to an export" choices come from one two-column query; they are
+    the exports the user may edit: all for an administrator, those on a shared connection for a
+    contributor, none for a viewer."""
+    History(web).grow(SMALL + 1)  # odd exports: own connection, shared; even: the first, not
+    names = {}
+    for role in ("administrator", "contributor", "viewer"):
+        actor = users.resolve_actor(web.ctx, f"{role}@example.com")
+        ctx = web.app.state.runtime.context(actor)
+        names[role] = [name for name, _ in export_forms.editable_exports(ctx)]
+        ids = export_forms.export_ids(ctx)
+        assert all(ids[name] == export_id for name, export_id in export_forms.editable_exports(ctx))
+    assert names["administrator"] == [f"Export {i:03d}" for i in range(SMALL + 1)]
+    assert names["contributor"] == [f"Export {i:03d}" for i in range(1, SMALL + 1, 2)]
+    assert names["viewer"] == []
+
+
+def test_an_export_row_as_json_has_every_field_but_the_id() -> None:
+    row = export_views.ExportRow(
+        name="A",
+        connection="C",
+        connection_name="C",
+        connection_type="autopilot",
+        segments=["S"],
+        schedule="with the system refresh",
+        status=None,
+        refreshed_at=None,
+        your_permissions="view",
+        id=7,
+    )
+    data = row.to_dict()
+    assert set(data) == {field.name for field in fields(row)} - {"id"}
+    assert data["segments"] == ["S"]
+    assert data["segments"] is not row.segments
