@@ -248,7 +248,7 @@ def _exports(session: Any, now: datetime, system: SystemSchedule) -> list[TaskSt
     records = ExportRepository(session).list()
     listing = ExportListingRepository(session)
     latest = listing.latest_runs()
-    refreshed = {row.id: row.refreshed_at for row in listing.listing()}
+    refreshed = listing.refreshed()
     facts = _schedule_facts(now, system)
     return [
         _export_task(record, latest.get(record.id), refreshed.get(record.id), now, system, facts)

@@ -67,6 +67,19 @@ def latest_run_ids() -> Select[int | None, int]:
     )
 
 
+def refreshed_ends() -> Select[int | None, datetime | None]:
+    """``(export_id, ended_at)``: when each export's latest successful real run ended."""
+    return (
+        select(Run.export_id, func.max(Run.ended_at).label("ended_at"))
+        .where(
+            Run.export_id.is_not(None),
+            Run.dry_run.is_(False),
+            Run.status == RunStatus.SUCCESSFUL.value,
+        )
+        .group_by(Run.export_id)
+    )
+
+
 class ExportListingRepository:
     """The set-based reads; see the module docstring."""
 
@@ -77,16 +90,7 @@ class ExportListingRepository:
         """Every export's :class:`ExportListing`, by name."""
         latest = latest_run_ids().subquery()
         run = aliased(Run)
-        refreshed = (
-            select(Run.export_id, func.max(Run.ended_at).label("ended_at"))
-            .where(
-                Run.export_id.is_not(None),
-                Run.dry_run.is_(False),
-                Run.status == RunStatus.SUCCESSFUL.value,
-            )
-            .group_by(Run.export_id)
-            .subquery()
-        )
+        refreshed = refreshed_ends().subquery()
         query = (
             select(
                 Export.id,
@@ -115,6 +119,16 @@ class ExportListingRepository:
                 self.session.execute(query)
             )
         ]
+
+    def refreshed(self) -> dict[int, datetime]:
+        """When each export's latest successful real run ended ("Refreshed"), by export id:
+        one grouped query read from an index. Exports never refreshed are absent."""
+        result: dict[int, datetime] = {}
+        for export_id, ended in self.session.execute(refreshed_ends()):
+            moment = aware(ended)
+            if export_id is not None and moment is not None:
+                result[export_id] = moment
+        return result
 
     def latest_runs(self, statuses: Iterable[RunStatus] | None = None) -> dict[int, LatestRun]:
         """Every export's latest real run by export id (only those whose status is one of
