@@ -257,6 +257,8 @@ def paths(ids: Seeded) -> list[str]:
         f"/data/exports/{export}",
         f"/data/exports/{export}/runs",
         f"/data/exports/{export}/runs?page=2",
+        "/data/exports/new",
+        f"/data/exports/{export}/edit",
         f"/data/runs/{run}",
         f"/data/runs/{run}.json",
         "/data/segments",

@@ -45,6 +45,8 @@ PATHS = (
     "/data/exports?sort=status",
     "/data/exports/{export}",
     "/data/exports/{export}/runs",
+    "/data/exports/new",
+    "/data/exports/{export}/edit",
     "/data/runs/{run}",
     "/data/runs/{run}.json",
     "/data/segments",
@@ -81,6 +83,7 @@ ADMIN_ONLY = frozenset(
     if path.startswith("/admin/")
     or path.split("?")[0]
     in {
+        "/data/exports/{export}/edit",  # on an unshared connection
         "/api/v1/connections/{connection}",
         "/api/v1/audit",
         "/api/v1/notifications",
@@ -89,8 +92,9 @@ ADMIN_ONLY = frozenset(
         "/api/v1/schedule",
     }
 )
-"""Paths a contributor may not open (403); the others are counted for a contributor too, whose
-permissions are decided per row."""
+"""Paths a contributor may not open (403: administrators only, or the first export, which is on
+an unshared connection); the others are counted for a contributor too, whose permissions are
+decided per row."""
 
 
 class History:
