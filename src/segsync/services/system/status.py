@@ -35,7 +35,11 @@ from segsync.services.profiles.data_sources import file_state
 from segsync.services.runs.schedule import system_schedule
 from segsync.services.runs.scheduler import SYSTEM_MARK_KEY
 from segsync.storage.models.segments import SegmentStatus
-from segsync.storage.repositories.export_listing import ExportListingRepository, LatestRun
+from segsync.storage.repositories.export_listing import (
+    ExportBrief,
+    ExportListingRepository,
+    LatestRun,
+)
 from segsync.storage.repositories.exports import ExportRecord, ExportRepository
 from segsync.storage.repositories.profiles import DataSourceRepository
 from segsync.storage.repositories.segments import SegmentRepository
@@ -218,7 +222,7 @@ def _schedule_facts(now: datetime, system: SystemSchedule) -> ScheduleFacts:
 
 
 def _export_task(
-    record: ExportRecord,
+    record: ExportRecord | ExportBrief,
     run: LatestRun | None,
     refreshed_at: datetime | None,
     now: datetime,
@@ -245,8 +249,8 @@ def _export_task(
 
 
 def _exports(session: Any, now: datetime, system: SystemSchedule) -> list[TaskStatus]:
-    records = ExportRepository(session).list()
     listing = ExportListingRepository(session)
+    records = listing.briefs()
     latest = listing.latest_runs()
     refreshed = listing.refreshed()
     facts = _schedule_facts(now, system)
