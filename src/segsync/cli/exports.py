@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,17 +21,16 @@ from segsync.cli.export_views import (
     say,
     table,
 )
+from segsync.cli.lazy import lazy_module
 from segsync.cli.output import EXIT_FAILED, JsonOption, print_json, wants_json
 from segsync.errors import InputError
-from segsync.services import connections as connection_service
-from segsync.services import exports as export_service
-from segsync.services.exports import (
-    DataMatching,
-    ExportEdit,
-    ExportSettings,
-    MappingLine,
-    or_unset,
-)
+
+if TYPE_CHECKING:
+    from segsync.services import connections as connection_service
+    from segsync.services import exports as export_service
+else:
+    connection_service = lazy_module("segsync.services.connections")
+    export_service = lazy_module("segsync.services.exports")
 
 exports_app = typer.Typer(
     name="exports",
@@ -96,7 +95,7 @@ TzOption = Annotated[
 ]
 
 
-def parse_map(text: str) -> MappingLine:
+def parse_map(text: str) -> export_service.MappingLine:
     """``--map FIELD=ATTR`` as a :class:`MappingLine`; the field itself is checked by the
     service, against the connection's destination."""
     target, sep, attribute = text.partition("=")
@@ -106,10 +105,10 @@ def parse_map(text: str) -> MappingLine:
         raise InputError(f"--map {text!r}: the destination field before '=' is missing")
     if not attribute.strip():
         raise InputError(f"--map {text!r}: the profile attribute after '=' is missing")
-    return MappingLine(target.strip(), attribute.strip())
+    return export_service.MappingLine(target.strip(), attribute.strip())
 
 
-def _lines(maps: Sequence[str]) -> list[MappingLine]:
+def _lines(maps: Sequence[str]) -> list[export_service.MappingLine]:
     return [parse_map(text) for text in maps]
 
 
@@ -145,9 +144,9 @@ def create_command(
 ) -> None:
     """Save a new export. Saving never runs it: use `segsync exports run NAME`."""
     chosen = export_service.schedule_from_options(schedule, at=at, days=days, hours=hours, tz=tz)
-    matching = DataMatching(email, first_name, last_name, _lines(map_ or []))
+    matching = export_service.DataMatching(email, first_name, last_name, _lines(map_ or []))
     with service_context(ctx) as services:
-        settings = ExportSettings(
+        settings = export_service.ExportSettings(
             name=name,
             connection_id=connection_service.connection_id(services, connection),
             matching=matching,
@@ -266,17 +265,17 @@ def edit_command(
         connection_id = (
             connection_service.connection_id(services, connection) if connection else None
         )
-        edit = ExportEdit(
-            name=or_unset(new_name),
-            connection_id=or_unset(connection_id),
-            email=or_unset(email),
-            first_name=or_unset(first_name),
-            last_name=or_unset(last_name),
-            lines=or_unset(lines),
-            segments=or_unset(segment),
-            removal=or_unset(removal),
-            list_prefix=or_unset(list_prefix),
-            schedule=or_unset(chosen),
+        edit = export_service.ExportEdit(
+            name=export_service.or_unset(new_name),
+            connection_id=export_service.or_unset(connection_id),
+            email=export_service.or_unset(email),
+            first_name=export_service.or_unset(first_name),
+            last_name=export_service.or_unset(last_name),
+            lines=export_service.or_unset(lines),
+            segments=export_service.or_unset(segment),
+            removal=export_service.or_unset(removal),
+            list_prefix=export_service.or_unset(list_prefix),
+            schedule=export_service.or_unset(chosen),
         )
         change = export_service.edit_export(services, export_id, edit)
         details = export_service.show_export(services, export_id)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from segsync.errors import InputError
-from segsync.simulator import DEFAULT_API_KEY, Simulator, SimulatorConfig, serve
+from segsync.simulator.config import DEFAULT_API_KEY, SimulatorConfig
 
 
 def config_from_options(
@@ -106,6 +106,8 @@ def simulator_command(
     ] = None,
 ) -> None:
     """Run a local Autopilot API simulator (see docs/simulator.md) until Ctrl-C."""
+    from segsync.simulator import Simulator, serve
+
     config = config_from_options(
         api_keys=api_key,
         rate_limit=rate_limit,

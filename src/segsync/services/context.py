@@ -6,11 +6,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from segsync.domain.permissions import Actor, Role
-from segsync.profiles.engine import ProfileEngine
 from segsync.settings import Settings
 from segsync.storage.db import Database
+
+if TYPE_CHECKING:
+    # Imported on first use: Ibis, DuckDB and Arrow are needed only when profiles are read.
+    from segsync.profiles.engine import ProfileEngine
 
 
 def utc_now() -> datetime:
@@ -40,6 +44,8 @@ class ServiceContext:
     def profiles(self) -> ProfileEngine:
         """The profile engine at ``settings.profile_engine_url``, connected on first use."""
         if self._profiles is None:
+            from segsync.profiles.engine import ProfileEngine
+
             self._profiles = ProfileEngine.connect(self.settings.profile_engine_url)
         return self._profiles
 

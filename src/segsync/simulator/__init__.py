@@ -17,17 +17,33 @@ It states the contract of docs/simulator.md on its own and imports nothing else 
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from segsync.simulator.app import Simulator
 from segsync.simulator.config import DEFAULT_API_KEY, SimulatorConfig
 from segsync.simulator.faults import Faults, Hold, RateLimiter, Stats
-from segsync.simulator.server import (
-    RunningSimulator,
-    SimulatorHost,
-    host_in_thread,
-    serve,
-    serve_app_in_thread,
-    serve_in_thread,
-)
+
+if TYPE_CHECKING:
+    from segsync.simulator.server import (
+        RunningSimulator,
+        SimulatorHost,
+        host_in_thread,
+        serve,
+        serve_app_in_thread,
+        serve_in_thread,
+    )
+
+# The server's names load on first use: they import uvicorn, which `segsync --help` and the
+# other commands should not pay for.
+_SERVER = {
+    "RunningSimulator",
+    "SimulatorHost",
+    "host_in_thread",
+    "serve",
+    "serve_app_in_thread",
+    "serve_in_thread",
+}
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -44,3 +60,11 @@ __all__ = [
     "serve_app_in_thread",
     "serve_in_thread",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _SERVER:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.server"), name)
+    globals()[name] = value
+    return value
