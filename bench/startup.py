@@ -129,13 +129,11 @@ def median(samples: list[Sample]) -> Sample:
 def demo_data_dir(root: Path, env: dict[str, str]) -> Path:
     """A fresh data dir with real runs in it: a small `segsync demo` (two runs)."""
     directory = root / "demo"
-    subprocess.run(
-        [*_segsync(), "demo", "--profiles", "200", "--rate-limit", "1000", "--dir", str(directory)],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        cwd=root,
-        env=env,
-    )
+    options = ["--profiles", "200", "--rate-limit", "1000", "--dir", str(directory)]
+    argv = [*_segsync(), "demo", *options]
+    done = subprocess.run(argv, capture_output=True, text=True, cwd=root, env=env, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"segsync demo exited {done.returncode}: {done.stderr[-2000:]}")
     return directory
 
 
