@@ -58,19 +58,27 @@ def _segsync() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "segsync"]
 
 
+GNU_TIME = shutil.which("time", path="/usr/bin:/bin")
+"""GNU time reports the command's own peak RSS. Without it the kernel's figure for the child is
+used, which counts this script's memory at the fork (an upper bound)."""
+
+
 def run_once(argv: Sequence[str], env: dict[str, str]) -> Sample:
-    """Run ``argv`` to its end; its wall time, and CPU and peak RSS from the kernel (wait4)."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    errors = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.stderr:
-        proc.stderr.close()
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} exited {proc.returncode}: {errors[-2000:]}")
-    return Sample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+    """Run ``argv`` to its end: its wall time, CPU time (wait4) and peak RSS."""
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss_file:
+        wrapped = [GNU_TIME, "-f", "%M", "-o", rss_file.name, *argv] if GNU_TIME else list(argv)
+        started = time.perf_counter()
+        proc = subprocess.Popen(wrapped, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        errors = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        if proc.stderr:
+            proc.stderr.close()
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(argv)} exited {proc.returncode}: {errors[-2000:]}")
+        peak_kb = int(rss_file.read().split()[-1]) if GNU_TIME else usage.ru_maxrss
+    return Sample(wall, usage.ru_utime + usage.ru_stime, peak_kb / 1024)
 
 
 def _free_port() -> int:
