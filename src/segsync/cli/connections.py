@@ -256,15 +256,17 @@ def edit_command(
     json_output: JsonOption = False,
 ) -> None:
     """Change a connection's settings; a new key or base URL is checked before saving."""
-    edit = connection_service.ConnectionEdit(
-        name=connection_service.or_unset(new_name),
-        api_key=connection_service.or_unset(_key_from_env(api_key_env)),
-        secret_ref=connection_service.or_unset(secret_ref),
-        base_url=connection_service.or_unset(base_url),
-        rate_limit=connection_service.or_unset(rate_limit),
-        contract_limit=connection_service.or_unset(contract_limit),
-        share_with_contributors=connection_service.or_unset(share),
-        export_user_email=connection_service.or_unset(export_user),
+    from segsync.services.connections import ConnectionEdit, or_unset
+
+    edit = ConnectionEdit(
+        name=or_unset(new_name),
+        api_key=or_unset(_key_from_env(api_key_env)),
+        secret_ref=or_unset(secret_ref),
+        base_url=or_unset(base_url),
+        rate_limit=or_unset(rate_limit),
+        contract_limit=or_unset(contract_limit),
+        share_with_contributors=or_unset(share),
+        export_user_email=or_unset(export_user),
     )
     with service_context(ctx) as services:
         connection_id = connection_service.connection_id(services, name)

@@ -253,6 +253,8 @@ def edit_command(
     json_output: JsonOption = False,
 ) -> None:
     """Change an export. Only the options given change; --map and --segment replace the set."""
+    from segsync.services.exports import ExportEdit, or_unset
+
     if clear_maps and map_:
         raise typer.BadParameter("give --map or --clear-maps, not both", param_hint="--map")
     lines = [] if clear_maps else (_lines(map_) if map_ is not None else None)
@@ -265,17 +267,17 @@ def edit_command(
         connection_id = (
             connection_service.connection_id(services, connection) if connection else None
         )
-        edit = export_service.ExportEdit(
-            name=export_service.or_unset(new_name),
-            connection_id=export_service.or_unset(connection_id),
-            email=export_service.or_unset(email),
-            first_name=export_service.or_unset(first_name),
-            last_name=export_service.or_unset(last_name),
-            lines=export_service.or_unset(lines),
-            segments=export_service.or_unset(segment),
-            removal=export_service.or_unset(removal),
-            list_prefix=export_service.or_unset(list_prefix),
-            schedule=export_service.or_unset(chosen),
+        edit = ExportEdit(
+            name=or_unset(new_name),
+            connection_id=or_unset(connection_id),
+            email=or_unset(email),
+            first_name=or_unset(first_name),
+            last_name=or_unset(last_name),
+            lines=or_unset(lines),
+            segments=or_unset(segment),
+            removal=or_unset(removal),
+            list_prefix=or_unset(list_prefix),
+            schedule=or_unset(chosen),
         )
         change = export_service.edit_export(services, export_id, edit)
         details = export_service.show_export(services, export_id)
