@@ -17,7 +17,7 @@ from segsync.domain.schedule import ExportMode, ExportSchedule
 from segsync.errors import Conflict, InputError
 from segsync.services.context import ServiceContext
 from segsync.services.exports.views import export_ref
-from segsync.services.runs.manage import run_json
+from segsync.services.runs.history import run_json
 from segsync.services.runs.queue import enqueue_run
 from segsync.storage.repositories.export_listing import ExportListingRepository
 from segsync.storage.repositories.exports import ExportRepository
