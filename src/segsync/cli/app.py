@@ -28,7 +28,6 @@ from segsync.cli.users import tokens_app, users_app
 from segsync.cli.verify import verify_command as verify_command  # adds `exports verify`
 from segsync.cli.worker import worker_command
 from segsync.errors import SegsyncError
-from segsync.settings import Settings
 
 
 class SegsyncGroup(TyperGroup):
@@ -81,6 +80,9 @@ def root(
     ] = False,
 ) -> None:
     """segsync: the right people on the right Autopilot lists, every morning."""
+    # Imported here, not at the top: `segsync --help` and `--version` never get this far.
+    from segsync.settings import Settings
+
     settings = Settings(data_dir=data_dir) if data_dir is not None else Settings()
     configure_logging(settings.log_level)
     ctx.obj = CliState(settings=settings, as_user=as_user, json=json_output)

@@ -7,16 +7,22 @@ repaired (or the verify failed), 2 bad input.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from segsync.cli.context import service_context
 from segsync.cli.export_views import say
 from segsync.cli.exports import exports_app
+from segsync.cli.lazy import lazy_module
 from segsync.cli.output import JsonOption, console, err_console, print_json, wants_json
-from segsync.services.exports import verify as verify_service
-from segsync.services.exports import verify_schedule as schedule_service
+
+if TYPE_CHECKING:
+    from segsync.services.exports import verify as verify_service
+    from segsync.services.exports import verify_schedule as schedule_service
+else:
+    verify_service = lazy_module("segsync.services.exports.verify")
+    schedule_service = lazy_module("segsync.services.exports.verify_schedule")
 
 SAMPLES_SHOWN = 10
 

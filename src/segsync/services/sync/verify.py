@@ -172,7 +172,7 @@ class _Verify:
         if self.tune is not None:
             config = self.tune(config)
         self.destination = self.parts.open_destination(type_name, config)
-        remote = await self.destination.lists()
+        remote = await self.destination.existing_lists()
         members: dict[str, dict[str, bool] | None] = {}
         for source in target.segments:
             entry = stored.get(source.key)
