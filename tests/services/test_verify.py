@@ -54,6 +54,12 @@ def autopilot(sim: RunningSimulator, method: str, path: str, body: Any = None) -
     return response
 
 
+def by_hand(sim: RunningSimulator, method: str, path: str, body: Any = None) -> None:
+    """A change made by hand in Autopilot's web app (the simulator's ``/_sim`` operations)."""
+    response = httpx.request(method, sim.root_url + "/_sim" + path, json=body)
+    assert response.status_code == 200, response.text
+
+
 def list_id(ctx: ServiceContext) -> str:
     with ctx.db.session() as session:
         repo = ExportRepository(session)
@@ -133,7 +139,7 @@ def test_verify_finds_orphan_and_missing_then_repair_fixes_both(
 def test_unsubscribed_by_hand_is_reported_and_not_resubscribed(
     ctx: ServiceContext, sim: RunningSimulator, synced: str
 ) -> None:
-    autopilot(sim, "POST", "/contact/p3@example.com/unsubscribe")
+    by_hand(sim, "POST", "/contacts/p3@example.com/unsubscribe")
     autopilot(sim, "DELETE", f"/list/{synced}/contact/p4@example.com")
 
     _, run = verify(ctx, sim, repair=True)
@@ -154,7 +160,7 @@ def test_unsubscribed_by_hand_is_reported_and_not_resubscribed(
 def test_renamed_list_is_reported_and_repair_keeps_its_new_title(
     ctx: ServiceContext, sim: RunningSimulator, synced: str
 ) -> None:
-    sim.simulator.state.lists[synced].title = "Renamed by hand"
+    by_hand(sim, "POST", f"/lists/{synced}", {"title": "Renamed by hand"})
 
     _, run = verify(ctx, sim)
 
@@ -237,18 +243,10 @@ def test_a_verify_asked_to_cancel_stops_before_reading(
     assert stats(sim)["total"] == 0
 
 
-def delete_list_by_hand(sim: RunningSimulator, list_id: str) -> None:
-    """The list is deleted in Autopilot's web app: its memberships go, its contacts stay."""
-    state = sim.simulator.state
-    gone = state.lists.pop(list_id)
-    for contact_id in gone.members.ids():
-        state.contacts[contact_id].lists.remove(list_id)
-
-
 def test_repair_makes_a_list_deleted_by_hand_again_and_fills_it(
     ctx: ServiceContext, sim: RunningSimulator, synced: str
 ) -> None:
-    delete_list_by_hand(sim, synced)
+    by_hand(sim, "DELETE", f"/lists/{synced}")
 
     _, found = verify(ctx, sim)
 
