@@ -20,6 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import IntegrityError
+
 from segsync.destinations.base import ConnectionConfig
 from segsync.domain.plan import SyncStateView, UpsertItem
 from segsync.errors import Conflict, FatalError
@@ -175,10 +177,16 @@ class RunStore:
 
     def _intend(self, items: Sequence[UpsertItem]) -> None:
         memberships = [(int(i.segment), i.email) for i in items if i.segment is not None]
-        with self.ctx.db.session() as session:
-            SyncStateRepository(session).record_intents(
-                self.export_id, (i.email for i in items), memberships, now=self.ctx.now()
-            )
+        try:
+            with self.ctx.db.session() as session:
+                SyncStateRepository(session).record_intents(
+                    self.export_id, (i.email for i in items), memberships, now=self.ctx.now()
+                )
+        except IntegrityError:
+            # The export was removed meanwhile (its sync state went with it): the run stops
+            # as for a cancel, before these items leave.
+            log.info("run %s: the export is gone; nothing more is sent", self.run_id)
+            self._cancel_seen = True
 
     async def list_titles(self) -> dict[str, str]:
         """Segment key → the title of the list made for it, as it was made."""
