@@ -209,8 +209,7 @@ class Phase:
             and time.monotonic() < budget.deadline
         ):
             self.iteration()
-            if self.iterations % 5 == 0:
-                self.log(self.progress())
+            self.log(self.progress())
         self.finish()
 
     def progress(self) -> str:
