@@ -137,10 +137,10 @@ class Phase:
         if dropper is not None:
             self.tally.faults["drop"] += 1
         if rng.random() < self.workers_share:
-            self._with_workers(rng.randrange(1, 4))
+            self._with_workers(rng.randrange(2, 6))
         else:
             self.workers.stop()
-            for _ in range(rng.randrange(1, 7)):
+            for _ in range(rng.randrange(2, 8)):
                 self.killer.kill_run(self.segsync, allow_hold=dropper is None)
             if rng.random() < 0.6:  # else the interrupted run meets newer data next time
                 self._note(self.killer.complete_run(self.segsync))

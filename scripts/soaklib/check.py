@@ -53,10 +53,10 @@ def compare(
     for email, want in sorted(expected.items()):
         have = actual.get(email, set())
         result.lost.extend((email, title) for title in sorted(want.lists - have))
-        contact = by_email.get(email)
-        if contact is None:
+        if email not in by_email:
             continue
-        got = (contact.get("FirstName"), contact.get("LastName"), _tier(contact))
+        held = by_email[email]
+        got = (held.get("FirstName"), held.get("LastName"), _tier(held))
         if got != (want.first, want.last, want.tier):
             result.wrong_fields.append((email, f"{got} != {(want.first, want.last, want.tier)}"))
     for email, have in sorted(actual.items()):

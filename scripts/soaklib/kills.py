@@ -61,10 +61,11 @@ class Killer:
         self.sim = sim
         self.tally = tally
 
-    def signal(self, process: subprocess.Popen[bytes]) -> None:
-        """SIGKILL or SIGTERM ``process`` now, counting whether it was mid-send."""
+    def signal(self, process: subprocess.Popen[bytes], *, executing: bool = True) -> None:
+        """SIGKILL or SIGTERM ``process`` now, counting whether it was mid-send (it executes
+        the run and a write is in flight)."""
         sig = signal.SIGKILL if self.rng.random() < 0.6 else signal.SIGTERM
-        in_flight = self.sim.counting.in_flight
+        in_flight = self.sim.counting.in_flight if executing else 0
         if process.poll() is not None:
             return
         process.send_signal(sig)
@@ -136,17 +137,34 @@ class Workers:
             self.processes.append(self.segsync.start(*command))
 
     def kill_one(self) -> None:
-        """Kill a worker at a random moment of its run: mid-send when a write goes out within
-        a few seconds, then start another."""
+        """Kill a worker at a random moment: mostly the one executing the run, once a write
+        goes out (if one does within a few seconds); then start another."""
         self.ensure()
-        started = self.killer.sim.counting.writes_started
-        victim = self.killer.rng.choice(self.processes)
-        moved = _wait(lambda: self.killer.sim.counting.writes_started > started, victim, 5.0)
-        if moved:
-            time.sleep(self.killer.rng.uniform(0.0, 0.3))
-        self.killer.signal(victim)
+        sim = self.killer.sim
+        started = sim.counting.writes_started
+        rng = self.killer.rng
+        if _wait(lambda: sim.counting.writes_started > started, self.processes[0], 5.0):
+            time.sleep(rng.uniform(0.0, 0.3))
+        executor = self._executor()
+        if executor is not None and rng.random() < 0.85:
+            victim, executing = executor, True
+        else:
+            victim = rng.choice(self.processes)
+            executing = victim is executor
+        self.killer.signal(victim, executing=executing)
         victim.communicate(timeout=WAIT_LIMIT)
         self.ensure()
+
+    def _executor(self) -> subprocess.Popen[bytes] | None:
+        """The worker holding the lease of the run in progress (the lease owner is
+        ``host:pid:nonce``)."""
+        for run in self.segsync.runs():
+            if run.status == "processing" and run.lease_owner:
+                pid = run.lease_owner.rsplit(":", 2)[-2]
+                for process in self.processes:
+                    if str(process.pid) == pid:
+                        return process
+        return None
 
     def stop(self) -> None:
         """SIGTERM every worker and wait: their runs go back to the queue."""
