@@ -154,6 +154,32 @@ def test_leaving_a_segment_is_one_removal_under_mirror_and_none_under_add_only()
     assert add_only.is_empty
 
 
+def test_pending_memberships_are_sent_again_if_wanted_and_removed_if_not() -> None:
+    """A batch was sent but its answer never recorded (a crash): its memberships are pending.
+    The data moved on: p1 is still wanted (sent again, which confirms it), p2 left (removed,
+    though it may never have been added), p3 was never pending and is known."""
+    state = SyncStateView(
+        hashes={"p3@x.io": "h1"},
+        memberships=frozenset({("s1", "p3@x.io")}),
+        list_ids={"s1": "contactlist_1"},
+        pending=frozenset({("s1", "p1@x.io"), ("s1", "p2@x.io")}),
+    )
+    contacts = [desired("p1@x.io"), desired("p3@x.io")]
+    mirror = plan_of(contacts, state)
+    assert items_of(mirror) == [("p1@x.io", "s1")]
+    assert mirror.removals == [("s1", "p2@x.io")]
+    add_only = plan_of(contacts, state, removal=RemovalPolicy.ADD_ONLY)
+    assert items_of(add_only) == [("p1@x.io", "s1")]
+    assert add_only.removals == []  # add-only never removes, pending or not
+
+
+def test_pending_memberships_of_a_list_made_anew_are_ignored() -> None:
+    state = SyncStateView(list_ids={"s1": None}, pending=frozenset({("s1", "gone@x.io")}))
+    plan = plan_of([desired("p1@x.io")], state)
+    assert plan.removals == []
+    assert plan.lists_to_ensure == ["s1"]
+
+
 def test_overlap_of_two_segments_is_one_contact_in_two_lists_in_two_batches() -> None:
     contacts = [desired("both@x.io", "h", "a", "b"), desired("one@x.io", "h", "a")]
     plan = plan_of(contacts, segments=("a", "b"))

@@ -86,9 +86,9 @@ def test_batches_acknowledged_before_a_failing_batch_are_committed(
         async def upsert_batches(
             batches: AsyncIterable[Sequence[UpsertItem]] | Iterable[Sequence[UpsertItem]],
         ) -> AsyncIterator[tuple[int, BatchResult]]:
-            source = iter(batches)  # type: ignore[arg-type]
-            yield 0, await destination.upsert_batch(next(source))
-            second = await destination.upsert_batch(next(source))
+            source = aiter(batches)  # type: ignore[arg-type]
+            yield 0, await destination.upsert_batch(await anext(source))
+            second = await destination.upsert_batch(await anext(source))
             assert await asyncio.to_thread(first_commit_running.wait, WAIT)
             yield 1, second
             first_commit_may_end.set()

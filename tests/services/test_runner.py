@@ -19,6 +19,11 @@ from segsync.domain.runs import RunStatus
 from segsync.services import runs
 from segsync.services.context import ServiceContext
 from segsync.services.privacy.audit import list_events
+from segsync.services.runs.queue import claim_run, enqueue_run
+from segsync.services.runs.worker import execute_claim
+from segsync.services.sync.clean import MemberScan
+from segsync.services.sync.engine import EngineParts
+from segsync.services.sync.read import read_members
 from segsync.simulator import RunningSimulator
 from segsync.storage.repositories.sync import SyncStateRepository
 from tests.services.runs_support import (
@@ -163,15 +168,15 @@ def test_invalid_empty_and_duplicate_emails_are_counted_and_listed(
         ("invalid", "10"),
         ("invalid", "11"),
         ("invalid", "12"),
-        ("duplicate", "13"),
+        ("merged", "13"),
     }
     assert rejects[("invalid", "10")].reason == "empty"
     assert rejects[("invalid", "12")].reason.startswith("invalid: ")
     assert rejects[("invalid", "12")].email == "not-an-email"
-    assert "profile 2" in rejects[("duplicate", "13")].reason
+    assert "profile 2" in rejects[("merged", "13")].reason
 
 
-def test_the_lower_profile_id_keeps_a_shared_email_whatever_the_segment_order(
+def test_a_shared_email_is_on_the_lists_of_every_profile_with_the_lowest_ids_fields(
     ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
 ) -> None:
     # Seg A is read first and holds only the higher id; Seg B holds the lower id.
@@ -183,10 +188,53 @@ def test_the_lower_profile_id_keeps_a_shared_email_whatever_the_segment_order(
 
     run = runs.run_export(ctx, "Newsletter", tune=in_process(sim))
 
-    assert run.counts.duplicates == 1
+    assert run.counts.duplicates == 1  # one profile merged
     assert run.counts.added == 1
     assert contacts(sim)["same@example.com"]["FirstName"] == "Low"
-    assert list_members(sim) == {"Seg A": set(), "Seg B": {"same@example.com"}}
+    assert list_members(sim) == {"Seg A": {"same@example.com"}, "Seg B": {"same@example.com"}}
+    (reject,) = runs.rejects(ctx, run.id)
+    assert (reject.kind, reject.profile_id) == ("merged", "9")
+
+
+def test_a_profile_sharing_a_synced_email_later_adds_its_list_with_the_winners_fields(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    """The contact is known and unchanged on Seg A; a new profile with a higher id and the
+    same email joins Seg B: the contact joins list B carrying the lower id's values (read
+    again, since an unchanged contact's payload is not kept)."""
+    setup(
+        ctx,
+        sim,
+        tmp_path,
+        [Person(3, "same@example.com", first="Low", group="a")],
+        segments=("Seg A", "Seg B"),
+    )
+    assert runs.run_export(ctx, "Newsletter", tune=in_process(sim)).status is RunStatus.SUCCESSFUL
+    write_profiles(
+        ctx,
+        tmp_path / "people.csv",
+        [
+            Person(3, "same@example.com", first="Low", group="a"),
+            Person(9, "SAME@example.com", first="High", group="b"),
+        ],
+    )
+
+    scans: list[MemberScan] = []
+
+    def reading(*args: Any) -> MemberScan:
+        scans.append(read_members(*args))
+        return scans[-1]
+
+    claim = claim_run(ctx, enqueue_run(ctx, "Newsletter").run.id)
+    assert claim is not None
+    run = execute_claim(ctx, claim, tune=in_process(sim), parts=EngineParts(read=reading))
+
+    assert run.status is RunStatus.SUCCESSFUL, run.message
+    assert list_members(sim) == {"Seg A": {"same@example.com"}, "Seg B": {"same@example.com"}}
+    assert contacts(sim)["same@example.com"]["FirstName"] == "Low"
+    assert run.counts.requests == 1  # one bulk request (both lists exist since the first run)
+    (contact,) = scans[0].desired()
+    assert contact.fields["FirstName"] == "Low"  # the payload sent is the lowest id's, read again
 
 
 def test_the_contract_limit_skips_the_run_and_sends_nothing(

@@ -63,13 +63,16 @@ class SyncStateView:
     """The export's sync state as the planner reads it.
 
     ``hashes``: email → payload hash of every acknowledged contact. ``memberships``: the
-    ``(segment_key, email)`` list memberships segsync created. ``list_ids``: segment key → the
-    Autopilot list id, or ``None`` while its list does not exist yet.
+    ``(segment_key, email)`` list memberships segsync created (acknowledged). ``pending``: the
+    memberships a batch may have created whose answer never came (write-ahead intents): each
+    may or may not exist. ``list_ids``: segment key → the Autopilot list id, or ``None`` while
+    its list does not exist yet.
     """
 
     hashes: Mapping[str, str] = field(default_factory=dict)
     memberships: AbstractSet[tuple[str, str]] = field(default_factory=frozenset)
     list_ids: Mapping[str, str | None] = field(default_factory=dict)
+    pending: AbstractSet[tuple[str, str]] = field(default_factory=frozenset)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +197,9 @@ def build_plan(
     ``state.list_ids``) is in ``lists_to_ensure``, and any memberships the state still holds for it
     are ignored (its list is gone, so every member is a new membership and nothing is removed).
     Memberships in the state for segments no longer in the export are left alone. Removals are
-    planned only under :attr:`RemovalPolicy.MIRROR`.
+    planned only under :attr:`RemovalPolicy.MIRROR`, for known and pending memberships alike: a
+    pending membership the contact should have is sent again (which confirms it), one it should
+    not have is removed (removing a membership that does not exist is harmless).
 
     Items and removals are in a deterministic order (by email, then segment), so the same inputs
     give the same plan. Raises ``ValueError`` for a duplicate email, a contact with no segment or a
@@ -208,7 +213,11 @@ def build_plan(
     counts = PlanCounts()
     remaining: set[tuple[str, str]] = set()
     if removal is RemovalPolicy.MIRROR:
-        remaining = {m for m in state.memberships if m[0] in per_list and m[0] not in fresh}
+        remaining = {
+            m
+            for m in (*state.memberships, *state.pending)
+            if m[0] in per_list and m[0] not in fresh
+        }
     seen: set[str] = set()
     items: list[UpsertItem] = []
 

@@ -46,18 +46,39 @@ def test_invalid_and_empty_emails_are_set_aside_with_the_reason() -> None:
     assert all(r.reason for r in scan.rejects)
 
 
-def test_the_lowest_profile_id_keeps_a_shared_email_whatever_the_order() -> None:
+def test_a_shared_email_is_one_contact_on_the_union_of_the_lists_whatever_the_order() -> None:
     cleaner = Cleaner(MAPPING, "id")
     cleaner.row("1", row(9, "same@example.com", first="Nine"))
     cleaner.row("2", row(4, "same@example.com", first="Four"))
+    cleaner.row("3", row(9, "same@example.com", first="Nine"))  # the higher id, again
     scan = cleaner.finish()
     (contact,) = scan.desired()
-    assert contact.fields == {"FirstName": "Four"}
-    assert contact.segments == {"2"}  # the loser's segment does not count for the email
+    assert contact.fields == {"FirstName": "Four"}  # the lowest profile id's values
+    assert contact.segments == {"1", "2", "3"}  # every profile's segments count
     (reject,) = scan.rejects
-    assert (reject.kind, reject.profile_id) == ("duplicate", "9")
+    assert (reject.kind, reject.profile_id) == ("merged", "9")
     assert "profile 4" in reject.reason
     assert scan.duplicates == 1
+    assert scan.missing == {}
+
+
+def test_a_merged_segment_that_must_be_sent_asks_for_the_winners_row_again() -> None:
+    """The winner (id 4) is unchanged on list 1, so its payload was not kept; the merged
+    profile 9 puts the email on list 2, which it is not on yet: the row of 4 is read again."""
+    known = {("1", "same@example.com")}
+
+    def needs(email: str, _digest: str, segment: str) -> bool:
+        return (segment, email) not in known
+
+    cleaner = Cleaner(MAPPING, "id", needs)
+    cleaner.row("1", row(4, "same@example.com", first="Four"))
+    cleaner.row("2", row(9, "same@example.com", first="Nine"))
+    scan = cleaner.finish()
+    assert scan.missing == {4: "same@example.com"}
+    cleaner.fill(row(4, "same@example.com", first="Four"))
+    (contact,) = scan.desired()
+    assert contact.segments == {"1", "2"}
+    assert contact.fields == {"FirstName": "Four"}
 
 
 def test_forgotten_people_are_set_aside_without_their_email() -> None:

@@ -11,7 +11,14 @@ import pytest
 
 from segsync.destinations.autopilot import AutopilotDestination
 from segsync.destinations.base import ConnectionConfig
-from segsync.domain.plan import Desired, RemovalPolicy, SyncPlan, SyncStateView, build_plan
+from segsync.domain.plan import (
+    Desired,
+    RemovalPolicy,
+    SyncPlan,
+    SyncStateView,
+    UpsertItem,
+    build_plan,
+)
 from segsync.errors import RetriableError
 from segsync.services.sync.committer import Committer
 from segsync.services.sync.send import send_batches
@@ -54,6 +61,10 @@ def plan_of(n: int, max_batch: int = 10) -> SyncPlan:
 class Recorder:
     def __init__(self) -> None:
         self.acks: list[Ack] = []
+        self.intended: set[str] = set()
+
+    async def intend(self, items: Sequence[UpsertItem]) -> None:
+        self.intended.update(item.email for item in items)
 
     async def commit(self, acks: Sequence[Ack]) -> None:
         self.acks.extend(acks)
@@ -70,7 +81,12 @@ async def test_every_batch_is_sent_once_and_committed(
     recorder = Recorder()
 
     finished = await send_batches(
-        destination, plan, {"1": list_id}, Committer(recorder.commit), stop=lambda: False
+        destination,
+        plan,
+        {"1": list_id},
+        Committer(recorder.commit),
+        stop=lambda: False,
+        intend=recorder.intend,
     )
 
     assert finished
@@ -92,7 +108,12 @@ async def test_a_stop_starts_no_new_batch_and_commits_those_in_flight(
         return len(fed) > 3  # three batches may start, then stop
 
     finished = await send_batches(
-        destination, plan, {"1": list_id}, Committer(recorder.commit), stop=stop
+        destination,
+        plan,
+        {"1": list_id},
+        Committer(recorder.commit),
+        stop=stop,
+        intend=recorder.intend,
     )
 
     assert not finished
@@ -121,8 +142,42 @@ async def test_a_failing_batch_is_raised_after_the_acknowledged_ones_are_committ
 
     with pytest.raises(RetriableError, match="503"):
         await send_batches(
-            destination, plan, {"1": list_id}, Committer(recorder.commit), stop=lambda: False
+            destination,
+            plan,
+            {"1": list_id},
+            Committer(recorder.commit),
+            stop=lambda: False,
+            intend=recorder.intend,
         )
 
     assert len(recorder.acks) == 2
     assert recorder.emails() == {c["Email"] for c in simulator.contacts_snapshot()}
+
+
+async def test_no_batch_leaves_before_its_intents_are_recorded(
+    destination: AutopilotDestination, simulator: Simulator
+) -> None:
+    plan = plan_of(60)
+    list_id = await destination.ensure_list("Seg")
+    recorder = Recorder()
+    unintended: list[str] = []
+    real_upsert = destination.upsert_batch
+
+    async def checked(items: Sequence[object]) -> object:
+        unintended.extend(i.email for i in items if i.email not in recorder.intended)  # type: ignore[attr-defined]
+        return await real_upsert(items)  # type: ignore[arg-type]
+
+    destination.upsert_batch = checked  # type: ignore[assignment,method-assign]
+
+    assert await send_batches(
+        destination,
+        plan,
+        {"1": list_id},
+        Committer(recorder.commit),
+        stop=lambda: False,
+        intend=recorder.intend,
+    )
+
+    assert unintended == []
+    assert len(recorder.intended) == 60
+    assert len(recorder.emails()) == 60

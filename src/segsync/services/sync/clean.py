@@ -4,8 +4,10 @@ email; what cannot be sent is set aside with its reason.
 Rules (our decisions where the requirements are silent):
 
 * A person in several segments is one contact on several lists.
-* Two profiles with the same (normalised) email: the lowest profile id wins; the others are set
-  aside as ``duplicate`` and their segments do not count for that email.
+* Profiles with the same (normalised) email are one Autopilot contact (a contact *is* an email):
+  its lists are the union of the segments of every such profile, and its field values come from
+  the profile with the lowest id. The others are counted as *merged* and named in the run's
+  rejects (kind ``merged``), though their segments count.
 * A person forgotten with ``segsync forget`` (their email's digest is suppressed) is set aside
   as ``forgotten``, without recording the email again, and never sent.
 * An empty or invalid email sets the profile aside as ``invalid`` with the reason; a value that
@@ -13,7 +15,10 @@ Rules (our decisions where the requirements are silent):
   ``rejected`` (it is not sent, and another profile with that email may take its place).
 
 What is kept per distinct email is its hash and segments, plus its payload only when the run
-may send it (new, changed, or on a list it is not on yet): ``needs_payload`` says which.
+may send it (new, changed, or on a list it is not on yet): ``needs_payload`` says which. When a
+merged profile's segment makes the run send a contact whose payload was not kept, the email is
+in :attr:`MemberScan.missing`: the read stage reads the winning profile's row again
+(:meth:`Cleaner.fill`).
 """
 
 from __future__ import annotations
@@ -61,10 +66,13 @@ class MemberScan:
     members: int = 0
     invalid: int = 0
     duplicates: int = 0
+    """Profiles merged into a contact of a lower profile id with the same email."""
     conversion_rejected: int = 0
     forgotten: int = 0
     rejects: list[RejectRecord] = field(default_factory=list)
     per_segment: dict[str, int] = field(default_factory=dict)
+    missing: dict[Any, str] = field(default_factory=dict)
+    """Winning profile id → email, for contacts to send whose payload was not kept."""
 
     @property
     def contacts(self) -> int:
@@ -133,16 +141,24 @@ class Cleaner:
         digest = payload_hash(contact.fields, contact.custom)
         current = self.scan.entries.get(email)
         if current is not None and current.profile_id < profile_id:
-            return  # a duplicate: the lower profile id keeps the email
-        keep = self.needs_payload(email, digest, segment)
+            self._merge(segment, email, current)  # the lower profile id keeps the fields
+            return
+        segments = {segment} if current is None else {segment, *current.segments}
+        keep = any(self.needs_payload(email, digest, s) for s in segments)
         self.scan.entries[email] = _Entry(
             profile_id,
             digest,
             contact.fields if keep else _EMPTY,
             contact.custom if keep else _EMPTY,
-            {segment},
+            segments,
             keep,
         )
+
+    def _merge(self, segment: str, email: str, entry: _Entry) -> None:
+        """A member of ``segment`` whose email belongs to ``entry`` (a lower profile id)."""
+        entry.segments.add(segment)
+        if not entry.has_payload and self.needs_payload(email, entry.payload_hash, segment):
+            self.scan.missing[entry.profile_id] = email
 
     def _set_aside_invalid(self, profile_id: Any, raw: object, reason: str | None) -> None:
         self.set_aside.add(profile_id)
@@ -155,16 +171,27 @@ class Cleaner:
 
     def _again(self, segment: str, email: str, profile_id: Any, row: dict[str, Any]) -> None:
         """A profile already seen in an earlier segment."""
-        entry = self.scan.entries.get(email)
-        if entry is None or entry.profile_id != profile_id:
-            return  # it lost its email to a lower profile id
+        entry = self.scan.entries[email]
+        if entry.profile_id != profile_id:
+            self._merge(segment, email, entry)  # it gave its email to a lower profile id
+            return
         entry.segments.add(segment)
         if not entry.has_payload and self.needs_payload(email, entry.payload_hash, segment):
             contact = build_contact(self.mapping, row)  # the same row: it built before
             entry.fields, entry.custom, entry.has_payload = contact.fields, contact.custom, True
 
+    def fill(self, row: dict[str, Any]) -> None:
+        """The row of a winning profile whose payload is missing (read again by id)."""
+        email = self.scan.missing.get(row[self.key])
+        entry = None if email is None else self.scan.entries.get(email)
+        if entry is None or entry.has_payload or entry.profile_id != row[self.key]:
+            return
+        contact = build_contact(self.mapping, row)  # it built when it was first read
+        entry.fields, entry.custom, entry.has_payload = contact.fields, contact.custom, True
+
     def finish(self) -> MemberScan:
-        """Count the duplicates and return the scan; the cleaner is spent afterwards."""
+        """Count the merged profiles and return the scan; the cleaner is spent afterwards.
+        :attr:`MemberScan.missing` then names the payloads still to :meth:`fill`."""
         scan = self.scan
         scan.members = len(self.email_of) + len(self.set_aside)
         for profile_id, email in self.email_of.items():
@@ -173,11 +200,17 @@ class Cleaner:
                 scan.duplicates += 1
                 scan.rejects.append(
                     RejectRecord(
-                        "duplicate",
+                        "merged",
                         str(profile_id),
                         email,
-                        f"duplicate: profile {winner} has the same email and is sent instead",
+                        f"merged: profile {winner} has the same email; its field values are "
+                        "sent, and this profile's segments count for the contact too",
                     )
                 )
+        scan.missing = {
+            profile_id: email
+            for profile_id, email in scan.missing.items()
+            if not scan.entries[email].has_payload and scan.entries[email].profile_id == profile_id
+        }
         del self.email_of
         return scan

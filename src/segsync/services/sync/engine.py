@@ -320,7 +320,14 @@ class _Engine:
         self.check_stop()
         self.emit("sending")
         committer = Committer(self._commit)
-        if not await send_batches(self.destination, plan, list_ids, committer, stop=self.stopping):
+        if not await send_batches(
+            self.destination,
+            plan,
+            list_ids,
+            committer,
+            stop=self.stopping,
+            intend=self.store.intend,
+        ):
             self.check_stop()
             raise _Stop
 
@@ -350,8 +357,8 @@ class _Engine:
             self.check_stop()
             raise _Stop
 
-    async def _commit_removals(self, done: Sequence[tuple[str, str]]) -> None:
-        self.tally.removed(len(done))
+    async def _commit_removals(self, done: Sequence[tuple[str, str]], were_members: int) -> None:
+        self.tally.removed(len(done), were_members)
         self.tally.requests(self.requests)
         await self.store.removed(self.tally.snapshot(), done)
 

@@ -67,7 +67,17 @@ def scan_members(
                 on_rows(batch.num_rows)
         cleaner.scan.per_segment[source.key] = rows
         log.info("segment %r: %d members read", source.name, rows)
-    return cleaner.finish()
+    scan = cleaner.finish()
+    if scan.missing:
+        # Merged profiles put contacts on lists whose winning profile's payload was not kept:
+        # read those rows again, by profile id.
+        ids = list(scan.missing)
+        wanted = profile.filter(profile[cat.profile_key].isin(ids)).select(cat.profile_key)
+        for batch in stream_members(wanted, profile, cat.profile_key, attributes, batch_size):
+            for row in batch.to_pylist():
+                cleaner.fill(row)
+        log.info("%d merged contacts' payloads read again", len(ids))
+    return scan
 
 
 def read_members(

@@ -74,7 +74,7 @@ def set_aside_warning(invalid: int, duplicates: int, rejected: int) -> str:
     if invalid:
         parts.append(f"{invalid:,} empty or invalid email(s)")
     if duplicates:
-        parts.append(f"{duplicates:,} duplicate email(s)")
+        parts.append(f"{duplicates:,} profile(s) merged into a contact with the same email")
     if rejected:
         parts.append(f"{rejected:,} value(s) that do not fit their field")
     return "set aside: " + ", ".join(parts) + "; list them with `segsync runs rejects`"

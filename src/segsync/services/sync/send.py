@@ -5,17 +5,25 @@ No new batch starts once ``stop()`` says so (a cancel, a worker stopping, a lost
 commit failed; the batches already in flight are acknowledged and committed before the stage
 returns. Even when sending fails, what was acknowledged is committed first (then the error is
 raised), so nothing Autopilot accepted is left out of the sync state.
+
+Write-ahead intents: before a batch leaves, what it may create is committed as pending
+(``intend``), as many batches at a time as the destination keeps in flight (so a crash leaves
+at most twice that many batches intended but unanswered). A crash between a batch's arrival at
+the destination and its acknowledgement's commit then leaves pending rows, which later runs
+confirm or remove — whatever the data does meanwhile.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
 from segsync.destinations.base import Destination
 from segsync.destinations.base import UpsertItem as OutgoingItem
 from segsync.domain.plan import SyncPlan, UpsertItem
 from segsync.services.sync.committer import Committer
 from segsync.services.sync.tally import Ack
+
+Intend = Callable[[Sequence[UpsertItem]], Awaitable[None]]
 
 
 def outgoing(item: UpsertItem, list_ids: Mapping[str, str]) -> OutgoingItem:
@@ -31,14 +39,22 @@ async def send_batches(
     committer: Committer,
     *,
     stop: Callable[[], bool],
+    intend: Intend,
 ) -> bool:
     """Send every batch of ``plan``; True when all were sent, False when ``stop()`` (or a
-    failed commit) ended the stage early. The committer is closed before returning."""
+    failed commit) ended the stage early. No batch leaves before ``intend`` has recorded its
+    items. The committer is closed before returning."""
     stopped = False
 
-    def feed() -> Iterator[list[OutgoingItem]]:
+    async def feed() -> AsyncIterator[list[OutgoingItem]]:
         nonlocal stopped
-        for batch in plan.batches:
+        intended = 0
+        for index, batch in enumerate(plan.batches):
+            if index >= intended:
+                window = max(1, destination.max_in_flight())
+                ahead = plan.batches[index : index + window]
+                await intend([item for chunk in ahead for item in chunk])
+                intended = index + len(ahead)
             if stop() or committer.failed:
                 stopped = True
                 return

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from segsync.destinations.base import ConnectionConfig
-from segsync.domain.plan import SyncStateView
+from segsync.domain.plan import SyncStateView, UpsertItem
 from segsync.errors import Conflict, FatalError
 from segsync.services.connections.runtime import connection_config, flag_connection
 from segsync.services.context import ServiceContext
@@ -107,11 +107,14 @@ class RunStore:
             sync = SyncStateRepository(session)
             hashes = sync.hashes(self.export_id)
             memberships = {(str(s), e) for s, e in sync.memberships(self.export_id)}
+            pending = {(str(s), e) for s, e in sync.memberships(self.export_id, pending=True)}
             lists = ExportRepository(session).lists(self.export_id)
         list_ids: dict[str, str | None] = {
             s.key: lists[int(s.key)][0] if int(s.key) in lists else None for s in target.segments
         }
-        return SyncStateView(hashes=hashes, memberships=memberships, list_ids=list_ids)
+        return SyncStateView(
+            hashes=hashes, memberships=memberships, list_ids=list_ids, pending=pending
+        )
 
     async def suppressed(self) -> frozenset[str]:
         """Digests of the emails forgotten with ``segsync forget`` (never sent)."""
@@ -163,6 +166,18 @@ class RunStore:
         with self.ctx.db.session() as session:
             ExportRepository(session).save_list(
                 self.export_id, int(segment_key), list_id, title, now=self.ctx.now()
+            )
+
+    async def intend(self, items: Sequence[UpsertItem]) -> None:
+        """Write-ahead: record what these items may create (contacts and memberships) as
+        pending, committed before they are sent."""
+        await self._call(self._intend, items)
+
+    def _intend(self, items: Sequence[UpsertItem]) -> None:
+        memberships = [(int(i.segment), i.email) for i in items if i.segment is not None]
+        with self.ctx.db.session() as session:
+            SyncStateRepository(session).record_intents(
+                self.export_id, (i.email for i in items), memberships, now=self.ctx.now()
             )
 
     async def commit(self, snapshot: Snapshot, changes: StateChanges) -> None:

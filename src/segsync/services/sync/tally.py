@@ -139,10 +139,11 @@ class Tally:
         elif old != digest:
             self.counts.updated += 1
 
-    def removed(self, count: int) -> None:
-        """``count`` list memberships were removed."""
-        self.counts.removed += count
-        self.items_done += count
+    def removed(self, done: int, were_members: int) -> None:
+        """``done`` removals were confirmed, ``were_members`` of them took someone off a list
+        (the others confirmed that a pending membership does not exist)."""
+        self.counts.removed += were_members
+        self.items_done += done
 
     def requests(self, made: int) -> None:
         """This attempt has made ``made`` requests so far."""

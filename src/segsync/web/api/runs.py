@@ -65,7 +65,7 @@ class RunOut(BaseModel):
 
 
 class RejectOut(BaseModel):
-    kind: str = Field(description="invalid, duplicate or rejected")
+    kind: str = Field(description="invalid, merged, rejected or forgotten")
     profile_id: str | None
     email: str | None
     reason: str

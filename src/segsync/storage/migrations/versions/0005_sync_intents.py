@@ -1,6 +1,6 @@
 """Write-ahead intents: a contact or list membership a batch may have changed is recorded as
 pending before the batch leaves; the acknowledgement turns it into known (docs/exports.md
-"Crash safety").
+"Cancel, crashes and resuming").
 
 Revision ID: 0005_sync_intents
 Revises: 0004_connection_instance

@@ -1,0 +1,129 @@
+"""Write-ahead intents (X2, crash safety): what a batch may change is recorded as pending before
+it leaves, so a process that dies after Autopilot took a batch but before the acknowledgement
+was committed leaves no orphan — even when the data changes before the next run.
+
+The "death" is a store whose commit of acknowledged batches fails: Autopilot has the batch, the
+sync state never learns it was answered (as after a SIGKILL between the two)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from segsync.domain.runs import RunStatus
+from segsync.errors import FatalError
+from segsync.services import runs
+from segsync.services.context import ServiceContext
+from segsync.services.runs.queue import claim_run, enqueue_run
+from segsync.services.runs.worker import execute_claim
+from segsync.services.sync.engine import EngineParts
+from segsync.services.sync.store import RunStore
+from segsync.services.sync.tally import Snapshot, StateChanges
+from segsync.simulator import RunningSimulator
+from segsync.storage.repositories.sync import SyncStateRepository
+from tests.services.runs_support import (
+    contacts,
+    ctx,
+    fast,
+    in_process,
+    list_members,
+    people,
+    reset_stats,
+    setup,
+    sim,
+    write_profiles,
+)
+
+__all__ = ["ctx", "sim"]  # fixtures
+
+NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+
+
+class DiesBeforeCommitting(RunStore):
+    """Every acknowledged batch is lost before its commit, as if the process died."""
+
+    async def commit(self, snapshot: Snapshot, changes: StateChanges) -> None:
+        raise FatalError("the process died before the acknowledgement was committed")
+
+
+def _die_during_first_run(ctx: ServiceContext, sim: RunningSimulator) -> None:
+    claim = claim_run(ctx, enqueue_run(ctx, "Newsletter").run.id)
+    assert claim is not None
+    parts = EngineParts(store=DiesBeforeCommitting)
+    run = execute_claim(ctx, claim, tune=in_process(sim, fast), parts=parts)
+    assert run.status is RunStatus.FAILURE, run.message
+
+
+def _state(ctx: ServiceContext) -> tuple[set[tuple[int, str]], set[tuple[int, str]]]:
+    with ctx.db.session() as session:
+        repo = SyncStateRepository(session)
+        return repo.memberships(1), repo.memberships(1, pending=True)
+
+
+def test_a_batch_taken_but_never_recorded_is_removed_after_the_people_left(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    setup(ctx, sim, tmp_path, people(30))
+    _die_during_first_run(ctx, sim)
+    assert len(list_members(sim)["Seg A"]) == 30  # Autopilot took the batch
+    known, pending = _state(ctx)
+    assert known == set()
+    assert len(pending) == 30
+
+    # Before the next run, 20 of them leave the segment (the data moved on meanwhile).
+    stay = people(10)
+    leave = [p.__class__(p.id, p.email, p.first, p.last, "") for p in people(20, start=11)]
+    write_profiles(ctx, tmp_path / "people.csv", [*stay, *leave])
+    reset_stats(sim)
+    run = runs.run_export(ctx, "Newsletter", tune=in_process(sim, fast))
+
+    assert run.status is RunStatus.SUCCESSFUL, run.message
+    assert list_members(sim)["Seg A"] == {p.email for p in stay}  # no orphan
+    assert run.counts.removed == 20
+    known, pending = _state(ctx)
+    assert pending == set()
+    assert {email for _, email in known} == {p.email for p in stay}
+
+
+def test_pending_memberships_still_wanted_are_confirmed_by_sending_them_again(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    setup(ctx, sim, tmp_path, people(30))
+    _die_during_first_run(ctx, sim)
+    reset_stats(sim)
+
+    run = runs.run_export(ctx, "Newsletter", tune=in_process(sim, fast))
+
+    assert run.status is RunStatus.SUCCESSFUL, run.message
+    assert run.counts.removed == 0
+    known, pending = _state(ctx)
+    assert pending == set()
+    assert len(known) == 30
+    assert len(contacts(sim)) == 30
+    again = runs.run_export(ctx, "Newsletter", tune=in_process(sim, fast))
+    assert again.counts.requests == 0  # everything is known now
+
+
+def test_intents_never_downgrade_what_is_known(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    setup(ctx, sim, tmp_path, people(1))  # export 1
+    with ctx.db.session() as session:
+        repo = SyncStateRepository(session)
+        repo.record_contacts(1, {"known@x.org": "h1"}, now=NOW)
+        repo.record_memberships(1, [(7, "known@x.org")])
+        repo.record_intents(
+            1, ["known@x.org", "new@x.org"], [(7, "known@x.org"), (7, "new@x.org")], now=NOW
+        )
+    with ctx.db.session() as session:
+        repo = SyncStateRepository(session)
+        assert repo.hashes(1) == {"known@x.org": "h1"}  # an intent alone has no hash
+        assert repo.memberships(1) == {(7, "known@x.org")}
+        assert repo.memberships(1, pending=True) == {(7, "new@x.org")}
+        repo.record_contacts(1, {"new@x.org": "h2"}, now=NOW)
+        repo.record_memberships(1, [(7, "new@x.org")])  # the acknowledgement
+    with ctx.db.session() as session:
+        repo = SyncStateRepository(session)
+        assert repo.hashes(1) == {"known@x.org": "h1", "new@x.org": "h2"}
+        assert repo.memberships(1) == {(7, "known@x.org"), (7, "new@x.org")}
+        assert repo.memberships(1, pending=True) == set()
