@@ -23,15 +23,9 @@ from soaklib.data import EXPORT, LIST_PREFIX, SEGMENTS, expectation, read_csv
 from soaklib.sim import API_KEY, SoakSimulator
 
 
-def accepted(sim: SoakSimulator) -> int:
-    """Requests Autopilot accepted: answered 2xx, or 408 after committing the write."""
-    counting = sim.counting
-    ok = sum(n for code, n in counting.statuses.items() if 200 <= code < 300)
-    return ok + counting.answered(408)
-
-
-def replay(csv_paths: list[Path]) -> tuple[int, Comparison]:
-    """Sync each CSV in turn, once; the accepted requests and the final comparison."""
+def replay(csv_paths: list[Path]) -> tuple[int, int, Comparison]:
+    """Sync each CSV in turn, once; the accepted requests, the accepted writes, and the final
+    comparison."""
     sim = SoakSimulator(seed=1)
     try:
         with (
@@ -68,6 +62,7 @@ def replay(csv_paths: list[Path]) -> tuple[int, Comparison]:
                     import_profiles(ctx, path, "people", key="id", profile=True, replace=True)
                 runs.run_export(ctx, EXPORT)
         expected = expectation(read_csv(csv_paths[-1]))
-        return accepted(sim), compare(expected, sim.contacts(), sim.lists())
+        requests, writes = sim.counting.accepted(), sim.counting.accepted(writes=True)
+        return requests, writes, compare(expected, sim.contacts(), sim.lists())
     finally:
         sim.close()

@@ -1,20 +1,20 @@
 """A phase's figures: measured at its end, compared, and printed.
 
-Extra requests per crash: the requests Autopilot accepted (answered 2xx, or 408 after
-committing the write, less one per such 408 since its retry is the fault's, not a crash's)
-beyond what a crash-free run sequence needs — the same data versions that runs synced, in the
-same order, each run once with no fault and no kill against a fresh simulator (the baseline
-replay) — divided by the kills. Work done for a data version that a crash kept from finishing
-and that newer data then superseded counts as extra; so do the list and memberships a list
-deleted by hand costs. Compare it with the writes in flight at the kills: at most those should
-be sent again."""
+Extra requests per crash: the requests Autopilot accepted (answered 2xx; a 408 after commit
+is left out, its retry stands for it) beyond what a crash-free run sequence needs — the same
+data versions that runs synced, in the same order, each run once with no fault and no kill
+against a fresh simulator (the baseline replay) — divided by the kills; the same for writes
+alone. Work done for a data version that a crash kept from finishing and that newer data then
+superseded counts as extra; so do each resumed attempt's look at the lists, a connection test
+after a revoked key, and the list and memberships a list deleted by hand costs. Compare the
+extra writes with the writes in flight at the kills: at most those should be sent again."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from soaklib.baseline import accepted, replay
+from soaklib.baseline import replay
 from soaklib.chaos import Phase
 from soaklib.check import compare, examples, stuck
 from soaklib.data import expectation, read_csv
@@ -60,6 +60,7 @@ def measure(phase: Phase, *, with_baseline: bool) -> Figures:
         "process_exits": dict(tally.exits),
         "requests": counting.requests(),
         "answers": {str(code): n for code, n in sorted(counting.statuses.items())},
+        "refusals": phase.sim.refusals(),
         "expected_contacts": len(expected),
         "contacts": len(phase.sim.contacts()),
         "lost": len(result.lost),
@@ -73,9 +74,12 @@ def measure(phase: Phase, *, with_baseline: bool) -> Figures:
     if with_baseline and tally.synced_versions:
         values["synced_versions"] = len(tally.synced_versions)
         paths = [phase.csv_path(version) for version in tally.synced_versions]
-        needed, replayed = replay(paths)
-        extra = accepted(phase.sim) - counting.answered(408) - needed
+        needed, needed_writes, replayed = replay(paths)
+        extra = counting.accepted() - needed
+        extra_writes = counting.accepted(writes=True) - needed_writes
         values["baseline_requests"] = needed
+        values["extra_writes"] = extra_writes
+        values["extra_writes_per_crash"] = round(extra_writes / kills, 2) if kills else 0.0
         values["baseline_lost"] = len(replayed.lost)
         values["baseline_orphaned"] = len(replayed.orphaned)
         values["extra_requests"] = extra
@@ -89,9 +93,10 @@ def _lines(values: dict[str, Any], result: Any, held: list[Any]) -> list[str]:
     v = values
     extra = (
         f"extra requests {v['extra_requests']} over a crash-free baseline of "
-        f"{v['baseline_requests']} ({v['extra_per_crash']} per crash; writes in flight per "
-        f"kill {v['in_flight_per_kill']}; the replay itself: lost {v['baseline_lost']}, "
-        f"orphaned {v['baseline_orphaned']})"
+        f"{v['baseline_requests']}: {v['extra_per_crash']} per crash; writes "
+        f"{v['extra_writes']}, {v['extra_writes_per_crash']} per crash, against "
+        f"{v['in_flight_per_kill']} writes in flight per kill (the replay itself: lost "
+        f"{v['baseline_lost']}, orphaned {v['baseline_orphaned']})"
         if "extra_requests" in v
         else f"extra requests: no baseline (writes in flight per kill {v['in_flight_per_kill']})"
     )
@@ -101,7 +106,7 @@ def _lines(values: dict[str, Any], result: Any, held: list[Any]) -> list[str]:
         f"mid-send {v['mid_send']}",
         f"faults {v['faults']}",
         f"runs by final status {v['runs']} ({v['attempts']} attempts); final run {v['final_run']}",
-        f"requests {v['requests']} (answers {v['answers']})",
+        f"requests {v['requests']} (answers {v['answers']}; other than 2xx: {v['refusals']})",
         extra,
         f"contacts {v['contacts']} (expected on lists: {v['expected_contacts']})",
         f"lost {v['lost']}{examples(result.lost)}",
