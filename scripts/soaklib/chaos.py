@@ -125,9 +125,7 @@ class Phase:
         self.iterations += 1
         rng = self.rng
         if rng.random() < 0.85:  # sometimes a resume on the same data
-            self.people.mutate(rng.randrange(5, 40))
-            self._write_version()
-            self.segsync.import_profiles(self.csv_path(self.version))
+            self._change_data()
         fault = rng.choice(FAULTS)
         if fault == "revoke":
             self._revoked_run()
@@ -141,12 +139,20 @@ class Phase:
         else:
             self.workers.stop()
             for _ in range(rng.randrange(2, 8)):
-                self.killer.kill_run(self.segsync, allow_hold=dropper is None)
+                status = self.killer.kill_run(self.segsync, allow_hold=dropper is None)
+                self._note(status)
+                if status != "killed":  # it ended first: give the next one work
+                    self._change_data()
             if rng.random() < 0.6:  # else the interrupted run meets newer data next time
                 self._note(self.killer.complete_run(self.segsync))
         if dropper is not None:
             dropper.join(timeout=60.0)
         self._faults_off()
+
+    def _change_data(self) -> None:
+        self.people.mutate(self.rng.randrange(5, 40))
+        self._write_version()
+        self.segsync.import_profiles(self.csv_path(self.version))
 
     def _revoked_run(self) -> None:
         """The key revoked: a run fails (401, the connection flagged), then the key is

@@ -61,20 +61,22 @@ class Killer:
         self.sim = sim
         self.tally = tally
 
-    def signal(self, process: subprocess.Popen[bytes], *, executing: bool = True) -> None:
-        """SIGKILL or SIGTERM ``process`` now, counting whether it was mid-send (it executes
-        the run and a write is in flight)."""
+    def signal(self, process: subprocess.Popen[bytes], *, executing: bool = True) -> bool:
+        """SIGKILL or SIGTERM ``process`` now (False if it had ended), counting whether it was
+        mid-send (it executes the run and a write is in flight)."""
         sig = signal.SIGKILL if self.rng.random() < 0.6 else signal.SIGTERM
         in_flight = self.sim.counting.in_flight if executing else 0
         if process.poll() is not None:
-            return
+            return False
         process.send_signal(sig)
         self.tally.kills[sig.name] += 1
         self.tally.mid_send += in_flight > 0
         self.tally.in_flight_at_kill += in_flight
+        return True
 
-    def kill_run(self, segsync: Segsync, *, allow_hold: bool) -> None:
-        """Start ``exports run`` and kill it at a random moment (if it is still running)."""
+    def kill_run(self, segsync: Segsync, *, allow_hold: bool) -> str:
+        """Start ``exports run`` and kill it at a random moment: ``"killed"``, or the run's
+        final status when it ended first."""
         strategy = self.rng.choice(("mid-send", "mid-send", "held", "random"))
         if strategy == "held" and not allow_hold:
             strategy = "mid-send"
@@ -89,14 +91,15 @@ class Killer:
                 _wait(lambda: self.sim.faults.hold.held > 0, process)
             else:
                 _wait(lambda: False, process, limit=self.rng.uniform(0.5, 5.0))
-            self.signal(process)
+            killed = self.signal(process)
             process.wait(timeout=WAIT_LIMIT)
         finally:
             self.sim.faults.release()
             if process.poll() is None:
                 process.kill()
-            process.communicate()
+            out, _ = process.communicate()
         self.tally.exits[_exit_name(process.returncode)] += 1
+        return "killed" if killed else _status(out, process.returncode)
 
     def _mid_send(self, process: subprocess.Popen[bytes], started: int) -> None:
         """Until a write of the process is in flight, after 0 to 4 more writes went out."""
@@ -109,10 +112,15 @@ class Killer:
         process = segsync.start("exports", "run", EXPORT, "--json")
         out, _ = process.communicate(timeout=WAIT_LIMIT * 5)
         self.tally.exits[_exit_name(process.returncode)] += 1
-        try:
-            return str(json.loads(out)["status"]).lower()
-        except (ValueError, KeyError, TypeError):
-            return f"exit {process.returncode}"
+        return _status(out, process.returncode)
+
+
+def _status(out: bytes, code: int | None) -> str:
+    """The status of the run record ``exports run --json`` printed."""
+    try:
+        return str(json.loads(out)["status"]).lower()
+    except (ValueError, KeyError, TypeError):
+        return f"exit {code}"
 
 
 def _exit_name(code: int | None) -> str:
