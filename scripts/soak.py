@@ -116,10 +116,11 @@ def main(argv: list[str] | None = None) -> int:
             log(f"[{name}] {line}")
     minutes = (time.monotonic() - started) / 60
     failures = {f.phase: f.failures for f in results if f.failures}
-    log(
-        f"soak done in {minutes:.1f} min, seed {args.seed}: "
-        + (f"FAILED {failures}" if failures else "every check passed")
-    )
+    kills = sum(f.values["kills"] for f in results)
+    mid_send = sum(f.values["mid_send"] for f in results)
+    verdict = f"FAILED {failures}" if failures else "every check passed"
+    log(f"soak done in {minutes:.1f} min, seed {args.seed}: {kills} kills, {mid_send} mid-send")
+    log(verdict)
     if args.json is not None:
         document = {
             "seed": args.seed,

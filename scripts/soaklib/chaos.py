@@ -150,7 +150,7 @@ class Phase:
         self._faults_off()
 
     def _change_data(self) -> None:
-        self.people.mutate(self.rng.randrange(5, 40))
+        self.people.mutate(self.rng.randrange(10, 60))
         self._write_version()
         self.segsync.import_profiles(self.csv_path(self.version))
 

@@ -20,7 +20,7 @@ PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 KEY_VARIABLE = "SOAK_AUTOPILOT_KEY"
 CONNECTION = "Sim"
 COMMAND_TIMEOUT = 300.0
-RATE_LIMIT = "25"  # requests/s: a run takes a while, so kills land mid-send
+RATE_LIMIT = "10"  # requests/s: a run takes a while, so kills land mid-send
 
 
 class SetupFailed(RuntimeError):

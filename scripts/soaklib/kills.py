@@ -149,10 +149,9 @@ class Workers:
         goes out (if one does within a few seconds); then start another."""
         self.ensure()
         sim = self.killer.sim
-        started = sim.counting.writes_started
         rng = self.killer.rng
-        if _wait(lambda: sim.counting.writes_started > started, self.processes[0], 5.0):
-            time.sleep(rng.uniform(0.0, 0.3))
+        if _wait(lambda: sim.counting.in_flight > 0, self.processes[0], 5.0):
+            time.sleep(rng.uniform(0.0, 0.1))
         executor = self._executor()
         if executor is not None and rng.random() < 0.85:
             victim, executing = executor, True
