@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-ITERATIONS = 8
+ITERATIONS = 6
 SEED = 7
 
 
