@@ -46,7 +46,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--duration",
         type=float,
-        default=24.0,
+        default=23.0,
         help="minutes of chaos at most (default %(default)s)",
     )
     parser.add_argument("--profiles", type=int, default=300, help="profiles at the start")
@@ -56,7 +56,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="metadata DBs, one phase each: sqlite, postgres or both (default %(default)s)",
     )
     parser.add_argument(
-        "--workers-share", type=float, default=0.35, help="share of loops run by two workers"
+        "--workers-share", type=float, default=0.5, help="share of loops run by two workers"
     )
     parser.add_argument(
         "--no-baseline", action="store_true", help="skip the crash-free replay (extra requests)"

@@ -135,7 +135,7 @@ class Phase:
         if dropper is not None:
             self.tally.faults["drop"] += 1
         if rng.random() < self.workers_share:
-            self._with_workers(rng.randrange(2, 6))
+            self._with_workers(rng.randrange(2, 7))
         else:
             self.workers.stop()
             for _ in range(rng.randrange(2, 8)):
@@ -173,7 +173,8 @@ class Phase:
         self.workers.ensure()
         self.segsync.run("exports", "run", EXPORT, "--no-wait")
         for _ in range(kills):
-            self.workers.kill_one()
+            if not self.workers.kill_one():
+                break
         self._note(self._wait_for_runs())
 
     def _wait_for_runs(self) -> str:

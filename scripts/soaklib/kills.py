@@ -144,15 +144,18 @@ class Workers:
             command = ("worker", "--poll-interval", "0.1")
             self.processes.append(self.segsync.start(*command))
 
-    def kill_one(self) -> None:
-        """Kill a worker at a random moment: mostly the one executing the run, once a write
-        goes out (if one does within a few seconds); then start another."""
+    def kill_one(self) -> bool:
+        """Kill a worker at a random moment of the run in progress: mostly the one executing
+        it, once a write is in flight (if one is within a few seconds); then start another.
+        False, killing nobody, when no run is queued or in progress."""
         self.ensure()
         sim = self.killer.sim
         rng = self.killer.rng
         if _wait(lambda: sim.counting.in_flight > 0, self.processes[0], 5.0):
             time.sleep(rng.uniform(0.0, 0.1))
-        executor = self._executor()
+        executor, active = self._executor()
+        if not active:
+            return False
         if executor is not None and rng.random() < 0.85:
             victim, executing = executor, True
         else:
@@ -161,17 +164,22 @@ class Workers:
         self.killer.signal(victim, executing=executing)
         victim.communicate(timeout=WAIT_LIMIT)
         self.ensure()
+        return True
 
-    def _executor(self) -> subprocess.Popen[bytes] | None:
+    def _executor(self) -> tuple[subprocess.Popen[bytes] | None, bool]:
         """The worker holding the lease of the run in progress (the lease owner is
-        ``host:pid:nonce``)."""
+        ``host:pid:nonce``), and whether a run is queued or in progress at all."""
+        active = False
         for run in self.segsync.runs():
+            if run.status not in ("queued", "processing"):
+                continue
+            active = True
             if run.status == "processing" and run.lease_owner:
                 pid = run.lease_owner.rsplit(":", 2)[-2]
                 for process in self.processes:
                     if str(process.pid) == pid:
-                        return process
-        return None
+                        return process, True
+        return None, active
 
     def stop(self) -> None:
         """SIGTERM every worker and wait: their runs go back to the queue."""
