@@ -23,8 +23,8 @@ from soaklib.data import EXPORT, LIST_PREFIX, SEGMENTS, expectation, read_csv
 from soaklib.sim import API_KEY, SoakSimulator
 
 
-def replay(csv_paths: list[Path]) -> tuple[int, int, Comparison]:
-    """Sync each CSV in turn, once; the accepted requests, the accepted writes, and the final
+def replay(csv_paths: list[Path]) -> tuple[dict[str, int], Comparison]:
+    """Sync each CSV in turn, once; the accepted requests by route and status, and the final
     comparison."""
     sim = SoakSimulator(seed=1)
     try:
@@ -62,7 +62,6 @@ def replay(csv_paths: list[Path]) -> tuple[int, int, Comparison]:
                     import_profiles(ctx, path, "people", key="id", profile=True, replace=True)
                 runs.run_export(ctx, EXPORT)
         expected = expectation(read_csv(csv_paths[-1]))
-        requests, writes = sim.counting.accepted(), sim.counting.accepted(writes=True)
-        return requests, writes, compare(expected, sim.contacts(), sim.lists())
+        return sim.answers(accepted=True), compare(expected, sim.contacts(), sim.lists())
     finally:
         sim.close()

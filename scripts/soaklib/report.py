@@ -60,7 +60,7 @@ def measure(phase: Phase, *, with_baseline: bool) -> Figures:
         "process_exits": dict(tally.exits),
         "requests": counting.requests(),
         "answers": {str(code): n for code, n in sorted(counting.statuses.items())},
-        "refusals": phase.sim.refusals(),
+        "refusals": phase.sim.answers(accepted=False),
         "expected_contacts": len(expected),
         "contacts": len(phase.sim.contacts()),
         "lost": len(result.lost),
@@ -74,10 +74,18 @@ def measure(phase: Phase, *, with_baseline: bool) -> Figures:
     if with_baseline and tally.synced_versions:
         values["synced_versions"] = len(tally.synced_versions)
         paths = [phase.csv_path(version) for version in tally.synced_versions]
-        needed, needed_writes, replayed = replay(paths)
-        extra = counting.accepted() - needed
-        extra_writes = counting.accepted(writes=True) - needed_writes
-        values["baseline_requests"] = needed
+        needed, replayed = replay(paths)
+        by_route = phase.sim.answers(accepted=True)
+        extra = sum(by_route.values()) - sum(needed.values())
+        extra_writes = sum(n for r, n in by_route.items() if not r.startswith("GET")) - sum(
+            n for r, n in needed.items() if not r.startswith("GET")
+        )
+        values["baseline_requests"] = sum(needed.values())
+        values["extra_by_route"] = {
+            route: by_route.get(route, 0) - needed.get(route, 0)
+            for route in sorted(set(by_route) | set(needed))
+            if by_route.get(route, 0) != needed.get(route, 0)
+        }
         values["extra_writes"] = extra_writes
         values["extra_writes_per_crash"] = round(extra_writes / kills, 2) if kills else 0.0
         values["baseline_lost"] = len(replayed.lost)
@@ -95,8 +103,8 @@ def _lines(values: dict[str, Any], result: Any, held: list[Any]) -> list[str]:
         f"extra requests {v['extra_requests']} over a crash-free baseline of "
         f"{v['baseline_requests']}: {v['extra_per_crash']} per crash; writes "
         f"{v['extra_writes']}, {v['extra_writes_per_crash']} per crash, against "
-        f"{v['in_flight_per_kill']} writes in flight per kill (the replay itself: lost "
-        f"{v['baseline_lost']}, orphaned {v['baseline_orphaned']})"
+        f"{v['in_flight_per_kill']} writes in flight per kill; by route {v['extra_by_route']} "
+        f"(the replay itself: lost {v['baseline_lost']}, orphaned {v['baseline_orphaned']})"
         if "extra_requests" in v
         else f"extra requests: no baseline (writes in flight per kill {v['in_flight_per_kill']})"
     )

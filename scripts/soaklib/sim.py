@@ -35,7 +35,6 @@ class Counting:
         self.in_flight = 0
         self.writes_started = 0
         self.statuses: Counter[int] = Counter()
-        self.writes: Counter[int] = Counter()  # answers to writes, by status
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = str(scope.get("path", ""))
@@ -60,24 +59,10 @@ class Counting:
                 self.in_flight -= write
                 code = status[0] if status else 0
                 self.statuses[code] += 1
-                if write:
-                    self.writes[code] += 1
 
     def requests(self) -> int:
         with self.lock:
             return sum(self.statuses.values())
-
-    def answered(self, *codes: int) -> int:
-        with self.lock:
-            return sum(self.statuses[c] for c in codes)
-
-    def accepted(self, *, writes: bool = False) -> int:
-        """Requests Autopilot accepted, answered 2xx — every request, or only the writes. A 408
-        after commit applied its write too, but the retry that follows it (a 2xx) stands for
-        it: what a 408 costs is the fault's doing, not a crash's."""
-        with self.lock:
-            counts = self.writes if writes else self.statuses
-            return sum(n for code, n in counts.items() if 200 <= code < 300)
 
 
 class SoakSimulator:
@@ -117,8 +102,8 @@ class SoakSimulator:
         """``POST /_sim/faults``: only the switches given change."""
         self.http.post("/_sim/faults", json=switches).raise_for_status()
 
-    def refusals(self) -> dict[str, int]:
-        """``/_sim/stats``: the answers other than 2xx, by route and status."""
+    def answers(self, *, accepted: bool) -> dict[str, int]:
+        """``/_sim/stats`` by route and status: the 2xx answers (``accepted``), or the others."""
         reply = self.http.get("/_sim/stats")
         reply.raise_for_status()
         routes: dict[str, dict[str, int]] = reply.json()["requests"]
@@ -126,7 +111,7 @@ class SoakSimulator:
             f"{route} {status}": n
             for route, by_status in sorted(routes.items())
             for status, n in sorted(by_status.items())
-            if not status.startswith("2")
+            if status.startswith("2") == accepted
         }
 
     def contacts(self) -> list[dict[str, Any]]:
