@@ -61,6 +61,7 @@ def measure(phase: Phase, *, with_baseline: bool) -> Figures:
         "requests": counting.requests(),
         "answers": {str(code): n for code, n in sorted(counting.statuses.items())},
         "refusals": phase.sim.answers(accepted=False),
+        "bad_requests": list(counting.bad_requests),
         "expected_contacts": len(expected),
         "contacts": len(phase.sim.contacts()),
         "lost": len(result.lost),
@@ -114,7 +115,8 @@ def _lines(values: dict[str, Any], result: Any, held: list[Any]) -> list[str]:
         f"mid-send {v['mid_send']}",
         f"faults {v['faults']}",
         f"runs by final status {v['runs']} ({v['attempts']} attempts); final run {v['final_run']}",
-        f"requests {v['requests']} (answers {v['answers']}; other than 2xx: {v['refusals']})",
+        f"requests {v['requests']} (answers {v['answers']}; other than 2xx: {v['refusals']})"
+        + examples(v["bad_requests"], 2),
         extra,
         f"contacts {v['contacts']} (expected on lists: {v['expected_contacts']})",
         f"lost {v['lost']}{examples(result.lost)}",

@@ -35,6 +35,7 @@ class Counting:
         self.in_flight = 0
         self.writes_started = 0
         self.statuses: Counter[int] = Counter()
+        self.bad_requests: list[str] = []  # the first few 400 answers, as sent
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = str(scope.get("path", ""))
@@ -47,6 +48,9 @@ class Counting:
         async def watch(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status.append(int(message["status"]))
+            elif status == [400] and len(self.bad_requests) < 5:
+                body = bytes(message.get("body", b"")).decode(errors="replace")
+                self.bad_requests.append(f"{scope['method']} {path}: {body[:200]}")
             await send(message)
 
         with self.lock:
