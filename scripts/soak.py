@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from soaklib.chaos import Budget, Phase
+from soaklib.chaos import FAULTS, Budget, Phase
 from soaklib.cli import PostgresDatabase
 from soaklib.report import Figures, measure
 
@@ -61,12 +61,22 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-baseline", action="store_true", help="skip the crash-free replay (extra requests)"
     )
+    parser.add_argument(
+        "--faults",
+        default=",".join(sorted(set(FAULTS))),
+        help="fault kinds to draw from, comma-separated (default %(default)s; 'none' is a loop "
+        "without a fault)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
     args.metadata = [m.strip() for m in args.metadata.split(",") if m.strip()]
     unknown = [m for m in args.metadata if m not in SHARES]
     if unknown or not args.metadata:
         parser.error(f"--metadata: {unknown or 'nothing'} — give sqlite, postgres or both")
+    args.faults = tuple(f.strip() for f in args.faults.split(",") if f.strip())
+    wrong = sorted(set(args.faults) - set(FAULTS))
+    if wrong or not args.faults:
+        parser.error(f"--faults: {wrong or 'nothing'} — choose among {sorted(set(FAULTS))}")
     return args
 
 
@@ -85,6 +95,7 @@ def run_phase(name: str, args: argparse.Namespace, share: float, rng: random.Ran
             database_url=None if database is None else database.url,
             workers_share=args.workers_share,
             log=log,
+            faults=args.faults,
         )
         try:
             phase.setup()

@@ -43,12 +43,14 @@ class Phase:
         database_url: str | None,
         workers_share: float,
         log: Callable[[str], None],
+        faults: tuple[str, ...] = FAULTS,
     ) -> None:
         self.name = name
         self.workdir = workdir
         self.rng = rng
         self.log = log
         self.workers_share = workers_share
+        self.faults = faults
         self.people = People(rng, profiles)
         self.sim = SoakSimulator(seed=rng.randrange(1 << 30), latency_ms=BASE_LATENCY_MS)
         self.segsync = Segsync(workdir / "data", database_url)
@@ -126,7 +128,7 @@ class Phase:
         rng = self.rng
         if rng.random() < 0.85:  # sometimes a resume on the same data
             self._change_data()
-        fault = rng.choice(FAULTS)
+        fault = rng.choice(self.faults)
         if fault == "revoke":
             self._revoked_run()
         else:

@@ -5,7 +5,7 @@ dropped connections, a revoked key and lists deleted by hand — then Autopilot'
 against an expectation computed from the final data alone.
 
 Bounded by iterations, not by the clock: a busy machine makes it slower, never different in
-what it checks. About a minute on an idle machine."""
+what it checks. About a minute and a half on a quiet machine."""
 
 from __future__ import annotations
 
