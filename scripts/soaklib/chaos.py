@@ -88,8 +88,11 @@ class Phase:
             self.sim.set_faults(revoke_key=API_KEY)
         elif kind == "delete-list":
             lists = self.sim.lists()
-            if not lists or not self.sim.delete_list(rng.choice(lists)["list_id"]):
-                self.tally.faults["delete-list (unavailable)"] += 1
+            if not lists:
+                self.tally.faults["delete-list (no list yet)"] += 1
+                return
+            if not self.sim.delete_list(rng.choice(lists)["list_id"]):
+                self.tally.faults["delete-list (no such endpoint)"] += 1
                 return
         if kind != "none":
             self.tally.faults[kind] += 1
