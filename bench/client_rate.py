@@ -1,16 +1,23 @@
 """How close the Autopilot client sits to the rate-limit floor.
 
 Starts the simulator (`segsync simulator`, its own process, on a free loopback port) with a rate
-limit of R requests/s and L ms added latency, then has the client upsert N contacts in bulk
-batches of 100 through `Destination.upsert_batches`, and prints:
+limit of R requests/s and L ms added latency, then has the client — its connection set to C
+requests/s, R unless `--client-rate` says otherwise — upsert N contacts in bulk batches of 100
+through `Destination.upsert_batches`, and prints:
 
 - requests made, and the minimum ceil(N / 100);
-- 429s received (the client's count, checked against the simulator's);
-- wall time, the floor requests / R, and wall / floor.
+- 429s received (the client's count, checked against the simulator's), and the lowest rate the
+  client's adaptive rate went down to;
+- wall time, the floor requests / R, and wall / floor;
+- the strict floor (minimum − B) / R, where B = max(R, 1) is the simulator's initial burst (its
+  token bucket starts full), and wall / strict floor.
 
-Target: requests = minimum, 429s = 0, wall / floor <= 1.05.
+Target at C = R: requests = minimum, 429s = 0, wall / floor <= 1.05. With the connection set
+faster than the API allows (`--rate 1 --client-rate 5`), the client slows itself down: the run
+completes, and wall / strict floor says what the slowing down cost.
 
     python bench/client_rate.py [--contacts 20000] [--rate 50] [--latency-ms 100] [--in-thread]
+    python bench/client_rate.py --rate 1 --client-rate 5 --contacts 6000 --latency-ms 100
 """
 
 from __future__ import annotations
@@ -100,10 +107,12 @@ async def run(root: str, contacts: int, rate: float) -> dict[str, float]:
             rejected += len(result.rejected)
             peak = max(peak, dest.max_in_flight())
         wall = time.perf_counter() - started
+        slowdown = dest.slowdown()
         return {
             "requests": dest.requests_made,
             "minimum": math.ceil(contacts / size),
             "throttled": dest.throttled,
+            "lowest": rate if slowdown is None else slowdown.lowest,
             "rejected": rejected,
             "wall": wall,
             "in_flight": peak,
@@ -113,30 +122,39 @@ async def run(root: str, contacts: int, rate: float) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, default=20_000)
-    parser.add_argument("--rate", type=float, default=50.0)
+    parser.add_argument("--rate", type=float, default=50.0, help="what the simulator allows")
+    parser.add_argument(
+        "--client-rate", type=float, default=None, help="the connection's rate (default: --rate)"
+    )
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument(
         "--in-thread", action="store_true", help="serve the simulator in a thread of this process"
     )
     args = parser.parse_args()
     serve = simulator_thread if args.in_thread else simulator_process
+    client_rate = args.rate if args.client_rate is None else args.client_rate
     with serve(args.rate, args.latency_ms) as root:
-        figures = asyncio.run(run(root, args.contacts, args.rate))
+        figures = asyncio.run(run(root, args.contacts, client_rate))
         server = httpx.get(f"{root}/_sim/stats").json()
     floor = figures["requests"] / args.rate
+    strict = max(figures["minimum"] - max(args.rate, 1.0), 0.0) / args.rate
     print(
-        f"client_rate: {args.contacts} contacts, R = {args.rate:g} r/s, "
+        f"client_rate: {args.contacts} contacts, R = {args.rate:g} r/s, C = {client_rate:g} r/s, "
         f"latency {args.latency_ms:g} ms, simulator {'in-thread' if args.in_thread else 'process'}"
     )
     print(f"  requests made      {figures['requests']:.0f}  (simulator saw {server['total']})")
     print(f"  minimum ceil(N/100) {figures['minimum']:.0f}")
     sent = server["throttled"]
     print(f"  429s received      {figures['throttled']:.0f}  (simulator sent {sent})")
+    print(f"  lowest rate        {figures['lowest']:.3g} r/s")
     print(f"  rejected contacts  {figures['rejected']:.0f}")
     print(f"  peak in flight     {figures['in_flight']:.0f}")
     print(f"  wall time          {figures['wall']:.3f} s")
     print(f"  floor (requests/R) {floor:.3f} s")
-    print(f"  wall / floor       {figures['wall'] / floor:.3f}  (target <= 1.05)")
+    print(f"  wall / floor       {figures['wall'] / floor:.3f}  (target <= 1.05 at C = R)")
+    if strict > 0:
+        print(f"  strict floor       {strict:.3f} s  ((minimum - burst) / R)")
+        print(f"  wall / strict      {figures['wall'] / strict:.3f}")
 
 
 if __name__ == "__main__":

@@ -205,6 +205,7 @@ def settings(tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         database_url=None,
         profiles_url=None,
+        profiles_schema=None,
         secret_key=None,
     )
 

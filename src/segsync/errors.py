@@ -6,7 +6,8 @@
     │   └── Conflict                  it clashes with what exists (HTTP 409)
     ├── PermissionDenied              this user may not do this (CLI exit 2, HTTP 403)
     ├── FatalError                    the job cannot go on; do not retry (CLI exit 1)
-    │   └── AuthenticationFailed      the destination rejected the credentials (401/403)
+    │   ├── AuthenticationFailed      the destination rejected the credentials (401/403)
+    │   └── UnknownList               a list the request named does not exist (any more)
     ├── RetriableError                transient; retry with backoff
     │   └── RateLimited               the destination asked us to slow down (429)
     └── RecordRejected                one record was refused; skip it, keep its reason
@@ -48,6 +49,16 @@ class FatalError(SegsyncError):
 
 class AuthenticationFailed(FatalError):
     """The destination rejected the credentials (HTTP 401 or 403)."""
+
+
+class UnknownList(FatalError):
+    """The destination has no list ``list_id`` (deleted by hand, say): a request naming it was
+    refused as a whole and nothing of it was stored. A run re-creates the list and sends again
+    (docs/exports.md); anywhere else it stops the job."""
+
+    def __init__(self, list_id: str, message: str | None = None) -> None:
+        super().__init__(message or f"the destination has no list {list_id} (deleted?)")
+        self.list_id = list_id
 
 
 class RetriableError(SegsyncError):

@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str | None = None
     profiles_url: str | None = None
+    # PostgreSQL schema of the profile tables (docs/profiles.md); unset: "segsync_profiles" when
+    # the profiles share a database with the metadata, else the connection's default schema.
+    profiles_schema: str | None = None
     secret_key: SecretStr | None = None
     log_level: str = "WARNING"
     # Notification channels (docs/notifications.md). Empty smtp_recipients = the administrators.

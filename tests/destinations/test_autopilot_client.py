@@ -112,14 +112,6 @@ async def test_429_honours_retry_after_and_is_counted(vtime: VirtualTime) -> Non
     assert vtime.sleeps == [7.0]
 
 
-async def test_429_without_retry_after_backs_off(vtime: VirtualTime) -> None:
-    script = Script([reply(429), reply(429), reply(200, OK_BULK)])
-    async with destination(script, vtime) as dest:
-        await dest.upsert_batch([UpsertItem("a@x.org")])
-        assert dest.throttled == 2
-    assert sum(vtime.sleeps) >= 0.375 + 0.75
-
-
 async def test_transport_errors_and_408_are_retried(vtime: VirtualTime) -> None:
     script = Script(
         [
@@ -159,13 +151,6 @@ async def test_exhausted_retries_raise_a_retriable_error(vtime: VirtualTime) -> 
             await dest.upsert_batch([UpsertItem("a@x.org")])
     assert not isinstance(info.value, RateLimited)
     assert len(script.requests) == 4
-
-
-async def test_exhausted_429s_raise_rate_limited(vtime: VirtualTime) -> None:
-    script = Script([reply(429, {"message": "too many"})] * 4)
-    async with destination(script, vtime) as dest:
-        with pytest.raises(RateLimited, match="gave up after 4 attempts"):
-            await dest.forget("a@x.org")
 
 
 async def test_error_messages_do_not_contain_the_email(vtime: VirtualTime) -> None:

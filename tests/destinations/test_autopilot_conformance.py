@@ -11,7 +11,7 @@ import httpx
 
 from segsync.destinations.autopilot import AutopilotDestination
 from segsync.destinations.base import ConnectionConfig, Destination
-from segsync.simulator import Simulator, SimulatorConfig
+from segsync.simulator import Simulator, SimulatorConfig, by_hand
 from segsync.testing.conformance import ConformanceHarness, DestinationConformance
 
 KEY = "conformance-key"
@@ -64,6 +64,9 @@ class AutopilotHarness(ConformanceHarness):
 
     def sent_records(self) -> list[Mapping[str, Any]]:
         return list(self.transport.contacts)
+
+    def delete_list(self, list_id: str) -> None:
+        assert by_hand.delete_list(self.simulator.state, list_id).status == 200
 
 
 class TestAutopilotConformance(DestinationConformance):

@@ -4,7 +4,9 @@ latency without a single 429, and faults switched on through ``/_sim/faults``.""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -74,18 +76,41 @@ async def test_the_rate_is_held_under_latency_without_a_single_429(
     assert counts["requests"] == {"POST /v1/contacts": {"200": 30}}
 
 
+class Timeline(httpx.AsyncBaseTransport):
+    """The real transport, noting when each request went out and when its answer came back."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.events: list[tuple[float, float, int]] = []  # (sent, answered, status)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        sent = time.monotonic()
+        response = await self.inner.handle_async_request(request)
+        self.events.append((sent, time.monotonic(), response.status_code))
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 async def test_429s_are_retried_honouring_retry_after(server: RunningSimulator) -> None:
     # The connection's rate is set too high for the key: the server pushes back.
     set_faults(server, rate_limit=4, retry_after=0.25)
-    sleep = RecordedSleep()
-    async with connect(server, 1000.0, sleep=sleep) as dest:
+    timeline = Timeline()
+    async with connect(server, 1000.0, transport=timeline) as dest:
         for i in range(8):
             result = await dest.upsert_batch([UpsertItem(f"r{i}@example.org")])
             assert result.outcomes[0].ok
         assert dest.throttled > 0
         assert dest.throttled == stats(server)["throttled"]
         assert dest.requests_made == 8 + dest.throttled
-    assert 0.25 in sleep.delays
+        slowdown = dest.slowdown()
+        assert slowdown is not None
+        assert slowdown.lowest < 1000.0
+    # after each 429, the next request waited at least as long as Retry-After said
+    for (_, answered, status), (sent, _, _) in itertools.pairwise(timeline.events):
+        if status == 429:
+            assert sent - answered >= 0.25
 
 
 async def test_server_errors_are_retried_until_they_pass(server: RunningSimulator) -> None:

@@ -84,6 +84,9 @@ class Recording(Destination):
     async def ensure_list(self, title: str) -> str:
         raise NotImplementedError
 
+    async def existing_lists(self) -> dict[str, str]:
+        raise NotImplementedError
+
     async def remove_membership(self, list_id: str, email: str) -> bool:
         raise NotImplementedError
 

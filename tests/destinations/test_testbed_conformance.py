@@ -64,6 +64,9 @@ class TestbedHarness(ConformanceHarness):
     def sent_records(self) -> list[Mapping[str, Any]]:
         return list(self.account.received)
 
+    def delete_list(self, list_id: str) -> None:
+        self.account.delete_list(list_id)
+
     def close(self) -> None:
         close_account(self.account.base_url)
 

@@ -85,6 +85,7 @@ def test_batches_acknowledged_before_a_failing_batch_are_committed(
 
         async def upsert_batches(
             batches: AsyncIterable[Sequence[UpsertItem]] | Iterable[Sequence[UpsertItem]],
+            send: object = None,
         ) -> AsyncIterator[tuple[int, BatchResult]]:
             source = aiter(batches)  # type: ignore[arg-type]
             yield 0, await destination.upsert_batch(await anext(source))

@@ -6,11 +6,13 @@ in-process (``in_process``), except the cancel, which paces a real run over HTTP
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import threading
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from segsync.destinations.base import BatchResult, ConnectionConfig, Destination, UpsertItem
@@ -45,7 +47,7 @@ from tests.services.runs_support import (
 __all__ = ["ctx", "sim"]  # fixtures
 
 UPSERT = "POST /v1/contacts"
-STORM = 30
+STORM = 12  # 429s in a row: more than a request's 8 attempts
 WAIT = 60  # seconds a step may take on a loaded machine before the test gives up
 
 
@@ -96,21 +98,27 @@ def test_500s_are_retried_and_the_run_succeeds(
 
 
 @pytest.mark.parametrize("retry_after", [None, 2.0], ids=["no-retry-after", "retry-after"])
-def test_a_429_storm_is_ridden_out(
+def test_a_429_storm_slows_the_run_down_instead_of_failing_it(
     ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path, retry_after: float | None
 ) -> None:
-    setup(ctx, sim, tmp_path, people(2500), rate_limit=1000)
+    """The users' bug: a storm of 429s longer than a request's attempts (8) ended the run in
+    Failure. Now the client lowers its rate on each 429 without using up attempts, and the run
+    ends Successful with a warning saying Autopilot slowed it down."""
+    setup(ctx, sim, tmp_path, people(2500), rate_limit=5)
     sim.simulator.faults.set_retry_after(retry_after)
-    sim.simulator.faults.throttle_next(STORM)  # more 429s in a row than one request's attempts
+    sim.simulator.faults.throttle_next(STORM)
     reset_stats(sim)
     waited = VirtualTime()  # the client's clock and sleep: no real waiting, every wait kept
 
-    def patient(config: ConnectionConfig) -> ConnectionConfig:
-        return dataclasses.replace(
-            config, clock=waited.clock, sleep=waited.sleep, backoff_max=0.3, max_attempts=40
-        )
+    sent: list[tuple[float, int]] = []  # (virtual time, status) of each request
 
-    run = runs.run_export(ctx, "Newsletter", tune=in_process(sim, patient))
+    def virtual(config: ConnectionConfig) -> ConnectionConfig:
+        assert config.max_attempts == 8  # the default budget
+        assert config.transport is not None
+        timed = Timed(config.transport, waited, sent)
+        return dataclasses.replace(config, clock=waited.clock, sleep=waited.sleep, transport=timed)
+
+    run = runs.run_export(ctx, "Newsletter", tune=in_process(sim, virtual))
 
     assert run.status is RunStatus.SUCCESSFUL, run.message
     assert stats(sim)["throttled"] == STORM
@@ -119,10 +127,35 @@ def test_a_429_storm_is_ridden_out(
     assert run.counts.requests == stats(sim)["total"]
     snapshot = sim.simulator.contacts_snapshot()
     assert len(snapshot) == 2500 == len({c["Email"] for c in snapshot}) == len(contacts(sim))
-    if retry_after is not None:  # the client waited as long as each 429 asked
-        assert waited.sleeps.count(retry_after) >= STORM
-    else:  # its own backoff, capped
-        assert 0 < max(waited.sleeps) <= 0.3
+    (warning,) = [w for w in run.warnings if "slowed this run down" in w]
+    assert warning.startswith(f"Autopilot slowed this run down ({STORM} × 429 Too Many Requests;")
+    assert "from 5 r/s to as low as" in warning
+    # The storm hits the run's first request (GET /lists) 12 times: 11 429s take the rate from
+    # 5 r/s down to its 0.1 r/s floor (× 0.7 each), and each retry waits for a token at the
+    # lowered rate (and as long as Retry-After asks); the 12th uses up an attempt at the floor.
+    assert [status for _, status in sent[: STORM + 1]] == [429] * STORM + [200]
+    gaps = [b - a for (a, _), (b, _) in itertools.pairwise(sent[: STORM + 1])]
+    paced = [1 / (5 * 0.7**k) for k in range(1, 11)] + [1 / 0.1]
+    if retry_after is None:
+        assert gaps[:11] == pytest.approx(paced)
+    else:
+        assert gaps[:11] == pytest.approx([max(retry_after, gap) for gap in paced])
+    assert gaps[11] >= 10.0 - 1e-9  # at the floor: at least 1/rate, with a backoff
+
+
+class Timed(httpx.AsyncBaseTransport):
+    """A transport that notes the virtual time and the status of every request."""
+
+    def __init__(
+        self, inner: httpx.AsyncBaseTransport, clock: VirtualTime, sent: list[tuple[float, int]]
+    ) -> None:
+        self.inner, self.clock, self.sent = inner, clock, sent
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        at = self.clock.now
+        response = await self.inner.handle_async_request(request)
+        self.sent.append((at, response.status_code))
+        return response
 
 
 def test_a_408_after_commit_causes_no_duplicate(

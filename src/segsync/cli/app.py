@@ -27,7 +27,6 @@ from segsync.cli.status import status_command
 from segsync.cli.users import tokens_app, users_app
 from segsync.cli.worker import worker_command
 from segsync.errors import SegsyncError
-from segsync.settings import Settings
 
 
 class SegsyncGroup(TyperGroup):
@@ -80,6 +79,9 @@ def root(
     ] = False,
 ) -> None:
     """segsync: the right people on the right Autopilot lists, every morning."""
+    # Imported here, not at the top: `segsync --help` and `--version` never get this far.
+    from segsync.settings import Settings
+
     settings = Settings(data_dir=data_dir) if data_dir is not None else Settings()
     configure_logging(settings.log_level)
     ctx.obj = CliState(settings=settings, as_user=as_user, json=json_output)

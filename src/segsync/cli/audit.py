@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from segsync.cli.context import service_context
+from segsync.cli.lazy import lazy_module
 from segsync.cli.output import JsonOption, console, print_json, print_table, wants_json
-from segsync.services.privacy import audit as audit_service
+
+if TYPE_CHECKING:
+    from segsync.services.privacy import audit as audit_service
+else:
+    audit_service = lazy_module("segsync.services.privacy.audit")
 
 
 def audit_command(

@@ -8,23 +8,40 @@ process list): ``--api-key-env VAR`` names an environment variable holding it, o
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperArgument, TyperCommand
 
 from segsync.cli.context import service_context
+from segsync.cli.lazy import lazy_module
 from segsync.cli.output import EXIT_FAILED, JsonOption, console, print_json, print_table, wants_json
 from segsync.errors import InputError
-from segsync.services import connections as connection_service
-from segsync.services.connections import ConnectionEdit, NewConnection, or_unset
-from segsync.services.connections.views import ConnectionDetails, ConnectionSummary
+
+if TYPE_CHECKING:
+    from segsync.services import connections as connection_service
+    from segsync.services.connections.views import ConnectionSummary
+else:
+    connection_service = lazy_module("segsync.services.connections")
 
 connections_app = typer.Typer(
     name="connections",
     help="Connections to destination accounts (administrators only).",
     no_args_is_help=True,
 )
-KNOWN_TYPES = ", ".join(connection_service.listed_type_names())
+
+
+class _AddCommand(TyperCommand):
+    """``connections add``: its help names the known destination types, asked of the registry
+    only when the help is shown (the registry loads every destination and its HTTP client)."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        for param in self.params:
+            if isinstance(param, TyperArgument) and param.name == "type_name":
+                known = ", ".join(connection_service.listed_type_names())
+                param.help = f"The destination type: {known}."
+        super().format_help(ctx, formatter)
+
 
 ApiKeyEnvOption = Annotated[
     str | None,
@@ -79,7 +96,7 @@ def _key_from_env(variable: str | None) -> str | None:
     return value
 
 
-def _print_details(details: ConnectionDetails) -> None:
+def _print_details(details: connection_service.ConnectionDetails) -> None:
     rows = [
         ("Name", details.name),
         ("Type", details.type_display),
@@ -112,18 +129,16 @@ def _print_details(details: ConnectionDetails) -> None:
 
 
 def _print_one(connection: ConnectionSummary) -> None:
-    if isinstance(connection, ConnectionDetails):
+    if isinstance(connection, connection_service.ConnectionDetails):
         _print_details(connection)
     else:
         console.print(f"{connection.name} ({connection.type_display})", highlight=False)
 
 
-@connections_app.command("add")
+@connections_app.command("add", cls=_AddCommand)
 def add_command(
     ctx: typer.Context,
-    type_name: Annotated[
-        str, typer.Argument(metavar="TYPE", help=f"The destination type: {KNOWN_TYPES}.")
-    ],
+    type_name: Annotated[str, typer.Argument(metavar="TYPE", help="The destination type.")],
     name: Annotated[str, typer.Option("--name", help="The display name.")],
     api_key_env: ApiKeyEnvOption = None,
     secret_ref: SecretRefOption = None,
@@ -140,7 +155,7 @@ def add_command(
 ) -> None:
     """Check the key against the destination (Connect), then save the connection."""
     kind = connection_service.connection_type(type_name)  # an unknown TYPE names the known ones
-    new = NewConnection(
+    new = connection_service.NewConnection(
         name,
         type=kind.name,
         api_key=_key_from_env(api_key_env),
@@ -174,11 +189,11 @@ def list_command(ctx: typer.Context, json_output: JsonOption = False) -> None:
     if not found:
         console.print("No connections.")
         return
-    if all(isinstance(c, ConnectionDetails) for c in found):
+    if all(isinstance(c, connection_service.ConnectionDetails) for c in found):
         rows = [
             [c.name, c.type_display, c.who_may_use, c.secret_hint, c.health, len(c.exports)]
             for c in found
-            if isinstance(c, ConnectionDetails)
+            if isinstance(c, connection_service.ConnectionDetails)
         ]
         print_table(
             "Connections", ["name", "type", "who may use", "key", "health", "exports"], rows
@@ -241,6 +256,8 @@ def edit_command(
     json_output: JsonOption = False,
 ) -> None:
     """Change a connection's settings; a new key or base URL is checked before saving."""
+    from segsync.services.connections import ConnectionEdit, or_unset
+
     edit = ConnectionEdit(
         name=or_unset(new_name),
         api_key=or_unset(_key_from_env(api_key_env)),

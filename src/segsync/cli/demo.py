@@ -11,11 +11,6 @@ import typer
 
 from segsync.cli.output import console, print_table, state
 from segsync.cli.runs import RunProgressBar, print_run
-from segsync.services import runs as run_service
-from segsync.services.context import open_context
-from segsync.services.system.demo import set_up_demo
-from segsync.settings import Settings
-from segsync.simulator import Simulator, SimulatorConfig, serve_in_thread
 
 DEMO_KEY = "demo-simulator-key"
 MARKER = ".segsync-demo"
@@ -53,6 +48,12 @@ def demo_command(
 ) -> None:
     """Show the whole job: sample profiles → segments → an export to a local Autopilot simulator,
     run twice (the second run sends nothing), then a summary."""
+    from segsync.services import runs as run_service
+    from segsync.services.context import open_context
+    from segsync.services.system.demo import set_up_demo
+    from segsync.settings import Settings
+    from segsync.simulator import Simulator, SimulatorConfig, serve_in_thread
+
     directory = directory.resolve()
     _fresh_dir(directory)
     settings = Settings(

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from segsync.cli.lazy import lazy_module
 from segsync.cli.output import console, err_console
-from segsync.services import exports as export_service
+
+if TYPE_CHECKING:
+    from segsync.services import exports as export_service
+else:
+    export_service = lazy_module("segsync.services.exports")
 
 
 def say(text: str, *, err: bool = False) -> None:

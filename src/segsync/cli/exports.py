@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,17 +21,16 @@ from segsync.cli.export_views import (
     say,
     table,
 )
+from segsync.cli.lazy import lazy_module
 from segsync.cli.output import EXIT_FAILED, JsonOption, print_json, wants_json
 from segsync.errors import InputError
-from segsync.services import connections as connection_service
-from segsync.services import exports as export_service
-from segsync.services.exports import (
-    DataMatching,
-    ExportEdit,
-    ExportSettings,
-    MappingLine,
-    or_unset,
-)
+
+if TYPE_CHECKING:
+    from segsync.services import connections as connection_service
+    from segsync.services import exports as export_service
+else:
+    connection_service = lazy_module("segsync.services.connections")
+    export_service = lazy_module("segsync.services.exports")
 
 exports_app = typer.Typer(
     name="exports",
@@ -96,7 +95,7 @@ TzOption = Annotated[
 ]
 
 
-def parse_map(text: str) -> MappingLine:
+def parse_map(text: str) -> export_service.MappingLine:
     """``--map FIELD=ATTR`` as a :class:`MappingLine`; the field itself is checked by the
     service, against the connection's destination."""
     target, sep, attribute = text.partition("=")
@@ -106,10 +105,10 @@ def parse_map(text: str) -> MappingLine:
         raise InputError(f"--map {text!r}: the destination field before '=' is missing")
     if not attribute.strip():
         raise InputError(f"--map {text!r}: the profile attribute after '=' is missing")
-    return MappingLine(target.strip(), attribute.strip())
+    return export_service.MappingLine(target.strip(), attribute.strip())
 
 
-def _lines(maps: Sequence[str]) -> list[MappingLine]:
+def _lines(maps: Sequence[str]) -> list[export_service.MappingLine]:
     return [parse_map(text) for text in maps]
 
 
@@ -145,9 +144,9 @@ def create_command(
 ) -> None:
     """Save a new export. Saving never runs it: use `segsync exports run NAME`."""
     chosen = export_service.schedule_from_options(schedule, at=at, days=days, hours=hours, tz=tz)
-    matching = DataMatching(email, first_name, last_name, _lines(map_ or []))
+    matching = export_service.DataMatching(email, first_name, last_name, _lines(map_ or []))
     with service_context(ctx) as services:
-        settings = ExportSettings(
+        settings = export_service.ExportSettings(
             name=name,
             connection_id=connection_service.connection_id(services, connection),
             matching=matching,
@@ -254,6 +253,8 @@ def edit_command(
     json_output: JsonOption = False,
 ) -> None:
     """Change an export. Only the options given change; --map and --segment replace the set."""
+    from segsync.services.exports import ExportEdit, or_unset
+
     if clear_maps and map_:
         raise typer.BadParameter("give --map or --clear-maps, not both", param_hint="--map")
     lines = [] if clear_maps else (_lines(map_) if map_ is not None else None)

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from segsync.cli.context import service_context
+from segsync.cli.lazy import lazy_module
 from segsync.cli.output import (
     EXIT_FAILED,
     JsonOption,
@@ -17,8 +18,13 @@ from segsync.cli.output import (
     wants_json,
 )
 from segsync.errors import InputError
-from segsync.services import notifications as notification_service
-from segsync.services.privacy import erasure as erasure_service
+
+if TYPE_CHECKING:
+    from segsync.services import notifications as notification_service
+    from segsync.services.privacy import erasure as erasure_service
+else:
+    notification_service = lazy_module("segsync.services.notifications")
+    erasure_service = lazy_module("segsync.services.privacy.erasure")
 
 erasures_app = typer.Typer(
     name="erasures",

@@ -10,9 +10,6 @@ import typer
 from segsync.cli.output import JsonOption, console, print_json, state, wants_json
 from segsync.cli.users import password_from_env
 from segsync.errors import InputError
-from segsync.services.context import initialise, open_context
-from segsync.services.privacy.secrets import ensure_key
-from segsync.services.users import init_admin
 
 
 def init_command(
@@ -33,6 +30,10 @@ def init_command(
 ) -> None:
     """Create the data dir, the metadata DB (applying every migration), the secret key file and
     optionally the first administrator (safe to re-run)."""
+    from segsync.services.context import initialise, open_context
+    from segsync.services.privacy.secrets import ensure_key
+    from segsync.services.users import init_admin
+
     if admin_password_env is not None and admin_email is None:
         raise InputError("--admin-password-env needs --admin-email")
     settings = state(ctx).settings

@@ -7,7 +7,7 @@ import logging
 import sys
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -15,7 +15,9 @@ from rich.table import Table
 from rich.text import Text
 
 from segsync.errors import FatalError, InputError, PermissionDenied, SegsyncError
-from segsync.settings import Settings
+
+if TYPE_CHECKING:
+    from segsync.settings import Settings
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -39,6 +41,8 @@ class CliState:
 def state(ctx: typer.Context) -> CliState:
     obj = ctx.find_root().obj
     if not isinstance(obj, CliState):
+        from segsync.settings import Settings
+
         obj = CliState(settings=Settings())
         ctx.find_root().obj = obj
     return obj

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
@@ -19,6 +19,7 @@ from rich.progress import (
 )
 
 from segsync.cli.context import service_context
+from segsync.cli.lazy import lazy_module
 from segsync.cli.output import (
     JsonOption,
     console,
@@ -27,7 +28,11 @@ from segsync.cli.output import (
     print_table,
     wants_json,
 )
-from segsync.services import profiles as profile_service
+
+if TYPE_CHECKING:
+    from segsync.services import profiles as profile_service
+else:
+    profile_service = lazy_module("segsync.services.profiles")
 
 profiles_app = typer.Typer(
     name="profiles",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import (
@@ -20,6 +20,7 @@ from rich.progress import (
 
 from segsync.cli.context import service_context
 from segsync.cli.exports import exports_app
+from segsync.cli.lazy import lazy_module
 from segsync.cli.output import (
     EXIT_FAILED,
     JsonOption,
@@ -30,10 +31,12 @@ from segsync.cli.output import (
     state,
     wants_json,
 )
-from segsync.services import runs as run_service
-from segsync.services.context import ServiceContext
-from segsync.services.runs.queue import enqueue_run
-from segsync.services.runs.worker import follow_run
+
+if TYPE_CHECKING:
+    from segsync.services import runs as run_service
+    from segsync.services.context import ServiceContext
+else:
+    run_service = lazy_module("segsync.services.runs")
 
 runs_app = typer.Typer(
     name="runs",
@@ -210,6 +213,9 @@ def run_command(
 
 def _follow(services: ServiceContext, name: str, *, as_json: bool) -> run_service.RunRecord:
     """Queue the run and follow it to its end (a worker runs it, or this process)."""
+    from segsync.services.runs.queue import enqueue_run
+    from segsync.services.runs.worker import follow_run
+
     enqueued = enqueue_run(services, name)
     run_id = enqueued.run.id
     if not as_json and enqueued.run.status.value == "processing":

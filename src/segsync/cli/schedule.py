@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from segsync.cli.context import service_context
+from segsync.cli.lazy import lazy_module
 from segsync.cli.output import JsonOption, console, print_json, wants_json
-from segsync.services.runs import schedule as schedule_service
+from segsync.services.runs.defaults import DEFAULT_NEXT
+
+if TYPE_CHECKING:
+    from segsync.services.runs import schedule as schedule_service
+else:
+    schedule_service = lazy_module("segsync.services.runs.schedule")
 
 schedule_app = typer.Typer(
     name="schedule",
@@ -45,7 +51,7 @@ def show_command(
     ctx: typer.Context,
     next_count: Annotated[
         int, typer.Option("--next", metavar="N", help="How many next due times to list.")
-    ] = schedule_service.DEFAULT_NEXT,
+    ] = DEFAULT_NEXT,
     json_flag: JsonOption = False,
 ) -> None:
     """The system schedule and its next due times."""

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from segsync.cli.context import service_context
+from segsync.cli.lazy import lazy_module
 from segsync.cli.output import JsonOption, console, print_json, wants_json
-from segsync.services.privacy import secrets as secret_service
+
+if TYPE_CHECKING:
+    from segsync.services.privacy import secrets as secret_service
+else:
+    secret_service = lazy_module("segsync.services.privacy.secrets")
 
 secrets_app = typer.Typer(
     name="secrets",

@@ -8,13 +8,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from segsync.cli.context import service_context
+from segsync.cli.lazy import lazy_module
 from segsync.cli.output import (
     EXIT_FAILED,
     JsonOption,
@@ -25,8 +26,13 @@ from segsync.cli.output import (
     wants_json,
 )
 from segsync.errors import InputError
-from segsync.services import segments as segment_service
-from segsync.services.segments import members as segment_members
+
+if TYPE_CHECKING:
+    from segsync.services import segments as segment_service
+    from segsync.services.segments import members as segment_members
+else:
+    segment_service = lazy_module("segsync.services.segments")
+    segment_members = lazy_module("segsync.services.segments.members")
 
 segments_app = typer.Typer(
     name="segments",

@@ -28,11 +28,12 @@ def serve_command(
     import uvicorn
 
     from segsync.services.runs.background import BackgroundServices, system_tasks
-    from segsync.web.app import create_app
+    from segsync.web.app import create_app, settle_startup_heap
 
     settings = state(ctx).settings
     app = create_app(settings)
     background = BackgroundServices(settings, tasks=system_tasks(), workers=workers).start()
+    settle_startup_heap()
     typer.echo(f"segsync web UI on http://{host}:{port}/ (API: /api/v1/docs); Ctrl-C stops it")
     try:
         uvicorn.run(

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from segsync.errors import InputError
-from segsync.simulator import DEFAULT_API_KEY, Simulator, SimulatorConfig, serve
+from segsync.simulator.keys import DEFAULT_API_KEY
+
+if TYPE_CHECKING:
+    from segsync.simulator.config import SimulatorConfig
 
 
 def config_from_options(
@@ -27,6 +30,8 @@ def config_from_options(
     seed: int | None = None,
 ) -> SimulatorConfig:
     """Turn the command's options into a :class:`SimulatorConfig` (``InputError`` if invalid)."""
+    from segsync.simulator.config import SimulatorConfig
+
     try:
         return SimulatorConfig(
             api_keys=list(api_keys) if api_keys else [DEFAULT_API_KEY],
@@ -106,6 +111,8 @@ def simulator_command(
     ] = None,
 ) -> None:
     """Run a local Autopilot API simulator (see docs/simulator.md) until Ctrl-C."""
+    from segsync.simulator import Simulator, serve
+
     config = config_from_options(
         api_keys=api_key,
         rate_limit=rate_limit,

@@ -4,12 +4,18 @@ update and next due time (T3)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import typer
 
 from segsync.cli.context import service_context
+from segsync.cli.lazy import lazy_module
 from segsync.cli.output import JsonOption, console, print_json, print_table, wants_json
-from segsync.services.system import status as status_service
+
+if TYPE_CHECKING:
+    from segsync.services.system import status as status_service
+else:
+    status_service = lazy_module("segsync.services.system.status")
 
 _KINDS = {"data_source": "Data source", "segment": "Segment", "export": "Export"}
 

@@ -4,14 +4,19 @@ own API tokens). Passwords are read from an environment variable, never from the
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from segsync.cli.context import service_context
+from segsync.cli.lazy import lazy_module
 from segsync.cli.output import JsonOption, console, print_json, print_table, wants_json
 from segsync.errors import InputError
-from segsync.services import users as user_service
+
+if TYPE_CHECKING:
+    from segsync.services import users as user_service
+else:
+    user_service = lazy_module("segsync.services.users")
 
 users_app = typer.Typer(
     name="users",

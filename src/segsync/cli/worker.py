@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import signal
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from segsync.cli.context import service_context
+from segsync.cli.lazy import lazy_module
 from segsync.cli.output import JsonOption, console, err_console, print_json, wants_json
-from segsync.services import runs as run_service
-from segsync.services.runs.worker import POLL_SECONDS, Worker
+from segsync.services.runs.defaults import POLL_SECONDS
+
+if TYPE_CHECKING:
+    from segsync.services import runs as run_service
+else:
+    run_service = lazy_module("segsync.services.runs")
 
 
 def worker_command(
@@ -32,6 +37,8 @@ def worker_command(
     flight then goes back to the queue after its batches in flight, to be resumed)."""
     as_json = wants_json(ctx, json_flag)
     with service_context(ctx) as services:
+        from segsync.services.runs.worker import Worker
+
         worker = Worker(services, poll_interval=poll_interval)
 
         def stop(signum: int, _frame: FrameType | None) -> None:

@@ -76,6 +76,22 @@ class ConnectionConfig:
     """Size of the client's token bucket, in seconds of the rate limit (at least one token)."""
     max_in_flight: int = 16
     """Upper bound on concurrent requests, whatever the observed latency."""
+    min_rate: float = 0.1
+    """The floor of the adaptive rate: 429s never push the client below this many requests per
+    second (or below ``rate_limit``, if that is lower). See :class:`~.pacing.AdaptiveRate`."""
+    rate_decrease: float = 0.7
+    """What a 429 multiplies the client's rate by (0 < factor < 1)."""
+    rate_recovery: float = 0.002
+    """What each successful request adds back to a lowered rate, as a share of ``rate_limit``:
+    0.002 wins the whole rate back in 500 successful requests."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.rate_decrease < 1:
+            raise InputError(f"rate_decrease must be between 0 and 1, got {self.rate_decrease!r}")
+        if not self.min_rate > 0:
+            raise InputError(f"min_rate must be a positive rate, got {self.min_rate!r}")
+        if not self.rate_recovery > 0:
+            raise InputError(f"rate_recovery must be positive, got {self.rate_recovery!r}")
 
 
 @dataclass(frozen=True)
@@ -133,6 +149,32 @@ class BatchResult:
         return [outcome for outcome in self.outcomes if not outcome.ok]
 
 
+@dataclass(frozen=True)
+class Slowdown:
+    """How much the API slowed a client down: ``throttled`` 429 answers, and the lowest rate
+    (requests per second) the client went down to from the ``configured`` one."""
+
+    configured: float
+    lowest: float
+    throttled: int
+
+    def describe(self, destination: str) -> str:
+        """The run warning, e.g. "Autopilot slowed this run down (…)"."""
+        if self.lowest < self.configured:
+            how = f"segsync lowered its rate from {_rate(self.configured)} to as low as "
+            how += _rate(self.lowest)
+        else:  # a rate limit at or below the floor: nothing lower to go to
+            how = f"at the connection's rate limit of {_rate(self.configured)}"
+        return (
+            f"{destination} slowed this run down ({self.throttled:,} × 429 Too Many Requests; "
+            f"{how}). If this happens often, lower the connection's rate limit"
+        )
+
+
+def _rate(value: float) -> str:
+    return f"{value:,.0f} r/s" if value >= 100 else f"{value:.3g} r/s"
+
+
 class Destination(ABC):
     """A marketing platform segsync exports to. Subclass it, set ``capabilities``, implement the
     abstract methods, and add the class to :mod:`segsync.destinations.registry`.
@@ -163,12 +205,20 @@ class Destination(ABC):
         Calling it again with the same title returns the same id and creates nothing."""
 
     @abstractmethod
+    async def existing_lists(self) -> dict[str, str]:
+        """Every list the account holds now, ``{list id: title}``, in one request where the API
+        allows. A run compares it with the list ids it stored, to notice lists deleted (or
+        renamed) by hand."""
+
+    @abstractmethod
     async def upsert_batch(self, items: Sequence[UpsertItem]) -> BatchResult:
         """Create or update up to ``capabilities.max_batch_size`` contacts, no email twice
         (:meth:`check_batch`), each added to its ``list_id`` when it has one.
 
         Returns one outcome per item, in order. A record the API refuses gets ``ok=False`` and
-        the API's reason; the others still go through.
+        the API's reason; the others still go through. When an item names a list that does not
+        exist, raise :class:`~segsync.errors.UnknownList` naming it, rather than refusing the
+        records: the list is gone, not the contacts at fault.
         """
 
     @abstractmethod
@@ -198,6 +248,11 @@ class Destination(ABC):
     @abstractmethod
     def throttled(self) -> int:
         """How many of those requests the API answered with 429 Too Many Requests."""
+
+    def slowdown(self) -> Slowdown | None:
+        """How much the API's 429s slowed this instance down (None: they did not). The default
+        says nothing; a destination with an :class:`~.pacing.AdaptiveRate` returns its report."""
+        return None
 
     @abstractmethod
     async def aclose(self) -> None:
@@ -231,15 +286,18 @@ class Destination(ABC):
     async def upsert_batches(
         self,
         batches: AsyncIterable[Sequence[UpsertItem]] | Iterable[Sequence[UpsertItem]],
+        send: Callable[[Sequence[UpsertItem]], Awaitable[BatchResult]] | None = None,
     ) -> AsyncIterator[tuple[int, BatchResult]]:
         """Send every batch, up to :meth:`max_in_flight` at a time; yield ``(index, result)``
-        as each completes (not necessarily in order).
+        as each completes (not necessarily in order). ``send`` sends one batch
+        (:meth:`upsert_batch` by default; a run wraps it to re-create a vanished list).
 
         Batches are pulled from ``batches`` only when there is room, so a lazily built plan
         stays lazy. If a batch raises, no further batch starts; those already in flight are
         awaited and their results yielded, then the first error is raised.
         """
         source = _aiter(batches)
+        send_one = send or self.upsert_batch
         running: dict[asyncio.Task[BatchResult], int] = {}
         error: BaseException | None = None
         exhausted = False
@@ -252,7 +310,7 @@ class Destination(ABC):
                     except StopAsyncIteration:
                         exhausted = True
                         break
-                    running[asyncio.ensure_future(self.upsert_batch(batch))] = index
+                    running[asyncio.ensure_future(send_one(batch))] = index
                     index += 1
                 if not running:
                     break
@@ -281,6 +339,14 @@ class Destination(ABC):
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def slowdown_warnings(destination: Destination | None) -> list[str]:
+    """The run warning saying the destination slowed the run down, if it did (any final status):
+    "Autopilot slowed this run down (…)"."""
+    if destination is None or (slowdown := destination.slowdown()) is None:
+        return []
+    return [slowdown.describe(destination.capabilities.display_name)]
 
 
 async def _aiter(items: AsyncIterable[Any] | Iterable[Any]) -> AsyncIterator[Any]:

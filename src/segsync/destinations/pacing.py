@@ -1,5 +1,6 @@
-"""Client-side pacing, shared by every destination: a token bucket at the connection's rate, and
-how many requests to keep in flight so that rate is held when the API is slow.
+"""Client-side pacing, shared by every destination: a token bucket at the connection's rate, the
+adaptive rate that slows it down when the API answers 429 (:class:`AdaptiveRate`), and how many
+requests to keep in flight so that rate is held when the API is slow.
 
 The bucket is deliberately small (``burst_seconds`` of the rate, at least one token): APIs like
 Autopilot limit each key with their own bucket, and a client burst as big as the server's would
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import math
 
-from segsync.destinations.base import Clock, ConnectionConfig, Sleep
+from segsync.destinations.base import Clock, ConnectionConfig, Sleep, Slowdown
 from segsync.errors import InputError
 
 # Refills are float sums of clock deltas: tolerate a rounding error rather than sleep for it
@@ -34,6 +35,7 @@ class TokenBucket:
             )
         self.rate = rate
         self.capacity = max(1.0, rate * burst_seconds)
+        self._burst_seconds = burst_seconds
         self._clock = clock
         self._sleep = sleep
         self._tokens = self.capacity
@@ -64,6 +66,13 @@ class TokenBucket:
                     return
                 await self._sleep((1.0 - self._tokens) / self.rate)
 
+    def set_rate(self, rate: float) -> None:
+        """Go on at ``rate`` from now: tokens earned so far are kept (up to the new capacity)."""
+        self._refill()
+        self.rate = rate
+        self.capacity = max(1.0, rate * self._burst_seconds)
+        self._tokens = min(self._tokens, self.capacity)
+
     def pause(self, seconds: float) -> None:
         """Empty the bucket and let nobody through for ``seconds`` (0: just empty it)."""
         now = self._refill()
@@ -76,6 +85,73 @@ class TokenBucket:
         self._tokens = min(self.capacity, self._tokens + elapsed * self.rate)
         self._updated = now
         return now
+
+
+class AdaptiveRate:
+    """AIMD (additive increase, multiplicative decrease) control of a :class:`TokenBucket`.
+
+    Each 429 multiplies the bucket's rate by ``decrease``, but never below ``floor`` — once per
+    round: a 429 to a request sent before the last decrease says nothing new (:meth:`ticket`).
+    Each successful request adds ``step`` back, up to the ``configured`` rate. ``lowest`` and
+    ``throttled`` are what :meth:`slowdown` reports.
+    """
+
+    def __init__(self, bucket: TokenBucket, *, floor: float, decrease: float, step: float) -> None:
+        self.bucket = bucket
+        self.configured = bucket.rate
+        self.floor = min(floor, bucket.rate)
+        self.decrease = decrease
+        self.step = step
+        self.lowest = bucket.rate
+        self.throttled = 0
+        self._round = 0
+
+    @classmethod
+    def for_connection(cls, config: ConnectionConfig) -> AdaptiveRate:
+        """The adaptive rate of one connection, over its own :meth:`TokenBucket.for_connection`."""
+        return cls(
+            TokenBucket.for_connection(config),
+            floor=config.min_rate,
+            decrease=config.rate_decrease,
+            step=config.rate_limit * config.rate_recovery,
+        )
+
+    @property
+    def rate(self) -> float:
+        return self.bucket.rate
+
+    @property
+    def at_floor(self) -> bool:
+        return self.bucket.rate <= self.floor
+
+    async def acquire(self) -> int:
+        """Take a token from the bucket; return the ticket to pass to :meth:`on_throttled` if
+        the request sent with it is answered 429."""
+        await self.bucket.acquire()
+        return self._round
+
+    def on_throttled(self, ticket: int) -> bool:
+        """Count a 429 and lower the rate, unless an earlier 429 of the same round (a request
+        sent with the same ``ticket``) did already or the rate is at the floor. Returns whether
+        this 429 lowered the rate."""
+        self.throttled += 1
+        if ticket != self._round or self.at_floor:
+            return False
+        self._round += 1
+        self.bucket.set_rate(max(self.floor, self.bucket.rate * self.decrease))
+        self.lowest = min(self.lowest, self.bucket.rate)
+        return True
+
+    def on_success(self) -> None:
+        """A request went through: win back ``step`` of the rate, up to the configured one."""
+        if self.bucket.rate < self.configured:
+            self.bucket.set_rate(min(self.configured, self.bucket.rate + self.step))
+
+    def slowdown(self) -> Slowdown | None:
+        """What the API's 429s did to this client; None when it never answered 429."""
+        if not self.throttled:
+            return None
+        return Slowdown(self.configured, self.lowest, self.throttled)
 
 
 class LatencyGauge:

@@ -17,6 +17,7 @@ from segsync.domain.catalog import AttrType, TableInfo
 from segsync.errors import FatalError, InputError, NotFound
 from segsync.profiles import importer
 from segsync.profiles.importer import ImportResult
+from segsync.profiles.placement import OwnTables, place_postgres, refuse_metadata_file
 from segsync.profiles.readers import Progress
 
 INTERNAL_PREFIX = "_segsync_"
@@ -67,16 +68,25 @@ class ProfileEngine:
 
     ``duckdb://PATH`` (the default, a file in the data dir) or any URL ``ibis.connect`` takes,
     e.g. ``postgres://user@host:5432/db``. Segment compilation works on :meth:`table`.
+    ``own`` names segsync's own tables: no profile table is written under one of their names
+    (:mod:`segsync.profiles.placement`). ``schema`` is the PostgreSQL schema the profile
+    tables live in when it is not the connection's default one.
     """
 
-    def __init__(self, backend: Any, url: str) -> None:
+    def __init__(
+        self, backend: Any, url: str, *, own: OwnTables | None = None, schema: str | None = None
+    ) -> None:
         self._backend = backend
         self.url = url
+        self.own = own or OwnTables()
+        self.schema = schema
 
     @property
     def display_url(self) -> str:
-        """The URL with any password replaced by ``***``, fit for messages and logs."""
-        return masked_url(self.url)
+        """The URL with any password replaced by ``***`` (and the schema of the profile tables
+        when it is not the default one), fit for messages and logs."""
+        shown = masked_url(self.url)
+        return f"{shown} (schema {self.schema})" if self.schema else shown
 
     @classmethod
     def connect(
@@ -85,14 +95,23 @@ class ProfileEngine:
         *,
         lock_wait: float = LOCK_WAIT_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
+        own: OwnTables | None = None,
+        schema: str | None = None,
     ) -> ProfileEngine:
         """Connect to the engine at ``url``; a DuckDB file's directory is created.
 
         A DuckDB file admits one read-write process at a time; segsync processes hold it only
         briefly, so while another holds it this waits and retries (growing pauses, up to
-        ``lock_wait`` seconds) before giving up with a ``FatalError`` that says so."""
+        ``lock_wait`` seconds) before giving up with a ``FatalError`` that says so.
+
+        ``own`` (segsync's own tables) keeps profile tables apart from them: a URL opening the
+        metadata's SQLite file is refused, and on PostgreSQL the profile tables get a schema of
+        their own when the database holds the metadata (``schema``, when given, is used in any
+        case; other engines ignore it). See :mod:`segsync.profiles.placement`."""
         url = _normalise_url(url)
         scheme = urlsplit(url).scheme
+        own = own or OwnTables()
+        refuse_metadata_file(url, own, masked_url(url))
         try:
             if scheme == "duckdb":
                 backend = _connect_duckdb(url[len("duckdb://") :], lock_wait, sleep)
@@ -108,7 +127,14 @@ class ProfileEngine:
             raise FatalError(
                 f"could not connect to the profile engine at {masked_url(url)!r}: {err}"
             ) from err
-        return cls(backend, url)
+        if backend.name != "postgres":
+            return cls(backend, url, own=own)
+        try:
+            placed = place_postgres(backend, own, schema)
+        except BaseException:
+            backend.disconnect()
+            raise
+        return cls(backend, url, own=own, schema=placed)
 
     @property
     def backend(self) -> Any:
@@ -124,6 +150,13 @@ class ProfileEngine:
         """User tables, sorted (staging tables and Ibis's in-memory tables are hidden)."""
         names = self._backend.list_tables()
         return sorted(n for n in names if not n.startswith(_HIDDEN_PREFIXES))
+
+    def check_writable(self, name: str) -> str:
+        """Refuse a name a profile table may not have: not a plain identifier, a staging name,
+        or the name of one of segsync's own tables (``InputError`` naming it and why)."""
+        check_table_name(name)
+        self.own.refuse(name)
+        return name
 
     def has_table(self, name: str) -> bool:
         return name in set(self._backend.list_tables())
@@ -164,7 +197,7 @@ class ProfileEngine:
         one transaction: a failed import leaves the previous table as it was. ``progress`` is
         called with ``(bytes_done, bytes_total)``.
         """
-        check_table_name(table)
+        self.check_writable(table)
         return importer.import_file(
             self, Path(path), table, key=key, replace=replace, progress=progress, check=check
         )
@@ -180,7 +213,7 @@ class ProfileEngine:
     ) -> ImportResult:
         """Load an in-memory Arrow table into ``table``, with the same checks and atomicity as
         :meth:`import_file`."""
-        check_table_name(table)
+        self.check_writable(table)
         return importer.import_arrow(self, data, table, key=key, replace=replace, check=check)
 
     def check_key(self, name: str, key: str) -> None:
@@ -189,7 +222,7 @@ class ProfileEngine:
         importer.check_key(self, name, key, label=f"table {name!r}")
 
     def drop_table(self, name: str) -> None:
-        check_table_name(name)
+        self.check_writable(name)
         self._backend.drop_table(name, force=True)
 
     def close(self) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import ibis
 import pyarrow as pa
+from ibis.backends import BaseBackend
 
 from segsync.domain.catalog import AttrType, TableInfo
 from segsync.errors import Conflict, InputError
@@ -149,6 +150,7 @@ def import_arrow(
 
 
 def _check_target(engine: ProfileEngine, table: str, replace: bool) -> None:
+    engine.own.refuse(table)  # also checked by the engine: never drop one of segsync's tables
     if not replace and engine.has_table(table):
         raise Conflict(
             f"table {table!r} already exists in the profile engine; "
@@ -350,23 +352,29 @@ def _check_key(
 
 def _swap(engine: ProfileEngine, staging: str, table: str) -> None:
     """Replace ``table`` by ``staging`` in one transaction where the backend allows it."""
+    engine.own.refuse(table)
     drop = f"DROP TABLE IF EXISTS {_quote(table)}"
     rename = f"ALTER TABLE {_quote(staging)} RENAME TO {_quote(table)}"
     backend = engine.backend
-    if engine.name == "duckdb":
-        duck = backend.con
-        duck.execute("BEGIN TRANSACTION")
+    if engine.name in {"duckdb", "sqlite"}:  # SQLite: Ibis cannot rename, but SQL can
+        con = backend.con
+        con.execute("BEGIN TRANSACTION")
         try:
-            duck.execute(drop)
-            duck.execute(rename)
+            con.execute(drop)
+            con.execute(rename)
         except BaseException:
-            duck.execute("ROLLBACK")
+            con.execute("ROLLBACK")
             raise
-        duck.execute("COMMIT")
+        con.execute("COMMIT")
     elif engine.name == "postgres":
         with backend.begin() as cursor:
             cursor.execute(drop)
             cursor.execute(rename)
+    elif type(backend).rename_table is BaseBackend.rename_table:
+        raise InputError(
+            f"the profile engine ({engine.name}) cannot rename tables, so segsync cannot "
+            f"replace {table!r} safely; load it with the engine's own tools and register it"
+        )
     else:  # no transactional DDL through Ibis: a short window without the table
         backend.drop_table(table, force=True)
         backend.rename_table(staging, table)

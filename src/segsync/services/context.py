@@ -5,12 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from segsync.domain.permissions import Actor, Role
-from segsync.profiles.engine import ProfileEngine
 from segsync.settings import Settings
 from segsync.storage.db import Database
+from segsync.storage.models import load_all
+
+if TYPE_CHECKING:
+    # Imported on first use: Ibis, DuckDB and Arrow are needed only when profiles are read.
+    from segsync.profiles.engine import ProfileEngine
+    from segsync.profiles.placement import OwnTables
 
 
 def utc_now() -> datetime:
@@ -40,7 +47,13 @@ class ServiceContext:
     def profiles(self) -> ProfileEngine:
         """The profile engine at ``settings.profile_engine_url``, connected on first use."""
         if self._profiles is None:
-            self._profiles = ProfileEngine.connect(self.settings.profile_engine_url)
+            from segsync.profiles.engine import ProfileEngine
+
+            self._profiles = ProfileEngine.connect(
+                self.settings.profile_engine_url,
+                own=own_tables(self.db),
+                schema=self.settings.profiles_schema,
+            )
         return self._profiles
 
     @property
@@ -64,6 +77,18 @@ class ServiceContext:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def own_tables(db: Database) -> OwnTables:
+    """segsync's own tables (the metadata's and Alembic's), which profile tables keep away
+    from; with the metadata DB's SQLite file, if that is where it lives."""
+    from segsync.profiles.placement import VERSION_TABLE, OwnTables
+
+    names = frozenset(load_all().metadata.tables) | {VERSION_TABLE}
+    database = db.engine.url.database
+    if db.dialect != "sqlite" or not database or database == ":memory:":
+        return OwnTables(names=names)
+    return OwnTables(names=names, metadata_file=Path(database))
 
 
 def open_context(

@@ -17,17 +17,40 @@ It states the contract of docs/simulator.md on its own and imports nothing else 
 
 from __future__ import annotations
 
-from segsync.simulator.app import Simulator
-from segsync.simulator.config import DEFAULT_API_KEY, SimulatorConfig
-from segsync.simulator.faults import Faults, Hold, RateLimiter, Stats
-from segsync.simulator.server import (
-    RunningSimulator,
-    SimulatorHost,
-    host_in_thread,
-    serve,
-    serve_app_in_thread,
-    serve_in_thread,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from segsync.simulator.app import Simulator
+    from segsync.simulator.config import SimulatorConfig
+    from segsync.simulator.faults import Faults, Hold, RateLimiter, Stats
+    from segsync.simulator.keys import DEFAULT_API_KEY
+    from segsync.simulator.server import (
+        RunningSimulator,
+        SimulatorHost,
+        host_in_thread,
+        serve,
+        serve_app_in_thread,
+        serve_in_thread,
+    )
+
+# Each name loads its module on first use (``__getattr__`` below): the server imports uvicorn
+# and the app asyncio, which `segsync --help` and the other commands should not pay for.
+_MODULES = {
+    "DEFAULT_API_KEY": "keys",
+    "Faults": "faults",
+    "Hold": "faults",
+    "RateLimiter": "faults",
+    "RunningSimulator": "server",
+    "Simulator": "app",
+    "SimulatorConfig": "config",
+    "SimulatorHost": "server",
+    "Stats": "faults",
+    "host_in_thread": "server",
+    "serve": "server",
+    "serve_app_in_thread": "server",
+    "serve_in_thread": "server",
+}
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -44,3 +67,11 @@ __all__ = [
     "serve_app_in_thread",
     "serve_in_thread",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_MODULES[name]}"), name)
+    globals()[name] = value
+    return value

@@ -9,7 +9,9 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import parse_qs
 
+from segsync.simulator import by_hand
 from segsync.simulator.config import SimulatorConfig
 from segsync.simulator.contacts import render_contact
 from segsync.simulator.endpoints import Endpoints, Reply, Route, error
@@ -125,7 +127,8 @@ class Simulator:
         if path == "/v1" or path.startswith("/v1/"):
             reply = await self._api(method, path[3:], scope["headers"], body)
         elif path.startswith("/_sim/"):
-            reply = self._inspect(method, path[len("/_sim/") :].rstrip("/"), body)
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            reply = self._inspect(method, path[len("/_sim/") :].rstrip("/"), query, body)
         else:
             reply = error(404, f"No such endpoint: {method} {path}. The API lives under /v1.")
         await send_reply(send, reply)
@@ -199,11 +202,14 @@ class Simulator:
 
     # -- /_sim ------------------------------------------------------------------------------
 
-    def _inspect(self, method: str, path: str, body: bytes) -> Reply:
+    def _inspect(self, method: str, path: str, query: dict[str, list[str]], body: bytes) -> Reply:
         if method == "GET" and path == "stats":
             return Reply(200, self.stats.snapshot())
         if method == "GET" and path == "contacts":
             return Reply(200, {"contacts": self.contacts_snapshot()})
+        members = query.get("members", [""])[-1].lower() in ("1", "true", "yes")
+        if method == "GET" and path == "lists" and members:
+            return Reply(200, by_hand.lists_with_members(self.state))
         if method == "GET" and path == "lists":
             lists = [
                 {"list_id": item.list_id, "title": item.title, "members": len(item.members)}
@@ -213,6 +219,11 @@ class Simulator:
         if method == "POST" and path == "reset":
             self.reset()
             return Reply(200, {"reset": True})
+        by_hand_reply = by_hand.route(self.state, method, path, body)
+        if by_hand_reply is not None:
+            if by_hand_reply.status < 300:
+                self._mark_dirty()
+            return by_hand_reply
         if method == "GET" and path == "faults":
             return Reply(200, self._faults_view())
         if method == "POST" and path == "faults":

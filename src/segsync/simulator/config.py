@@ -9,7 +9,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DEFAULT_API_KEY = "simulator-key"
+from segsync.simulator.keys import DEFAULT_API_KEY
+
+__all__ = ["DEFAULT_API_KEY", "SimulatorConfig"]
 
 
 @dataclass

@@ -1,24 +1,30 @@
-"""The metadata DB: one engine, sessions, and migrations applied on open."""
+"""The metadata DB: one engine, sessions, and migrations applied on open.
+
+Opening a DB already at the newest schema costs one query: the revisions in
+``alembic_version`` are compared with the heads of the migration files shipped in the package
+(read as text), and Alembic is imported only when they differ. See docs/design.md ("Start-up").
+"""
 
 from __future__ import annotations
 
 import fcntl
+import functools
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from segsync.errors import FatalError, InputError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Any constant works; it only has to be the same in every segsync process.
@@ -55,8 +61,35 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+# `revision = "0002_x"` / `down_revision = "0001_y"` (or None, or a tuple) in a migration file.
+_REVISION_LINE = re.compile(r"^(revision|down_revision)\b[^=\n]*=(.*)$", re.MULTILINE)
+_QUOTED = re.compile(r"[\"']([^\"']+)[\"']")
+
+
+@functools.cache
+def shipped_heads() -> frozenset[str]:
+    """The head revisions of the migrations shipped in the package, read from the files as text
+    (no Alembic import). Empty when a file cannot be read that way: then callers ask Alembic."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in sorted((MIGRATIONS_DIR / "versions").glob("*.py")):
+        found: dict[str, str] = {}
+        for key, value in _REVISION_LINE.findall(path.read_text(encoding="utf-8")):
+            found.setdefault(key, value)
+        if not found:
+            continue  # the package's __init__.py
+        revision = _QUOTED.findall(found.get("revision", ""))
+        if len(revision) != 1 or "down_revision" not in found:
+            return frozenset()
+        revisions.add(revision[0])
+        parents.update(_QUOTED.findall(found["down_revision"]))
+    return frozenset(revisions - parents)
+
+
 def alembic_config() -> Config:
     """An Alembic config pointing at the migrations shipped inside the package."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return config
@@ -85,7 +118,7 @@ class Database:
         else:
             engine = create_engine(parsed, pool_pre_ping=True)
         db = cls(engine)
-        if migrate:
+        if migrate and not db.at_shipped_heads():
             try:
                 db.migrate()
             except BaseException:
@@ -103,11 +136,28 @@ class Database:
         """The URL with any password hidden, fit for messages."""
         return self.engine.url.render_as_string(hide_password=True)
 
+    def at_shipped_heads(self) -> bool:
+        """Whether the DB is at the newest schema this version ships, by one query and without
+        Alembic. ``False`` when in doubt (no version table yet, an unreadable DB, migration files
+        not readable as text): then :meth:`migrate` decides and reports any error."""
+        heads = shipped_heads()
+        if not heads:
+            return False
+        try:
+            with self.engine.connect() as connection:
+                rows = connection.execute(text("SELECT version_num FROM alembic_version"))
+                current = {str(row[0]) for row in rows}
+        except SQLAlchemyError:
+            return False
+        return current == heads
+
     def migrate(self) -> str | None:
         """Apply every pending migration; return the head revision. Safe to call repeatedly.
 
         On Postgres a transaction-scoped advisory lock serialises processes that start at once.
         """
+        from alembic import command
+
         config = alembic_config()
         try:
             with _ALEMBIC_LOCK, self._sqlite_file_lock(), self.engine.begin() as connection:
@@ -141,12 +191,16 @@ class Database:
 
     def current_revision(self) -> str | None:
         """The revision the DB is at (``None`` before any migration)."""
+        from alembic.runtime.migration import MigrationContext
+
         with self.engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
 
     @staticmethod
     def head_revision() -> str | None:
         """The newest revision shipped with this version of segsync."""
+        from alembic.script import ScriptDirectory
+
         return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
     @contextmanager

@@ -27,6 +27,8 @@ the wrong thing and reads it back the same wrong way still fails. What a harness
   contact exists, read from the fake itself;
 * :meth:`~ConformanceHarness.sent_records`: every record the fake received in upserts, in order,
   exactly as it arrived on the wire (compared with :meth:`Destination.preview`);
+* :meth:`~ConformanceHarness.delete_list`: delete a list in the fake as a person would by hand
+  (its memberships go, its contacts stay);
 * :meth:`~ConformanceHarness.close`: release the fake (optional).
 
 The scenarios build their records from the destination's own field catalogue (a standard text
@@ -39,6 +41,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -47,7 +50,7 @@ from segsync.destinations.base import Destination, UpsertItem
 from segsync.destinations.capabilities import CORE_SETTINGS, Capabilities
 from segsync.destinations.registry import destination_class
 from segsync.domain.fields import Target
-from segsync.errors import AuthenticationFailed, InputError, NotFound
+from segsync.errors import AuthenticationFailed, InputError, NotFound, UnknownList
 
 __all__ = ["ConformanceHarness", "DestinationConformance", "sample_items"]
 
@@ -78,6 +81,10 @@ class ConformanceHarness(ABC):
     @abstractmethod
     def sent_records(self) -> list[Mapping[str, Any]]:
         """Every record the fake received in upserts, in order, as it arrived on the wire."""
+
+    @abstractmethod
+    def delete_list(self, list_id: str) -> None:
+        """Delete the list in the fake, by hand: memberships go, contacts stay."""
 
     def close(self) -> None:  # noqa: B027 - optional: most fakes hold nothing to release
         """Release what the fake holds (threads, files); nothing by default."""
@@ -147,6 +154,7 @@ class DestinationConformance:
             assert info.instance_id
             assert destination.requests_made >= 1
             assert destination.throttled == 0
+            assert destination.slowdown() is None  # no 429, so nothing slowed it down
 
     async def test_a_wrong_key_is_refused(self, fake: ConformanceHarness) -> None:
         async with fake.destination(wrong_key=True) as destination:
@@ -167,6 +175,40 @@ class DestinationConformance:
         async with fake.destination() as destination:
             with pytest.raises(NotFound):
                 [member async for member in destination.list_members("no-such-list")]
+
+    async def test_existing_lists_show_a_list_deleted_by_hand_gone(
+        self, fake: ConformanceHarness
+    ) -> None:
+        async with fake.destination() as destination:
+            kept = await destination.ensure_list("Conformance: kept")
+            gone = await destination.ensure_list("Conformance: gone")
+            before = destination.requests_made
+            assert await destination.existing_lists() == {
+                kept: "Conformance: kept",
+                gone: "Conformance: gone",
+            }
+            assert destination.requests_made > before
+            fake.delete_list(gone)
+            assert await destination.existing_lists() == {kept: "Conformance: kept"}
+
+    async def test_a_batch_naming_a_deleted_list_raises_unknown_list(
+        self, fake: ConformanceHarness
+    ) -> None:
+        async with fake.destination() as destination:
+            caps = destination.capabilities
+            gone = await destination.ensure_list("Conformance: deleted")
+            await destination.upsert_batch(sample_items(caps, 2, list_id=gone))
+            fake.delete_list(gone)
+            items = sample_items(caps, 3, list_id=gone, prefix="late")
+            with pytest.raises(UnknownList) as caught:
+                await destination.upsert_batch(items)
+            assert caught.value.list_id == gone
+            again = await destination.ensure_list("Conformance: deleted")
+            assert again != gone
+            result = await destination.upsert_batch([replace(i, list_id=again) for i in items])
+        assert all(o.ok for o in result.outcomes), result.rejected
+        assert fake.members(again) == {item.email for item in items}
+        assert fake.has_contact(sample_items(caps, 1)[0].email)  # deleting kept the contacts
 
     # --- upserts --------------------------------------------------------------------------
 

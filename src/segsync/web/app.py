@@ -7,6 +7,7 @@ included, in module-name order. To add pages, add a module there; nothing else t
 
 from __future__ import annotations
 
+import gc
 import importlib
 import pkgutil
 from collections.abc import AsyncIterator, Callable
@@ -44,6 +45,17 @@ def _routers(package: ModuleType) -> list[APIRouter]:
         if isinstance(router, APIRouter):
             found.append(router)
     return found
+
+
+def settle_startup_heap() -> None:
+    """Collect once, then move every object alive now (modules, the app, its routes, templates
+    and the DB engine) out of the garbage collector's reach: they live as long as the process.
+    Otherwise each full collection walks those ~200,000 objects again, and once a big list has
+    been served the pauses reach 150–300 ms in the middle of requests (docs/design.md "Lists at
+    scale"). ``segsync serve`` calls it once, after building the app; tests, which build many
+    apps in one process, do not."""
+    gc.collect()
+    gc.freeze()
 
 
 def create_app(settings: Settings, *, now: Callable[[], datetime] | None = None) -> FastAPI:

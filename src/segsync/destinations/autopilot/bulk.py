@@ -10,7 +10,10 @@ nothing. So:
    own, down to single contacts, which are then rejected with the API's message
    (at most 2n - 1 requests for n contacts, only when the API does not say which);
 3. a 400 about the request's shape rather than its contacts (no key header, not a list, over
-   100, unreadable JSON) is a segsync bug: :class:`~segsync.errors.FatalError`, no bisection.
+   100, unreadable JSON) is a segsync bug: :class:`~segsync.errors.FatalError`, no bisection;
+4. a 400 whose message names a list id the request carries (``_autopilot_list``) says that
+   list does not exist (deleted by hand): :class:`~segsync.errors.UnknownList`, no contact is
+   refused for it (the run re-creates the list and sends again).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 from segsync.destinations.autopilot.client import AutopilotClient, Reply, unexpected
 from segsync.destinations.autopilot.contact import contact_json
 from segsync.destinations.base import BatchResult, RecordOutcome, UpsertItem
-from segsync.errors import FatalError
+from segsync.errors import FatalError, UnknownList
 
 _EMAILISH = re.compile(r"[^\s,;<>()\[\]{}\"]+@[^\s,;<>()\[\]{}\"]+")
 _TRIM = ".'`:"
@@ -43,6 +46,11 @@ def named_emails(message: str, emails: Sequence[str]) -> set[str]:
 def named_positions(message: str, size: int) -> set[int]:
     """Positions ``i < size`` the message names as ``contacts[i]``."""
     return {int(n) for n in _POSITION.findall(message) if int(n) < size}
+
+
+def named_list(message: str, list_ids: Sequence[str | None]) -> str | None:
+    """The first of ``list_ids`` that ``message`` names, if any."""
+    return next((lid for lid in list_ids if lid and lid in message), None)
 
 
 def is_request_shape_error(message: str) -> bool:
@@ -69,6 +77,9 @@ async def upsert_isolating(client: AutopilotClient, items: Sequence[UpsertItem])
         if reply.status != 400:
             raise unexpected(reply, "POST /contacts")
         reason = reply.message or "Autopilot refused the contact (400 Bad Request)"
+        gone = named_list(reason, [items[i].list_id for i in group])
+        if gone is not None:
+            raise UnknownList(gone, f"Autopilot has no list {gone} (deleted?): {reason}")
         named = named_emails(reason, [items[i].email for i in group])
         bad = {i for i in group if items[i].email in named}
         bad |= {group[p] for p in named_positions(reason, len(group))}

@@ -5,7 +5,10 @@ are classified:
 
 * 2xx, and the 4xx the caller must interpret (400, 404, 409): returned as a :class:`Reply`;
 * 401 → :class:`~segsync.errors.AuthenticationFailed` at once, no retry; 403 likewise;
-* 429, 408, 5xx and transport errors → retried with backoff (``Retry-After`` honoured), then
+* 429 → the client's rate goes down (:class:`~segsync.destinations.pacing.AdaptiveRate`) and
+  the request is sent again when the lowered rate (or ``Retry-After``) allows, without using up
+  an attempt — until the rate is at its floor, from where 429s count like 500s;
+* 408, 5xx and transport errors → retried with backoff (``Retry-After`` honoured), then
   :class:`~segsync.errors.RateLimited` / :class:`~segsync.errors.RetriableError`.
 
 httpx exceptions never leave this module. Messages name the endpoint by its route
@@ -23,8 +26,9 @@ from urllib.parse import quote
 import httpx
 
 from segsync.destinations.base import ConnectionConfig
-from segsync.destinations.pacing import LatencyGauge, TokenBucket
+from segsync.destinations.pacing import AdaptiveRate, LatencyGauge
 from segsync.destinations.retry import (
+    MAX_RETRY_AFTER,
     RetryPolicy,
     is_retriable_status,
     parse_retry_after,
@@ -75,7 +79,8 @@ class AutopilotClient:
         if not config.api_key.strip():
             raise InputError("the Autopilot API key is empty; enter the key of the connection")
         self.config = config
-        self.bucket = TokenBucket.for_connection(config)
+        self.rate = AdaptiveRate.for_connection(config)
+        self.bucket = self.rate.bucket
         self.latency = LatencyGauge()
         self.policy = RetryPolicy(
             max_attempts=config.max_attempts,
@@ -84,7 +89,6 @@ class AutopilotClient:
             random=config.random,
         )
         self.requests_made = 0
-        self.throttled = 0
         try:
             self._http = httpx.AsyncClient(
                 base_url=config.base_url,
@@ -95,6 +99,11 @@ class AutopilotClient:
             )
         except (httpx.InvalidURL, ValueError) as exc:
             raise InputError(_bad_base_url(config.base_url, exc)) from exc
+
+    @property
+    def throttled(self) -> int:
+        """Requests answered 429 so far."""
+        return self.rate.throttled
 
     def in_flight(self) -> int:
         return self.latency.in_flight(self.bucket.rate, ceiling=self.config.max_in_flight)
@@ -116,16 +125,21 @@ class AutopilotClient:
 
         ``route`` names the endpoint in messages. A non-idempotent call is retried only when
         it surely did not take effect (429, connection refused); otherwise its transient failure
-        is raised at once, for the caller to check state before trying again.
+        is raised at once, for the caller to check state before trying again. A 429 uses up an
+        attempt only once the rate is at its floor, or when the caller set ``max_attempts`` (a
+        call that must answer quickly, like Connect).
         """
         limit = min(max_attempts or self.policy.max_attempts, self.policy.max_attempts)
+        patient = max_attempts is None
         content = None if body is None else json.dumps(body, default=str).encode()
         headers = {"Content-Type": "application/json"} if content is not None else None
         ambiguous = False
-        attempt = 0
+        attempt = 0  # the attempts that count against ``limit``
+        tries = 0  # every request of this call
         while True:
             attempt += 1
-            await self.bucket.acquire()
+            tries += 1
+            ticket = await self.rate.acquire()
             self.requests_made += 1
             started = self.config.clock()
             try:
@@ -145,7 +159,7 @@ class AutopilotClient:
                     raise failure from exc
             else:
                 self.latency.observe(self.config.clock() - started)
-                reply = _reply(response, attempt, ambiguous)
+                reply = _reply(response, tries, ambiguous)
                 status = response.status_code
                 if status == 401:
                     raise AuthenticationFailed(
@@ -159,17 +173,25 @@ class AutopilotClient:
                         "Autopilot, then edit the connection and press Connect"
                     )
                 if not is_retriable_status(status):
+                    self.rate.on_success()
                     return reply
                 retry_after = parse_retry_after(
                     response.headers.get("Retry-After"), now=self.config.wall_clock()
                 )
                 if status == 429:
-                    self.throttled += 1
-                    self.bucket.pause(retry_after or 0.0)
+                    lowered = self.rate.on_throttled(ticket)
+                    self.bucket.pause(min(retry_after or 0.0, MAX_RETRY_AFTER))
+                    if patient and (lowered or not self.rate.at_floor):
+                        log.info(
+                            "%s %s answered 429: sending again at %.3g r/s",
+                            method,
+                            route,
+                            self.rate.rate,
+                        )
+                        attempt -= 1  # paced by the lowered rate; no attempt used up
+                        continue
                     failure = RateLimited(
-                        f"Autopilot kept answering 429 Too Many Requests to {method} {route}: "
-                        f"{reply.message}; lower the connection's rate limit or ask Autopilot "
-                        "to raise the key's",
+                        _throttled_message(self.rate, method, route, reply),
                         retry_after=retry_after,
                     )
                 else:
@@ -183,7 +205,8 @@ class AutopilotClient:
                         raise failure
             if attempt >= limit:
                 raise type(failure)(
-                    f"{failure.message} (gave up after {attempt} attempts)",
+                    f"{failure.message} (gave up after {attempt} attempts"
+                    + (f", {tries} requests in all)" if tries > attempt else ")"),
                     retry_after=failure.retry_after,
                 )
             delay = self.policy.delay(attempt, retry_after)
@@ -244,6 +267,14 @@ def _reply(response: httpx.Response, attempt: int, ambiguous: bool) -> Reply:
     elif data is None and response.content:
         message = response.text.strip()[:300]
     return Reply(response.status_code, data, message, attempt, ambiguous)
+
+
+def _throttled_message(rate: AdaptiveRate, method: str, route: str, reply: Reply) -> str:
+    message = reply.message.rstrip(".") or "Too Many Requests"
+    where = f"Autopilot kept answering 429 Too Many Requests to {method} {route}: {message}"
+    if rate.at_floor:
+        where += f", even once segsync had slowed down to {rate.rate:.3g} r/s (its floor)"
+    return f"{where}; lower the connection's rate limit or ask Autopilot to raise the key's"
 
 
 def _bad_base_url(base_url: str, exc: Exception) -> str:

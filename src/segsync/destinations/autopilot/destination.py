@@ -15,6 +15,7 @@ from segsync.destinations.base import (
     ConnectionConfig,
     Destination,
     ListMember,
+    Slowdown,
     UpsertItem,
 )
 from segsync.destinations.capabilities import Capabilities, consent_statement, core_settings
@@ -55,6 +56,9 @@ class AutopilotDestination(Destination):
     def throttled(self) -> int:
         return self.client.throttled
 
+    def slowdown(self) -> Slowdown | None:
+        return self.client.rate.slowdown()
+
     def max_in_flight(self) -> int:
         return self.client.in_flight()
 
@@ -94,14 +98,21 @@ class AutopilotDestination(Destination):
             raise unexpected(reply, "creating a list (POST /list)")
 
     async def _find_list(self, title: str) -> str | None:
+        """The first list Autopilot lists with exactly this title."""
+        lists = await self.existing_lists()
+        return next((list_id for list_id, found in lists.items() if found == title), None)
+
+    async def existing_lists(self) -> dict[str, str]:
+        """``GET /lists`` as ``{list_id: title}``, in the order Autopilot lists them."""
         reply = await self.client.lists()
         data = reply.data
         if not reply.ok or not isinstance(data, dict) or not isinstance(data.get("lists"), list):
             raise unexpected(reply, "listing lists (GET /lists)")
+        found: dict[str, str] = {}
         for entry in data["lists"]:
-            if isinstance(entry, dict) and entry.get("title") == title and entry.get("list_id"):
-                return str(entry["list_id"])
-        return None
+            if isinstance(entry, dict) and entry.get("list_id"):
+                found.setdefault(str(entry["list_id"]), str(entry.get("title") or ""))
+        return found
 
     async def upsert_batch(self, items: Sequence[UpsertItem]) -> BatchResult:
         self.check_batch(items)

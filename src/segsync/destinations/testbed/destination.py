@@ -20,7 +20,13 @@ from segsync.destinations.capabilities import Capabilities, consent_statement, c
 from segsync.destinations.pacing import TokenBucket
 from segsync.destinations.testbed.fake import TestbedAccount, find_account
 from segsync.domain.fields import CustomKeys, FieldCatalogue, ReservedName, StandardField
-from segsync.errors import AuthenticationFailed, InputError, NotFound, RetriableError
+from segsync.errors import (
+    AuthenticationFailed,
+    InputError,
+    NotFound,
+    RetriableError,
+    UnknownList,
+)
 
 DEFAULT_BASE_URL = "https://testbed.invalid/default"
 
@@ -113,11 +119,20 @@ class TestbedDestination(Destination):
         found = account.list_by_title(title) or account.create_list(title)
         return found.list_id
 
+    async def existing_lists(self) -> dict[str, str]:
+        account = await self._account()
+        return {item.list_id: item.title for item in account.lists.values()}
+
     async def upsert_batch(self, items: Sequence[UpsertItem]) -> BatchResult:
         self.check_batch(items)
         if not items:
             return BatchResult([], 0)
         account = await self._account()
+        gone = next(
+            (i.list_id for i in items if i.list_id and i.list_id not in account.lists), None
+        )
+        if gone is not None:
+            raise UnknownList(gone, f"Testbed has no list {gone}")
         outcomes = []
         for item in items:
             reason = account.receive(record_json(item))

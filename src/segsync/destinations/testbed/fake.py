@@ -60,6 +60,8 @@ class TestbedAccount:
     lists: dict[str, TestbedList] = field(default_factory=dict)
     received: list[dict[str, Any]] = field(default_factory=list)
     refused: set[str] = field(default_factory=set)
+    made_lists: int = 0
+    """Lists ever made: ids are never handed out twice, even after a deletion."""
 
     def refuse(self, email: str) -> None:
         """From now on, refuse upserts of ``email``."""
@@ -69,9 +71,14 @@ class TestbedAccount:
         return next((item for item in self.lists.values() if item.title == title), None)
 
     def create_list(self, title: str) -> TestbedList:
-        made = TestbedList(f"tb-list-{len(self.lists) + 1}", title)
+        self.made_lists += 1
+        made = TestbedList(f"tb-list-{self.made_lists}", title)
         self.lists[made.list_id] = made
         return made
+
+    def delete_list(self, list_id: str) -> None:
+        """Delete the list as a person would by hand: its members leave it, contacts stay."""
+        del self.lists[list_id]
 
     def receive(self, record: Mapping[str, Any]) -> str | None:
         """Store one upserted record; the reason it is refused, or None."""

@@ -96,6 +96,7 @@ def import_profiles(
     Administrators only (R2: viewers and contributors change no data sources).
     """
     require(ctx.actor, Action.MANAGE_PROFILES)
+    ctx.profiles.check_writable(table)  # before anything: never one of segsync's own tables
     path = Path(path)
     current, previous_profile, relationships = _claim(ctx, table, profile, replace)
     is_profile = profile or (current is not None and current.is_profile)
@@ -172,6 +173,7 @@ def register_table(
     """
     require(ctx.actor, Action.MANAGE_PROFILES)
     engine = ctx.profiles
+    engine.own.refuse(table)
     tables = engine.list_tables()
     if table not in tables:
         close = get_close_matches(table, tables, n=1) or [

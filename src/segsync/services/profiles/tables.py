@@ -104,9 +104,15 @@ def catalog(ctx: ServiceContext) -> Catalog:
         raise InputError(NO_PROFILE_TABLE)
     engine = ctx.profiles
     if not engine.has_table(profile.table_name):
+        moved = (
+            f" (or, if it was imported before profiles had a schema of their own, move it "
+            f"there: ALTER TABLE {profile.table_name} SET SCHEMA {engine.schema})"
+            if engine.schema
+            else ""
+        )
         raise InputError(
             f"the profile table {profile.table_name!r} is missing from the profile engine at "
-            f"{engine.display_url}; import it again"
+            f"{engine.display_url}; import it again{moved}"
         )
     tables = {
         s.table_name: engine.table_info(s.table_name)

@@ -5,26 +5,33 @@ workers (``worker``); the scheduler, the system refresh schedule and scheduled r
 
 The edges (``web/``, ``cli/``) import the family; modules inside ``services/`` import the module
 they need, never a family, so no import goes in a circle.
+
+The family's names load on first use (``__getattr__`` below): ``segsync runs list`` reads
+``list_runs`` from :mod:`~segsync.services.runs.history` without importing the run engine that
+:mod:`~segsync.services.runs.manage` needs. Type checkers see the plain imports.
 """
 
 from __future__ import annotations
 
-from segsync.services.runs.manage import (
-    RunProgress,
-    RunRecord,
-    cancel_run,
-    duration,
-    execute_started,
-    get_run,
-    list_runs,
-    rejects,
-    run_all,
-    run_export,
-    run_json,
-    spawn_background_run,
-    start_run,
-    write_rejects_csv,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from segsync.services.runs.history import duration, get_run, list_runs, run_json
+    from segsync.services.runs.manage import (
+        RunProgress,
+        RunRecord,
+        cancel_run,
+        execute_started,
+        rejects,
+        run_all,
+        run_export,
+        spawn_background_run,
+        start_run,
+        write_rejects_csv,
+    )
+
+_HISTORY = {"duration", "get_run", "list_runs", "run_json"}
 
 __all__ = [
     "RunProgress",
@@ -42,3 +49,12 @@ __all__ = [
     "start_run",
     "write_rejects_csv",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = "history" if name in _HISTORY else "manage"
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

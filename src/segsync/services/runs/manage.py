@@ -29,14 +29,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from segsync.domain.permissions import Action, ExportRef, require
-from segsync.domain.runs import RunStatus, duration_seconds, run_record
+from segsync.domain.runs import RunStatus
 from segsync.domain.schedule import ExportMode, ExportSchedule
 from segsync.errors import Conflict, InputError
 from segsync.services.context import ServiceContext
 from segsync.services.exports.views import export_ref
+from segsync.services.runs.history import duration, get_run, list_runs, run_json
 from segsync.services.runs.queue import enqueue_run
 from segsync.services.runs.worker import FOLLOW_POLL_SECONDS, any_worker_alive, follow_run
 from segsync.services.sync.engine import ConfigTuner, RunTarget, execute
@@ -247,24 +247,6 @@ def spawn_background_run(
     return run.id
 
 
-def list_runs(
-    ctx: ServiceContext, *, export: str | None = None, limit: int = 50
-) -> list[RunRecord]:
-    """Runs newest first, optionally of one export (by name)."""
-    require(ctx.actor, Action.VIEW)
-    with ctx.db.session() as session:
-        export_id = None
-        if export is not None:
-            export_id = ExportRepository(session).get_by_name(export).id
-        return RunRepository(session).list(export_id=export_id, limit=limit)
-
-
-def get_run(ctx: ServiceContext, run_id: int) -> RunRecord:
-    require(ctx.actor, Action.VIEW)
-    with ctx.db.session() as session:
-        return RunRepository(session).get(run_id)
-
-
 def cancel_run(ctx: ServiceContext, run_id: int) -> RunRecord:
     """Cancel a run (X8): a Queued run ends Canceled at once; a Processing one is asked to stop
     after its batch in flight (it ends Canceled a moment later)."""
@@ -303,13 +285,3 @@ def write_rejects_csv(ctx: ServiceContext, run_id: int, path: Path) -> int:
             writer.writerow([item.email or "", item.profile_id or "", item.kind, item.reason])
             count += 1
     return count
-
-
-def run_json(run: RunRecord) -> dict[str, Any]:
-    """The run record of docs/requirements.md (``exports run --json``)."""
-    return run_record(run.id, run.status, run.counts, run.started_at, run.ended_at, run.message)
-
-
-def duration(run: RunRecord) -> float | None:
-    """Seconds the run took (``None`` while it runs)."""
-    return duration_seconds(run.started_at, run.ended_at)

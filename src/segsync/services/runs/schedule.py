@@ -27,6 +27,7 @@ from segsync.domain.schedule import (
 from segsync.errors import InputError
 from segsync.services.context import ServiceContext
 from segsync.services.privacy import audit
+from segsync.services.runs.defaults import DEFAULT_NEXT
 from segsync.storage.repositories.system_settings import SystemSettingRepository
 
 __all__ = [
@@ -42,7 +43,6 @@ __all__ = [
 ]
 
 SCHEDULE_KEY = "system_schedule"
-DEFAULT_NEXT = 5
 
 
 @dataclass(frozen=True)

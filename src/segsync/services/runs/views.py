@@ -7,7 +7,6 @@ and, once some are done, the time left at the pace so far.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +17,7 @@ from segsync.domain.schedule import ExportMode, ExportSchedule
 from segsync.errors import Conflict, InputError
 from segsync.services.context import ServiceContext
 from segsync.services.exports.views import export_ref
-from segsync.services.runs.manage import run_json
+from segsync.services.runs.history import run_json
 from segsync.services.runs.queue import enqueue_run
 from segsync.storage.repositories.export_listing import ExportListingRepository
 from segsync.storage.repositories.exports import ExportRepository
@@ -35,6 +34,7 @@ __all__ = [
     "run_history",
     "run_payload",
     "run_view",
+    "run_views",
 ]
 
 REJECTS_PAGE = 50
@@ -118,10 +118,43 @@ def run_view(ctx: ServiceContext, run_id: int) -> RunView:
         ref = None
         if run.export_id is not None:
             ref = export_ref(ExportRepository(session).get(run.export_id))
+    return _view(run, ref, counts, ctx.now())
+
+
+def run_views(
+    ctx: ServiceContext, *, export_id: int | None = None, limit: int = 50
+) -> list[RunView]:
+    """The newest ``limit`` runs (of export ``export_id``: ``NotFound`` if there is none) as
+    :func:`run_view` shows each, in a fixed number of queries whatever ``limit``: the runs, their
+    reject counts and their exports are read a set at a time, never a run at a time."""
+    require(ctx.actor, Action.VIEW)
+    with ctx.db.session() as session:
+        exports = ExportRepository(session)
+        if export_id is not None:
+            exports.get(export_id)
+        runs = RunRepository(session)
+        records = runs.list(export_id=export_id, limit=max(1, limit))
+        counts = runs.reject_counts(run.id for run in records)
+        wanted = {run.export_id for run in records if run.export_id is not None}
+        listing = ExportListingRepository(session)
+        refs = {int(ref.id): ref for ref in listing.export_refs(wanted)}
+    now = ctx.now()
+    return [
+        _view(
+            run,
+            refs.get(run.export_id) if run.export_id is not None else None,
+            counts.get(run.id, {}),
+            now,
+        )
+        for run in records
+    ]
+
+
+def _view(run: RunRecord, ref: ExportRef | None, counts: dict[str, int], now: datetime) -> RunView:
     return RunView(
         run=run,
         export=ref,
-        progress=progress_of(run, ctx.now()),
+        progress=progress_of(run, now),
         duration_seconds=duration_seconds(run.started_at, run.ended_at),
         reject_counts=counts,
     )
@@ -160,7 +193,7 @@ def reject_page(
     with ctx.db.session() as session:
         runs = RunRepository(session)
         total = sum(runs.count_rejects(run_id).values())
-        rows = list(itertools.islice(runs.rejects(run_id), (page - 1) * size, page * size))
+        rows = list(runs.rejects(run_id, limit=size, offset=(page - 1) * size))
     return rows, total
 
 
@@ -182,18 +215,16 @@ def run_history(
     ctx: ServiceContext, export_id: int, *, page: int = 1, per_page: int = HISTORY_PAGE
 ) -> RunHistory:
     """Page ``page`` (from 1) of export ``export_id``'s runs, newest first (``NotFound`` if the
-    export does not exist). Two queries for the page, one for the count. Anyone may view."""
+    export does not exist). One query for the page, one for the count. Anyone may view."""
     require(ctx.actor, Action.VIEW)
     page = max(1, page)
     per_page = max(1, min(per_page, 500))
     with ctx.db.session() as session:
         ExportRepository(session).get(export_id)
-        listing = ExportListingRepository(session)
-        total = listing.count_runs(export_id)
-        ids = listing.run_ids(export_id, limit=per_page, offset=(page - 1) * per_page)
-        listing.preload_runs(ids)
-        runs = RunRepository(session)
-        records = [runs.get(run_id) for run_id in ids]
+        total = ExportListingRepository(session).count_runs(export_id)
+        records = RunRepository(session).list(
+            export_id=export_id, limit=per_page, offset=(page - 1) * per_page
+        )
     return RunHistory(runs=records, total=total, page=page, per_page=per_page)
 
 

@@ -28,6 +28,7 @@ from segsync.domain.runs import RunStatus
 from segsync.errors import NotFound, SegsyncError
 from segsync.services.connections.manage import export_actor
 from segsync.services.context import ServiceContext
+from segsync.services.runs.defaults import POLL_SECONDS
 from segsync.services.runs.queue import Claim, claim_next, claim_run, release_run
 from segsync.services.sync.engine import ConfigTuner, EngineParts, execute
 from segsync.services.sync.finish import notify_run_end
@@ -53,8 +54,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 2.0
-"""How long an idle worker waits before looking at the queue again."""
 WORKER_HEARTBEAT_SECONDS = 10.0
 """How often a worker refreshes its row in the ``workers`` table."""
 WORKER_STALE_SECONDS = 45.0

@@ -20,19 +20,19 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from segsync.destinations.base import ConnectionConfig, Destination
-from segsync.destinations.registry import capabilities, create_destination
+from segsync.destinations.base import Destination, slowdown_warnings
+from segsync.destinations.registry import capabilities
 from segsync.domain.emails import mask_email
-from segsync.domain.mapping import FieldMapping
-from segsync.domain.plan import SyncPlan, SyncStateView, build_plan, list_title
+from segsync.domain.plan import SyncPlan, SyncStateView, build_plan
 from segsync.domain.runs import RunStatus
 from segsync.errors import AuthenticationFailed, FatalError, RetriableError, SegsyncError
 from segsync.services.context import ServiceContext
-from segsync.services.sync.clean import MemberScan, NeedsPayload
+from segsync.services.sync.clean import MemberScan
 from segsync.services.sync.committer import Committer
 from segsync.services.sync.finish import RunEnd, notify_run_end
-from segsync.services.sync.lease import LEASE_SECONDS, mark_active
-from segsync.services.sync.read import SegmentSource, read_members
+from segsync.services.sync.lease import mark_active
+from segsync.services.sync.lists import RunLists
+from segsync.services.sync.parts import ConfigTuner, EngineParts, RunOutcome
 from segsync.services.sync.removals import remove_memberships
 from segsync.services.sync.report import (
     done_message,
@@ -54,38 +54,9 @@ from segsync.storage.repositories.runs import RunRecord
 
 log = logging.getLogger(__name__)
 
-ConfigTuner = Callable[[ConnectionConfig], ConnectionConfig]
-"""Adjusts the connection config before the destination is built (tests: fast backoff)."""
-
-Reader = Callable[
-    [ServiceContext, Sequence[SegmentSource], FieldMapping, NeedsPayload, frozenset[str]],
-    MemberScan,
-]
-"""Reads and cleans the members (runs in a thread): :func:`.read.read_members`."""
-
 KEY_REJECTED = "key_rejected"
 
 __all__ = ["ConfigTuner", "EngineParts", "RunOutcome", "RunTarget", "execute"]
-
-
-@dataclass(frozen=True)
-class EngineParts:
-    """What the engine talks to; each has its production default and may be replaced (tests
-    inject a slow reader, a failing destination or store, a short lease)."""
-
-    read: Reader = read_members
-    open_destination: Callable[[str, ConnectionConfig], Destination] = create_destination
-    store: Callable[..., RunStore] = RunStore
-    lease_seconds: float = LEASE_SECONDS
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    """How an attempt ended: the run's ``record``; ``released`` when it must go back to the
-    queue (the caller does it: :func:`segsync.services.runs.queue.release_run`)."""
-
-    record: RunRecord
-    released: bool = False
 
 
 class _Stop(Exception):
@@ -145,8 +116,10 @@ class _Engine:
     destination: Destination | None = None
     plan: SyncPlan | None = None
     warnings: list[str] = field(default_factory=list)
+    lists: RunLists = field(init=False)
 
     def __post_init__(self) -> None:
+        self.lists = RunLists(self.store, self.target, self.warnings)
         resumed = self.run_record.attempts > 1
         self.tally = (
             Tally(self.run_record.counts, self.run_record.items_done) if resumed else Tally()
@@ -226,6 +199,8 @@ class _Engine:
     async def _pipeline(self) -> RunOutcome:
         target = self.target
         state = await self.store.sync_state(target)
+        if not self.run_record.dry_run and any(state.list_ids.values()):
+            state = await self.lists.check(await self._open(), state)  # lists deleted by hand
         scan = await self._read(state)
         if scan.contacts > target.contract_limit:
             return await self._end(RunStatus.SKIPPED, over_limit_message(target, scan.contacts))
@@ -235,12 +210,12 @@ class _Engine:
             return await self._end(RunStatus.SUCCESSFUL, dry_run_message(plan))
         if plan.is_empty:
             return await self._end(RunStatus.SUCCESSFUL, "nothing changed: nothing was sent")
-        type_name, config = await self.store.connection(target.connection_id)
-        if self.tune is not None:
-            config = self.tune(config)
-        self.destination = self.parts.open_destination(type_name, config)
-        list_ids = await self._ensure_lists(plan)
+        destination = await self._open()
+        list_ids = await self.lists.ensure(
+            destination, plan, check_stop=self.check_stop, started=lambda: self.emit("lists")
+        )
         await self._send(plan, list_ids)
+        await self.lists.finish()
         await self._remove(plan, list_ids)
         await self._save_requests()
         if self.tally.api_rejected:
@@ -301,18 +276,12 @@ class _Engine:
         await self.store.planned(self.tally.snapshot(), summary)
         return plan
 
-    async def _ensure_lists(self, plan: SyncPlan) -> dict[str, str]:
-        assert self.destination is not None
-        list_ids = {key: value for key, value in plan.list_ids.items() if value is not None}
-        if plan.lists_to_ensure:
-            self.emit("lists")
-        for key in plan.lists_to_ensure:
-            self.check_stop()
-            title = list_title(self.target.segment_name(key), self.target.list_prefix)
-            list_ids[key] = await self.destination.ensure_list(title)
-            await self.store.list_made(key, list_ids[key], title)
-            log.info("run %s: list %r is %s", self.run_record.id, title, list_ids[key])
-        return list_ids
+    async def _open(self) -> Destination:
+        if self.destination is None:
+            type_name, config = await self.store.connection(self.target.connection_id)
+            config = config if self.tune is None else self.tune(config)
+            self.destination = self.parts.open_destination(type_name, config)
+        return self.destination
 
     async def _send(self, plan: SyncPlan, list_ids: dict[str, str]) -> None:
         assert self.destination is not None
@@ -320,6 +289,7 @@ class _Engine:
         self.check_stop()
         self.emit("sending")
         committer = Committer(self._commit)
+        send = self.lists.sender(self.destination)
         if not await send_batches(
             self.destination,
             plan,
@@ -327,6 +297,7 @@ class _Engine:
             committer,
             stop=self.stopping,
             intend=self.store.intend,
+            send=send,
         ):
             self.check_stop()
             raise _Stop
@@ -374,7 +345,7 @@ class _Engine:
             status=status,
             message=message,
             counts=counts,
-            warnings=list(self.warnings),
+            warnings=[*self.warnings, *slowdown_warnings(self.destination)],
             sent_anything=self.plan is not None and counts.requests > 0,
         )
         record = await self.store.end(end)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
-from segsync.destinations.base import Destination
+from segsync.destinations.base import BatchResult, Destination
 from segsync.destinations.base import UpsertItem as OutgoingItem
 from segsync.domain.plan import SyncPlan, UpsertItem
 from segsync.services.sync.committer import Committer
@@ -40,10 +40,13 @@ async def send_batches(
     *,
     stop: Callable[[], bool],
     intend: Intend,
+    send: Callable[[Sequence[OutgoingItem]], Awaitable[BatchResult]] | None = None,
 ) -> bool:
     """Send every batch of ``plan``; True when all were sent, False when ``stop()`` (or a
     failed commit) ended the stage early. No batch leaves before ``intend`` has recorded its
-    items. The committer is closed before returning."""
+    items. The committer is closed before returning. ``send`` sends one batch (default: the
+    destination's ``upsert_batch``). Each batch takes its list ids from ``list_ids`` as it
+    starts, so a list made anew meanwhile is used."""
     stopped = False
 
     async def feed() -> AsyncIterator[list[OutgoingItem]]:
@@ -61,7 +64,7 @@ async def send_batches(
             yield [outgoing(item, list_ids) for item in batch]
 
     try:
-        async for index, result in destination.upsert_batches(feed()):
+        async for index, result in destination.upsert_batches(feed(), send):
             committer.add(Ack(plan.batches[index], result))
     finally:
         await committer.close()

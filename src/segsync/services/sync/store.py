@@ -180,6 +180,44 @@ class RunStore:
                 self.export_id, (i.email for i in items), memberships, now=self.ctx.now()
             )
 
+    async def list_titles(self) -> dict[str, str]:
+        """Segment key → the title of the list made for it, as it was made."""
+        return await self._call(self._list_titles)
+
+    def _list_titles(self) -> dict[str, str]:
+        with self.ctx.db.session() as session:
+            lists = ExportRepository(session).lists(self.export_id)
+        return {str(segment): title for segment, (_, title) in lists.items()}
+
+    async def list_gone(self, segment_key: str) -> None:
+        """The segment's list was deleted in the destination: forget its id and memberships."""
+        await self._call(self._list_gone, segment_key)
+
+    def _list_gone(self, segment_key: str) -> None:
+        with self.ctx.db.session() as session:
+            ExportRepository(session).forget_list(self.export_id, int(segment_key))
+            SyncStateRepository(session).forget_segment(self.export_id, int(segment_key))
+
+    async def list_remade(self, segment_key: str, list_id: str, title: str) -> None:
+        """The segment's list vanished while sending and was made again as ``list_id``: record
+        it and forget the memberships recorded on the old one, in one transaction."""
+        await self._call(self._list_remade, segment_key, list_id, title)
+
+    def _list_remade(self, segment_key: str, list_id: str, title: str) -> None:
+        with self.ctx.db.session() as session:
+            ExportRepository(session).save_list(
+                self.export_id, int(segment_key), list_id, title, now=self.ctx.now()
+            )
+            SyncStateRepository(session).forget_segment(self.export_id, int(segment_key))
+
+    async def forget_memberships(self, segment_key: str, keep: set[str]) -> None:
+        """Forget the segment's recorded memberships, but those of ``keep``."""
+        await self._call(self._forget_memberships, segment_key, keep)
+
+    def _forget_memberships(self, segment_key: str, keep: set[str]) -> None:
+        with self.ctx.db.session() as session:
+            SyncStateRepository(session).forget_segment(self.export_id, int(segment_key), keep)
+
     async def commit(self, snapshot: Snapshot, changes: StateChanges) -> None:
         """Commit acknowledged batches: sync state, rejects and progress, one transaction."""
         await self._call(self._commit, snapshot, changes)

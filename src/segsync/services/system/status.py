@@ -22,6 +22,7 @@ whatever the number of exports and runs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -34,7 +35,11 @@ from segsync.services.profiles.data_sources import file_state
 from segsync.services.runs.schedule import system_schedule
 from segsync.services.runs.scheduler import SYSTEM_MARK_KEY
 from segsync.storage.models.segments import SegmentStatus
-from segsync.storage.repositories.export_listing import ExportListingRepository, LatestRun
+from segsync.storage.repositories.export_listing import (
+    ExportBrief,
+    ExportListingRepository,
+    LatestRun,
+)
 from segsync.storage.repositories.exports import ExportRecord, ExportRepository
 from segsync.storage.repositories.profiles import DataSourceRepository
 from segsync.storage.repositories.segments import SegmentRepository
@@ -196,17 +201,37 @@ def _segments(session: Any, system_next: datetime | None) -> list[TaskStatus]:
     return tasks
 
 
+ScheduleFacts = Callable[[dict[str, Any]], tuple[str, datetime | None]]
+"""An export schedule → its description and next due time (see :func:`_schedule_facts`)."""
+
+
+def _schedule_facts(now: datetime, system: SystemSchedule) -> ScheduleFacts:
+    """An export schedule's description and next due time at ``now``, worked out once per
+    distinct schedule: thousands of exports share a handful."""
+    seen: dict[str, tuple[str, datetime | None]] = {}
+
+    def facts(stored: dict[str, Any]) -> tuple[str, datetime | None]:
+        key = repr(stored)
+        if key not in seen:
+            schedule = ExportSchedule.from_dict(stored)
+            due = next_due(schedule, now, system=system if system.enabled else None)
+            seen[key] = (describe(schedule), due)
+        return seen[key]
+
+    return facts
+
+
 def _export_task(
-    record: ExportRecord,
+    record: ExportRecord | ExportBrief,
     run: LatestRun | None,
     refreshed_at: datetime | None,
     now: datetime,
     system: SystemSchedule,
+    schedule_facts: ScheduleFacts | None = None,
 ) -> TaskStatus:
-    schedule = ExportSchedule.from_dict(record.schedule)
-    due = None
-    if record.connection_id is not None:
-        due = next_due(schedule, now, system=system if system.enabled else None)
+    description, due = (schedule_facts or _schedule_facts(now, system))(record.schedule)
+    if record.connection_id is None:
+        due = None
     return TaskStatus(
         kind="export",
         name=record.name,
@@ -214,7 +239,7 @@ def _export_task(
         last_update=None if run is None else (run.ended_at or run.queued_at),
         next_due=due,
         details={
-            "schedule": describe(schedule),
+            "schedule": description,
             "connection": record.connection_name,
             "latest_run": None if run is None else run.run_id,
             "message": None if run is None else run.message,
@@ -224,12 +249,13 @@ def _export_task(
 
 
 def _exports(session: Any, now: datetime, system: SystemSchedule) -> list[TaskStatus]:
-    records = ExportRepository(session).list()
     listing = ExportListingRepository(session)
+    records = listing.briefs()
     latest = listing.latest_runs()
-    refreshed = {row.id: row.refreshed_at for row in listing.listing()}
+    refreshed = listing.refreshed()
+    facts = _schedule_facts(now, system)
     return [
-        _export_task(record, latest.get(record.id), refreshed.get(record.id), now, system)
+        _export_task(record, latest.get(record.id), refreshed.get(record.id), now, system, facts)
         for record in records
     ]
 

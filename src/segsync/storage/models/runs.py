@@ -20,6 +20,10 @@ class Run(Base):
     __table_args__ = (
         UniqueConstraint("export_id", "due_at"),
         Index("ix_runs_status_queued_at", "status", "queued_at"),
+        # Big histories (migration 0007): each export's latest run, and its latest successful
+        # run's end, read from these indexes alone.
+        Index("ix_runs_export_latest", "export_id", "dry_run", "status", "ended_at"),
+        Index("ix_runs_status_export", "status", "dry_run", "export_id", "ended_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

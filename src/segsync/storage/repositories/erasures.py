@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from segsync.errors import NotFound
@@ -152,11 +152,11 @@ class ErasureRepository:
         )
         self.session.add(row)
         self.session.flush()
-        return self._record(row)
+        return self.get(row.id)
 
     def find_pending(self, email: str, connection_id: int) -> ErasureRecord | None:
-        row = self.session.scalars(
-            select(Erasure)
+        found = self.session.execute(
+            _with_names()
             .where(
                 Erasure.email == email,
                 Erasure.connection_id == connection_id,
@@ -165,21 +165,21 @@ class ErasureRepository:
             .order_by(Erasure.id)
             .limit(1)
         ).first()
-        return None if row is None else self._record(row)
+        return None if found is None else _record(found[0], found[1])
 
     def get(self, erasure_id: int) -> ErasureRecord:
-        row = self.session.get(Erasure, erasure_id)
-        if row is None:
+        found = self.session.execute(_with_names().where(Erasure.id == erasure_id)).first()
+        if found is None:
             raise NotFound(f"no erasure with id {erasure_id}")
-        return self._record(row)
+        return _record(found[0], found[1])
 
     def list(self, *, status: str | None = None) -> builtins.list[ErasureRecord]:
-        """Newest first."""
-        query = select(Erasure)
+        """Newest first, with their connection's name: one query."""
+        query = _with_names()
         if status is not None:
             query = query.where(Erasure.status == status)
         query = query.order_by(Erasure.requested_at.desc(), Erasure.id.desc())
-        return [self._record(row) for row in self.session.scalars(query)]
+        return [_record(row, name) for row, name in self.session.execute(query)]
 
     def pending_ids(self) -> builtins.list[int]:
         query = select(Erasure.id).where(Erasure.status == PENDING).order_by(Erasure.id)
@@ -249,21 +249,24 @@ class ErasureRepository:
         )
         return _rowcount(result)
 
-    def _record(self, row: Erasure) -> ErasureRecord:
-        name = None
-        if row.connection_id is not None:
-            name = self.session.scalar(
-                select(Connection.name).where(Connection.id == row.connection_id)
-            )
-        return ErasureRecord(
-            id=row.id,
-            email=row.email,
-            connection_id=row.connection_id,
-            connection_name=name,
-            requested_by=row.requested_by,
-            requested_at=row.requested_at,
-            status=row.status,
-            attempts=row.attempts,
-            last_error=row.last_error,
-            done_at=row.done_at,
-        )
+
+def _with_names() -> Select[Erasure, str | None]:
+    """Erasures with their connection's name (``None`` for markers and removed connections)."""
+    return select(Erasure, Connection.name).outerjoin(
+        Connection, Connection.id == Erasure.connection_id
+    )
+
+
+def _record(row: Erasure, connection_name: str | None) -> ErasureRecord:
+    return ErasureRecord(
+        id=row.id,
+        email=row.email,
+        connection_id=row.connection_id,
+        connection_name=connection_name,
+        requested_by=row.requested_by,
+        requested_at=row.requested_at,
+        status=row.status,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        done_at=row.done_at,
+    )

@@ -8,13 +8,16 @@ and load full records for the rows they show.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, aliased
 
+from segsync.domain.permissions import ConnectionRef, ExportRef
 from segsync.domain.runs import RunStatus
 from segsync.storage.models.connections import Connection
 from segsync.storage.models.exports import Export
@@ -34,6 +37,17 @@ class ExportListing:
     connection_type: str | None
     latest_status: RunStatus | None
     refreshed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ExportBrief:
+    """What the status page needs of an export: its name, connection and schedule."""
+
+    id: int
+    name: str
+    connection_id: int | None
+    connection_name: str | None
+    schedule: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -66,6 +80,19 @@ def latest_run_ids() -> Select[int | None, int]:
     )
 
 
+def refreshed_ends() -> Select[int | None, datetime | None]:
+    """``(export_id, ended_at)``: when each export's latest successful real run ended."""
+    return (
+        select(Run.export_id, func.max(Run.ended_at).label("ended_at"))
+        .where(
+            Run.export_id.is_not(None),
+            Run.dry_run.is_(False),
+            Run.status == RunStatus.SUCCESSFUL.value,
+        )
+        .group_by(Run.export_id)
+    )
+
+
 class ExportListingRepository:
     """The set-based reads; see the module docstring."""
 
@@ -76,16 +103,7 @@ class ExportListingRepository:
         """Every export's :class:`ExportListing`, by name."""
         latest = latest_run_ids().subquery()
         run = aliased(Run)
-        refreshed = (
-            select(Run.export_id, func.max(Run.ended_at).label("ended_at"))
-            .where(
-                Run.export_id.is_not(None),
-                Run.dry_run.is_(False),
-                Run.status == RunStatus.SUCCESSFUL.value,
-            )
-            .group_by(Run.export_id)
-            .subquery()
-        )
+        refreshed = refreshed_ends().subquery()
         query = (
             select(
                 Export.id,
@@ -114,6 +132,31 @@ class ExportListingRepository:
                 self.session.execute(query)
             )
         ]
+
+    def briefs(self) -> list[ExportBrief]:
+        """Every export's :class:`ExportBrief`, by name: one query of five columns (no mapping,
+        no segments), for pages over all exports."""
+        query = (
+            select(Export.id, Export.name, Export.connection_id, Connection.name, Export.schedule)
+            .outerjoin(Connection, Connection.id == Export.connection_id)
+            .order_by(Export.name)
+        )
+        return [
+            ExportBrief(export_id, name, connection_id, connection_name, json.loads(schedule))
+            for export_id, name, connection_id, connection_name, schedule in self.session.execute(
+                query
+            )
+        ]
+
+    def refreshed(self) -> dict[int, datetime]:
+        """When each export's latest successful real run ended ("Refreshed"), by export id:
+        one grouped query read from an index. Exports never refreshed are absent."""
+        result: dict[int, datetime] = {}
+        for export_id, ended in self.session.execute(refreshed_ends()):
+            moment = aware(ended)
+            if export_id is not None and moment is not None:
+                result[export_id] = moment
+        return result
 
     def latest_runs(self, statuses: Iterable[RunStatus] | None = None) -> dict[int, LatestRun]:
         """Every export's latest real run by export id (only those whose status is one of
@@ -153,27 +196,39 @@ class ExportListingRepository:
             for segment_id, ended_at, error in self.session.execute(query)
         }
 
-    def run_ids(self, export_id: int, *, limit: int, offset: int = 0) -> list[int]:
-        """Ids of the export's runs (dry runs too), newest first, a page at a time."""
+    def export_refs(self, export_ids: Iterable[int] | None = None) -> list[ExportRef]:
+        """Every export (or those with these ids) as the permission policy sees it: its id, name
+        and connection, by name. One query, no full records."""
         query = (
-            select(Run.id)
-            .where(Run.export_id == export_id)
-            .order_by(Run.id.desc())
-            .limit(limit)
-            .offset(offset)
+            select(
+                Export.id,
+                Export.name,
+                Connection.id,
+                Connection.shared_with_contributors,
+                Connection.name,
+            )
+            .outerjoin(Connection, Connection.id == Export.connection_id)
+            .order_by(Export.name)
         )
-        return list(self.session.scalars(query))
+        if export_ids is not None:
+            query = query.where(Export.id.in_(set(export_ids)))
+        return [
+            ExportRef(
+                id=export_id,
+                name=name,
+                connection=None
+                if connection_id is None
+                else ConnectionRef(connection_id, bool(shared), connection_name or ""),
+            )
+            for export_id, name, connection_id, shared, connection_name in self.session.execute(
+                query
+            )
+        ]
 
     def count_runs(self, export_id: int) -> int:
         """How many runs (dry runs too) the export has."""
         query = select(func.count()).select_from(Run).where(Run.export_id == export_id)
         return int(self.session.scalar(query) or 0)
-
-    def preload_runs(self, run_ids: list[int]) -> None:
-        """Load these runs into the session in one query, so that ``RunRepository.get`` finds
-        them without a query each."""
-        if run_ids:
-            list(self.session.scalars(select(Run).where(Run.id.in_(run_ids))))
 
 
 def aware(moment: datetime | str | None) -> datetime | None:

@@ -237,6 +237,15 @@ class ExportRepository:
         row.title = title
         self.session.flush()
 
+    def forget_list(self, export_id: int, segment_id: int) -> None:
+        """Forget the list recorded for ``segment_id`` (it is gone from the destination): the
+        next run makes it again."""
+        self.session.execute(
+            delete(ExportList).where(
+                ExportList.export_id == export_id, ExportList.segment_id == segment_id
+            )
+        )
+
     def reset_sync_state(self, export_id: int) -> None:
         """Forget what the destination acknowledged for this export: its sync contacts,
         memberships and lists. The next run sends everyone again (upserts are idempotent, and

@@ -91,9 +91,11 @@ class RunRepository:
     def get(self, run_id: int) -> RunRecord:
         return record_of(self._row(run_id))
 
-    def list(self, *, export_id: int | None = None, limit: int = 50) -> builtins.list[RunRecord]:
-        """Runs newest first, optionally of one export."""
-        query = select(Run).order_by(Run.id.desc()).limit(limit)
+    def list(
+        self, *, export_id: int | None = None, limit: int = 50, offset: int = 0
+    ) -> builtins.list[RunRecord]:
+        """Runs newest first, optionally of one export, a page at a time: one query."""
+        query = select(Run).order_by(Run.id.desc()).limit(limit).offset(offset)
         if export_id is not None:
             query = query.where(Run.export_id == export_id)
         return [record_of(row) for row in self.session.scalars(query)]
@@ -322,8 +324,11 @@ class RunRepository:
         """Forget what a run set aside (a resumed run finds it all again)."""
         self.session.execute(delete(RunReject).where(RunReject.run_id == run_id))
 
-    def rejects(self, run_id: int) -> Iterator[RejectRecord]:
-        """The run's rejects in the order they were recorded."""
+    def rejects(
+        self, run_id: int, *, limit: int | None = None, offset: int = 0
+    ) -> Iterator[RejectRecord]:
+        """The run's rejects in the order they were recorded (``limit`` of them from
+        ``offset``, when given: a page read by the database, not skipped over here)."""
         self._row(run_id)
         query = (
             select(RunReject.kind, RunReject.profile_id, RunReject.email, RunReject.reason)
@@ -331,6 +336,8 @@ class RunRepository:
             .order_by(RunReject.id)
             .execution_options(yield_per=1000)
         )
+        if limit is not None:
+            query = query.limit(limit).offset(offset)
         for kind, profile_id, email, reason in self.session.execute(query):
             yield RejectRecord(kind, profile_id, email, reason)
 
@@ -341,6 +348,21 @@ class RunRepository:
             .group_by(RunReject.kind)
         )
         return {str(kind): int(n) for kind, n in self.session.execute(query)}
+
+    def reject_counts(self, run_ids: Iterable[int]) -> dict[int, dict[str, int]]:
+        """Rejects by kind of each of these runs, in one query (runs without any are absent)."""
+        ids = builtins.list(set(run_ids))
+        if not ids:
+            return {}
+        query = (
+            select(RunReject.run_id, RunReject.kind, func.count())
+            .where(RunReject.run_id.in_(ids))
+            .group_by(RunReject.run_id, RunReject.kind)
+        )
+        result: dict[int, dict[str, int]] = {}
+        for run_id, kind, n in self.session.execute(query):
+            result.setdefault(int(run_id), {})[str(kind)] = int(n)
+        return result
 
     def _row(self, run_id: int) -> Run:
         row = self.session.get(Run, run_id)

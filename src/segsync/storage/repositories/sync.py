@@ -167,6 +167,20 @@ class SyncStateRepository:
                 delete(SyncMembership).where(SyncMembership.export_id == export_id, condition)
             )
 
+    def forget_segment(self, export_id: int, segment_id: int, keep: Iterable[str] = ()) -> None:
+        """Forget the memberships of one segment's list (the list is gone), but those of the
+        emails in ``keep`` (made on the list that replaced it)."""
+        condition = and_(
+            SyncMembership.export_id == export_id, SyncMembership.segment_id == segment_id
+        )
+        kept = list(dict.fromkeys(keep))
+        if not kept:
+            self.session.execute(delete(SyncMembership).where(condition))
+            return
+        recorded = self.memberships(export_id) | self.memberships(export_id, pending=True)
+        forgotten = {e for s, e in recorded if s == segment_id} - set(kept)
+        self.remove_memberships(export_id, [(segment_id, email) for email in forgotten])
+
     def clear(self, export_id: int) -> None:
         """Forget the export's whole sync state (the next run sends everyone again)."""
         self.session.execute(delete(SyncMembership).where(SyncMembership.export_id == export_id))

@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
-from segsync.services import exports, runs
+from segsync.services import runs
 from segsync.services.context import ServiceContext
 from segsync.services.runs import queue
 from segsync.services.runs import views as run_views
@@ -106,8 +106,8 @@ def list_runs(
     export_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[RunOut]:
-    name = exports.get_export(ctx, export_id).name if export_id is not None else None
-    return [_run(ctx, run.id) for run in runs.list_runs(ctx, export=name, limit=limit)]
+    views = run_views.run_views(ctx, export_id=export_id, limit=limit)
+    return [RunOut.model_validate(run_views.run_payload(view)) for view in views]
 
 
 @router.get("/{run_id}", summary="A run with counts and live progress")

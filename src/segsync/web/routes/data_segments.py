@@ -168,9 +168,9 @@ def details_page(request: Request, ctx: ContextDep, segment_id: RecordId) -> HTM
     ids = export_forms.export_ids(ctx)
     using = [(name, ids.get(name)) for name in details.exports]
     addable = [
-        (row.name, ids[row.name])
-        for row in exports.list_exports(ctx)
-        if row.your_permissions == "edit" and row.name not in details.exports and row.name in ids
+        (name, export_id)
+        for name, export_id in export_forms.editable_exports(ctx)
+        if name not in details.exports
     ]
     context = {
         "segment": record,

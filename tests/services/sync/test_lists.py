@@ -1,0 +1,165 @@
+"""The lists stage: lists deleted or renamed by hand before a run, and a list vanishing while
+batches go out (Autopilot's client against the simulator in-process; the store's list calls
+recorded)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any, cast
+
+import httpx
+import pytest
+
+from segsync.destinations.autopilot import AutopilotDestination
+from segsync.destinations.base import ConnectionConfig, UpsertItem
+from segsync.domain.mapping import FieldMapping
+from segsync.domain.plan import RemovalPolicy, SyncStateView
+from segsync.errors import UnknownList
+from segsync.services.sync.lists import RunLists
+from segsync.services.sync.read import SegmentSource
+from segsync.services.sync.store import RunStore
+from segsync.services.sync.target import RunTarget
+from segsync.simulator import Simulator, SimulatorConfig, by_hand
+
+KEY = "lists-key"
+
+
+class Store:
+    """The list calls of :class:`RunStore`, recorded."""
+
+    def __init__(self, titles: dict[str, str]) -> None:
+        self.titles = titles
+        self.calls: list[tuple[Any, ...]] = []
+
+    async def list_titles(self) -> dict[str, str]:
+        return dict(self.titles)
+
+    async def list_gone(self, key: str) -> None:
+        self.calls.append(("gone", key))
+
+    async def list_remade(self, key: str, list_id: str, title: str) -> None:
+        self.calls.append(("remade", key, list_id, title))
+
+    async def forget_memberships(self, key: str, keep: set[str]) -> None:
+        self.calls.append(("forget", key, sorted(keep)))
+
+
+def target() -> RunTarget:
+    segments = (SegmentSource("1", "Seg A", "{}"), SegmentSource("2", "Seg B", "{}"))
+    return RunTarget(
+        export_id=1,
+        export_name="E",
+        connection_id=1,
+        connection_name="C",
+        connection_type="autopilot",
+        contract_limit=1000,
+        mapping=cast(FieldMapping, None),
+        removal=RemovalPolicy.MIRROR,
+        list_prefix="",
+        segments=segments,
+    )
+
+
+@pytest.fixture
+def simulator() -> Simulator:
+    return Simulator(SimulatorConfig(api_keys=[KEY], rate_limit=0, seed=5))
+
+
+@pytest.fixture
+async def destination(simulator: Simulator) -> AsyncIterator[AutopilotDestination]:
+    config = ConnectionConfig(
+        base_url="http://simulator.test/v1",
+        api_key=KEY,
+        rate_limit=1000.0,
+        transport=httpx.ASGITransport(app=simulator.app),
+        max_attempts=2,
+        backoff_base=0.001,
+    )
+    async with AutopilotDestination(config) as dest:
+        yield dest
+
+
+def run_lists(store: Store, warnings: list[str]) -> RunLists:
+    return RunLists(cast(RunStore, store), target(), warnings)
+
+
+async def test_check_forgets_a_deleted_list_and_reports_a_renamed_one(
+    destination: AutopilotDestination, simulator: Simulator
+) -> None:
+    seg_a = await destination.ensure_list("Seg A")
+    seg_b = await destination.ensure_list("Seg B")
+    by_hand.delete_list(simulator.state, seg_a)
+    by_hand.rename_list(simulator.state, seg_b, b'{"title": "Mine"}')
+    store = Store({"1": "Seg A", "2": "Seg B"})
+    warnings: list[str] = []
+    state = SyncStateView(
+        hashes={"a@x.org": "h"},
+        memberships=frozenset({("1", "a@x.org"), ("2", "a@x.org")}),
+        list_ids={"1": seg_a, "2": seg_b},
+    )
+    before = destination.requests_made
+
+    seen = await run_lists(store, warnings).check(destination, state)
+
+    assert destination.requests_made == before + 1
+    assert seen.list_ids == {"1": None, "2": seg_b}
+    assert seen.memberships == frozenset({("2", "a@x.org")})
+    assert seen.hashes == state.hashes
+    assert store.calls == [("gone", "1")]
+    assert warnings == [
+        "the list 'Seg A' was deleted in Autopilot: it was made again and every member of its "
+        "segment sent to it",
+        "the list 'Seg B' is titled 'Mine' in Autopilot (renamed by hand?): segsync keeps "
+        "sending to it",
+    ]
+
+
+async def test_check_asks_nothing_without_stored_lists(destination: AutopilotDestination) -> None:
+    state = SyncStateView(list_ids={"1": None})
+    assert await run_lists(Store({}), []).check(destination, state) is state
+    assert destination.requests_made == 0
+
+
+async def test_batches_finding_their_list_gone_make_it_again_once(
+    destination: AutopilotDestination, simulator: Simulator
+) -> None:
+    old = await destination.ensure_list("Seg A")
+    store = Store({"1": "Seg A"})
+    warnings: list[str] = []
+    lists = run_lists(store, warnings)
+    lists.list_ids["1"] = old
+    send = lists.sender(destination)
+    by_hand.delete_list(simulator.state, old)
+    batches = [[UpsertItem(f"p{b}{i}@x.org", list_id=old) for i in range(3)] for b in range(3)]
+
+    results = await asyncio.gather(*(send(batch) for batch in batches))
+
+    assert all(o.ok for result in results for o in result.outcomes)
+    new = lists.list_ids["1"]
+    assert new != old
+    assert [item.title for item in simulator.state.lists.values()] == ["Seg A"]
+    assert len(simulator.state.lists[new].members) == 9
+    assert store.calls == [("remade", "1", new, "Seg A")]
+    assert len(warnings) == 1
+    await lists.finish()
+    assert store.calls[-1] == ("forget", "1", sorted(i.email for b in batches for i in b))
+
+
+async def test_a_list_that_keeps_vanishing_stops_the_batch(
+    destination: AutopilotDestination, simulator: Simulator
+) -> None:
+    old = await destination.ensure_list("Seg A")
+    lists = run_lists(Store({"1": "Seg A"}), [])
+    lists.list_ids["1"] = old
+    by_hand.delete_list(simulator.state, old)
+    original = simulator.state.create_list
+
+    def made_and_gone(title: str) -> Any:
+        made = original(title)
+        del simulator.state.lists[made.list_id]  # deleted again at once
+        return made
+
+    simulator.state.create_list = made_and_gone  # type: ignore[method-assign]
+    with pytest.raises(UnknownList):
+        await lists.sender(destination)([UpsertItem("a@x.org", list_id=old)])

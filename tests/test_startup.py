@@ -1,0 +1,124 @@
+"""Start-up: help screens and ``runs list`` do not import the heavy stacks (docs/design.md,
+"Start-up"). Deterministic: each test reads which modules a fresh interpreter imported, never how
+long it took. A failure names the module and the chain that pulled it in; move that import into
+the function that needs it (docs/contributing.md, "Keeping start-up light")."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HEAVY = (
+    "sqlalchemy",
+    "alembic",
+    "ibis",
+    "duckdb",
+    "pyarrow",
+    "faker",
+    "fastapi",
+    "uvicorn",
+    "httpx",
+    "jinja2",
+    "pandas",
+)
+"""Never imported by a help screen or ``--version``."""
+
+DB_ONLY = tuple(name for name in HEAVY if name != "sqlalchemy")
+"""``runs list`` reads the metadata DB (SQLAlchemy) and nothing else heavy: no migration run
+(Alembic), no profile engine, no web or HTTP stack."""
+
+HELP_ONLY_EXCEPTIONS = {("connections", "add")}
+"""Help screens allowed to load more: ``connections add --help`` lists the destination types,
+which the registry knows only by loading each destination (and its HTTP client)."""
+
+
+def _imported_by(*args: str, env: dict[str, str] | None = None) -> tuple[dict[str, str], str]:
+    """Run ``python -X importtime -m segsync ARGS``: each top-level package it imported, with
+    the first module of ours that led to it, and the command's output."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "segsync", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    found: dict[str, str] = {}
+    chain: list[tuple[int, str]] = []  # (depth, module) of the imports being reported, outermost
+    lines = [line for line in result.stderr.splitlines() if line.startswith("import time:")]
+    # -X importtime reports a module after its own imports; read backwards to see parents first.
+    for line in reversed(lines):
+        name_field = line.rsplit("|", 1)[1]
+        depth = (len(name_field) - len(name_field.lstrip())) // 2
+        module = name_field.strip()
+        chain = [(d, m) for d, m in chain if d < depth] + [(depth, module)]
+        top = module.split(".")[0]
+        if top in HEAVY and top not in found:
+            ours = [m for _, m in chain if m.startswith("segsync")]
+            found[top] = " <- ".join(reversed(ours)) or module
+    return found, result.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["--version"], ["runs", "--help"], ["runs", "list", "--help"]],
+    ids=" ".join,
+)
+def test_the_command_line_starts_without_the_heavy_packages(args: list[str]) -> None:
+    found, output = _imported_by(*args)
+    assert output.strip(), "the command printed nothing"
+    assert not found, f"`segsync {' '.join(args)}` imported {found}"
+
+
+# Renders every help screen of the command tree in one interpreter, then lists what is loaded.
+_EVERY_HELP = """
+import json, sys
+import typer
+from typer.testing import CliRunner
+from segsync.cli import app
+
+skip = {skip}
+heavy = {heavy}
+
+def walk(command, path):
+    yield path
+    for name, sub in sorted(getattr(command, "commands", {{}}).items()):
+        yield from walk(sub, [*path, name])
+
+runner = CliRunner()
+screens = [path for path in walk(typer.main.get_command(app), []) if tuple(path) not in skip]
+for path in screens:
+    result = runner.invoke(app, [*path, "--help"])
+    assert result.exit_code == 0, (path, result.output)
+loaded = sorted({{m.split(".")[0] for m in sys.modules}} & set(heavy))
+print(json.dumps({{"screens": len(screens), "loaded": loaded}}))
+"""
+
+
+def test_no_help_screen_imports_the_heavy_packages() -> None:
+    code = _EVERY_HELP.format(skip=sorted(HELP_ONLY_EXCEPTIONS), heavy=list(HEAVY))
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["screens"] > 50  # the whole tree was walked
+    assert report["loaded"] == [], f"help screens imported {report['loaded']}"
+
+
+def test_runs_list_reads_the_metadata_db_without_migrating_or_the_profile_engine(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SEGSYNC_DATA_DIR": str(data_dir)}
+    first, _ = _imported_by("init", env=env)
+    assert "alembic" in first  # the first open migrates: the check below is not vacuous
+    found, output = _imported_by("runs", "list", "--json", env=env)
+    assert json.loads(output) == []
+    assert "sqlalchemy" in found
+    assert not {name: found[name] for name in DB_ONLY if name in found}
