@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.segsync-installed
 
-.PHONY: test check demo bench lint fmt typecheck install clean browser screenshots
+.PHONY: test check demo bench soak lint fmt typecheck install clean browser screenshots
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,12 @@ demo: $(STAMP)
 ## make bench: every benchmark; each prints its figures
 bench: $(STAMP)
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+## make soak: the chaos soak (scripts/soak.py; docs/exports.md, "Chaos soak"): runs killed at random
+## under simulator faults, then Autopilot's state checked; at most 30 minutes, prints its figures.
+## Options through SOAK_ARGS, e.g. make soak SOAK_ARGS="--kills 60 --seed 3".
+soak: $(STAMP)
+	$(BIN)/python scripts/soak.py $(SOAK_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts
