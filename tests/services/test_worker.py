@@ -10,7 +10,7 @@ import json
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from segsync.cli import app
 from segsync.destinations.base import ConnectionConfig
+from segsync.domain.plan import UpsertItem
 from segsync.domain.runs import RunStatus
 from segsync.errors import FatalError
 from segsync.profiles.engine import ProfileEngine
@@ -158,6 +159,11 @@ def _stop_mid_run(ctx: ServiceContext, sim: RunningSimulator, stop: Callable[[],
     class Sees(RunStore):
         async def heartbeat(self) -> None:
             await super().heartbeat()
+            if self.cancel_requested:
+                seen.set()
+
+        async def intend(self, items: Sequence[UpsertItem]) -> None:
+            await super().intend(items)  # a removed export is seen here too
             if self.cancel_requested:
                 seen.set()
 

@@ -7,8 +7,8 @@ returns. Even when sending fails, what was acknowledged is committed first (then
 raised), so nothing Autopilot accepted is left out of the sync state.
 
 Write-ahead intents: before a batch leaves, what it may create is committed as pending
-(``intend``), as many batches at a time as the destination keeps in flight (so a crash leaves
-at most twice that many batches intended but unanswered). A crash between a batch's arrival at
+(``intend``), one batch at a time, as the destination pulls it to send it (so a crash leaves
+only the batches in flight intended but unanswered). A crash between a batch's arrival at
 the destination and its acknowledgement's commit then leaves pending rows, which later runs
 confirm or remove — whatever the data does meanwhile.
 """
@@ -51,13 +51,8 @@ async def send_batches(
 
     async def feed() -> AsyncIterator[list[OutgoingItem]]:
         nonlocal stopped
-        intended = 0
-        for index, batch in enumerate(plan.batches):
-            if index >= intended:
-                window = max(1, destination.max_in_flight())
-                ahead = plan.batches[index : index + window]
-                await intend([item for chunk in ahead for item in chunk])
-                intended = index + len(ahead)
+        for batch in plan.batches:
+            await intend(batch)  # pulled only when there is room: it leaves right after
             if stop() or committer.failed:
                 stopped = True
                 return

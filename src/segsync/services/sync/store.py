@@ -93,7 +93,7 @@ class RunStore:
             items_done=snapshot.items_done,
             items_total=snapshot.items_total,
         )
-        self._cancel_seen = cancel
+        self._cancel_seen = self._cancel_seen or cancel  # a stop is never taken back
         if not held:
             self._lost_seen = True
             raise FatalError(f"run {self.run_id} was taken over by another process; this one stops")
@@ -272,7 +272,7 @@ class RunStore:
                 raise FatalError(
                     f"run {self.run_id} was taken over by another process; this one stops"
                 )
-            self._cancel_seen = runs.is_cancel_requested(self.run_id)
+            self._cancel_seen = self._cancel_seen or runs.is_cancel_requested(self.run_id)
 
     async def end(self, end: RunEnd) -> RunRecord:
         """End the run (final status, counts, warnings) and write the audit event of what was
