@@ -1,6 +1,6 @@
 """The adaptive rate (AIMD) on virtual time: 429s lower the rate multiplicatively down to a
-floor, successes win it back additively, and the Autopilot client's retry budget spares the 429s
-that are still slowing it down (against scripted answers, httpx.MockTransport)."""
+floor, successes win it back additively over time, and the Autopilot client's retry budget
+spares the 429s that are still slowing it down (against scripted answers, httpx.MockTransport)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ WALL = 1_700_000_000.0  # config_for's wall clock
 
 def adaptive(vtime: VirtualTime, rate: float = 8.0, floor: float = 0.5) -> AdaptiveRate:
     bucket = TokenBucket(rate, clock=vtime.clock, sleep=vtime.sleep, burst_seconds=0.0)
-    return AdaptiveRate(bucket, floor=floor, decrease=0.5, step=0.25)
+    return AdaptiveRate(bucket, floor=floor, decrease=0.5, recovery_seconds=24.0)
 
 
 async def gaps(control: AdaptiveRate, vtime: VirtualTime, n: int) -> list[float]:
@@ -79,22 +79,46 @@ async def test_429s_to_requests_of_the_same_round_lower_the_rate_once(vtime: Vir
     assert control.rate == 2.0
 
 
-async def test_successes_win_the_rate_back_additively_up_to_the_configured_one(
+async def test_successes_win_the_rate_back_over_time_up_to_the_configured_one(
     vtime: VirtualTime,
 ) -> None:
-    control = adaptive(vtime)  # step 0.25 r/s per successful request
+    control = adaptive(vtime)  # the whole 8 r/s back in 24 s: 1 r/s per 3 s
     control.on_throttled(await control.acquire())
     control.on_throttled(await control.acquire())
     assert control.rate == 2.0
+    control.on_success()  # no time has passed since the decrease: nothing won back yet
+    assert control.rate == 2.0
     rates = []
-    for _ in range(30):
+    for _ in range(8):
+        await vtime.sleep(3.0)
         control.on_success()
         rates.append(control.rate)
-    assert rates[:4] == pytest.approx([2.25, 2.5, 2.75, 3.0])
-    assert rates[23] == 8.0  # 24 steps of 0.25 from 2 to 8
-    assert rates[24:] == [8.0] * 6  # never above the configured rate
+    assert rates == pytest.approx([3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 8.0, 8.0])  # never above 8
     assert control.lowest == 2.0
     assert await gaps(control, vtime, 2) == pytest.approx([1 / 8] * 2)
+
+
+async def test_a_rate_pushed_to_the_floor_comes_back_within_the_recovery_time(
+    vtime: VirtualTime,
+) -> None:
+    """At the floor requests are few, so winning the rate back by time, not per request, is
+    what keeps a short 429 storm from slowing the rest of a run to a crawl."""
+    control = adaptive(vtime, rate=8.0, floor=0.5)
+    while control.on_throttled(await control.acquire()):
+        pass
+    assert control.rate == 0.5
+    start = vtime.now
+    while control.rate < 8.0:
+        await control.acquire()
+        control.on_success()
+    assert vtime.now - start <= 24.0
+
+
+def test_the_floor_is_a_share_of_the_connection_rate() -> None:
+    config = ConnectionConfig("https://a.test/v1", "k", 10.0)
+    assert AdaptiveRate.for_connection(config).floor == pytest.approx(1.0)
+    half = ConnectionConfig("https://a.test/v1", "k", 10.0, min_rate_share=0.5)
+    assert AdaptiveRate.for_connection(half).floor == pytest.approx(5.0)
 
 
 async def test_the_slowdown_report(vtime: VirtualTime) -> None:
@@ -133,8 +157,9 @@ async def test_a_lowered_bucket_keeps_its_tokens_up_to_the_new_capacity(
     [
         ("rate_decrease", 1.0, "rate_decrease must be between 0 and 1"),
         ("rate_decrease", 0.0, "rate_decrease must be between 0 and 1"),
-        ("min_rate", 0.0, "min_rate must be a positive rate"),
-        ("rate_recovery", -0.1, "rate_recovery must be positive"),
+        ("min_rate_share", 0.0, "min_rate_share must be more than 0 and at most 1"),
+        ("min_rate_share", 1.5, "min_rate_share must be more than 0 and at most 1"),
+        ("recovery_seconds", -0.1, "recovery_seconds must be a positive number of seconds"),
     ],
 )
 def test_adaptive_settings_out_of_range_are_refused(field: str, value: float, message: str) -> None:
@@ -160,8 +185,9 @@ async def test_429s_without_retry_after_slow_the_client_without_using_up_attempt
         assert dest.throttled == 5
         slowdown = dest.slowdown()
         assert slowdown == Slowdown(configured=10.0, lowest=pytest.approx(10 * 0.7**5), throttled=5)
-        # one success wins back 0.2 % of the configured rate
-        assert dest.client.rate.rate == pytest.approx(10 * 0.7**5 + 0.02)
+        # the success wins back 10 r/s × (seconds since the last decrease) / 300
+        last_wait = 1 / (10 * 0.7**5)
+        assert dest.client.rate.rate == pytest.approx(10 * 0.7**5 + 10 * last_wait / 300)
         assert slowdown_warnings(dest) == [slowdown.describe("Autopilot")]
     # each retry waits for a token at the lowered rate (× 0.7 per 429): no backoff on top
     assert vtime.sleeps == pytest.approx([1 / (10 * 0.7**k) for k in range(1, 6)])
@@ -185,7 +211,7 @@ async def test_retry_after_is_honoured_in_seconds_and_as_an_http_date(vtime: Vir
 
 async def test_a_permanent_429_ends_at_the_floor_with_a_clear_message(vtime: VirtualTime) -> None:
     script = Script(fallback=lambda _: reply(429, {"message": "too many"}))
-    async with destination(script, vtime, rate=1.0, min_rate=0.25, max_attempts=4) as dest:
+    async with destination(script, vtime, rate=1.0, min_rate_share=0.25, max_attempts=4) as dest:
         with pytest.raises(RateLimited) as info:
             await dest.forget("a@x.org")
         assert dest.client.rate.rate == 0.25

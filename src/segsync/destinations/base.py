@@ -76,22 +76,28 @@ class ConnectionConfig:
     """Size of the client's token bucket, in seconds of the rate limit (at least one token)."""
     max_in_flight: int = 16
     """Upper bound on concurrent requests, whatever the observed latency."""
-    min_rate: float = 0.1
-    """The floor of the adaptive rate: 429s never push the client below this many requests per
-    second (or below ``rate_limit``, if that is lower). See :class:`~.pacing.AdaptiveRate`."""
+    min_rate_share: float = 0.1
+    """The floor of the adaptive rate, as a share of ``rate_limit`` (0 < share <= 1): 429s never
+    push the client below ``rate_limit * min_rate_share`` requests per second. See
+    :class:`~.pacing.AdaptiveRate`."""
     rate_decrease: float = 0.7
     """What a 429 multiplies the client's rate by (0 < factor < 1)."""
-    rate_recovery: float = 0.002
-    """What each successful request adds back to a lowered rate, as a share of ``rate_limit``:
-    0.002 wins the whole rate back in 500 successful requests."""
+    recovery_seconds: float = 300.0
+    """How fast successful requests win a lowered rate back: the whole of ``rate_limit`` in this
+    many seconds without a 429."""
 
     def __post_init__(self) -> None:
         if not 0 < self.rate_decrease < 1:
             raise InputError(f"rate_decrease must be between 0 and 1, got {self.rate_decrease!r}")
-        if not self.min_rate > 0:
-            raise InputError(f"min_rate must be a positive rate, got {self.min_rate!r}")
-        if not self.rate_recovery > 0:
-            raise InputError(f"rate_recovery must be positive, got {self.rate_recovery!r}")
+        if not 0 < self.min_rate_share <= 1:
+            raise InputError(
+                f"min_rate_share must be more than 0 and at most 1, got {self.min_rate_share!r}"
+            )
+        if not self.recovery_seconds > 0:
+            raise InputError(
+                f"recovery_seconds must be a positive number of seconds, "
+                f"got {self.recovery_seconds!r}"
+            )
 
 
 @dataclass(frozen=True)

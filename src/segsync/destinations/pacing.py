@@ -36,7 +36,7 @@ class TokenBucket:
         self.rate = rate
         self.capacity = max(1.0, rate * burst_seconds)
         self._burst_seconds = burst_seconds
-        self._clock = clock
+        self.clock = clock
         self._sleep = sleep
         self._tokens = self.capacity
         self._updated = clock()
@@ -80,7 +80,7 @@ class TokenBucket:
         self._paused_until = max(self._paused_until, now + max(seconds, 0.0))
 
     def _refill(self) -> float:
-        now = self._clock()
+        now = self.clock()
         elapsed = max(0.0, now - self._updated)
         self._tokens = min(self.capacity, self._tokens + elapsed * self.rate)
         self._updated = now
@@ -92,28 +92,33 @@ class AdaptiveRate:
 
     Each 429 multiplies the bucket's rate by ``decrease``, but never below ``floor`` — once per
     round: a 429 to a request sent before the last decrease says nothing new (:meth:`ticket`).
-    Each successful request adds ``step`` back, up to the ``configured`` rate. ``lowest`` and
+    Successful requests win the rate back in proportion to the time since the last change: the
+    whole ``configured`` rate in ``recovery_seconds`` — by time rather than per request, so a rate
+    pushed low (few requests per second) does not take ever longer to come back. ``lowest`` and
     ``throttled`` are what :meth:`slowdown` reports.
     """
 
-    def __init__(self, bucket: TokenBucket, *, floor: float, decrease: float, step: float) -> None:
+    def __init__(
+        self, bucket: TokenBucket, *, floor: float, decrease: float, recovery_seconds: float
+    ) -> None:
         self.bucket = bucket
         self.configured = bucket.rate
         self.floor = min(floor, bucket.rate)
         self.decrease = decrease
-        self.step = step
+        self.recovery_seconds = recovery_seconds
         self.lowest = bucket.rate
         self.throttled = 0
         self._round = 0
+        self._changed = bucket.clock()
 
     @classmethod
     def for_connection(cls, config: ConnectionConfig) -> AdaptiveRate:
         """The adaptive rate of one connection, over its own :meth:`TokenBucket.for_connection`."""
         return cls(
             TokenBucket.for_connection(config),
-            floor=config.min_rate,
+            floor=config.rate_limit * config.min_rate_share,
             decrease=config.rate_decrease,
-            step=config.rate_limit * config.rate_recovery,
+            recovery_seconds=config.recovery_seconds,
         )
 
     @property
@@ -140,12 +145,18 @@ class AdaptiveRate:
         self._round += 1
         self.bucket.set_rate(max(self.floor, self.bucket.rate * self.decrease))
         self.lowest = min(self.lowest, self.bucket.rate)
+        self._changed = self.bucket.clock()
         return True
 
     def on_success(self) -> None:
-        """A request went through: win back ``step`` of the rate, up to the configured one."""
-        if self.bucket.rate < self.configured:
-            self.bucket.set_rate(min(self.configured, self.bucket.rate + self.step))
+        """A request went through: win back the configured rate × the seconds since the last
+        change / ``recovery_seconds``, up to the configured rate."""
+        if self.bucket.rate >= self.configured:
+            return
+        now = self.bucket.clock()
+        gained = self.configured * max(0.0, now - self._changed) / self.recovery_seconds
+        self._changed = now
+        self.bucket.set_rate(min(self.configured, self.bucket.rate + gained))
 
     def slowdown(self) -> Slowdown | None:
         """What the API's 429s did to this client; None when it never answered 429."""
