@@ -48,6 +48,7 @@ from segsync.services.sync.report import (
 )
 from segsync.services.sync.send import send_batches
 from segsync.services.sync.store import RunStore
+from segsync.services.sync.switching import quick_thread_switches
 from segsync.services.sync.tally import Ack, ProgressCallback, Tally
 from segsync.services.sync.target import RunTarget
 from segsync.storage.repositories.runs import RunRecord
@@ -90,9 +91,10 @@ async def execute(
             owner=owner,
             lease_seconds=parts.lease_seconds,
         )
-        async with store:
-            engine = _Engine(ctx, run, target, store, parts, progress, tune, should_yield)
-            outcome = await engine.run()
+        with quick_thread_switches():
+            async with store:
+                engine = _Engine(ctx, run, target, store, parts, progress, tune, should_yield)
+                outcome = await engine.run()
         released = outcome.released
     finally:
         if not released:  # a released run stays ours until the caller has put it back

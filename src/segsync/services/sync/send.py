@@ -36,7 +36,7 @@ async def send_batches(
     destination: Destination,
     plan: SyncPlan,
     list_ids: Mapping[str, str],
-    committer: Committer,
+    committer: Committer[Ack],
     *,
     stop: Callable[[], bool],
     intend: Intend,
