@@ -8,7 +8,7 @@ from segsync.services.sync.pending import lists_worth_reading
 
 def test_a_list_is_read_when_its_pending_removals_outnumber_its_pages() -> None:
     pending = {("1", f"p{i}@x.org") for i in range(150)} | {("2", "q@x.org")}
-    removals = sorted(pending) + [("1", "known@x.org")]  # a known one never counts
+    removals = [*sorted(pending), ("1", "known@x.org")]  # a known one never counts
     sizes = {"1": 10_000, "2": 50}
     # list 1: 150 pending removals against 100 pages; list 2: 1 against 1 page
     assert lists_worth_reading(removals, pending, sizes) == {"1"}

@@ -23,7 +23,6 @@ NO_HASH = ""
 """The payload hash of a contact only intended (sent, never acknowledged)."""
 
 
-
 _CONTACT_INTENT = (
     "INSERT INTO sync_contacts (export_id, email, payload_hash, contact_id, synced_at, pending) "
     "VALUES (?, ?, '', NULL, ?, ?) ON CONFLICT (export_id, email) DO NOTHING"
