@@ -108,6 +108,7 @@ async def test_a_stop_starts_no_new_batch_and_commits_those_in_flight(
 
     assert not await recorder.send(destination, plan, list_id, stop)
     assert len(recorder.acks) == 3
+    assert recorder.intended == recorder.emails()  # nothing intended was left unsent
     sent = {c["Email"] for c in simulator.contacts_snapshot()}
     assert sent == recorder.emails()
     assert len(sent) == 30
