@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 import uuid
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from segsync.simulator.persist import load_json, save_json
 
 from segsync.simulator.contacts import ContactError, ContactRecord, ContactWrite
 
@@ -250,22 +249,8 @@ class SimulatorState:
                 self.lists[list_id].members.add(record.seq, record.contact_id)
 
     def save(self, path: Path) -> None:
-        """Write the state to ``path`` atomically: a temporary file, fsync, ``os.replace``."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(self.to_json(), handle, separators=(",", ":"))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp_name, path)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
+        """Write the state to ``path`` atomically."""
+        save_json(path, self.to_json())
 
     def load(self, path: Path) -> None:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            self.load_json(data)
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            raise ValueError(f"cannot read the simulator state file {path}: {err}") from err
+        load_json(path, self.load_json)
