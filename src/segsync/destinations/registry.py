@@ -9,11 +9,13 @@ from __future__ import annotations
 from segsync.destinations.autopilot import AutopilotDestination
 from segsync.destinations.base import ConnectionConfig, Destination
 from segsync.destinations.capabilities import Capabilities
+from segsync.destinations.ortto import OrttoDestination
 from segsync.destinations.testbed import TestbedDestination
 from segsync.errors import InputError
 
 _TYPES: dict[str, type[Destination]] = {
     AutopilotDestination.capabilities.name: AutopilotDestination,
+    OrttoDestination.capabilities.name: OrttoDestination,
     TestbedDestination.capabilities.name: TestbedDestination,
 }
 

@@ -9,9 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from segsync.simulator.persist import load_json, save_json
-
 from segsync.simulator.contacts import ContactError, ContactRecord, ContactWrite
+from segsync.simulator.persist import load_json, save_json
 
 PAGE_SIZE = 100
 STATE_FORMAT = "segsync-simulator-state"
