@@ -16,11 +16,17 @@ from segsync.destinations.base import (
     Slowdown,
     UpsertItem,
 )
-from segsync.destinations.capabilities import Capabilities, consent_statement, core_settings
+from segsync.destinations.capabilities import (
+    Capabilities,
+    ConnectionSetting,
+    consent_statement,
+    core_settings,
+)
 from segsync.destinations.ortto.client import (
     AUDIENCES_PAGE,
     DEFAULT_BASE_URL,
     PEOPLE_PAGE,
+    REGION_BASE_URLS,
     OrttoClient,
     unexpected,
 )
@@ -46,15 +52,22 @@ class OrttoDestination(Destination):
         default_rate_limit=10.0,
         default_base_url=DEFAULT_BASE_URL,
         catalogue=ORTTO_FIELDS,
-        settings=core_settings(
-            key_help=(
-                "A custom API key: in Ortto, Settings > Data sources > New data source > "
-                "Custom API. Accounts in Europe or Australia use the base URL "
-                "https://api.eu.ap3api.com/v1 or https://api.au.ap3api.com/v1."
+        settings=(
+            *core_settings(
+                key_help="A custom API key: in Ortto, Settings > Data sources > Custom API.",
+                reference_example="env:ORTTO_KEY or file:/run/secrets/ortto",
+                default_base_url=DEFAULT_BASE_URL,
+                default_rate_limit=10.0,
             ),
-            reference_example="env:ORTTO_KEY or file:/run/secrets/ortto",
-            default_base_url=DEFAULT_BASE_URL,
-            default_rate_limit=10.0,
+            ConnectionSetting(
+                "region",
+                "Data region",
+                "choice",
+                help="eu or au for an instance in Europe or Australia; sets the base URL",
+                choices=tuple(REGION_BASE_URLS),
+                sets="base_url",
+                values=tuple(REGION_BASE_URLS.items()),
+            ),
         ),
     )
 
