@@ -36,7 +36,7 @@ def probe_connection(
     Administrators only. ``InputError`` for input that cannot be checked (neither or both of
     key and reference, an invalid base URL or rate limit); every answer of the destination is
     a :class:`CheckOutcome` (``ok``, ``key_rejected``, ``unreachable``, ``secret_unreadable``,
-    ``error``). ``type_name`` ``None``: the only type users may choose. ``settings``: the
+    ``error``). ``type_name`` ``None``: the default type (Autopilot). ``settings``: the
     type's own settings (presets like ``{"region": "eu"}`` fill in the base URL when it is not
     given).
     """

@@ -1,8 +1,8 @@
 """``/api/v1/connections`` (C1–C8, R5, R6). Administrators manage connections and see their
 settings; others see the display name and type of the connections shared with contributors.
 No response ever carries a key: only its masked hint or the secret reference. Types are those
-of the registry of destination types (``GET /types``); ``type`` may be left out while there is
-only one."""
+of the registry of destination types (``GET /types``); ``type`` left out is the default type,
+Autopilot."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ MAX_CONTRACT_LIMIT = 1_000_000_000_000
 TYPE_FIELD = Field(
     default=None,
     max_length=40,
-    description="A destination type (GET /types); may be left out while there is only one.",
+    description="A destination type (GET /types); left out: the default type, autopilot.",
 )
 OwnSettings = Annotated[
     dict[str, Annotated[str, Field(max_length=200)]],
