@@ -97,7 +97,7 @@ class Simulator:
             else f"You have exceeded your request rate of {self.limiter.rate:g} r/s.",
         )
 
-    def _lists_view(self) -> dict[str, Any]:
+    def lists_view(self) -> dict[str, Any]:
         """``GET /_sim/lists``: every list with its member count."""
         lists = [
             {"list_id": item.list_id, "title": item.title, "members": len(item.members)}
@@ -105,7 +105,7 @@ class Simulator:
         ]
         return {"lists": lists}
 
-    def _lists_with_members(self) -> dict[str, list[str]]:
+    def lists_with_members(self) -> dict[str, list[str]]:
         """``GET /_sim/lists?members=1``: ``{"<title>": [emails, sorted]}``."""
         return by_hand.lists_with_members(self.state)
 
@@ -255,9 +255,9 @@ class Simulator:
             return Reply(200, {"contacts": self.contacts_snapshot()})
         members = query.get("members", [""])[-1].lower() in ("1", "true", "yes")
         if method == "GET" and path == "lists" and members:
-            return Reply(200, self._lists_with_members())
+            return Reply(200, self.lists_with_members())
         if method == "GET" and path == "lists":
-            return Reply(200, self._lists_view())
+            return Reply(200, self.lists_view())
         if method == "POST" and path == "reset":
             self.reset()
             return Reply(200, {"reset": True})

@@ -56,14 +56,14 @@ class OrttoSimulator(Simulator):
             if not person.archived
         ]
 
-    def _lists_view(self) -> dict[str, Any]:
+    def lists_view(self) -> dict[str, Any]:
         lists = [
             {"list_id": a.audience_id, "title": a.name, "members": len(a.subscribers())}
             for a in self.state.audiences.values()
         ]
         return {"lists": lists}
 
-    def _lists_with_members(self) -> dict[str, list[str]]:
+    def lists_with_members(self) -> dict[str, list[str]]:
         """``{"<audience name>": [subscribed emails, sorted]}`` (a name used twice is keyed
         ``"<name> [<id>]"``)."""
         names = [a.name for a in self.state.audiences.values()]
