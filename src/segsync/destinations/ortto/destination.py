@@ -63,7 +63,7 @@ class OrttoDestination(Destination):
                 "region",
                 "Data region",
                 "choice",
-                help="eu or au for an instance in Europe or Australia; sets the base URL",
+                help="eu or au for an instance in Europe or Australia",
                 choices=tuple(REGION_BASE_URLS),
                 sets="base_url",
                 values=tuple(REGION_BASE_URLS.items()),
