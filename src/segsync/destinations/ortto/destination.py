@@ -11,9 +11,7 @@ from segsync.destinations.base import (
     AccountInfo,
     BatchResult,
     ConnectionConfig,
-    Destination,
     ListMember,
-    Slowdown,
     UpsertItem,
 )
 from segsync.destinations.capabilities import (
@@ -22,6 +20,7 @@ from segsync.destinations.capabilities import (
     consent_statement,
     core_settings,
 )
+from segsync.destinations.client_backed import ClientBackedDestination
 from segsync.destinations.ortto.client import (
     AUDIENCES_PAGE,
     DEFAULT_BASE_URL,
@@ -33,14 +32,14 @@ from segsync.destinations.ortto.client import (
 from segsync.destinations.ortto.fields import ORTTO_FIELDS
 from segsync.destinations.ortto.merge import upsert_people
 from segsync.destinations.ortto.person import sent_json
-from segsync.errors import FatalError, InputError, NotFound, RetriableError
+from segsync.errors import FatalError, NotFound
 
 CREDENTIALS_CHECK_ATTEMPTS = 3
 """Connect should answer within seconds: an unreachable service is reported, not waited out."""
 MEMBER_FIELDS = ["str::email", "str::first", "str::last"]
 
 
-class OrttoDestination(Destination):
+class OrttoDestination(ClientBackedDestination):
     """Ortto's API (``api.ap3api.com``, ``X-Api-Key``): people merged by email, audiences."""
 
     capabilities: ClassVar[Capabilities] = Capabilities(
@@ -71,25 +70,10 @@ class OrttoDestination(Destination):
         ),
     )
 
+    client: OrttoClient
+
     def __init__(self, config: ConnectionConfig) -> None:
         self.client = OrttoClient(config)
-
-    @property
-    def requests_made(self) -> int:
-        return self.client.requests_made
-
-    @property
-    def throttled(self) -> int:
-        return self.client.throttled
-
-    def slowdown(self) -> Slowdown | None:
-        return self.client.rate.slowdown()
-
-    def max_in_flight(self) -> int:
-        return self.client.in_flight()
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
 
     async def check_credentials(self) -> AccountInfo:
         """One page of audiences: the key is taken or refused. Ortto's API does not say which
@@ -101,29 +85,15 @@ class OrttoDestination(Destination):
         return AccountInfo(instance_id=f"ortto:{host}", raw={"audiences": len(reply.data)})
 
     async def ensure_list(self, title: str) -> str:
-        if not title.strip():
-            raise InputError("an audience name cannot be empty")
-        attempt = 0
-        while True:
-            attempt += 1
-            found = await self._find_audience(title)
-            if found is not None:
-                return found
-            # Creating is not idempotent (names may repeat), so after an ambiguous failure we
-            # look again before creating: the first try may have made the audience.
-            try:
-                reply = await self.client.create_audience(title)
-            except RetriableError as exc:
-                if not self.client.policy.should_retry(attempt):
-                    raise
-                await self.client.config.sleep(self.client.policy.delay(attempt, exc.retry_after))
-                continue
-            data = reply.data
-            if reply.ok and isinstance(data, dict) and data.get("id"):
-                return str(data["id"])
-            raise unexpected(reply, "creating an audience (POST /audiences/create)")
+        """The audience named exactly ``title``, created if there is none."""
+        return await self._find_or_create(
+            title,
+            self.client.create_audience,
+            "id",
+            lambda reply: unexpected(reply, "creating an audience (POST /audiences/create)"),
+        )
 
-    async def _find_audience(self, title: str) -> str | None:
+    async def _find_list(self, title: str) -> str | None:
         """The first audience Ortto lists with exactly this name (searched by name)."""
         found = await self._audiences(search=title)
         return next((audience_id for audience_id, name in found.items() if name == title), None)
