@@ -210,3 +210,25 @@ async def test_a_removed_member_is_unsubscribed_and_added_back_later() -> None:
         await destination.upsert_batch([UpsertItem("a@x.org", list_id=gold)])
         assert fake.members(gold) == {"a@x.org"}
         assert await destination.remove_membership("no-such-audience", "a@x.org") is False
+
+
+async def test_a_person_the_subscription_does_not_find_is_rejected_not_lost() -> None:
+    fake = OrttoHarness()
+
+    class LosesB(httpx.AsyncBaseTransport):
+        """The simulator, except that b@x.org vanishes between the merge and the subscribe."""
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith("/audience/subscribe"):
+                person = fake.simulator.state.find("b@x.org")
+                if person is not None:
+                    fake.simulator.state.archive(person)
+            return await fake.transport.handle_async_request(request)
+
+    async with fake.destination(transport=LosesB()) as destination:
+        gold = await destination.ensure_list("Gold")
+        items = [UpsertItem(email, list_id=gold) for email in ("a@x.org", "b@x.org")]
+        result = await destination.upsert_batch(items)
+    assert [o.ok for o in result.outcomes] == [True, False]
+    assert "could not find the person" in str(result.outcomes[1].reason)
+    assert fake.members(gold) == {"a@x.org"}

@@ -33,7 +33,22 @@ async def upsert_people(client: OrttoClient, items: Sequence[UpsertItem]) -> Bat
             )
         if not reply.ok:
             raise unexpected(reply, "subscribing people to an audience (PUT /audience/subscribe)")
+        missed = _not_found(reply.data)
+        for index, outcome in enumerate(outcomes):
+            if outcome.ok and items[index].list_id == audience_id and outcome.email in missed:
+                reason = f"Ortto could not find the person to subscribe to audience {audience_id}"
+                outcomes[index] = RecordOutcome(outcome.email, False, reason=reason)
     return BatchResult(outcomes, requests)
+
+
+def _not_found(data: Any) -> set[str]:
+    """The emails a subscribe answer says it found no person for."""
+    answers = data.get("people") if isinstance(data, dict) else None
+    return {
+        str(answer.get("email"))
+        for answer in answers or []
+        if isinstance(answer, dict) and answer.get("status") == "not-found"
+    }
 
 
 async def _merge_isolating(
