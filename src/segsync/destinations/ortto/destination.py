@@ -76,20 +76,13 @@ class OrttoDestination(ClientBackedDestination):
         self.client = OrttoClient(config)
 
     async def check_credentials(self) -> AccountInfo:
-        """One page of audiences: the key is taken or refused. The account is the
-        ``instance_id`` its audiences carry; an account without audiences is known only by
-        its region's host (``ortto:api.ap3api.com``)."""
+        """One page of audiences: the key is taken or refused. Ortto's API does not say which
+        account a key reaches, so the account is known by its region's host."""
         reply = await self.client.audiences_page(0, max_attempts=CREDENTIALS_CHECK_ATTEMPTS)
         if not reply.ok or not isinstance(reply.data, list):
             raise unexpected(reply, "the credentials check POST /audiences/get")
-        instances = [
-            str(entry["instance_id"])
-            for entry in reply.data
-            if isinstance(entry, dict) and entry.get("instance_id")
-        ]
         host = urlsplit(self.client.config.base_url).hostname or self.client.config.base_url
-        instance = instances[0] if instances else f"ortto:{host}"
-        return AccountInfo(instance_id=instance, raw={"audiences": len(reply.data)})
+        return AccountInfo(instance_id=f"ortto:{host}", raw={"audiences": len(reply.data)})
 
     async def ensure_list(self, title: str) -> str:
         """The audience named exactly ``title``, created if there is none."""
