@@ -182,3 +182,23 @@ def test_an_audience_deleted_by_hand_is_made_again(
 
     assert audiences(ortto)["Seg A"] == [f"p{i}@example.com" for i in range(1, 5)]
     assert again.warnings
+
+
+def test_a_key_for_another_account_is_noticed_by_the_next_run(
+    ctx: ServiceContext,
+    ortto: RunningSimulator,
+    simulator_host: SimulatorHost,
+    tmp_path: Path,
+) -> None:
+    setup(ctx, ortto, tmp_path, people(3, "ab"))
+    run(ctx, ortto)
+    other = simulator_host.serve(  # another account behind the same base URL and key
+        SimulatorConfig(api_keys=[API_KEY], rate_limit=0, seed=99, api="ortto")
+    )
+
+    again = run(ctx, other)
+
+    everyone = [f"p{i}@example.com" for i in range(1, 4)]
+    assert audiences(other) == {"Seg A": everyone, "Seg B": everyone}
+    assert person(other, "p2@example.com")["fields"]["str::first"] == "First2"  # full payload
+    assert again.counts.requests == stats(other)["total"]
