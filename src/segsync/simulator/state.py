@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import uuid
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from segsync.simulator.contacts import ContactError, ContactRecord, ContactWrite
-from segsync.simulator.persist import load_json, save_json
+from segsync.simulator.persist import SeededState
 
 PAGE_SIZE = 100
 STATE_FORMAT = "segsync-simulator-state"
@@ -66,18 +65,15 @@ class Page:
     bookmark: str | None
 
 
-class SimulatorState:
+class SimulatorState(SeededState):
     """Contacts keyed by id with a case-insensitive email index, lists, custom field types.
 
     Ids come from ``uuid5(salt, counter)``: unique, and reproducible when the salt is seeded.
     The counter survives :meth:`clear`, so a reset never hands out an id again.
     """
 
-    def __init__(self, salt: uuid.UUID, wall_clock: Callable[[], float]) -> None:
-        self.salt = salt
-        self._wall_clock = wall_clock
-        self.id_counter = 0
-        self.clear()
+    state_format = STATE_FORMAT
+    state_version = STATE_VERSION
 
     def clear(self) -> None:
         self.contacts: dict[str, ContactRecord] = {}
@@ -93,8 +89,7 @@ class SimulatorState:
         return uuid.uuid5(self.salt, "instance").hex
 
     def _new_uuid(self, kind: str) -> uuid.UUID:
-        self.id_counter += 1
-        return uuid.uuid5(self.salt, f"{kind}:{self.id_counter}")
+        return self._next_uuid(kind)
 
     # -- contacts -------------------------------------------------------------------------
 
@@ -217,10 +212,7 @@ class SimulatorState:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "format": STATE_FORMAT,
-            "version": STATE_VERSION,
-            "salt": str(self.salt),
-            "id_counter": self.id_counter,
+            **self.header(),
             "next_seq": self._next_seq,
             "custom_types": self.custom_types,
             "contacts": [self.contacts[cid].to_json() for cid in self.everyone.ids()],
@@ -230,11 +222,7 @@ class SimulatorState:
         }
 
     def load_json(self, data: dict[str, Any]) -> None:
-        if data.get("format") != STATE_FORMAT or data.get("version") != STATE_VERSION:
-            raise ValueError(f"not a {STATE_FORMAT} version {STATE_VERSION} document")
-        self.clear()
-        self.salt = uuid.UUID(data["salt"])
-        self.id_counter = int(data["id_counter"])
+        self.read_header(data)
         self._next_seq = int(data["next_seq"])
         self.custom_types = dict(data["custom_types"])
         for item in data["lists"]:
@@ -246,10 +234,3 @@ class SimulatorState:
             self.everyone.add(record.seq, record.contact_id)
             for list_id in record.lists:
                 self.lists[list_id].members.add(record.seq, record.contact_id)
-
-    def save(self, path: Path) -> None:
-        """Write the state to ``path`` atomically."""
-        save_json(path, self.to_json())
-
-    def load(self, path: Path) -> None:
-        load_json(path, self.load_json)

@@ -10,12 +10,10 @@ simulator's choice.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from segsync.simulator.persist import load_json, save_json
+from segsync.simulator.persist import SeededState
 
 STATE_FORMAT = "segsync-ortto-simulator-state"
 STATE_VERSION = 1
@@ -46,7 +44,7 @@ class Audience:
         return [person_id for person_id, subscribed in self.members.items() if subscribed]
 
 
-class OrttoState:
+class OrttoState(SeededState):
     """People by id with a case-insensitive email index (archived people are not in it: a merge
     of their email makes a new person, as Ortto documents), and audiences by id.
 
@@ -54,11 +52,8 @@ class OrttoState:
     the counter survives :meth:`clear`, so no id is handed out twice.
     """
 
-    def __init__(self, salt: uuid.UUID, wall_clock: Callable[[], float]) -> None:
-        self.salt = salt
-        self._wall_clock = wall_clock
-        self.id_counter = 0
-        self.clear()
+    state_format = STATE_FORMAT
+    state_version = STATE_VERSION
 
     def clear(self) -> None:
         self.people: dict[str, Person] = {}
@@ -70,8 +65,7 @@ class OrttoState:
         return "sim-" + uuid.uuid5(self.salt, "instance").hex[:12]
 
     def new_id(self, kind: str) -> str:
-        self.id_counter += 1
-        return uuid.uuid5(self.salt, f"{kind}:{self.id_counter}").hex[:24]
+        return self._next_uuid(kind).hex[:24]
 
     # -- people -----------------------------------------------------------------------------
 
@@ -124,20 +118,13 @@ class OrttoState:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "format": STATE_FORMAT,
-            "version": STATE_VERSION,
-            "salt": str(self.salt),
-            "id_counter": self.id_counter,
+            **self.header(),
             "people": [vars(person) for person in self.people.values()],
             "audiences": [vars(audience) for audience in self.audiences.values()],
         }
 
     def load_json(self, data: dict[str, Any]) -> None:
-        if data.get("format") != STATE_FORMAT or data.get("version") != STATE_VERSION:
-            raise ValueError(f"not a {STATE_FORMAT} version {STATE_VERSION} document")
-        self.clear()
-        self.salt = uuid.UUID(data["salt"])
-        self.id_counter = int(data["id_counter"])
+        self.read_header(data)
         for raw in data["people"]:
             person = Person(**raw)
             self.people[person.person_id] = person
@@ -146,10 +133,3 @@ class OrttoState:
         for raw in data["audiences"]:
             audience = Audience(**raw)
             self.audiences[audience.audience_id] = audience
-
-    def save(self, path: Path) -> None:
-        """Write the state to ``path`` atomically."""
-        save_json(path, self.to_json())
-
-    def load(self, path: Path) -> None:
-        load_json(path, self.load_json)
