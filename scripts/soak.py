@@ -5,6 +5,7 @@ state checked against an expectation computed from the final data alone (docs/ex
     python scripts/soak.py                                  # what `make soak` runs
     python scripts/soak.py --kills 40 --seed 3 --metadata sqlite
     python scripts/soak.py --iterations 12 --no-baseline --json figures.json
+    python scripts/soak.py --destination ortto               # the same against Ortto's simulator
 
 Each phase (``--metadata``: SQLite, PostgreSQL at 127.0.0.1:5432 in a fresh database, or
 both) works in its own temporary directory: profile data, segments, a connection to an
@@ -51,6 +52,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--profiles", type=int, default=300, help="profiles at the start")
     parser.add_argument(
+        "--destination",
+        choices=("autopilot", "ortto"),
+        default="autopilot",
+        help="the simulated destination type (default %(default)s)",
+    )
+    parser.add_argument(
         "--metadata",
         default="sqlite,postgres",
         help="metadata DBs, one phase each: sqlite, postgres or both (default %(default)s)",
@@ -96,6 +103,7 @@ def run_phase(name: str, args: argparse.Namespace, share: float, rng: random.Ran
             workers_share=args.workers_share,
             log=log,
             faults=args.faults,
+            destination=args.destination,
         )
         try:
             phase.setup()

@@ -31,9 +31,10 @@ DB_ONLY = tuple(name for name in HEAVY if name != "sqlalchemy")
 """``runs list`` reads the metadata DB (SQLAlchemy) and nothing else heavy: no migration run
 (Alembic), no profile engine, no web or HTTP stack."""
 
-HELP_ONLY_EXCEPTIONS = {("connections", "add")}
-"""Help screens allowed to load more: ``connections add --help`` lists the destination types,
-which the registry knows only by loading each destination (and its HTTP client)."""
+HELP_ONLY_EXCEPTIONS = {("connections", "add"), ("connections", "edit")}
+"""Help screens allowed to load more: ``connections add --help`` lists the destination types
+and both list the types' own settings (``--region``), which the registry knows only by loading
+each destination (and its HTTP client)."""
 
 
 def _imported_by(*args: str, env: dict[str, str] | None = None) -> tuple[dict[str, str], str]:

@@ -23,10 +23,12 @@ from soaklib.data import EXPORT, LIST_PREFIX, SEGMENTS, expectation, read_csv
 from soaklib.sim import API_KEY, SoakSimulator
 
 
-def replay(csv_paths: list[Path]) -> tuple[dict[str, int], Comparison]:
+def replay(
+    csv_paths: list[Path], destination: str = "autopilot"
+) -> tuple[dict[str, int], Comparison]:
     """Sync each CSV in turn, once; the accepted requests by route and status, and the final
     comparison."""
-    sim = SoakSimulator(seed=1)
+    sim = SoakSimulator(seed=1, api=destination)
     try:
         with (
             tempfile.TemporaryDirectory(prefix="segsync-soak-baseline-") as tmp,
@@ -39,7 +41,7 @@ def replay(csv_paths: list[Path]) -> tuple[dict[str, int], Comparison]:
                     repo.create(name=segment.name, definition=segment.definition(), now=ctx.now())
             connection = NewConnection(
                 CONNECTION,
-                type="autopilot",
+                type=destination,
                 api_key=API_KEY,
                 base_url=sim.base_url,
                 rate_limit=1000.0,

@@ -44,15 +44,19 @@ class Phase:
         workers_share: float,
         log: Callable[[str], None],
         faults: tuple[str, ...] = FAULTS,
+        destination: str = "autopilot",
     ) -> None:
         self.name = name
+        self.destination = destination
         self.workdir = workdir
         self.rng = rng
         self.log = log
         self.workers_share = workers_share
         self.faults = faults
         self.people = People(rng, profiles)
-        self.sim = SoakSimulator(seed=rng.randrange(1 << 30), latency_ms=BASE_LATENCY_MS)
+        self.sim = SoakSimulator(
+            seed=rng.randrange(1 << 30), latency_ms=BASE_LATENCY_MS, api=destination
+        )
         self.segsync = Segsync(workdir / "data", database_url)
         self.tally = Tally()
         self.killer = Killer(rng, self.sim, self.tally)
@@ -70,7 +74,7 @@ class Phase:
 
     def setup(self) -> None:
         self._write_version()
-        self.segsync.setup(self.csv_path(self.version), self.sim.base_url)
+        self.segsync.setup(self.csv_path(self.version), self.sim.base_url, self.destination)
 
     # -- faults -------------------------------------------------------------------------
 

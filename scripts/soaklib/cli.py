@@ -82,7 +82,7 @@ class Segsync:
             "--replace",
         )  # fmt: skip
 
-    def setup(self, csv_path: Path, base_url: str) -> None:
+    def setup(self, csv_path: Path, base_url: str, destination: str = "autopilot") -> None:
         """Profiles, the segments, a connection to the simulator and the export (mirror
         removal; email, first and last name and a custom field)."""
         self.must("init")
@@ -91,7 +91,7 @@ class Segsync:
             self.must("segments", "create", "--file", "-", stdin=segment.definition())
         self.must("segments", "refresh", "--all")
         self.must(
-            "connections", "add", "autopilot", "--name", CONNECTION,
+            "connections", "add", destination, "--name", CONNECTION,
             "--api-key-env", KEY_VARIABLE, "--base-url", base_url, "--rate-limit", RATE_LIMIT,
             "--agree",
         )  # fmt: skip

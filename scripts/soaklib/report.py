@@ -75,7 +75,7 @@ def measure(phase: Phase, *, with_baseline: bool) -> Figures:
     if with_baseline and tally.synced_versions:
         values["synced_versions"] = len(tally.synced_versions)
         paths = [phase.csv_path(version) for version in tally.synced_versions]
-        needed, replayed = replay(paths)
+        needed, replayed = replay(paths, phase.destination)
         by_route = phase.sim.answers(accepted=True)
         extra = sum(by_route.values()) - sum(needed.values())
         extra_writes = sum(n for r, n in by_route.items() if not r.startswith("GET")) - sum(

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from segsync.simulator import Simulator, SimulatorConfig, serve_app_in_thread
+from segsync.simulator import SimulatorConfig, create_simulator, serve_app_in_thread
 
 API_KEY = "soak-0123456789abcdef"
 Scope = MutableMapping[str, Any]
@@ -74,9 +74,12 @@ class SoakSimulator:
     connection (the server stops, stays down for ``gap`` seconds, and listens again on the
     same port, keeping its state)."""
 
-    def __init__(self, seed: int, *, latency_ms: float = 0.0, rate_limit: float = 0.0) -> None:
-        self.simulator = Simulator(
-            SimulatorConfig(api_keys=[API_KEY], rate_limit=rate_limit, seed=seed)
+    def __init__(
+        self, seed: int, *, latency_ms: float = 0.0, rate_limit: float = 0.0, api: str = "autopilot"
+    ) -> None:
+        self.api = api
+        self.simulator = create_simulator(
+            SimulatorConfig(api_keys=[API_KEY], rate_limit=rate_limit, seed=seed, api=api)
         )
         self.simulator.faults.set_latency(latency_ms)
         self.counting = Counting(self.simulator.app)
@@ -119,9 +122,11 @@ class SoakSimulator:
         }
 
     def contacts(self) -> list[dict[str, Any]]:
+        """Every contact in Autopilot's read shape (an Ortto person is read into it)."""
         reply = self.http.get("/_sim/contacts")
         reply.raise_for_status()
-        return list(reply.json()["contacts"])
+        found = list(reply.json()["contacts"])
+        return found if self.api != "ortto" else [_as_contact(person) for person in found]
 
     def lists(self) -> list[dict[str, Any]]:
         reply = self.http.get("/_sim/lists")
@@ -141,3 +146,17 @@ class SoakSimulator:
         self.simulator.faults.release()
         self.http.close()
         self._stack.close()
+
+
+def _as_contact(person: dict[str, Any]) -> dict[str, Any]:
+    """An Ortto person (``/_sim/contacts``) in the Autopilot contact shape the checks read: the
+    email, the names, the custom Tier and the audiences it is subscribed to as its lists."""
+    fields = person["fields"]
+    tier = fields.get("str:cm:tier")
+    return {
+        "Email": fields["str::email"],
+        "FirstName": fields.get("str::first"),
+        "LastName": fields.get("str::last"),
+        "lists": person["audiences"],
+        "custom_fields": [] if tier is None else [{"kind": "Tier", "value": tier}],
+    }

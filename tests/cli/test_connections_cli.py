@@ -158,7 +158,7 @@ def test_refusals_exit_2_and_save_nothing(invoke: Invoke, sim: RunningSimulator)
     )  # fmt: skip
     assert unknown.exit_code == 2
     assert flat(unknown.stderr).endswith(
-        "unknown destination type 'mailchimp'; the known types are: autopilot"
+        "unknown destination type 'mailchimp'; the known types are: autopilot, ortto"
     )
 
     assert json.loads(invoke("connections", "list", "--json").stdout) == []

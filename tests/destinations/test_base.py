@@ -177,7 +177,7 @@ async def test_a_failed_batch_stops_new_ones_but_in_flight_results_are_kept() ->
 
 
 def test_the_registry_knows_autopilot() -> None:
-    assert destination_types(listed_only=True) == ["autopilot"]
+    assert destination_types(listed_only=True) == ["autopilot", "ortto"]
     assert "autopilot" in destination_types()
     caps = capabilities("autopilot")
     assert (caps.max_batch_size, caps.default_rate_limit) == (100, 5.0)

@@ -32,15 +32,46 @@ connections_app = typer.Typer(
 
 
 class _AddCommand(TyperCommand):
-    """``connections add``: its help names the known destination types, asked of the registry
-    only when the help is shown (the registry loads every destination and its HTTP client)."""
+    """``connections add`` and ``edit``: the help names the known destination types and the
+    settings of their own (``--region`` for Ortto), asked of the registry only when the help is
+    shown (the registry loads every destination and its HTTP client)."""
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
         for param in self.params:
             if isinstance(param, TyperArgument) and param.name == "type_name":
                 known = ", ".join(connection_service.listed_type_names())
                 param.help = f"The destination type: {known}."
+        own = [
+            f"--{s.name.replace('_', '-')} {'|'.join(s.choices) or 'VALUE'} "
+            f"({kind.display_name} only: {s.label}; {s.help})"
+            for kind in connection_service.connection_types()
+            for s in kind.own_settings()
+        ]
+        if own:
+            self.epilog = "Settings of a type's own: " + "; ".join(own) + "."
         super().format_help(ctx, formatter)
+
+
+_OWN_SETTINGS = {"allow_extra_args": True, "ignore_unknown_options": True}
+"""Options beyond the declared ones are a type's own settings (``--region eu``), checked
+against its capabilities by the connection service."""
+
+
+def _own_settings(args: list[str]) -> dict[str, str]:
+    """``["--region", "eu"]`` (or ``["--region=eu"]``) as ``{"region": "eu"}``."""
+    found: dict[str, str] = {}
+    rest = list(args)
+    while rest:
+        word = rest.pop(0)
+        if not word.startswith("--") or len(word) < 3:
+            raise InputError(f"unexpected argument {word!r}")
+        name, equals, value = word[2:].partition("=")
+        if not equals:
+            if not rest or rest[0].startswith("--"):
+                raise InputError(f"{word} needs a value")
+            value = rest.pop(0)
+        found[name.replace("-", "_")] = value
+    return found
 
 
 ApiKeyEnvOption = Annotated[
@@ -135,7 +166,7 @@ def _print_one(connection: ConnectionSummary) -> None:
         console.print(f"{connection.name} ({connection.type_display})", highlight=False)
 
 
-@connections_app.command("add", cls=_AddCommand)
+@connections_app.command("add", cls=_AddCommand, context_settings=_OWN_SETTINGS)
 def add_command(
     ctx: typer.Context,
     type_name: Annotated[str, typer.Argument(metavar="TYPE", help="The destination type.")],
@@ -153,7 +184,8 @@ def add_command(
     agree: AgreeOption = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Check the key against the destination (Connect), then save the connection."""
+    """Check the key against the destination (Connect), then save the connection. A type's
+    own settings follow as options (``--region eu`` for Ortto)."""
     kind = connection_service.connection_type(type_name)  # an unknown TYPE names the known ones
     new = connection_service.NewConnection(
         name,
@@ -165,6 +197,7 @@ def add_command(
         contract_limit=contract_limit,
         share_with_contributors=share,
         export_user_email=export_user,
+        settings=_own_settings(ctx.args),
     )
     with service_context(ctx) as services:
         details = connection_service.add_connection(services, new, agree=agree)
@@ -228,7 +261,7 @@ def check_command(ctx: typer.Context, name: str, json_output: JsonOption = False
         raise typer.Exit(EXIT_FAILED)
 
 
-@connections_app.command("edit")
+@connections_app.command("edit", cls=_AddCommand, context_settings=_OWN_SETTINGS)
 def edit_command(
     ctx: typer.Context,
     name: str,
@@ -267,6 +300,7 @@ def edit_command(
         contract_limit=or_unset(contract_limit),
         share_with_contributors=or_unset(share),
         export_user_email=or_unset(export_user),
+        settings=_own_settings(ctx.args),
     )
     with service_context(ctx) as services:
         connection_id = connection_service.connection_id(services, name)

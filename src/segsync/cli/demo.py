@@ -45,23 +45,35 @@ def demo_command(
     directory: Annotated[
         Path, typer.Option("--dir", help="The demo's data dir, made fresh each time.")
     ] = Path("demo-data"),
+    destination: Annotated[
+        str,
+        typer.Option(
+            "--destination", metavar="TYPE", help="The simulated destination: autopilot or ortto."
+        ),
+    ] = "autopilot",
 ) -> None:
-    """Show the whole job: sample profiles → segments → an export to a local Autopilot simulator,
-    run twice (the second run sends nothing), then a summary."""
+    """Show the whole job: sample profiles → segments → an export to a local Autopilot (or
+    Ortto) simulator, run twice (the second run sends nothing), then a summary."""
     from segsync.services import runs as run_service
     from segsync.services.context import open_context
     from segsync.services.system.demo import set_up_demo
     from segsync.settings import Settings
-    from segsync.simulator import Simulator, SimulatorConfig, serve_in_thread
+    from segsync.simulator import SimulatorConfig, create_simulator, serve_in_thread
 
     directory = directory.resolve()
     _fresh_dir(directory)
     settings = Settings(
         **{**state(ctx).settings.model_dump(), "data_dir": directory, "database_url": None}
     )
-    simulator = Simulator(SimulatorConfig(api_keys=[DEMO_KEY], rate_limit=rate_limit))
+    try:
+        config = SimulatorConfig(
+            api_keys=[DEMO_KEY], rate_limit=rate_limit, api=destination.strip().lower()
+        )
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--destination") from None
+    simulator = create_simulator(config)
     with serve_in_thread(simulator) as server, open_context(settings) as services:
-        console.print(f"[bold]1.[/] Autopilot simulator listening at {server.base_url}")
+        console.print(f"[bold]1.[/] {simulator.api_name} simulator listening at {server.base_url}")
         console.print(f"[bold]2.[/] Generating {profiles:,} sample profiles with their orders …")
         setup = set_up_demo(
             services,
@@ -69,6 +81,7 @@ def demo_command(
             api_key=DEMO_KEY,
             profiles_count=profiles,
             rate_limit=rate_limit,
+            destination=config.api,
         )
         console.print(
             f"   {setup.customers:,} customers and {setup.orders:,} orders in {directory}"
@@ -93,8 +106,8 @@ def demo_command(
         console.print("[bold]7.[/] What the simulator holds now")
         print_table(
             None,
-            ["Autopilot list", "Contacts"],
-            [[item.title, f"{len(item.members):,}"] for item in simulator.state.lists.values()],
+            [f"{simulator.api_name} list", "Contacts"],
+            [[item["title"], f"{item['members']:,}"] for item in simulator.lists_view()["lists"]],
         )
         console.print(
             f"   {contacts:,} contacts; {stats['total']:,} API requests in all, "

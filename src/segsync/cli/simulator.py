@@ -1,4 +1,5 @@
-"""``segsync simulator``: serve the local Autopilot simulator until Ctrl-C."""
+"""``segsync simulator``: serve the local Autopilot (or, ``--api ortto``, Ortto) simulator
+until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ def config_from_options(
     hold_after_writes: int | None = None,
     revoked_keys: list[str] | None = None,
     seed: int | None = None,
+    api: str = "autopilot",
 ) -> SimulatorConfig:
     """Turn the command's options into a :class:`SimulatorConfig` (``InputError`` if invalid)."""
     from segsync.simulator.config import SimulatorConfig
@@ -46,6 +48,7 @@ def config_from_options(
             hold_after_writes=hold_after_writes,
             revoked_keys=list(revoked_keys or []),
             seed=seed,
+            api=api.strip().lower(),
         )
     except ValueError as err:
         raise InputError(f"simulator options: {err}") from err
@@ -109,9 +112,13 @@ def simulator_command(
     seed: Annotated[
         int | None, typer.Option("--seed", help="Make contact and list ids reproducible.")
     ] = None,
+    api: Annotated[
+        str,
+        typer.Option("--api", metavar="API", help="The API to simulate: autopilot or ortto."),
+    ] = "autopilot",
 ) -> None:
-    """Run a local Autopilot API simulator (see docs/simulator.md) until Ctrl-C."""
-    from segsync.simulator import Simulator, serve
+    """Run a local Autopilot (or Ortto) API simulator (see docs/simulator.md) until Ctrl-C."""
+    from segsync.simulator import create_simulator, serve
 
     config = config_from_options(
         api_keys=api_key,
@@ -126,13 +133,16 @@ def simulator_command(
         hold_after_writes=hold_after_writes,
         revoked_keys=revoke_key,
         seed=seed,
+        api=api,
     )
     try:
-        simulator = Simulator(config)
+        simulator = create_simulator(config)
     except ValueError as err:
         raise InputError(str(err)) from err
     limit = "off" if config.rate_limit == 0 else f"{config.rate_limit:g} r/s per key"
-    typer.echo(f"Autopilot simulator on http://{host}:{port}/v1 (inspection: /_sim/stats)")
+    typer.echo(
+        f"{simulator.api_name} simulator on http://{host}:{port}/v1 (inspection: /_sim/stats)"
+    )
     typer.echo(f"API key(s): {', '.join(config.api_keys)}   rate limit: {limit}")
     if config.state_file is not None:
         typer.echo(f"State file: {config.state_file}")

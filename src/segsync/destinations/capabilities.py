@@ -8,10 +8,12 @@ type from it, so a new destination adds no form, no option and no word to them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from segsync.domain.fields import FieldCatalogue
+from segsync.errors import InputError
 
 SettingKind = Literal["secret", "url", "rate", "whole", "text", "choice"]
 """How a setting is entered and checked: ``secret`` (a key, stored encrypted or as a reference),
@@ -39,6 +41,10 @@ class ConnectionSetting:
     (for a secret: an example of a secret reference); ``secret`` values are never shown again;
     ``required`` ones must be given when a connection is added; ``advanced`` ones sit under
     "Advanced settings"; ``choices`` are the values of a ``choice`` (a data region, say).
+
+    A setting of a type's own is a **preset**: a ``choice`` that is not stored but fills in
+    the core setting named by ``sets`` with the value ``values`` gives the choice (Ortto's
+    ``region`` picks its base URL: ``values=(("eu", "https://api.eu.ap3api.com/v1"), ...)``).
     """
 
     name: str
@@ -51,6 +57,16 @@ class ConnectionSetting:
     required: bool = False
     advanced: bool = False
     choices: tuple[str, ...] = ()
+    sets: str | None = None
+    values: tuple[tuple[str, str], ...] = ()
+
+    def value_of(self, choice: str) -> str | None:
+        """The value a preset's ``choice`` fills in (None: not a choice of this setting)."""
+        return dict(self.values).get(choice.strip().lower())
+
+    def choice_of(self, value: str) -> str | None:
+        """The preset's choice that fills in ``value`` (the current one, on an edit form)."""
+        return next((choice for choice, filled in self.values if filled == value), None)
 
 
 def core_settings(
@@ -144,5 +160,27 @@ class Capabilities:
         return next((item for item in self.settings if item.name == name), None)
 
     def own_settings(self) -> tuple[ConnectionSetting, ...]:
-        """The settings beyond the four every connection has."""
+        """The settings beyond the four every connection has (presets: see
+        :class:`ConnectionSetting`)."""
         return tuple(item for item in self.settings if item.name not in CORE_SETTINGS)
+
+    def apply_presets(self, chosen: Mapping[str, str]) -> dict[str, str]:
+        """The core settings that the presets ``chosen`` (``{"region": "eu"}``) fill in
+        (``{"base_url": ...}``); ``InputError`` naming the setting for an unknown setting or
+        choice."""
+        own = {item.name: item for item in self.own_settings()}
+        filled: dict[str, str] = {}
+        for name, choice in chosen.items():
+            setting = own.get(name)
+            if setting is None or setting.sets is None:
+                known = ", ".join(sorted(own)) or "none"
+                raise InputError(
+                    f"{self.display_name} connections have no setting {name!r} (theirs: {known})"
+                )
+            value = setting.value_of(choice)
+            if value is None:
+                raise InputError(
+                    f"{setting.label.lower()} {choice!r} is not one of {', '.join(setting.choices)}"
+                )
+            filled[setting.sets] = value
+        return filled

@@ -1,4 +1,5 @@
-"""Which destination types exist: one line each in ``_TYPES`` (docs/destinations.md).
+"""Which destination types exist: one line each in ``_TYPES`` (docs/destinations.md); the
+first listed one is the default type.
 
 Everything that offers or checks a connection type (the type chooser and forms of the web UI,
 ``segsync connections add TYPE``, the API) asks this module, never a type by name.
@@ -9,11 +10,13 @@ from __future__ import annotations
 from segsync.destinations.autopilot import AutopilotDestination
 from segsync.destinations.base import ConnectionConfig, Destination
 from segsync.destinations.capabilities import Capabilities
+from segsync.destinations.ortto import OrttoDestination
 from segsync.destinations.testbed import TestbedDestination
 from segsync.errors import InputError
 
 _TYPES: dict[str, type[Destination]] = {
     AutopilotDestination.capabilities.name: AutopilotDestination,
+    OrttoDestination.capabilities.name: OrttoDestination,
     TestbedDestination.capabilities.name: TestbedDestination,
 }
 
@@ -24,6 +27,12 @@ def destination_types(*, listed_only: bool = False) -> list[str]:
     return sorted(
         name for name, cls in _TYPES.items() if cls.capabilities.listed or not listed_only
     )
+
+
+def default_type() -> str:
+    """The type a connection has when none is named: the first listed line of ``_TYPES``
+    (Autopilot; new types go below it)."""
+    return next(name for name, cls in _TYPES.items() if cls.capabilities.listed)
 
 
 def destination_class(type_name: str) -> type[Destination]:

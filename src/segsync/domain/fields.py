@@ -52,11 +52,15 @@ class ReservedName:
 class CustomKeys:
     """How a custom field is keyed on the wire: ``template`` with ``{type}`` and ``{name}``;
     ``space`` is what a space in the name becomes (names may then not contain it; ``None``
-    keeps spaces); ``max_name`` the longest name allowed."""
+    keeps spaces); ``max_name`` the longest name allowed; ``type_names`` how the wire writes a
+    type when not by segsync's name (Ortto: ``("string", "str")``...); ``lower`` sends the
+    name in lower case (Ortto's field ids are)."""
 
     template: str = "{name}"
     space: str | None = None
     max_name: int = 100
+    type_names: tuple[tuple[str, str], ...] = ()
+    lower: bool = False
 
 
 @dataclass(frozen=True)
@@ -177,6 +181,7 @@ class FieldCatalogue:
         built by :attr:`custom_keys` (Autopilot: ``"integer--Review--Rating"``)."""
         if target.kind == "standard":
             return target.name
-        space = self.custom_keys.space
-        name = target.name.replace(" ", space) if space is not None else target.name
-        return self.custom_keys.template.format(type=target.value_type, name=name)
+        keys = self.custom_keys
+        name = target.name.replace(" ", keys.space) if keys.space is not None else target.name
+        kind = dict(keys.type_names).get(target.value_type, target.value_type)
+        return keys.template.format(type=kind, name=name.lower() if keys.lower else name)

@@ -1,4 +1,5 @@
-"""A local stand-in for the Autopilot v1 REST API (``segsync simulator``).
+"""A local stand-in for the Autopilot v1 REST API (``segsync simulator``), or for Ortto's
+(``--api ortto``, :mod:`segsync.simulator.ortto`).
 
 It states the contract of docs/simulator.md on its own and imports nothing else of segsync::
 
@@ -21,6 +22,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from segsync.simulator.apis import create_simulator
     from segsync.simulator.app import Simulator
     from segsync.simulator.config import SimulatorConfig
     from segsync.simulator.faults import Faults, Hold, RateLimiter, Stats
@@ -46,6 +48,7 @@ _MODULES = {
     "SimulatorConfig": "config",
     "SimulatorHost": "server",
     "Stats": "faults",
+    "create_simulator": "apis",
     "host_in_thread": "server",
     "serve": "server",
     "serve_app_in_thread": "server",
@@ -62,6 +65,7 @@ __all__ = [
     "SimulatorConfig",
     "SimulatorHost",
     "Stats",
+    "create_simulator",
     "host_in_thread",
     "serve",
     "serve_app_in_thread",

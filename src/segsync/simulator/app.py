@@ -48,7 +48,7 @@ class Simulator:
         self.config = config if config is not None else SimulatorConfig()
         cfg = self.config
         salt = uuid.uuid4() if cfg.seed is None else uuid.uuid5(uuid.NAMESPACE_OID, f"{cfg.seed}")
-        self.state = SimulatorState(salt, cfg.wall_clock)
+        self.state = self._new_state(salt)
         if cfg.state_file is not None and cfg.state_file.exists():
             self.state.load(cfg.state_file)
         self.api_keys = list(cfg.api_keys)
@@ -56,10 +56,62 @@ class Simulator:
         self._configure_faults()
         self.limiter = RateLimiter(cfg.rate_limit, cfg.clock)
         self.stats = Stats()
-        self.endpoints = Endpoints(self.state, self.faults)
+        self.endpoints = self._new_endpoints()
         self._dirty = False
         self._last_save = float("-inf")
         self._flusher: asyncio.Task[None] | None = None
+
+    # -- what another API's simulator replaces (segsync.simulator.ortto) -----------------------
+
+    api_name = "Autopilot"
+    """The API this simulator stands in for, in messages."""
+    key_header = API_KEY_HEADER
+    """The request header that carries the API key (lower case)."""
+
+    def _new_state(self, salt: uuid.UUID) -> Any:
+        """The account's state: anything with ``clear()``, ``save(path)`` and ``load(path)``."""
+        return SimulatorState(salt, self.config.wall_clock)
+
+    def _new_endpoints(self) -> Any:
+        """The ``/v1`` endpoints: anything with ``resolve(method, path) -> Route | None``."""
+        return Endpoints(self.state, self.faults)
+
+    def _error(self, status: int, message: str) -> Reply:
+        """An error answer in the API's shape."""
+        return error(status, message)
+
+    def _key_problem(self, key: str) -> Reply | None:
+        """The answer to a missing or unknown key, or None when the key is accepted."""
+        if not key:
+            return error(400, "No autopilotapikey header provided.")
+        if key not in self.api_keys or key in self.faults.revoked_keys:
+            return error(401, "Provided autopilotapikey not valid.")
+        return None
+
+    def _throttled(self, simulated: bool) -> Reply:
+        """The 429 answer (``Retry-After`` added by the caller when switched on)."""
+        return error(
+            429,
+            "Too many requests (simulated fault)."
+            if simulated
+            else f"You have exceeded your request rate of {self.limiter.rate:g} r/s.",
+        )
+
+    def lists_view(self) -> dict[str, Any]:
+        """``GET /_sim/lists``: every list with its member count."""
+        lists = [
+            {"list_id": item.list_id, "title": item.title, "members": len(item.members)}
+            for item in self.state.lists.values()
+        ]
+        return {"lists": lists}
+
+    def lists_with_members(self) -> dict[str, list[str]]:
+        """``GET /_sim/lists?members=1``: ``{"<title>": [emails, sorted]}``."""
+        return by_hand.lists_with_members(self.state)
+
+    def _by_hand(self, method: str, path: str, body: bytes) -> Reply | None:
+        """A change made by hand below ``/_sim`` (None: ``path`` names none)."""
+        return by_hand.route(self.state, method, path, body)
 
     def _configure_faults(self) -> None:
         cfg = self.config
@@ -103,10 +155,9 @@ class Simulator:
 
     def contacts_snapshot(self) -> list[dict[str, Any]]:
         """Every contact in its read shape (with ``lists``), in creation order."""
-        types = self.state.custom_types
-        return [
-            render_contact(self.state.contacts[cid], types) for cid in self.state.everyone.ids()
-        ]
+        state: SimulatorState = self.state
+        types = state.custom_types
+        return [render_contact(state.contacts[cid], types) for cid in state.everyone.ids()]
 
     # -- ASGI -------------------------------------------------------------------------------
 
@@ -130,7 +181,7 @@ class Simulator:
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
             reply = self._inspect(method, path[len("/_sim/") :].rstrip("/"), query, body)
         else:
-            reply = error(404, f"No such endpoint: {method} {path}. The API lives under /v1.")
+            reply = self._error(404, f"No such endpoint: {method} {path}. The API lives under /v1.")
         await send_reply(send, reply)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -171,33 +222,28 @@ class Simulator:
         if self.faults.latency_ms > 0:
             await self.config.sleep(self.faults.latency_ms / 1000)
         await self.faults.hold.enter(method in WRITE_METHODS)
-        key = next((value for name, value in headers if name == API_KEY_HEADER), b"").decode(
-            "latin-1"
-        )
-        if not key:
-            return error(400, "No autopilotapikey header provided.")
-        if key not in self.api_keys or key in self.faults.revoked_keys:
-            return error(401, "Provided autopilotapikey not valid.")
+        header = self.key_header
+        key = next((value for name, value in headers if name == header), b"").decode("latin-1")
+        refused = self._key_problem(key)
+        if refused is not None:
+            return refused
         throttled = self.faults.take_throttle()
         if throttled or not self.limiter.allow(key):
-            reply = error(
-                429,
-                "Too many requests (simulated fault)."
-                if throttled
-                else f"You have exceeded your request rate of {self.limiter.rate:g} r/s.",
-            )
+            reply = self._throttled(throttled)
             if self.faults.retry_after is not None:
                 reply.headers.append((b"retry-after", f"{self.faults.retry_after:g}".encode()))
             return reply
         if route is None:
-            return error(404, "No such endpoint.")
+            return self._error(404, "No such endpoint.")
         if self.faults.take_failure():
-            return error(500, "Internal server error (simulated fault).")
+            return self._error(500, "Internal server error (simulated fault).")
         reply = route.handler(route.params, body)
         if method in WRITE_METHODS and 200 <= reply.status < 300:
             self._mark_dirty()
             if self.faults.take_timeout():
-                return error(408, "The request timed out (simulated fault; the write was saved).")
+                return self._error(
+                    408, "The request timed out (simulated fault; the write was saved)."
+                )
         return reply
 
     # -- /_sim ------------------------------------------------------------------------------
@@ -209,17 +255,13 @@ class Simulator:
             return Reply(200, {"contacts": self.contacts_snapshot()})
         members = query.get("members", [""])[-1].lower() in ("1", "true", "yes")
         if method == "GET" and path == "lists" and members:
-            return Reply(200, by_hand.lists_with_members(self.state))
+            return Reply(200, self.lists_with_members())
         if method == "GET" and path == "lists":
-            lists = [
-                {"list_id": item.list_id, "title": item.title, "members": len(item.members)}
-                for item in self.state.lists.values()
-            ]
-            return Reply(200, {"lists": lists})
+            return Reply(200, self.lists_view())
         if method == "POST" and path == "reset":
             self.reset()
             return Reply(200, {"reset": True})
-        by_hand_reply = by_hand.route(self.state, method, path, body)
+        by_hand_reply = self._by_hand(method, path, body)
         if by_hand_reply is not None:
             if by_hand_reply.status < 300:
                 self._mark_dirty()

@@ -11,7 +11,10 @@ from pathlib import Path
 
 from segsync.simulator.keys import DEFAULT_API_KEY
 
-__all__ = ["DEFAULT_API_KEY", "SimulatorConfig"]
+__all__ = ["DEFAULT_API_KEY", "SIMULATED_APIS", "SimulatorConfig"]
+
+SIMULATED_APIS = ("autopilot", "ortto")
+"""The APIs a simulator can stand in for (``SimulatorConfig.api``)."""
 
 
 @dataclass
@@ -28,7 +31,8 @@ class SimulatorConfig:
     ``seed`` makes the generated ids deterministic (``None``: different ids in every process).
     ``state_file`` keeps the state across restarts; it is written atomically at most every
     ``save_interval`` seconds while writes happen, and when the server stops. ``wall_clock``
-    stamps ``created_at``/``updated_at``.
+    stamps ``created_at``/``updated_at``. ``api`` is the API simulated: ``autopilot`` (the
+    default) or ``ortto`` (:func:`~segsync.simulator.apis.create_simulator` builds either).
     """
 
     api_keys: list[str] = field(default_factory=lambda: [DEFAULT_API_KEY])
@@ -47,9 +51,12 @@ class SimulatorConfig:
     wall_clock: Callable[[], float] = time.time
     save_interval: float = 1.0
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    api: str = "autopilot"
 
     def __post_init__(self) -> None:
         problems: list[str] = []
+        if self.api not in SIMULATED_APIS:
+            problems.append(f"api must be one of {', '.join(SIMULATED_APIS)}, not {self.api!r}")
         if not self.api_keys or any(not key for key in self.api_keys):
             problems.append("api_keys must hold at least one non-empty key")
         if self.rate_limit < 0:

@@ -93,7 +93,7 @@ class ContactRecord:
         )
 
 
-def _check_email(value: object, key: str, where: str) -> str:
+def check_email(value: object, key: str, where: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ContactError(f"{where}: {key} must be a non-empty string.")
     local, at, domain = value.strip().partition("@")
@@ -148,10 +148,10 @@ def parse_contact(raw: object, where: str = "contact") -> ContactWrite:
         raise ContactError(f"{where} must be a JSON object.")
     if "Email" not in raw:
         raise ContactError(f"{where} has no Email field (the key is case-sensitive).")
-    email = _check_email(raw["Email"], "Email", where)
+    email = check_email(raw["Email"], "Email", where)
     new_email = None
     if raw.get("_NewEmail") is not None:
-        new_email = _check_email(raw["_NewEmail"], "_NewEmail", where)
+        new_email = check_email(raw["_NewEmail"], "_NewEmail", where)
     list_id = raw.get("_autopilot_list")
     if list_id is not None and not isinstance(list_id, str):
         raise ContactError(f"{where}: _autopilot_list must be a list id string.")

@@ -14,6 +14,7 @@ from typing import Any
 
 import uvicorn
 
+from segsync.simulator.apis import create_simulator
 from segsync.simulator.app import Receive, Scope, Send, Simulator, send_reply
 from segsync.simulator.config import SimulatorConfig
 from segsync.simulator.endpoints import error
@@ -44,7 +45,7 @@ def uvicorn_config(app: Any, host: str, port: int, *, log_level: str) -> Any:
 def _as_simulator(config_or_simulator: SimulatorConfig | Simulator | None) -> Simulator:
     if isinstance(config_or_simulator, Simulator):
         return config_or_simulator
-    return Simulator(config_or_simulator)
+    return create_simulator(config_or_simulator)
 
 
 def serve(

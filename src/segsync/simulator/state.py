@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 import uuid
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from segsync.simulator.contacts import ContactError, ContactRecord, ContactWrite
+from segsync.simulator.persist import SeededState
 
 PAGE_SIZE = 100
 STATE_FORMAT = "segsync-simulator-state"
@@ -68,18 +65,15 @@ class Page:
     bookmark: str | None
 
 
-class SimulatorState:
+class SimulatorState(SeededState):
     """Contacts keyed by id with a case-insensitive email index, lists, custom field types.
 
     Ids come from ``uuid5(salt, counter)``: unique, and reproducible when the salt is seeded.
     The counter survives :meth:`clear`, so a reset never hands out an id again.
     """
 
-    def __init__(self, salt: uuid.UUID, wall_clock: Callable[[], float]) -> None:
-        self.salt = salt
-        self._wall_clock = wall_clock
-        self.id_counter = 0
-        self.clear()
+    state_format = STATE_FORMAT
+    state_version = STATE_VERSION
 
     def clear(self) -> None:
         self.contacts: dict[str, ContactRecord] = {}
@@ -95,8 +89,7 @@ class SimulatorState:
         return uuid.uuid5(self.salt, "instance").hex
 
     def _new_uuid(self, kind: str) -> uuid.UUID:
-        self.id_counter += 1
-        return uuid.uuid5(self.salt, f"{kind}:{self.id_counter}")
+        return self._next_uuid(kind)
 
     # -- contacts -------------------------------------------------------------------------
 
@@ -219,10 +212,7 @@ class SimulatorState:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "format": STATE_FORMAT,
-            "version": STATE_VERSION,
-            "salt": str(self.salt),
-            "id_counter": self.id_counter,
+            **self.header(),
             "next_seq": self._next_seq,
             "custom_types": self.custom_types,
             "contacts": [self.contacts[cid].to_json() for cid in self.everyone.ids()],
@@ -232,11 +222,7 @@ class SimulatorState:
         }
 
     def load_json(self, data: dict[str, Any]) -> None:
-        if data.get("format") != STATE_FORMAT or data.get("version") != STATE_VERSION:
-            raise ValueError(f"not a {STATE_FORMAT} version {STATE_VERSION} document")
-        self.clear()
-        self.salt = uuid.UUID(data["salt"])
-        self.id_counter = int(data["id_counter"])
+        self.read_header(data)
         self._next_seq = int(data["next_seq"])
         self.custom_types = dict(data["custom_types"])
         for item in data["lists"]:
@@ -248,24 +234,3 @@ class SimulatorState:
             self.everyone.add(record.seq, record.contact_id)
             for list_id in record.lists:
                 self.lists[list_id].members.add(record.seq, record.contact_id)
-
-    def save(self, path: Path) -> None:
-        """Write the state to ``path`` atomically: a temporary file, fsync, ``os.replace``."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(self.to_json(), handle, separators=(",", ":"))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp_name, path)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
-
-    def load(self, path: Path) -> None:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            self.load_json(data)
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            raise ValueError(f"cannot read the simulator state file {path}: {err}") from err

@@ -143,7 +143,11 @@ class DestinationConformance:
         assert caps.catalogue.destination == caps.display_name
         assert caps.catalogue.standard or caps.catalogue.custom_types
         assert {s.name for s in caps.settings} >= set(CORE_SETTINGS)
-        assert not caps.own_settings(), "settings beyond the core ones cannot be stored yet"
+        for own in caps.own_settings():  # settings beyond the core ones are not stored: presets
+            assert own.kind == "choice", f"{own.name}: a preset is a choice"
+            assert own.sets in CORE_SETTINGS, f"{own.name}: a preset fills in a core setting"
+            assert {choice for choice, _ in own.values} == set(own.choices), own.name
+            assert own.default is None or own.default in own.choices, own.name
 
     # --- Connect ------------------------------------------------------------------------
 

@@ -13,19 +13,18 @@ from segsync.destinations.base import (
     AccountInfo,
     BatchResult,
     ConnectionConfig,
-    Destination,
     ListMember,
-    Slowdown,
     UpsertItem,
 )
 from segsync.destinations.capabilities import Capabilities, consent_statement, core_settings
-from segsync.errors import FatalError, InputError, NotFound, RetriableError
+from segsync.destinations.client_backed import ClientBackedDestination
+from segsync.errors import FatalError, NotFound
 
 CREDENTIALS_CHECK_ATTEMPTS = 3
 """Connect should answer within seconds: an unreachable service is reported, not waited out."""
 
 
-class AutopilotDestination(Destination):
+class AutopilotDestination(ClientBackedDestination):
     """Autopilot's REST API v1 (see docs/autopilot-client.md)."""
 
     capabilities: ClassVar[Capabilities] = Capabilities(
@@ -48,23 +47,6 @@ class AutopilotDestination(Destination):
     def __init__(self, config: ConnectionConfig) -> None:
         self.client = AutopilotClient(config)
 
-    @property
-    def requests_made(self) -> int:
-        return self.client.requests_made
-
-    @property
-    def throttled(self) -> int:
-        return self.client.throttled
-
-    def slowdown(self) -> Slowdown | None:
-        return self.client.rate.slowdown()
-
-    def max_in_flight(self) -> int:
-        return self.client.in_flight()
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
-
     async def check_credentials(self) -> AccountInfo:
         reply = await self.client.account(max_attempts=CREDENTIALS_CHECK_ATTEMPTS)
         data = reply.data
@@ -73,29 +55,12 @@ class AutopilotDestination(Destination):
         return AccountInfo(instance_id=str(data["instanceId"]), raw=data)
 
     async def ensure_list(self, title: str) -> str:
-        if not title.strip():
-            raise InputError("a list title cannot be empty")
-        attempt = 0
-        while True:
-            attempt += 1
-            found = await self._find_list(title)
-            if found is not None:
-                return found
-            # Creating is not idempotent (titles may repeat), so after an ambiguous failure we
-            # look again before creating: the first try may have made the list.
-            try:
-                reply = await self.client.create_list(title)
-            except RetriableError as exc:
-                if not self.client.policy.should_retry(attempt):
-                    raise
-                await self.client.config.sleep(self.client.policy.delay(attempt, exc.retry_after))
-                continue
-            data = reply.data
-            if reply.ok and isinstance(data, dict) and data.get("list_id"):
-                return str(data["list_id"])
-            if reply.status == 409 and self.client.policy.should_retry(attempt):
-                continue  # someone created it meanwhile; the next lookup finds it
-            raise unexpected(reply, "creating a list (POST /list)")
+        return await self._find_or_create(
+            title,
+            self.client.create_list,
+            "list_id",
+            lambda reply: unexpected(reply, "creating a list (POST /list)"),
+        )
 
     async def _find_list(self, title: str) -> str | None:
         """The first list Autopilot lists with exactly this title."""

@@ -6,6 +6,7 @@ In a :class:`ConnectionEdit` a field left at :data:`UNSET` keeps the setting as 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from segsync.storage.repositories.changes import UNSET, Keep, or_unset
@@ -19,7 +20,8 @@ class NewConnection:
     users may choose, when there is exactly one). Exactly one of ``api_key`` and
     ``secret_ref`` (``env:NAME`` / ``file:PATH``) must be given. ``base_url``, ``rate_limit``
     and ``contract_limit`` default to the type's; ``export_user_email`` to the acting
-    administrator."""
+    administrator. ``settings`` are the type's own settings by name (presets such as
+    ``{"region": "eu"}``, which fill in the base URL unless ``base_url`` is given)."""
 
     name: str
     type: str | None = None
@@ -30,13 +32,15 @@ class NewConnection:
     contract_limit: int | None = None
     share_with_contributors: bool = False
     export_user_email: str | None = None
+    settings: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class ConnectionEdit:
     """Changes to a connection; :data:`UNSET` leaves a setting as it is. A new ``api_key`` or
     ``secret_ref`` (not both) replaces the key; ``export_user_email="local-admin"`` makes the
-    local administrator the export user."""
+    local administrator the export user. ``settings`` are the type's own settings (presets:
+    ``{"region": "eu"}`` changes the base URL unless ``base_url`` is given)."""
 
     name: Keep[str] = UNSET
     api_key: Keep[str] = field(default=UNSET, repr=False)
@@ -46,3 +50,4 @@ class ConnectionEdit:
     contract_limit: Keep[int] = UNSET
     share_with_contributors: Keep[bool] = UNSET
     export_user_email: Keep[str] = UNSET
+    settings: Mapping[str, str] = field(default_factory=dict)

@@ -195,7 +195,8 @@ def add_connection(
     caps = resolve_type(new.type)
     _refuse_without_agreement(agree, "to save a connection", caps.consent_statement)
     display_name = valid_name(new.name)
-    url = valid_base_url(new.base_url if new.base_url is not None else caps.default_base_url)
+    preset = caps.apply_presets(new.settings).get("base_url")
+    url = valid_base_url(new.base_url or preset or caps.default_base_url)
     rate = valid_rate_limit(
         new.rate_limit if new.rate_limit is not None else caps.default_rate_limit
     )
@@ -277,6 +278,9 @@ def _setting_changes(
 ) -> dict[str, Any]:
     """The checked settings ``edit`` changes, leaving out those equal to the current ones."""
     wanted: dict[str, Any] = {}
+    preset = connection_type(record.type).apply_presets(edit.settings).get("base_url")
+    if preset is not None and edit.base_url is UNSET:
+        wanted["base_url"] = valid_base_url(preset)
     if edit.name is not UNSET:
         wanted["name"] = valid_name(edit.name)
     if edit.base_url is not UNSET:

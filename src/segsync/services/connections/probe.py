@@ -8,6 +8,8 @@ outcome's message.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from segsync.domain.permissions import Action, require
 from segsync.errors import FatalError, InputError
 from segsync.services.connections.checks import HEALTH_SECRET_UNREADABLE, CheckOutcome, check_key
@@ -27,13 +29,16 @@ def probe_connection(
     secret_ref: str | None = None,
     base_url: str | None = None,
     rate_limit: float | None = None,
+    settings: Mapping[str, str] | None = None,
 ) -> CheckOutcome:
     """Check a key (or the key a secret reference points at) against the destination.
 
     Administrators only. ``InputError`` for input that cannot be checked (neither or both of
     key and reference, an invalid base URL or rate limit); every answer of the destination is
     a :class:`CheckOutcome` (``ok``, ``key_rejected``, ``unreachable``, ``secret_unreadable``,
-    ``error``). ``type_name`` ``None``: the only type users may choose.
+    ``error``). ``type_name`` ``None``: the default type (Autopilot). ``settings``: the
+    type's own settings (presets like ``{"region": "eu"}`` fill in the base URL when it is not
+    given).
     """
     require(ctx.actor, Action.MANAGE_CONNECTIONS)
     caps = resolve_type(type_name)
@@ -43,7 +48,8 @@ def probe_connection(
         raise InputError(
             "give either the API key or a secret reference (env:NAME or file:PATH), exactly one"
         )
-    url = valid_base_url(base_url or caps.default_base_url)
+    preset = caps.apply_presets(settings or {}).get("base_url")
+    url = valid_base_url(base_url or preset or caps.default_base_url)
     rate = valid_rate_limit(rate_limit if rate_limit is not None else caps.default_rate_limit)
     if ref:
         try:

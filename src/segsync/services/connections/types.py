@@ -9,8 +9,12 @@ statement (agreed to at Connect).
 from __future__ import annotations
 
 from segsync.destinations.capabilities import Capabilities, ConnectionSetting
-from segsync.destinations.registry import capabilities, destination_types, listed_capabilities
-from segsync.errors import InputError
+from segsync.destinations.registry import (
+    capabilities,
+    default_type,
+    destination_types,
+    listed_capabilities,
+)
 
 ConnectionType = Capabilities
 """A destination type as the forms see it: its declared capabilities."""
@@ -43,14 +47,11 @@ def connection_type(type_name: str) -> ConnectionType:
 
 
 def resolve_type(type_name: str | None) -> ConnectionType:
-    """``type_name``'s capabilities; when it is left out, the only type users may choose (an
-    ``InputError`` asks for one when there are several)."""
+    """``type_name``'s capabilities; when it is left out, the default type's (Autopilot:
+    :func:`~segsync.destinations.registry.default_type`)."""
     if type_name is not None and type_name.strip():
         return connection_type(type_name)
-    listed = listed_type_names()
-    if len(listed) != 1:
-        raise InputError(f"type: give the destination type, one of {', '.join(listed)}")
-    return connection_type(listed[0])
+    return connection_type(default_type())
 
 
 def consent_statement(type_name: str | None = None) -> str:

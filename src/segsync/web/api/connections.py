@@ -1,8 +1,8 @@
 """``/api/v1/connections`` (C1–C8, R5, R6). Administrators manage connections and see their
 settings; others see the display name and type of the connections shared with contributors.
 No response ever carries a key: only its masked hint or the secret reference. Types are those
-of the registry of destination types (``GET /types``); ``type`` may be left out while there is
-only one."""
+of the registry of destination types (``GET /types``); ``type`` left out is the default type,
+Autopilot."""
 
 from __future__ import annotations
 
@@ -24,8 +24,16 @@ MAX_CONTRACT_LIMIT = 1_000_000_000_000
 TYPE_FIELD = Field(
     default=None,
     max_length=40,
-    description="A destination type (GET /types); may be left out while there is only one.",
+    description="A destination type (GET /types); left out: the default type, autopilot.",
 )
+OwnSettings = Annotated[
+    dict[str, Annotated[str, Field(max_length=200)]],
+    Field(
+        default_factory=dict,
+        max_length=20,
+        description='The type\'s own settings by name (GET /types), e.g. {"region": "eu"}.',
+    ),
+]
 
 
 class NewConnectionIn(BaseModel):
@@ -49,6 +57,7 @@ class NewConnectionIn(BaseModel):
     export_user_email: str | None = Field(
         default=None, max_length=320, description="An administrator; default: you."
     )
+    settings: OwnSettings
 
 
 class ConnectionChange(BaseModel):
@@ -60,6 +69,7 @@ class ConnectionChange(BaseModel):
     contract_limit: int | None = Field(default=None, ge=1, le=MAX_CONTRACT_LIMIT)
     share_with_contributors: bool | None = None
     export_user_email: str | None = Field(default=None, max_length=320)
+    settings: OwnSettings
     agree: bool = False
 
 
@@ -69,6 +79,7 @@ class KeyCheck(BaseModel):
     secret_ref: str | None = Field(default=None, max_length=4096)
     base_url: str | None = Field(default=None, max_length=2000)
     rate_limit: float | None = Field(default=None, gt=0, le=1000, allow_inf_nan=False)
+    settings: OwnSettings
 
 
 @router.get("", summary="List connections")
@@ -93,6 +104,8 @@ def list_types(ctx: ApiContextDep) -> list[dict[str, Any]]:
                     "help": setting.help,
                     "secret": setting.secret,
                     "required": setting.required,
+                    "choices": list(setting.choices),
+                    "sets": setting.sets,
                 }
                 for setting in kind.settings
             ],
@@ -117,6 +130,7 @@ def check(ctx: ApiContextDep, body: KeyCheck) -> dict[str, Any]:
         secret_ref=body.secret_ref,
         base_url=body.base_url,
         rate_limit=body.rate_limit,
+        settings=body.settings,
     )
     return {"ok": outcome.ok, "health": outcome.health, "message": outcome.message}
 
@@ -135,6 +149,7 @@ def add_connection(ctx: ApiContextDep, body: NewConnectionIn) -> dict[str, Any]:
         contract_limit=body.contract_limit,
         share_with_contributors=body.share_with_contributors,
         export_user_email=body.export_user_email,
+        settings=body.settings,
     )
     return connections.add_connection(ctx, new, agree=body.agree).to_dict()
 
@@ -165,6 +180,7 @@ def edit_connection(
         contract_limit=or_unset(body.contract_limit),
         share_with_contributors=or_unset(body.share_with_contributors),
         export_user_email=or_unset(body.export_user_email),
+        settings=body.settings,
     )
     return connections.edit_connection(ctx, connection_id, edit, agree=body.agree).to_dict()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from fastapi import Form, Path, Request
+from fastapi import Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
@@ -31,6 +31,29 @@ router = page_router(prefix="/admin/connections")
 MAX_WHOLE = 1_000_000_000_000
 _SHARE = {"administrators": False, "contributors": True}
 TypeName = Annotated[str, Path(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+async def _posted_fields(request: Request) -> dict[str, str]:
+    """Every text field of the posted form: a type's own settings are among them, by the names
+    its capabilities declare (``region``), so no handler names them."""
+    form = await request.form()
+    return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
+PostedFields = Annotated[dict[str, str], Depends(_posted_fields)]
+
+
+def _own_settings(
+    kind: connections.ConnectionType, posted: dict[str, str], *, base_url: str | None = None
+) -> dict[str, str]:
+    """The type's own settings the form filled in; on an edit (``base_url``: the current one) a
+    preset still matching the connection is left out, so saving changes nothing."""
+    chosen: dict[str, str] = {}
+    for setting in kind.own_settings():
+        value = posted.get(setting.name, "").strip()
+        if value and not (base_url is not None and setting.value_of(value) == base_url):
+            chosen[setting.name] = value
+    return chosen
 
 
 def _admin(ctx: ServiceContext) -> None:
@@ -127,10 +150,12 @@ def add(
     contract_limit: Annotated[str, Form(max_length=40)] = "",
     agree: Annotated[bool, Form()] = False,
     add_me: Annotated[bool, Form()] = False,
+    posted: PostedFields = None,  # type: ignore[assignment]  # filled in by Depends
 ) -> HTMLResponse | RedirectResponse:
     """Save: checks the key (Connect) again, so it works without JavaScript too."""
     _admin(ctx)
-    _known_type(type_name)  # an unknown type is refused before anything else
+    kind = _known_type(type_name)  # an unknown type is refused before anything else
+    own = _own_settings(kind, posted)
     # Everything but the key goes back into the form if it has to be shown again.
     values = {
         "name": name,
@@ -140,6 +165,7 @@ def add(
         "rate_limit": rate_limit,
         "contract_limit": contract_limit,
         "add_me": add_me,
+        **own,
     }
     try:
         if share not in _SHARE:
@@ -154,6 +180,7 @@ def add(
             contract_limit=_int(contract_limit, "contract limit"),
             share_with_contributors=_SHARE[share],
             export_user_email=ctx.actor.email if add_me else None,
+            settings=own,
         )
         created = connections.add_connection(ctx, new, agree=agree)
     except InputError as err:
@@ -169,6 +196,9 @@ class CheckRequest(BaseModel):
     secret_ref: str | None = Field(default=None, max_length=4096)
     base_url: str | None = Field(default=None, max_length=2000)
     rate_limit: str | None = Field(default=None, max_length=40)
+    settings: dict[str, Annotated[str, Field(max_length=200)]] = Field(
+        default_factory=dict, max_length=20
+    )
 
 
 @router.post("/check")
@@ -182,6 +212,7 @@ def check(ctx: ContextDep, body: CheckRequest) -> JSONResponse:
             secret_ref=body.secret_ref,
             base_url=body.base_url,
             rate_limit=_float(body.rate_limit or "", "rate limit"),
+            settings={key: value for key, value in body.settings.items() if value.strip()},
         )
     except InputError as err:
         return JSONResponse({"ok": False, "health": "invalid_input", "message": err.message})
@@ -226,9 +257,11 @@ def edit(
     contract_limit: Annotated[str, Form(max_length=40)] = "",
     agree: Annotated[bool, Form()] = False,
     add_me: Annotated[bool, Form()] = False,
+    posted: PostedFields = None,  # type: ignore[assignment]  # filled in by Depends
 ) -> HTMLResponse | RedirectResponse:
     """Change what differs; a new key or base URL is checked again and needs the agreement."""
     details = _details(ctx, connection_id)
+    kind = connections.connection_type(details.type)
     try:
         if share not in _SHARE:
             raise InputError("choose who can use this connection: administrators or contributors")
@@ -245,6 +278,7 @@ def edit(
             ),
             share_with_contributors=_SHARE[share],
             export_user_email=ctx.actor.email if add_me else UNSET,
+            settings=_own_settings(kind, posted, base_url=details.base_url),
         )
         changed = connections.edit_connection(ctx, connection_id, edit, agree=agree)
     except InputError as err:

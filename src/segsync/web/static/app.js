@@ -27,6 +27,11 @@
       var input = form.elements.namedItem(name);
       if (input && input.value) { body[name] = input.value; }
     });
+    /* A type's own settings (a data region) are marked data-setting by the form. */
+    body.settings = {};
+    form.querySelectorAll("[data-setting]").forEach(function (input) {
+      if (input.value) { body.settings[input.name] = input.value; }
+    });
     out.className = "check-result";
     out.textContent = "Checking…";
     button.disabled = true;
