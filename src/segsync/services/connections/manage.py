@@ -195,7 +195,9 @@ def add_connection(
     caps = resolve_type(new.type)
     _refuse_without_agreement(agree, "to save a connection", caps.consent_statement)
     display_name = valid_name(new.name)
-    url = valid_base_url(new.base_url if new.base_url is not None else caps.default_base_url)
+    url = valid_base_url(
+        new.base_url if new.base_url is not None else caps.default_base_url, ctx.settings
+    )
     rate = valid_rate_limit(
         new.rate_limit if new.rate_limit is not None else caps.default_rate_limit
     )
@@ -280,7 +282,7 @@ def _setting_changes(
     if edit.name is not UNSET:
         wanted["name"] = valid_name(edit.name)
     if edit.base_url is not UNSET:
-        wanted["base_url"] = valid_base_url(edit.base_url)
+        wanted["base_url"] = valid_base_url(edit.base_url, ctx.settings)
     if edit.rate_limit is not UNSET:
         wanted["rate_limit"] = valid_rate_limit(edit.rate_limit)
     if edit.contract_limit is not UNSET:
