@@ -351,7 +351,7 @@ def test_a_dated_retry_after_is_honoured_like_the_autopilot_clients(receiver: Re
 
 
 def test_the_webhook_url_must_pass_the_outbound_allow_list() -> None:
-    with pytest.raises(InputError, match="plain http .* SEGSYNC_OUTBOUND_ALLOW") as err:
+    with pytest.raises(InputError, match=r"plain http .* SEGSYNC_OUTBOUND_ALLOW") as err:
         WebhookChannel("http://hooks.example.org/T0KEN", SECRET)
     assert "T0KEN" not in str(err.value)
     WebhookChannel("https://hooks.example.org/T0KEN", SECRET)  # https: allowed by default
