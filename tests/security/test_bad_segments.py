@@ -63,7 +63,7 @@ def test_bad_values_are_refused_at_save_and_nothing_is_stored(
     ctx: ServiceContext, condition: dict[str, Any], reason: str
 ) -> None:
     # json.dumps writes inf as Infinity, which Python's JSON reader reads back: a real input.
-    with pytest.raises(DefinitionError, match="rules\\[0\\].conditions.all\\[0\\]") as caught:
+    with pytest.raises(DefinitionError, match=r"rules\[0\].conditions.all\[0\]") as caught:
         segments.create_segment(ctx, _definition(condition))
     assert reason in caught.value.message
     assert _stored(ctx) == []
