@@ -20,7 +20,7 @@ import io
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO
+from typing import IO, BinaryIO, cast
 
 from segsync.domain.untrusted import clip
 from segsync.errors import InputError
@@ -45,11 +45,14 @@ def _kind_of(head: bytes) -> str | None:
 
 
 @contextmanager
-def _binary(source: SourceFile) -> Iterator[IO[bytes]]:
+def _binary(source: SourceFile) -> Iterator[BinaryIO]:
     """The file's bytes, decompressed when it is gzip."""
-    handle: IO[bytes] = gzip.open(source.path, "rb") if source.gzipped else source.path.open("rb")
-    with handle:
-        yield handle
+    if source.gzipped:
+        with gzip.open(source.path, "rb") as unpacked:
+            yield cast(BinaryIO, unpacked)
+    else:
+        with source.path.open("rb") as plain:
+            yield plain
 
 
 def check_content(source: SourceFile) -> None:
@@ -68,9 +71,10 @@ def check_content(source: SourceFile) -> None:
             found = _kind_of(raw) or "not a Parquet file"
             raise InputError(f"{name}: the name ends in .parquet but the file is {found}")
         return
-    if not source.gzipped and (found := _kind_of(raw)) is not None:
+    binary = _kind_of(raw)
+    if not source.gzipped and binary is not None:
         raise InputError(
-            f"{name}: the file is {found}, not {source.format.upper()} text; "
+            f"{name}: the file is {binary}, not {source.format.upper()} text; "
             "give it the matching extension (.gz, .parquet)"
         )
     try:
