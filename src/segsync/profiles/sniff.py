@@ -1,5 +1,5 @@
 """What a file to import really holds, checked before any engine reads it (docs/profiles.md,
-"Files that are refused").
+"Importing files").
 
 * :func:`check_content` — the first bytes match the name: gzip for ``.gz``, ``PAR1`` for
   Parquet, UTF-8 text for CSV, TSV and JSON lines (a JSON-lines file starts with ``{``);

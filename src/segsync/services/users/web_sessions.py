@@ -1,5 +1,5 @@
 """Web sign-in state in the metadata DB, shared by every ``segsync serve`` process
-(docs/security.md, "Web sessions").
+(docs/security.md, "Web sessions and the sign-in limit").
 
 * **Sessions**: signing in stores a session (the SHA-256 of a random token the cookie carries)
   that lives :data:`SESSION_MAX_AGE` seconds. Sign out deletes it, and a password change, a
