@@ -14,7 +14,15 @@ from typing import Any
 import yaml
 from hypothesis import strategies as st
 
-from segsync.domain.segment_operators import Op
+from segsync.domain.catalog import AttrType
+from segsync.domain.segment_operators import (
+    LIST_OPS,
+    NO_VALUE_OPS,
+    OPS_BY_TYPE,
+    PERIOD_OPS,
+    PERIOD_UNITS,
+    Op,
+)
 
 PROFILE_ATTRIBUTES = [
     "CustomerId", "Email", "FirstName", "City", "Country", "LoyaltyTier", "BirthDate",
@@ -50,12 +58,51 @@ _long_lists = st.sampled_from([10, 999, 1000, 1001, 20_000]).map(
 )
 _values = st.one_of(_scalars, st.lists(_scalars, max_size=4), _periods, _long_lists)
 
-_conditions = st.fixed_dictionaries(
-    {
-        "attribute": st.one_of(st.sampled_from(PROFILE_ATTRIBUTES + ORDER_ATTRIBUTES), _text),
-        "op": st.one_of(st.sampled_from([o.value for o in Op]), _text),
-    },
-    optional={"value": _values, "extra": _scalars},
+_TYPES = {
+    "CustomerId": AttrType.NUMBER, "Email": AttrType.TEXT, "FirstName": AttrType.TEXT,
+    "City": AttrType.TEXT, "Country": AttrType.TEXT, "LoyaltyTier": AttrType.TEXT,
+    "BirthDate": AttrType.DATE, "SignupDate": AttrType.DATE, "IsSubscribed": AttrType.BOOLEAN,
+    "LifetimeValue": AttrType.NUMBER,
+}  # fmt: skip
+_typed_scalars = {
+    AttrType.TEXT: st.one_of(st.sampled_from(["Gold", "Lisbon", "Portugal", "a"]), _text),
+    AttrType.NUMBER: st.one_of(st.integers(-1000, 10**6), st.floats(-1e6, 1e6), _numbers),
+    AttrType.DATE: st.dates().map(lambda d: d.isoformat()),
+    AttrType.BOOLEAN: st.none(),
+}
+
+
+@st.composite
+def _typed_condition(draw: st.DrawFn) -> dict[str, Any]:
+    """A condition that fits its attribute's type most of the time: what gets past the
+    checks, so the fuzz also reaches the compiler and the engine."""
+    attribute = draw(st.sampled_from(sorted(_TYPES)))
+    kind = _TYPES[attribute]
+    op = draw(st.sampled_from(OPS_BY_TYPE[kind]))
+    scalar = _typed_scalars[kind]
+    if op in NO_VALUE_OPS:
+        value = None
+    elif op in PERIOD_OPS:
+        value = {draw(st.sampled_from(PERIOD_UNITS)): draw(st.integers(1, 2000))}
+    elif op is Op.BETWEEN:
+        value = sorted(draw(st.lists(scalar, min_size=2, max_size=2)), key=repr)
+    elif op in LIST_OPS:
+        value = draw(st.one_of(st.lists(scalar, min_size=1, max_size=5), _long_lists))
+    else:
+        value = draw(scalar)
+    return {"attribute": attribute, "op": op.value, "value": value}
+
+
+_conditions = st.one_of(
+    _typed_condition(),
+    _typed_condition(),
+    st.fixed_dictionaries(
+        {
+            "attribute": st.one_of(st.sampled_from(PROFILE_ATTRIBUTES + ORDER_ATTRIBUTES), _text),
+            "op": st.one_of(st.sampled_from([o.value for o in Op]), _text),
+        },
+        optional={"value": _values, "extra": _scalars},
+    ),
 )
 _aggregates = st.fixed_dictionaries(
     {
@@ -75,6 +122,7 @@ def _groups(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 
 _nodes = st.recursive(_conditions, _groups, max_leaves=8)
 _having = st.recursive(_aggregates, _groups, max_leaves=4)
+_plain_rules = st.fixed_dictionaries({"conditions": _nodes})
 _rules = st.fixed_dictionaries(
     {"conditions": _nodes},
     optional={
@@ -107,7 +155,15 @@ def _dump(data: Any, as_yaml: bool) -> str:
     return json.dumps(data)  # NaN and Infinity written as JavaScript does: a real input
 
 
+_valid_definitions = st.fixed_dictionaries(
+    {
+        "name": st.sampled_from(["Fuzz A", "Fuzz B"]),
+        "rules": st.lists(_plain_rules, min_size=1, max_size=1),
+    }
+)
 segment_texts = st.one_of(
+    st.tuples(_valid_definitions, st.booleans()).map(lambda pair: _dump(*pair)),
+    st.tuples(_valid_definitions, st.booleans()).map(lambda pair: _dump(*pair)),
     st.tuples(_definitions, st.booleans()).map(lambda pair: _dump(*pair)),
     st.integers(min_value=10, max_value=5000).map(_deep_text),
     st.text(max_size=200),
@@ -135,11 +191,12 @@ _headers = st.lists(
 @st.composite
 def csv_files(draw: st.DrawFn) -> tuple[str, bytes]:
     """A file name and its bytes: mostly CSV-ish, sometimes mangled, gzipped or mislabelled."""
-    header = draw(_headers)
-    if draw(st.booleans()):
+    valid = draw(st.booleans())
+    header = ["CustomerId", "Email", "City"] if valid else draw(_headers)
+    if not valid and draw(st.booleans()):
         header = ["CustomerId", *header]
     rows = draw(st.lists(st.lists(_cells, min_size=len(header), max_size=len(header)), max_size=8))
-    if draw(st.booleans()):
+    if valid or draw(st.booleans()):
         for index, row in enumerate(rows):
             row[0] = str(index + 1)
     buffer = io.StringIO()
@@ -147,7 +204,8 @@ def csv_files(draw: st.DrawFn) -> tuple[str, bytes]:
     writer.writerow(header)
     writer.writerows(rows)
     data = buffer.getvalue().encode("utf-8", "surrogatepass")
-    mangle = draw(st.sampled_from(["none", "none", "quote", "nul", "latin1", "cut", "bom"]))
+    mangles = ["none", "none", "quote", "nul", "latin1", "cut", "bom"]
+    mangle = draw(st.sampled_from(["none", "bom"] if valid else mangles))
     if mangle == "quote" and data:
         at = draw(st.integers(min_value=0, max_value=len(data) - 1))
         data = data[:at] + b'"' + data[at:]
@@ -160,7 +218,10 @@ def csv_files(draw: st.DrawFn) -> tuple[str, bytes]:
         data = data[: draw(st.integers(min_value=1, max_value=len(data)))]
     elif mangle == "bom":
         data = b"\xef\xbb\xbf" + data
-    name = draw(st.sampled_from(["p.csv", "p.csv", "p.tsv", "p.csv.gz", "p.jsonl", "p.parquet"]))
+    names = ["p.csv", "p.csv", "p.tsv", "p.csv.gz", "p.jsonl", "p.parquet"]
+    name = draw(st.sampled_from(["p.csv", "p.csv.gz"] if valid else names))
+    if valid:
+        return name, gzip.compress(data) if name.endswith(".gz") else data
     if name.endswith(".gz") and draw(st.integers(min_value=0, max_value=3)):
         data = gzip.compress(data)
         if draw(st.integers(min_value=0, max_value=5)) == 0:
@@ -184,7 +245,7 @@ _targets = st.one_of(
 )  # fmt: skip
 _attributes = st.one_of(st.sampled_from(PROFILE_ATTRIBUTES), _text)
 
-matchings = st.fixed_dictionaries(
+_hostile_matchings = st.fixed_dictionaries(
     {
         "name": st.one_of(st.sampled_from(["Fuzz export"]), _text),
         "email": _attributes,
@@ -196,3 +257,26 @@ matchings = st.fixed_dictionaries(
         "list_prefix": _text,
     }
 )
+_likely_matchings = st.fixed_dictionaries(
+    {
+        "name": st.sampled_from(["Fuzz export", "Fuzz export 2"]),
+        "email": st.sampled_from(["Email", "Email", "Email", "Email", "City", "LifetimeValue"]),
+        "first_name": st.sampled_from([None, "FirstName", "BirthDate"]),
+        "last_name": st.sampled_from([None, "FirstName", "Country"]),
+        "lines": st.lists(
+            st.tuples(
+                st.sampled_from(
+                    ["custom:string:Tier", "custom:float:Value", "custom:date:Signup",
+                     "custom:boolean:Subscribed", "Company", "custom:integer:Id", "unsubscribed"]
+                ),
+                st.sampled_from(PROFILE_ATTRIBUTES),
+            ),
+            max_size=3,
+            unique_by=lambda pair: pair[0],
+        ),
+        "segments": st.sampled_from([["Gold"], ["Gold"], ["Gold"], ["Gold"], [], ["Nope"]]),
+        "removal": st.sampled_from(["mirror", "add-only"]),
+        "list_prefix": st.sampled_from(["", "fuzz ", "=cmd "]),
+    }
+)  # fmt: skip
+matchings = st.one_of(_likely_matchings, _likely_matchings, _likely_matchings, _hostile_matchings)

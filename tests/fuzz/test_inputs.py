@@ -92,7 +92,7 @@ def test_fuzz_segment_definitions_through_the_service(seeded: Seeded) -> None:
     figures = tally("segment definitions (service)")
 
     @given(text=segment_texts)
-    @_fuzz_settings(examples(short=40, full=2000))
+    @_fuzz_settings(examples(short=40, full=800))
     def run(text: str) -> None:
         _try_segment(seeded, figures, text)
 
@@ -130,7 +130,7 @@ def test_fuzz_segment_definitions_through_the_cli(seeded: Seeded, tmp_path: Path
     figures = tally("segment definitions (CLI)")
 
     @given(text=segment_texts)
-    @_fuzz_settings(examples(short=8, full=400))
+    @_fuzz_settings(examples(short=8, full=250))
     def run(text: str) -> None:
         path = tmp_path / f"definition-{next(_names)}.yaml"
         path.write_text(text, encoding="utf-8", errors="surrogatepass")
@@ -169,7 +169,7 @@ def test_fuzz_files_through_profiles_import(seeded: Seeded, tmp_path: Path) -> N
     figures = tally("files (CLI profiles import)")
 
     @given(file=csv_files())
-    @_fuzz_settings(examples(short=20, full=700))
+    @_fuzz_settings(examples(short=20, full=400))
     def run(file: tuple[str, bytes]) -> None:
         name, data = file
         folder = tmp_path / str(next(_names))
@@ -197,7 +197,7 @@ def test_fuzz_export_matchings_through_the_service(seeded: Seeded) -> None:
     figures = tally("export data matchings (service)")
 
     @given(raw=matchings)
-    @_fuzz_settings(examples(short=20, full=800))
+    @_fuzz_settings(examples(short=20, full=500))
     def run(raw: dict[str, Any]) -> None:
         matching = exports.DataMatching(
             raw["email"],
