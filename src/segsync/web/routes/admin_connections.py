@@ -184,8 +184,8 @@ def check(ctx: ContextDep, body: CheckRequest) -> JSONResponse:
             rate_limit=_float(body.rate_limit or "", "rate limit"),
         )
     except InputError as err:
-        body = {"ok": False, "health": "invalid_input", "message": err.message}
-        return JSONResponse(body, status_code=422)
+        refusal = {"ok": False, "health": "invalid_input", "message": err.message}
+        return JSONResponse(refusal, status_code=422)
     return JSONResponse({"ok": outcome.ok, "health": outcome.health, "message": outcome.message})
 
 
