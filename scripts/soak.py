@@ -46,7 +46,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--duration",
         type=float,
-        default=23.0,
+        default=27.0,
         help="minutes of chaos at most (default %(default)s)",
     )
     parser.add_argument("--profiles", type=int, default=300, help="profiles at the start")

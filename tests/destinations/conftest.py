@@ -82,3 +82,16 @@ def reply(status: int, body: Any = None, headers: dict[str, str] | None = None) 
     if body is None:
         return httpx.Response(status, headers=headers)
     return httpx.Response(status, json=body, headers=headers)
+
+
+def asgi_config(app: Any, api_key: str, *, max_attempts: int) -> ConnectionConfig:
+    """A connection to a simulator's ASGI ``app`` in this process (no socket), fast and with
+    a quick backoff."""
+    return ConnectionConfig(
+        base_url="http://simulator.test/v1",
+        api_key=api_key,
+        rate_limit=1000.0,
+        transport=httpx.ASGITransport(app=app),
+        max_attempts=max_attempts,
+        backoff_base=0.001,
+    )

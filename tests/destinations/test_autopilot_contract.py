@@ -12,6 +12,7 @@ from segsync.destinations.autopilot import AutopilotDestination
 from segsync.destinations.base import ConnectionConfig, UpsertItem
 from segsync.errors import AuthenticationFailed
 from segsync.simulator import Simulator, SimulatorConfig
+from tests.destinations.conftest import asgi_config
 
 KEY = "contract-key"
 
@@ -23,14 +24,7 @@ def simulator() -> Simulator:
 
 @pytest.fixture
 async def dest(simulator: Simulator) -> AsyncIterator[AutopilotDestination]:
-    config = ConnectionConfig(
-        base_url="http://simulator.test/v1",
-        api_key=KEY,
-        rate_limit=1000.0,
-        transport=httpx.ASGITransport(app=simulator.app),
-        max_attempts=3,
-        backoff_base=0.001,
-    )
+    config = asgi_config(simulator.app, KEY, max_attempts=3)
     async with AutopilotDestination(config) as destination:
         yield destination
 

@@ -8,6 +8,7 @@ import dataclasses
 import json
 import logging
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from segsync.services.runs.worker import execute_claim
 from segsync.services.sync.clean import MemberScan
 from segsync.services.sync.engine import EngineParts
 from segsync.services.sync.read import read_members
+from segsync.services.sync.switching import SWITCH_INTERVAL
 from segsync.simulator import RunningSimulator
 from segsync.storage.repositories.sync import SyncStateRepository
 from tests.services.runs_support import (
@@ -352,3 +354,25 @@ def test_logs_mask_emails_and_never_hold_the_key(
     assert "p•••@e•••.com" in text  # the refused contact, masked
     assert "@example.com" not in text
     assert API_KEY not in text
+
+
+def test_threads_take_turns_quickly_while_a_run_goes_on_and_as_before_after(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    """The GIL switch interval is 0.5 ms during an attempt (its DB thread, reader and event
+    loop hand the GIL back and forth at every commit) and what it was before afterwards."""
+    setup(ctx, sim, tmp_path, people(5))
+    seen: list[float] = []
+
+    def reading(*args: Any) -> MemberScan:
+        seen.append(sys.getswitchinterval())
+        return read_members(*args)
+
+    before = sys.getswitchinterval()
+    claim = claim_run(ctx, enqueue_run(ctx, "Newsletter").run.id)
+    assert claim is not None
+    run = execute_claim(ctx, claim, tune=in_process(sim), parts=EngineParts(read=reading))
+
+    assert run.status is RunStatus.SUCCESSFUL, run.message
+    assert seen == [SWITCH_INTERVAL] != [before]
+    assert sys.getswitchinterval() == before

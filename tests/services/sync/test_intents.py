@@ -7,9 +7,11 @@ sync state never learns it was answered (as after a SIGKILL between the two)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from segsync.domain.plan import UpsertItem
 from segsync.domain.runs import RunStatus
 from segsync.errors import FatalError
 from segsync.services import runs
@@ -23,6 +25,7 @@ from segsync.simulator import RunningSimulator
 from segsync.storage.repositories.sync import SyncStateRepository
 from tests.services.runs_support import (
     contacts,
+    count,
     ctx,
     fast,
     in_process,
@@ -31,6 +34,7 @@ from tests.services.runs_support import (
     reset_stats,
     setup,
     sim,
+    stats,
     write_profiles,
 )
 
@@ -46,10 +50,20 @@ class DiesBeforeCommitting(RunStore):
         raise FatalError("the process died before the acknowledgement was committed")
 
 
-def _die_during_first_run(ctx: ServiceContext, sim: RunningSimulator) -> None:
+class DiesBeforeSending(RunStore):
+    """The intents of the first batch are committed, then the process dies before it leaves."""
+
+    async def intend(self, items: Sequence[UpsertItem]) -> None:
+        await super().intend(items)
+        raise FatalError("the process died before the batch left")
+
+
+def _die_during_first_run(
+    ctx: ServiceContext, sim: RunningSimulator, store: type[RunStore] = DiesBeforeCommitting
+) -> None:
     claim = claim_run(ctx, enqueue_run(ctx, "Newsletter").run.id)
     assert claim is not None
-    parts = EngineParts(store=DiesBeforeCommitting)
+    parts = EngineParts(store=store)
     run = execute_claim(ctx, claim, tune=in_process(sim, fast), parts=parts)
     assert run.status is RunStatus.FAILURE, run.message
 
@@ -80,6 +94,33 @@ def test_a_batch_taken_but_never_recorded_is_removed_after_the_people_left(
     assert run.status is RunStatus.SUCCESSFUL, run.message
     assert list_members(sim)["Seg A"] == {p.email for p in stay}  # no orphan
     assert run.counts.removed == 20
+    known, pending = _state(ctx)
+    assert pending == set()
+    assert {email for _, email in known} == {p.email for p in stay}
+
+
+def test_pending_memberships_of_a_batch_that_never_left_cost_a_look_not_a_removal_each(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    """The batch was intended but never sent: 20 of its people leave the segment. Removing
+    each would cost 20 requests for memberships that never existed; reading the list costs 1."""
+    setup(ctx, sim, tmp_path, people(30))
+    _die_during_first_run(ctx, sim, DiesBeforeSending)
+    assert list_members(sim).get("Seg A", set()) == set()  # nothing left
+    assert len(_state(ctx)[1]) == 30
+
+    stay = people(10)
+    leave = [p.__class__(p.id, p.email, p.first, p.last, "") for p in people(20, start=11)]
+    write_profiles(ctx, tmp_path / "people.csv", [*stay, *leave])
+    reset_stats(sim)
+    run = runs.run_export(ctx, "Newsletter", tune=in_process(sim, fast))
+
+    assert run.status is RunStatus.SUCCESSFUL, run.message
+    assert list_members(sim)["Seg A"] == {p.email for p in stay}
+    assert run.counts.removed == 0  # nobody was on the list to be taken off
+    sent = stats(sim)
+    assert count(sent, "DELETE /v1/list/{list_id}/contact/{contact}") == 0
+    assert count(sent, "GET /v1/list/{list_id}/contacts") == 1  # one page
     known, pending = _state(ctx)
     assert pending == set()
     assert {email for _, email in known} == {p.email for p in stay}

@@ -5,14 +5,12 @@ recorded)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any, cast
 
-import httpx
 import pytest
 
 from segsync.destinations.autopilot import AutopilotDestination
-from segsync.destinations.base import ConnectionConfig, UpsertItem
+from segsync.destinations.base import UpsertItem
 from segsync.domain.mapping import FieldMapping
 from segsync.domain.plan import RemovalPolicy, SyncStateView
 from segsync.errors import UnknownList
@@ -20,9 +18,7 @@ from segsync.services.sync.lists import RunLists
 from segsync.services.sync.read import SegmentSource
 from segsync.services.sync.store import RunStore
 from segsync.services.sync.target import RunTarget
-from segsync.simulator import Simulator, SimulatorConfig, by_hand
-
-KEY = "lists-key"
+from segsync.simulator import Simulator, by_hand
 
 
 class Store:
@@ -59,25 +55,6 @@ def target() -> RunTarget:
         list_prefix="",
         segments=segments,
     )
-
-
-@pytest.fixture
-def simulator() -> Simulator:
-    return Simulator(SimulatorConfig(api_keys=[KEY], rate_limit=0, seed=5))
-
-
-@pytest.fixture
-async def destination(simulator: Simulator) -> AsyncIterator[AutopilotDestination]:
-    config = ConnectionConfig(
-        base_url="http://simulator.test/v1",
-        api_key=KEY,
-        rate_limit=1000.0,
-        transport=httpx.ASGITransport(app=simulator.app),
-        max_attempts=2,
-        backoff_base=0.001,
-    )
-    async with AutopilotDestination(config) as dest:
-        yield dest
 
 
 def run_lists(store: Store, warnings: list[str]) -> RunLists:

@@ -4,13 +4,12 @@ never leaves an acknowledged batch uncommitted."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-import httpx
 import pytest
 
 from segsync.destinations.autopilot import AutopilotDestination
-from segsync.destinations.base import ConnectionConfig
 from segsync.domain.plan import (
     Desired,
     RemovalPolicy,
@@ -23,28 +22,7 @@ from segsync.errors import RetriableError
 from segsync.services.sync.committer import Committer
 from segsync.services.sync.send import send_batches
 from segsync.services.sync.tally import Ack
-from segsync.simulator import Simulator, SimulatorConfig
-
-KEY = "send-key"
-
-
-@pytest.fixture
-def simulator() -> Simulator:
-    return Simulator(SimulatorConfig(api_keys=[KEY], rate_limit=0, seed=3))
-
-
-@pytest.fixture
-async def destination(simulator: Simulator) -> AsyncIterator[AutopilotDestination]:
-    config = ConnectionConfig(
-        base_url="http://simulator.test/v1",
-        api_key=KEY,
-        rate_limit=1000.0,
-        transport=httpx.ASGITransport(app=simulator.app),
-        max_attempts=2,
-        backoff_base=0.001,
-    )
-    async with AutopilotDestination(config) as dest:
-        yield dest
+from segsync.simulator import Simulator
 
 
 def plan_of(n: int, max_batch: int = 10) -> SyncPlan:
@@ -72,6 +50,36 @@ class Recorder:
     def emails(self) -> set[str]:
         return {o.email for ack in self.acks for o in ack.result.outcomes if o.ok}
 
+    async def send(
+        self,
+        destination: AutopilotDestination,
+        plan: SyncPlan,
+        list_id: str,
+        stop: Callable[[], bool] = lambda: False,
+    ) -> bool:
+        """The send stage of ``plan`` (segment 1 on ``list_id``), recorded here."""
+        return await send_batches(
+            destination,
+            plan,
+            {"1": list_id},
+            Committer(self.commit),
+            stop=stop,
+            intend=self.intend,
+        )
+
+
+def before_each_upsert(
+    destination: AutopilotDestination, look: Callable[[Sequence[Any]], None]
+) -> None:
+    """Let ``look`` see (and raise on) every batch just before the destination sends it."""
+    real_upsert = destination.upsert_batch
+
+    async def watched(items: Sequence[Any]) -> Any:
+        look(items)
+        return await real_upsert(items)
+
+    destination.upsert_batch = watched  # type: ignore[method-assign]
+
 
 async def test_every_batch_is_sent_once_and_committed(
     destination: AutopilotDestination, simulator: Simulator
@@ -80,16 +88,7 @@ async def test_every_batch_is_sent_once_and_committed(
     list_id = await destination.ensure_list("Seg")
     recorder = Recorder()
 
-    finished = await send_batches(
-        destination,
-        plan,
-        {"1": list_id},
-        Committer(recorder.commit),
-        stop=lambda: False,
-        intend=recorder.intend,
-    )
-
-    assert finished
+    assert await recorder.send(destination, plan, list_id)
     assert len(recorder.acks) == len(plan.batches) == 5
     assert recorder.emails() == {c["Email"] for c in simulator.contacts_snapshot()}
     assert len(recorder.emails()) == 45
@@ -107,17 +106,9 @@ async def test_a_stop_starts_no_new_batch_and_commits_those_in_flight(
         fed.append(1)
         return len(fed) > 3  # three batches may start, then stop
 
-    finished = await send_batches(
-        destination,
-        plan,
-        {"1": list_id},
-        Committer(recorder.commit),
-        stop=stop,
-        intend=recorder.intend,
-    )
-
-    assert not finished
+    assert not await recorder.send(destination, plan, list_id, stop)
     assert len(recorder.acks) == 3
+    assert recorder.intended == recorder.emails()  # nothing intended was left unsent
     sent = {c["Email"] for c in simulator.contacts_snapshot()}
     assert sent == recorder.emails()
     assert len(sent) == 30
@@ -130,25 +121,16 @@ async def test_a_failing_batch_is_raised_after_the_acknowledged_ones_are_committ
     list_id = await destination.ensure_list("Seg")
     recorder = Recorder()
     sent_batches: list[int] = []
-    real_upsert = destination.upsert_batch
 
-    async def third_fails(items: Sequence[object]) -> object:
+    def third_fails(_items: Sequence[Any]) -> None:
         sent_batches.append(1)
         if len(sent_batches) == 3:
             raise RetriableError("503 Service Unavailable after 2 attempts")
-        return await real_upsert(items)  # type: ignore[arg-type]
 
-    destination.upsert_batch = third_fails  # type: ignore[assignment,method-assign]
+    before_each_upsert(destination, third_fails)
 
     with pytest.raises(RetriableError, match="503"):
-        await send_batches(
-            destination,
-            plan,
-            {"1": list_id},
-            Committer(recorder.commit),
-            stop=lambda: False,
-            intend=recorder.intend,
-        )
+        await recorder.send(destination, plan, list_id)
 
     assert len(recorder.acks) == 2
     assert recorder.emails() == {c["Email"] for c in simulator.contacts_snapshot()}
@@ -161,22 +143,12 @@ async def test_no_batch_leaves_before_its_intents_are_recorded(
     list_id = await destination.ensure_list("Seg")
     recorder = Recorder()
     unintended: list[str] = []
-    real_upsert = destination.upsert_batch
-
-    async def checked(items: Sequence[object]) -> object:
-        unintended.extend(i.email for i in items if i.email not in recorder.intended)  # type: ignore[attr-defined]
-        return await real_upsert(items)  # type: ignore[arg-type]
-
-    destination.upsert_batch = checked  # type: ignore[assignment,method-assign]
-
-    assert await send_batches(
+    before_each_upsert(
         destination,
-        plan,
-        {"1": list_id},
-        Committer(recorder.commit),
-        stop=lambda: False,
-        intend=recorder.intend,
+        lambda items: unintended.extend(i.email for i in items if i.email not in recorder.intended),
     )
+
+    assert await recorder.send(destination, plan, list_id)
 
     assert unintended == []
     assert len(recorder.intended) == 60

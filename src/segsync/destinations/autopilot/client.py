@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import orjson
 
 from segsync.destinations.base import ConnectionConfig
 from segsync.destinations.pacing import AdaptiveRate, LatencyGauge
@@ -133,7 +134,7 @@ class AutopilotClient:
         """
         limit = min(max_attempts or self.policy.max_attempts, self.policy.max_attempts)
         patient = max_attempts is None
-        content = None if body is None else json.dumps(body, default=str).encode()
+        content = None if body is None else orjson.dumps(body, default=str)
         headers = {"Content-Type": "application/json"} if content is not None else None
         ambiguous = False
         attempt = 0  # the attempts that count against ``limit``
@@ -260,8 +261,8 @@ def _reply(response: httpx.Response, attempt: int, ambiguous: bool) -> Reply:
     data: Any = None
     if response.content:
         try:
-            data = response.json()
-        except ValueError:
+            data = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
             data = None
     message = ""
     if isinstance(data, dict) and isinstance(data.get("message"), str):

@@ -16,7 +16,9 @@ were acknowledged and committed, and the caller puts the run back in the queue.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -33,6 +35,7 @@ from segsync.services.sync.finish import RunEnd, notify_run_end
 from segsync.services.sync.lease import mark_active
 from segsync.services.sync.lists import RunLists
 from segsync.services.sync.parts import ConfigTuner, EngineParts, RunOutcome
+from segsync.services.sync.pending import check_pending
 from segsync.services.sync.removals import remove_memberships
 from segsync.services.sync.report import (
     done_message,
@@ -48,6 +51,7 @@ from segsync.services.sync.report import (
 )
 from segsync.services.sync.send import send_batches
 from segsync.services.sync.store import RunStore
+from segsync.services.sync.switching import quick_thread_switches
 from segsync.services.sync.tally import Ack, ProgressCallback, Tally
 from segsync.services.sync.target import RunTarget
 from segsync.storage.repositories.runs import RunRecord
@@ -90,9 +94,10 @@ async def execute(
             owner=owner,
             lease_seconds=parts.lease_seconds,
         )
-        async with store:
-            engine = _Engine(ctx, run, target, store, parts, progress, tune, should_yield)
-            outcome = await engine.run()
+        with quick_thread_switches():
+            async with store:
+                engine = _Engine(ctx, run, target, store, parts, progress, tune, should_yield)
+                outcome = await engine.run()
         released = outcome.released
     finally:
         if not released:  # a released run stays ours until the caller has put it back
@@ -216,7 +221,7 @@ class _Engine:
         )
         await self._send(plan, list_ids)
         await self.lists.finish()
-        await self._remove(plan, list_ids)
+        await self._remove(plan, list_ids, state)
         await self._save_requests()
         if self.tally.api_rejected:
             self.warnings.append(
@@ -310,15 +315,22 @@ class _Engine:
             log.info("run %s: the destination refused %s", self.run_record.id, mask_email(email))
         self.emit("sending")
 
-    async def _remove(self, plan: SyncPlan, list_ids: dict[str, str]) -> None:
+    async def _remove(self, plan: SyncPlan, list_ids: dict[str, str], state: SyncStateView) -> None:
         if not plan.removals:
             return
         assert self.destination is not None
         self.check_stop()
         self.emit("removing")
+        removals = plan.removals
+        if any(m in state.pending for m in removals):
+            sizes = Counter(s for s, _ in itertools.chain(state.memberships, state.pending))
+            check = await check_pending(self.destination, removals, state.pending, sizes, list_ids)
+            if check.absent:
+                await self._commit_removals(check.absent, 0)
+            removals = check.to_send
         finished = await remove_memberships(
             self.destination,
-            plan.removals,
+            removals,
             list_ids,
             commit=self._commit_removals,
             after_commit=lambda: self.emit("removing"),

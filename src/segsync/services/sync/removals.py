@@ -1,5 +1,8 @@
 """Removing list memberships (mirror policy, E7): one request per removal (Autopilot has no bulk
-removal), enough in flight to hold the rate limit, committed in small groups.
+removal), enough in flight to hold the rate limit, each confirmation committed as soon as the
+one commit task (:class:`~.committer.Committer`) is free — those confirmed meanwhile together.
+A crash then re-sends at most the removals in flight and one round confirmed but not yet
+committed (removing again is harmless).
 
 A removal is confirmed whether the person was on the list or not (a pending membership whose
 batch never got an answer may not exist): both mean the membership is gone. Only those who were
@@ -11,9 +14,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
 from segsync.destinations.base import Destination
-
-COMMIT_EVERY = 20
-"""Removals confirmed per commit (a crash re-sends at most these, which is harmless)."""
+from segsync.services.sync.committer import Committer
 
 Membership = tuple[str, str]
 
@@ -28,14 +29,18 @@ async def remove_memberships(
     stop: Callable[[], bool],
 ) -> bool:
     """Remove every ``(segment key, email)`` from its segment's list. Confirmed removals are
-    passed to ``commit`` every :data:`COMMIT_EVERY` and at the end, with how many of them were
-    members. ``stop()`` is asked before
-    each new removal: when it says so, the ones in flight finish and are committed, and False
-    is returned. The first error of a removal is raised after the others finished."""
+    passed to ``commit`` as they come (with how many of them were members), one commit at a
+    time. ``stop()`` is asked before each new removal: when it says so, the ones in flight
+    finish and are committed, and False is returned. The first error of a removal is raised
+    after the others finished and what was confirmed is committed."""
+
+    async def commit_round(confirmed: Sequence[tuple[Membership, bool]]) -> None:
+        await commit([membership for membership, _ in confirmed], sum(w for _, w in confirmed))
+        after_commit()
+
+    committer: Committer[tuple[Membership, bool]] = Committer(commit_round)
     position = 0
     running: dict[asyncio.Task[bool], Membership] = {}
-    done: list[Membership] = []
-    were_members = 0
     error: BaseException | None = None
     stopped = False
     try:
@@ -43,6 +48,7 @@ async def remove_memberships(
             while (
                 error is None
                 and not stopped
+                and not committer.failed
                 and position < len(removals)
                 and len(running) < max(1, destination.max_in_flight())
             ):
@@ -63,19 +69,13 @@ async def remove_memberships(
                 if task.exception() is not None:
                     error = error or task.exception()
                 else:
-                    done.append(membership)
-                    were_members += bool(task.result())
-            if done and (len(done) >= COMMIT_EVERY or not running):
-                await commit(done, were_members)
-                after_commit()
-                done, were_members = [], 0
+                    committer.add((membership, bool(task.result())))
     finally:
         for task in running:
             task.cancel()
         if running:
             await asyncio.gather(*running, return_exceptions=True)
-        if done:
-            await commit(done, were_members)
+        await committer.close()
     if error is not None:
         raise error
-    return not stopped
+    return not (stopped or position < len(removals))

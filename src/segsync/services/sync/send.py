@@ -2,9 +2,11 @@
 as it wants to hold its rate limit, each acknowledged batch handed to the :class:`Committer`.
 
 No new batch starts once ``stop()`` says so (a cancel, a worker stopping, a lost lease) or a
-commit failed; the batches already in flight are acknowledged and committed before the stage
-returns. Even when sending fails, what was acknowledged is committed first (then the error is
-raised), so nothing Autopilot accepted is left out of the sync state.
+commit failed — asked before a batch's intent is written, so a stop leaves no batch intended but
+unsent (one whose intent was being written when the stop came is still sent); the batches
+already in flight are acknowledged and committed before the stage returns. Even when sending
+fails, what was acknowledged is committed first (then the error is raised), so nothing Autopilot
+accepted is left out of the sync state.
 
 Write-ahead intents: before a batch leaves, what it may create is committed as pending
 (``intend``), one batch at a time, as the destination pulls it to send it (so a crash leaves
@@ -36,7 +38,7 @@ async def send_batches(
     destination: Destination,
     plan: SyncPlan,
     list_ids: Mapping[str, str],
-    committer: Committer,
+    committer: Committer[Ack],
     *,
     stop: Callable[[], bool],
     intend: Intend,
@@ -52,8 +54,11 @@ async def send_batches(
     async def feed() -> AsyncIterator[list[OutgoingItem]]:
         nonlocal stopped
         for batch in plan.batches:
+            if stop() or committer.failed:  # before the intent: a stop leaves none unsent
+                stopped = True
+                return
             await intend(batch)  # pulled only when there is room: it leaves right after
-            if stop() or committer.failed:
+            if committer.failed:
                 stopped = True
                 return
             yield [outgoing(item, list_ids) for item in batch]

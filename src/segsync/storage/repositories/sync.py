@@ -10,12 +10,11 @@ contact that was never acknowledged has an empty payload hash, which no real has
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, delete, func, select
 from sqlalchemy.orm import Session
 
 from segsync.storage.models.sync import SyncContact, SyncMembership
@@ -23,36 +22,75 @@ from segsync.storage.models.sync import SyncContact, SyncMembership
 NO_HASH = ""
 """The payload hash of a contact only intended (sent, never acknowledged)."""
 
-# SQLite allows 32,766 bound parameters per statement; stay well below on every dialect.
-_CHUNK = 500
+
+_CONTACT_INTENT = (
+    "INSERT INTO sync_contacts (export_id, email, payload_hash, contact_id, synced_at, pending) "
+    "VALUES (?, ?, '', NULL, ?, ?) ON CONFLICT (export_id, email) DO NOTHING"
+)
+_MEMBERSHIP_INTENT = (
+    "INSERT INTO sync_memberships (export_id, segment_id, email, pending) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (export_id, segment_id, email) DO NOTHING"
+)
+_CONTACT_UPSERT = (
+    "INSERT INTO sync_contacts (export_id, email, payload_hash, contact_id, synced_at, pending) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (export_id, email) DO UPDATE SET "
+    "payload_hash = excluded.payload_hash, "
+    "contact_id = COALESCE(excluded.contact_id, sync_contacts.contact_id), "
+    "synced_at = excluded.synced_at, pending = excluded.pending"
+)
+_MEMBERSHIP_UPSERT = (
+    "INSERT INTO sync_memberships (export_id, segment_id, email, pending) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (export_id, segment_id, email) DO UPDATE SET pending = excluded.pending"
+)
+_MEMBERSHIP_DELETE = (
+    "DELETE FROM sync_memberships WHERE export_id = ? AND segment_id = ? AND email = ?"
+)
+_HASHES = "SELECT email, payload_hash FROM sync_contacts WHERE export_id = ? AND payload_hash <> ''"
+_MEMBERSHIPS = "SELECT segment_id, email FROM sync_memberships WHERE export_id = ? AND pending = ?"
 
 
 class SyncStateRepository:
     """Read and write one export's sync state. Writes are upserts, so committing the same
-    acknowledged batch twice (a resumed run resending its batch in flight) is harmless."""
+    acknowledged batch twice (a resumed run resending its batch in flight) is harmless.
+
+    The run engine reads and writes hundreds of thousands of rows here, so the bulk reads and
+    writes are plain SQL executed by the database driver (one statement, many parameter rows),
+    without the ORM's per-row work; the statements are valid on SQLite and PostgreSQL alike."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
 
+    def _driver_sql(self, statement: str) -> str:
+        """``statement`` with ``?`` placeholders in the driver's own parameter style."""
+        if self.session.get_bind().dialect.paramstyle == "qmark":
+            return statement
+        return statement.replace("?", "%s")
+
+    def _execute_many(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
+        if rows:
+            self.session.connection().exec_driver_sql(self._driver_sql(statement), rows)
+
+    def _select(self, statement: str, *params: Any) -> Iterator[tuple[Any, ...]]:
+        result = self.session.connection().exec_driver_sql(self._driver_sql(statement), params)
+        while chunk := result.fetchmany(10_000):
+            yield from chunk
+
+    def _stamp(self, now: datetime) -> Any:
+        """``now`` as the driver stores ``synced_at`` (what the ORM column would bind)."""
+        column_type = SyncContact.__table__.c.synced_at.type
+        processor = column_type.bind_processor(self.session.get_bind().dialect)
+        return processor(now) if processor is not None else now
+
     def hashes(self, export_id: int) -> dict[str, str]:
         """email → payload hash of every acknowledged contact (a contact only intended, never
         acknowledged, is left out)."""
-        query = (
-            select(SyncContact.email, SyncContact.payload_hash)
-            .where(SyncContact.export_id == export_id, SyncContact.payload_hash != NO_HASH)
-            .execution_options(yield_per=10_000)
-        )
-        return {email: digest for email, digest in self.session.execute(query)}
+        return dict(self._select(_HASHES, export_id))
 
     def memberships(self, export_id: int, *, pending: bool = False) -> set[tuple[int, str]]:
         """``(segment_id, email)`` of every membership segsync created for the export, or with
         ``pending=True`` of every membership a batch may have created without an answer yet."""
-        query = (
-            select(SyncMembership.segment_id, SyncMembership.email)
-            .where(SyncMembership.export_id == export_id, SyncMembership.pending == pending)
-            .execution_options(yield_per=10_000)
-        )
-        return {(int(segment_id), email) for segment_id, email in self.session.execute(query)}
+        rows = self._select(_MEMBERSHIPS, export_id, pending)
+        return {(int(segment_id), email) for segment_id, email in rows}
 
     def record_intents(
         self,
@@ -64,31 +102,11 @@ class SyncStateRepository:
     ) -> None:
         """Write-ahead: the contacts and memberships a batch about to leave may create, as
         pending rows. Rows already there (known or pending) are left as they are."""
-        contacts = [
-            {
-                "export_id": export_id,
-                "email": email,
-                "payload_hash": NO_HASH,
-                "contact_id": None,
-                "synced_at": now,
-                "pending": True,
-            }
-            for email in dict.fromkeys(emails)
-        ]
-        if contacts:
-            statement = self._insert(SyncContact).on_conflict_do_nothing(
-                index_elements=["export_id", "email"]
-            )
-            self.session.connection().execute(statement, contacts)
-        rows = [
-            {"export_id": export_id, "segment_id": segment_id, "email": email, "pending": True}
-            for segment_id, email in dict.fromkeys(memberships)
-        ]
-        if rows:
-            statement = self._insert(SyncMembership).on_conflict_do_nothing(
-                index_elements=["export_id", "segment_id", "email"]
-            )
-            self.session.connection().execute(statement, rows)
+        stamp = self._stamp(now)
+        contacts = [(export_id, email, stamp, True) for email in dict.fromkeys(emails)]
+        self._execute_many(_CONTACT_INTENT, contacts)
+        rows = [(export_id, s, e, True) for s, e in dict.fromkeys(memberships)]
+        self._execute_many(_MEMBERSHIP_INTENT, rows)
 
     def counts(self, export_id: int) -> tuple[int, int]:
         """How many contacts and memberships the state holds."""
@@ -110,62 +128,22 @@ class SyncStateRepository:
     ) -> None:
         """Upsert acknowledged contacts (email → payload hash, and the destination's id)."""
         ids = contact_ids or {}
+        stamp = self._stamp(now)
         rows = [
-            {
-                "export_id": export_id,
-                "email": email,
-                "payload_hash": digest,
-                "contact_id": ids.get(email),
-                "synced_at": now,
-                "pending": False,
-            }
+            (export_id, email, digest, ids.get(email), stamp, False)
             for email, digest in hashes.items()
         ]
-        if not rows:
-            return
-        insert = self._insert(SyncContact)
-        statement = insert.on_conflict_do_update(
-            index_elements=["export_id", "email"],
-            set_={
-                "payload_hash": insert.excluded.payload_hash,
-                "contact_id": func.coalesce(insert.excluded.contact_id, SyncContact.contact_id),
-                "synced_at": insert.excluded.synced_at,
-                "pending": False,
-            },
-        )
-        # One statement executed for many rows: compiled once and cached, sent in batches.
-        self.session.connection().execute(statement, rows)
+        self._execute_many(_CONTACT_UPSERT, rows)
 
     def record_memberships(self, export_id: int, memberships: Iterable[tuple[int, str]]) -> None:
         """Record acknowledged memberships (a pending one becomes known)."""
-        rows = [
-            {"export_id": export_id, "segment_id": segment_id, "email": email, "pending": False}
-            for segment_id, email in dict.fromkeys(memberships)
-        ]
-        if not rows:
-            return
-        statement = self._insert(SyncMembership).on_conflict_do_update(
-            index_elements=["export_id", "segment_id", "email"], set_={"pending": False}
-        )
-        self.session.connection().execute(statement, rows)
+        rows = [(export_id, s, e, False) for s, e in dict.fromkeys(memberships)]
+        self._execute_many(_MEMBERSHIP_UPSERT, rows)
 
     def remove_memberships(self, export_id: int, memberships: Iterable[tuple[int, str]]) -> None:
         """Forget memberships the destination confirmed removed or absent (known or pending)."""
-        pairs = list(dict.fromkeys(memberships))
-        for start in range(0, len(pairs), _CHUNK):
-            chunk = pairs[start : start + _CHUNK]
-            if self.session.get_bind().dialect.name == "sqlite":
-                condition: Any = or_(
-                    *(
-                        and_(SyncMembership.segment_id == s, SyncMembership.email == e)
-                        for s, e in chunk
-                    )
-                )
-            else:
-                condition = tuple_(SyncMembership.segment_id, SyncMembership.email).in_(chunk)
-            self.session.execute(
-                delete(SyncMembership).where(SyncMembership.export_id == export_id, condition)
-            )
+        rows = [(export_id, s, e) for s, e in dict.fromkeys(memberships)]
+        self._execute_many(_MEMBERSHIP_DELETE, rows)
 
     def forget_segment(self, export_id: int, segment_id: int, keep: Iterable[str] = ()) -> None:
         """Forget the memberships of one segment's list (the list is gone), but those of the
@@ -185,9 +163,3 @@ class SyncStateRepository:
         """Forget the export's whole sync state (the next run sends everyone again)."""
         self.session.execute(delete(SyncMembership).where(SyncMembership.export_id == export_id))
         self.session.execute(delete(SyncContact).where(SyncContact.export_id == export_id))
-
-    def _insert(self, model: type[SyncContact] | type[SyncMembership]) -> Any:
-        dialect = self.session.get_bind().dialect.name
-        if dialect == "postgresql":
-            return postgresql.insert(model)
-        return sqlite.insert(model)
