@@ -27,6 +27,18 @@ CANARY = "CANARYf7uzz"
 API_KEY = f"sk-{CANARY}-0b7d44e1"
 ROLES = ("administrator", "contributor", "viewer")
 GOLD = {"attribute": "LoyaltyTier", "op": "equals", "value": "Gold"}
+GOLD_DEFINITION = json.dumps({"name": "Gold", "rules": [{"conditions": {"all": [GOLD]}}]})
+
+
+def _connect(ctx: ServiceContext, base_url: str) -> int:
+    new = connections.NewConnection(
+        "Simulator",
+        type="autopilot",
+        api_key=API_KEY,
+        base_url=base_url,
+        share_with_contributors=True,
+    )
+    return connections.add_connection(ctx, new, agree=True).id
 
 
 @dataclass
@@ -35,6 +47,7 @@ class Seeded:
     settings: Settings
     connection_id: int
     tokens: dict[str, str]
+    simulator_url: str
 
     @property
     def db_file(self) -> Path:
@@ -49,6 +62,18 @@ class Seeded:
 
     def release(self, ctx: ServiceContext) -> None:
         self.app.state.runtime.release(ctx)
+
+    def ensure_basics(self) -> None:
+        """Make the connection and the segment Gold again if the API fuzz removed them (a
+        200 to a DELETE is a fuzz input accepted, not a fault)."""
+        ctx = self.context()
+        try:
+            if "Gold" not in {record.name for record in segments.list_segments(ctx)}:
+                segments.create_segment(ctx, GOLD_DEFINITION)
+            if self.connection_id not in {c.id for c in connections.list_connections(ctx)}:
+                self.connection_id = _connect(ctx, self.simulator_url)
+        finally:
+            self.release(ctx)
 
     def token(self, role: str) -> str:
         """The role's fuzzing token, made again if the fuzz revoked it (a token that cannot
@@ -79,21 +104,12 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
         runtime = app.state.runtime
         ctx = runtime.context(LOCAL_ADMIN)
         load_sample(ctx, profiles=60, seed=5)
-        segments.create_segment(
-            ctx, json.dumps({"name": "Gold", "rules": [{"conditions": {"all": [GOLD]}}]})
-        )
+        segments.create_segment(ctx, GOLD_DEFINITION)
         segments.refresh_segments(ctx, ["Gold"])
-        new = connections.NewConnection(
-            "Simulator",
-            type="autopilot",
-            api_key=API_KEY,
-            base_url=simulator.base_url,
-            share_with_contributors=True,
-        )
-        connection = connections.add_connection(ctx, new, agree=True)
+        connection_id = _connect(ctx, simulator.base_url)
         matching = exports.DataMatching("Email")
         exports.create_export(
-            ctx, exports.ExportSettings("Newsletter", connection.id, matching, ["Gold"])
+            ctx, exports.ExportSettings("Newsletter", connection_id, matching, ["Gold"])
         )
         queue.enqueue_run(ctx, "Newsletter")
         tokens = {}
@@ -102,7 +118,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
             actor = users.resolve_actor(ctx, f"{role}@example.com")
             tokens[role] = users.create_token(runtime.context(actor), "fuzz").token
         runtime.release(ctx)
-        yield Seeded(app, settings, connection.id, tokens)
+        yield Seeded(app, settings, connection_id, tokens, simulator.base_url)
         runtime.close()
 
 

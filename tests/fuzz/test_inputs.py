@@ -195,6 +195,7 @@ def test_fuzz_files_through_profiles_import(seeded: Seeded, tmp_path: Path) -> N
 
 def test_fuzz_export_matchings_through_the_service(seeded: Seeded) -> None:
     figures = tally("export data matchings (service)")
+    seeded.ensure_basics()
 
     @given(raw=matchings)
     @_fuzz_settings(examples(short=20, full=500))
