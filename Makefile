@@ -29,12 +29,12 @@ browser:
 		echo "      (or fail under SEGSYNC_TEST_REQUIRE_ALL=1): sudo apt-get install chromium"; \
 	fi
 
-## make test: lint, format check, strict type check, then every test
+## make test: lint, format check, strict type check, then every test on two workers
 test: $(STAMP) browser
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy --strict src
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 ## make check: the inner loop — lint, format check, strict type check, then the fast tier (no
 ## slow, postgres or browser test; fewer property examples) on two workers. See docs/testing.md.

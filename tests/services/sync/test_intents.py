@@ -58,6 +58,13 @@ class DiesBeforeSending(RunStore):
         raise FatalError("the process died before the batch left")
 
 
+class DiesBeforeCommittingRemovals(RunStore):
+    """Every confirmed removal is lost before its commit, as if the process died."""
+
+    async def removed(self, snapshot: Snapshot, done: Sequence[tuple[str, str]]) -> None:
+        raise FatalError("the process died before the removals were committed")
+
+
 def _die_during_first_run(
     ctx: ServiceContext, sim: RunningSimulator, store: type[RunStore] = DiesBeforeCommitting
 ) -> None:
@@ -124,6 +131,35 @@ def test_pending_memberships_of_a_batch_that_never_left_cost_a_look_not_a_remova
     known, pending = _state(ctx)
     assert pending == set()
     assert {email for _, email in known} == {p.email for p in stay}
+
+
+def test_a_removal_made_but_never_recorded_is_undone_when_the_people_come_back(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    """The removal analogue of the orphan: Autopilot removed them, the process died before the
+    sync state learnt it, and they rejoin the segment before the next run. Trusting the state
+    ("still a member") would leave them off the list for good."""
+    everyone = people(30)
+    setup(ctx, sim, tmp_path, everyone)
+    assert runs.run_export(ctx, "Newsletter", tune=in_process(sim, fast)).status is (
+        RunStatus.SUCCESSFUL
+    )
+    stay, back = everyone[:20], everyone[20:]
+    gone = [p.__class__(p.id, p.email, p.first, p.last, "") for p in back]
+    write_profiles(ctx, tmp_path / "people.csv", [*stay, *gone])
+    _die_during_first_run(ctx, sim, DiesBeforeCommittingRemovals)
+    on_list = list_members(sim)["Seg A"]
+    assert on_list < {p.email for p in everyone}  # Autopilot removed some (the rest waited)
+    assert on_list >= {p.email for p in stay}
+
+    write_profiles(ctx, tmp_path / "people.csv", everyone)  # they come back
+    run = runs.run_export(ctx, "Newsletter", tune=in_process(sim, fast))
+
+    assert run.status is RunStatus.SUCCESSFUL, run.message
+    assert list_members(sim)["Seg A"] == {p.email for p in everyone}  # none lost
+    known, pending = _state(ctx)
+    assert pending == set()
+    assert len(known) == 30
 
 
 def test_pending_memberships_still_wanted_are_confirmed_by_sending_them_again(

@@ -4,7 +4,7 @@ re-sends at most the removals in flight and one round confirmed but not committe
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
@@ -20,11 +20,16 @@ class Removals:
         self.members = members
         self.sent: list[tuple[str, str]] = []
         self.gates: dict[str, asyncio.Event] = {}
+        self.intended: list[tuple[str, str]] = []
+
+    async def intend(self, memberships: Sequence[tuple[str, str]]) -> None:
+        self.intended.extend(memberships)
 
     def max_in_flight(self) -> int:
         return self.in_flight
 
     async def remove_membership(self, list_id: str, email: str) -> bool:
+        assert ("1", email) in self.intended  # never a removal before its intent
         self.sent.append((list_id, email))
         gate = self.gates.setdefault(email, asyncio.Event())
         await gate.wait()
@@ -48,6 +53,7 @@ def removing(
         commit=commit,
         after_commit=lambda: None,
         stop=stop,
+        intend=destination.intend,
     )
 
 
@@ -95,6 +101,7 @@ async def test_a_stop_finishes_the_removals_in_flight_and_commits_them() -> None
     assert await stage is False
     assert sorted(committed) == [("1", emails[0]), ("1", emails[1])]
     assert len(destination.sent) == 2  # nothing new started after the stop
+    assert len(destination.intended) == 2  # nothing intended but unsent
 
 
 async def test_a_failed_removal_is_raised_after_the_confirmed_ones_are_committed() -> None:

@@ -100,11 +100,11 @@ async def test_a_stop_starts_no_new_batch_and_commits_those_in_flight(
     plan = plan_of(100)
     list_id = await destination.ensure_list("Seg")
     recorder = Recorder()
-    fed: list[int] = []
+    asked: list[int] = []
 
-    def stop() -> bool:
-        fed.append(1)
-        return len(fed) > 3  # three batches may start, then stop
+    def stop() -> bool:  # asked before and after each batch's intent
+        asked.append(1)
+        return len(asked) > 6  # three batches may start, then stop before the fourth's intent
 
     assert not await recorder.send(destination, plan, list_id, stop)
     assert len(recorder.acks) == 3

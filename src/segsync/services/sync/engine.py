@@ -335,6 +335,7 @@ class _Engine:
             commit=self._commit_removals,
             after_commit=lambda: self.emit("removing"),
             stop=self.stopping,
+            intend=self.store.intend_removals,
         )
         if not finished:
             self.check_stop()

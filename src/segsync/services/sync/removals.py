@@ -4,6 +4,12 @@ one commit task (:class:`~.committer.Committer`) is free — those confirmed mea
 A crash then re-sends at most the removals in flight and one round confirmed but not yet
 committed (removing again is harmless).
 
+Write-ahead, as for batches (:mod:`.send`): before a removal leaves, its membership is marked
+*pending* — "maybe gone". A crash between the removal and the commit of its confirmation then
+leaves it pending, not known: if the person is back in the segment when a later run plans, the
+membership is sent again rather than trusted to exist (it may not), and if not, the removal is
+planned again.
+
 A removal is confirmed whether the person was on the list or not (a pending membership whose
 batch never got an answer may not exist): both mean the membership is gone. Only those who were
 members count as removed."""
@@ -27,10 +33,12 @@ async def remove_memberships(
     commit: Callable[[list[Membership], int], Awaitable[None]],
     after_commit: Callable[[], None],
     stop: Callable[[], bool],
+    intend: Callable[[Sequence[Membership]], Awaitable[None]],
 ) -> bool:
-    """Remove every ``(segment key, email)`` from its segment's list. Confirmed removals are
-    passed to ``commit`` as they come (with how many of them were members), one commit at a
-    time. ``stop()`` is asked before each new removal: when it says so, the ones in flight
+    """Remove every ``(segment key, email)`` from its segment's list. Before removals leave,
+    ``intend`` records them (as many at a time as there is room in flight); confirmed removals
+    are passed to ``commit`` as they come (with how many of them were members), one commit at a
+    time. ``stop()`` is asked before new removals start: when it says so, the ones in flight
     finish and are committed, and False is returned. The first error of a removal is raised
     after the others finished and what was confirmed is committed."""
 
@@ -45,22 +53,19 @@ async def remove_memberships(
     stopped = False
     try:
         while position < len(removals) or running:
-            while (
-                error is None
-                and not stopped
-                and not committer.failed
-                and position < len(removals)
-                and len(running) < max(1, destination.max_in_flight())
-            ):
-                if stop():
+            room = max(1, destination.max_in_flight()) - len(running)
+            if error is None and not stopped and not committer.failed and room > 0:
+                if position < len(removals) and stop():
                     stopped = True
-                    break
-                segment, email = removals[position]
-                position += 1
-                task = asyncio.ensure_future(
-                    destination.remove_membership(list_ids[segment], email)
-                )
-                running[task] = (segment, email)
+                elif position < len(removals):
+                    chunk = removals[position : position + room]
+                    await intend(chunk)  # write-ahead: "maybe gone" before they leave
+                    position += len(chunk)
+                    for segment, email in chunk:
+                        task = asyncio.ensure_future(
+                            destination.remove_membership(list_ids[segment], email)
+                        )
+                        running[task] = (segment, email)
             if not running:
                 break
             finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)

@@ -16,7 +16,7 @@ Unsubscribed members are never touched, and a repair sends no ``unsubscribed`` v
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,9 +137,13 @@ async def repair_drift(
         await asyncio.to_thread(_removed, ctx, export_id, pairs)
         await on_progress()
 
+    async def intend(memberships: Sequence[tuple[str, str]]) -> None:
+        pairs = [(int(segment), email) for segment, email in memberships]
+        await asyncio.to_thread(_intend_removals, ctx, export_id, pairs)
+
     await remove_memberships(
         destination, removals, list_ids, commit=commit, after_commit=lambda: None,
-        stop=lambda: False,
+        stop=lambda: False, intend=intend,
     )  # fmt: skip
     await asyncio.to_thread(_reconcile, ctx, export_id, report, scan, members)
     return outcome
@@ -177,6 +181,12 @@ def _intend(ctx: ServiceContext, export_id: int, memberships: list[tuple[int, st
         SyncStateRepository(session).record_intents(
             export_id, [email for _, email in memberships], memberships, now=ctx.now()
         )
+
+
+def _intend_removals(ctx: ServiceContext, export_id: int, pairs: list[tuple[int, str]]) -> None:
+    """Write-ahead: memberships about to be removed are pending until the removal is confirmed."""
+    with ctx.db.session() as session:
+        SyncStateRepository(session).mark_pending(export_id, pairs)
 
 
 def _all_memberships(sync: SyncStateRepository, export_id: int) -> set[tuple[int, str]]:

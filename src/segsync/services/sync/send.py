@@ -2,8 +2,8 @@
 as it wants to hold its rate limit, each acknowledged batch handed to the :class:`Committer`.
 
 No new batch starts once ``stop()`` says so (a cancel, a worker stopping, a lost lease) or a
-commit failed — asked before a batch's intent is written, so a stop leaves no batch intended but
-unsent (one whose intent was being written when the stop came is still sent); the batches
+commit failed — asked before a batch's intent is written (a stop between batches leaves none
+intended but unsent) and again after (a stop seen meanwhile holds even that batch back); the batches
 already in flight are acknowledged and committed before the stage returns. Even when sending
 fails, what was acknowledged is committed first (then the error is raised), so nothing Autopilot
 accepted is left out of the sync state.
@@ -58,7 +58,7 @@ async def send_batches(
                 stopped = True
                 return
             await intend(batch)  # pulled only when there is room: it leaves right after
-            if committer.failed:
+            if stop() or committer.failed:  # a stop seen meanwhile: not even this one
                 stopped = True
                 return
             yield [outgoing(item, list_ids) for item in batch]

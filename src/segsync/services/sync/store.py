@@ -188,6 +188,17 @@ class RunStore:
             log.info("run %s: the export is gone; nothing more is sent", self.run_id)
             self._cancel_seen = True
 
+    async def intend_removals(self, memberships: Sequence[tuple[str, str]]) -> None:
+        """Write-ahead for removals: mark these ``(segment key, email)`` memberships pending,
+        committed before the removals are sent."""
+        await self._call(self._intend_removals, memberships)
+
+    def _intend_removals(self, memberships: Sequence[tuple[str, str]]) -> None:
+        with self.ctx.db.session() as session:
+            SyncStateRepository(session).mark_pending(
+                self.export_id, [(int(segment), email) for segment, email in memberships]
+            )
+
     async def list_titles(self) -> dict[str, str]:
         """Segment key → the title of the list made for it, as it was made."""
         return await self._call(self._list_titles)

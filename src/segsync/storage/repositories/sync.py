@@ -42,6 +42,9 @@ _MEMBERSHIP_UPSERT = (
     "INSERT INTO sync_memberships (export_id, segment_id, email, pending) VALUES (?, ?, ?, ?) "
     "ON CONFLICT (export_id, segment_id, email) DO UPDATE SET pending = excluded.pending"
 )
+_MEMBERSHIP_PENDING = (
+    "UPDATE sync_memberships SET pending = ? WHERE export_id = ? AND segment_id = ? AND email = ?"
+)
 _MEMBERSHIP_DELETE = (
     "DELETE FROM sync_memberships WHERE export_id = ? AND segment_id = ? AND email = ?"
 )
@@ -139,6 +142,12 @@ class SyncStateRepository:
         """Record acknowledged memberships (a pending one becomes known)."""
         rows = [(export_id, s, e, False) for s, e in dict.fromkeys(memberships)]
         self._execute_many(_MEMBERSHIP_UPSERT, rows)
+
+    def mark_pending(self, export_id: int, memberships: Iterable[tuple[int, str]]) -> None:
+        """Write-ahead for removals: these memberships are about to be removed, so until the
+        removal is confirmed they are "maybe there" (pending), not known."""
+        rows = [(True, export_id, s, e) for s, e in dict.fromkeys(memberships)]
+        self._execute_many(_MEMBERSHIP_PENDING, rows)
 
     def remove_memberships(self, export_id: int, memberships: Iterable[tuple[int, str]]) -> None:
         """Forget memberships the destination confirmed removed or absent (known or pending)."""
