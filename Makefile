@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.segsync-installed
 
-.PHONY: test check demo bench soak lint fmt typecheck install clean browser screenshots
+.PHONY: test check demo bench soak fuzz lint fmt typecheck install clean browser screenshots
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -61,6 +61,13 @@ bench: $(STAMP)
 ## Options through SOAK_ARGS, e.g. make soak SOAK_ARGS="--kills 60 --seed 3".
 soak: $(STAMP)
 	$(BIN)/python scripts/soak.py $(SOAK_ARGS)
+
+## make fuzz: the fuzz suite at full size (scripts/fuzz.py; docs/security.md, "Fuzzing"):
+## generated segment definitions, files, data matchings and API calls as every role; prints
+## tries, clean errors, 5xx, tracebacks, state changes and canary hits. Bounded (~10 min).
+## A short version runs in make test. Options through FUZZ_ARGS, e.g. FUZZ_ARGS="--examples 50".
+fuzz: $(STAMP)
+	$(BIN)/python scripts/fuzz.py $(FUZZ_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts

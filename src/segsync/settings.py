@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
+    # Which URLs segsync may call (docs/security.md, "Outbound URLs"); empty: https anywhere,
+    # plain http to loopback only.
+    outbound_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Web UI (docs/web.md): mark the session cookie Secure when served over HTTPS.
     web_secure_cookies: bool = False
 
@@ -43,6 +46,14 @@ class Settings(BaseSettings):
     @classmethod
     def _split_recipients(cls, value: object) -> object:
         """``SEGSYNC_SMTP_RECIPIENTS=a@example.com,b@example.com`` (commas or spaces)."""
+        if isinstance(value, str):
+            return [part for part in value.replace(",", " ").split() if part]
+        return value
+
+    @field_validator("outbound_allow", mode="before")
+    @classmethod
+    def _split_allow(cls, value: object) -> object:
+        """``SEGSYNC_OUTBOUND_ALLOW=https://*,loopback`` (commas or spaces)."""
         if isinstance(value, str):
             return [part for part in value.replace(",", " ").split() if part]
         return value

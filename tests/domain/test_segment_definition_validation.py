@@ -136,17 +136,17 @@ def test_all_errors_are_collected_one_per_line() -> None:
         (
             cond("BirthDate", "within_last", 90),
             ".value",
-            "value for 'within_last' must be one of {days: N}, {weeks: N} or {months: N} with N a whole number > 0, got number 90",
+            "value for 'within_last' must be one of {days: N}, {weeks: N} or {months: N} with N a whole number > 0 (at most 36,600 days, 5,220 weeks or 1,200 months), got number 90",
         ),
         (
             cond("BirthDate", "within_last", {"days": -1}),
             ".value",
-            "value for 'within_last' must be one of {days: N}, {weeks: N} or {months: N} with N a whole number > 0, got a mapping",
+            "value for 'within_last' must be one of {days: N}, {weeks: N} or {months: N} with N a whole number > 0 (at most 36,600 days, 5,220 weeks or 1,200 months), got a mapping",
         ),
         (
             cond("BirthDate", "not_within_last", {"years": 1}),
             ".value",
-            "value for 'not_within_last' must be one of {days: N}, {weeks: N} or {months: N} with N a whole number > 0, got a mapping",
+            "value for 'not_within_last' must be one of {days: N}, {weeks: N} or {months: N} with N a whole number > 0 (at most 36,600 days, 5,220 weeks or 1,200 months), got a mapping",
         ),
         (cond("City", "in", []), ".value", "value for 'in' must be a non-empty list, got a list"),
         (

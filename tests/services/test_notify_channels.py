@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import email.utils
 import ipaddress
 import json
 import re
@@ -292,7 +293,7 @@ def test_a_500_then_200_is_retried_once_after_the_backoff(receiver: Receiver) ->
     webhook(receiver.url, sleeps, base_delay=2.0).send(NOTICE)
 
     assert len(receiver.requests) == 2
-    assert sleeps == [2.0 * 1.25]  # base delay + half the jitter (random() = 0.5)
+    assert sleeps == [2.0 * 0.75]  # the shared policy: half the base, + half of it × random()
     (first_headers, first_body), (second_headers, second_body) = receiver.requests
     assert first_body == second_body
     assert first_headers["X-Segsync-Delivery"] == second_headers["X-Segsync-Delivery"]
@@ -307,7 +308,7 @@ def test_backoff_doubles_and_delivery_gives_up_after_max_attempts(receiver: Rece
         channel.send(NOTICE)
     assert "T0KEN" not in str(err.value)  # the URL's path may carry a token: never shown
     assert len(receiver.requests) == 4
-    assert sleeps == [1.25, 2.5, 3.75]  # 1, 2, then capped at 3; each + 25 % jitter
+    assert sleeps == [0.75, 1.5, 2.25]  # 1, 2, then capped at 3; each × (1 + 0.5) / 2
 
 
 def test_429_waits_as_long_as_retry_after_asks(receiver: Receiver) -> None:
@@ -332,7 +333,32 @@ def test_an_unreachable_webhook_is_retried_then_retriable() -> None:
     channel = webhook(f"http://127.0.0.1:{free_port()}/hook", sleeps, max_attempts=3)
     with pytest.raises(RetriableError, match=r"could not be reached \(ConnectError.*3 attempts"):
         channel.send(NOTICE)
-    assert sleeps == [1.25, 2.5]
+    assert sleeps == [0.75, 1.5]
+
+
+def test_a_dated_retry_after_is_honoured_like_the_autopilot_clients(receiver: Receiver) -> None:
+    # RFC 9110 allows Retry-After as an HTTP date; the old loop read only seconds and fell back
+    # to its backoff. Both senders now share destinations.retry.
+    now = 1_800_000_000.0
+    when = email.utils.formatdate(now + 42, usegmt=True)
+    receiver.script = [(503, {"Retry-After": when})]
+    sleeps: list[float] = []
+    WebhookChannel(
+        receiver.url, SECRET, sleep=sleeps.append, random=lambda: 0.5, wall_clock=lambda: now
+    ).send(NOTICE)
+    assert sleeps == [42.0]
+    assert len(receiver.requests) == 2
+
+
+def test_the_webhook_url_must_pass_the_outbound_allow_list() -> None:
+    with pytest.raises(InputError, match=r"plain http .* SEGSYNC_OUTBOUND_ALLOW") as err:
+        WebhookChannel("http://hooks.example.org/T0KEN", SECRET)
+    assert "T0KEN" not in str(err.value)
+    WebhookChannel("https://hooks.example.org/T0KEN", SECRET)  # https: allowed by default
+    WebhookChannel("http://127.0.0.1:9/hook", SECRET)  # loopback: allowed by default
+    with pytest.raises(InputError, match="not in the outbound allow-list"):
+        WebhookChannel("https://other.example.org/h", SECRET, allow=["https://*.example.com"])
+    WebhookChannel("http://hooks.example.org/h", SECRET, allow=["http://hooks.example.org"])
 
 
 def test_bad_webhook_configuration_is_refused() -> None:

@@ -137,6 +137,9 @@ def test_a_removed_user_is_signed_out_and_a_demoted_one_loses_admin_pages(
     second = web.client_as("administrator", "second@example.com")
     assert second.get("/admin/permissions").status_code == 200
     users.set_role(web.ctx, "second@example.com", "viewer")
+    # A role change ends the user's sessions (issue 14); signed in again, the new role holds.
+    assert second.get("/admin/permissions").status_code == 303
+    assert web.sign_in(second, "second@example.com").status_code == 303
     assert second.get("/admin/permissions").status_code == 403
     users.remove_user(web.ctx, "second@example.com")
     assert second.get("/account").status_code == 303

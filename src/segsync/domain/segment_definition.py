@@ -250,11 +250,46 @@ def _pydantic_errors(exc: ValidationError) -> list[tuple[str, str]]:
     return errors
 
 
+MAX_GROUP_DEPTH = 16
+"""How deep ``all`` / ``any`` groups may nest (docs/segments.md)."""
+MAX_NESTING = 2 * MAX_GROUP_DEPTH + 8
+"""How deep mappings and lists may nest in a whole definition (a group is a mapping holding a
+list; a rule and its value add a few levels more)."""
+
+
+def _shape_problem(raw: Any) -> tuple[str, str] | None:
+    """Too deep a nesting, or a NUL byte in any text, found without recursion (a definition
+    nested thousands deep must get an error, not a RecursionError)."""
+    stack: list[tuple[Any, tuple[int | str, ...], int, int]] = [(raw, (), 0, 0)]
+    while stack:
+        node, loc, depth, groups = stack.pop()
+        if depth > MAX_NESTING or groups > MAX_GROUP_DEPTH:
+            return (
+                format_path(loc[:8]) + ("…" if len(loc) > 8 else ""),
+                f"nested too deep: groups (all/any) nest at most {MAX_GROUP_DEPTH} levels "
+                "(docs/segments.md)",
+            )
+        if isinstance(node, str) and "\x00" in node:
+            return (format_path(loc), "text must not contain a NUL byte")
+        if isinstance(node, dict):
+            grouped = groups + (1 if "all" in node or "any" in node else 0)
+            for key, child in node.items():
+                if isinstance(key, str) and "\x00" in key:
+                    return (format_path(loc), "keys must not contain a NUL byte")
+                stack.append((child, (*loc, str(key)), depth + 1, grouped))
+        elif isinstance(node, list):
+            stack.extend((child, (*loc, i), depth + 1, groups) for i, child in enumerate(node))
+    return None
+
+
 def definition_from_dict(raw: Any) -> SegmentDefinition:
     """Build a definition from parsed YAML/JSON data; raises :class:`DefinitionError` listing
     every shape error (missing or unknown keys, wrong nesting) with its path."""
     if not isinstance(raw, dict):
         raise DefinitionError([("", "a segment definition must be a mapping with name and rules")])
+    problem = _shape_problem(raw)
+    if problem is not None:
+        raise DefinitionError([problem])
     try:
         return SegmentDefinition.model_validate(raw)
     except ValidationError as exc:
@@ -267,6 +302,10 @@ def parse_definition(text: str, format: DefinitionFormat | None = None) -> Segme
     chosen = format or ("json" if text.lstrip().startswith("{") else "yaml")
     try:
         raw = json.loads(text) if chosen == "json" else yaml.safe_load(text)
+    except RecursionError:
+        raise DefinitionError(
+            [("", f"nested too deep: groups (all/any) nest at most {MAX_GROUP_DEPTH} levels")]
+        ) from None
     except json.JSONDecodeError as exc:
         raise DefinitionError(
             [("", f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}")]

@@ -8,6 +8,7 @@ here (its types and value check) and there (its expression), and nowhere else.
 from __future__ import annotations
 
 import calendar
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from segsync.domain.catalog import AttrType
+from segsync.domain.untrusted import clip
 
 
 class Op(StrEnum):
@@ -170,6 +172,8 @@ def as_period(value: Any) -> Period | None:
     ((unit, amount),) = value.items()
     if unit not in PERIOD_UNITS or not is_integer(amount) or amount <= 0:
         return None
+    if amount > MAX_PERIOD.get(str(unit), 0):
+        return None
     return Period(str(unit), int(amount))
 
 
@@ -195,7 +199,7 @@ def describe(value: Any) -> str:
     if is_number(value):
         return f"number {value}"
     if isinstance(value, str):
-        return f"text {value!r}"
+        return f"text {clip(value)!r}"
     if isinstance(value, datetime):
         return f"date-time {value.isoformat()}"
     if isinstance(value, date):
@@ -231,11 +235,56 @@ def _between_problem(attr_type: AttrType, value: Any) -> str | None:
     return None
 
 
+MIN_INTEGER, MAX_INTEGER = -(2**63), 2**63 - 1
+"""Whole numbers a value may hold: what the engines' 64-bit integers can compare against."""
+MAX_TEXT_LENGTH = 1000
+MAX_LIST_VALUES = 1000
+"""The most values an ``in`` / ``not_in`` list may hold (docs/segments.md)."""
+MAX_PERIOD = {"days": 36_600, "weeks": 5_220, "months": 1_200}
+"""The longest relative period: about a hundred years in each unit."""
+
+
+def _scalar_problem(value: Any) -> str | None:
+    """What no value may be, whatever the operator: out-of-range whole numbers, infinite or
+    NaN numbers, text with a NUL byte or over :data:`MAX_TEXT_LENGTH` characters."""
+    if is_integer(value) and not MIN_INTEGER <= value <= MAX_INTEGER:
+        return "whole numbers must be between -2^63 and 2^63-1 (64-bit)"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "numbers must be finite (not infinity or NaN)"
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "text must not contain a NUL byte"
+        if len(value) > MAX_TEXT_LENGTH:
+            return f"text has {len(value):,} characters; at most {MAX_TEXT_LENGTH:,}"
+    return None
+
+
+def _values_problem(op: Op, value: Any) -> str | None:
+    items = value if isinstance(value, list | tuple) else [value]
+    if isinstance(value, Mapping):
+        items = list(value.values())
+    if op in LIST_OPS and isinstance(value, list | tuple) and len(value) > MAX_LIST_VALUES:
+        return (
+            f"value for '{op}' has {len(value):,} values; at most {MAX_LIST_VALUES:,} "
+            "(import longer lists as a related table and use a related rule)"
+        )
+    for index, item in enumerate(items):
+        problem = _scalar_problem(item)
+        if problem is not None:
+            where = f"value[{index}]" if isinstance(value, list | tuple) else "value"
+            return f"{where} for '{op}': {problem}"
+    return None
+
+
 def value_problem(op: Op, attr_type: AttrType, value: Any) -> str | None:
     """What is wrong with ``value`` for ``op`` on an attribute of ``attr_type``, or None if fine.
 
     Assumes ``op`` fits ``attr_type`` (check that first against :data:`OPS_BY_TYPE`).
     """
+    if value is not None:
+        problem = _values_problem(op, value)
+        if problem is not None:
+            return problem
     if op in NO_VALUE_OPS:
         if value is not None:
             return f"operator '{op}' takes no value, got {describe(value)}"
@@ -246,7 +295,9 @@ def value_problem(op: Op, attr_type: AttrType, value: Any) -> str | None:
         if as_period(value) is None:
             return (
                 f"value for '{op}' must be one of {{days: N}}, {{weeks: N}} or {{months: N}} "
-                f"with N a whole number > 0, got {describe(value)}"
+                f"with N a whole number > 0 (at most {MAX_PERIOD['days']:,} days, "
+                f"{MAX_PERIOD['weeks']:,} weeks or {MAX_PERIOD['months']:,} months), "
+                f"got {describe(value)}"
             )
         return None
     if op is Op.BETWEEN:

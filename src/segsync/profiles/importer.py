@@ -15,6 +15,7 @@ import pyarrow as pa
 from ibis.backends import BaseBackend
 
 from segsync.domain.catalog import AttrType, TableInfo
+from segsync.domain.untrusted import clip
 from segsync.errors import Conflict, InputError
 from segsync.profiles.readers import (
     Progress,
@@ -24,6 +25,7 @@ from segsync.profiles.readers import (
     open_source,
     sniff_delimiter,
 )
+from segsync.profiles.sniff import check_content, check_csv
 
 if TYPE_CHECKING:
     from segsync.profiles.engine import ProfileEngine
@@ -61,6 +63,7 @@ def _duckdb_message(err: Exception) -> str:
     for marker in ("\n\n", "\nPossible", "\nThe search space", "\nColumn "):
         text = text.split(marker, 1)[0]
     text = " ".join(line.strip() for line in text.strip().splitlines())
+    text = clip(text)
     if "sniffing" in text:
         text += " (check that every line has as many fields as the header and quotes are closed)"
     return text
@@ -77,6 +80,9 @@ def import_file(
     check: Callable[[TableInfo], None] | None,
 ) -> ImportResult:
     source = open_source(path)
+    check_content(source)
+    if source.format in {"csv", "tsv"}:
+        check_csv(source)
     _check_target(engine, table, replace)
     staging = staging_name(table)
     engine.backend.drop_table(staging, force=True)
@@ -90,7 +96,7 @@ def import_file(
                     engine, arrow_batches(source, progress), staging, key, source.label
                 )
             except (pa.ArrowException, OSError) as err:
-                raise InputError(f"{source.label}: {err}") from None
+                raise InputError(f"{source.label}: {clip(err)}") from None
         return _finish(
             engine,
             staging,
@@ -313,7 +319,9 @@ def _check_key(
 ) -> None:
     columns = list(staged.columns)
     if key not in columns:
-        raise InputError(f"column {key!r} not found in {label}; columns are: {', '.join(columns)}")
+        raise InputError(
+            f"column {clip(key)!r} not found in {label}; columns are: {clip(', '.join(columns))}"
+        )
     column = staged[key]
     empty = column.isnull() | (column.cast("string").strip() == "")
     empty_count = int(staged.filter(empty).count().execute())
@@ -339,7 +347,7 @@ def _check_key(
     if duplicate_count:
         top = duplicated.order_by([ibis.desc("n"), key]).limit(_EXAMPLES).to_pyarrow()
         examples = ", ".join(
-            f"{value!r} ×{n}"
+            f"{clip(repr(value), 60)} ×{n}"
             for value, n in zip(
                 top.column(key).to_pylist(), top.column("n").to_pylist(), strict=True
             )

@@ -26,7 +26,7 @@ from segsync.web import api as api_package
 from segsync.web import routes as routes_package
 from segsync.web.errors import install_error_handlers
 from segsync.web.runtime import WebRuntime
-from segsync.web.security import SecurityMiddleware, SessionCodec, SignInLimiter, session_secret
+from segsync.web.security import SecurityMiddleware, SessionCodec, session_secret
 from segsync.web.templating import build_templates
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -72,7 +72,6 @@ def create_app(settings: Settings, *, now: Callable[[], datetime] | None = None)
         base=base,
         now=clock,
         sessions=SessionCodec(session_secret(settings), clock),
-        sign_in_limiter=SignInLimiter(clock),
     )
 
     @asynccontextmanager

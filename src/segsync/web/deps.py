@@ -31,7 +31,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from segsync.errors import PermissionDenied
 from segsync.services import users
 from segsync.services.context import ServiceContext
-from segsync.services.users.access import ANONYMOUS, Actor, session_actor
+from segsync.services.users.access import ANONYMOUS, Actor
 from segsync.web.errors import CsrfRefused, SignInRequired, Unauthenticated
 from segsync.web.runtime import WebRuntime
 from segsync.web.security import WebSession
@@ -73,11 +73,13 @@ def optional_user(request: Request, runtime: RuntimeDep, session: SessionDep) ->
     if hasattr(request.state, "actor"):
         return cast("Actor | None", request.state.actor)
     actor = None
-    if session.email is not None and session.user_id is not None:
-        ctx = runtime.context(ANONYMOUS)
-        actor = session_actor(ctx, session.user_id, session.email)
-        if actor is None:  # removed since they signed in
+    if session.token is not None:
+        actor = users.session_actor(runtime.context(ANONYMOUS), session.token)
+        if actor is None or actor.user_id != session.user_id:  # ended, expired or removed
+            actor = None
             session.sign_out()
+    elif session.email is not None:  # a cookie from before server-side sessions
+        session.sign_out()
     request.state.actor = actor
     return actor
 

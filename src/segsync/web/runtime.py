@@ -16,7 +16,7 @@ from datetime import datetime
 from segsync.services.context import ServiceContext
 from segsync.services.users.access import Actor
 from segsync.settings import Settings
-from segsync.web.security import SessionCodec, SignInLimiter
+from segsync.web.security import SessionCodec
 
 
 @dataclass
@@ -30,7 +30,6 @@ class WebRuntime:
     base: ServiceContext
     now: Callable[[], datetime]
     sessions: SessionCodec
-    sign_in_limiter: SignInLimiter
     has_admin: bool = False
 
     def context(self, actor: Actor) -> ServiceContext:

@@ -1,18 +1,21 @@
 """Web security (issue 6 §3): signed session cookies, CSRF tokens, sign-in rate limit, headers.
 
 * **Session**: one cookie, ``segsync_session`` — base64url JSON plus an HMAC-SHA256 signature.
-  It holds the signed-in user's id and email, the CSRF token, when it was issued, and flash
-  messages; never a password, key or role (the role is read from the DB on every request, so a
-  demotion or removal applies at once). HttpOnly, SameSite=Lax, ``Secure`` with
-  ``SEGSYNC_WEB_SECURE_COOKIES=true``; it expires :data:`SESSION_MAX_AGE` seconds after sign-in.
+  It holds the token of a server-side session (:mod:`segsync.services.users.web_sessions`: only
+  its SHA-256 is stored; Sign out, a password or role change and a removal delete it, so a
+  copied cookie stops working at once), the user's id and email, the CSRF token, when it was
+  issued, and flash messages; never a password, key or role (the role is read from the DB on
+  every request). HttpOnly, SameSite=Lax, ``Secure`` with ``SEGSYNC_WEB_SECURE_COOKIES=true``;
+  it expires :data:`SESSION_MAX_AGE` seconds after sign-in.
 * **Signing key**: HMAC-derived (label ``segsync web session v1``) from the first secret key
   (``SEGSYNC_SECRET_KEY`` or ``<data dir>/secret.key``), so every process sharing the secret key
   accepts the same sessions; rotating the secret key signs everybody out.
 * **CSRF**: a random token per session, sent back by every form (hidden ``csrf_token`` field)
   or by our JavaScript (``X-CSRF-Token`` header), compared in constant time on every non-GET page
   request. The JSON API takes bearer tokens only and never reads cookies, so it needs none.
-* **Sign-in rate limit**: :data:`MAX_SIGN_IN_FAILURES` failures per email and client address in
-  :data:`SIGN_IN_WINDOW` refuse further attempts (HTTP 429) until the oldest failure ages out.
+* **Sign-in rate limit**: counted in the metadata DB, shared by every process; from the
+  :data:`MAX_SIGN_IN_FAILURES`-th failure in a row per email and client address, attempts are
+  refused (HTTP 429) for a minute, doubling with each further failure up to an hour.
 """
 
 from __future__ import annotations
@@ -23,10 +26,9 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections import deque
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
@@ -34,12 +36,20 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from segsync.services.privacy.secrets import load_key_file
+from segsync.services.users.web_sessions import MAX_SIGN_IN_FAILURES, SESSION_MAX_AGE
 from segsync.settings import Settings
 
+__all__ = [
+    "COOKIE_NAME",
+    "MAX_SIGN_IN_FAILURES",
+    "SESSION_MAX_AGE",
+    "SecurityMiddleware",
+    "SessionCodec",
+    "WebSession",
+    "session_secret",
+]
+
 COOKIE_NAME = "segsync_session"
-SESSION_MAX_AGE = 12 * 3600
-MAX_SIGN_IN_FAILURES = 5
-SIGN_IN_WINDOW = timedelta(minutes=15)
 _MAX_FLASH_LENGTH = 600
 _SESSION_LABEL = b"segsync web session v1"
 
@@ -75,6 +85,7 @@ class WebSession:
 
     user_id: int | None = None
     email: str | None = None
+    token: str | None = None
     issued_at: float = 0.0
     csrf: str | None = None
     flashes: list[tuple[str, str]] = field(default_factory=list)
@@ -93,14 +104,16 @@ class WebSession:
             return False
         return hmac.compare_digest(sent.encode("utf-8"), self.csrf.encode("utf-8"))
 
-    def sign_in(self, user_id: int | None, email: str, at: datetime) -> None:
-        """Start a signed-in session (with a fresh CSRF token: no fixation)."""
+    def sign_in(self, user_id: int | None, email: str, token: str, at: datetime) -> None:
+        """Start a signed-in session (with a fresh CSRF token: no fixation). ``token`` names
+        the server-side session."""
         self.user_id, self.email, self.issued_at = user_id, email, at.timestamp()
+        self.token = token
         self.csrf = secrets.token_urlsafe(32)
         self.modified = True
 
     def sign_out(self) -> None:
-        self.user_id, self.email, self.issued_at = None, None, 0.0
+        self.user_id, self.email, self.issued_at, self.token = None, None, 0.0, None
         self.csrf = secrets.token_urlsafe(32)
         self.modified = True
 
@@ -133,6 +146,7 @@ class SessionCodec:
         data = {
             "u": session.user_id,
             "e": session.email,
+            "s": session.token,
             "t": session.issued_at,
             "c": session.csrf,
             "f": session.flashes,
@@ -155,6 +169,7 @@ class SessionCodec:
             session = WebSession(
                 user_id=data.get("u"),
                 email=data.get("e"),
+                token=data.get("s") if isinstance(data.get("s"), str) else None,
                 issued_at=float(data.get("t") or 0.0),
                 csrf=data.get("c"),
                 flashes=[(str(level), str(text)) for level, text in data.get("f") or []],
@@ -164,50 +179,6 @@ class SessionCodec:
         if session.email and self._now().timestamp() - session.issued_at > SESSION_MAX_AGE:
             session.sign_out()
         return session
-
-
-class SignInLimiter:
-    """Counts failed sign-ins per (email, client address) in a sliding window. In memory, per
-    process: with several web processes each counts its own (document, not a bug)."""
-
-    def __init__(
-        self,
-        now: Callable[[], datetime],
-        *,
-        max_failures: int = MAX_SIGN_IN_FAILURES,
-        window: timedelta = SIGN_IN_WINDOW,
-    ) -> None:
-        self._now = now
-        self.max_failures = max_failures
-        self.window = window
-        self._failures: dict[tuple[str, str], deque[datetime]] = {}
-
-    def _recent(self, key: tuple[str, str]) -> deque[datetime]:
-        times = self._failures.get(key, deque())
-        cutoff = self._now() - self.window
-        while times and times[0] <= cutoff:
-            times.popleft()
-        return times
-
-    def retry_after(self, email: str, client: str) -> int | None:
-        """Seconds until another attempt is allowed, or ``None`` if one is allowed now."""
-        times = self._recent((email.strip().lower(), client))
-        if len(times) < self.max_failures:
-            return None
-        wait = times[0] + self.window - self._now()
-        return max(1, int(wait.total_seconds()) + 1)
-
-    def failed(self, email: str, client: str) -> None:
-        key = (email.strip().lower(), client)
-        times = self._recent(key)
-        times.append(self._now())
-        self._failures[key] = times
-        if len(self._failures) > 10_000:  # bound memory: forget the quiet keys
-            for stale in [k for k, v in self._failures.items() if not self._recent(k)]:
-                del self._failures[stale]
-
-    def succeeded(self, email: str, client: str) -> None:
-        self._failures.pop((email.strip().lower(), client), None)
 
 
 class SecurityMiddleware:

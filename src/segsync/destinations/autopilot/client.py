@@ -34,6 +34,7 @@ from segsync.destinations.retry import (
     is_retriable_status,
     parse_retry_after,
 )
+from segsync.domain.untrusted import api_key_problem, clip
 from segsync.errors import AuthenticationFailed, FatalError, InputError, RateLimited, RetriableError
 
 log = logging.getLogger(__name__)
@@ -77,8 +78,9 @@ class AutopilotClient:
     """Rate-limited, retrying access to one Autopilot account. Safe for concurrent use."""
 
     def __init__(self, config: ConnectionConfig) -> None:
-        if not config.api_key.strip():
-            raise InputError("the Autopilot API key is empty; enter the key of the connection")
+        problem = api_key_problem(config.api_key.strip())
+        if problem is not None:
+            raise InputError(f"{problem}; edit the connection and enter its key again")
         self.config = config
         self.rate = AdaptiveRate.for_connection(config)
         self.bucket = self.rate.bucket
@@ -151,7 +153,7 @@ class AutopilotClient:
                 unsent = isinstance(exc, _UNSENT)
                 failure: RetriableError = RetriableError(
                     f"could not reach Autopilot at {self.config.base_url} for {method} {route}: "
-                    f"{type(exc).__name__} {exc}".rstrip()
+                    f"{_transport_problem(exc, self.config.api_key)}"
                 )
                 retry_after = None
                 if not unsent:
@@ -278,9 +280,22 @@ def _throttled_message(rate: AdaptiveRate, method: str, route: str, reply: Reply
     return f"{where}; lower the connection's rate limit or ask Autopilot to raise the key's"
 
 
+def _transport_problem(exc: httpx.RequestError, api_key: str) -> str:
+    """What went wrong on the way, for people: the exception's kind and text, except that a
+    protocol error about our own request (it may quote a header) says only its kind, and no
+    text ever carries the key."""
+    if isinstance(exc, httpx.LocalProtocolError):
+        return f"{type(exc).__name__} (the request could not be sent as written)"
+    text = str(exc)
+    if api_key.strip() and api_key.strip() in text:
+        text = "(details withheld: they quoted the request)"
+    return clip(f"{type(exc).__name__} {text}".rstrip())
+
+
 def _bad_base_url(base_url: str, exc: Exception) -> str:
     return (
-        f"the connection's base URL {base_url!r} is not a usable http(s) URL ({exc}); "
+        f"the connection's base URL {clip(base_url)!r} is not a usable http(s) URL "
+        f"({clip(exc)}); "
         f"edit the connection (the default is {DEFAULT_BASE_URL})"
     )
 

@@ -196,7 +196,10 @@ def add_connection(
     _refuse_without_agreement(agree, "to save a connection", caps.consent_statement)
     display_name = valid_name(new.name)
     preset = caps.apply_presets(new.settings).get("base_url")
-    url = valid_base_url(new.base_url or preset or caps.default_base_url)
+    url = valid_base_url(
+        new.base_url if new.base_url is not None else preset or caps.default_base_url,
+        ctx.settings,
+    )
     rate = valid_rate_limit(
         new.rate_limit if new.rate_limit is not None else caps.default_rate_limit
     )
@@ -280,11 +283,11 @@ def _setting_changes(
     wanted: dict[str, Any] = {}
     preset = connection_type(record.type).apply_presets(edit.settings).get("base_url")
     if preset is not None and edit.base_url is UNSET:
-        wanted["base_url"] = valid_base_url(preset)
+        wanted["base_url"] = valid_base_url(preset, ctx.settings)
     if edit.name is not UNSET:
         wanted["name"] = valid_name(edit.name)
     if edit.base_url is not UNSET:
-        wanted["base_url"] = valid_base_url(edit.base_url)
+        wanted["base_url"] = valid_base_url(edit.base_url, ctx.settings)
     if edit.rate_limit is not UNSET:
         wanted["rate_limit"] = valid_rate_limit(edit.rate_limit)
     if edit.contract_limit is not UNSET:

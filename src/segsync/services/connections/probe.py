@@ -14,7 +14,11 @@ from segsync.domain.permissions import Action, require
 from segsync.errors import FatalError, InputError
 from segsync.services.connections.checks import HEALTH_SECRET_UNREADABLE, CheckOutcome, check_key
 from segsync.services.connections.types import resolve_type
-from segsync.services.connections.validation import valid_base_url, valid_rate_limit
+from segsync.services.connections.validation import (
+    valid_api_key,
+    valid_base_url,
+    valid_rate_limit,
+)
 from segsync.services.context import ServiceContext
 from segsync.services.privacy.secrets import resolve_secret_ref, validate_secret_ref
 
@@ -49,11 +53,13 @@ def probe_connection(
             "give either the API key or a secret reference (env:NAME or file:PATH), exactly one"
         )
     preset = caps.apply_presets(settings or {}).get("base_url")
-    url = valid_base_url(base_url or preset or caps.default_base_url)
+    url = valid_base_url(base_url or preset or caps.default_base_url, ctx.settings)
     rate = valid_rate_limit(rate_limit if rate_limit is not None else caps.default_rate_limit)
     if ref:
         try:
             key = resolve_secret_ref(validate_secret_ref(ref))
         except FatalError as err:
             return CheckOutcome(HEALTH_SECRET_UNREADABLE, err.message)
+    else:
+        key = valid_api_key(key)
     return check_key(caps.name, base_url=url, api_key=key, rate_limit=rate)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from segsync.destinations.base import ConnectionConfig
+from segsync.domain.outbound import outbound_problem
 from segsync.domain.permissions import Actor, Role
 from segsync.errors import FatalError
 from segsync.services.connections.checks import HEALTH_SECRET_UNREADABLE
@@ -33,6 +34,9 @@ def connection_config(ctx: ServiceContext, connection_id: int) -> tuple[str, Con
     except FatalError as err:
         flag_connection(ctx, connection_id, HEALTH_SECRET_UNREADABLE, err.message)
         raise
+    problem = outbound_problem(record.base_url, ctx.settings.outbound_allow, what="base URL")
+    if problem is not None:
+        raise FatalError(f"connection {record.name!r}: {problem}")
     config = ConnectionConfig(base_url=record.base_url, api_key=key, rate_limit=record.rate_limit)
     return record.type, config
 

@@ -14,11 +14,14 @@ from urllib.parse import urlsplit
 from sqlalchemy.orm import Session
 
 from segsync.domain.emails import mask_secret
+from segsync.domain.outbound import outbound_problem
 from segsync.domain.permissions import Actor, Role
+from segsync.domain.untrusted import api_key_problem, clip
 from segsync.errors import FatalError, InputError, NotFound
 from segsync.services.context import LOCAL_ADMIN, ServiceContext
 from segsync.services.privacy import audit
 from segsync.services.privacy.secrets import SecretBox, resolve_secret_ref, validate_secret_ref
+from segsync.settings import Settings
 from segsync.storage.repositories.accounts import UserRepository
 from segsync.storage.repositories.connections import ConnectionRecord
 
@@ -49,17 +52,26 @@ def valid_name(name: str) -> str:
     return value
 
 
-def valid_base_url(url: str) -> str:
+def valid_base_url(url: str, settings: Settings) -> str:
+    """The base URL trimmed; refused unless an http(s) URL with a host, without credentials,
+    that the outbound allow-list (``SEGSYNC_OUTBOUND_ALLOW``) lets segsync call."""
     value = url.strip().rstrip("/")
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise InputError(f"base URL {clip(url)!r} is not a valid URL") from None
     if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise InputError(f"base URL {url!r} must be an http:// or https:// URL with a host")
+        raise InputError(f"base URL {clip(url)!r} must be an http:// or https:// URL with a host")
     if parts.username is not None or parts.password is not None:
         # The base URL appears in run messages and logs; credentials go in the API key only.
         raise InputError(
             "base URL must not contain a user name or password; "
             "the API key is given separately (--api-key-env or --secret-ref)"
         )
+    problem = outbound_problem(value, settings.outbound_allow, what="base URL")
+    if problem is not None:
+        raise InputError(problem)
     return value
 
 
@@ -77,6 +89,15 @@ def valid_contract_limit(limit: int) -> int:
     return int(limit)
 
 
+def valid_api_key(api_key: str) -> str:
+    """The key trimmed; ``InputError`` naming what is wrong (never the key) otherwise."""
+    key = api_key.strip()
+    problem = api_key_problem(key)
+    if problem is not None:
+        raise InputError(f"{problem} (nothing was saved or sent)")
+    return key
+
+
 def secret_from_input(
     ctx: ServiceContext, api_key: str | None, secret_ref: str | None
 ) -> SecretInput:
@@ -86,9 +107,7 @@ def secret_from_input(
             "give either the API key or a secret reference (env:NAME or file:PATH), exactly one"
         )
     if api_key is not None:
-        key = api_key.strip()
-        if not key:
-            raise InputError("the API key is empty")
+        key = valid_api_key(api_key)
         box = SecretBox.from_settings(ctx.settings)
         return SecretInput(box.encrypt(key), None, mask_secret(key), key)
     assert secret_ref is not None

@@ -35,8 +35,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from segsync.destinations.retry import RetryPolicy, is_retriable_status, parse_retry_after
 from segsync.domain.emails import mask_email
 from segsync.domain.notices import Notice, NoticeKind
+from segsync.domain.outbound import outbound_problem
+from segsync.domain.untrusted import clip
 from segsync.errors import FatalError, InputError, RetriableError
 from segsync.settings import Settings
 
@@ -57,7 +60,6 @@ log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Segsync-Signature"
 EVENT_HEADER = "X-Segsync-Event"
 DELIVERY_HEADER = "X-Segsync-Delivery"
-_RETRIABLE_STATUS = frozenset({408, 429})
 
 
 class Channel(Protocol):
@@ -176,17 +178,19 @@ def _smtp_text(raw: bytes | str) -> str:
 
 
 class WebhookChannel:
-    """A signed JSON ``POST`` to ``url``, retried with exponential backoff and jitter.
+    """A signed JSON ``POST`` to ``url``, retried under the same policy as the Autopilot client
+    (:class:`segsync.destinations.retry.RetryPolicy`: exponential backoff with equal jitter).
 
     Retried: network errors, timeouts, 408, 429 and 5xx. Attempt ``n`` (1-based) that fails waits
-    ``min(max_delay, base_delay * 2**(n-1)) * (1 + jitter * random())`` before the next, or the
-    ``Retry-After`` seconds the receiver asked for (capped at ``max_delay``). After
-    ``max_attempts`` it raises RetriableError; any other answer (3xx, 4xx) raises FatalError at
-    once. Every attempt carries the same body, signature and ``X-Segsync-Delivery`` id, so a
-    receiver can drop duplicates.
+    between half and all of ``min(max_delay, base_delay * 2**(n-1))``, or what the receiver's
+    ``Retry-After`` asks — seconds or an HTTP date (capped at 300 s). After ``max_attempts`` it
+    raises RetriableError; any other answer (3xx, 4xx) raises FatalError at once. Every attempt
+    carries the same body, signature and ``X-Segsync-Delivery`` id, so a receiver can drop
+    duplicates.
 
-    ``client`` (an ``httpx.Client``), ``sleep`` and ``random`` are injectable for tests; without
-    a client, one is opened per delivery.
+    ``client`` (an ``httpx.Client``), ``sleep``, ``random`` and ``wall_clock`` (epoch seconds,
+    for dated ``Retry-After``) are injectable for tests; without a client, one is opened per
+    delivery. ``allow`` is the outbound allow-list (``SEGSYNC_OUTBOUND_ALLOW``).
     """
 
     name = "webhook"
@@ -201,20 +205,25 @@ class WebhookChannel:
         sleep: Callable[[float], None] = time.sleep,
         base_delay: float = 1.0,
         max_delay: float = 60.0,
-        jitter: float = 0.5,
         random: Callable[[], float] = _random.random,
+        wall_clock: Callable[[], float] = time.time,
         timeout: float = 10.0,
+        allow: Sequence[str] = (),
     ) -> None:
         if urlsplit(url).scheme not in {"http", "https"} or not urlsplit(url).hostname:
             raise InputError(f"webhook_url: {_safe(url)!r} is not an http(s) URL")
+        problem = outbound_problem(url, allow, what="SEGSYNC_WEBHOOK_URL")
+        if problem is not None:
+            raise InputError(problem.replace(clip(url), _safe(url)))
         if not secret:
             raise InputError("webhook_secret: give a secret to sign webhook requests with")
         if max_attempts < 1:
             raise InputError(f"max_attempts: {max_attempts} must be at least 1")
         self.url, self.secret, self.client = url, secret, client
-        self.max_attempts, self.sleep = max_attempts, sleep
-        self.base_delay, self.max_delay = base_delay, max_delay
-        self.jitter, self.random, self.timeout = jitter, random, timeout
+        self.sleep, self.wall_clock, self.timeout = sleep, wall_clock, timeout
+        self.policy = RetryPolicy(
+            max_attempts=max_attempts, base=base_delay, maximum=max_delay, random=random
+        )
 
     def request_parts(self, notice: Notice) -> tuple[bytes, dict[str, str]]:
         """The exact body and headers of a delivery (a fresh delivery id each call)."""
@@ -227,13 +236,6 @@ class WebhookChannel:
             SIGNATURE_HEADER: sign(self.secret, body),
         }
         return body, headers
-
-    def backoff(self, attempt: int, retry_after: float | None = None) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        if retry_after is not None:
-            return min(self.max_delay, max(0.0, retry_after))
-        delay = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
-        return delay * (1 + self.jitter * self.random())
 
     def send(self, notice: Notice) -> None:
         body, headers = self.request_parts(notice)
@@ -248,34 +250,31 @@ class WebhookChannel:
     ) -> None:
         where = f"the webhook at {_safe(self.url)}"
         problem = ""
-        for attempt in range(1, self.max_attempts + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             retry_after: float | None = None
             try:
                 response = client.post(self.url, content=body, headers=headers)
             except httpx.HTTPError as err:
-                problem = f"could not be reached ({type(err).__name__}: {err})"
+                problem = f"could not be reached ({type(err).__name__})"
             else:
                 status = response.status_code
                 if 200 <= status < 300:
                     log.info("sent %s notice by webhook", notice.kind.value)
                     return
-                if status not in _RETRIABLE_STATUS and status < 500:
+                if not is_retriable_status(status):
                     raise FatalError(
-                        f"{where} answered {status} {response.reason_phrase}; "
+                        f"{where} answered {status} {clip(response.reason_phrase)}; "
                         "check SEGSYNC_WEBHOOK_URL and the receiver"
                     )
-                problem = f"answered {status} {response.reason_phrase}"
-                retry_after = _retry_after(response)
-            if attempt < self.max_attempts:
-                self.sleep(self.backoff(attempt, retry_after))
-        raise RetriableError(f"{where} {problem}, {self.max_attempts} attempts made")
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return float(response.headers["Retry-After"])
-    except (KeyError, ValueError):
-        return None
+                problem = f"answered {status} {clip(response.reason_phrase)}"
+                retry_after = parse_retry_after(
+                    response.headers.get("Retry-After"), now=self.wall_clock()
+                )
+            if not self.policy.should_retry(attempt):
+                raise RetriableError(f"{where} {problem}, {attempt} attempts made")
+            self.sleep(self.policy.delay(attempt, retry_after))
 
 
 def _safe(url: str) -> str:
@@ -320,5 +319,5 @@ def channels_from_settings(
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
         if not secret:
             raise InputError("SEGSYNC_WEBHOOK_SECRET: required when SEGSYNC_WEBHOOK_URL is set")
-        channels.append(WebhookChannel(settings.webhook_url, secret))
+        channels.append(WebhookChannel(settings.webhook_url, secret, allow=settings.outbound_allow))
     return channels

@@ -25,6 +25,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from segsync.domain.permissions import Action, require
+from segsync.domain.untrusted import api_key_problem
 from segsync.errors import FatalError, InputError
 from segsync.services.context import ServiceContext
 from segsync.services.privacy import audit
@@ -169,7 +170,7 @@ def resolve_secret_ref(ref: str) -> str:
             raise FatalError(
                 f"secret reference {value!r}: the environment variable {target} is not set or empty"
             )
-        return secret
+        return _checked(value, secret)
     try:
         secret = Path(target).expanduser().read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as err:
@@ -177,6 +178,13 @@ def resolve_secret_ref(ref: str) -> str:
         raise FatalError(f"secret reference {value!r}: cannot read the file: {reason}") from None
     if not secret:
         raise FatalError(f"secret reference {value!r}: the file is empty")
+    return _checked(value, secret)
+
+
+def _checked(ref: str, secret: str) -> str:
+    problem = api_key_problem(secret)
+    if problem is not None:
+        raise FatalError(f"secret reference {ref!r}: {problem}")
     return secret
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from segsync.domain.permissions import Action, ExportRef, require
 from segsync.domain.runs import RunStatus
 from segsync.domain.schedule import ExportMode, ExportSchedule
+from segsync.domain.untrusted import spreadsheet_safe
 from segsync.errors import Conflict, InputError
 from segsync.services.context import ServiceContext
 from segsync.services.exports.views import export_ref
@@ -271,7 +272,8 @@ REJECT_COLUMNS = ("email", "profile_id", "kind", "reason")
 
 
 def write_rejects_csv(ctx: ServiceContext, run_id: int, path: Path) -> int:
-    """Write the run's rejects as CSV (email, profile id, kind, reason); return how many."""
+    """Write the run's rejects as CSV (email, profile id, kind, reason); return how many.
+    A cell a spreadsheet would run as a formula is written with a leading ``'``."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle = path.open("w", newline="", encoding="utf-8")
@@ -282,6 +284,7 @@ def write_rejects_csv(ctx: ServiceContext, run_id: int, path: Path) -> int:
         writer = csv.writer(handle)
         writer.writerow(REJECT_COLUMNS)
         for item in rejects(ctx, run_id):
-            writer.writerow([item.email or "", item.profile_id or "", item.kind, item.reason])
+            cells = [item.email or "", item.profile_id or "", item.kind, item.reason]
+            writer.writerow([spreadsheet_safe(str(cell)) for cell in cells])
             count += 1
     return count

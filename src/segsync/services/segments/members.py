@@ -7,6 +7,7 @@ now, whatever its status (a draft can be counted and previewed before its first 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from difflib import get_close_matches
@@ -14,10 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import ibis.expr.types as ir
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from segsync.domain.catalog import AttrType, Catalog
 from segsync.domain.permissions import Action, require
+from segsync.domain.untrusted import FORMULA_PREFIXES, spreadsheet_safe
 from segsync.errors import InputError
 from segsync.segments import evaluate
 from segsync.segments.compiler import compile_segment
@@ -84,6 +88,21 @@ def preview_segment(
     return MemberPreview(cat.profile_key, list(table.column_names), table.to_pylist())
 
 
+_FORMULA_START = "^[" + re.escape("".join(FORMULA_PREFIXES)) + "]"
+
+
+def spreadsheet_safe_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """:func:`segsync.domain.untrusted.spreadsheet_safe` over every text column of ``batch``
+    (vectorised): a leading ``'`` on cells starting with a formula prefix."""
+    columns = []
+    for column in batch.columns:
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            risky = pc.match_substring_regex(column, _FORMULA_START)
+            column = pc.if_else(risky, pc.binary_join_element_wise("'", column, ""), column)
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
 def export_members_csv(ctx: ServiceContext, name: str, path: str | Path) -> int:
     """Write every member of segment ``name`` with all profile attributes to a CSV file at
     ``path`` (header row, ordered by profile id); return how many rows were written.
@@ -102,12 +121,14 @@ def export_members_csv(ctx: ServiceContext, name: str, path: str | Path) -> int:
     target = Path(path)
     partial = target.with_name(f".{target.name}.partial")
     rows = 0
+    header = pa.schema([field.with_name(spreadsheet_safe(field.name)) for field in schema])
     try:
-        with pa_csv.CSVWriter(str(partial), schema) as writer:
+        with pa_csv.CSVWriter(str(partial), header) as writer:
             for batch in evaluate.stream_members(
                 members, profile, cat.profile_key, attributes, CSV_BATCH_ROWS
             ):
-                writer.write_batch(batch.cast(schema) if batch.schema != schema else batch)
+                batch = batch.cast(schema) if batch.schema != schema else batch
+                writer.write_batch(spreadsheet_safe_batch(batch, header))
                 rows += batch.num_rows
         os.replace(partial, target)
     except OSError as err:

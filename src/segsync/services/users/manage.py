@@ -30,6 +30,7 @@ from segsync.domain.permissions import Action, Actor, Role, require
 from segsync.errors import Conflict, InputError, NotFound, PermissionDenied
 from segsync.services.context import LOCAL_ADMIN, ServiceContext
 from segsync.services.privacy import audit
+from segsync.services.users.web_sessions import end_user_sessions
 from segsync.storage.repositories.accounts import (
     ApiTokenRecord,
     ApiTokenRepository,
@@ -169,6 +170,7 @@ def set_role(ctx: ServiceContext, email: str, role: str | Role) -> UserInfo:
         if chosen is not Role.ADMINISTRATOR:
             _refuse_losing_last_admin(repo, user, f"make them {chosen.value}")
         updated = repo.set_role(user.id, chosen.value, now=ctx.now())
+        end_user_sessions(session, user.id)  # signs in again with the new role
         audit.record(
             session,
             at=ctx.now(),
@@ -192,6 +194,7 @@ def set_password(ctx: ServiceContext, email: str, password: str) -> None:
         repo = UserRepository(session)
         user = repo.get_active(address)
         repo.set_password_hash(user.id, password_hash, now=ctx.now())
+        end_user_sessions(session, user.id)  # every signed-in browser, this one included
         audit.record(
             session,
             at=ctx.now(),
@@ -213,6 +216,7 @@ def remove_user(ctx: ServiceContext, email: str) -> None:
         _refuse_losing_last_admin(repo, user, "remove them")
         repo.remove(user.id, now=ctx.now())
         revoked = ApiTokenRepository(session).revoke_all_for_user(user.id, now=ctx.now())
+        end_user_sessions(session, user.id)
         audit.record(
             session,
             at=ctx.now(),

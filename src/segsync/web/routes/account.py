@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from segsync.errors import PermissionDenied
 from segsync.services import users
-from segsync.web.deps import ContextDep, ObjectId, page_router
+from segsync.web.deps import ContextDep, ObjectId, SessionDep, page_router
 from segsync.web.templating import flash, render
 
 router = page_router(prefix="/account")
@@ -45,6 +45,7 @@ def revoke_token(request: Request, ctx: ContextDep, token_id: ObjectId) -> Redir
 def change_password(
     request: Request,
     ctx: ContextDep,
+    session: SessionDep,
     current_password: Annotated[str, Form(max_length=1024)],
     new_password: Annotated[str, Form(max_length=1024)],
 ) -> RedirectResponse:
@@ -53,6 +54,9 @@ def change_password(
         users.authenticate(ctx, ctx.actor.email, current_password)
     except PermissionDenied:
         raise PermissionDenied("the current password is wrong; nothing was changed") from None
-    users.set_password(ctx, ctx.actor.email, new_password)
-    flash(request, "Your password was changed.", "success")
+    users.set_password(ctx, ctx.actor.email, new_password)  # ends every session of the user
+    session.sign_in(
+        ctx.actor.user_id, ctx.actor.email, users.start_session(ctx, ctx.actor), ctx.now()
+    )
+    flash(request, "Your password was changed; other browsers were signed out.", "success")
     return RedirectResponse("/account", status_code=303)

@@ -215,7 +215,8 @@ def check(ctx: ContextDep, body: CheckRequest) -> JSONResponse:
             settings={key: value for key, value in body.settings.items() if value.strip()},
         )
     except InputError as err:
-        return JSONResponse({"ok": False, "health": "invalid_input", "message": err.message})
+        refusal = {"ok": False, "health": "invalid_input", "message": err.message}
+        return JSONResponse(refusal, status_code=422)
     return JSONResponse({"ok": outcome.ok, "health": outcome.health, "message": outcome.message})
 
 

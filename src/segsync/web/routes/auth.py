@@ -66,29 +66,33 @@ def sign_in(
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
     """Check the password; too many failures for this email from this address → 429."""
-    limiter = runtime.sign_in_limiter
     client = _client(request)
-    wait = limiter.retry_after(email, client)
+    anonymous = runtime.context(access.ANONYMOUS)
+    wait = users.sign_in_wait(anonymous, email, client)
     if wait is not None:
         minutes = max(1, round(wait / 60))
         raise TooManySignIns(
-            f"too many failed sign-ins for {email.strip()}; wait about {minutes} minute"
+            f"too many failed sign-ins for {email.strip()[:80]}; wait about {minutes} minute"
             f"{'s' if minutes != 1 else ''} and try again",
             retry_after=wait,
         )
     try:
-        actor = users.authenticate(runtime.context(access.ANONYMOUS), email, password)
+        actor = users.authenticate(anonymous, email, password)
     except PermissionDenied as err:
-        limiter.failed(email, client)
+        users.sign_in_failed(anonymous, email, client)
         context = {"next": safe_next(next), "email": email, "error": err.message}
         return render(request, "auth/sign_in.html", context, status_code=401)
-    limiter.succeeded(email, client)
-    session.sign_in(actor.user_id, actor.email, runtime.now())
+    users.sign_in_succeeded(anonymous, email, client)
+    token = users.start_session(anonymous, actor)
+    session.sign_in(actor.user_id, actor.email, token, runtime.now())
     return RedirectResponse(safe_next(next), status_code=303)
 
 
 @router.post("/sign-out")
-def sign_out(request: Request, session: SessionDep) -> RedirectResponse:
+def sign_out(request: Request, runtime: RuntimeDep, session: SessionDep) -> RedirectResponse:
+    """End the server-side session: every copy of the cookie stops working."""
+    if session.token is not None:
+        users.end_session(runtime.context(access.ANONYMOUS), session.token)
     session.sign_out()
     flash(request, "You are signed out.", "success")
     return RedirectResponse("/sign-in", status_code=303)
