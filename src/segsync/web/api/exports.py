@@ -1,5 +1,5 @@
-"""``/api/v1/exports`` (E1–E8, C7, R2–R4): list with search and sort, get with live member
-counts, create (never runs, E4), update, duplicate, detach, attach, delete. Exports and
+"""``/api/v1/exports`` (E1–E8, C7, R2–R4): list with search and sort, get with stored (or live)
+member counts, create (never runs, E4), update, duplicate, detach, attach, delete. Exports and
 connections are addressed by id (``connection_id``; a connection's name in ``connection`` is
 still accepted), segments by name. The data matching goes to the services as it came: typed
 lines, never text to parse."""
@@ -201,9 +201,19 @@ def create_export(ctx: ApiContextDep, body: NewExport) -> dict[str, Any]:
     return _details(ctx, exports.create_export(ctx, settings).id)
 
 
-@router.get("/{export_id}", summary="An export with live member counts and warnings")
-def get_export(ctx: ApiContextDep, export_id: RecordId) -> dict[str, Any]:
-    return _details(ctx, export_id)
+@router.get("/{export_id}", summary="An export with its member counts and warnings")
+def get_export(
+    ctx: ApiContextDep,
+    export_id: RecordId,
+    counts: Annotated[
+        Literal["stored", "live"],
+        Query(
+            description="stored (default): each segment's count from its last refresh, with "
+            "counted_at; live: counted in the profiles now, with the distinct total."
+        ),
+    ] = "stored",
+) -> dict[str, Any]:
+    return exports.show_export(ctx, export_id, live_counts=counts == "live").to_dict()
 
 
 @router.patch("/{export_id}", summary="Change an export's settings")
