@@ -119,8 +119,7 @@ def _rule_holds(
         }
         return _predicate(rule.conditions, catalog, None, columns, now)
     members = _related_members(rule, rule.related, catalog, get, profile, now)
-    key = profile[catalog.profile_key]
-    return key.isin(members[members.columns[0]])
+    return profile[catalog.profile_key].isin(members)
 
 
 def _related_members(
@@ -130,65 +129,60 @@ def _related_members(
     get: Callable[[str], ir.Table],
     profile: ir.Table,
     now: datetime,
-) -> ir.Table:
+) -> ir.Column:
+    """The profile keys of ``rule``'s members: a column for the caller's ``key IN (...)``,
+    which keeps only keys of profiles (and ignores repeats)."""
     rel = catalog.relationship_to_profile(related)
     assert rel is not None  # validated
     key = catalog.profile_key
     attrs = _referenced(rule.conditions, catalog, related) if rule.conditions else {}
     aggregates = list(_aggregates(rule.having)) if rule.having else []
-    wanted = {
-        (catalog.profile_table, key),
-        (catalog.profile_table, rel.parent_column),
-        (related, rel.child_column),
-        *((ra.table, ra.column) for ra in attrs.values()),
-    }
+    used = {(ra.table, ra.column) for ra in attrs.values()}
     for agg in aggregates:
         if agg.attribute is not None:
             ra = resolve_attribute(catalog, agg.attribute, related)
-            wanted.add((ra.table, ra.column))
-    # Columns are renamed to positional aliases so that same-named columns never collide.
-    alias = {pair: f"_c{i}" for i, pair in enumerate(sorted(wanted))}
+            used.add((ra.table, ra.column))
     related_t = get(related)
-    rows = related_t.select(**{a: related_t[c] for (t, c), a in alias.items() if t == related})
-    # When nothing but the key is needed from the profile, aggregate the related rows first;
-    # the caller's ``key IN (...)`` keeps the groups whose key is a profile.
-    aggregate_first = rel.parent_column == key and all(ra.table == related for ra in attrs.values())
-    if aggregate_first:
-        key_alias = alias[(related, rel.child_column)]
+    # When nothing but the key is needed from the profile, the related rows are read as they
+    # are and grouped by their own key column: no join of every row.
+    if rel.parent_column == key and all(table == related for table, _ in used):
+        rows = related_t
+        name = {pair: pair[1] for pair in used}
+        key_name = rel.child_column
     else:
-        key_alias = alias[(catalog.profile_table, key)]
+        wanted = used | {
+            (catalog.profile_table, key),
+            (catalog.profile_table, rel.parent_column),
+            (related, rel.child_column),
+        }
+        # Columns are renamed to positional aliases so that same-named columns never collide.
+        name = {pair: f"_c{i}" for i, pair in enumerate(sorted(wanted))}
+        rows = related_t.select(**{a: related_t[c] for (t, c), a in name.items() if t == related})
         rows = rows.join(
             profile.select(
-                **{a: profile[c] for (t, c), a in alias.items() if t == catalog.profile_table}
+                **{a: profile[c] for (t, c), a in name.items() if t == catalog.profile_table}
             ),
-            [
-                (
-                    alias[(related, rel.child_column)],
-                    alias[(catalog.profile_table, rel.parent_column)],
-                )
-            ],
+            [(name[(related, rel.child_column)], name[(catalog.profile_table, rel.parent_column)])],
         )
+        key_name = name[(catalog.profile_table, key)]
     if rule.conditions is not None:
-        columns = {ra: rows[alias[(ra.table, ra.column)]] for ra in attrs.values()}
+        columns = {ra: rows[name[(ra.table, ra.column)]] for ra in attrs.values()}
         rows = rows.filter(_predicate(rule.conditions, catalog, related, columns, now))
-    if not aggregates:
-        grouped = rows.select(key_alias).distinct()
-    else:
+    if aggregates:
         metrics: dict[str, ir.Value] = {}
         for i, agg in enumerate(aggregates):
             col = None
             if agg.attribute is not None:
                 ra = resolve_attribute(catalog, agg.attribute, related)
-                col = rows[alias[(ra.table, ra.column)]]
+                col = rows[name[(ra.table, ra.column)]]
             metrics[f"_a{i}"] = _aggregate_expr(Aggregate(agg.aggregate), rows, col)
-        grouped = rows.group_by(key_alias).aggregate(**metrics)
+        rows = rows.group_by(key_name).aggregate(**metrics)
         assert rule.having is not None
-        grouped = grouped.filter(_having(rule.having, catalog, related, grouped, aggregates, now))
-    # Grouped keys are distinct; ``key IN (...)`` on the profile keeps only keys of profiles.
-    member_key = grouped[key_alias]
+        rows = rows.filter(_having(rule.having, catalog, related, rows, aggregates, now))
+    member_key: ir.Column = rows[key_name]
     if member_key.type() != profile[key].type():
         member_key = member_key.cast(profile[key].type())
-    return grouped.select(**{key: member_key})
+    return member_key
 
 
 def _aggregate_expr(agg: Aggregate, rows: ir.Table, col: ir.Column | None) -> ir.Value:

@@ -31,8 +31,8 @@ PERCENTILES: tuple[tuple[str, float], ...] = (
 
 
 def count(members: ir.Table) -> int:
-    """How many members the segment has."""
-    return int(members.count().execute())
+    """How many members the segment has (read as an Arrow scalar: no DataFrame)."""
+    return int(members.count().to_pyarrow().as_py())
 
 
 def _check_attributes(profile: ir.Table, attributes: Sequence[str]) -> None:
