@@ -91,13 +91,16 @@ def compile_segment(
     return profile.filter(keep).select(catalog.profile_key)
 
 
-def profile_rows(members: ir.Table, profile: ir.Table) -> ir.Table | None:
+def profile_rows(members: ir.Table, profile: ir.Table | None = None) -> ir.Table | None:
     """The rows of ``profile`` that are ``members`` (every column), when ``members`` is what
-    :func:`compile_segment` returns for that profile table; ``None`` for any other table."""
+    :func:`compile_segment` returns for that profile table (for the profile table it was
+    compiled on, without ``profile``); ``None`` for any other table."""
     node = members.op()
     if not isinstance(node, ops.Project) or not isinstance(node.parent, ops.Filter):
         return None
-    if node.parent.parent != profile.op():
+    if not isinstance(node.parent.parent, ops.DatabaseTable):
+        return None
+    if profile is not None and node.parent.parent != profile.op():
         return None
     rows: ir.Table = node.parent.to_expr()
     return rows

@@ -31,8 +31,10 @@ PERCENTILES: tuple[tuple[str, float], ...] = (
 
 
 def count(members: ir.Table) -> int:
-    """How many members the segment has (read as an Arrow scalar: no DataFrame)."""
-    return int(members.count().to_pyarrow().as_py())
+    """How many members the segment has: ``count(*)`` of the filtered profile rows for compiled
+    members (one profile row per member), read as an Arrow scalar (no DataFrame)."""
+    rows = profile_rows(members)
+    return int((members if rows is None else rows).count().to_pyarrow().as_py())
 
 
 def _check_attributes(profile: ir.Table, attributes: Sequence[str]) -> None:
