@@ -24,6 +24,7 @@ from segsync.services.exports import (
     or_unset,
 )
 from segsync.services.exports import forms as export_forms
+from segsync.web.api.encode import json_list
 from segsync.web.deps import ApiContextDep, api_router
 
 router = api_router("/exports", tags=["exports"])
@@ -169,7 +170,11 @@ def _change(change: ExportChange) -> ChangeOut:
     )
 
 
-@router.get("", summary="List exports (search by export, connection name or type; sort)")
+@router.get(
+    "",
+    summary="List exports (search by export, connection name or type; sort)",
+    response_model=list[ExportRowOut],
+)
 def list_exports(
     ctx: ApiContextDep,
     search: Annotated[str | None, Query(max_length=200)] = None,
@@ -179,11 +184,11 @@ def list_exports(
         int | None, Query(ge=0, le=10_000, description="At most this many rows (default: all).")
     ] = None,
     offset: Annotated[int, Query(ge=0, le=2**31, description="Skip this many rows first.")] = 0,
-) -> list[ExportRowOut]:
+) -> Response:
     rows = exports.list_exports(
         ctx, search=search, sort=sort, descending=descending, limit=limit, offset=offset
     )
-    return [ExportRowOut(id=row.id, **row.to_dict()) for row in rows]
+    return json_list(ExportRowOut, [ExportRowOut(id=row.id, **row.to_dict()) for row in rows])
 
 
 @router.post("", status_code=201, summary="Create an export (saving never runs it, E4)")
