@@ -163,8 +163,17 @@ def test_details_refresh_history_preview_and_csv_of_all_members(data_web: WebHar
     details = browser.get(page).text
     assert "3 members (3 entered, 0 left)" in details
     assert "status-active" in details
-    assert "ann@example.com" in details  # the preview table
-    assert "eve@example.com" not in details
+    assert "ann@example.com" not in details  # the preview is read after the page
+    assert f'data-preview="{page}/preview.json"' in details
+    assert f'href="{page}?preview=live#preview-title"' in details  # the link without JavaScript
+    live = browser.get(f"{page}?preview=live").text
+    assert "ann@example.com" in live  # the preview table
+    assert "eve@example.com" not in live
+    preview = browser.get(f"{page}/preview.json").json()
+    assert preview["key"] == preview["columns"][0]
+    emails = [row["Email"] for row in preview["rows"]]
+    assert "ann@example.com" in emails
+    assert "eve@example.com" not in emails
     download = browser.get(f"{page}/members.csv")
     assert download.status_code == 200
     assert download.headers["content-type"].startswith("text/csv")

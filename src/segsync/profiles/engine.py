@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import ibis
 import ibis.expr.datatypes as dt
 import pyarrow as pa
+from ibis.common.exceptions import TableNotFound
 
 from segsync.domain.catalog import AttrType, TableInfo
 from segsync.errors import FatalError, InputError, NotFound
@@ -162,10 +163,12 @@ class ProfileEngine:
         return name in set(self._backend.list_tables())
 
     def table(self, name: str) -> ibis.Table:
-        """The Ibis table expression of ``name``; ``NotFound`` if it does not exist."""
-        if not self.has_table(name):
-            raise NotFound(f"no table {name!r} in the profile engine; import it first")
-        return self._backend.table(name)
+        """The Ibis table expression of ``name``; ``NotFound`` if it does not exist. One query
+        (its columns), not a listing of every table first."""
+        try:
+            return self._backend.table(name)
+        except TableNotFound:
+            raise NotFound(f"no table {name!r} in the profile engine; import it first") from None
 
     def table_info(self, name: str, *, with_count: bool = False) -> TableInfo:
         """Columns of ``name`` as attribute types (unsupported types such as lists are left

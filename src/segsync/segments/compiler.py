@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import ibis
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 
 from segsync.domain.catalog import AttrType, Catalog
@@ -64,41 +65,64 @@ def compile_segment(
 ) -> ir.Table:
     """The members of ``defn`` as a one-column table of distinct profile keys, the column named
     after ``catalog.profile_key``. Validates first (raises ``DefinitionError``); ``now`` anchors
-    relative dates."""
+    relative dates.
+
+    The result is always the profile table filtered by one predicate, keeping the key:
+    ``SELECT key FROM profile WHERE ...``, the query a person would write. Rules become parts of
+    that predicate (``union`` is OR, ``intersect`` AND, ``except`` AND NOT), a related rule a
+    ``key IN (SELECT ...)`` of its grouped rows. No DISTINCT is needed: the profile key is
+    unique and never empty (imports and ``profiles register`` check it). :func:`profile_rows`
+    recovers the filtered profile rows, so callers read members' attributes with no join."""
     validate_definition(defn, catalog)
     get = tables.__getitem__ if isinstance(tables, Mapping) else tables
     profile = get(catalog.profile_table)
-    result: ir.Table | None = None
+    keep: ir.BooleanValue | None = None
     for rule in defn.rules:
-        members = _rule_members(rule, catalog, get, profile, now)
-        if result is None:
-            result = members
+        holds = _rule_holds(rule, catalog, get, profile, now)
+        if keep is None:
+            keep = holds
         elif rule.combine is Combine.UNION:
-            result = result.union(members, distinct=True)
+            keep = keep | holds
         elif rule.combine is Combine.INTERSECT:
-            result = result.intersect(members, distinct=True)
+            keep = keep & holds
         else:
-            result = result.difference(members, distinct=True)
-    assert result is not None  # a definition has at least one rule
-    return result.distinct() if len(defn.rules) == 1 else result
+            keep = keep & ~holds.fill_null(False)
+    assert keep is not None  # a definition has at least one rule
+    return profile.filter(keep).select(catalog.profile_key)
 
 
-def _rule_members(
+def profile_rows(members: ir.Table, profile: ir.Table | None = None) -> ir.Table | None:
+    """The rows of ``profile`` that are ``members`` (every column), when ``members`` is what
+    :func:`compile_segment` returns for that profile table (for the profile table it was
+    compiled on, without ``profile``); ``None`` for any other table."""
+    node = members.op()
+    if not isinstance(node, ops.Project) or not isinstance(node.parent, ops.Filter):
+        return None
+    if not isinstance(node.parent.parent, ops.DatabaseTable):
+        return None
+    if profile is not None and node.parent.parent != profile.op():
+        return None
+    rows: ir.Table = node.parent.to_expr()
+    return rows
+
+
+def _rule_holds(
     rule: Rule,
     catalog: Catalog,
     get: Callable[[str], ir.Table],
     profile: ir.Table,
     now: datetime,
-) -> ir.Table:
-    key = catalog.profile_key
+) -> ir.BooleanValue:
+    """Whether a profile row is a member of ``rule`` alone. It may be NULL where it is false
+    (a filter keeps neither); ``compile_segment`` makes it two-valued before negating it."""
     if rule.related is None:
         assert rule.conditions is not None  # validated
         columns = {
             ra: profile[ra.column] for ra in _referenced(rule.conditions, catalog, None).values()
         }
-        pred = _predicate(rule.conditions, catalog, None, columns, now)
-        return profile.filter(pred).select(key)
-    return _related_members(rule, rule.related, catalog, get, profile, now)
+        return _predicate(rule.conditions, catalog, None, columns, now)
+    members = _related_members(rule, rule.related, catalog, get, profile, now)
+    return profile[catalog.profile_key].isin(members)
 
 
 def _related_members(
@@ -108,64 +132,60 @@ def _related_members(
     get: Callable[[str], ir.Table],
     profile: ir.Table,
     now: datetime,
-) -> ir.Table:
+) -> ir.Column:
+    """The profile keys of ``rule``'s members: a column for the caller's ``key IN (...)``,
+    which keeps only keys of profiles (and ignores repeats)."""
     rel = catalog.relationship_to_profile(related)
     assert rel is not None  # validated
     key = catalog.profile_key
     attrs = _referenced(rule.conditions, catalog, related) if rule.conditions else {}
     aggregates = list(_aggregates(rule.having)) if rule.having else []
-    wanted = {
-        (catalog.profile_table, key),
-        (catalog.profile_table, rel.parent_column),
-        (related, rel.child_column),
-        *((ra.table, ra.column) for ra in attrs.values()),
-    }
+    used = {(ra.table, ra.column) for ra in attrs.values()}
     for agg in aggregates:
         if agg.attribute is not None:
             ra = resolve_attribute(catalog, agg.attribute, related)
-            wanted.add((ra.table, ra.column))
-    # Columns are renamed to positional aliases so that same-named columns never collide.
-    alias = {pair: f"_c{i}" for i, pair in enumerate(sorted(wanted))}
+            used.add((ra.table, ra.column))
     related_t = get(related)
-    rows = related_t.select(**{a: related_t[c] for (t, c), a in alias.items() if t == related})
-    # When nothing but the key is needed from the profile, aggregate the related rows first and
-    # keep the groups whose key is a profile: one small semi-join instead of a join of every row.
-    aggregate_first = rel.parent_column == key and all(ra.table == related for ra in attrs.values())
-    if aggregate_first:
-        key_alias = alias[(related, rel.child_column)]
+    # When nothing but the key is needed from the profile, the related rows are read as they
+    # are and grouped by their own key column: no join of every row.
+    if rel.parent_column == key and all(table == related for table, _ in used):
+        rows = related_t
+        name = {pair: pair[1] for pair in used}
+        key_name = rel.child_column
     else:
-        key_alias = alias[(catalog.profile_table, key)]
+        wanted = used | {
+            (catalog.profile_table, key),
+            (catalog.profile_table, rel.parent_column),
+            (related, rel.child_column),
+        }
+        # Columns are renamed to positional aliases so that same-named columns never collide.
+        name = {pair: f"_c{i}" for i, pair in enumerate(sorted(wanted))}
+        rows = related_t.select(**{a: related_t[c] for (t, c), a in name.items() if t == related})
         rows = rows.join(
             profile.select(
-                **{a: profile[c] for (t, c), a in alias.items() if t == catalog.profile_table}
+                **{a: profile[c] for (t, c), a in name.items() if t == catalog.profile_table}
             ),
-            [
-                (
-                    alias[(related, rel.child_column)],
-                    alias[(catalog.profile_table, rel.parent_column)],
-                )
-            ],
+            [(name[(related, rel.child_column)], name[(catalog.profile_table, rel.parent_column)])],
         )
+        key_name = name[(catalog.profile_table, key)]
     if rule.conditions is not None:
-        columns = {ra: rows[alias[(ra.table, ra.column)]] for ra in attrs.values()}
+        columns = {ra: rows[name[(ra.table, ra.column)]] for ra in attrs.values()}
         rows = rows.filter(_predicate(rule.conditions, catalog, related, columns, now))
-    if not aggregates:
-        grouped = rows.select(key_alias).distinct()
-    else:
+    if aggregates:
         metrics: dict[str, ir.Value] = {}
         for i, agg in enumerate(aggregates):
             col = None
             if agg.attribute is not None:
                 ra = resolve_attribute(catalog, agg.attribute, related)
-                col = rows[alias[(ra.table, ra.column)]]
+                col = rows[name[(ra.table, ra.column)]]
             metrics[f"_a{i}"] = _aggregate_expr(Aggregate(agg.aggregate), rows, col)
-        grouped = rows.group_by(key_alias).aggregate(**metrics)
+        rows = rows.group_by(key_name).aggregate(**metrics)
         assert rule.having is not None
-        grouped = grouped.filter(_having(rule.having, catalog, related, grouped, aggregates, now))
-    members = grouped.select(**{key: grouped[key_alias].cast(profile[key].type())})
-    if aggregate_first:
-        members = members.semi_join(profile.select(key), key)
-    return members
+        rows = rows.filter(_having(rule.having, catalog, related, rows, aggregates, now))
+    member_key: ir.Column = rows[key_name]
+    if member_key.type() != profile[key].type():
+        member_key = member_key.cast(profile[key].type())
+    return member_key
 
 
 def _aggregate_expr(agg: Aggregate, rows: ir.Table, col: ir.Column | None) -> ir.Value:
@@ -241,14 +261,21 @@ def _predicate(
 def _compare(
     op: Op, col: ir.Value, attr_type: AttrType, value: Any, now: datetime
 ) -> ir.BooleanValue:
-    """A never-NULL boolean: ``op`` applied to ``col``; negations are exact complements."""
+    """``op`` applied to ``col``; negations are exact complements.
+
+    A positive comparison is NULL on an empty value and is left so: conditions only meet in
+    AND / OR groups, which keep a row exactly when they would with every NULL read as false,
+    so a filter needs no COALESCE around each comparison (which would also hide the column
+    from the engine's filter push-down). A negation makes its positive comparison two-valued
+    first: ``NOT COALESCE(..., FALSE)`` is true on an empty value."""
     if op in NEGATIONS:
-        return ~_compare(NEGATIONS[op], col, attr_type, value, now)
-    if op is Op.IS_EMPTY:
+        positive = _compare(NEGATIONS[op], col, attr_type, value, now)
+        return ~(positive if NEGATIONS[op] is Op.IS_EMPTY else positive.fill_null(False))
+    if op is Op.IS_EMPTY:  # never NULL
         empty = col.isnull()
         if attr_type is AttrType.TEXT:
-            empty = empty | (col.strip() == "")
-        return empty.fill_null(True)
+            empty = empty | (col.strip() == "")  # NULL only when col is, and then true
+        return empty
     if attr_type is AttrType.TEXT:
         expr = _text(op, col, value)
     elif attr_type is AttrType.NUMBER:
@@ -257,7 +284,7 @@ def _compare(
         expr = _date(op, col, value, now)
     else:
         expr = col == ibis.literal(op is Op.IS_TRUE)
-    return expr.fill_null(False)
+    return expr
 
 
 def _text(op: Op, col: ir.Value, value: Any) -> ir.BooleanValue:

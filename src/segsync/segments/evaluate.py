@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from segsync.domain.catalog import AttrType
 from segsync.errors import InputError
+from segsync.segments.compiler import profile_rows
 
 PREVIEW_LIMIT = 100
 PERCENTILES: tuple[tuple[str, float], ...] = (
@@ -30,8 +31,10 @@ PERCENTILES: tuple[tuple[str, float], ...] = (
 
 
 def count(members: ir.Table) -> int:
-    """How many members the segment has."""
-    return int(members.count().execute())
+    """How many members the segment has: ``count(*)`` of the filtered profile rows for compiled
+    members (one profile row per member), read as an Arrow scalar (no DataFrame)."""
+    rows = profile_rows(members)
+    return int((members if rows is None else rows).count().to_pyarrow().as_py())
 
 
 def _check_attributes(profile: ir.Table, attributes: Sequence[str]) -> None:
@@ -46,12 +49,16 @@ def _check_attributes(profile: ir.Table, attributes: Sequence[str]) -> None:
 def members_with_attributes(
     members: ir.Table, profile: ir.Table, key: str, attributes: Sequence[str] | None = None
 ) -> ir.Table:
-    """Members joined back to the profile table: ``key`` then ``attributes`` (default: every
-    profile attribute), ordered by ``key``."""
+    """Members with their profile attributes: ``key`` then ``attributes`` (default: every
+    profile attribute), ordered by ``key``. Compiled members are read with their own filter (one
+    scan of the profile table); other member tables are joined back to it."""
     chosen = list(profile.columns) if attributes is None else list(attributes)
     _check_attributes(profile, chosen)
     columns = [key, *(name for name in dict.fromkeys(chosen) if name != key)]
-    return profile.semi_join(members, key).select(*columns).order_by(key)
+    rows = profile_rows(members, profile)
+    if rows is None:  # members from elsewhere: join them back
+        rows = profile.semi_join(members, key)
+    return rows.select(*columns).order_by(key)
 
 
 def preview(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import ibis.expr.types as ir
@@ -34,8 +34,8 @@ from segsync.services.exports.validation import schedule_from_options
 from segsync.services.exports.views import connection_ref
 from segsync.services.profiles.manage import catalog
 from segsync.storage.repositories.export_listing import ExportListingRepository
-from segsync.storage.repositories.exports import ExportRecord, ExportRepository
-from segsync.storage.repositories.segments import SegmentRepository
+from segsync.storage.repositories.exports import ConnectionSummary, ExportRecord, ExportRepository
+from segsync.storage.repositories.segments import SegmentRecord, SegmentRepository
 
 __all__ = [
     "SCHEDULE_KINDS",
@@ -172,19 +172,26 @@ def matching_of(record: ExportRecord) -> DataMatching:
 def export_ids(ctx: ServiceContext) -> dict[str, int]:
     """Every export's name → id (for links), in one query of two columns. Anyone may view
     exports."""
-    require(ctx.actor, Action.VIEW)
-    with ctx.db.session() as session:
-        return {ref.name: int(ref.id) for ref in ExportListingRepository(session).export_refs()}
+    return export_links(ctx)[0]
 
 
 def editable_exports(ctx: ServiceContext) -> list[tuple[str, int]]:
     """``(name, id)`` of every export the actor may edit, by name (as the export list sorts):
     one query, whatever the number of exports (no full records)."""
+    return export_links(ctx)[1]
+
+
+def export_links(ctx: ServiceContext) -> tuple[dict[str, int], list[tuple[str, int]]]:
+    """:func:`export_ids` and :func:`editable_exports` from one query."""
     require(ctx.actor, Action.VIEW)
     with ctx.db.session() as session:
         refs = ExportListingRepository(session).export_refs()
+    ids = {ref.name: int(ref.id) for ref in refs}
     refs.sort(key=lambda ref: ref.name.casefold())
-    return [(ref.name, int(ref.id)) for ref in refs if decide(ctx.actor, Action.EDIT_EXPORT, ref)]
+    editable = [
+        (ref.name, int(ref.id)) for ref in refs if decide(ctx.actor, Action.EDIT_EXPORT, ref)
+    ]
+    return ids, editable
 
 
 def schedule_choice(schedule: Mapping[str, Any]) -> dict[str, Any]:
@@ -209,13 +216,24 @@ def schedule_choice(schedule: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class SelectionCheck:
-    """Chosen segments' live member counts (``None``: cannot be counted), their distinct
-    total, and ``warnings`` (above the contract limit, or why counting failed)."""
+    """Chosen segments' member counts (``None``: cannot be counted, or never refreshed), their
+    distinct total, and ``warnings`` (above the contract limit, or why counting failed).
+
+    ``live`` counts are counted now; stored ones are each segment's last refresh, and then
+    ``total`` is ``at_least`` profiles (the biggest segment; exact for a single segment)."""
 
     members: dict[str, int | None]
     total: int | None
     over_limit: bool = False
     warnings: list[str] = field(default_factory=list)
+    live: bool = True
+
+    @property
+    def at_least(self) -> int | None:
+        """A lower bound of the distinct total: the total, or else the biggest known count."""
+        if self.total is not None:
+            return self.total
+        return max((n for n in self.members.values() if n is not None), default=None)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -223,16 +241,25 @@ class SelectionCheck:
             "total": self.total,
             "over_limit": self.over_limit,
             "warnings": self.warnings,
+            "live": self.live,
         }
 
 
 def selection_check(
-    ctx: ServiceContext, connection_id: int | None, segments: Sequence[str]
+    ctx: ServiceContext,
+    connection_id: int | None,
+    segments: Sequence[str],
+    *,
+    live: bool = True,
 ) -> SelectionCheck:
     """Count the chosen ``segments`` now and warn when their distinct total exceeds the contract
     limit of the connection ``connection_id`` (when given, existing and usable by the actor) —
     E3. Nothing is stored; the limit itself is named only to those who may see connection
-    settings (R5)."""
+    settings (R5).
+
+    Without ``live`` nothing is counted: the counts are those of each segment's last refresh
+    (no profile engine), and the warning is given when the biggest one alone exceeds the
+    limit."""
     require(ctx.actor, Action.VIEW)
     names = list(dict.fromkeys(n.strip() for n in segments if n.strip()))
     members: dict[str, int | None] = {name: None for name in names}
@@ -244,7 +271,9 @@ def selection_check(
     if target is not None and not may_use_connection(ctx.actor, connection_ref(target)):
         target = None
     if not names:
-        return SelectionCheck(members, None)
+        return SelectionCheck(members, None, live=live)
+    if not live:
+        return _stored_check(ctx, found, target)
     try:
         cat = catalog(ctx)
     except InputError as err:
@@ -266,11 +295,32 @@ def selection_check(
     if compiled and len(compiled) == len(names):
         union = functools.reduce(lambda a, b: a.union(b, distinct=True), compiled)
         total = count(union) if len(compiled) > 1 else members[names[0]]
-    over = False
-    if total is not None and target is not None:
-        show = decide(ctx.actor, Action.VIEW_CONNECTION_SETTINGS).allowed
-        warning = contract_warning(total, target.contract_limit, target.name, show)
-        if warning:
-            over = True
-            warnings.insert(0, warning)
-    return SelectionCheck(members, total, over, warnings)
+    return _with_limit(ctx, SelectionCheck(members, total, warnings=warnings), target)
+
+
+def _stored_check(
+    ctx: ServiceContext,
+    found: Sequence[tuple[str, SegmentRecord | None]],
+    target: ConnectionSummary | None,
+) -> SelectionCheck:
+    members = {name: record.member_count if record else None for name, record in found}
+    warnings = [f"segment {name!r} does not exist" for name, record in found if record is None]
+    total = members[found[0][0]] if len(found) == 1 else None
+    check = SelectionCheck(members, total, warnings=warnings, live=False)
+    return _with_limit(ctx, check, target)
+
+
+def _with_limit(
+    ctx: ServiceContext, check: SelectionCheck, target: ConnectionSummary | None
+) -> SelectionCheck:
+    """``check`` with the contract-limit warning first, when (at least) its total exceeds the
+    limit of ``target``."""
+    if check.at_least is None or target is None:
+        return check
+    if check.live and check.total is None:
+        return check
+    show = decide(ctx.actor, Action.VIEW_CONNECTION_SETTINGS).allowed
+    warning = contract_warning(check.at_least, target.contract_limit, target.name, show)
+    if not warning:
+        return check
+    return replace(check, over_limit=True, warnings=[warning, *check.warnings])

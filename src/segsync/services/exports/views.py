@@ -5,6 +5,7 @@ needs to know about an export (one export's details are in
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,7 +27,6 @@ from segsync.storage.repositories.export_runs import RunOverview
 from segsync.storage.repositories.exports import (
     ConnectionSummary,
     ExportRecord,
-    ExportRepository,
 )
 
 NO_CONNECTION = "No connection"
@@ -108,7 +108,6 @@ def export_row(
     ctx: ServiceContext,
     record: ExportRecord,
     runs: RunOverview | None,
-    describe_schedule: Callable[[dict[str, Any]], str] | None = None,
 ) -> ExportRow:
     return ExportRow(
         name=record.name,
@@ -116,7 +115,7 @@ def export_row(
         connection_name=record.connection_name,
         connection_type=record.connection_type,
         segments=list(record.segment_names),
-        schedule=(describe_schedule or _describe)(record.schedule),
+        schedule=_describe(record.schedule),
         status=runs.latest_status.value if runs and runs.latest_status else None,
         refreshed_at=runs.refreshed_at if runs else None,
         your_permissions=export_permission_label(ctx.actor, export_ref(record)),
@@ -128,15 +127,15 @@ def _describe(schedule: dict[str, Any]) -> str:
     return describe(ExportSchedule.from_dict(schedule))
 
 
-def _describer() -> Callable[[dict[str, Any]], str]:
-    """:func:`_describe` remembering each distinct schedule: exports often share one."""
+def _describer() -> Callable[[str], str]:
+    """The description of a stored schedule (JSON text), remembering each distinct one:
+    exports often share one."""
     seen: dict[str, str] = {}
 
-    def cached(schedule: dict[str, Any]) -> str:
-        key = repr(schedule)  # cheaper than JSON text; schedules stored alike share an entry
-        if key not in seen:
-            seen[key] = _describe(schedule)
-        return seen[key]
+    def cached(schedule: str) -> str:
+        if schedule not in seen:
+            seen[schedule] = _describe(json.loads(schedule))
+        return seen[schedule]
 
     return cached
 
@@ -180,20 +179,26 @@ def _matching(
 
 
 def _rows(ctx: ServiceContext, listing: Sequence[ExportListing]) -> list[ExportRow]:
-    """Full rows for these listings (one query for their records, their segments and
-    connections), in the same order."""
+    """Rows for these listings, in the same order: one more query (their segment names); no
+    full records."""
     with ctx.db.session() as session:
-        records = ExportRepository(session).records([row.id for row in listing])
-    by_id = {record.id: record for record in records}
+        segments = ExportListingRepository(session).segment_names(row.id for row in listing)
     describe_schedule = _describer()
-    rows = []
-    for item in listing:
-        record = by_id.get(item.id)
-        if record is None:  # removed meanwhile
-            continue
-        runs = RunOverview(None, item.latest_status, item.refreshed_at)
-        rows.append(export_row(ctx, record, runs, describe_schedule))
-    return rows
+    return [
+        ExportRow(
+            name=item.name,
+            connection=item.connection_name or NO_CONNECTION,
+            connection_name=item.connection_name,
+            connection_type=item.connection_type,
+            segments=segments[item.id],
+            schedule=describe_schedule(item.schedule),
+            status=item.latest_status.value if item.latest_status else None,
+            refreshed_at=item.refreshed_at,
+            your_permissions=export_permission_label(ctx.actor, item.ref),
+            id=item.id,
+        )
+        for item in listing
+    ]
 
 
 def list_exports(

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from segsync.services.profiles.manage import import_profiles, load_sample, register_table
 from segsync.services.profiles.relationships import describe, parse_column_ref, relate
-from segsync.services.profiles.tables import NO_PROFILE_TABLE, catalog, schema
+from segsync.services.profiles.tables import (
+    NO_PROFILE_TABLE,
+    catalog,
+    profile_attributes,
+    schema,
+)
 
 __all__ = [
     "NO_PROFILE_TABLE",
@@ -19,6 +24,7 @@ __all__ = [
     "import_profiles",
     "load_sample",
     "parse_column_ref",
+    "profile_attributes",
     "register_table",
     "relate",
     "schema",

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from segsync.domain.catalog import AttrType, Catalog, Relationship
-from segsync.errors import InputError
+from segsync.errors import InputError, NotFound
 from segsync.services.context import ServiceContext
 from segsync.storage.repositories.profiles import DataSourceRepository, RelationshipRepository
 
@@ -94,6 +94,20 @@ def schema(ctx: ServiceContext) -> SchemaReport:
     return SchemaReport(profile_table=profile, tables=tables, relationships=relationships)
 
 
+def profile_attributes(ctx: ServiceContext) -> dict[str, AttrType]:
+    """The profile table's attributes and their types, in column order (empty without a
+    profile table): one read of its columns, no row counts, no other table."""
+    with ctx.db.session() as session:
+        sources = DataSourceRepository(session).list()
+    profile = next((s for s in sources if s.is_profile), None)
+    if profile is None:
+        return {}
+    try:
+        return dict(ctx.profiles.table_info(profile.table_name).columns)
+    except NotFound:
+        return {}
+
+
 def catalog(ctx: ServiceContext) -> Catalog:
     """The profile table, the related tables and relationships, as segments see them."""
     with ctx.db.session() as session:
@@ -103,7 +117,8 @@ def catalog(ctx: ServiceContext) -> Catalog:
     if profile is None or profile.key_column is None:
         raise InputError(NO_PROFILE_TABLE)
     engine = ctx.profiles
-    if not engine.has_table(profile.table_name):
+    present = set(engine.list_tables())  # one listing, not one per table
+    if profile.table_name not in present:
         moved = (
             f" (or, if it was imported before profiles had a schema of their own, move it "
             f"there: ALTER TABLE {profile.table_name} SET SCHEMA {engine.schema})"
@@ -115,9 +130,7 @@ def catalog(ctx: ServiceContext) -> Catalog:
             f"{engine.display_url}; import it again{moved}"
         )
     tables = {
-        s.table_name: engine.table_info(s.table_name)
-        for s in sources
-        if engine.has_table(s.table_name)
+        s.table_name: engine.table_info(s.table_name) for s in sources if s.table_name in present
     }
     return Catalog(
         profile_table=profile.table_name,

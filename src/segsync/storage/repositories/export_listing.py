@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session, aliased
 from segsync.domain.permissions import ConnectionRef, ExportRef
 from segsync.domain.runs import RunStatus
 from segsync.storage.models.connections import Connection
-from segsync.storage.models.exports import Export
+from segsync.storage.models.exports import Export, ExportSegment
 from segsync.storage.models.runs import Run
-from segsync.storage.models.segments import SegmentRefresh
+from segsync.storage.models.segments import Segment, SegmentRefresh
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,20 @@ class ExportListing:
     connection_type: str | None
     latest_status: RunStatus | None
     refreshed_at: datetime | None
+    connection_id: int | None = None
+    shared_with_contributors: bool = False
+    schedule: str = "{}"
+    """The stored schedule, as JSON text."""
+
+    @property
+    def ref(self) -> ExportRef:
+        """What the permission policy needs to know about the export."""
+        connection = None
+        if self.connection_id is not None:
+            connection = ConnectionRef(
+                self.connection_id, self.shared_with_contributors, self.connection_name or ""
+            )
+        return ExportRef(id=self.id, connection=connection, name=self.name)
 
 
 @dataclass(frozen=True)
@@ -115,6 +129,9 @@ class ExportListingRepository:
                 Connection.type,
                 run.status,
                 refreshed.c.ended_at,
+                Connection.id,
+                Connection.shared_with_contributors,
+                Export.schedule,
             )
             .outerjoin(Connection, Connection.id == Export.connection_id)
             .outerjoin(latest, latest.c.export_id == Export.id)
@@ -130,11 +147,38 @@ class ExportListingRepository:
                 connection_type=connection_type,
                 latest_status=RunStatus(status) if status is not None else None,
                 refreshed_at=aware(ended),
+                connection_id=connection_id,
+                shared_with_contributors=bool(shared),
+                schedule=schedule,
             )
-            for export_id, name, connection_name, connection_type, status, ended in (
-                self.session.execute(query)
-            )
+            for (
+                export_id,
+                name,
+                connection_name,
+                connection_type,
+                status,
+                ended,
+                connection_id,
+                shared,
+                schedule,
+            ) in self.session.execute(query)
         ]
+
+    def segment_names(self, export_ids: Iterable[int]) -> dict[int, list[str]]:
+        """The segment names of these exports, each in the order the user chose: one query."""
+        ids = set(export_ids)
+        names: dict[int, list[str]] = {export_id: [] for export_id in ids}
+        if not ids:
+            return names
+        query = (
+            select(ExportSegment.export_id, Segment.name)
+            .join(Segment, Segment.id == ExportSegment.segment_id)
+            .where(ExportSegment.export_id.in_(ids))
+            .order_by(ExportSegment.export_id, ExportSegment.position)
+        )
+        for export_id, name in self.session.execute(query):
+            names[export_id].append(name)
+        return names
 
     def briefs(self) -> list[ExportBrief]:
         """Every export's :class:`ExportBrief`, by name: one query of five columns (no mapping,

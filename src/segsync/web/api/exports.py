@@ -1,5 +1,5 @@
-"""``/api/v1/exports`` (E1–E8, C7, R2–R4): list with search and sort, get with live member
-counts, create (never runs, E4), update, duplicate, detach, attach, delete. Exports and
+"""``/api/v1/exports`` (E1–E8, C7, R2–R4): list with search and sort, get with stored (or live)
+member counts, create (never runs, E4), update, duplicate, detach, attach, delete. Exports and
 connections are addressed by id (``connection_id``; a connection's name in ``connection`` is
 still accepted), segments by name. The data matching goes to the services as it came: typed
 lines, never text to parse."""
@@ -24,6 +24,7 @@ from segsync.services.exports import (
     or_unset,
 )
 from segsync.services.exports import forms as export_forms
+from segsync.web.api.encode import json_list
 from segsync.web.deps import ApiContextDep, api_router
 
 router = api_router("/exports", tags=["exports"])
@@ -169,7 +170,11 @@ def _change(change: ExportChange) -> ChangeOut:
     )
 
 
-@router.get("", summary="List exports (search by export, connection name or type; sort)")
+@router.get(
+    "",
+    summary="List exports (search by export, connection name or type; sort)",
+    response_model=list[ExportRowOut],
+)
 def list_exports(
     ctx: ApiContextDep,
     search: Annotated[str | None, Query(max_length=200)] = None,
@@ -179,11 +184,11 @@ def list_exports(
         int | None, Query(ge=0, le=10_000, description="At most this many rows (default: all).")
     ] = None,
     offset: Annotated[int, Query(ge=0, le=2**31, description="Skip this many rows first.")] = 0,
-) -> list[ExportRowOut]:
+) -> Response:
     rows = exports.list_exports(
         ctx, search=search, sort=sort, descending=descending, limit=limit, offset=offset
     )
-    return [ExportRowOut(id=row.id, **row.to_dict()) for row in rows]
+    return json_list(ExportRowOut, [ExportRowOut(id=row.id, **row.to_dict()) for row in rows])
 
 
 @router.post("", status_code=201, summary="Create an export (saving never runs it, E4)")
@@ -201,9 +206,19 @@ def create_export(ctx: ApiContextDep, body: NewExport) -> dict[str, Any]:
     return _details(ctx, exports.create_export(ctx, settings).id)
 
 
-@router.get("/{export_id}", summary="An export with live member counts and warnings")
-def get_export(ctx: ApiContextDep, export_id: RecordId) -> dict[str, Any]:
-    return _details(ctx, export_id)
+@router.get("/{export_id}", summary="An export with its member counts and warnings")
+def get_export(
+    ctx: ApiContextDep,
+    export_id: RecordId,
+    counts: Annotated[
+        Literal["stored", "live"],
+        Query(
+            description="stored (default): each segment's count from its last refresh, with "
+            "counted_at; live: counted in the profiles now, with the distinct total."
+        ),
+    ] = "stored",
+) -> dict[str, Any]:
+    return exports.show_export(ctx, export_id, live_counts=counts == "live").to_dict()
 
 
 @router.patch("/{export_id}", summary="Change an export's settings")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Path as PathParam
-from fastapi import Query
+from fastapi import Query, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
@@ -19,6 +19,7 @@ from segsync.services import runs
 from segsync.services.context import ServiceContext
 from segsync.services.runs import queue
 from segsync.services.runs import views as run_views
+from segsync.web.api.encode import json_list
 from segsync.web.deps import MAX_ID, ApiContextDep, api_router
 
 router = api_router("/runs", tags=["runs"])
@@ -101,14 +102,14 @@ def run_all(ctx: ApiContextDep) -> list[RunAllItem]:
     return [RunAllItem.model_validate(item.to_dict()) for item in run_views.enqueue_all(ctx)]
 
 
-@router.get("", summary="List runs, newest first")
+@router.get("", summary="List runs, newest first", response_model=list[RunOut])
 def list_runs(
     ctx: ApiContextDep,
     export_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> list[RunOut]:
+) -> Response:
     views = run_views.run_views(ctx, export_id=export_id, limit=limit)
-    return [RunOut.model_validate(run_views.run_payload(view)) for view in views]
+    return json_list(RunOut, [RunOut.model_validate(run_views.run_payload(v)) for v in views])
 
 
 @router.get("/{run_id}", summary="A run with counts and live progress")

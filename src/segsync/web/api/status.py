@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import Query
+from fastapi import Query, Response
 from pydantic import BaseModel, Field
 
 from segsync.services.system import status
+from segsync.web.api.encode import json_model
 from segsync.web.deps import ApiContextDep, api_router
 
 router = api_router("/status", tags=["status"])
@@ -55,12 +56,14 @@ class StatusOut(BaseModel):
     tasks: list[TaskOut] = Field(description="Data sources, then segments, then exports.")
 
 
-@router.get("", summary="The status of every data source, segment and export")
+@router.get(
+    "", summary="The status of every data source, segment and export", response_model=StatusOut
+)
 def get_status(
     ctx: ApiContextDep,
     kind: Annotated[Kind | None, Query(description="Only tasks of this kind.")] = None,
-) -> StatusOut:
+) -> Response:
     report = StatusOut.model_validate(status.status(ctx).to_dict())
     if kind is not None:
         report.tasks = [task for task in report.tasks if task.kind == kind]
-    return report
+    return json_model(report)

@@ -38,11 +38,7 @@ TextList = Annotated[list[str], Form()]
 
 def _attributes(ctx: ServiceContext) -> list[tuple[str, str]]:
     """The profile table's attributes as ``(name, type)``: what a mapping may use."""
-    report = profiles.schema(ctx)
-    for table in report.tables:
-        if table.is_profile:
-            return [(name, kind.value) for name, kind in table.columns.items()]
-    return []
+    return [(name, kind.value) for name, kind in profiles.profile_attributes(ctx).items()]
 
 
 def _values_of(ctx: ServiceContext, export_id: int) -> dict[str, Any]:
@@ -110,7 +106,9 @@ def _form(
     if values["segments"]:
         chosen = values["connection"]
         connection_id = int(chosen) if str(chosen).isdigit() else None
-        check = export_forms.selection_check(ctx, connection_id, values["segments"])
+        # Counts of the segments' last refreshes: the form opens without the profile engine;
+        # its script asks /data/exports/selection for the live total.
+        check = export_forms.selection_check(ctx, connection_id, values["segments"], live=False)
     maps = list(values["maps"]) + [{"target": "", "custom": "", "attribute": ""}] * EMPTY_MAP_ROWS
     context = {
         "values": values,

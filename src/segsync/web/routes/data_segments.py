@@ -156,33 +156,52 @@ def quick_create(
 
 
 @router.get("/{segment_id}")
-def details_page(request: Request, ctx: ContextDep, segment_id: RecordId) -> HTMLResponse:
+def details_page(
+    request: Request,
+    ctx: ContextDep,
+    segment_id: RecordId,
+    preview: Annotated[str, Query(max_length=10)] = "",
+) -> HTMLResponse:
+    """The segment from the metadata DB alone: it opens without waiting for the profile engine.
+    The member preview is read from the profiles when asked: by the page's script
+    (``preview.json``), or with ``?preview=live`` (the "Show the first 100 members" link
+    without JavaScript)."""
     record = segment_builder.segment_by_id(ctx, segment_id)
     details = segments.show_segment(ctx, record.name)
-    preview = None
+    members = None
     preview_error = None
-    try:
-        preview = segment_members.preview_segment(ctx, record.name)
-    except SegsyncError as err:
-        preview_error = err.message
-    ids = export_forms.export_ids(ctx)
+    if preview == "live":
+        try:
+            members = segment_members.preview_segment(ctx, record.name)
+        except SegsyncError as err:
+            preview_error = err.message
+    ids, editable = export_forms.export_links(ctx)
     using = [(name, ids.get(name)) for name in details.exports]
-    addable = [
-        (name, export_id)
-        for name, export_id in export_forms.editable_exports(ctx)
-        if name not in details.exports
-    ]
+    used = set(details.exports)
+    addable = [(name, export_id) for name, export_id in editable if name not in used]
     context = {
         "segment": record,
         "details": details,
         "definition_text": details.definition_text("yaml"),
-        "preview": preview,
+        "preview": members,
         "preview_error": preview_error,
         "using": using,
         "addable": addable,
         "may_create_export": can(ctx.actor, Action.CREATE_EXPORT),
     }
     return render(request, "data/segment_details.html", context)
+
+
+@router.get("/{segment_id}/preview.json")
+def preview_json(ctx: ContextDep, segment_id: RecordId) -> JSONResponse:
+    """The first 100 members now, for the details page's script: ``key``, ``columns`` and
+    ``rows``; or ``error`` (422) when they cannot be read (e.g. an attribute was removed)."""
+    record = segment_builder.segment_by_id(ctx, segment_id)
+    try:
+        members = segment_members.preview_segment(ctx, record.name)
+    except SegsyncError as err:
+        return JSONResponse({"error": err.message}, 422)
+    return JSONResponse(members.to_dict())
 
 
 @router.get("/{segment_id}/members.csv")

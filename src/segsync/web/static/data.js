@@ -483,6 +483,7 @@
       });
     }
     showFieldsOf();
+    check();  /* the page shows the counts of the last refreshes; count the selection now */
     form.addEventListener("change", function (event) {
       var name = event.target.name;
       if (name === "connection") { showFieldsOf(); }
@@ -589,6 +590,44 @@
     });
   }
 
+  /* ------------------------------------------------------------- segment preview */
+
+  /* The segment page opens without the profiles; its member preview is read after it. */
+  function loadPreview(box) {
+    var url = box.getAttribute("data-preview");
+    var body = document.getElementById("preview-body");
+    var note = document.getElementById("preview-note");
+    if (!url || !body || !note) { return; }
+    note.textContent = "Reading the members…";
+    fetch(url, { credentials: "same-origin" }).then(function (r) {
+      return r.json().then(function (result) { return { ok: r.ok, result: result }; });
+    }).then(function (reply) {
+      body.textContent = "";
+      if (!reply.ok) {
+        body.appendChild(el("p", { className: "error-text", text: reply.result.error || "The members cannot be read." }));
+        return;
+      }
+      var columns = reply.result.columns;
+      var head = el("tr", {}, columns.map(function (c) { return el("th", { scope: "col", text: c }); }));
+      var rows = reply.result.rows.map(function (row) {
+        return el("tr", {}, columns.map(function (c) { return el("td", { text: row[c] === null || row[c] === undefined ? "" : String(row[c]) }); }));
+      });
+      if (!rows.length) {
+        rows = [el("tr", {}, [el("td", { colspan: String(columns.length), className: "empty", text: "No member matches now." })])];
+      }
+      var table = el("table", { className: "compact" }, [
+        el("caption", { className: "visually-hidden", text: "First members by profile id" }),
+        el("thead", {}, [head]),
+        el("tbody", {}, rows)
+      ]);
+      body.appendChild(el("div", { className: "table-wrap" }, [table]));
+    }).catch(function () {
+      note.textContent = "Reading the members failed; ";
+      note.appendChild(el("a", { href: "?preview=live#preview-title", text: "try again" }));
+      note.appendChild(document.createTextNode("."));
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var builderForm = document.querySelector("form[data-builder]");
     if (builderForm) {
@@ -602,5 +641,7 @@
     if (poll) { runPoll(poll); }
     var counts = document.querySelector("[data-live-counts]");
     if (counts) { countNow(counts); }
+    var preview = document.querySelector("[data-preview]");
+    if (preview) { loadPreview(preview); }
   });
 })();
