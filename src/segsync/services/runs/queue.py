@@ -21,6 +21,7 @@ on a timer (:data:`segsync.services.sync.lease.LEASE_SECONDS`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -148,7 +149,7 @@ def _claim(ctx: ServiceContext, owner: str, *, run_id: int | None) -> Claim | No
                     claimed = (lease.run_id, True)
                     break
             if claimed is None:
-                claimed = _claim_queued(queue, owner, now, expires, run_id)
+                claimed = _claim_queued(queue, owner, now, ctx.now, run_id)
         if claimed is None:
             return None
         with ctx.db.session() as session:
@@ -160,7 +161,11 @@ def _claim(ctx: ServiceContext, owner: str, *, run_id: int | None) -> Claim | No
 
 
 def _claim_queued(
-    queue: RunQueueRepository, owner: str, now: datetime, expires: datetime, run_id: int | None
+    queue: RunQueueRepository,
+    owner: str,
+    now: datetime,
+    clock: Callable[[], datetime],
+    run_id: int | None,
 ) -> tuple[int, bool] | None:
     for candidate in queue.candidates(now=now, run_id=run_id):
         if not queue.lock_queued(candidate.run_id, now=now):
@@ -170,11 +175,14 @@ def _claim_queued(
             or queue.connection_busy(candidate.connection_id)
         ):
             continue
+        # The locks may have waited for another claim or a run's end: the run starts now, not
+        # when this claim began (else its start could precede the end of the run it waited for).
+        started = clock()
         if queue.claim(
             candidate.run_id,
             owner=owner,
-            expires_at=expires,
-            now=now,
+            expires_at=started + timedelta(seconds=LEASE_SECONDS),
+            now=started,
             connection_id=candidate.connection_id,
         ):
             return candidate.run_id, False
