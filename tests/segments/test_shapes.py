@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from segsync.segments.compiler import profile_rows
+from segsync.segments.compiler import INLINE_IN_VALUES, profile_rows
 from segsync.segments.evaluate import count, members_with_attributes, stream_members
 from tests.conftest import examples
 from tests.segments.conftest import ALL_IDS, Engine
@@ -246,3 +246,22 @@ def test_a_filter_of_another_table_is_not_taken_for_profile_rows(duckdb_engine: 
 def test_related_rules_keep_only_profiles(engine: Engine, rule: dict[str, Any]) -> None:
     """Orders of C99 (no profile) never make a member, though IN reads the grouped keys."""
     assert "C99" not in engine.members(segment(rule))
+
+
+def test_a_long_in_list_is_a_join_with_its_values_and_selects_the_same(engine: Engine) -> None:
+    """Past INLINE_IN_VALUES values an ``in`` list is a table the column is looked up in, not
+    a comparison per value; the members are those of the short lists it is made of."""
+    cities = ["lisbon", "PORTO"] + [f"nowhere {i}" for i in range(INLINE_IN_VALUES * 4)]
+    ids = [*range(-500, 0), 1, 2, 3]  # CustomerId: only 1, 2 and 3 can match
+    for attribute, values, short in (
+        ("City", cities, ["lisbon", "porto"]),
+        ("CustomerId", ids, [1, 2, 3]),
+    ):
+        for op in ("in", "not_in"):
+            long_rule = {"conditions": {"attribute": attribute, "op": op, "value": values}}
+            short_rule = {"conditions": {"attribute": attribute, "op": op, "value": short}}
+            assert engine.members(segment(long_rule)) == engine.members(segment(short_rule))
+    sql = _sql(engine.compile(segment({"conditions": {"attribute": "City", "op": "in",
+                                                      "value": cities}})))  # fmt: skip
+    assert "nowhere 7" not in sql  # the values live in a table, not in the SQL text
+    assert "memtable" in sql

@@ -287,6 +287,17 @@ def _compare(
     return expr
 
 
+INLINE_IN_VALUES = 50
+"""An ``in`` list longer than this is evaluated through a join with a table of its values
+(``col IN (SELECT value FROM ...)``), not as one comparison per value in the SQL text: the
+engine then hashes the values once instead of parsing and planning a huge expression."""
+
+
+def _values_table(values: list[Any]) -> ir.Column:
+    """The values of an ``in`` list as the one column of an in-memory table."""
+    return ibis.memtable({"value": values})["value"]
+
+
 def _text(op: Op, col: ir.Value, value: Any) -> ir.BooleanValue:
     lowered = col.lower()
 
@@ -296,6 +307,8 @@ def _text(op: Op, col: ir.Value, value: Any) -> ir.BooleanValue:
     if op is Op.EQUALS:
         return lowered == lit(value)
     if op is Op.IN:
+        if len(value) > INLINE_IN_VALUES:
+            return lowered.isin(_values_table([str(v) for v in value]).lower())
         return lowered.isin([lit(v) for v in value])
     if op is Op.CONTAINS:
         return lowered.contains(lit(value))
@@ -308,6 +321,9 @@ def _text(op: Op, col: ir.Value, value: Any) -> ir.BooleanValue:
 
 def _number(op: Op, col: ir.Value, value: Any) -> ir.BooleanValue:
     if op is Op.IN:
+        if len(value) > INLINE_IN_VALUES:
+            whole = all(isinstance(v, int) for v in value)  # else compare as numbers
+            return col.isin(_values_table([v if whole else float(v) for v in value]))
         return col.isin([ibis.literal(v) for v in value])
     if op is Op.BETWEEN:
         return col.between(ibis.literal(value[0]), ibis.literal(value[1]))
