@@ -58,6 +58,14 @@ KEY = "bench-key-0123456789"
 MAX_BATCH = 100
 SCENARIOS = ("full", "rerun", "wire", "change", "five")
 GOLD = ("Gold", "Platinum")
+LAUNCHER = """
+import json, resource, subprocess, sys
+done = subprocess.run(sys.argv[2:], check=False)
+used = resource.getrusage(resource.RUSAGE_CHILDREN)
+with open(sys.argv[1], "w") as out:
+    json.dump({"maxrss_kib": used.ru_maxrss, "cpu": used.ru_utime + used.ru_stime}, out)
+sys.exit(done.returncode)
+"""
 
 
 def free_port() -> int:
@@ -134,35 +142,39 @@ class Bench:
         return counts
 
     def run(self, export: str) -> Run:
-        """Run the export in its own process: its record, wall and engine seconds, peak RSS."""
+        """Run the export in its own process: its record, wall and engine seconds, peak RSS.
+
+        The run is started by a small launcher process: Linux keeps a process's peak RSS
+        across ``exec``, so a child forked straight from this (big) bench process would report
+        the bench's memory, not its own."""
         before = self.counters()
         env = {k: v for k, v in os.environ.items() if not k.startswith("SEGSYNC_")}
         cmd = [sys.executable, "-m", "segsync", "--data-dir", str(self.settings.data_dir)]
         errors = self.root / "stderr.txt"
+        usage_file = self.root / "usage.json"
         with errors.open("wb") as err:
             started = time.perf_counter()
-            process = subprocess.Popen(
-                [*cmd, "exports", "run", export, "--json"],
+            process = subprocess.run(
+                [sys.executable, "-c", LAUNCHER, str(usage_file), *cmd, "exports", "run", export,
+                 "--json"],
                 stdout=subprocess.PIPE,
                 stderr=err,
                 env=env,
-            )
-            assert process.stdout is not None
-            out = process.stdout.read()
-            _, status, usage = os.wait4(process.pid, 0)
+                check=False,
+            )  # fmt: skip
             wall = time.perf_counter() - started
-            process.returncode = os.waitstatus_to_exitcode(status)
         if process.returncode != 0:
             raise SystemExit(f"run failed: {errors.read_text()[-2000:]}")
-        record = json.loads(out)
+        record = json.loads(process.stdout)
+        usage = json.loads(usage_file.read_text())
         after = self.counters()
         by_route = {k: n - before.get(k, 0) for k, n in after.items() if n - before.get(k, 0)}
         return Run(
             record,
             wall,
             self.engine_seconds(record["id"]),
-            usage.ru_maxrss / 1024,
-            usage.ru_utime + usage.ru_stime,
+            usage["maxrss_kib"] / 1024,
+            usage["cpu"],
             sum(by_route.values()),
             by_route,
         )
