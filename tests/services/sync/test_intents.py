@@ -22,8 +22,10 @@ from segsync.services.sync.engine import EngineParts
 from segsync.services.sync.store import RunStore
 from segsync.services.sync.tally import Snapshot, StateChanges
 from segsync.simulator import RunningSimulator
+from segsync.storage.repositories.runs import RunRecord
 from segsync.storage.repositories.sync import SyncStateRepository
 from tests.services.runs_support import (
+    Person,
     contacts,
     count,
     ctx,
@@ -75,6 +77,19 @@ def _die_during_first_run(
     assert run.status is RunStatus.FAILURE, run.message
 
 
+def _twenty_leave_then_run(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> tuple[list[Person], RunRecord]:
+    """People 11 to 30 leave the segment, then the export runs (and ends Successful)."""
+    stay = people(10)
+    leave = [p.__class__(p.id, p.email, p.first, p.last, "") for p in people(20, start=11)]
+    write_profiles(ctx, tmp_path / "people.csv", [*stay, *leave])
+    reset_stats(sim)
+    run = runs.run_export(ctx, "Newsletter", tune=in_process(sim, fast))
+    assert run.status is RunStatus.SUCCESSFUL, run.message
+    return stay, run
+
+
 def _state(ctx: ServiceContext) -> tuple[set[tuple[int, str]], set[tuple[int, str]]]:
     with ctx.db.session() as session:
         repo = SyncStateRepository(session)
@@ -92,13 +107,8 @@ def test_a_batch_taken_but_never_recorded_is_removed_after_the_people_left(
     assert len(pending) == 30
 
     # Before the next run, 20 of them leave the segment (the data moved on meanwhile).
-    stay = people(10)
-    leave = [p.__class__(p.id, p.email, p.first, p.last, "") for p in people(20, start=11)]
-    write_profiles(ctx, tmp_path / "people.csv", [*stay, *leave])
-    reset_stats(sim)
-    run = runs.run_export(ctx, "Newsletter", tune=in_process(sim, fast))
+    stay, run = _twenty_leave_then_run(ctx, sim, tmp_path)
 
-    assert run.status is RunStatus.SUCCESSFUL, run.message
     assert list_members(sim)["Seg A"] == {p.email for p in stay}  # no orphan
     assert run.counts.removed == 20
     known, pending = _state(ctx)
@@ -116,13 +126,8 @@ def test_pending_memberships_of_a_batch_that_never_left_cost_a_look_not_a_remova
     assert list_members(sim).get("Seg A", set()) == set()  # nothing left
     assert len(_state(ctx)[1]) == 30
 
-    stay = people(10)
-    leave = [p.__class__(p.id, p.email, p.first, p.last, "") for p in people(20, start=11)]
-    write_profiles(ctx, tmp_path / "people.csv", [*stay, *leave])
-    reset_stats(sim)
-    run = runs.run_export(ctx, "Newsletter", tune=in_process(sim, fast))
+    stay, run = _twenty_leave_then_run(ctx, sim, tmp_path)
 
-    assert run.status is RunStatus.SUCCESSFUL, run.message
     assert list_members(sim)["Seg A"] == {p.email for p in stay}
     assert run.counts.removed == 0  # nobody was on the list to be taken off
     sent = stats(sim)
