@@ -42,18 +42,12 @@ class Settings(BaseSettings):
     # Web UI (docs/web.md): mark the session cookie Secure when served over HTTPS.
     web_secure_cookies: bool = False
 
-    @field_validator("smtp_recipients", mode="before")
+    @field_validator("smtp_recipients", "outbound_allow", mode="before")
     @classmethod
-    def _split_recipients(cls, value: object) -> object:
-        """``SEGSYNC_SMTP_RECIPIENTS=a@example.com,b@example.com`` (commas or spaces)."""
-        if isinstance(value, str):
-            return [part for part in value.replace(",", " ").split() if part]
-        return value
-
-    @field_validator("outbound_allow", mode="before")
-    @classmethod
-    def _split_allow(cls, value: object) -> object:
-        """``SEGSYNC_OUTBOUND_ALLOW=https://*,loopback`` (commas or spaces)."""
+    def _split_list(cls, value: object) -> object:
+        """A list given as one string, items apart by commas or spaces:
+        ``SEGSYNC_SMTP_RECIPIENTS=a@example.com,b@example.com``,
+        ``SEGSYNC_OUTBOUND_ALLOW=https://*,loopback``."""
         if isinstance(value, str):
             return [part for part in value.replace(",", " ").split() if part]
         return value
