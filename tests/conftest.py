@@ -197,17 +197,22 @@ def frozen_now() -> Callable[[], datetime]:
     return lambda: FROZEN_NOW
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """Settings on a fresh data dir, ignoring any SEGSYNC_* variables of the environment."""
+def fresh_settings(data_dir: Path) -> Settings:
+    """Settings on ``data_dir``, ignoring any SEGSYNC_* variables of the environment."""
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
-        data_dir=tmp_path / "data",
+        data_dir=data_dir,
         database_url=None,
         profiles_url=None,
         profiles_schema=None,
         secret_key=None,
     )
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings on a fresh data dir, ignoring any SEGSYNC_* variables of the environment."""
+    return fresh_settings(tmp_path / "data")
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from segsync.services.context import open_context
 from segsync.services.runs.worker import Worker
-from segsync.settings import Settings
 from segsync.simulator import RunningSimulator, SimulatorConfig, serve_in_thread
 from segsync.web.app import create_app
 from tests.browser.harness import (
@@ -34,6 +33,7 @@ from tests.browser.harness import (
     seed,
     serve_app,
 )
+from tests.conftest import fresh_settings
 
 TIMEOUT_MS = 10_000
 
@@ -69,13 +69,7 @@ def site(
     """The real app on a seeded data dir, served by uvicorn in a thread, and a worker thread
     that executes the runs the Run buttons queue."""
     data_dir: Path = tmp_path_factory.mktemp("browser") / "data"
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        data_dir=data_dir,
-        database_url=None,
-        profiles_url=None,
-        secret_key=None,
-    )
+    settings = fresh_settings(data_dir)
     seed(settings)
     with open_context(settings) as worker_ctx, serve_app(create_app(settings)) as base_url:
         worker = Worker(worker_ctx, poll_interval=0.1)

@@ -21,6 +21,7 @@ from segsync.services.runs import queue
 from segsync.settings import Settings
 from segsync.simulator import SimulatorConfig, serve_in_thread
 from segsync.web.app import create_app
+from tests.conftest import fresh_settings
 from tests.fuzz.tally import TALLIES, write_report
 
 CANARY = "CANARYf7uzz"
@@ -92,13 +93,7 @@ class Seeded:
 @pytest.fixture(scope="session")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     data_dir = tmp_path_factory.mktemp("fuzz") / "data"
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        data_dir=data_dir,
-        database_url=None,
-        profiles_url=None,
-        secret_key=None,
-    )
+    settings = fresh_settings(data_dir)
     with serve_in_thread(SimulatorConfig(api_keys=[API_KEY], rate_limit=0)) as simulator:
         app = create_app(settings)
         runtime = app.state.runtime

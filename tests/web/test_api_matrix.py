@@ -41,6 +41,7 @@ from segsync.settings import Settings
 from segsync.simulator import RunningSimulator, SimulatorConfig, serve_in_thread
 from segsync.web import api as api_package
 from segsync.web.app import create_app
+from tests.conftest import fresh_settings
 
 API_KEY = "sim-matrix-key-7f3e91c2d5a8"
 PASSWORD = "matrix password 42"
@@ -254,13 +255,7 @@ TARGETS: dict[str, Callable[[World, str | None], int]] = {
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     data_dir: Path = tmp_path_factory.mktemp("matrix") / "data"
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        data_dir=data_dir,
-        database_url=None,
-        profiles_url=None,
-        secret_key=None,
-    )
+    settings = fresh_settings(data_dir)
     config = SimulatorConfig(api_keys=[API_KEY], rate_limit=0)
     with serve_in_thread(config) as simulator:
         app = create_app(settings)
