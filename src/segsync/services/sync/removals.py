@@ -83,4 +83,4 @@ async def remove_memberships(
         await committer.close()
     if error is not None:
         raise error
-    return not (stopped or position < len(removals))
+    return not stopped  # an error or a failed commit was raised above
