@@ -4,10 +4,12 @@ never take one run twice nor start two runs of one connection."""
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,7 @@ from segsync.services.sync.lease import mark_active
 from segsync.settings import Settings
 from segsync.simulator import RunningSimulator
 from segsync.storage.models.runs import Run
+from segsync.storage.repositories.run_queue import RunQueueRepository
 from segsync.storage.repositories.runs import HOLD_PREFIX, RunRepository
 from tests.services.runs_support import (
     connect,
@@ -212,3 +215,29 @@ def test_many_claimers_at_once_never_share_a_run_or_a_connection(
     with ctx.db.session() as session:
         statuses = Counter(run.status for run in RunRepository(session).list())
     assert statuses == {RunStatus.PROCESSING: 2, RunStatus.QUEUED: 10}
+
+
+def test_a_claimed_run_starts_when_its_checks_passed_not_when_the_claim_began(
+    queue_ctx: ServiceContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim may wait on the queue's locks (another claim, a run ending). Its run starts
+    once the connection was found free, so its start never precedes the end of the run it
+    waited for. The clock moves a second at every reading."""
+    ticks = itertools.count()
+    base = queue_ctx.now()
+    ctx = dataclasses.replace(queue_ctx, now=lambda: base + timedelta(seconds=next(ticks)))
+    enqueue_run(ctx, "A1")
+    checked: list[datetime] = []
+    free = RunQueueRepository.connection_busy
+
+    def busy(self: RunQueueRepository, connection_id: int) -> bool:
+        checked.append(ctx.now())
+        return free(self, connection_id)
+
+    monkeypatch.setattr(RunQueueRepository, "connection_busy", busy)
+    claim = claim_next(ctx)
+
+    assert claim is not None
+    assert claim.run.started_at is not None
+    assert checked
+    assert claim.run.started_at > checked[-1]
