@@ -67,7 +67,7 @@ async def check_pending(
         except NotFound:  # the list is gone meanwhile: remove as usual (that copes with it)
             continue
         on_list[segment] = set(normalised_members(pairs))
-    check = PendingCheck(lists_read=len(worth))
+    check = PendingCheck(lists_read=len(on_list))
     for segment, email in removals:
         members = on_list.get(segment)
         if members is not None and (segment, email) in pending and email not in members:
