@@ -14,14 +14,19 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from segsync.storage.models.run_changes import RunChange
 from segsync.storage.models.sync import SyncContact
+from segsync.storage.repositories.driver import bind_value, execute_many
 
 ACTIONS = ("added", "updated", "removed", "refused")
 _IN_CHUNK = 500  # emails per IN (…) list
+_INSERT = (
+    "INSERT INTO run_changes (run_id, export_id, segment_id, email, profile_id, action, fields, "
+    "previous, new_contact, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def payload_json(fields: Any, custom: Any) -> str:
@@ -100,26 +105,13 @@ class RunChangeRepository:
         self, run_id: int, export_id: int, rows: Sequence[ChangeRow], *, now: datetime
     ) -> None:
         """Add ``rows`` as changes of ``run_id``."""
-        if not rows:
-            return
-        self.session.execute(
-            insert(RunChange),
-            [
-                {
-                    "run_id": run_id,
-                    "export_id": export_id,
-                    "segment_id": r.segment_id,
-                    "email": r.email,
-                    "profile_id": r.profile_id,
-                    "action": r.action,
-                    "fields": r.fields,
-                    "previous": r.previous,
-                    "new_contact": r.new_contact,
-                    "at": now,
-                }
-                for r in rows
-            ],
-        )
+        stamp = bind_value(self.session, RunChange.__table__.c.at, now)
+        params = [
+            (run_id, export_id, r.segment_id, r.email, r.profile_id, r.action, r.fields,
+             r.previous, r.new_contact, stamp)
+            for r in rows
+        ]  # fmt: skip
+        execute_many(self.session, _INSERT, params)
 
     def before_run(
         self, run_id: int, export_id: int, emails: Iterable[str]
