@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from segsync.storage.models.run_changes import RunChange
+from segsync.storage.models.runs import Run
 from segsync.storage.models.sync import SyncContact
 from segsync.storage.repositories.driver import bind_value, execute_many
 
@@ -215,19 +216,16 @@ class RunChangeRepository:
 
     def prune(self, export_id: int, keep_runs: int) -> int:
         """Keep the changes of the export's newest ``keep_runs`` runs that recorded any; delete
-        the older ones. Returns how many rows went."""
-        kept = (
-            select(RunChange.run_id)
-            .where(RunChange.export_id == export_id)
-            .group_by(RunChange.run_id)
-            .order_by(RunChange.run_id.desc())
-            .limit(max(keep_runs, 0))
+        the older ones. Returns how many rows went. Reads the export's runs (one index probe
+        each), never its change rows."""
+        older = self.runs_kept(export_id)[max(keep_runs, 0) :]
+        if not older:
+            return 0
+        result = self.session.execute(
+            delete(RunChange)
+            .where(RunChange.run_id.in_(older))
+            .execution_options(synchronize_session=False)
         )
-        kept_ids = builtins.list(self.session.scalars(kept))
-        query = delete(RunChange).where(RunChange.export_id == export_id)
-        if kept_ids:
-            query = query.where(RunChange.run_id.not_in(kept_ids))
-        result = self.session.execute(query.execution_options(synchronize_session=False))
         return int(getattr(result, "rowcount", 0) or 0)
 
     def forget_email(self, email: str) -> int:
@@ -241,11 +239,9 @@ class RunChangeRepository:
 
     def runs_kept(self, export_id: int) -> builtins.list[int]:
         """The ids of the export's runs whose changes are kept, newest first."""
+        recorded = select(RunChange.id).where(RunChange.run_id == Run.id).exists()
         rows = self.session.scalars(
-            select(RunChange.run_id)
-            .where(RunChange.export_id == export_id)
-            .distinct()
-            .order_by(RunChange.run_id.desc())
+            select(Run.id).where(Run.export_id == export_id, recorded).order_by(Run.id.desc())
         )
         return builtins.list(rows)
 

@@ -87,6 +87,11 @@ class SyncStateRepository:
         rows = self._select(_MEMBERSHIPS, export_id, pending)
         return {(int(segment_id), email) for segment_id, email in rows}
 
+    def membership_keys(self, export_id: int, *, pending: bool = False) -> set[tuple[str, str]]:
+        """:meth:`memberships` with the segment id as text (the plan's segment keys)."""
+        rows = self._select(_MEMBERSHIPS, export_id, pending)
+        return {(str(segment_id), email) for segment_id, email in rows}
+
     def record_intents(
         self,
         export_id: int,
