@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ from ibis.backends import BaseBackend
 from segsync.domain.catalog import AttrType, TableInfo
 from segsync.domain.untrusted import clip
 from segsync.errors import Conflict, InputError
+from segsync.profiles import pgcopy, spark
 from segsync.profiles.readers import (
     Progress,
     SourceFile,
@@ -85,7 +87,7 @@ def import_file(
         check_csv(source)
     _check_target(engine, table, replace)
     staging = staging_name(table)
-    engine.backend.drop_table(staging, force=True)
+    drop(engine, staging)
     try:
         examples: list[int] = []
         if engine.name == "duckdb":
@@ -110,7 +112,7 @@ def import_file(
         )
     finally:
         with contextlib.suppress(Exception):
-            engine.backend.drop_table(staging, force=True)
+            drop(engine, staging)
 
 
 def import_arrow(
@@ -124,7 +126,7 @@ def import_arrow(
 ) -> ImportResult:
     _check_target(engine, table, replace)
     staging = staging_name(table)
-    engine.backend.drop_table(staging, force=True)
+    drop(engine, staging)
     try:
         examples: list[int] = []
         if engine.name == "duckdb":
@@ -152,7 +154,15 @@ def import_arrow(
         )
     finally:
         with contextlib.suppress(Exception):
-            engine.backend.drop_table(staging, force=True)
+            drop(engine, staging)
+
+
+def drop(engine: ProfileEngine, name: str) -> None:
+    """Drop table ``name`` if it exists (on Spark with its warehouse directory)."""
+    if engine.name == spark.SCHEME:
+        spark.drop_table(engine.backend, name)
+    else:
+        engine.backend.drop_table(name, force=True)
 
 
 def _check_target(engine: ProfileEngine, table: str, replace: bool) -> None:
@@ -240,25 +250,44 @@ def _stage_batches(
     key: str | None,
     label: str,
 ) -> list[int]:
-    """Create ``staging`` from Arrow batches through Ibis (any backend). Returns the indexes of
-    the first rows whose key is empty, to name them in an error."""
-    backend = engine.backend
-    created = False
-    offset = 0
+    """Create ``staging`` from Arrow batches by the engine's bulk path: COPY on PostgreSQL,
+    Parquet on Spark, Ibis's inserts elsewhere. Returns the indexes of the first rows whose
+    key is empty, to name them in an error."""
     empty: list[int] = []
-    for batch in batches:
-        data = _without_null_types(pa.Table.from_batches([batch]))
-        if key is not None and key in data.column_names and len(empty) < _EXAMPLES:
-            empty.extend(offset + i for i in _empty_indexes(data.column(key)))
+
+    def tables() -> Iterator[pa.Table]:
+        offset = 0
+        for batch in batches:
+            data = _without_null_types(pa.Table.from_batches([batch]))
+            if key is not None and key in data.column_names and len(empty) < _EXAMPLES:
+                empty.extend(offset + i for i in _empty_indexes(data.column(key)))
+            offset += batch.num_rows
+            yield data
+
+    stream = tables()
+    if engine.name == spark.SCHEME:
+        created = spark.stage_batches(engine.backend, stream, staging)
+    else:
+        first = next(stream, None)
+        stream = itertools.chain([first] if first is not None else [], stream)
+        if engine.name == "postgres" and first is not None and pgcopy.copyable(first.schema):
+            created = pgcopy.copy_tables(engine.backend, stream, staging)
+        else:
+            created = _insert_tables(engine.backend, stream, staging)
+    if not created:
+        raise InputError(f"{label}: no rows to import (only a header, or no data)")
+    return empty[:_EXAMPLES]
+
+
+def _insert_tables(backend: BaseBackend, tables: Iterable[pa.Table], staging: str) -> bool:
+    created = False
+    for data in tables:
         if not created:
             backend.create_table(staging, obj=data)
             created = True
         elif data.num_rows:
             backend.insert(staging, obj=data)
-        offset += batch.num_rows
-    if not created:
-        raise InputError(f"{label}: no rows to import (only a header, or no data)")
-    return empty[:_EXAMPLES]
+    return created
 
 
 def _without_null_types(data: pa.Table) -> pa.Table:
@@ -378,6 +407,8 @@ def _swap(engine: ProfileEngine, staging: str, table: str) -> None:
         with backend.begin() as cursor:
             cursor.execute(drop)
             cursor.execute(rename)
+    elif engine.name == spark.SCHEME:
+        spark.swap(backend, staging, table)
     elif type(backend).rename_table is BaseBackend.rename_table:
         raise InputError(
             f"the profile engine ({engine.name}) cannot rename tables, so segsync cannot "
