@@ -181,10 +181,12 @@ def postgres_database() -> Iterator[Callable[[str], str]]:
 
 SPARK_TEST_OPTIONS = (
     "master=local[2]&spark.sql.shuffle.partitions=2&spark.default.parallelism=2"
-    "&spark.ui.enabled=false"
+    "&spark.ui.enabled=false&spark.sql.adaptive.enabled=false"
+    "&spark.driver.extraJavaOptions=-XX:TieredStopAtLevel=1"
 )
-"""Spark as the tests run it: small data, so few partitions (Spark's default of 200 shuffle
-partitions would cost seconds per query) and no web UI."""
+"""Spark as the tests run it, tuned for many tiny queries: two threads and two partitions
+(Spark's default of 200 shuffle partitions costs seconds per query), no adaptive re-planning,
+the JVM's quick compiler only (C1: the tests end before C2 would pay off), no web UI."""
 
 
 @pytest.fixture(scope="session")

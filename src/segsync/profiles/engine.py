@@ -179,7 +179,10 @@ class ProfileEngine:
         return str(self._backend.name)
 
     def list_tables(self) -> list[str]:
-        """User tables, sorted (staging tables and Ibis's in-memory tables are hidden)."""
+        """User tables, sorted (staging tables and Ibis's in-memory tables are hidden). On
+        Spark, Parquet directories new in the warehouse are registered first."""
+        if self.name == spark.SCHEME:
+            spark.register_directories(self._backend)
         names = self._backend.list_tables()
         return sorted(n for n in names if not n.startswith(_HIDDEN_PREFIXES))
 
