@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import ibis
 import pyarrow as pa
+import pyarrow.compute as pc
 from ibis.backends import BaseBackend
 
 from segsync.domain.catalog import AttrType, TableInfo
@@ -92,6 +93,8 @@ def import_file(
         examples: list[int] = []
         if engine.name == "duckdb":
             _stage_duckdb_file(engine, source, staging, progress)
+        elif source.format == "parquet" and spark.reads_driver_files(engine):
+            spark.stage_parquet(engine.backend, source.path, staging, progress)
         else:
             try:
                 examples = _stage_batches(
@@ -299,8 +302,13 @@ def _without_null_types(data: pa.Table) -> pa.Table:
 
 
 def _empty_indexes(column: pa.ChunkedArray) -> list[int]:
-    values = column.to_pylist()
-    return [i for i, v in enumerate(values) if v is None or str(v).strip() == ""][:_EXAMPLES]
+    """The first rows whose value is null or blank text (computed by Arrow, not row by row)."""
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        empty = pc.equal(pc.utf8_trim_whitespace(column), "")
+    else:
+        empty = pc.equal(pc.utf8_trim_whitespace(pc.cast(column, pa.string())), "")
+    found = pc.indices_nonzero(pc.fill_null(empty, True))
+    return [int(i) for i in found[:_EXAMPLES].to_pylist()]
 
 
 def _finish(

@@ -33,8 +33,8 @@ import shutil
 import tempfile
 import uuid
 import weakref
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -75,7 +75,7 @@ class SparkPlace:
     database: str | None
     warehouse: Path | None
     exchange: Path | None
-    local: bool = field(default=True)
+    local: bool = True
 
 
 _places: weakref.WeakKeyDictionary[Any, SparkPlace] = weakref.WeakKeyDictionary()
@@ -282,6 +282,22 @@ def stage_batches(backend: Any, batches: Iterable[pa.Table], staging: str) -> bo
         if writer is not None:
             writer.close()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def reads_driver_files(engine: Any) -> bool:
+    """Whether ``engine`` is Spark in local mode, whose executors read this host's files."""
+    return bool(engine.name == SCHEME and _places[engine.backend].local)
+
+
+def stage_parquet(
+    backend: Any, path: Path, staging: str, progress: Callable[[int, int], None] | None
+) -> None:
+    """Create ``staging`` from a Parquet file that Spark reads itself (local mode)."""
+    frame = backend._session.read.parquet(str(path.resolve()))
+    frame.write.saveAsTable(staging, format="parquet", mode="error")
+    if progress is not None:
+        size = path.stat().st_size
+        progress(size, size)
 
 
 def arrow_batches(backend: Any, expr: Any, batch_size: int) -> Iterator[pa.RecordBatch]:
