@@ -6,9 +6,10 @@ with ``generate_sample``, writes both as Parquet, then on each engine — a Duck
 
 - the import of both Parquet files (``ProfileEngine.import_file``: staged, key checked, swapped
   in), with rows/s;
-- for three segments (attribute-only, nested any/all with relative dates, a related rule with
-  sum and count over the last 90 days): ``count``, and the export's read phase — every member
-  with the four mapped columns streamed out as Arrow batches (``stream_members``), with rows/s;
+- for three segments (attribute-only; nested any/all with relative dates; a related rule, a
+  count or an average over the last 180 days' web and app orders): ``count``, and the export's
+  read phase — every member with the four mapped columns streamed out as Arrow batches
+  (``stream_members``), with rows/s;
 - Spark's time over DuckDB's for each.
 
 Then a 1,000,000-row CSV of profiles is imported into PostgreSQL (``COPY``), printing its time and
@@ -103,19 +104,24 @@ SEGMENTS: list[SegmentDefinition] = [
                 {
                     "related": "orders",
                     "conditions": {
-                        "attribute": "orders.OrderDate",
-                        "op": "within_last",
-                        "value": {"days": 90},
+                        "all": [
+                            {"attribute": "orders.Channel", "op": "in", "value": ["web", "app"]},
+                            {
+                                "attribute": "orders.OrderDate",
+                                "op": "within_last",
+                                "value": {"days": 180},
+                            },
+                        ]
                     },
                     "having": {
-                        "all": [
+                        "any": [
+                            {"aggregate": "count", "op": "greater_or_equal", "value": 3},
                             {
-                                "aggregate": "sum",
+                                "aggregate": "avg",
                                 "attribute": "orders.Amount",
                                 "op": "greater_than",
-                                "value": 100,
+                                "value": 120,
                             },
-                            {"aggregate": "count", "op": "greater_or_equal", "value": 2},
                         ]
                     },
                 }
