@@ -4,6 +4,7 @@ extras named when a warehouse's backend is missing."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,6 +27,7 @@ def test_local_keeps_its_tables_in_the_data_dir(tmp_path: Path) -> None:
     assert place.exchange == tmp_path / "spark-warehouse" / "_segsync_exchange"
     assert place.conf["spark.sql.warehouse.dir"] == str((tmp_path / "spark-warehouse").resolve())
     assert place.database is None
+    assert int(place.conf["spark.sql.shuffle.partitions"]) == 2 * (os.cpu_count() or 1)
 
 
 def test_a_path_a_master_and_settings_come_from_the_url(tmp_path: Path) -> None:

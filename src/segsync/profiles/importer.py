@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import itertools
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,13 +12,12 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import ibis
 import pyarrow as pa
-import pyarrow.compute as pc
 from ibis.backends import BaseBackend
 
 from segsync.domain.catalog import AttrType, TableInfo
 from segsync.domain.untrusted import clip
 from segsync.errors import Conflict, InputError
-from segsync.profiles import pgcopy, spark
+from segsync.profiles import spark
 from segsync.profiles.readers import (
     Progress,
     SourceFile,
@@ -29,11 +27,11 @@ from segsync.profiles.readers import (
     sniff_delimiter,
 )
 from segsync.profiles.sniff import check_content, check_csv
+from segsync.profiles.staging import EXAMPLES, stage_batches
 
 if TYPE_CHECKING:
     from segsync.profiles.engine import ProfileEngine
 
-_EXAMPLES = 5
 _POLL_SECONDS = 0.1
 
 
@@ -97,7 +95,7 @@ def import_file(
             spark.stage_parquet(engine.backend, source.path, staging, progress)
         else:
             try:
-                examples = _stage_batches(
+                examples = stage_batches(
                     engine, arrow_batches(source, progress), staging, key, source.label
                 )
             except (pa.ArrowException, OSError) as err:
@@ -141,7 +139,7 @@ def import_arrow(
             finally:
                 duck.unregister(view)
         else:
-            examples = _stage_batches(
+            examples = stage_batches(
                 engine, data.to_batches(max_chunksize=50_000), staging, key, f"data for {table}"
             )
         return _finish(
@@ -246,71 +244,6 @@ def _run_duckdb(
         progress(total, total)
 
 
-def _stage_batches(
-    engine: ProfileEngine,
-    batches: Iterable[pa.RecordBatch],
-    staging: str,
-    key: str | None,
-    label: str,
-) -> list[int]:
-    """Create ``staging`` from Arrow batches by the engine's bulk path: COPY on PostgreSQL,
-    Parquet on Spark, Ibis's inserts elsewhere. Returns the indexes of the first rows whose
-    key is empty, to name them in an error."""
-    empty: list[int] = []
-
-    def tables() -> Iterator[pa.Table]:
-        offset = 0
-        for batch in batches:
-            data = _without_null_types(pa.Table.from_batches([batch]))
-            if key is not None and key in data.column_names and len(empty) < _EXAMPLES:
-                empty.extend(offset + i for i in _empty_indexes(data.column(key)))
-            offset += batch.num_rows
-            yield data
-
-    stream = tables()
-    if engine.name == spark.SCHEME:
-        created = spark.stage_batches(engine.backend, stream, staging)
-    else:
-        first = next(stream, None)
-        stream = itertools.chain([first] if first is not None else [], stream)
-        if engine.name == "postgres" and first is not None and pgcopy.copyable(first.schema):
-            created = pgcopy.copy_tables(engine.backend, stream, staging)
-        else:
-            created = _insert_tables(engine.backend, stream, staging)
-    if not created:
-        raise InputError(f"{label}: no rows to import (only a header, or no data)")
-    return empty[:_EXAMPLES]
-
-
-def _insert_tables(backend: BaseBackend, tables: Iterable[pa.Table], staging: str) -> bool:
-    created = False
-    for data in tables:
-        if not created:
-            backend.create_table(staging, obj=data)
-            created = True
-        elif data.num_rows:
-            backend.insert(staging, obj=data)
-    return created
-
-
-def _without_null_types(data: pa.Table) -> pa.Table:
-    # A column with only nulls has Arrow type null, which SQL engines cannot create.
-    for index, field in enumerate(data.schema):
-        if pa.types.is_null(field.type):
-            data = data.set_column(index, field.name, data.column(index).cast(pa.string()))
-    return data
-
-
-def _empty_indexes(column: pa.ChunkedArray) -> list[int]:
-    """The first rows whose value is null or blank text (computed by Arrow, not row by row)."""
-    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        empty = pc.equal(pc.utf8_trim_whitespace(column), "")
-    else:
-        empty = pc.equal(pc.utf8_trim_whitespace(pc.cast(column, pa.string())), "")
-    found = pc.indices_nonzero(pc.fill_null(empty, True))
-    return [int(i) for i in found[:_EXAMPLES].to_pylist()]
-
-
 def _finish(
     engine: ProfileEngine,
     staging: str,
@@ -361,7 +294,11 @@ def _check_key(
         )
     column = staged[key]
     empty = column.isnull() | (column.cast("string").strip() == "")
-    empty_count = int(staged.filter(empty).count().execute())
+    # One scan for both checks; the grouping that finds the repeated values runs only if any.
+    stats = staged.aggregate(
+        rows=staged.count(), empty=staged.count(where=empty), distinct=column.nunique()
+    ).to_pyarrow()
+    rows, empty_count, distinct = (int(stats[name][0].as_py() or 0) for name in stats.column_names)
     if empty_count:
         if engine.name == "duckdb":
             # A view (a table read in place may be one) has no rowid: then no row numbers.
@@ -369,7 +306,7 @@ def _check_key(
                 found = engine.backend.con.execute(
                     f"SELECT rowid FROM {_quote(staging)} WHERE {_quote(key)} IS NULL "  # noqa: S608
                     f"OR trim(CAST({_quote(key)} AS VARCHAR)) = '' ORDER BY rowid "
-                    f"LIMIT {_EXAMPLES}"
+                    f"LIMIT {EXAMPLES}"
                 ).fetchall()
                 empty_key_rows = [int(row[0]) for row in found]
         where = ", ".join(line_label(fmt)(i) for i in empty_key_rows)
@@ -378,11 +315,13 @@ def _check_key(
             + (f" ({where})" if where else "")
             + "; every row needs a key"
         )
+    if distinct == rows:
+        return
     counts = staged.group_by(key).aggregate(n=staged.count())
     duplicated = counts.filter(counts.n > 1)
     duplicate_count = int(duplicated.count().execute())
     if duplicate_count:
-        top = duplicated.order_by([ibis.desc("n"), key]).limit(_EXAMPLES).to_pyarrow()
+        top = duplicated.order_by([ibis.desc("n"), key]).limit(EXAMPLES).to_pyarrow()
         examples = ", ".join(
             f"{clip(repr(value), 60)} ×{n}"
             for value, n in zip(

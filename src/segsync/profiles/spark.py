@@ -28,6 +28,7 @@ executor (a shared mount).
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shutil
 import tempfile
@@ -50,6 +51,8 @@ DEFAULT_DATABASE = "segsync"
 WAREHOUSE_DIR = "spark-warehouse"
 """The warehouse directory's name in the data dir, for ``pyspark://local``."""
 _OPTIONS = ("master", "database", "exchange")
+LOCAL_PARTITIONS_PER_CORE = 2
+"""In local mode, shuffles use this many partitions per core unless the URL says otherwise."""
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _EXCHANGE_PREFIX = "_segsync_exchange_"
 DEFAULTS = {
@@ -84,6 +87,10 @@ _places: weakref.WeakKeyDictionary[Any, SparkPlace] = weakref.WeakKeyDictionary(
 def available() -> bool:
     """Whether PySpark is installed (the ``spark`` extra)."""
     return importlib.util.find_spec("pyspark") is not None
+
+
+def _cores() -> int:
+    return os.cpu_count() or 1
 
 
 def parse_url(url: str, data_dir: Path | None) -> SparkPlace:
@@ -132,6 +139,8 @@ def parse_url(url: str, data_dir: Path | None) -> SparkPlace:
         exchange = warehouse / "_segsync_exchange"
     if warehouse is not None:
         conf.setdefault("spark.sql.warehouse.dir", str(warehouse.resolve()))
+    if local:  # one machine: Spark's 200 shuffle partitions are mostly overhead
+        conf.setdefault("spark.sql.shuffle.partitions", str(LOCAL_PARTITIONS_PER_CORE * _cores()))
     return SparkPlace(master, conf, database, warehouse, exchange, local)
 
 
