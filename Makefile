@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.segsync-installed
 
-.PHONY: test check demo bench soak fuzz lint fmt typecheck install clean browser screenshots
+.PHONY: test check demo bench soak fuzz lint fmt typecheck install clean browser java screenshots
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,8 +29,20 @@ browser:
 		echo "      (or fail under SEGSYNC_TEST_REQUIRE_ALL=1): sudo apt-get install chromium"; \
 	fi
 
+## make java: Debian's Java 17 for the Spark tests (PySpark runs Spark in a JVM; installed with
+## apt-get when root, like the browser above). PySpark itself comes with the test extra.
+java:
+	@if command -v java >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian's Java 17 for the Spark tests"; \
+		apt-get update && apt-get install -y --no-install-recommends openjdk-17-jre-headless; \
+	else \
+		echo "note: java is missing and we are not root; the Spark tests will skip"; \
+		echo "      (or fail under SEGSYNC_TEST_REQUIRE_ALL=1): sudo apt-get install openjdk-17-jre-headless"; \
+	fi
+
 ## make test: lint, format check, strict type check, then every test on two workers
-test: $(STAMP) browser
+test: $(STAMP) browser java
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy --strict src

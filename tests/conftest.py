@@ -18,6 +18,7 @@ PostgreSQL without the ``postgres`` marker.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -40,7 +41,7 @@ FROZEN_NOW = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)
 
 TESTS = Path(__file__).resolve().parent
 FAST_OPTION = "--fast"
-FAST_DESELECTS = ("slow", "postgres", "browser", "integration")
+FAST_DESELECTS = ("slow", "postgres", "browser", "integration", "spark")
 INTEGRATION_DIRS = ("services", "web", "cli", "e2e")
 """Where tests go through the use cases and the edges (web, CLI): the integration tier. The
 run engine's own stages (``services/sync``) stay in the fast tier."""
@@ -89,6 +90,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "postgres_database" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.postgres)
+        if "spark_session" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.spark)
         if _under(item, "browser"):
             item.add_marker(pytest.mark.browser)
         if _under(item, "e2e"):
@@ -174,6 +177,56 @@ def postgres_database() -> Iterator[Callable[[str], str]]:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+SPARK_TEST_OPTIONS = (
+    "master=local[2]&spark.sql.shuffle.partitions=2&spark.default.parallelism=2"
+    "&spark.ui.enabled=false&spark.sql.adaptive.enabled=false"
+    "&spark.driver.extraJavaOptions=-XX:TieredStopAtLevel=1"
+)
+"""Spark as the tests run it, tuned for many tiny queries: two threads and two partitions
+(Spark's default of 200 shuffle partitions costs seconds per query), no adaptive re-planning,
+the JVM's quick compiler only (C1: the tests end before C2 would pay off), no web UI."""
+
+
+@pytest.fixture(scope="session")
+def spark_session(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], str]:
+    """A factory of ``pyspark://`` profile engine URLs, each a fresh database in a fresh
+    warehouse directory; all share this worker's one SparkContext (started here, once: it
+    takes seconds). Skips with the reason when Java or PySpark is missing, unless
+    ``SEGSYNC_TEST_REQUIRE_ALL=1``, which makes it a failure."""
+    from segsync.errors import SegsyncError
+    from segsync.profiles import spark
+
+    if os.environ.get(_FAST_ENV) == "1":
+        pytest.fail(
+            "this test uses Spark but is not marked `spark`: mark it (or the fixture parameter "
+            "that chooses Spark), so the fast tier leaves it out"
+        )
+    reason = None
+    if not spark.available():
+        reason = "PySpark is not installed (pip install -e '.[test]')"
+    elif shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        reason = "Java is missing (make java: apt-get install openjdk-17-jre-headless)"
+    root = tmp_path_factory.mktemp("spark")
+    made = 0
+
+    def url(label: str) -> str:
+        nonlocal made
+        made += 1
+        name = f"{label}_{made}"
+        return f"pyspark://local/{root / name}?database={name}&{SPARK_TEST_OPTIONS}"
+
+    if reason is None:
+        try:
+            spark.connect(url("start"), None)
+        except SegsyncError as err:
+            reason = f"Spark does not start: {err}"
+    if reason is not None:
+        if os.environ.get("SEGSYNC_TEST_REQUIRE_ALL") == "1":
+            pytest.fail(f"{reason} (SEGSYNC_TEST_REQUIRE_ALL=1)")
+        pytest.skip(reason)
+    return url
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""The profile engine on DuckDB (a file in tmp) and on a fresh PostgreSQL database."""
+"""The profile engine on DuckDB (a file in tmp), on a fresh PostgreSQL database and on a fresh
+Spark database (local mode)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,19 @@ def postgres_profiles_url(postgres_database: Callable[[str], str]) -> str:
     return postgres_database("profiles")
 
 
-@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+ENGINES = [
+    "duckdb",
+    pytest.param("postgres", marks=pytest.mark.postgres),
+    pytest.param("spark", marks=pytest.mark.spark),
+]
+
+
+@pytest.fixture(params=ENGINES)
 def engine_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "duckdb":
         return f"duckdb://{tmp_path / 'engine' / 'profiles.duckdb'}"
+    if request.param == "spark":  # a fresh database on the worker's one SparkContext
+        return str(request.getfixturevalue("spark_session")("profiles"))
     url = str(request.getfixturevalue("postgres_profiles_url"))
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP SCHEMA public CASCADE")

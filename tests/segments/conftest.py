@@ -1,8 +1,9 @@
 # ruff: noqa: E501  (expected messages and the fixture table read best unwrapped)
-"""A small hand-made profile set (12 customers, 14 orders) loaded into DuckDB and Postgres.
+"""A small hand-made profile set (12 customers, 14 orders) loaded into DuckDB, Postgres and Spark.
 
 Every expected member list in these tests was worked out by hand from the rows below, with the
-evaluation time frozen at NOW. The ``engine`` fixture runs each test on both engines.
+evaluation time frozen at NOW. The ``engine`` fixture runs each test on the three engines: the
+engine conformance suite (docs/warehouses.md).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import yaml
 
 from segsync.domain.catalog import AttrType, Catalog, Relationship, TableInfo
 from segsync.domain.segment_definition import definition_from_dict
+from segsync.profiles.engine import ProfileEngine
 from segsync.segments.compiler import compile_segment
 
 NOW = datetime(2024, 6, 10, 12, 0)
@@ -212,7 +214,27 @@ def postgres_engine(postgres_database: Callable[[str], str]) -> Iterator[Engine]
     con.disconnect()
 
 
-@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="session")
+def spark_engine(spark_session: Callable[[str], str]) -> Iterator[Engine]:
+    """The fixture tables in a Spark database, loaded by segsync's own importer (Arrow to
+    Parquet to Spark), on the worker's one SparkContext."""
+    engine = ProfileEngine.connect(spark_session("segments"))
+    for name, data in _fixture_tables():
+        engine.import_arrow(data, name)
+    yield Engine("spark", engine.backend, make_catalog())
+    engine.close()
+
+
+ENGINES = [
+    "duckdb",
+    pytest.param("postgres", marks=pytest.mark.postgres),
+    pytest.param("spark", marks=pytest.mark.spark),
+]
+"""The engines of the conformance suite: every test taking ``engine`` runs on each, with the
+same expected members."""
+
+
+@pytest.fixture(params=ENGINES)
 def engine(request: pytest.FixtureRequest) -> Engine:
     fixture: Engine = request.getfixturevalue(f"{request.param}_engine")
     return fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import time
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from ibis.common.exceptions import TableNotFound
 
 from segsync.domain.catalog import AttrType, TableInfo
 from segsync.errors import FatalError, InputError, NotFound
-from segsync.profiles import importer
+from segsync.profiles import importer, spark
 from segsync.profiles.importer import ImportResult
 from segsync.profiles.placement import OwnTables, place_postgres, refuse_metadata_file
 from segsync.profiles.readers import Progress
@@ -50,6 +51,28 @@ def check_table_name(name: str) -> str:
             f"letter or _, at most 63 characters (and not starting with {INTERNAL_PREFIX!r})"
         )
     return name
+
+
+EXTRAS = {
+    "pyspark": ("pyspark", spark.EXTRA),
+    "bigquery": ("google.cloud.bigquery", "bigquery"),
+    "snowflake": ("snowflake.connector", "snowflake"),
+    "trino": ("trino", "trino"),
+}
+"""URL scheme → (the module its Ibis backend needs, the segsync extra that installs it)."""
+
+
+def _check_extra(url: str, scheme: str) -> None:
+    """``InputError`` naming the extra to install when the URL's backend is missing."""
+    if scheme not in EXTRAS:
+        return
+    module, extra = EXTRAS[scheme]
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a missing parent package (google.cloud)
+        found = False
+    if not found:
+        raise InputError(spark.missing_extra_message(masked_url(url), extra))
 
 
 def _normalise_url(url: str) -> str:
@@ -98,6 +121,7 @@ class ProfileEngine:
         sleep: Callable[[float], None] = time.sleep,
         own: OwnTables | None = None,
         schema: str | None = None,
+        data_dir: Path | None = None,
     ) -> ProfileEngine:
         """Connect to the engine at ``url``; a DuckDB file's directory is created.
 
@@ -108,21 +132,28 @@ class ProfileEngine:
         ``own`` (segsync's own tables) keeps profile tables apart from them: a URL opening the
         metadata's SQLite file is refused, and on PostgreSQL the profile tables get a schema of
         their own when the database holds the metadata (``schema``, when given, is used in any
-        case; other engines ignore it). See :mod:`segsync.profiles.placement`."""
+        case; other engines ignore it). See :mod:`segsync.profiles.placement`.
+
+        ``data_dir`` is where ``pyspark://local`` keeps its tables (``DATA_DIR/spark-warehouse``,
+        :mod:`segsync.profiles.spark`). A URL whose backend needs an optional extra that is not
+        installed (``segsync[spark]``, ``[bigquery]``, ...) is refused, naming the extra."""
         url = _normalise_url(url)
         scheme = urlsplit(url).scheme
         own = own or OwnTables()
         refuse_metadata_file(url, own, masked_url(url))
+        _check_extra(url, scheme)
         try:
             if scheme == "duckdb":
                 backend = _connect_duckdb(url[len("duckdb://") :], lock_wait, sleep)
+            elif scheme == spark.SCHEME:
+                backend = spark.connect(url, data_dir)
             else:
                 backend = ibis.connect(url)
         except (ImportError, ValueError) as err:
             raise InputError(
                 f"profile engine URL {masked_url(url)!r} is not usable: {err}"
             ) from None
-        except FatalError:
+        except (FatalError, InputError):
             raise
         except Exception as err:
             raise FatalError(
@@ -148,7 +179,10 @@ class ProfileEngine:
         return str(self._backend.name)
 
     def list_tables(self) -> list[str]:
-        """User tables, sorted (staging tables and Ibis's in-memory tables are hidden)."""
+        """User tables, sorted (staging tables and Ibis's in-memory tables are hidden). On
+        Spark, Parquet directories new in the warehouse are registered first."""
+        if self.name == spark.SCHEME:
+            spark.register_directories(self._backend)
         names = self._backend.list_tables()
         return sorted(n for n in names if not n.startswith(_HIDDEN_PREFIXES))
 
@@ -168,7 +202,11 @@ class ProfileEngine:
         try:
             return self._backend.table(name)
         except TableNotFound:
-            raise NotFound(f"no table {name!r} in the profile engine; import it first") from None
+            pass
+        # Spark: another process may have written the table since this one connected.
+        if self.name == spark.SCHEME and name.lower() in spark.register_directories(self._backend):
+            return self._backend.table(name)
+        raise NotFound(f"no table {name!r} in the profile engine; import it first")
 
     def table_info(self, name: str, *, with_count: bool = False) -> TableInfo:
         """Columns of ``name`` as attribute types (unsupported types such as lists are left
@@ -226,9 +264,13 @@ class ProfileEngine:
 
     def drop_table(self, name: str) -> None:
         self.check_writable(name)
-        self._backend.drop_table(name, force=True)
+        importer.drop(self, name)
 
     def close(self) -> None:
+        """Disconnect. Spark's context stays up for the process's next engine (starting one
+        takes seconds); only this engine's session is let go."""
+        if self.name == spark.SCHEME:
+            return
         disconnect = getattr(self._backend, "disconnect", None)
         if callable(disconnect):
             disconnect()

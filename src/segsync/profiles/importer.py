@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +17,7 @@ from ibis.backends import BaseBackend
 from segsync.domain.catalog import AttrType, TableInfo
 from segsync.domain.untrusted import clip
 from segsync.errors import Conflict, InputError
+from segsync.profiles import spark
 from segsync.profiles.readers import (
     Progress,
     SourceFile,
@@ -26,11 +27,11 @@ from segsync.profiles.readers import (
     sniff_delimiter,
 )
 from segsync.profiles.sniff import check_content, check_csv
+from segsync.profiles.staging import EXAMPLES, stage_batches
 
 if TYPE_CHECKING:
     from segsync.profiles.engine import ProfileEngine
 
-_EXAMPLES = 5
 _POLL_SECONDS = 0.1
 
 
@@ -85,14 +86,16 @@ def import_file(
         check_csv(source)
     _check_target(engine, table, replace)
     staging = staging_name(table)
-    engine.backend.drop_table(staging, force=True)
+    drop(engine, staging)
     try:
         examples: list[int] = []
         if engine.name == "duckdb":
             _stage_duckdb_file(engine, source, staging, progress)
+        elif source.format == "parquet" and spark.reads_driver_files(engine):
+            spark.stage_parquet(engine.backend, source.path, staging, progress)
         else:
             try:
-                examples = _stage_batches(
+                examples = stage_batches(
                     engine, arrow_batches(source, progress), staging, key, source.label
                 )
             except (pa.ArrowException, OSError) as err:
@@ -110,7 +113,7 @@ def import_file(
         )
     finally:
         with contextlib.suppress(Exception):
-            engine.backend.drop_table(staging, force=True)
+            drop(engine, staging)
 
 
 def import_arrow(
@@ -124,7 +127,7 @@ def import_arrow(
 ) -> ImportResult:
     _check_target(engine, table, replace)
     staging = staging_name(table)
-    engine.backend.drop_table(staging, force=True)
+    drop(engine, staging)
     try:
         examples: list[int] = []
         if engine.name == "duckdb":
@@ -136,7 +139,7 @@ def import_arrow(
             finally:
                 duck.unregister(view)
         else:
-            examples = _stage_batches(
+            examples = stage_batches(
                 engine, data.to_batches(max_chunksize=50_000), staging, key, f"data for {table}"
             )
         return _finish(
@@ -152,7 +155,15 @@ def import_arrow(
         )
     finally:
         with contextlib.suppress(Exception):
-            engine.backend.drop_table(staging, force=True)
+            drop(engine, staging)
+
+
+def drop(engine: ProfileEngine, name: str) -> None:
+    """Drop table ``name`` if it exists (on Spark with its warehouse directory)."""
+    if engine.name == spark.SCHEME:
+        spark.drop_table(engine.backend, name)
+    else:
+        engine.backend.drop_table(name, force=True)
 
 
 def _check_target(engine: ProfileEngine, table: str, replace: bool) -> None:
@@ -233,47 +244,6 @@ def _run_duckdb(
         progress(total, total)
 
 
-def _stage_batches(
-    engine: ProfileEngine,
-    batches: Iterable[pa.RecordBatch],
-    staging: str,
-    key: str | None,
-    label: str,
-) -> list[int]:
-    """Create ``staging`` from Arrow batches through Ibis (any backend). Returns the indexes of
-    the first rows whose key is empty, to name them in an error."""
-    backend = engine.backend
-    created = False
-    offset = 0
-    empty: list[int] = []
-    for batch in batches:
-        data = _without_null_types(pa.Table.from_batches([batch]))
-        if key is not None and key in data.column_names and len(empty) < _EXAMPLES:
-            empty.extend(offset + i for i in _empty_indexes(data.column(key)))
-        if not created:
-            backend.create_table(staging, obj=data)
-            created = True
-        elif data.num_rows:
-            backend.insert(staging, obj=data)
-        offset += batch.num_rows
-    if not created:
-        raise InputError(f"{label}: no rows to import (only a header, or no data)")
-    return empty[:_EXAMPLES]
-
-
-def _without_null_types(data: pa.Table) -> pa.Table:
-    # A column with only nulls has Arrow type null, which SQL engines cannot create.
-    for index, field in enumerate(data.schema):
-        if pa.types.is_null(field.type):
-            data = data.set_column(index, field.name, data.column(index).cast(pa.string()))
-    return data
-
-
-def _empty_indexes(column: pa.ChunkedArray) -> list[int]:
-    values = column.to_pylist()
-    return [i for i, v in enumerate(values) if v is None or str(v).strip() == ""][:_EXAMPLES]
-
-
 def _finish(
     engine: ProfileEngine,
     staging: str,
@@ -324,7 +294,11 @@ def _check_key(
         )
     column = staged[key]
     empty = column.isnull() | (column.cast("string").strip() == "")
-    empty_count = int(staged.filter(empty).count().execute())
+    # One scan for both checks; the grouping that finds the repeated values runs only if any.
+    stats = staged.aggregate(
+        rows=staged.count(), empty=staged.count(where=empty), distinct=column.nunique()
+    ).to_pyarrow()
+    rows, empty_count, distinct = (int(stats[name][0].as_py() or 0) for name in stats.column_names)
     if empty_count:
         if engine.name == "duckdb":
             # A view (a table read in place may be one) has no rowid: then no row numbers.
@@ -332,7 +306,7 @@ def _check_key(
                 found = engine.backend.con.execute(
                     f"SELECT rowid FROM {_quote(staging)} WHERE {_quote(key)} IS NULL "  # noqa: S608
                     f"OR trim(CAST({_quote(key)} AS VARCHAR)) = '' ORDER BY rowid "
-                    f"LIMIT {_EXAMPLES}"
+                    f"LIMIT {EXAMPLES}"
                 ).fetchall()
                 empty_key_rows = [int(row[0]) for row in found]
         where = ", ".join(line_label(fmt)(i) for i in empty_key_rows)
@@ -341,11 +315,13 @@ def _check_key(
             + (f" ({where})" if where else "")
             + "; every row needs a key"
         )
+    if distinct == rows:
+        return
     counts = staged.group_by(key).aggregate(n=staged.count())
     duplicated = counts.filter(counts.n > 1)
     duplicate_count = int(duplicated.count().execute())
     if duplicate_count:
-        top = duplicated.order_by([ibis.desc("n"), key]).limit(_EXAMPLES).to_pyarrow()
+        top = duplicated.order_by([ibis.desc("n"), key]).limit(EXAMPLES).to_pyarrow()
         examples = ", ".join(
             f"{clip(repr(value), 60)} ×{n}"
             for value, n in zip(
@@ -378,6 +354,8 @@ def _swap(engine: ProfileEngine, staging: str, table: str) -> None:
         with backend.begin() as cursor:
             cursor.execute(drop)
             cursor.execute(rename)
+    elif engine.name == spark.SCHEME:
+        spark.swap(backend, staging, table)
     elif type(backend).rename_table is BaseBackend.rename_table:
         raise InputError(
             f"the profile engine ({engine.name}) cannot rename tables, so segsync cannot "

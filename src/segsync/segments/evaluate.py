@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from segsync.domain.catalog import AttrType
 from segsync.errors import InputError
+from segsync.profiles import spark
 from segsync.segments.compiler import profile_rows
 
 PREVIEW_LIMIT = 100
@@ -88,14 +89,24 @@ def stream_members(
     if batch_size <= 0:
         raise InputError(f"the batch size must be positive, got {batch_size}")
     table = members_with_attributes(members, profile, key, attributes)
+    for batch in _batches(table, batch_size):
+        # Some engines hand back larger chunks than asked for; split them.
+        for offset in range(0, max(batch.num_rows, 1), batch_size):
+            part = batch.slice(offset, batch_size)
+            if part.num_rows:
+                yield part
+
+
+def _batches(table: ir.Table, batch_size: int) -> Iterator[pa.RecordBatch]:
+    """The rows of ``table`` as Arrow batches, streamed by the engine (on Spark through
+    Parquet files: Ibis's own reader would collect the whole result first)."""
+    backend = table._find_backend()
+    if backend.name == spark.SCHEME:
+        yield from spark.arrow_batches(backend, table, batch_size)
+        return
     reader = table.to_pyarrow_batches(chunk_size=batch_size)
     try:
-        for batch in reader:
-            # Some engines hand back larger chunks than asked for; split them.
-            for offset in range(0, max(batch.num_rows, 1), batch_size):
-                part = batch.slice(offset, batch_size)
-                if part.num_rows:
-                    yield part
+        yield from reader
     finally:
         reader.close()
 
@@ -104,12 +115,8 @@ def member_ids(members: ir.Table, batch_size: int = 100_000) -> Iterator[pa.Arra
     """The member profile ids as Arrow string arrays (for snapshots), in no particular order."""
     key = members.columns[0]
     ids = members.select(members[key].cast("string").name(key))
-    reader = ids.to_pyarrow_batches(chunk_size=batch_size)
-    try:
-        for batch in reader:
-            yield batch.column(0)
-    finally:
-        reader.close()
+    for batch in _batches(ids, batch_size):
+        yield batch.column(0)
 
 
 @dataclass(frozen=True)

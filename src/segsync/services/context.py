@@ -53,6 +53,7 @@ class ServiceContext:
                 self.settings.profile_engine_url,
                 own=own_tables(self.db),
                 schema=self.settings.profiles_schema,
+                data_dir=self.settings.data_dir,
             )
         return self._profiles
 
