@@ -14,7 +14,7 @@ def test_a_near_miss_gets_the_closest_name() -> None:
 
 
 def test_a_name_differing_only_in_case_or_spaces_is_found_first() -> None:
-    assert closest("  loyal BIG spenders ", KNOWN) == "Loyal big spenders"
+    assert closest("  loyal  BIG spenders ", KNOWN) == "Loyal big spenders"
     assert closest("customers", ["Customer", "customers_x", "CUSTOMERS"]) == "CUSTOMERS"
 
 

@@ -32,18 +32,25 @@ from segsync.errors import SegsyncError
 
 def readable_help(command: Any, ctx: Any) -> None:
     """Help that reads as words, in every command: a flag shows no type (Typer's default is
-    ``<bool>``) and a text option shows its name (``--name NAME``, not ``--name <str>``).
+    ``<bool>``) and a text option or argument shows its name (``--name NAME``, not
+    ``--name <str>``).
     Duck-typed: Typer bundles its own copy of click's classes. ``get_params`` includes the
     ``--help`` option, which each command makes once and keeps."""
     for param in command.get_params(ctx):
-        if param.param_type_name != "option" or param.metavar is not None:
+        if param.param_type_name == "argument" and _type_name(param) == "str":
+            param.display_type_rich = _no_type  # its name (NAME, EMAIL) says it all
+        if param.metavar is not None:
             continue
-        if param.is_flag:
+        if param.param_type_name == "option" and param.is_flag:
             param.metavar = ""
         elif _type_name(param) == "str" and param.name:
             param.metavar = param.name.upper()
     for sub in getattr(command, "commands", {}).values():
         readable_help(sub, ctx)
+
+
+def _no_type(ctx: Any) -> None:
+    return None
 
 
 def _type_name(param: Any) -> str | None:

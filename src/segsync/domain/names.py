@@ -8,15 +8,19 @@ from difflib import get_close_matches
 
 
 def closest(name: str, known: Iterable[str]) -> str | None:
-    """The known name closest to ``name``: one that differs only in case, else the nearest by
-    :func:`difflib.get_close_matches` (similarity 0.6 or more), else ``None``."""
+    """The known name closest to ``name``: one that differs only in case or spacing, else the
+    nearest by :func:`difflib.get_close_matches` (similarity 0.6 or more), else ``None``."""
     names = list(dict.fromkeys(known))
-    folded = name.strip().casefold()
+    folded = _folded(name)
     for candidate in names:
-        if candidate.casefold() == folded:
+        if _folded(candidate) == folded:
             return candidate
     close = get_close_matches(name, names, n=1)
     return close[0] if close else None
+
+
+def _folded(name: str) -> str:
+    return " ".join(name.split()).casefold()
 
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:
