@@ -19,17 +19,12 @@ from typer.testing import CliRunner, Result
 from segsync.cli import app
 from segsync.services.context import open_context
 from segsync.settings import Settings
-from segsync.simulator import RunningSimulator, SimulatorConfig, SimulatorHost
-from tests.services.runs_support import API_KEY, make_export, people, setup
+from segsync.simulator import RunningSimulator
+from tests.cli.test_runs_cli import CLEAN_ENV, sim_fixture  # noqa: F401  # the simulator
+from tests.services.runs_support import make_export, people, setup
 
 Invoke = Callable[..., Result]
 LONG_EXPORT = "Newsletter audiences for the long weekend in Lisbon"
-CLEAN_ENV: dict[str, str | None] = {
-    "SEGSYNC_DATA_DIR": None,
-    "SEGSYNC_DATABASE_URL": None,
-    "SEGSYNC_PROFILES_URL": None,
-    "SEGSYNC_SECRET_KEY": None,
-}
 LIST_COMMANDS = [
     ["runs", "list"],
     ["segments", "list"],
@@ -40,11 +35,6 @@ LIST_COMMANDS = [
     ["audit"],
     ["users", "list"],
 ]
-
-
-@pytest.fixture
-def sim(simulator_host: SimulatorHost) -> RunningSimulator:
-    return simulator_host.serve(SimulatorConfig(api_keys=[API_KEY], rate_limit=0))
 
 
 @pytest.fixture
