@@ -20,10 +20,11 @@ from segsync.cli import app
 from segsync.services.context import open_context
 from segsync.settings import Settings
 from segsync.simulator import RunningSimulator
-from tests.cli.test_runs_cli import CLEAN_ENV, sim_fixture  # noqa: F401  # the simulator
+from tests.cli.test_runs_cli import CLEAN_ENV, sim
 from tests.services.runs_support import make_export, people, setup
 
 Invoke = Callable[..., Result]
+__all__ = ["sim"]  # fixtures
 LONG_EXPORT = "Newsletter audiences for the long weekend in Lisbon"
 LIST_COMMANDS = [
     ["runs", "list"],

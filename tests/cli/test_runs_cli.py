@@ -29,8 +29,8 @@ CLEAN_ENV: dict[str, str | None] = {
 }
 
 
-@pytest.fixture(name="sim")
-def sim_fixture(simulator_host: SimulatorHost) -> RunningSimulator:
+@pytest.fixture
+def sim(simulator_host: SimulatorHost) -> RunningSimulator:
     """A fresh simulator behind the session's loopback server."""
     return simulator_host.serve(SimulatorConfig(api_keys=[API_KEY], rate_limit=0))
 
