@@ -3,14 +3,20 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Two stamps: the package alone (what `make demo` needs) and the package with its test extras
+# (everything else). scripts/setup-venv.sh installs with uv, or pip (SEGSYNC_INSTALLER=pip).
+DEMO_STAMP := $(VENV)/.segsync-demo
 STAMP := $(VENV)/.segsync-installed
+export PYTHON
 
 .PHONY: test check demo bench soak fuzz lint fmt typecheck install clean browser java screenshots
 
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+$(DEMO_STAMP): pyproject.toml scripts/setup-venv.sh
+	@scripts/setup-venv.sh $(VENV) demo
+	@touch $(DEMO_STAMP)
+
+$(STAMP): $(DEMO_STAMP)
+	@scripts/setup-venv.sh $(VENV) test
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -60,8 +66,8 @@ check: $(STAMP)
 screenshots: $(STAMP) browser
 	$(BIN)/python scripts/screenshots.py
 
-## make demo: the whole job on embedded defaults
-demo: $(STAMP)
+## make demo: the whole job on embedded defaults (installs the package alone, not the test extras)
+demo: $(DEMO_STAMP)
 	$(BIN)/segsync demo
 
 ## make bench: every benchmark; each prints its figures

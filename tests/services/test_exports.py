@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from segsync.domain.emails import normalise_email
 from segsync.domain.permissions import Role
 from segsync.domain.schedule import ExportMode, ExportSchedule, Recurrence, Weekday
 from segsync.errors import Conflict, InputError, NotFound, PermissionDenied
@@ -93,6 +94,15 @@ def _expected_members(ctx: ServiceContext) -> tuple[int, int, int]:
     return len(gold), len(subscribed), len(gold | subscribed)
 
 
+def _expected_emails(ctx: ServiceContext) -> int:
+    """The distinct valid emails of the members of Gold or subscribed customers (what a run
+    compares with the contract limit), from the profile rows."""
+    rows = ctx.profiles.table("customers").to_pyarrow().to_pylist()
+    members = [r for r in rows if r["LoyaltyTier"] == "Gold" or r["IsSubscribed"]]
+    emails = {normalise_email(r["Email"])[0] for r in members}
+    return len(emails - {None})
+
+
 def _runs(ctx: ServiceContext) -> list[Run]:
     with ctx.db.session() as session:
         return list(session.scalars(select(Run).order_by(Run.id)))
@@ -153,7 +163,7 @@ def test_at_least_one_segment_is_required(ctx: ServiceContext) -> None:
 
 
 def test_unknown_segment_is_named(ctx: ServiceContext) -> None:
-    with pytest.raises(NotFound, match="no segment named 'Golf'; did you mean 'Gold'"):
+    with pytest.raises(NotFound, match=r"no segment named 'Golf' \(did you mean 'Gold'\?\)"):
         _create(ctx, segments=["Golf"])
 
 
@@ -340,15 +350,40 @@ def test_show_warns_when_the_selection_exceeds_the_contract_limit(
 ) -> None:
     add_connection(ctx, "Small", contract_limit=50, shared=True)
     _create(ctx, connection="Small")
-    _, _, total = _expected_members(ctx)
+    emails = _expected_emails(ctx)
     details = exports.show_export(ctx, _id(ctx, "Weekly"))
     assert len(details.warnings) == 1
-    assert f"{total:,} distinct profiles" in details.warnings[0]
+    assert f"{emails:,} distinct valid emails" in details.warnings[0]
     assert "contract limit of 50 of connection 'Small'" in details.warnings[0]
     # Contributors get the warning without the connection's settings (R5).
     as_contributor = exports.show_export(acting_as(ctx, Role.CONTRIBUTOR), _id(ctx, "Weekly"))
     assert as_contributor.contract_limit is None
     assert "more than the contract limit of connection 'Small'" in as_contributor.warnings[0]
+
+
+def test_the_limit_warning_counts_emails_as_a_run_does_not_profiles(ctx: ServiceContext) -> None:
+    _, _, profiles = _expected_members(ctx)
+    emails = _expected_emails(ctx)
+    assert emails < profiles, "the sample must hold profiles without a valid email"
+    add_connection(ctx, "Fits", contract_limit=emails, shared=True)
+    _create(ctx, connection="Fits")
+
+    details = exports.show_export(ctx, _id(ctx, "Weekly"))
+
+    assert details.distinct_total == profiles  # more profiles than the limit ...
+    assert details.warnings == []  # ... but their emails fit: a run would not be skipped
+
+
+def test_show_warns_when_the_email_attribute_mostly_holds_no_email(ctx: ServiceContext) -> None:
+    add_connection(ctx, "Main", shared=True)
+    record = _create(ctx, connection="Main", email="City")
+
+    (warning,) = exports.show_export(ctx, record.id).warnings
+
+    assert "have no valid email in attribute 'City'" in warning
+    assert "--email ATTR" in warning
+    good = _create(ctx, name="Good", connection="Main")
+    assert exports.show_export(ctx, good.id).warnings == []
 
 
 def test_show_without_profile_data_still_shows_the_export(

@@ -186,7 +186,10 @@ def test_a_revoked_key_fails_at_once_and_flags_the_connection(
     run = runs.run_export(ctx, "Newsletter", tune=in_process(sim, fast))
 
     assert run.status is RunStatus.FAILURE
-    assert "the Autopilot API key was rejected" in (run.message or "")
+    assert run.message == (
+        "connection 'Sim': the Autopilot API key was rejected (401); edit the connection and "
+        "press Connect; then run the export again"
+    )  # said once, not wrapped in a second "key was rejected"
     assert stats(sim)["total"] <= 2  # no retry storm
     assert show_connection(ctx, connection_id(ctx, "Sim")).health == "key_rejected"
     assert contacts(sim) == {}

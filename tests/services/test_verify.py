@@ -278,5 +278,8 @@ def test_a_verify_that_cannot_read_the_lists_fails_saying_why(
     _, run = verify(ctx, sim)
 
     assert run.status is RunStatus.FAILURE
-    assert "the API key was rejected" in (run.message or "")
+    assert run.message == (
+        "connection 'Sim': the Autopilot API key was rejected (401); edit the connection and "
+        "press Connect"
+    )  # said once, not wrapped in a second "key was rejected"
     assert verify_service.verify_report(run)["exit_code"] == 1

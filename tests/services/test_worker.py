@@ -215,6 +215,8 @@ def test_removing_the_export_stops_its_run_after_the_batch_in_flight(
     assert record.status is RunStatus.CANCELED
     assert record.message == "stopped: the export was removed; nothing more was sent"
     assert 0 < len(contacts(sim)) < PEOPLE
+    # Progress agrees with the counts: every contact counted as added is an item done.
+    assert record.items_done == record.counts.added
 
 
 def test_a_stopping_worker_puts_its_run_back_and_another_resumes_it_exactly(

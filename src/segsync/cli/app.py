@@ -30,8 +30,45 @@ from segsync.cli.worker import worker_command
 from segsync.errors import SegsyncError
 
 
+def readable_help(command: Any, ctx: Any) -> None:
+    """Help that reads as words, in every command: a flag shows no type (Typer's default is
+    ``<bool>``) and a text option or argument shows its name (``--name NAME``, not
+    ``--name <str>``).
+    Duck-typed: Typer bundles its own copy of click's classes. ``get_params`` includes the
+    ``--help`` option, which each command makes once and keeps."""
+    for param in command.get_params(ctx):
+        if param.param_type_name == "argument" and _type_name(param) == "str":
+            param.display_type_rich = _no_type  # its name (NAME, EMAIL) says it all
+        if param.metavar is not None:
+            continue
+        if param.param_type_name == "option" and param.is_flag:
+            param.metavar = ""
+        elif _type_name(param) == "str" and param.name:
+            param.metavar = param.name.upper()
+    for sub in getattr(command, "commands", {}).values():
+        readable_help(sub, ctx)
+
+
+def _no_type(ctx: Any) -> None:
+    return None
+
+
+def _type_name(param: Any) -> str | None:
+    bare_type = getattr(param, "bare_type", None)  # how Typer names a parameter's type
+    return str(bare_type()) if callable(bare_type) else None
+
+
 class SegsyncGroup(TyperGroup):
-    """Turns a ``SegsyncError`` raised by any command into a message and an exit code."""
+    """The root command: readable help in every command, and a ``SegsyncError`` raised by any
+    command turned into a message and an exit code."""
+
+    _readable = False
+
+    def get_params(self, ctx: Any) -> Any:
+        if not self._readable:
+            self._readable = True
+            readable_help(self, ctx)
+        return super().get_params(ctx)
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -46,7 +83,7 @@ app = typer.Typer(
     help="Export segments of unified customer profiles to Autopilot.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
 )
 
 
@@ -63,6 +100,7 @@ def root(
         Path | None,
         typer.Option(
             "--data-dir",
+            metavar="DIR",
             envvar="SEGSYNC_DATA_DIR",
             help="Where the metadata DB, the profile DuckDB file and the secret key file live.",
         ),

@@ -9,7 +9,7 @@ import typer
 
 from segsync.cli.context import service_context
 from segsync.cli.lazy import lazy_module
-from segsync.cli.output import JsonOption, console, print_json, print_table, wants_json
+from segsync.cli.output import JsonOption, WideOption, console, print_json, print_table, wants_json
 
 if TYPE_CHECKING:
     from segsync.services.privacy import audit as audit_service
@@ -34,6 +34,7 @@ def audit_command(
         Path | None,
         typer.Option("--jsonl", metavar="FILE", help="Write every event as JSON lines to FILE."),
     ] = None,
+    wide: WideOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Who changed which connection, user or export, every consent, and what each run sent."""
@@ -50,5 +51,5 @@ def audit_command(
     if not events:
         console.print("No audit events.")
         return
-    rows = [[e.at.isoformat(timespec="seconds"), e.actor, e.action, e.summary] for e in events]
-    print_table("Audit trail", ["at", "actor", "action", "summary"], rows)
+    rows = [[e.at.strftime("%Y-%m-%d %H:%M:%S"), e.action, e.summary, e.actor] for e in events]
+    print_table("Audit trail (UTC)", ["at", "action", "summary", "actor"], rows, wide=wide)

@@ -15,7 +15,15 @@ from typer.core import TyperArgument, TyperCommand
 
 from segsync.cli.context import service_context
 from segsync.cli.lazy import lazy_module
-from segsync.cli.output import EXIT_FAILED, JsonOption, console, print_json, print_table, wants_json
+from segsync.cli.output import (
+    EXIT_FAILED,
+    JsonOption,
+    WideOption,
+    console,
+    print_json,
+    print_table,
+    wants_json,
+)
 from segsync.errors import InputError
 
 if TYPE_CHECKING:
@@ -212,7 +220,9 @@ def add_command(
 
 
 @connections_app.command("list")
-def list_command(ctx: typer.Context, json_output: JsonOption = False) -> None:
+def list_command(
+    ctx: typer.Context, wide: WideOption = False, json_output: JsonOption = False
+) -> None:
     """List connections (others than administrators see only shared ones' name and type)."""
     with service_context(ctx) as services:
         found = connection_service.list_connections(services)
@@ -224,15 +234,16 @@ def list_command(ctx: typer.Context, json_output: JsonOption = False) -> None:
         return
     if all(isinstance(c, connection_service.ConnectionDetails) for c in found):
         rows = [
-            [c.name, c.type_display, c.who_may_use, c.secret_hint, c.health, len(c.exports)]
+            [c.name, c.type_display, c.health, c.who_may_use, c.secret_hint, len(c.exports)]
             for c in found
             if isinstance(c, connection_service.ConnectionDetails)
         ]
-        print_table(
-            "Connections", ["name", "type", "who may use", "key", "health", "exports"], rows
-        )
+        columns = ["name", "type", "health", "who may use", "key", "exports"]
+        print_table("Connections", columns, rows, wide=wide)
     else:
-        print_table("Connections", ["name", "type"], [[c.name, c.type_display] for c in found])
+        print_table(
+            "Connections", ["name", "type"], [[c.name, c.type_display] for c in found], wide=wide
+        )
 
 
 @connections_app.command("show")

@@ -5,12 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from rich import box
-from rich.table import Table
 from rich.text import Text
 
 from segsync.cli.lazy import lazy_module
-from segsync.cli.output import console, err_console
+from segsync.cli.output import console, err_console, print_table
 
 if TYPE_CHECKING:
     from segsync.services import exports as export_service
@@ -21,20 +19,6 @@ else:
 def say(text: str, *, err: bool = False) -> None:
     """Print ``text`` as is: no markup, no emoji codes (``custom:date:X`` stays as typed)."""
     (err_console if err else console).print(Text(text))
-
-
-def table(
-    title: str | None, columns: list[str], rows: list[list[str]], *, min_widths: int = 0
-) -> None:
-    """A Rich table whose cells are shown as typed (no markup or emoji codes). Long values wrap,
-    never cut; each column is at least ``min_widths`` wide (or its widest value if shorter)."""
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
-    for index, column in enumerate(columns):
-        widest = max([len(row[index]) for row in rows] or [0])
-        table.add_column(column, overflow="fold", min_width=min(min_widths, widest) or None)
-    for row in rows:
-        table.add_row(*(Text(cell) for cell in row))
-    console.print(table)
 
 
 def connection_label(connection: str, connection_type: str | None) -> str:
@@ -63,10 +47,11 @@ def print_details(details: export_service.ExportDetails) -> None:
     for label, value in facts:
         say(f"  {label + ':':<18}{value}")
     destination = details.destination or "Destination"
-    table(
+    print_table(
         "Data matching",
         [f"{destination} field", "Profile attribute"],
         [[line.field, line.attribute] for line in details.mapping],
+        wide=True,
     )
     print_segments(details)
 
@@ -84,7 +69,8 @@ def print_segments(details: export_service.ExportDetails) -> None:
     total = "?" if details.distinct_total is None else f"{details.distinct_total:,}"
     rows.append(["Distinct total", total, "", ""])
     destination = details.destination or "Destination"
-    table("Segments", ["Segment", "Members", f"{destination} list", "List id"], rows)
+    columns = ["Segment", "Members", f"{destination} list", "List id"]
+    print_table("Segments", columns, rows, wide=True)
     for warning in details.warnings:
         err_console.print(Text.assemble(("warning: ", "bold yellow"), warning))
 

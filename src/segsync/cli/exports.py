@@ -19,10 +19,16 @@ from segsync.cli.export_views import (
     print_details,
     print_segments,
     say,
-    table,
 )
 from segsync.cli.lazy import lazy_module
-from segsync.cli.output import EXIT_FAILED, JsonOption, print_json, wants_json
+from segsync.cli.output import (
+    EXIT_FAILED,
+    JsonOption,
+    WideOption,
+    print_json,
+    print_table,
+    wants_json,
+)
 from segsync.errors import InputError
 
 if TYPE_CHECKING:
@@ -179,6 +185,7 @@ def list_command(
         typer.Option("--sort", metavar="COL", help="name, connection, status or refreshed."),
     ] = "name",
     descending: Annotated[bool, typer.Option("--desc", help="Sort in descending order.")] = False,
+    wide: WideOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Every export with its connection, segments, schedule, latest status and permissions."""
@@ -192,22 +199,22 @@ def list_command(
     if not rows:
         say("No exports." if not search else f"No export matches {search!r}.")
         return
-    table(
+    print_table(
         None,
-        ["Name", "Connection", "Segments", "Schedule", "Status", "Refreshed", "Your permissions"],
+        ["Name", "Status", "Connection", "Schedule", "Refreshed", "Segments", "Your permissions"],
         [
             [
                 row.name,
-                connection_label(row.connection, row.connection_type),
-                ", ".join(row.segments),
-                row.schedule,
                 (row.status or "-").capitalize(),
+                connection_label(row.connection, row.connection_type),
+                row.schedule,
                 row.refreshed_at.strftime("%Y-%m-%d %H:%M") if row.refreshed_at else "never",
+                ", ".join(row.segments),
                 row.your_permissions,
             ]
             for row in rows
         ],
-        min_widths=10,
+        wide=wide,
     )
 
 

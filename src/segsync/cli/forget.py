@@ -12,6 +12,7 @@ from segsync.cli.lazy import lazy_module
 from segsync.cli.output import (
     EXIT_FAILED,
     JsonOption,
+    WideOption,
     console,
     print_json,
     print_table,
@@ -73,6 +74,7 @@ def forget_command(
 def list_command(
     ctx: typer.Context,
     pending: Annotated[bool, typer.Option("--pending", help="Only pending erasures.")] = False,
+    wide: WideOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Erasures, newest first. Emails are masked; a done erasure keeps only a SHA-256 digest."""
@@ -96,7 +98,8 @@ def list_command(
         ]
         for v in views
     ]
-    print_table("Erasures", ["id", "email", "connection", "status", "attempts", "last error"], rows)
+    columns = ["id", "email", "connection", "status", "attempts", "last error"]
+    print_table("Erasures", columns, rows, wide=wide)
 
 
 @erasures_app.command("retry")
@@ -142,6 +145,7 @@ def notifications_list_command(
     limit: Annotated[
         int | None, typer.Option("--limit", metavar="N", help="Only the newest N.")
     ] = None,
+    wide: WideOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Notices, newest first, with how each channel delivered them."""
@@ -165,7 +169,8 @@ def notifications_list_command(
         ]
         for r in records
     ]
-    print_table("Notifications", ["id", "at", "event", "export", "run", "delivered", "read"], rows)
+    columns = ["id", "at", "event", "export", "run", "delivered", "read"]
+    print_table("Notifications", columns, rows, wide=wide)
 
 
 @notifications_app.command("read")

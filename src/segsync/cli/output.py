@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -64,13 +65,65 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, default=_default, indent=2, ensure_ascii=False) + "\n")
 
 
-def print_table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
-    table = Table(title=title)
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*[Text("" if cell is None else str(cell)) for cell in row])
+WideOption = Annotated[
+    bool,
+    typer.Option("--wide", help="Show every column (by default a table keeps to the terminal)."),
+]
+
+WRAP_AT = 14
+"""A text column may wrap to this width before columns are left out (a word is never cut)."""
+
+
+def print_table(
+    title: str | None,
+    columns: list[str],
+    rows: list[list[Any]],
+    *,
+    wide: bool = False,
+    keep: int = 1,
+) -> None:
+    """A table whose cells are shown as typed (no markup). Unless ``wide``, it keeps to the
+    console's width: the columns are in order of importance, and those at the end that do not
+    fit are left out (never the first ``keep``), with a line naming them and ``--wide``."""
+    cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
+    shown = list(range(len(columns)))
+    if not wide:
+        shown = fitting_columns(columns, cells, width=console.width, keep=keep)
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for index in shown:
+        table.add_column(columns[index], overflow="fold")
+    for row in cells:
+        table.add_row(*[Text(row[index]) for index in shown])
     console.print(table)
+    hidden = [column for index, column in enumerate(columns) if index not in shown]
+    if hidden:
+        console.print(
+            Text(f"(left out to fit the terminal: {', '.join(hidden)}; --wide shows them)"),
+            style="dim",
+        )
+
+
+def fitting_columns(
+    columns: list[str], cells: list[list[str]], *, width: int, keep: int = 1
+) -> list[int]:
+    """The indexes of the leading columns that fit ``width`` (at least the first ``keep``):
+    each needs its header, and its longest value up to :data:`WRAP_AT` (text wraps there, at
+    words, so never less than its longest word); columns are three characters apart."""
+    needs = []
+    for index, header in enumerate(columns):
+        values = [row[index] for row in cells]
+        longest = max((len(value) for value in values), default=0)
+        word = max((len(part) for value in values for part in value.split()), default=0)
+        needs.append(max(len(header), min(longest, max(WRAP_AT, word))))
+    shown: list[int] = []
+    used = 0
+    for index, need in enumerate(needs):
+        extra = need + (3 if shown else 0)
+        if index >= keep and used + extra > width:
+            break
+        shown.append(index)
+        used += extra
+    return shown
 
 
 # Third-party loggers that would write request URLs, which may hold an email (P5).

@@ -24,6 +24,7 @@ from segsync.cli.lazy import lazy_module
 from segsync.cli.output import (
     EXIT_FAILED,
     JsonOption,
+    WideOption,
     console,
     err_console,
     print_json,
@@ -94,6 +95,11 @@ class RunProgressBar:
 def _when(run: run_service.RunRecord) -> str:
     moment = run.started_at or run.queued_at
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _when_short(run: run_service.RunRecord) -> str:
+    moment = run.started_at or run.queued_at
+    return moment.strftime("%m-%d %H:%M")
 
 
 def _seconds(value: float | None) -> str:
@@ -281,9 +287,10 @@ def list_command(
         str | None, typer.Option("--export", metavar="NAME", help="Only this export's runs.")
     ] = None,
     limit: Annotated[int, typer.Option("--limit", help="How many runs (newest first).")] = 50,
+    wide: WideOption = False,
     json_flag: JsonOption = False,
 ) -> None:
-    """Runs, newest first."""
+    """Runs, newest first (--wide adds the duration, the requests and the year)."""
     with service_context(ctx) as services:
         runs = run_service.list_runs(services, export=export, limit=limit)
     if wants_json(ctx, json_flag):
@@ -295,12 +302,12 @@ def list_command(
             run.export_name,
             run.status.label
             + (" (dry run)" if run.dry_run else "" if run.kind == "sync" else f" ({run.kind})"),
-            _when(run),
-            _seconds(run_service.duration(run)),
+            _when(run) if wide else _when_short(run),
             f"{run.counts.added:,}",
             f"{run.counts.updated:,}",
             f"{run.counts.removed:,}",
             f"{run.counts.rejected:,}",
+            _seconds(run_service.duration(run)),
             f"{run.counts.requests:,}",
         ]
         for run in runs
@@ -310,14 +317,14 @@ def list_command(
         "Export",
         "Status",
         "Started",
-        "Duration",
         "Added",
         "Updated",
         "Removed",
         "Rejected",
+        "Duration",
         "Requests",
     ]
-    print_table("Runs", columns, rows)
+    print_table("Runs", columns, rows, wide=wide)
 
 
 @runs_app.command("show")

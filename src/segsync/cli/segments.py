@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
-from rich.table import Table
 
 from segsync.cli.context import service_context
 from segsync.cli.lazy import lazy_module
 from segsync.cli.output import (
     EXIT_FAILED,
     JsonOption,
+    WideOption,
     console,
     err_console,
     print_json,
@@ -122,7 +122,9 @@ def update_command(
 
 
 @segments_app.command("list")
-def list_command(ctx: typer.Context, json_output: JsonOption = False) -> None:
+def list_command(
+    ctx: typer.Context, wide: WideOption = False, json_output: JsonOption = False
+) -> None:
     """Every segment with its status, member count and last refresh."""
     with service_context(ctx) as services:
         records = segment_service.list_segments(services)
@@ -145,6 +147,7 @@ def list_command(ctx: typer.Context, json_output: JsonOption = False) -> None:
             ]
             for r in records
         ],
+        wide=wide,
     )
 
 
@@ -309,20 +312,22 @@ def preview_command(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The segment.")],
     limit: Annotated[int, typer.Option("--limit", min=0, help="How many members.")] = 100,
+    wide: WideOption = False,
     json_output: JsonOption = False,
 ) -> None:
-    """The first members by profile id, with every profile attribute."""
+    """The first members by profile id, with the profile attributes that fit the terminal
+    (--wide: every one)."""
     with service_context(ctx) as services:
         result = segment_members.preview_segment(services, name, limit)
     if wants_json(ctx, json_output):
         print_json(result.to_dict())
         return
-    table = Table(title=f"first {len(result.rows):,} members of {name} by {result.key}")
-    for column in result.columns:
-        table.add_column(column, overflow="fold")
-    for row in result.rows:
-        table.add_row(*[_cell(row[c]) for c in result.columns])
-    console.print(table)
+    print_table(
+        f"first {len(result.rows):,} members of {name} by {result.key}",
+        list(result.columns),
+        [[_cell(row[c]) for c in result.columns] for row in result.rows],
+        wide=wide,
+    )
 
 
 @segments_app.command("members")

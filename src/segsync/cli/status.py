@@ -10,7 +10,7 @@ import typer
 
 from segsync.cli.context import service_context
 from segsync.cli.lazy import lazy_module
-from segsync.cli.output import JsonOption, console, print_json, print_table, wants_json
+from segsync.cli.output import JsonOption, WideOption, console, print_json, print_table, wants_json
 
 if TYPE_CHECKING:
     from segsync.services.system import status as status_service
@@ -40,7 +40,9 @@ def _detail(task: status_service.TaskStatus) -> str:
     return text
 
 
-def status_command(ctx: typer.Context, json_flag: JsonOption = False) -> None:
+def status_command(
+    ctx: typer.Context, wide: WideOption = False, json_flag: JsonOption = False
+) -> None:
     """Every task with its latest status, last update and next due time."""
     with service_context(ctx) as services:
         report = status_service.status(services)
@@ -70,7 +72,8 @@ def status_command(ctx: typer.Context, json_flag: JsonOption = False) -> None:
     if not rows:
         console.print("No data sources, segments or exports yet.")
         return
-    print_table("Status", ["Task", "Name", "Status", "Last update", "Next due", "Details"], rows)
+    columns = ["Task", "Name", "Status", "Last update", "Next due", "Details"]
+    print_table("Status", columns, rows, wide=wide)
     console.print(
         "History and details: `segsync runs list --export NAME`, `segsync runs show ID`, "
         "`segsync segments show NAME`",

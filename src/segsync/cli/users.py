@@ -10,7 +10,7 @@ import typer
 
 from segsync.cli.context import service_context
 from segsync.cli.lazy import lazy_module
-from segsync.cli.output import JsonOption, console, print_json, print_table, wants_json
+from segsync.cli.output import JsonOption, WideOption, console, print_json, print_table, wants_json
 from segsync.errors import InputError
 
 if TYPE_CHECKING:
@@ -67,7 +67,9 @@ def add_command(
 
 
 @users_app.command("list")
-def list_command(ctx: typer.Context, json_output: JsonOption = False) -> None:
+def list_command(
+    ctx: typer.Context, wide: WideOption = False, json_output: JsonOption = False
+) -> None:
     """List users and their roles."""
     with service_context(ctx) as services:
         users = user_service.list_users(services)
@@ -83,7 +85,7 @@ def list_command(ctx: typer.Context, json_output: JsonOption = False) -> None:
         ]
         for u in users
     ]
-    print_table("Users", ["email", "role", "password", "created"], rows)
+    print_table("Users", ["email", "role", "password", "created"], rows, wide=wide)
 
 
 @users_app.command("set-role")
@@ -137,7 +139,9 @@ def token_create_command(ctx: typer.Context, name: str, json_output: JsonOption 
 
 
 @tokens_app.command("list")
-def token_list_command(ctx: typer.Context, json_output: JsonOption = False) -> None:
+def token_list_command(
+    ctx: typer.Context, wide: WideOption = False, json_output: JsonOption = False
+) -> None:
     """List your API tokens (masked)."""
     with service_context(ctx) as services:
         tokens = user_service.list_tokens(services)
@@ -160,7 +164,8 @@ def token_list_command(ctx: typer.Context, json_output: JsonOption = False) -> N
         [t.id, t.name, t.hint, t.created_at.isoformat(), t.last_used_at, t.revoked_at]
         for t in tokens
     ]
-    print_table("API tokens", ["id", "name", "token", "created", "last used", "revoked"], rows)
+    columns = ["id", "name", "token", "created", "last used", "revoked"]
+    print_table("API tokens", columns, rows, wide=wide)
 
 
 @tokens_app.command("revoke")

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from difflib import get_close_matches
 from typing import Any
 
 import ibis
@@ -18,6 +17,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from segsync.domain.catalog import AttrType
+from segsync.domain.names import did_you_mean
 from segsync.errors import InputError
 from segsync.profiles import spark
 from segsync.segments.compiler import profile_rows
@@ -42,9 +42,7 @@ def _check_attributes(profile: ir.Table, attributes: Sequence[str]) -> None:
     columns = list(profile.columns)
     for name in attributes:
         if name not in columns:
-            hint = get_close_matches(name, columns, n=1)
-            did_you_mean = f" (did you mean '{hint[0]}'?)" if hint else ""
-            raise InputError(f"unknown profile attribute '{name}'{did_you_mean}")
+            raise InputError(f"unknown profile attribute '{name}'{did_you_mean(name, columns)}")
 
 
 def members_with_attributes(

@@ -142,7 +142,7 @@ def connection_id(ctx: ServiceContext, name: str) -> int:
             for r in repo.list()
             if may_use_connection(ctx.actor, connection_ref(r))
         ]
-    raise unknown_connection(f"named {name!r}", usable)
+    raise unknown_connection(f"named {name!r}", usable, name=name)
 
 
 def show_connection(ctx: ServiceContext, connection_id: int) -> ConnectionSummary:

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from segsync.destinations.registry import capabilities
+from segsync.domain.names import did_you_mean
 from segsync.domain.permissions import ConnectionRef, Role
 from segsync.errors import InputError, NotFound
 from segsync.storage.repositories.accounts import UserRepository
@@ -151,17 +152,21 @@ class CheckResult:
         }
 
 
-def unknown_connection(what: str, usable: Sequence[tuple[str, str]]) -> NotFound:
+def unknown_connection(
+    what: str, usable: Sequence[tuple[str, str]], *, name: str | None = None
+) -> NotFound:
     """The error for a connection not found by ``what`` (``named 'X'``, ``with id 3``), naming
-    the ``(name, type)`` of the connections the user may use, or saying there is none."""
+    the ``(name, type)`` of the connections the user may use, or saying there is none. A
+    ``name`` close to one of those gets a "did you mean" (never one the user may not use)."""
     if not usable:
         return NotFound(
             f"connection: there is no connection {what}, and there is no connection you may use "
             "(an administrator adds one with `segsync connections add`, and shares it with "
             "contributors with --share-with-contributors)"
         )
-    names = ", ".join(f"{name} ({kind})" for name, kind in usable)
-    return NotFound(f"connection: there is no connection {what}; you may use: {names}")
+    hint = "" if name is None else did_you_mean(name, (usable_name for usable_name, _ in usable))
+    names = ", ".join(f"{usable_name} ({kind})" for usable_name, kind in usable)
+    return NotFound(f"connection: there is no connection {what}{hint}; you may use: {names}")
 
 
 def connection_ref(record: ConnectionRecord) -> ConnectionRef:

@@ -3,7 +3,6 @@ removal policy, list prefix and schedule. Each error names the field and what is
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -14,6 +13,7 @@ from segsync.destinations.registry import capabilities
 from segsync.domain.fields import FieldCatalogue
 from segsync.domain.local_time import parse_time, parse_weekdays, parse_zone
 from segsync.domain.mapping import FieldMapping, validate_mapping
+from segsync.domain.names import did_you_mean
 from segsync.domain.permissions import may_use_connection
 from segsync.domain.schedule import ExportMode, ExportSchedule, Recurrence
 from segsync.errors import InputError, NotFound
@@ -80,8 +80,7 @@ def resolve_segments(session: Session, names: Sequence[str]) -> list[int]:
     for name in wanted:
         record = repo.find_by_name(name)
         if record is None:
-            close = difflib.get_close_matches(name, [s.name for s in repo.list()], n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(name, (s.name for s in repo.list()))
             raise NotFound(f"segments: no segment named {name!r}{hint}")
         ids.append(record.id)
     return ids

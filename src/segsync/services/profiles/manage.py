@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
 from segsync.domain.catalog import AttrType, Relationship
+from segsync.domain.names import did_you_mean
 from segsync.domain.permissions import Action, require
 from segsync.errors import Conflict, InputError
 from segsync.profiles.importer import ImportResult
@@ -176,10 +176,7 @@ def register_table(
     engine.own.refuse(table)
     tables = engine.list_tables()
     if table not in tables:
-        close = get_close_matches(table, tables, n=1) or [
-            t for t in tables if t.lower() == table.lower()
-        ]
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(table, tables)
         raise InputError(
             f"no table {table!r} in the profile engine ({engine.name}){hint}; tables there: "
             f"{', '.join(tables) or 'none'}. Create it in that database first, or import a file"

@@ -10,7 +10,6 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
-from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from segsync.domain.catalog import AttrType, Catalog
+from segsync.domain.names import did_you_mean
 from segsync.domain.permissions import Action, require
 from segsync.domain.untrusted import FORMULA_PREFIXES, spreadsheet_safe
 from segsync.errors import InputError
@@ -186,9 +186,7 @@ def _resolve(cat: Catalog, attribute: str) -> tuple[str, str, AttrType]:
     known = list(profile.columns) + [
         f"{t}.{c}" for t, i in cat.tables.items() if t != cat.profile_table for c in i.columns
     ]
-    hint = get_close_matches(attribute, known, n=1)
-    did_you_mean = f" (did you mean '{hint[0]}'?)" if hint else ""
-    raise InputError(f"unknown attribute '{attribute}'{did_you_mean}")
+    raise InputError(f"unknown attribute '{attribute}'{did_you_mean(attribute, known)}")
 
 
 def suggest(ctx: ServiceContext, attribute: str) -> QuickSegment:

@@ -362,6 +362,7 @@ class _Engine:
             counts=counts,
             warnings=[*self.warnings, *slowdown_warnings(self.destination)],
             sent_anything=self.plan is not None and counts.requests > 0,
+            items_done=self.tally.items_done,
         )
         record = await self.store.end(end)
         self.emit("done")

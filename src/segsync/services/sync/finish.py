@@ -31,6 +31,9 @@ class RunEnd:
     counts: RunCounts
     warnings: list[str] = field(default_factory=list)
     sent_anything: bool = False
+    items_done: int | None = None
+    """The items the counts stand for (the last saved progress may be older: a commit that
+    failed, e.g. because the export was removed, counted its batch but saved nothing)."""
 
 
 def record_run_end(session: Session, end: RunEnd, *, owner: str, now: datetime) -> RunRecord:
@@ -45,6 +48,7 @@ def record_run_end(session: Session, end: RunEnd, *, owner: str, now: datetime) 
         warnings=end.warnings,
         counts=counts,
         owner=owner,
+        items_done=end.items_done,
     )
     if not run.dry_run:
         fields = ["Email", *(spec.spec for _, _, spec in target.mapping.targets())]

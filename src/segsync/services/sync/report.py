@@ -121,11 +121,9 @@ def gave_up_message(target: RunTarget, error: str) -> str:
 
 
 def key_rejected_message(target: RunTarget, error: str) -> str:
-    return (
-        f"the {target.connection_type.capitalize()} API key was rejected ({error}); edit the key "
-        f"of connection {target.connection_name!r} and check it with `segsync connections test "
-        f"{target.connection_name}`, then run the export again"
-    )
+    """``error`` is the destination's own message, which already says that the key was
+    rejected and how to fix it: said once, with the connection it is about."""
+    return f"connection {target.connection_name!r}: {error}; then run the export again"
 
 
 def refused_warning(target: RunTarget, refused: int, run_id: int) -> str:

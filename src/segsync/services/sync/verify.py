@@ -137,7 +137,8 @@ class _Verify:
             status, report = RunStatus.CANCELED, None
             message = "canceled: nothing more was read" + (" or changed" if self.repair else "")
         except AuthenticationFailed as err:
-            status, message, report = RunStatus.FAILURE, f"the API key was rejected: {err}", None
+            status, report = RunStatus.FAILURE, None
+            message = f"connection {self.target.connection_name!r}: {err.message}"
         except RetriableError as err:
             status = RunStatus.FAILURE
             message = f"{self.target.connection_type.capitalize()} kept failing: {err.message}"

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from segsync.domain.names import did_you_mean
 from segsync.errors import Conflict, NotFound
 from segsync.storage.models.connections import Connection
 from segsync.storage.models.exports import Export, ExportList, ExportSegment
@@ -126,7 +127,8 @@ class ExportRepository:
     def get_by_name(self, name: str) -> ExportRecord:
         record = self.find_by_name(name)
         if record is None:
-            raise NotFound(f"no export named {name!r}; `segsync exports list` shows them")
+            hint = did_you_mean(name, self.names())
+            raise NotFound(f"no export named {name!r}{hint}; `segsync exports list` shows them")
         return record
 
     def names(self) -> builtins.list[str]:

@@ -233,6 +233,7 @@ class RunRepository:
         counts: RunCounts | None = None,
         owner: str | None = None,
         expect: RunStatus | None = None,
+        items_done: int | None = None,
     ) -> RunRecord:
         """End the run (a final status); the lease is released. With ``owner`` (the engine),
         a Processing run another process holds now is left to it (``Conflict``). With
@@ -262,6 +263,8 @@ class RunRepository:
         }
         if counts is not None:
             values["counts"] = json.dumps(counts.to_dict())
+        if items_done is not None:  # with the counts, so the progress agrees with them
+            values["items_done"] = items_done
         # Compare-and-set on the status read above: another process (a worker claiming a queued
         # run, the scheduler releasing a held one) may have moved the run meanwhile.
         result = self.session.execute(

@@ -12,6 +12,7 @@ from typing import Literal
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from segsync.domain.names import did_you_mean
 from segsync.errors import Conflict, NotFound
 from segsync.storage.models.segments import (
     RefreshStatus,
@@ -144,7 +145,8 @@ class SegmentRepository:
     def get_by_name(self, name: str) -> SegmentRecord:
         record = self.find_by_name(name)
         if record is None:
-            raise NotFound(f"no segment named {name!r}")
+            hint = did_you_mean(name, (segment.name for segment in self.list()))
+            raise NotFound(f"no segment named {name!r}{hint}")
         return record
 
     def list(self, *, status: SegmentStatus | None = None) -> list[SegmentRecord]:
