@@ -5,12 +5,17 @@ the function that needs it (docs/contributing.md, "Keeping start-up light")."""
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import typer
+
+from segsync.cli.app import COMMANDS
 
 HEAVY = (
     "sqlalchemy",
@@ -26,6 +31,10 @@ HEAVY = (
     "pandas",
 )
 """Never imported by a help screen or ``--version``."""
+
+NOT_FOR_HELP = (*HEAVY, "pydantic_settings")
+"""Help screens do not read the settings either: a command reads them when it first needs
+them (``CliState.settings``), though the root callback runs for ``segsync runs --help`` too."""
 
 DB_ONLY = tuple(name for name in HEAVY if name != "sqlalchemy")
 """``runs list`` reads the metadata DB (SQLAlchemy) and nothing else heavy: no migration run
@@ -59,7 +68,7 @@ def _imported_by(*args: str, env: dict[str, str] | None = None) -> tuple[dict[st
         module = name_field.strip()
         chain = [(d, m) for d, m in chain if d < depth] + [(depth, module)]
         top = module.split(".")[0]
-        if top in HEAVY and top not in found:
+        if top in NOT_FOR_HELP and top not in found:
             ours = [m for _, m in chain if m.startswith("segsync")]
             found[top] = " <- ".join(reversed(ours)) or module
     return found, result.stdout
@@ -67,7 +76,13 @@ def _imported_by(*args: str, env: dict[str, str] | None = None) -> tuple[dict[st
 
 @pytest.mark.parametrize(
     "args",
-    [["--help"], ["--version"], ["runs", "--help"], ["runs", "list", "--help"]],
+    [
+        ["--help"],
+        ["--version"],
+        ["runs", "--help"],
+        ["runs", "list", "--help"],
+        ["--data-dir", "/nonexistent/segsync", "exports", "run", "--help"],
+    ],
     ids=" ".join,
 )
 def test_the_command_line_starts_without_the_heavy_packages(args: list[str]) -> None:
@@ -88,8 +103,10 @@ heavy = {heavy}
 
 def walk(command, path):
     yield path
-    for name, sub in sorted(getattr(command, "commands", {{}}).items()):
-        yield from walk(sub, [*path, name])
+    if isinstance(command, typer.core.TyperGroup):
+        context = typer.Context(command)
+        for name in command.list_commands(context):
+            yield from walk(command.get_command(context, name), [*path, name])
 
 runner = CliRunner()
 screens = [path for path in walk(typer.main.get_command(app), []) if tuple(path) not in skip]
@@ -102,7 +119,7 @@ print(json.dumps({{"screens": len(screens), "loaded": loaded}}))
 
 
 def test_no_help_screen_imports_the_heavy_packages() -> None:
-    code = _EVERY_HELP.format(skip=sorted(HELP_ONLY_EXCEPTIONS), heavy=list(HEAVY))
+    code = _EVERY_HELP.format(skip=sorted(HELP_ONLY_EXCEPTIONS), heavy=list(NOT_FOR_HELP))
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
     )
@@ -123,3 +140,48 @@ def test_runs_list_reads_the_metadata_db_without_migrating_or_the_profile_engine
     assert json.loads(output) == []
     assert "sqlalchemy" in found
     assert not {name: found[name] for name in DB_ONLY if name in found}
+
+
+def test_runs_list_loads_only_the_runs_commands(tmp_path: Path) -> None:
+    """The top-level commands are built on first use (cli/app.py, COMMANDS): ``runs list``
+    imports the module of ``runs`` (which adds ``exports run`` to the exports group) and none
+    of the others'."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SEGSYNC_DATA_DIR": str(tmp_path)}
+    code = (
+        "import sys, json\n"
+        "from segsync.cli import app\n"
+        "try:\n"
+        "    app(['runs', 'list', '--json'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('segsync.cli.'))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    loaded = set(json.loads(result.stdout.strip().splitlines()[-1]))
+    own = {COMMANDS["runs"].module, COMMANDS["exports"].module}
+    others = {entry.module for entry in COMMANDS.values()} - own
+    assert own <= loaded
+    assert not loaded & others, f"runs list imported {sorted(loaded & others)}"
+
+
+def test_every_command_group_is_reachable_from_the_root() -> None:
+    """A Typer group defined in a CLI module but missing from COMMANDS would never be listed
+    nor run: every one is named there (or added to a group that is)."""
+    named = {(entry.module, entry.attribute) for entry in COMMANDS.values()}
+    reachable: set[int] = set()
+    for module_name, attribute in named:
+        target = getattr(importlib.import_module(module_name), attribute)
+        if isinstance(target, typer.Typer):
+            reachable.update(id(group.typer_instance) for group in target.registered_groups)
+            reachable.add(id(target))
+    package = Path(importlib.import_module("segsync.cli").__file__ or "").parent
+    groups = {
+        f"{module.name}.{name}"
+        for module in pkgutil.iter_modules([str(package)])
+        for name, value in vars(importlib.import_module(f"segsync.cli.{module.name}")).items()
+        if isinstance(value, typer.Typer) and id(value) not in reachable and name != "app"
+    }
+    assert not groups, f"groups not in segsync.cli.app.COMMANDS: {sorted(groups)}"

@@ -2,36 +2,88 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import typer
 from typer.core import TyperGroup
 
 from segsync import __version__
-from segsync.cli.audit import audit_command
-from segsync.cli.connections import connections_app
-from segsync.cli.demo import demo_command
-from segsync.cli.exports import exports_app
-from segsync.cli.forget import erasures_app, forget_command, notifications_app
-from segsync.cli.init import init_command
-from segsync.cli.output import CliState, configure_logging, report_error
-from segsync.cli.profiles import profiles_app
-from segsync.cli.runs import runs_app
-from segsync.cli.schedule import schedule_app
-from segsync.cli.secrets import secrets_app
-from segsync.cli.segments import segments_app
-from segsync.cli.serve import serve_command
-from segsync.cli.simulator import simulator_command
-from segsync.cli.status import status_command
-from segsync.cli.users import tokens_app, users_app
-from segsync.cli.verify import verify_command as verify_command  # adds `exports verify`
-from segsync.cli.worker import worker_command
+from segsync.cli.output import CliState, report_error
 from segsync.errors import SegsyncError
+
+
+class _Lazy(NamedTuple):
+    """Where a top-level command lives: the module imported when it is first needed, and its
+    Typer app (a group) or function (a command). ``also`` names the modules that add commands to
+    that app from elsewhere (``exports run`` lives beside the ``runs`` commands)."""
+
+    module: str
+    attribute: str
+    also: tuple[str, ...] = ()
+
+
+COMMANDS: dict[str, _Lazy] = {
+    "simulator": _Lazy("segsync.cli.simulator", "simulator_command"),
+    "serve": _Lazy("segsync.cli.serve", "serve_command"),
+    "demo": _Lazy("segsync.cli.demo", "demo_command"),
+    "init": _Lazy("segsync.cli.init", "init_command"),
+    "audit": _Lazy("segsync.cli.audit", "audit_command"),
+    "status": _Lazy("segsync.cli.status", "status_command"),
+    "worker": _Lazy("segsync.cli.worker", "worker_command"),
+    "forget": _Lazy("segsync.cli.forget", "forget_command"),
+    "profiles": _Lazy("segsync.cli.profiles", "profiles_app"),
+    "segments": _Lazy("segsync.cli.segments", "segments_app"),
+    "connections": _Lazy("segsync.cli.connections", "connections_app"),
+    "users": _Lazy("segsync.cli.users", "users_app"),
+    "tokens": _Lazy("segsync.cli.users", "tokens_app"),
+    "secrets": _Lazy("segsync.cli.secrets", "secrets_app"),
+    "exports": _Lazy("segsync.cli.exports", "exports_app", also=("segsync.cli.runs",)),
+    "runs": _Lazy("segsync.cli.runs", "runs_app"),
+    "schedule": _Lazy("segsync.cli.schedule", "schedule_app"),
+    "erasures": _Lazy("segsync.cli.forget", "erasures_app"),
+    "notifications": _Lazy("segsync.cli.forget", "notifications_app"),
+}
+"""The top-level commands in the order ``segsync --help`` lists them (commands, then groups,
+as Typer orders them). Each is imported and
+built only when it runs or its help is shown, so ``segsync runs list`` loads the ``runs``
+commands and nothing of ``profiles`` or ``serve`` (docs/design.md, "Start-up")."""
+
+
+def build_command(name: str) -> Any:
+    """The click command (or group) for the top-level command ``name``, built the way
+    ``Typer.add_typer``/``Typer.command`` on the root app would build it."""
+    entry = COMMANDS[name]
+    target = getattr(importlib.import_module(entry.module), entry.attribute)
+    for module in entry.also:
+        importlib.import_module(module)
+    holder = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    holder.callback()(_no_options)  # a group, even with one command in it
+    if isinstance(target, typer.Typer):
+        holder.add_typer(target, name=name)
+    else:
+        holder.command(name)(target)
+    group = typer.main.get_group(holder)
+    return group.commands[name]
+
+
+def _no_options() -> None:
+    """The stand-in group that ``build_command`` takes its one command from."""
 
 
 class SegsyncGroup(TyperGroup):
     """Turns a ``SegsyncError`` raised by any command into a message and an exit code."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in COMMANDS:
+            return None
+        if cmd_name not in self.commands:
+            self.commands[cmd_name] = build_command(cmd_name)
+        return self.commands[cmd_name]
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -80,33 +132,9 @@ def root(
     ] = False,
 ) -> None:
     """segsync: the right people on the right Autopilot lists, every morning."""
-    # Imported here, not at the top: `segsync --help` and `--version` never get this far.
-    from segsync.settings import Settings
-
-    settings = Settings(data_dir=data_dir) if data_dir is not None else Settings()
-    configure_logging(settings.log_level)
-    ctx.obj = CliState(settings=settings, as_user=as_user, json=json_output)
-
-
-app.command("simulator")(simulator_command)
-app.command("serve")(serve_command)
-app.command("demo")(demo_command)
-app.command("init")(init_command)
-app.add_typer(profiles_app, name="profiles")
-app.add_typer(segments_app, name="segments")
-app.add_typer(connections_app, name="connections")
-app.add_typer(users_app, name="users")
-app.add_typer(tokens_app, name="tokens")
-app.add_typer(secrets_app, name="secrets")
-app.command("audit")(audit_command)
-app.add_typer(exports_app, name="exports")
-app.add_typer(runs_app, name="runs")
-app.add_typer(schedule_app, name="schedule")
-app.command("status")(status_command)
-app.command("worker")(worker_command)
-app.command("forget")(forget_command)
-app.add_typer(erasures_app, name="erasures")
-app.add_typer(notifications_app, name="notifications")
+    # The settings are read when a command first needs them (CliState.settings): help screens
+    # below this one run this callback too.
+    ctx.obj = CliState(data_dir=data_dir, as_user=as_user, json=json_output)
 
 
 def main() -> None:
