@@ -11,11 +11,12 @@ import pkgutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
 
-from segsync.cli.app import COMMANDS
+from segsync.cli.app import COMMANDS, build_command
 
 HEAVY = (
     "sqlalchemy",
@@ -185,3 +186,22 @@ def test_every_command_group_is_reachable_from_the_root() -> None:
         if isinstance(value, typer.Typer) and id(value) not in reachable and name != "app"
     }
     assert not groups, f"groups not in segsync.cli.app.COMMANDS: {sorted(groups)}"
+
+
+def test_the_root_help_lists_each_command_as_built_in_full() -> None:
+    """``segsync --help`` draws each group from its summary (not its commands): the summary
+    carries the same name, help and panel as the full build."""
+
+    def listed(command: Any) -> tuple[object, ...]:
+        return (
+            command.name,
+            command.get_short_help_str(80),
+            command.hidden,
+            command.deprecated,
+            getattr(command, "rich_help_panel", None),
+        )
+
+    for name in COMMANDS:
+        full, summary = build_command(name), build_command(name, summary=True)
+        assert listed(summary) == listed(full), name
+        assert listed(summary)[1], f"{name} has no help to list"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple
 
@@ -51,9 +52,12 @@ built only when it runs or its help is shown, so ``segsync runs list`` loads the
 commands and nothing of ``profiles`` or ``serve`` (docs/design.md, "Start-up")."""
 
 
-def build_command(name: str) -> Any:
+def build_command(name: str, *, summary: bool = False) -> Any:
     """The click command (or group) for the top-level command ``name``, built the way
-    ``Typer.add_typer``/``Typer.command`` on the root app would build it."""
+    ``Typer.add_typer``/``Typer.command`` on the root app would build it.
+
+    ``summary``: a group is built without its commands — its name, help and panel only, what
+    ``segsync --help`` lists (building a command reads its whole signature)."""
     entry = COMMANDS[name]
     target = getattr(importlib.import_module(entry.module), entry.attribute)
     for module in entry.also:
@@ -61,6 +65,11 @@ def build_command(name: str) -> Any:
     holder = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     holder.callback()(_no_options)  # a group, even with one command in it
     if isinstance(target, typer.Typer):
+        if summary:
+            shallow = typer.Typer()
+            shallow.info = target.info
+            shallow.registered_callback = target.registered_callback
+            target = shallow
         holder.add_typer(target, name=name)
     else:
         holder.command(name)(target)
@@ -72,18 +81,59 @@ def _no_options() -> None:
     """The stand-in group that ``build_command`` takes its one command from."""
 
 
+class LazyCommands(MutableMapping[str, Any]):
+    """The root group's commands: every name of ``COMMANDS``, each built when first read. While
+    ``summaries_only`` is set (``segsync --help`` being drawn) a group is read as its summary and
+    not kept."""
+
+    def __init__(self) -> None:
+        self.built: dict[str, Any] = {}
+        self.summaries_only = False
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self.built:
+            return self.built[name]
+        if name not in COMMANDS:
+            raise KeyError(name)
+        if self.summaries_only:
+            return build_command(name, summary=True)
+        command = self.built[name] = build_command(name)
+        return command
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self.built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self.built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from COMMANDS
+        yield from (name for name in self.built if name not in COMMANDS)
+
+    def __len__(self) -> int:
+        return len(COMMANDS) + sum(1 for name in self.built if name not in COMMANDS)
+
+
 class SegsyncGroup(TyperGroup):
-    """Turns a ``SegsyncError`` raised by any command into a message and an exit code."""
+    """The root group: its commands are built on first use (``LazyCommands``), and a
+    ``SegsyncError`` raised by any command becomes a message and an exit code."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.lazy = LazyCommands()
+        for name, command in self.commands.items():
+            self.lazy[name] = command
+        self.commands = self.lazy
 
     def list_commands(self, ctx: Any) -> list[str]:
-        return list(COMMANDS)
+        return list(self.lazy)  # the names only: Typer's own reads every command
 
-    def get_command(self, ctx: Any, cmd_name: str) -> Any:
-        if cmd_name not in COMMANDS:
-            return None
-        if cmd_name not in self.commands:
-            self.commands[cmd_name] = build_command(cmd_name)
-        return self.commands[cmd_name]
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self.lazy.summaries_only = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self.lazy.summaries_only = False
 
     def invoke(self, ctx: Any) -> Any:
         try:
