@@ -205,3 +205,40 @@ def test_the_root_help_lists_each_command_as_built_in_full() -> None:
         full, summary = build_command(name), build_command(name, summary=True)
         assert listed(summary) == listed(full), name
         assert listed(summary)[1], f"{name} has no help to list"
+
+
+def test_a_command_reads_the_settings_and_sets_up_logging_when_it_needs_them(
+    tmp_path: Path,
+) -> None:
+    """The root callback no longer reads the settings; the first command that needs them does,
+    and sets up logging at ``SEGSYNC_LOG_LEVEL`` then — a help screen does neither."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "SEGSYNC_DATA_DIR": str(tmp_path / "data"),
+        "SEGSYNC_LOG_LEVEL": "DEBUG",
+    }
+    code = (
+        "import logging, sys\n"
+        "from segsync.cli import app\n"
+        "try:\n"
+        "    app(sys.argv[1:])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(logging.getLevelName(logging.getLogger().level))\n"
+    )
+
+    def level_after(*args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-c", code, *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        return result.stdout.strip().splitlines()[-1]
+
+    assert level_after("runs", "--help") == "WARNING"  # Python's default: nothing set up
+    assert level_after("runs", "list", "--json") == "DEBUG"
