@@ -47,18 +47,23 @@ and both list the types' own settings (``--region``), which the registry knows o
 each destination (and its HTTP client)."""
 
 
+def _python(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a fresh ``python ARGS`` to its end; it must succeed."""
+    result = subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=120, check=False, env=env
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result
+
+
+def _last_line(result: subprocess.CompletedProcess[str]) -> str:
+    return result.stdout.strip().splitlines()[-1]
+
+
 def _imported_by(*args: str, env: dict[str, str] | None = None) -> tuple[dict[str, str], str]:
     """Run ``python -X importtime -m segsync ARGS``: each top-level package it imported, with
     the first module of ours that led to it, and the command's output."""
-    result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "segsync", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=env,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+    result = _python("-X", "importtime", "-m", "segsync", *args, env=env)
     found: dict[str, str] = {}
     chain: list[tuple[int, str]] = []  # (depth, module) of the imports being reported, outermost
     lines = [line for line in result.stderr.splitlines() if line.startswith("import time:")]
@@ -121,11 +126,7 @@ print(json.dumps({{"screens": len(screens), "loaded": loaded}}))
 
 def test_no_help_screen_imports_the_heavy_packages() -> None:
     code = _EVERY_HELP.format(skip=sorted(HELP_ONLY_EXCEPTIONS), heavy=list(NOT_FOR_HELP))
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report = json.loads(_last_line(_python("-c", code)))
     assert report["screens"] > 50  # the whole tree was walked
     assert report["loaded"] == [], f"help screens imported {report['loaded']}"
 
@@ -157,11 +158,7 @@ def test_runs_list_loads_only_the_runs_commands(tmp_path: Path) -> None:
         "    pass\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith('segsync.cli.'))))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    loaded = set(json.loads(result.stdout.strip().splitlines()[-1]))
+    loaded = set(json.loads(_last_line(_python("-c", code, env=env))))
     own = {COMMANDS["runs"].module, COMMANDS["exports"].module}
     others = {entry.module for entry in COMMANDS.values()} - own
     assert own <= loaded
@@ -228,17 +225,6 @@ def test_a_command_reads_the_settings_and_sets_up_logging_when_it_needs_them(
         "print(logging.getLevelName(logging.getLogger().level))\n"
     )
 
-    def level_after(*args: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "-c", code, *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env=env,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr[-2000:]
-        return result.stdout.strip().splitlines()[-1]
-
-    assert level_after("runs", "--help") == "WARNING"  # Python's default: nothing set up
-    assert level_after("runs", "list", "--json") == "DEBUG"
+    help_screen = _python("-c", code, "runs", "--help", env=env)
+    assert _last_line(help_screen) == "WARNING"  # Python's default: nothing set up
+    assert _last_line(_python("-c", code, "runs", "list", "--json", env=env)) == "DEBUG"
