@@ -3,7 +3,8 @@
 Measures, each the median of --repeat fresh processes (default 5):
 
 * `python -c pass` — the floor every command pays;
-* `segsync --help` and `segsync --version`;
+* `segsync --help`, `segsync --version` and `segsync runs --help` (a group's help runs the root
+  callback too);
 * `segsync runs list` on a fresh data dir holding the demo's runs (`segsync demo`, small);
 * the simulator's time to first answer: from starting `segsync simulator` to its first HTTP
   reply (`GET /_sim/stats`).
@@ -36,6 +37,7 @@ from pathlib import Path
 TARGETS = {
     "segsync --help": 0.3,
     "segsync --version": 0.3,
+    "segsync runs --help": 0.3,
     "segsync runs list": 0.6,
     "simulator: first answer": 1.0,
 }
@@ -162,6 +164,7 @@ def main() -> None:
             ("python -c pass", lambda: run_once([sys.executable, "-c", "pass"], env)),
             ("segsync --help", lambda: run_once([*_segsync(), "--help"], env)),
             ("segsync --version", lambda: run_once([*_segsync(), "--version"], env)),
+            ("segsync runs --help", lambda: run_once([*_segsync(), "runs", "--help"], env)),
             ("segsync runs list", lambda: run_once(list_argv, env)),
             ("simulator: first answer", lambda: simulator_first_answer(env)),
         ]

@@ -15,8 +15,13 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 def _command_paths(group: TyperGroup, prefix: str) -> list[str]:
+    """Every command below ``group``, resolved the way the CLI resolves them (the top level
+    builds its commands on first use, so ``group.commands`` alone may be empty)."""
     paths: list[str] = []
-    for name, command in sorted(group.commands.items()):
+    context = typer.Context(group)
+    for name in sorted(group.list_commands(context)):
+        command = group.get_command(context, name)
+        assert command is not None, name
         path = f"{prefix} {name}"
         if isinstance(command, TyperGroup):
             paths.extend(_command_paths(command, path))

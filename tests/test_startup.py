@@ -5,12 +5,18 @@ the function that needs it (docs/contributing.md, "Keeping start-up light")."""
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
+
+from segsync.cli.app import COMMANDS, build_command
 
 HEAVY = (
     "sqlalchemy",
@@ -27,6 +33,10 @@ HEAVY = (
 )
 """Never imported by a help screen or ``--version``."""
 
+NOT_FOR_HELP = (*HEAVY, "pydantic_settings")
+"""Help screens do not read the settings either: a command reads them when it first needs
+them (``CliState.settings``), though the root callback runs for ``segsync runs --help`` too."""
+
 DB_ONLY = tuple(name for name in HEAVY if name != "sqlalchemy")
 """``runs list`` reads the metadata DB (SQLAlchemy) and nothing else heavy: no migration run
 (Alembic), no profile engine, no web or HTTP stack."""
@@ -37,18 +47,23 @@ and both list the types' own settings (``--region``), which the registry knows o
 each destination (and its HTTP client)."""
 
 
+def _python(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a fresh ``python ARGS`` to its end; it must succeed."""
+    result = subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=120, check=False, env=env
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result
+
+
+def _last_line(result: subprocess.CompletedProcess[str]) -> str:
+    return result.stdout.strip().splitlines()[-1]
+
+
 def _imported_by(*args: str, env: dict[str, str] | None = None) -> tuple[dict[str, str], str]:
     """Run ``python -X importtime -m segsync ARGS``: each top-level package it imported, with
     the first module of ours that led to it, and the command's output."""
-    result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "segsync", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=env,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+    result = _python("-X", "importtime", "-m", "segsync", *args, env=env)
     found: dict[str, str] = {}
     chain: list[tuple[int, str]] = []  # (depth, module) of the imports being reported, outermost
     lines = [line for line in result.stderr.splitlines() if line.startswith("import time:")]
@@ -59,7 +74,7 @@ def _imported_by(*args: str, env: dict[str, str] | None = None) -> tuple[dict[st
         module = name_field.strip()
         chain = [(d, m) for d, m in chain if d < depth] + [(depth, module)]
         top = module.split(".")[0]
-        if top in HEAVY and top not in found:
+        if top in NOT_FOR_HELP and top not in found:
             ours = [m for _, m in chain if m.startswith("segsync")]
             found[top] = " <- ".join(reversed(ours)) or module
     return found, result.stdout
@@ -67,7 +82,13 @@ def _imported_by(*args: str, env: dict[str, str] | None = None) -> tuple[dict[st
 
 @pytest.mark.parametrize(
     "args",
-    [["--help"], ["--version"], ["runs", "--help"], ["runs", "list", "--help"]],
+    [
+        ["--help"],
+        ["--version"],
+        ["runs", "--help"],
+        ["runs", "list", "--help"],
+        ["--data-dir", "/nonexistent/segsync", "exports", "run", "--help"],
+    ],
     ids=" ".join,
 )
 def test_the_command_line_starts_without_the_heavy_packages(args: list[str]) -> None:
@@ -88,8 +109,10 @@ heavy = {heavy}
 
 def walk(command, path):
     yield path
-    for name, sub in sorted(getattr(command, "commands", {{}}).items()):
-        yield from walk(sub, [*path, name])
+    if isinstance(command, typer.core.TyperGroup):
+        context = typer.Context(command)
+        for name in command.list_commands(context):
+            yield from walk(command.get_command(context, name), [*path, name])
 
 runner = CliRunner()
 screens = [path for path in walk(typer.main.get_command(app), []) if tuple(path) not in skip]
@@ -102,12 +125,8 @@ print(json.dumps({{"screens": len(screens), "loaded": loaded}}))
 
 
 def test_no_help_screen_imports_the_heavy_packages() -> None:
-    code = _EVERY_HELP.format(skip=sorted(HELP_ONLY_EXCEPTIONS), heavy=list(HEAVY))
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    code = _EVERY_HELP.format(skip=sorted(HELP_ONLY_EXCEPTIONS), heavy=list(NOT_FOR_HELP))
+    report = json.loads(_last_line(_python("-c", code)))
     assert report["screens"] > 50  # the whole tree was walked
     assert report["loaded"] == [], f"help screens imported {report['loaded']}"
 
@@ -123,3 +142,89 @@ def test_runs_list_reads_the_metadata_db_without_migrating_or_the_profile_engine
     assert json.loads(output) == []
     assert "sqlalchemy" in found
     assert not {name: found[name] for name in DB_ONLY if name in found}
+
+
+def test_runs_list_loads_only_the_runs_commands(tmp_path: Path) -> None:
+    """The top-level commands are built on first use (cli/app.py, COMMANDS): ``runs list``
+    imports the module of ``runs`` (which adds ``exports run`` to the exports group) and none
+    of the others'."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SEGSYNC_DATA_DIR": str(tmp_path)}
+    code = (
+        "import sys, json\n"
+        "from segsync.cli import app\n"
+        "try:\n"
+        "    app(['runs', 'list', '--json'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('segsync.cli.'))))\n"
+    )
+    loaded = set(json.loads(_last_line(_python("-c", code, env=env))))
+    own = {COMMANDS["runs"].module, COMMANDS["exports"].module}
+    others = {entry.module for entry in COMMANDS.values()} - own
+    assert own <= loaded
+    assert not loaded & others, f"runs list imported {sorted(loaded & others)}"
+
+
+def test_every_command_group_is_reachable_from_the_root() -> None:
+    """A Typer group defined in a CLI module but missing from COMMANDS would never be listed
+    nor run: every one is named there (or added to a group that is)."""
+    named = {(entry.module, entry.attribute) for entry in COMMANDS.values()}
+    reachable: set[int] = set()
+    for module_name, attribute in named:
+        target = getattr(importlib.import_module(module_name), attribute)
+        if isinstance(target, typer.Typer):
+            reachable.update(id(group.typer_instance) for group in target.registered_groups)
+            reachable.add(id(target))
+    package = Path(importlib.import_module("segsync.cli").__file__ or "").parent
+    groups = {
+        f"{module.name}.{name}"
+        for module in pkgutil.iter_modules([str(package)])
+        for name, value in vars(importlib.import_module(f"segsync.cli.{module.name}")).items()
+        if isinstance(value, typer.Typer) and id(value) not in reachable and name != "app"
+    }
+    assert not groups, f"groups not in segsync.cli.app.COMMANDS: {sorted(groups)}"
+
+
+def test_the_root_help_lists_each_command_as_built_in_full() -> None:
+    """``segsync --help`` draws each group from its summary (not its commands): the summary
+    carries the same name, help and panel as the full build."""
+
+    def listed(command: Any) -> tuple[object, ...]:
+        return (
+            command.name,
+            command.get_short_help_str(80),
+            command.hidden,
+            command.deprecated,
+            getattr(command, "rich_help_panel", None),
+        )
+
+    for name in COMMANDS:
+        full, summary = build_command(name), build_command(name, summary=True)
+        assert listed(summary) == listed(full), name
+        assert listed(summary)[1], f"{name} has no help to list"
+
+
+def test_a_command_reads_the_settings_and_sets_up_logging_when_it_needs_them(
+    tmp_path: Path,
+) -> None:
+    """The root callback no longer reads the settings; the first command that needs them does,
+    and sets up logging at ``SEGSYNC_LOG_LEVEL`` then — a help screen does neither."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "SEGSYNC_DATA_DIR": str(tmp_path / "data"),
+        "SEGSYNC_LOG_LEVEL": "DEBUG",
+    }
+    code = (
+        "import logging, sys\n"
+        "from segsync.cli import app\n"
+        "try:\n"
+        "    app(sys.argv[1:])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(logging.getLevelName(logging.getLogger().level))\n"
+    )
+
+    help_screen = _python("-c", code, "runs", "--help", env=env)
+    assert _last_line(help_screen) == "WARNING"  # Python's default: nothing set up
+    assert _last_line(_python("-c", code, "runs", "list", "--json", env=env)) == "DEBUG"

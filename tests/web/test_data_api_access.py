@@ -3,6 +3,9 @@ the app's routes: no token → 401; a viewer's changes → 403 (R2); a viewer's 
 
 from __future__ import annotations
 
+import html
+import json
+import re
 from typing import Any
 
 from fastapi.routing import APIRoute
@@ -110,3 +113,23 @@ def test_schema_lists_attributes_and_the_builder_vocabulary(data_web: WebHarness
     assert body["vocabulary"]["operators"]["within_last"]["value"] == "period"
     assert "Company" in body["mapping"]["autopilot"]["standard"]
     assert "integer" in body["mapping"]["autopilot"]["custom_types"]
+
+
+def test_the_builder_page_reads_the_tables_columns_without_counting_their_rows(
+    data_web: WebHarness,
+) -> None:
+    """The API's schema counts each table's rows; the builder's page embeds the same schema
+    without them (its script shows none), so opening it reads each table's columns only."""
+    token = data_web.api_token("viewer")
+    api = data_web.api.get("/api/v1/schema", headers=data_web.bearer(token)).json()
+    page = data_web.client_as("contributor").get("/data/segments/new")
+    assert page.status_code == 200
+    found = re.search(r'data-schema="([^"]*)"', page.text)
+    assert found is not None
+    embedded = json.loads(html.unescape(found.group(1)))
+    assert all(isinstance(t["row_count"], int) and t["row_count"] > 0 for t in api["tables"])
+    assert all(t["row_count"] is None for t in embedded["tables"])
+    without_counts = [{**t, "row_count": None} for t in api["tables"]]
+    assert embedded["tables"] == without_counts
+    assert embedded["relationships"] == api["relationships"]
+    assert embedded["profile_table"] == api["profile_table"] == "people"

@@ -2,32 +2,116 @@
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import typer
 from typer.core import TyperGroup
 
 from segsync import __version__
-from segsync.cli.audit import audit_command
-from segsync.cli.connections import connections_app
-from segsync.cli.demo import demo_command
-from segsync.cli.exports import exports_app
-from segsync.cli.forget import erasures_app, forget_command, notifications_app
-from segsync.cli.init import init_command
-from segsync.cli.output import CliState, configure_logging, report_error
-from segsync.cli.profiles import profiles_app
-from segsync.cli.runs import runs_app
-from segsync.cli.schedule import schedule_app
-from segsync.cli.secrets import secrets_app
-from segsync.cli.segments import segments_app
-from segsync.cli.serve import serve_command
-from segsync.cli.simulator import simulator_command
-from segsync.cli.status import status_command
-from segsync.cli.users import tokens_app, users_app
-from segsync.cli.verify import verify_command as verify_command  # adds `exports verify`
-from segsync.cli.worker import worker_command
+from segsync.cli.output import CliState, report_error
 from segsync.errors import SegsyncError
+
+
+class _Lazy(NamedTuple):
+    """Where a top-level command lives: the module imported when it is first needed, and its
+    Typer app (a group) or function (a command). ``also`` names the modules that add commands to
+    that app from elsewhere (``exports run`` lives beside the ``runs`` commands)."""
+
+    module: str
+    attribute: str
+    also: tuple[str, ...] = ()
+
+
+COMMANDS: dict[str, _Lazy] = {
+    "simulator": _Lazy("segsync.cli.simulator", "simulator_command"),
+    "serve": _Lazy("segsync.cli.serve", "serve_command"),
+    "demo": _Lazy("segsync.cli.demo", "demo_command"),
+    "init": _Lazy("segsync.cli.init", "init_command"),
+    "audit": _Lazy("segsync.cli.audit", "audit_command"),
+    "status": _Lazy("segsync.cli.status", "status_command"),
+    "worker": _Lazy("segsync.cli.worker", "worker_command"),
+    "forget": _Lazy("segsync.cli.forget", "forget_command"),
+    "profiles": _Lazy("segsync.cli.profiles", "profiles_app"),
+    "segments": _Lazy("segsync.cli.segments", "segments_app"),
+    "connections": _Lazy("segsync.cli.connections", "connections_app"),
+    "users": _Lazy("segsync.cli.users", "users_app"),
+    "tokens": _Lazy("segsync.cli.users", "tokens_app"),
+    "secrets": _Lazy("segsync.cli.secrets", "secrets_app"),
+    "exports": _Lazy("segsync.cli.exports", "exports_app", also=("segsync.cli.runs",)),
+    "runs": _Lazy("segsync.cli.runs", "runs_app"),
+    "schedule": _Lazy("segsync.cli.schedule", "schedule_app"),
+    "erasures": _Lazy("segsync.cli.forget", "erasures_app"),
+    "notifications": _Lazy("segsync.cli.forget", "notifications_app"),
+}
+"""The top-level commands in the order ``segsync --help`` lists them (commands, then groups,
+as Typer orders them). Each is imported and
+built only when it runs or its help is shown, so ``segsync runs list`` loads the ``runs``
+commands and nothing of ``profiles`` or ``serve`` (docs/design.md, "Start-up")."""
+
+
+def build_command(name: str, *, summary: bool = False) -> Any:
+    """The click command (or group) for the top-level command ``name``, built the way
+    ``Typer.add_typer``/``Typer.command`` on the root app would build it.
+
+    ``summary``: a group is built without its commands — its name, help and panel only, what
+    ``segsync --help`` lists (building a command reads its whole signature)."""
+    entry = COMMANDS[name]
+    target = getattr(importlib.import_module(entry.module), entry.attribute)
+    for module in entry.also:
+        importlib.import_module(module)
+    holder = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    holder.callback()(_no_options)  # a group, even with one command in it
+    if isinstance(target, typer.Typer):
+        if summary:
+            shallow = typer.Typer()
+            shallow.info = target.info
+            shallow.registered_callback = target.registered_callback
+            target = shallow
+        holder.add_typer(target, name=name)
+    else:
+        holder.command(name)(target)
+    group = typer.main.get_group(holder)
+    return group.commands[name]
+
+
+def _no_options() -> None:
+    """The stand-in group that ``build_command`` takes its one command from."""
+
+
+class LazyCommands(MutableMapping[str, Any]):
+    """The root group's commands: every name of ``COMMANDS``, each built when first read. While
+    ``summaries_only`` is set (``segsync --help`` being drawn) a group is read as its summary and
+    not kept."""
+
+    def __init__(self) -> None:
+        self.built: dict[str, Any] = {}
+        self.summaries_only = False
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self.built:
+            return self.built[name]
+        if name not in COMMANDS:
+            raise KeyError(name)
+        if self.summaries_only:
+            return build_command(name, summary=True)
+        command = self.built[name] = build_command(name)
+        return command
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self.built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self.built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from COMMANDS
+        yield from (name for name in self.built if name not in COMMANDS)
+
+    def __len__(self) -> int:
+        return len(COMMANDS) + sum(1 for name in self.built if name not in COMMANDS)
 
 
 def readable_help(command: Any, ctx: Any) -> None:
@@ -45,8 +129,8 @@ def readable_help(command: Any, ctx: Any) -> None:
             param.metavar = ""
         elif _type_name(param) == "str" and param.name:
             param.metavar = param.name.upper()
-    for sub in getattr(command, "commands", {}).values():
-        readable_help(sub, ctx)
+    for name in _built_commands(command):
+        readable_help(command.commands[name], ctx)
 
 
 def _no_type(ctx: Any) -> None:
@@ -58,17 +142,51 @@ def _type_name(param: Any) -> str | None:
     return str(bare_type()) if callable(bare_type) else None
 
 
+def _built_commands(command: Any) -> list[str]:
+    """The subcommands of ``command`` already built (the root's are built on first use:
+    reading the others would build them all)."""
+    commands = getattr(command, "commands", {})
+    if isinstance(commands, LazyCommands):
+        return list(commands.built)
+    return list(commands)
+
+
 class SegsyncGroup(TyperGroup):
-    """The root command: readable help in every command, and a ``SegsyncError`` raised by any
-    command turned into a message and an exit code."""
+    """The root group: its commands are built on first use (``LazyCommands``), each with
+    readable help (:func:`readable_help`), and a ``SegsyncError`` raised by any command becomes
+    a message and an exit code."""
 
     _readable = False
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.lazy = LazyCommands()
+        for name, command in self.commands.items():
+            self.lazy[name] = command
+        self.commands = self.lazy
 
     def get_params(self, ctx: Any) -> Any:
         if not self._readable:
             self._readable = True
-            readable_help(self, ctx)
+            readable_help(self, ctx)  # the root's options, and the commands built so far
         return super().get_params(ctx)
+
+    def get_command(self, ctx: Any, name: str) -> Any:
+        fresh = name not in self.lazy.built
+        command = super().get_command(ctx, name)
+        if command is not None and fresh and name in self.lazy.built:
+            readable_help(command, ctx)
+        return command
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(self.lazy)  # the names only: Typer's own reads every command
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self.lazy.summaries_only = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self.lazy.summaries_only = False
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -100,8 +218,8 @@ def root(
         Path | None,
         typer.Option(
             "--data-dir",
-            metavar="DIR",
             envvar="SEGSYNC_DATA_DIR",
+            metavar="DIR",
             help="Where the metadata DB, the profile DuckDB file and the secret key file live.",
         ),
     ] = None,
@@ -118,33 +236,9 @@ def root(
     ] = False,
 ) -> None:
     """segsync: the right people on the right Autopilot lists, every morning."""
-    # Imported here, not at the top: `segsync --help` and `--version` never get this far.
-    from segsync.settings import Settings
-
-    settings = Settings(data_dir=data_dir) if data_dir is not None else Settings()
-    configure_logging(settings.log_level)
-    ctx.obj = CliState(settings=settings, as_user=as_user, json=json_output)
-
-
-app.command("simulator")(simulator_command)
-app.command("serve")(serve_command)
-app.command("demo")(demo_command)
-app.command("init")(init_command)
-app.add_typer(profiles_app, name="profiles")
-app.add_typer(segments_app, name="segments")
-app.add_typer(connections_app, name="connections")
-app.add_typer(users_app, name="users")
-app.add_typer(tokens_app, name="tokens")
-app.add_typer(secrets_app, name="secrets")
-app.command("audit")(audit_command)
-app.add_typer(exports_app, name="exports")
-app.add_typer(runs_app, name="runs")
-app.add_typer(schedule_app, name="schedule")
-app.command("status")(status_command)
-app.command("worker")(worker_command)
-app.command("forget")(forget_command)
-app.add_typer(erasures_app, name="erasures")
-app.add_typer(notifications_app, name="notifications")
+    # The settings are read when a command first needs them (CliState.settings): help screens
+    # below this one run this callback too.
+    ctx.obj = CliState(data_dir=data_dir, as_user=as_user, json=json_output)
 
 
 def main() -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -32,19 +33,33 @@ err_console = Console(stderr=True, emoji=False, highlight=False)
 
 @dataclass
 class CliState:
-    """Global options, parsed once by the root callback and kept on ``ctx.obj``."""
+    """Global options, parsed once by the root callback and kept on ``ctx.obj``.
 
-    settings: Settings
+    The settings are read (and logging set up at their level) on first use, not by the root
+    callback: ``segsync runs --help`` runs that callback too, and reading the settings costs
+    pydantic-settings and the environment (docs/design.md, "Start-up")."""
+
+    data_dir: Path | None = None
     as_user: str | None = None
     json: bool = False
+    _settings: Settings | None = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is not None:
+            return self._settings
+        from segsync.settings import Settings
+
+        settings = Settings() if self.data_dir is None else Settings(data_dir=self.data_dir)
+        configure_logging(settings.log_level)
+        self._settings = settings
+        return settings
 
 
 def state(ctx: typer.Context) -> CliState:
     obj = ctx.find_root().obj
     if not isinstance(obj, CliState):
-        from segsync.settings import Settings
-
-        obj = CliState(settings=Settings())
+        obj = CliState()
         ctx.find_root().obj = obj
     return obj
 

@@ -8,15 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from segsync.cli.context import service_context
 from segsync.cli.exports import exports_app
@@ -35,6 +26,8 @@ from segsync.cli.output import (
 from segsync.cli.verify import print_lists
 
 if TYPE_CHECKING:
+    from rich.progress import TaskID
+
     from segsync.services import runs as run_service
     from segsync.services.context import ServiceContext
 else:
@@ -61,6 +54,16 @@ class RunProgressBar:
     """A Rich progress bar fed by :class:`RunProgress` events (items done / total, ETA)."""
 
     def __init__(self) -> None:
+        # Imported here: `runs list` and every help screen load this module, not the bar.
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         self.progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),

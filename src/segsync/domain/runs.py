@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
 
@@ -85,19 +85,23 @@ class RunCounts:
     requests: int = 0
 
     def to_dict(self) -> dict[str, int]:
-        return asdict(self)
+        # Not dataclasses.asdict: it deep-copies each value, a tenth of a 500-run list's time.
+        return {name: getattr(self, name) for name in _COUNT_NAMES}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> RunCounts:
         """Missing counts are 0 and unknown keys are ignored (records written by other versions);
         a count that is not a non-negative whole number is an :class:`InputError`."""
         values: dict[str, int] = {}
-        for f in fields(cls):
-            value = (data or {}).get(f.name, 0)
+        for name in _COUNT_NAMES:
+            value = (data or {}).get(name, 0)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise InputError(f"run count {f.name!r} must be a whole number ≥ 0, got {value!r}")
-            values[f.name] = value
+                raise InputError(f"run count {name!r} must be a whole number ≥ 0, got {value!r}")
+            values[name] = value
         return cls(**values)
+
+
+_COUNT_NAMES = tuple(f.name for f in fields(RunCounts))
 
 
 def _iso(moment: dt.datetime | None) -> str | None:

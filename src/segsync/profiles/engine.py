@@ -211,11 +211,13 @@ class ProfileEngine:
     def table_info(self, name: str, *, with_count: bool = False) -> TableInfo:
         """Columns of ``name`` as attribute types (unsupported types such as lists are left
         out); the row count too when ``with_count``."""
-        schema = self.table(name).schema()
+        table = self.table(name)  # one read of the columns, used for the count too
         columns = {
-            col: kind for col, dtype in schema.items() if (kind := attr_type(dtype)) is not None
+            col: kind
+            for col, dtype in table.schema().items()
+            if (kind := attr_type(dtype)) is not None
         }
-        count = self.row_count(name) if with_count else None
+        count = int(table.count().execute()) if with_count else None
         return TableInfo(name=name, columns=columns, row_count=count)
 
     def row_count(self, name: str) -> int:

@@ -67,16 +67,19 @@ def _relationship_dict(rel: Relationship) -> dict[str, str]:
     }
 
 
-def schema(ctx: ServiceContext) -> SchemaReport:
-    """Every imported table with its attributes, types and row count, and the relationships."""
+def schema(ctx: ServiceContext, *, counts: bool = True) -> SchemaReport:
+    """Every imported table with its attributes, types and row count (``None`` without
+    ``counts``: the segment builder's page does not show them), and the relationships. One
+    listing of the engine's tables, then each table's columns (and count)."""
     with ctx.db.session() as session:
         sources = DataSourceRepository(session).list()
         relationships = RelationshipRepository(session).list()
     engine = ctx.profiles
+    present = set(engine.list_tables()) if sources else set()
     tables = []
     for source in sources:
-        exists = engine.has_table(source.table_name)
-        info = engine.table_info(source.table_name, with_count=True) if exists else None
+        exists = source.table_name in present
+        info = engine.table_info(source.table_name, with_count=counts) if exists else None
         tables.append(
             TableSchema(
                 name=source.table_name,

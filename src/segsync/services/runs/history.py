@@ -11,7 +11,6 @@ from typing import Any
 from segsync.domain.permissions import Action, require
 from segsync.domain.runs import duration_seconds, run_record
 from segsync.services.context import ServiceContext
-from segsync.storage.repositories.exports import ExportRepository
 from segsync.storage.repositories.runs import RunRecord, RunRepository
 
 __all__ = ["duration", "get_run", "list_runs", "run_json"]
@@ -25,6 +24,9 @@ def list_runs(
     with ctx.db.session() as session:
         export_id = None
         if export is not None:
+            # Imported here: the plain list (`segsync runs list`) reads the runs table only.
+            from segsync.storage.repositories.exports import ExportRepository
+
             export_id = ExportRepository(session).get_by_name(export).id
         return RunRepository(session).list(export_id=export_id, limit=limit)
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Row
+
 from segsync.domain.runs import RunCounts, RunStatus
 from segsync.storage.models.runs import Run
 
@@ -55,7 +57,9 @@ class RejectRecord:
     reason: str
 
 
-def record_of(row: Run) -> RunRecord:
+def record_of(row: Run | Row[Any]) -> RunRecord:
+    """The record of a ``runs`` row: an ORM ``Run`` or a plain row of the table's columns (lists
+    read those: no ORM identity bookkeeping per row)."""
     return RunRecord(
         id=row.id,
         export_id=row.export_id,

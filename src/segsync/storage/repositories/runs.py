@@ -17,6 +17,9 @@ from segsync.errors import Conflict, NotFound
 from segsync.storage.models.runs import Run, RunReject
 from segsync.storage.repositories.run_records import RejectRecord, RunRecord, record_of
 
+_RUN_COLUMNS = tuple(getattr(Run, column.key) for column in Run.__table__.columns)
+"""Every column of ``runs`` as the mapped attribute (a select of these returns plain rows)."""
+
 __all__ = ["HOLD_PREFIX", "RejectRecord", "RunRecord", "RunRepository", "claimable"]
 
 
@@ -96,11 +99,13 @@ class RunRepository:
     def list(
         self, *, export_id: int | None = None, limit: int = 50, offset: int = 0
     ) -> builtins.list[RunRecord]:
-        """Runs newest first, optionally of one export, a page at a time: one query."""
-        query = select(Run).order_by(Run.id.desc()).limit(limit).offset(offset)
+        """Runs newest first, optionally of one export, a page at a time: one query, read as
+        rows of columns (not ORM objects: a 500-run list spent a third of its time building
+        them; still flushed first, as an ORM query is)."""
+        query = select(*_RUN_COLUMNS).order_by(Run.id.desc()).limit(limit).offset(offset)
         if export_id is not None:
             query = query.where(Run.export_id == export_id)
-        return [record_of(row) for row in self.session.scalars(query)]
+        return [record_of(row) for row in self.session.execute(query)]
 
     def processing_run(self, export_id: int, *, kind: str = "sync") -> RunRecord | None:
         """The export's (real, not dry) run of ``kind`` in Processing, if any: the one a new

@@ -50,9 +50,10 @@ def get_schema(ctx: ApiContextDep) -> SchemaOut:
     return SchemaOut.model_validate(builder_schema(ctx))
 
 
-def builder_schema(ctx: ServiceContext) -> dict[str, Any]:
-    """The schema as the builder reads it (also served to the web pages' JavaScript)."""
-    report = profiles.schema(ctx).to_dict()
+def builder_schema(ctx: ServiceContext, *, counts: bool = True) -> dict[str, Any]:
+    """The schema as the builder reads it (also served to the web pages' JavaScript, which
+    shows no row counts: ``counts=False`` leaves them ``None`` and the tables uncounted)."""
+    report = profiles.schema(ctx, counts=counts).to_dict()
     return {
         "profile_table": report["profile_table"],
         "tables": [

@@ -44,7 +44,7 @@ rules:
 
 
 def _schema_json(ctx: ServiceContext) -> str:
-    return json.dumps(builder_schema(ctx), default=str)
+    return json.dumps(builder_schema(ctx, counts=False), default=str)
 
 
 def _builder(
@@ -124,7 +124,7 @@ def quick_page(
     ctx: ContextDep,
     attribute: Annotated[str, Query(max_length=300)] = "",
 ) -> HTMLResponse:
-    report = profiles.schema(ctx)
+    report = profiles.schema(ctx, counts=False)  # the attribute list shows no row counts
     suggestion = segment_members.suggest(ctx, attribute).to_dict() if attribute else None
     return render(
         request,
