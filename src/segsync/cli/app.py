@@ -12,6 +12,7 @@ from segsync import __version__
 from segsync.cli.audit import audit_command
 from segsync.cli.connections import connections_app
 from segsync.cli.demo import demo_command
+from segsync.cli.explain import explain_command
 from segsync.cli.exports import exports_app
 from segsync.cli.forget import erasures_app, forget_command, notifications_app
 from segsync.cli.init import init_command
@@ -104,6 +105,7 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(schedule_app, name="schedule")
 app.command("status")(status_command)
 app.command("worker")(worker_command)
+app.command("explain")(explain_command)
 app.command("forget")(forget_command)
 app.add_typer(erasures_app, name="erasures")
 app.add_typer(notifications_app, name="notifications")
