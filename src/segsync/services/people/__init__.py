@@ -7,7 +7,7 @@ they need, never a family, so no import goes in a circle.
 
 from __future__ import annotations
 
-from segsync.services.people.explain import explain_person
+from segsync.services.people.explain import explain_person, export_choices
 from segsync.services.people.report import PersonReport
 
-__all__ = ["PersonReport", "explain_person"]
+__all__ = ["PersonReport", "explain_person", "export_choices"]

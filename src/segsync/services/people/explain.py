@@ -263,3 +263,10 @@ def _export_states(
             )
         )
     return result
+
+
+def export_choices(ctx: ServiceContext) -> list[str]:
+    """The export names the explain page offers, sorted."""
+    require(ctx.actor, Action.VIEW)
+    with ctx.db.session() as session:
+        return ExportRepository(session).names()
