@@ -17,6 +17,7 @@ import functools
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -33,6 +34,7 @@ from segsync.services.sync.tally import Snapshot, StateChanges
 from segsync.services.sync.target import RunTarget
 from segsync.storage.repositories.erasures import ErasureRepository
 from segsync.storage.repositories.exports import ExportRepository
+from segsync.storage.repositories.run_changes import ChangeRow, RunChangeRepository
 from segsync.storage.repositories.runs import RejectRecord, RunRecord, RunRepository
 from segsync.storage.repositories.sync import SyncStateRepository
 
@@ -244,22 +246,50 @@ class RunStore:
     def _commit(self, snapshot: Snapshot, changes: StateChanges) -> None:
         with self.ctx.db.session() as session:
             sync = SyncStateRepository(session)
+            record = RunChangeRepository(session)
+            before = record.before_run(
+                self.run_id, self.export_id, (r.email for r in changes.changes)
+            )
+            rows = [
+                replace(row, previous=before[row.email][0], new_contact=before[row.email][1])
+                for row in changes.changes
+            ]
+            record.record(self.run_id, self.export_id, rows, now=self.ctx.now())
             sync.record_contacts(
-                self.export_id, changes.hashes, now=self.ctx.now(), contact_ids=changes.contact_ids
+                self.export_id,
+                changes.hashes,
+                now=self.ctx.now(),
+                contact_ids=changes.contact_ids,
+                payloads=changes.payloads,
             )
             sync.record_memberships(self.export_id, changes.memberships)
             runs = RunRepository(session)
             runs.add_rejects(self.run_id, changes.rejects)
             self._save(runs, snapshot)
 
-    async def removed(self, snapshot: Snapshot, done: Sequence[tuple[str, str]]) -> None:
-        """Commit removals the destination confirmed (``(segment key, email)``)."""
-        await self._call(self._removed, snapshot, done)
+    async def removed(
+        self,
+        snapshot: Snapshot,
+        done: Sequence[tuple[str, str]],
+        were_members: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Commit removals the destination confirmed (``(segment key, email)``); those of
+        ``were_members`` took someone off a list and go into the change record."""
+        await self._call(self._removed, snapshot, done, were_members)
 
-    def _removed(self, snapshot: Snapshot, done: Sequence[tuple[str, str]]) -> None:
+    def _removed(
+        self,
+        snapshot: Snapshot,
+        done: Sequence[tuple[str, str]],
+        were_members: Sequence[tuple[str, str]],
+    ) -> None:
         with self.ctx.db.session() as session:
             SyncStateRepository(session).remove_memberships(
                 self.export_id, [(int(segment), email) for segment, email in done]
+            )
+            rows = [ChangeRow("removed", email, int(segment)) for segment, email in were_members]
+            RunChangeRepository(session).record(
+                self.run_id, self.export_id, rows, now=self.ctx.now()
             )
             self._save(RunRepository(session), snapshot)
 
@@ -294,7 +324,10 @@ class RunStore:
     def _end(self, end: RunEnd) -> RunRecord:
         try:
             with self.ctx.db.session() as session:
-                return record_run_end(session, end, owner=self.owner, now=self.ctx.now())
+                record = record_run_end(session, end, owner=self.owner, now=self.ctx.now())
+                keep = self.ctx.settings.change_log_runs
+                RunChangeRepository(session).prune(self.export_id, keep)
+                return record
         except Conflict as err:  # another process holds the run now, or it already ended
             log.warning("run %s: not ended here: %s", self.run_id, err.message)
             return self._record()

@@ -32,11 +32,13 @@ _MEMBERSHIP_INTENT = (
     "ON CONFLICT (export_id, segment_id, email) DO NOTHING"
 )
 _CONTACT_UPSERT = (
-    "INSERT INTO sync_contacts (export_id, email, payload_hash, contact_id, synced_at, pending) "
-    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (export_id, email) DO UPDATE SET "
+    "INSERT INTO sync_contacts "
+    "(export_id, email, payload_hash, contact_id, synced_at, pending, payload) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (export_id, email) DO UPDATE SET "
     "payload_hash = excluded.payload_hash, "
     "contact_id = COALESCE(excluded.contact_id, sync_contacts.contact_id), "
-    "synced_at = excluded.synced_at, pending = excluded.pending"
+    "synced_at = excluded.synced_at, pending = excluded.pending, "
+    "payload = COALESCE(excluded.payload, sync_contacts.payload)"
 )
 _MEMBERSHIP_UPSERT = (
     "INSERT INTO sync_memberships (export_id, segment_id, email, pending) VALUES (?, ?, ?, ?) "
@@ -128,12 +130,15 @@ class SyncStateRepository:
         *,
         now: datetime,
         contact_ids: Mapping[str, str | None] | None = None,
+        payloads: Mapping[str, str] | None = None,
     ) -> None:
-        """Upsert acknowledged contacts (email → payload hash, and the destination's id)."""
+        """Upsert acknowledged contacts (email → payload hash, the destination's id, and the
+        mapped values sent as canonical JSON; a payload not given keeps the one recorded)."""
         ids = contact_ids or {}
+        sent = payloads or {}
         stamp = self._stamp(now)
         rows = [
-            (export_id, email, digest, ids.get(email), stamp, False)
+            (export_id, email, digest, ids.get(email), stamp, False, sent.get(email))
             for email, digest in hashes.items()
         ]
         self._execute_many(_CONTACT_UPSERT, rows)
