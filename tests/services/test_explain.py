@@ -48,6 +48,13 @@ def test_an_added_person(ctx: ServiceContext, runs: list[int]) -> None:
     assert segments["Seg B"]["member"] is False
     assert segments["Seg B"]["failed"]["text"] == 'Grp in ["b", "ab"]'
     assert segments["Seg B"]["failed"]["value"] == "a"
+    touched = [
+        (t["run_id"], t["action"], t["list"], t["fields"], t["detail"]) for t in report["runs"]
+    ]
+    assert touched == [
+        (runs[1], "updated", None, ["FirstName"], 'FirstName: "Ann" → "Anna"'),
+        (runs[0], "added", "Seg A", [], "new contact"),
+    ]
     [state] = report["exports"]
     assert (state["export"], state["contact"]) == ("Newsletter", "known")
     assert [(line["segment"], line["list"], line["state"]) for line in state["lists"]] == [
@@ -66,6 +73,8 @@ def test_a_removed_person(ctx: ServiceContext, runs: list[int]) -> None:
     [state] = report["exports"]
     assert state["contact"] == "known"  # the contact stays; its membership went
     assert [line["state"] for line in state["lists"]] == ["not on it"]
+    touched = [(t["run_id"], t["action"], t["list"], t["profile_id"]) for t in report["runs"]]
+    assert touched == [(runs[1], "removed", "Seg A", None), (runs[0], "added", "Seg A", "2")]
 
 
 def test_an_invalid_email(ctx: ServiceContext, runs: list[int]) -> None:
@@ -104,7 +113,8 @@ def test_a_duplicate_email(ctx: ServiceContext, runs: list[int]) -> None:
     assert merged["status"] == "duplicate"
     assert merged["detail"].startswith("merged: profile 4 has the same email")
     assert report["exports"][0]["lists"][0]["state"] == "known"
-    assert {(t["action"], t["profile_id"]) for t in report["runs"]} == {("merged", "5")}
+    touched = [(t["run_id"], t["action"], t["profile_id"]) for t in report["runs"]]
+    assert touched == [(runs[1], "merged", "5"), (runs[0], "added", "4"), (runs[0], "merged", "5")]
 
 
 def test_an_erased_person_is_only_said_to_be_forgotten(

@@ -38,9 +38,11 @@ from segsync.services.people.report import (
     SegmentCheck,
 )
 from segsync.services.profiles.tables import catalog
+from segsync.services.runs.changes import flat_values, from_to
 from segsync.storage.repositories.erasures import SUPPRESSED
 from segsync.storage.repositories.exports import ExportRecord, ExportRepository
-from segsync.storage.repositories.people import PersonRepository
+from segsync.storage.repositories.people import PersonReject, PersonRepository
+from segsync.storage.repositories.run_changes import ChangeRecord, RunChangeRepository
 from segsync.storage.repositories.segments import SegmentRecord, SegmentRepository
 
 MAX_QUERY = 320
@@ -89,12 +91,9 @@ def explain_person(ctx: ServiceContext, email: str, *, export: str | None = None
     profiles, note = _profiles(ctx, key, chosen, segments)
     with ctx.db.session() as session:
         rejects = PersonRepository(session).rejects(key, [p.profile_id for p in profiles])
+        changes = RunChangeRepository(session).for_email(key)
     states = _export_states(chosen, contacts, memberships, titles, profiles, export is not None)
-    runs = [
-        RunTouch(r.run_id, r.export_name, r.at, r.kind, None, r.profile_id, [], r.reason)
-        for r in rejects
-        if export is None or r.export_id in {e.id for e in chosen}
-    ]
+    runs = _touches(chosen, titles, changes, rejects, named=export is not None)
     return replace(
         report,
         profiles=profiles,
@@ -270,3 +269,53 @@ def export_choices(ctx: ServiceContext) -> list[str]:
     require(ctx.actor, Action.VIEW)
     with ctx.db.session() as session:
         return ExportRepository(session).names()
+
+
+def _touches(
+    chosen: Sequence[ExportRecord],
+    titles: dict[int, dict[int, tuple[str, str]]],
+    changes: Sequence[ChangeRecord],
+    rejects: Sequence[PersonReject],
+    *,
+    named: bool,
+) -> list[RunTouch]:
+    """The runs that touched the person: the changes they made and the records they set
+    aside, newest first (of the named export only, if one was named)."""
+    names = {record.id: record.name for record in chosen}
+    touches = []
+    for change in changes:
+        if named and change.export_id not in names:
+            continue
+        export_name = names.get(change.export_id or 0, f"export {change.export_id} (removed)")
+        lists = titles.get(change.export_id or 0, {})
+        title = None
+        if change.segment_id is not None:
+            title = lists.get(change.segment_id, ("", f"segment {change.segment_id}"))[1]
+        changed = change.changed_fields() if change.action in ("added", "updated") else []
+        detail = None
+        if change.action == "added" and change.new_contact:
+            changed, detail = [], "new contact"
+        elif changed and change.previous is not None:
+            detail = from_to(flat_values(change.previous), flat_values(change.fields), changed)
+        elif change.action == "refused":
+            detail = "refused by the destination"
+        touches.append(
+            RunTouch(
+                change.run_id,
+                export_name,
+                change.at,
+                change.action,
+                title,
+                change.profile_id,
+                changed,
+                detail,
+            )
+        )
+    for r in rejects:
+        if named and r.export_id not in names:
+            continue
+        touches.append(
+            RunTouch(r.run_id, r.export_name, r.at, r.kind, None, r.profile_id, [], r.reason)
+        )
+    touches.sort(key=lambda t: (t.run_id, t.at), reverse=True)
+    return touches
