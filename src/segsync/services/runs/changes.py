@@ -1,5 +1,5 @@
-"""A run's change log as people read it (docs/web.md "The run page", docs/cli.md ``runs
-changes``): the results per list (added, updated, removed, rejected), the changes one page at a
+"""A run's change log as people read it (the run page of docs/web.md, ``runs changes`` of
+docs/cli.md): the results per list (added, updated, removed, rejected), the changes one page at a
 time (filtered by action and list) and all of them as CSV — who, on which list, with which
 profile id, and for an update which fields changed from what to what.
 
