@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 
 import pytest
 
+from segsync.services.runs import run_export
 from segsync.simulator import RunningSimulator
 from tests.services.people_support import build
-from tests.services.runs_support import sim
+from tests.services.runs_support import fast, people, setup, sim
 from tests.web.conftest import WebHarness
 
 __all__ = ["sim"]  # fixture
@@ -99,3 +101,27 @@ def test_the_api_gives_results_per_list_and_pages_of_changes(
     assert rest["next_after"] is None
     csv_text = web.api.get(f"/api/v1/runs/{runs[0]}/changes.csv", headers=headers).text
     assert "'=sum@example.com" in csv_text
+
+
+def test_a_refused_contact_shows_its_profile_id_everywhere(
+    web: WebHarness, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    ctx = web.ctx
+    setup(ctx, sim, tmp_path, people(3))
+    sim.simulator.faults.reject_emails(r"^p3@")
+    run = run_export(ctx, "Newsletter", tune=fast)
+    viewer = web.client_as("viewer")
+
+    page = viewer.get(f"/data/runs/{run.id}").text
+    [results] = re.findall(r'<tr data-list="1">(.*?)</tr>', page)
+    assert re.findall(r'class="num">(\d+)<', results) == ["2", "0", "0", "1"]
+    [refused] = re.findall(r'<tr data-action="refused">(.*?)</tr>', page)
+    assert "p3@example.com" in refused
+    assert "<td>3</td>" in refused  # the profile id
+    rejects = list(csv.DictReader(io.StringIO(viewer.get(f"/data/runs/{run.id}/rejects.csv").text)))
+    assert [(r["email"], r["profile_id"], r["kind"]) for r in rejects] == [
+        ("p3@example.com", "3", "rejected")
+    ]
+    explained = viewer.get("/data/explain", params={"email": "p3@example.com"}).text
+    assert "<td>Refused</td>" in explained
+    assert "<td>Rejected</td>" in explained
