@@ -84,7 +84,7 @@ def explain_person(ctx: ServiceContext, email: str, *, export: str | None = None
         segments = SegmentRepository(session).list()
         contacts = {c.export_id: c for c in people.contacts(key)}
         memberships = people.memberships(key)
-        titles = {record.id: exports_repo.lists(record.id) for record in chosen}
+        titles = people.list_titles([record.id for record in chosen])
     wanted = {sid for record in chosen for sid in record.segment_ids}
     if export is not None:
         segments = [s for s in segments if s.id in wanted]
@@ -223,7 +223,7 @@ def _export_states(
     chosen: Sequence[ExportRecord],
     contacts: dict[int, Any],
     memberships: Sequence[Any],
-    titles: dict[int, dict[int, tuple[str, str]]],
+    titles: dict[int, dict[int, str]],
     profiles: Sequence[ProfileExplained],
     named: bool,
 ) -> list[ExportState]:
@@ -242,12 +242,11 @@ def _export_states(
         lines = []
         for segment_id in [*record.segment_ids, *sorted(set(held) - set(record.segment_ids))]:
             state = ABSENT if segment_id not in held else PENDING if held[segment_id] else KNOWN
-            title = titles[record.id].get(segment_id)
             lines.append(
                 ListState(
                     segment_id,
                     names.get(segment_id, f"segment {segment_id} (no longer exported)"),
-                    None if title is None else title[1],
+                    titles[record.id].get(segment_id),
                     state,
                 )
             )
@@ -273,7 +272,7 @@ def export_choices(ctx: ServiceContext) -> list[str]:
 
 def _touches(
     chosen: Sequence[ExportRecord],
-    titles: dict[int, dict[int, tuple[str, str]]],
+    titles: dict[int, dict[int, str]],
     changes: Sequence[ChangeRecord],
     rejects: Sequence[PersonReject],
     *,
@@ -290,7 +289,7 @@ def _touches(
         lists = titles.get(change.export_id or 0, {})
         title = None
         if change.segment_id is not None:
-            title = lists.get(change.segment_id, ("", f"segment {change.segment_id}"))[1]
+            title = lists.get(change.segment_id, f"segment {change.segment_id}")
         changed = change.changed_fields() if change.action in ("added", "updated") else []
         detail = None
         if change.action == "added" and change.new_contact:

@@ -12,6 +12,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from segsync.storage.models.connections import Connection
+from segsync.storage.models.exports import ExportList
 from segsync.storage.models.operations import Erasure
 from segsync.storage.models.runs import Run, RunReject
 from segsync.storage.models.sync import SyncContact, SyncMembership
@@ -85,6 +86,15 @@ class PersonRepository:
                 query.order_by(SyncMembership.export_id, SyncMembership.segment_id)
             )
         ]
+
+    def list_titles(self, export_ids: Sequence[int]) -> dict[int, dict[int, str]]:
+        """export id → segment id → the title of the destination list made for it, for these
+        exports, in one query."""
+        titles: dict[int, dict[int, str]] = {export_id: {} for export_id in export_ids}
+        query = select(ExportList).where(ExportList.export_id.in_(list(export_ids)))
+        for row in self.session.scalars(query):
+            titles[row.export_id][row.segment_id] = row.title
+        return titles
 
     def rejects(self, email: str, profile_ids: Sequence[str]) -> list[PersonReject]:
         """Set-aside records whose email is this one (compared trimmed and lower-cased, as
