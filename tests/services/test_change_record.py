@@ -126,7 +126,9 @@ def test_only_the_last_runs_keep_their_record(
             ctx, tmp_path / "people.csv", [dataclasses.replace(group[0], first=f"N{n}"), *group[1:]]
         )
         ids.append(run(ctx, sim).id)
+    unchanged = run(ctx, sim)  # records nothing, so the window stays on the runs that did
 
+    assert unchanged.counts.requests <= 1
     with ctx.db.session() as session:
         repo = RunChangeRepository(session)
         assert repo.runs_kept(1) == [ids[3], ids[2]]

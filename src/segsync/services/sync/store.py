@@ -68,6 +68,7 @@ class RunStore:
         # a call returns, so they change only between the loop's steps.
         self._cancel_seen = False
         self._lost_seen = False
+        self._recorded = False  # whether this attempt wrote to the change record
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="segsync-run-db")
 
     async def __aenter__(self) -> RunStore:
@@ -110,8 +111,8 @@ class RunStore:
         with self.ctx.db.session() as session:
             sync = SyncStateRepository(session)
             hashes = sync.hashes(self.export_id)
-            memberships = {(str(s), e) for s, e in sync.memberships(self.export_id)}
-            pending = {(str(s), e) for s, e in sync.memberships(self.export_id, pending=True)}
+            memberships = sync.membership_keys(self.export_id)
+            pending = sync.membership_keys(self.export_id, pending=True)
             lists = ExportRepository(session).lists(self.export_id)
         list_ids: dict[str, str | None] = {
             s.key: lists[int(s.key)][0] if int(s.key) in lists else None for s in target.segments
@@ -255,6 +256,7 @@ class RunStore:
                 for row in changes.changes
             ]
             record.record(self.run_id, self.export_id, rows, now=self.ctx.now())
+            self._recorded = self._recorded or bool(rows)
             sync.record_contacts(
                 self.export_id,
                 changes.hashes,
@@ -288,6 +290,7 @@ class RunStore:
                 self.export_id, [(int(segment), email) for segment, email in done]
             )
             rows = [ChangeRow("removed", email, int(segment)) for segment, email in were_members]
+            self._recorded = self._recorded or bool(rows)
             RunChangeRepository(session).record(
                 self.run_id, self.export_id, rows, now=self.ctx.now()
             )
@@ -325,8 +328,9 @@ class RunStore:
         try:
             with self.ctx.db.session() as session:
                 record = record_run_end(session, end, owner=self.owner, now=self.ctx.now())
-                keep = self.ctx.settings.change_log_runs
-                RunChangeRepository(session).prune(self.export_id, keep)
+                if self._recorded:  # a run that changed nothing leaves the record as it was
+                    keep = self.ctx.settings.change_log_runs
+                    RunChangeRepository(session).prune(self.export_id, keep)
                 return record
         except Conflict as err:  # another process holds the run now, or it already ended
             log.warning("run %s: not ended here: %s", self.run_id, err.message)

@@ -20,7 +20,7 @@ class RunChange(Base):
 
     __tablename__ = "run_changes"
     __table_args__ = (
-        Index("ix_run_changes_run_action", "run_id", "action"),
+        Index("ix_run_changes_run_email", "run_id", "email"),
         Index("ix_run_changes_export_email", "export_id", "email"),
     )
 

@@ -14,14 +14,28 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from segsync.storage.models.run_changes import RunChange
-from segsync.storage.models.sync import SyncContact
+from segsync.storage.models.runs import Run
+from segsync.storage.repositories.driver import bind_value, execute_many, select_rows
 
 ACTIONS = ("added", "updated", "removed", "refused")
 _IN_CHUNK = 500  # emails per IN (…) list
+# Plain driver SQL: run per commit of the run engine, with an IN list of up to a commit's emails
+_EARLIER_IN_RUN = (
+    "SELECT email, previous, new_contact FROM run_changes WHERE run_id = ? "
+    "AND action IN ('added', 'updated') AND email IN ({marks})"
+)
+_LAST_SENT = (
+    "SELECT email, payload FROM sync_contacts WHERE export_id = ? AND payload_hash <> '' "
+    "AND email IN ({marks})"
+)
+_INSERT = (
+    "INSERT INTO run_changes (run_id, export_id, segment_id, email, profile_id, action, fields, "
+    "previous, new_contact, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def payload_json(fields: Any, custom: Any) -> str:
@@ -100,26 +114,13 @@ class RunChangeRepository:
         self, run_id: int, export_id: int, rows: Sequence[ChangeRow], *, now: datetime
     ) -> None:
         """Add ``rows`` as changes of ``run_id``."""
-        if not rows:
-            return
-        self.session.execute(
-            insert(RunChange),
-            [
-                {
-                    "run_id": run_id,
-                    "export_id": export_id,
-                    "segment_id": r.segment_id,
-                    "email": r.email,
-                    "profile_id": r.profile_id,
-                    "action": r.action,
-                    "fields": r.fields,
-                    "previous": r.previous,
-                    "new_contact": r.new_contact,
-                    "at": now,
-                }
-                for r in rows
-            ],
-        )
+        stamp = bind_value(self.session, RunChange.__table__.c.at, now)
+        params = [
+            (run_id, export_id, r.segment_id, r.email, r.profile_id, r.action, r.fields,
+             r.previous, r.new_contact, stamp)
+            for r in rows
+        ]  # fmt: skip
+        execute_many(self.session, _INSERT, params)
 
     def before_run(
         self, run_id: int, export_id: int, emails: Iterable[str]
@@ -131,25 +132,14 @@ class RunChangeRepository:
         wanted = builtins.list(dict.fromkeys(emails))
         found: dict[str, tuple[str | None, bool]] = {}
         for chunk in _chunks(wanted):
-            rows = self.session.execute(
-                select(RunChange.email, RunChange.previous, RunChange.new_contact).where(
-                    RunChange.run_id == run_id,
-                    RunChange.email.in_(chunk),
-                    RunChange.action.in_(("added", "updated")),
-                )
-            )
-            for email, previous, new in rows:
-                found.setdefault(email, (previous, new))
+            marks = ", ".join("?" * len(chunk))
+            query = _EARLIER_IN_RUN.format(marks=marks)
+            for email, previous, new in select_rows(self.session, query, run_id, *chunk):
+                found.setdefault(email, (previous, bool(new)))
         rest = [e for e in wanted if e not in found]
         for chunk in _chunks(rest):
-            payloads = self.session.execute(
-                select(SyncContact.email, SyncContact.payload).where(
-                    SyncContact.export_id == export_id,
-                    SyncContact.email.in_(chunk),
-                    SyncContact.payload_hash != "",
-                )
-            )
-            for email, payload in payloads:
+            query = _LAST_SENT.format(marks=", ".join("?" * len(chunk)))
+            for email, payload in select_rows(self.session, query, export_id, *chunk):
                 found[email] = (payload, False)
         for email in rest:
             found.setdefault(email, (None, True))
@@ -238,19 +228,16 @@ class RunChangeRepository:
 
     def prune(self, export_id: int, keep_runs: int) -> int:
         """Keep the changes of the export's newest ``keep_runs`` runs that recorded any; delete
-        the older ones. Returns how many rows went."""
-        kept = (
-            select(RunChange.run_id)
-            .where(RunChange.export_id == export_id)
-            .group_by(RunChange.run_id)
-            .order_by(RunChange.run_id.desc())
-            .limit(max(keep_runs, 0))
+        the older ones. Returns how many rows went. Reads the export's runs (one index probe
+        each), never its change rows."""
+        older = self.runs_kept(export_id)[max(keep_runs, 0) :]
+        if not older:
+            return 0
+        result = self.session.execute(
+            delete(RunChange)
+            .where(RunChange.run_id.in_(older))
+            .execution_options(synchronize_session=False)
         )
-        kept_ids = builtins.list(self.session.scalars(kept))
-        query = delete(RunChange).where(RunChange.export_id == export_id)
-        if kept_ids:
-            query = query.where(RunChange.run_id.not_in(kept_ids))
-        result = self.session.execute(query.execution_options(synchronize_session=False))
         return int(getattr(result, "rowcount", 0) or 0)
 
     def forget_email(self, email: str) -> int:
@@ -264,11 +251,9 @@ class RunChangeRepository:
 
     def runs_kept(self, export_id: int) -> builtins.list[int]:
         """The ids of the export's runs whose changes are kept, newest first."""
+        recorded = select(RunChange.id).where(RunChange.run_id == Run.id).exists()
         rows = self.session.scalars(
-            select(RunChange.run_id)
-            .where(RunChange.export_id == export_id)
-            .distinct()
-            .order_by(RunChange.run_id.desc())
+            select(Run.id).where(Run.export_id == export_id, recorded).order_by(Run.id.desc())
         )
         return builtins.list(rows)
 

@@ -36,7 +36,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_run_changes")),
     )
     with op.batch_alter_table("run_changes", schema=None) as batch_op:
-        batch_op.create_index("ix_run_changes_run_action", ["run_id", "action"], unique=False)
+        batch_op.create_index("ix_run_changes_run_email", ["run_id", "email"], unique=False)
         batch_op.create_index("ix_run_changes_export_email", ["export_id", "email"], unique=False)
         batch_op.create_index(batch_op.f("ix_run_changes_email"), ["email"], unique=False)
     with op.batch_alter_table("sync_contacts", schema=None) as batch_op:
@@ -49,5 +49,5 @@ def downgrade() -> None:
     with op.batch_alter_table("run_changes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_run_changes_email"))
         batch_op.drop_index("ix_run_changes_export_email")
-        batch_op.drop_index("ix_run_changes_run_action")
+        batch_op.drop_index("ix_run_changes_run_email")
     op.drop_table("run_changes")
