@@ -12,6 +12,7 @@ import pytest
 from segsync.errors import InputError, NotFound
 from segsync.services.context import ServiceContext
 from segsync.services.people import explain_person
+from segsync.services.privacy.erasure import lift_suppression
 from segsync.simulator import RunningSimulator
 from tests.services.people_support import build
 from tests.services.runs_support import ctx, sim
@@ -146,3 +147,23 @@ def test_bad_input_names_the_field(ctx: ServiceContext, runs: list[int]) -> None
         explain_person(ctx, "  ")
     with pytest.raises(NotFound, match="did you mean 'Newsletter'"):
         explain_person(ctx, "p1@example.com", export="Newsleter")
+
+
+def test_a_person_whose_suppression_was_lifted_is_explained_with_their_erasure(
+    ctx: ServiceContext, runs: list[int]
+) -> None:
+    assert lift_suppression(ctx, "p6@example.com")
+    report = explain_person(ctx, "p6@example.com").to_dict()
+
+    assert report["forgotten"] is False
+    assert [e["status"] for e in report["erasures"]] == ["done"]
+    [profile] = report["profiles"]
+    assert profile["exports"][0]["status"] == "sent"  # a next run sends them again
+    assert report["runs"] == []  # their earlier changes went with the erasure
+
+
+def test_without_profile_data_the_rest_is_still_explained(ctx: ServiceContext) -> None:
+    report = explain_person(ctx, "p1@example.com")
+    assert report.profiles == []
+    assert report.profiles_note is not None
+    assert "profile" in report.profiles_note
