@@ -102,7 +102,9 @@ def test_related_and_except_rules_are_reported_as_rules(engine: Engine) -> None:
     app_only = verdicts["C10"].failed
     assert app_only is not None
     assert (app_only.kind, app_only.rule) == (NO_RELATED_ROW, 2)
-    assert "no row of orders matched" in app_only.sentence
+    assert app_only.sentence == (
+        "rule 2 did not hold: no orders row of this profile matches the rule's conditions"
+    )
     # Subscribed with web orders but 5 visits: excluded by the last rule.
     busy = verdicts["C01"].failed
     assert busy is not None

@@ -64,7 +64,9 @@ def changes_command(
     list_name: Annotated[
         str | None, typer.Option("--list", metavar="NAME", help="Only this list (its title).")
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="How many to print.")] = SHOWN,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, metavar="N", help="How many to print.")
+    ] = SHOWN,
     csv_path: Annotated[
         Path | None,
         typer.Option("--csv", metavar="FILE", help="Write every change to this CSV file."),

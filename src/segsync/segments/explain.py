@@ -98,8 +98,11 @@ def condition_text(node: Condition) -> str:
 
 def _rule_text(rule: Rule) -> str:
     if rule.related is not None:
-        having = " with its having" if rule.having is not None else ""
-        return f"no row of {rule.related} matched the rule's conditions{having}"
+        if rule.having is not None:
+            return (
+                f"this profile's {rule.related} rows do not meet the rule's conditions and having"
+            )
+        return f"no {rule.related} row of this profile matches the rule's conditions"
     return "the rule's conditions held"
 
 

@@ -108,7 +108,8 @@ class ChangePage:
     items: list[ChangeView]
     next_after: int | None
     kept: bool
-    """Whether the run's change record is kept (false: pruned, or a run before it existed)."""
+    """False when the run changed something but its change record is gone (pruned, or a run
+    from before segsync kept one)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -220,11 +221,20 @@ def change_page(
         rows = changes.for_run(
             run_id, action=action, segment_id=segment_id, after_id=max(0, after), limit=size + 1
         )
-        kept = bool(rows) or changes.has_run(run_id)
+        kept = bool(rows) or changes.has_run(run_id) or not _changed_anything(run)
     titles = list_titles(ctx, run) if rows else {}
     items = [_view(record, titles) for record in rows[:size]]
     next_after = items[-1].record.id if len(rows) > size else None
     return ChangePage(run_id, items, next_after, kept)
+
+
+def _changed_anything(run: RunRecord) -> bool:
+    """Whether the run's counts say it changed a contact or a list (then an empty change log
+    means it was pruned, or written before segsync kept one)."""
+    if run.dry_run or run.kind != "sync":
+        return False
+    c = run.counts
+    return c.added + c.updated + c.removed > 0
 
 
 def _view(record: ChangeRecord, titles: dict[int, str]) -> ChangeView:
