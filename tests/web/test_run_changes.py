@@ -38,6 +38,8 @@ def test_the_run_page_shows_results_per_list_and_the_change_log(
     assert 'data-action="removed"' in html
     assert "FirstName: &#34;Ann&#34; → &#34;Anna&#34;" in html
     assert f'href="/data/runs/{runs[1]}/changes.csv"' in html
+    # Each email opens "explain a person" for that export.
+    assert 'href="/data/explain?email=p2%40example.com&amp;export=Newsletter"' in html
 
     first = viewer.get(f"/data/runs/{runs[0]}").text
     # The first run set profiles aside: its warning points at the page, not at the CLI.
