@@ -13,6 +13,8 @@ import pytest
 
 from segsync.services.runs import run_export
 from segsync.simulator import RunningSimulator
+from segsync.storage.repositories.run_changes import RunChangeRepository
+from segsync.storage.repositories.runs import RunRepository
 from tests.services.people_support import build
 from tests.services.runs_support import fast, people, setup, sim
 from tests.web.conftest import WebHarness
@@ -127,3 +129,20 @@ def test_a_refused_contact_shows_its_profile_id_everywhere(
     explained = viewer.get("/data/explain", params={"email": "p3@example.com"}).text
     assert "<td>Refused</td>" in explained
     assert "<td>Rejected</td>" in explained
+
+
+def test_a_run_whose_change_log_was_pruned_says_so(web: WebHarness, runs: list[int]) -> None:
+    ctx = web.ctx
+    with ctx.db.session() as session:
+        export_id = RunRepository(session).get(runs[0]).export_id
+        assert export_id is not None
+        RunChangeRepository(session).prune(export_id, 1)  # keep the newest run's only
+    viewer = web.client_as("viewer")
+    page = viewer.get(f"/data/runs/{runs[0]}").text
+    assert "change log is no longer kept" in page
+    assert 'id="change-log"' not in page
+    headers = web.bearer(web.api_token("viewer"))
+    body = web.api.get(f"/api/v1/runs/{runs[0]}/changes", headers=headers).json()
+    assert (body["kept"], body["items"]) == (False, [])
+    assert web.api.get(f"/api/v1/runs/{runs[0]}", headers=headers).json()["lists"] is None
+    assert 'id="change-log"' in viewer.get(f"/data/runs/{runs[1]}").text
