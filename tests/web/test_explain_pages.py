@@ -81,3 +81,19 @@ def test_the_api_answers_viewers_and_refuses_strangers(built: WebHarness) -> Non
     assert built.api.get("/api/v1/explain", params={"email": "x@example.com"}).status_code == 401
     blank = built.api.get("/api/v1/explain", params={"email": " "}, headers=built.bearer(token))
     assert blank.status_code == 422
+
+
+def test_signed_out_visitors_are_sent_to_sign_in_and_a_wrong_export_is_404(
+    built: WebHarness,
+) -> None:
+    stranger = built.client().get("/data/explain", params={"email": "p1@example.com"})
+    assert stranger.status_code in (302, 303, 307)
+    assert "/sign-in" in stranger.headers["location"]
+    token = built.api_token("contributor")
+    wrong = built.api.get(
+        "/api/v1/explain",
+        params={"email": "p1@example.com", "export": "Nope"},
+        headers=built.bearer(token),
+    )
+    assert wrong.status_code == 404
+    assert "export: no export named 'Nope'" in wrong.text
