@@ -7,7 +7,7 @@ status class. Expectations follow from the route, not from its code:
 - administration (users, audit, connections other than reading them, run-all, the schedule
   — reading it too, like Admin > System and ``segsync schedule show`` —, erasures,
   notifications) → administrators only, 403 for the others;
-- data (segments, exports, runs, schema, status): reading is allowed to everyone signed in;
+- data (segments, exports, runs, schema, status, explain): reading is allowed to everyone signed in;
   changes are refused to viewers (403) and allowed to contributors and administrators — on
   targets that live on a connection shared with contributors (R2, R3).
 
@@ -58,7 +58,7 @@ ADMIN_ONLY_ROUTES = {
     # attach acts on a detached export, which only administrators may change (C7)
     ("POST", "/api/v1/exports/{export_id}/attach"),
 }
-DATA = {"segments", "exports", "runs", "schema", "connections", "status"}
+DATA = {"segments", "exports", "runs", "schema", "connections", "status", "explain"}
 
 _names = itertools.count(1)
 
@@ -226,6 +226,7 @@ SPECS: dict[tuple[str, str], Spec] = {
         body=lambda w: {"kind": "daily", "at": "03:00"}
     ),
     ("GET", "/api/v1/runs"): Spec(params={"limit": 5}),
+    ("GET", "/api/v1/explain"): Spec(params={"email": "nobody@example.com"}),
     ("POST", "/api/v1/segments"): Spec(body=lambda w: definition()),
     ("POST", "/api/v1/segments/estimate"): Spec(body=lambda w: definition()),
     ("PUT", "/api/v1/segments/{segment_id}"): Spec(body=lambda w: definition()),

@@ -71,6 +71,7 @@ PATHS = (
     "/api/v1/runs?export_id={export}&limit=500",
     "/api/v1/runs/{run}",
     "/api/v1/runs/{run}/rejects",
+    "/api/v1/runs/{run}/changes",
     "/api/v1/exports",
     "/api/v1/exports/{export}",
     "/api/v1/status",

@@ -33,6 +33,7 @@ COMMANDS: dict[str, _Lazy] = {
     "audit": _Lazy("segsync.cli.audit", "audit_command"),
     "status": _Lazy("segsync.cli.status", "status_command"),
     "worker": _Lazy("segsync.cli.worker", "worker_command"),
+    "explain": _Lazy("segsync.cli.explain", "explain_command"),
     "forget": _Lazy("segsync.cli.forget", "forget_command"),
     "profiles": _Lazy("segsync.cli.profiles", "profiles_app"),
     "segments": _Lazy("segsync.cli.segments", "segments_app"),

@@ -23,6 +23,7 @@ from segsync.cli.output import (
     state,
     wants_json,
 )
+from segsync.cli.run_changes import changes_command, list_results, print_list_results
 from segsync.cli.verify import print_lists
 
 if TYPE_CHECKING:
@@ -336,9 +337,11 @@ def show_command(
     run_id: Annotated[int, typer.Argument(metavar="ID", help="The run id.")],
     json_flag: JsonOption = False,
 ) -> None:
-    """A run's status, counts, progress, message and warnings (a dry run: its plan)."""
+    """A run's status, counts, progress, message and warnings, its results per list (a dry
+    run: its plan)."""
     with service_context(ctx) as services:
         run = run_service.get_run(services, run_id)
+        results = list_results(services, run)
     if wants_json(ctx, json_flag):
         print_json(
             _record(run)
@@ -348,10 +351,15 @@ def show_command(
                 "items_done": run.items_done,
                 "items_total": run.items_total,
                 "warnings": run.warnings,
+                "lists": None if results is None else [r.to_dict() for r in results],
             }
         )
         return
     print_run(run)
+    print_list_results(results)
+
+
+runs_app.command("changes")(changes_command)
 
 
 @runs_app.command("cancel")

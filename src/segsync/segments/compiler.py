@@ -91,6 +91,22 @@ def compile_segment(
     return profile.filter(keep).select(catalog.profile_key)
 
 
+def rule_holds(rule: Rule, catalog: Catalog, tables: TableSource, now: datetime) -> ir.BooleanValue:
+    """Two-valued, on the profile table: whether each profile is a member of ``rule`` alone
+    (what "explain a person" asks of each rule of a validated definition)."""
+    get = tables.__getitem__ if isinstance(tables, Mapping) else tables
+    return _rule_holds(rule, catalog, get, get(catalog.profile_table), now).fill_null(False)
+
+
+def condition_holds(
+    condition: Condition, catalog: Catalog, profile: ir.Table, now: datetime
+) -> ir.BooleanValue:
+    """Two-valued: whether each row of ``profile`` satisfies one condition of a rule on it."""
+    ra = resolve_attribute(catalog, condition.attribute, None)
+    op = Op(condition.op)
+    return _compare(op, profile[ra.column], ra.type, condition.value, now).fill_null(False)
+
+
 def profile_rows(members: ir.Table, profile: ir.Table | None = None) -> ir.Table | None:
     """The rows of ``profile`` that are ``members`` (every column), when ``members`` is what
     :func:`compile_segment` returns for that profile table (for the profile table it was

@@ -21,7 +21,6 @@ waits Queued. Dry runs send nothing and run at once in this process (:func:`star
 from __future__ import annotations
 
 import asyncio
-import csv
 import subprocess
 import sys
 import time
@@ -33,10 +32,10 @@ from pathlib import Path
 from segsync.domain.permissions import Action, ExportRef, require
 from segsync.domain.runs import RunStatus
 from segsync.domain.schedule import ExportMode, ExportSchedule
-from segsync.domain.untrusted import spreadsheet_safe
-from segsync.errors import Conflict, InputError
+from segsync.errors import Conflict
 from segsync.services.context import ServiceContext
 from segsync.services.exports.views import export_ref
+from segsync.services.runs.csv_files import write_csv
 from segsync.services.runs.history import duration, get_run, list_runs, run_json
 from segsync.services.runs.queue import enqueue_run
 from segsync.services.runs.worker import FOLLOW_POLL_SECONDS, any_worker_alive, follow_run
@@ -274,17 +273,8 @@ REJECT_COLUMNS = ("email", "profile_id", "kind", "reason")
 def write_rejects_csv(ctx: ServiceContext, run_id: int, path: Path) -> int:
     """Write the run's rejects as CSV (email, profile id, kind, reason); return how many.
     A cell a spreadsheet would run as a formula is written with a leading ``'``."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = path.open("w", newline="", encoding="utf-8")
-    except OSError as err:
-        raise InputError(f"cannot write {path}: {err}") from None
-    count = 0
-    with handle:
-        writer = csv.writer(handle)
-        writer.writerow(REJECT_COLUMNS)
-        for item in rejects(ctx, run_id):
-            cells = [item.email or "", item.profile_id or "", item.kind, item.reason]
-            writer.writerow([spreadsheet_safe(str(cell)) for cell in cells])
-            count += 1
-    return count
+    rows = (
+        [item.email or "", item.profile_id or "", item.kind, item.reason]
+        for item in rejects(ctx, run_id)
+    )
+    return write_csv(path, REJECT_COLUMNS, rows)

@@ -7,6 +7,7 @@ and, once some are done, the time left at the pace so far.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,6 +30,7 @@ __all__ = [
     "RunHistory",
     "RunView",
     "enqueue_all",
+    "for_pages",
     "progress_of",
     "reject_page",
     "run_history",
@@ -196,6 +198,29 @@ def reject_page(
         total = sum(runs.count_rejects(run_id).values())
         rows = list(runs.rejects(run_id, limit=size, offset=(page - 1) * size))
     return rows, total
+
+
+_CLI_HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(r"; (?:list them with|see) `segsync runs rejects[^`]*`"),
+        "; they are listed under “Rejected and set-aside contacts” (Download CSV)",
+    ),
+    (re.compile(r"`segsync erasures lift EMAIL`"), "Admin › Privacy (Lift)"),
+    (re.compile(r"`segsync forget`"), "an erasure (Admin › Privacy)"),
+    (
+        re.compile(r"check it with `segsync connections test [^`]*`"),
+        "check it with Test on the connection's page (Admin › Connections)",
+    ),
+    (re.compile(r"`segsync runs show \d+`"), "the run's page"),
+)
+
+
+def for_pages(text: str) -> str:
+    """A run's message or warning as web pages show it: the CLI commands it names (written
+    when the run ended, for every reader) become the page or button that does the same."""
+    for pattern, words in _CLI_HINTS:
+        text = pattern.sub(words, text)
+    return text
 
 
 @dataclass(frozen=True)

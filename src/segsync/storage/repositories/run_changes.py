@@ -182,6 +182,21 @@ class RunChangeRepository:
             counts.setdefault(segment_id, Counter())[action] = int(n)
         return counts
 
+    def updated_on_add(self, run_id: int) -> dict[int | None, int]:
+        """segment id → how many of the run's additions also changed the values of a contact
+        sent before (``previous`` set and not what was sent), in one query."""
+        rows = self.session.execute(
+            select(RunChange.segment_id, func.count())
+            .where(
+                RunChange.run_id == run_id,
+                RunChange.action == "added",
+                RunChange.previous.is_not(None),
+                RunChange.previous != RunChange.fields,
+            )
+            .group_by(RunChange.segment_id)
+        )
+        return {segment_id: int(n) for segment_id, n in rows}
+
     def for_email(self, email: str) -> list[ChangeRecord]:
         """Every recorded change of ``email`` (normalised), newest first."""
         rows = self.session.scalars(

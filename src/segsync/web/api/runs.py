@@ -5,7 +5,9 @@ contacts with their reasons as JSON or CSV."""
 
 from __future__ import annotations
 
+import builtins
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +19,7 @@ from starlette.background import BackgroundTask
 
 from segsync.services import runs
 from segsync.services.context import ServiceContext
+from segsync.services.runs import changes as run_changes
 from segsync.services.runs import queue
 from segsync.services.runs import views as run_views
 from segsync.web.api.encode import json_list
@@ -64,6 +67,46 @@ class RunOut(BaseModel):
     progress: ProgressOut
     rejects: dict[str, int] = Field(description="Rejected members by kind.")
     plan: dict[str, Any] | None = Field(description="The plan (dry runs: samples per list).")
+    lists: list[ListResultOut] | None = Field(
+        default=None,
+        description="Results per list from the change log (one run's answer only; null when "
+        "the log is not kept).",
+    )
+
+
+class ListResultOut(BaseModel):
+    segment_id: int | None = Field(description="null: contacts updated without a new list.")
+    list: str
+    added: int
+    updated: int
+    removed: int
+    rejected: int = Field(description="Items the destination refused on this list.")
+
+
+class ChangeOut(BaseModel):
+    id: int
+    at: str
+    action: str = Field(description="added, updated, removed or refused")
+    segment_id: int | None
+    list: str | None
+    email: str
+    profile_id: str | None
+    new_contact: bool
+    changed_fields: builtins.list[str] = Field(
+        description="Fields whose values this change set (custom. prefix for custom fields)."
+    )
+    values: dict[str, Any] | None = Field(description="The changed fields' values sent.")
+    previous_values: dict[str, Any] | None = Field(
+        description="Their values before (null for a new contact or unknown)."
+    )
+    summary: str = Field(description='The change in words: FirstName: "Ann" → "Anna".')
+
+
+class ChangePageOut(BaseModel):
+    run_id: int
+    kept: bool = Field(description="False when the run's change log is no longer kept.")
+    next_after: int | None = Field(description="Pass as after= for the next page; null: last.")
+    items: builtins.list[ChangeOut]
 
 
 class RejectOut(BaseModel):
@@ -88,7 +131,10 @@ class RunAllItem(BaseModel):
 
 
 def _run(ctx: ServiceContext, run_id: int) -> RunOut:
-    return RunOut.model_validate(run_views.run_payload(run_views.run_view(ctx, run_id)))
+    view = run_views.run_view(ctx, run_id)
+    results = run_changes.list_results(ctx, view.run)
+    lists = None if results is None else [item.to_dict() for item in results]
+    return RunOut.model_validate(run_views.run_payload(view) | {"lists": lists})
 
 
 @router.post("", status_code=202, summary="Run an export now, or a dry run (queued)")
@@ -143,6 +189,38 @@ def list_rejects(
     )
 
 
+@router.get("/{run_id}/changes", summary="The run's change log, a page at a time")
+def list_changes(
+    ctx: ApiContextDep,
+    run_id: RecordId,
+    action: Annotated[str | None, Query(max_length=16)] = None,
+    segment_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+    size: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> ChangePageOut:
+    """Who was added, updated (which fields, from what to what), removed or refused, on which
+    list; filtered by ``action`` and list (``segment_id``); ``after`` pages by change id."""
+    page = run_changes.change_page(
+        ctx, run_id, action=action, segment_id=segment_id, after=after, size=size
+    )
+    return ChangePageOut.model_validate(page.to_dict())
+
+
+@router.get(
+    "/{run_id}/changes.csv",
+    summary="The run's change log as CSV",
+    response_class=FileResponse,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def changes_csv(
+    ctx: ApiContextDep,
+    run_id: RecordId,
+    action: Annotated[str | None, Query(max_length=16)] = None,
+    segment_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+) -> FileResponse:
+    return changes_file(ctx, run_id, action, segment_id)
+
+
 @router.get(
     "/{run_id}/rejects.csv",
     summary="Rejected and set-aside contacts as CSV",
@@ -155,17 +233,36 @@ def rejects_csv(ctx: ApiContextDep, run_id: RecordId) -> FileResponse:
 
 def rejects_file(ctx: ServiceContext, run_id: int) -> FileResponse:
     """The run's rejects as a CSV download (also used by the run page)."""
-    folder = Path(tempfile.mkdtemp(prefix="segsync-rejects-"))
-    path = folder / f"run-{run_id}-rejects.csv"
+    return csv_download(
+        f"run-{run_id}-rejects.csv", lambda path: runs.write_rejects_csv(ctx, run_id, path)
+    )
+
+
+def changes_file(
+    ctx: ServiceContext, run_id: int, action: str | None, segment_id: int | None
+) -> FileResponse:
+    """The run's change log as a CSV download (also used by the run page)."""
+    return csv_download(
+        f"run-{run_id}-changes.csv",
+        lambda path: run_changes.write_changes_csv(
+            ctx, run_id, path, action=action, segment_id=segment_id
+        ),
+    )
+
+
+def csv_download(filename: str, write: Callable[[Path], object]) -> FileResponse:
+    """A CSV that ``write`` makes in a private temporary folder, removed once sent."""
+    folder = Path(tempfile.mkdtemp(prefix="segsync-csv-"))
+    path = folder / filename
     try:
-        runs.write_rejects_csv(ctx, run_id, path)
+        write(path)
     except BaseException:
         _cleanup(folder)
         raise
     return FileResponse(
         path,
         media_type="text/csv",
-        filename=f"run-{run_id}-rejects.csv",
+        filename=filename,
         background=BackgroundTask(_cleanup, folder),
     )
 
