@@ -17,6 +17,7 @@ from segsync.cli.forget import erasures_app, forget_command, notifications_app
 from segsync.cli.init import init_command
 from segsync.cli.output import CliState, configure_logging, report_error
 from segsync.cli.profiles import profiles_app
+from segsync.cli.run_guard import approve_command as approve_command  # adds `runs approve`
 from segsync.cli.runs import runs_app
 from segsync.cli.schedule import schedule_app
 from segsync.cli.secrets import secrets_app

@@ -20,6 +20,7 @@ from rich.progress import (
 
 from segsync.cli.context import service_context
 from segsync.cli.exports import exports_app
+from segsync.cli.hold_views import print_hold
 from segsync.cli.lazy import lazy_module
 from segsync.cli.output import (
     EXIT_FAILED,
@@ -129,6 +130,8 @@ def print_run(run: run_service.RunRecord) -> None:
         err_console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     if run.dry_run and run.plan:
         _print_plan(run.plan)
+    titles = {item["segment_id"]: item["title"] for item in (run.plan or {}).get("lists", [])}
+    print_hold(run.hold, titles)
     if run.kind != "sync" and run.plan:
         print_lists(run.plan.get("lists", []))
 
@@ -168,6 +171,8 @@ def _record(run: run_service.RunRecord) -> dict[str, Any]:
         data["kind"] = run.kind
     if (run.dry_run or run.kind != "sync") and run.plan is not None:
         data["plan"] = run.plan
+    if run.hold is not None:
+        data["hold"] = run.hold
     return data
 
 
@@ -212,7 +217,7 @@ def run_command(
         print_json(_record(run))
     else:
         print_run(run)
-    if run.status.value == "failure":
+    if run.status.value in ("failure", "held"):
         raise typer.Exit(EXIT_FAILED)
 
 

@@ -1,4 +1,5 @@
-"""Runs as jobs: run, list, cancel, rejects (``manage``); the queue and its claims (``queue``);
+"""Runs as jobs: run, list, cancel, rejects (``manage``); approve or dismiss a held run
+(``approval``); the queue and its claims (``queue``);
 workers (``worker``); the scheduler, the system refresh schedule and scheduled runs
 (``scheduler``, ``schedule``, ``scheduled``); the background services of ``serve``
 (``background``); read models of runs (``views``).
@@ -17,6 +18,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from segsync.services.runs.approval import approve_run, dismiss_run
     from segsync.services.runs.history import duration, get_run, list_runs, run_json
     from segsync.services.runs.manage import (
         RunProgress,
@@ -32,11 +34,14 @@ if TYPE_CHECKING:
     )
 
 _HISTORY = {"duration", "get_run", "list_runs", "run_json"}
+_APPROVAL = {"approve_run", "dismiss_run"}
 
 __all__ = [
     "RunProgress",
     "RunRecord",
+    "approve_run",
     "cancel_run",
+    "dismiss_run",
     "duration",
     "execute_started",
     "get_run",
@@ -54,7 +59,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name not in __all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = "history" if name in _HISTORY else "manage"
+    module = "history" if name in _HISTORY else "approval" if name in _APPROVAL else "manage"
     value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
     globals()[name] = value
     return value

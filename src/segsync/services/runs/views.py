@@ -179,6 +179,7 @@ def run_payload(view: RunView) -> dict[str, Any]:
         "cancel_requested": run.cancel_requested,
         "warnings": run.warnings,
         "plan": run.plan,
+        "hold": run.hold,
         "progress": view.progress.to_dict(),
         "rejects": view.reject_counts,
     }

@@ -32,6 +32,7 @@ from segsync.services.context import ServiceContext
 from segsync.services.sync.clean import MemberScan
 from segsync.services.sync.committer import Committer
 from segsync.services.sync.finish import RunEnd, notify_run_end
+from segsync.services.sync.hold import hold_gate
 from segsync.services.sync.lease import mark_active
 from segsync.services.sync.lists import RunLists
 from segsync.services.sync.parts import ConfigTuner, EngineParts, RunOutcome
@@ -211,6 +212,9 @@ class _Engine:
             return await self._end(RunStatus.SKIPPED, over_limit_message(target, scan.contacts))
         plan = await self._plan(scan, state)
         del scan
+        held = await hold_gate(self.store, self.run_record, target, plan, state, self.warnings)
+        if held is not None:
+            return await self._end(RunStatus.HELD, held)
         if self.run_record.dry_run:
             return await self._end(RunStatus.SUCCESSFUL, dry_run_message(plan))
         if plan.is_empty:

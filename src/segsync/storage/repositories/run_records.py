@@ -41,6 +41,9 @@ class RunRecord:
     attempts: int
     kind: str = "sync"
     """``sync`` (a run), ``verify`` (lists read back, drift reported) or ``repair``."""
+    hold: dict[str, Any] | None = None
+    """The blast-radius hold's verdict on the plan (a held run's, a dry run's that would be
+    held, an approved run's) and its ``approved`` entry; ``None`` when there is none."""
 
 
 @dataclass(frozen=True)
@@ -80,4 +83,5 @@ def record_of(row: Run) -> RunRecord:
         lease_expires_at=row.lease_expires_at,
         attempts=row.attempts,
         kind=row.kind or "sync",
+        hold=json.loads(row.hold) if row.hold else None,
     )

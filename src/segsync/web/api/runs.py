@@ -1,6 +1,7 @@
 """``/api/v1/runs`` (X1, X8–X11): start a run or dry run of an export (queued for the
 workers; the request returns at once, 202), run all, list (by export), get with progress
-(``items_done``, ``items_total``, ``percent``, ``eta_seconds``), cancel, and the rejected
+(``items_done``, ``items_total``, ``percent``, ``eta_seconds``), cancel, approve or dismiss a
+held run (docs/exports.md "Blast-radius hold"), and the rejected
 contacts with their reasons as JSON or CSV."""
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ class ProgressOut(BaseModel):
 
 class RunOut(BaseModel):
     id: int
-    status: str = Field(description="queued, processing, successful, failure, skipped, canceled")
+    status: str = Field(
+        description="queued, processing, successful, failure, skipped, canceled, held"
+    )
     status_label: str
     final: bool
     export_id: int | None
@@ -64,6 +67,14 @@ class RunOut(BaseModel):
     progress: ProgressOut
     rejects: dict[str, int] = Field(description="Rejected members by kind.")
     plan: dict[str, Any] | None = Field(description="The plan (dry runs: samples per list).")
+    hold: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "The blast-radius hold's verdict on the plan (a held run, a dry run that would be "
+            "held, an approved run): per list the size before and after, who would leave and "
+            "join (samples), the reasons, and the approval"
+        ),
+    )
 
 
 class RejectOut(BaseModel):
@@ -120,6 +131,18 @@ def get_run(ctx: ApiContextDep, run_id: RecordId) -> RunOut:
 @router.post("/{run_id}/cancel", summary="Cancel a queued or processing run")
 def cancel_run(ctx: ApiContextDep, run_id: RecordId) -> RunOut:
     runs.cancel_run(ctx, run_id)
+    return _run(ctx, run_id)
+
+
+@router.post("/{run_id}/approve", summary="Approve a held run: queue it to send its plan")
+def approve_run(ctx: ApiContextDep, run_id: RecordId) -> RunOut:
+    runs.approve_run(ctx, run_id)
+    return _run(ctx, run_id)
+
+
+@router.post("/{run_id}/dismiss", summary="Dismiss a held run: it ends Canceled, nothing sent")
+def dismiss_run(ctx: ApiContextDep, run_id: RecordId) -> RunOut:
+    runs.dismiss_run(ctx, run_id)
     return _run(ctx, run_id)
 
 

@@ -1,5 +1,6 @@
 """The run page (X8–X11): live progress with ETA, counts, times, message, warnings, the plan of
-a dry run, rejected contacts with reasons (paged) and their CSV, and Cancel.
+a dry run, the blast-radius hold's verdict, rejected contacts with reasons (paged) and their CSV,
+Cancel, and Approve or Dismiss for a held run.
 
 ``static/data.js`` polls ``/data/runs/{id}.json`` (the session's view of
 ``GET /api/v1/runs/{id}``: pages carry no API token) every second while the run is not final
@@ -76,4 +77,18 @@ def cancel(request: Request, ctx: ContextDep, run_id: RecordId) -> RedirectRespo
         flash(request, f"Run {run_id} canceled.", "success")
     else:
         flash(request, f"Run {run_id} stops after the batch in flight.")
+    return RedirectResponse(f"/data/runs/{run_id}", status_code=303)
+
+
+@router.post("/{run_id}/approve")
+def approve(request: Request, ctx: ContextDep, run_id: RecordId) -> RedirectResponse:
+    runs.approve_run(ctx, run_id)
+    flash(request, f"Run {run_id} approved: it is queued to send its plan.", "success")
+    return RedirectResponse(f"/data/runs/{run_id}", status_code=303)
+
+
+@router.post("/{run_id}/dismiss")
+def dismiss(request: Request, ctx: ContextDep, run_id: RecordId) -> RedirectResponse:
+    runs.dismiss_run(ctx, run_id)
+    flash(request, f"Run {run_id} dismissed: nothing was sent.", "success")
     return RedirectResponse(f"/data/runs/{run_id}", status_code=303)
