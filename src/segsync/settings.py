@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     outbound_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Web UI (docs/web.md): mark the session cookie Secure when served over HTTPS.
     web_secure_cookies: bool = False
+    # The change record (docs/exports.md "The change record"): how many runs of each export keep
+    # theirs (who was added, updated or removed, with previous values for undo).
+    change_log_runs: int = Field(default=10, ge=1, le=1000)
 
     @field_validator("smtp_recipients", "outbound_allow", mode="before")
     @classmethod

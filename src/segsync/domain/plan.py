@@ -56,6 +56,8 @@ class Desired:
     fields: Mapping[str, Any]
     custom: Mapping[str, Any]
     segments: frozenset[str]
+    profile_id: str | None = None
+    """The profile whose values are sent (the lowest id among those with this email)."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ class UpsertItem:
     custom: Mapping[str, Any]
     segment: str | None
     payload_hash: str
+    profile_id: str | None = None
 
 
 @dataclass
@@ -252,7 +255,14 @@ def build_plan(
             targets = [None]
         for target in targets:
             items.append(
-                UpsertItem(email, contact.fields, contact.custom, target, contact.payload_hash)
+                UpsertItem(
+                    email,
+                    contact.fields,
+                    contact.custom,
+                    target,
+                    contact.payload_hash,
+                    contact.profile_id,
+                )
             )
         counts.new_memberships += len(new_segments)
 

@@ -186,6 +186,7 @@ def forget(ctx: ServiceContext, email: str, *, tune: ConfigTuner | None = None) 
         repo = ErasureRepository(session)
         states = repo.exports_holding(address)
         rejects = repo.remove_rejects(address)
+        repo.remove_change_record(address)
         orphans = [state for state in states if state.connection_id is None]
         repo.remove_sync_state(address, [state.export_id for state in orphans])
         by_connection: dict[int, list[ExportState]] = {}

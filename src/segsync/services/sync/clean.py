@@ -88,6 +88,7 @@ class MemberScan:
                 fields=entry.fields,
                 custom=entry.custom,
                 segments=frozenset(entry.segments),
+                profile_id=str(entry.profile_id),
             )
 
 

@@ -330,7 +330,7 @@ class _Engine:
             sizes = Counter(s for s, _ in itertools.chain(state.memberships, state.pending))
             check = await check_pending(self.destination, removals, state.pending, sizes, list_ids)
             if check.absent:
-                await self._commit_removals(check.absent, 0)
+                await self._commit_removals(check.absent, [])
             removals = check.to_send
         finished = await remove_memberships(
             self.destination,
@@ -345,10 +345,12 @@ class _Engine:
             self.check_stop()
             raise _Stop
 
-    async def _commit_removals(self, done: Sequence[tuple[str, str]], were_members: int) -> None:
-        self.tally.removed(len(done), were_members)
+    async def _commit_removals(
+        self, done: Sequence[tuple[str, str]], were_members: Sequence[tuple[str, str]]
+    ) -> None:
+        self.tally.removed(len(done), len(were_members))
         self.tally.requests(self.requests)
-        await self.store.removed(self.tally.snapshot(), done)
+        await self.store.removed(self.tally.snapshot(), done, were_members)
 
     # -- the end ----------------------------------------------------------------------------
 

@@ -30,20 +30,21 @@ async def remove_memberships(
     removals: Sequence[Membership],
     list_ids: dict[str, str],
     *,
-    commit: Callable[[list[Membership], int], Awaitable[None]],
+    commit: Callable[[list[Membership], list[Membership]], Awaitable[None]],
     after_commit: Callable[[], None],
     stop: Callable[[], bool],
     intend: Callable[[Sequence[Membership]], Awaitable[None]],
 ) -> bool:
     """Remove every ``(segment key, email)`` from its segment's list. Before removals leave,
     ``intend`` records them (as many at a time as there is room in flight); confirmed removals
-    are passed to ``commit`` as they come (with how many of them were members), one commit at a
+    are passed to ``commit`` as they come (with those of them that were members), one commit at a
     time. ``stop()`` is asked before new removals start: when it says so, the ones in flight
     finish and are committed, and False is returned. The first error of a removal is raised
     after the others finished and what was confirmed is committed."""
 
     async def commit_round(confirmed: Sequence[tuple[Membership, bool]]) -> None:
-        await commit([membership for membership, _ in confirmed], sum(w for _, w in confirmed))
+        members = [membership for membership, was_member in confirmed if was_member]
+        await commit([membership for membership, _ in confirmed], members)
         after_commit()
 
     committer: Committer[tuple[Membership, bool]] = Committer(commit_round)

@@ -131,8 +131,8 @@ async def repair_drift(
             f"{target.connection_type.capitalize()} and are still missing"
         )
 
-    async def commit(done: list[tuple[str, str]], were_members: int) -> None:
-        outcome.removed += were_members
+    async def commit(done: list[tuple[str, str]], were_members: list[tuple[str, str]]) -> None:
+        outcome.removed += len(were_members)
         pairs = [(int(segment), email) for segment, email in done]
         await asyncio.to_thread(_removed, ctx, export_id, pairs)
         await on_progress()

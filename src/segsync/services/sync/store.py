@@ -17,6 +17,7 @@ import functools
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -33,6 +34,7 @@ from segsync.services.sync.tally import Snapshot, StateChanges
 from segsync.services.sync.target import RunTarget
 from segsync.storage.repositories.erasures import ErasureRepository
 from segsync.storage.repositories.exports import ExportRepository
+from segsync.storage.repositories.run_changes import ChangeRow, RunChangeRepository
 from segsync.storage.repositories.runs import RejectRecord, RunRecord, RunRepository
 from segsync.storage.repositories.sync import SyncStateRepository
 
@@ -66,6 +68,7 @@ class RunStore:
         # a call returns, so they change only between the loop's steps.
         self._cancel_seen = False
         self._lost_seen = False
+        self._recorded = False  # whether this attempt wrote to the change record
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="segsync-run-db")
 
     async def __aenter__(self) -> RunStore:
@@ -112,8 +115,8 @@ class RunStore:
         with self.ctx.db.session() as session:
             sync = SyncStateRepository(session)
             hashes = sync.hashes(self.export_id)
-            memberships = {(str(s), e) for s, e in sync.memberships(self.export_id)}
-            pending = {(str(s), e) for s, e in sync.memberships(self.export_id, pending=True)}
+            memberships = sync.membership_keys(self.export_id)
+            pending = sync.membership_keys(self.export_id, pending=True)
             lists = ExportRepository(session).lists(self.export_id)
         list_ids: dict[str, str | None] = {
             s.key: lists[int(s.key)][0] if int(s.key) in lists else None for s in target.segments
@@ -248,22 +251,52 @@ class RunStore:
     def _commit(self, snapshot: Snapshot, changes: StateChanges) -> None:
         with self.ctx.db.session() as session:
             sync = SyncStateRepository(session)
+            record = RunChangeRepository(session)
+            before = record.before_run(
+                self.run_id, self.export_id, (r.email for r in changes.changes)
+            )
+            rows = [
+                replace(row, previous=before[row.email][0], new_contact=before[row.email][1])
+                for row in changes.changes
+            ]
+            record.record(self.run_id, self.export_id, rows, now=self.ctx.now())
+            self._recorded = self._recorded or bool(rows)
             sync.record_contacts(
-                self.export_id, changes.hashes, now=self.ctx.now(), contact_ids=changes.contact_ids
+                self.export_id,
+                changes.hashes,
+                now=self.ctx.now(),
+                contact_ids=changes.contact_ids,
+                payloads=changes.payloads,
             )
             sync.record_memberships(self.export_id, changes.memberships)
             runs = RunRepository(session)
             runs.add_rejects(self.run_id, changes.rejects)
             self._save(runs, snapshot)
 
-    async def removed(self, snapshot: Snapshot, done: Sequence[tuple[str, str]]) -> None:
-        """Commit removals the destination confirmed (``(segment key, email)``)."""
-        await self._call(self._removed, snapshot, done)
+    async def removed(
+        self,
+        snapshot: Snapshot,
+        done: Sequence[tuple[str, str]],
+        were_members: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Commit removals the destination confirmed (``(segment key, email)``); those of
+        ``were_members`` took someone off a list and go into the change record."""
+        await self._call(self._removed, snapshot, done, were_members)
 
-    def _removed(self, snapshot: Snapshot, done: Sequence[tuple[str, str]]) -> None:
+    def _removed(
+        self,
+        snapshot: Snapshot,
+        done: Sequence[tuple[str, str]],
+        were_members: Sequence[tuple[str, str]],
+    ) -> None:
         with self.ctx.db.session() as session:
             SyncStateRepository(session).remove_memberships(
                 self.export_id, [(int(segment), email) for segment, email in done]
+            )
+            rows = [ChangeRow("removed", email, int(segment)) for segment, email in were_members]
+            self._recorded = self._recorded or bool(rows)
+            RunChangeRepository(session).record(
+                self.run_id, self.export_id, rows, now=self.ctx.now()
             )
             self._save(RunRepository(session), snapshot)
 
@@ -298,7 +331,11 @@ class RunStore:
     def _end(self, end: RunEnd) -> RunRecord:
         try:
             with self.ctx.db.session() as session:
-                return record_run_end(session, end, owner=self.owner, now=self.ctx.now())
+                record = record_run_end(session, end, owner=self.owner, now=self.ctx.now())
+                if self._recorded:  # a run that changed nothing leaves the record as it was
+                    keep = self.ctx.settings.change_log_runs
+                    RunChangeRepository(session).prune(self.export_id, keep)
+                return record
         except Conflict as err:  # another process holds the run now, or it already ended
             log.warning("run %s: not ended here: %s", self.run_id, err.message)
             return self._record()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from segsync.destinations.base import BatchResult
 from segsync.domain.plan import UpsertItem, acknowledged
 from segsync.domain.runs import RunCounts
+from segsync.storage.repositories.run_changes import ChangeRow, payload_json
 from segsync.storage.repositories.runs import RejectRecord
 
 
@@ -62,6 +63,10 @@ class StateChanges:
     rejects: list[RejectRecord] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     """Emails the destination refused in these batches (for the log)."""
+    payloads: dict[str, str] = field(default_factory=dict)
+    """email → the mapped values acknowledged, as canonical JSON."""
+    changes: list[ChangeRow] = field(default_factory=list)
+    """The change record's rows, one per item (the store fills in the previous values)."""
 
 
 class Tally:
@@ -114,11 +119,13 @@ class Tally:
             }
             delta = acknowledged(ack.items, frozenset(refused))
             changes.contact_ids.update((o.email, o.contact_id) for o in ack.result.outcomes if o.ok)
+            profile_of = {item.email: item.profile_id for item in ack.items}
             changes.rejects.extend(
-                RejectRecord("rejected", None, email, reason)
+                RejectRecord("rejected", profile_of.get(email), email, reason)
                 for email, reason in refused.items()
                 if email not in self._api_rejected
             )
+            _record_items(ack.items, refused, changes)
             self._api_rejected.update(refused)
             changes.refused.extend(refused)
             for email, digest in delta.hashes.items():
@@ -153,3 +160,21 @@ class Tally:
     def api_rejected(self) -> int:
         """Contacts the destination refused in this attempt."""
         return len(self._api_rejected)
+
+
+def _record_items(
+    items: Sequence[UpsertItem], refused: Mapping[str, str], changes: StateChanges
+) -> None:
+    """The change record's rows of one acknowledged batch, and the payloads it acknowledged."""
+    texts: dict[str, str] = {}
+    for item in items:
+        text = texts.get(item.email)
+        if text is None:
+            text = texts[item.email] = payload_json(item.fields, item.custom)
+        segment = None if item.segment is None else int(item.segment)
+        if item.email in refused:
+            action = "refused"
+        else:
+            action = "updated" if segment is None else "added"
+            changes.payloads[item.email] = text
+        changes.changes.append(ChangeRow(action, item.email, segment, item.profile_id, text))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, false
+from sqlalchemy import ForeignKey, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from segsync.storage.base import Base
@@ -25,6 +25,9 @@ class SyncContact(Base):
     # True while a batch that may have created or changed the contact awaits its answer
     # (a write-ahead intent); the acknowledgement clears it.
     pending: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The mapped values last acknowledged (canonical JSON of {"custom": …, "fields": …}): what a
+    # run's change record keeps as a contact's previous values (migration 0009).
+    payload: Mapped[str | None] = mapped_column(Text)
 
 
 class SyncMembership(Base):

@@ -19,6 +19,7 @@ from segsync.storage.models.operations import Erasure
 from segsync.storage.models.runs import RunReject
 from segsync.storage.models.sync import SyncContact, SyncMembership
 from segsync.storage.repositories.export_runs import ExportRunsRepository
+from segsync.storage.repositories.run_changes import RunChangeRepository
 
 PENDING = "pending"
 DONE = "done"
@@ -124,6 +125,10 @@ class ErasureRepository:
             )
         )
         return RemovedState(_rowcount(contacts), _rowcount(memberships))
+
+    def remove_change_record(self, email: str) -> int:
+        """Delete the person's rows of every run's change record (values sent and before)."""
+        return RunChangeRepository(self.session).forget_email(email)
 
     def remove_rejects(self, email: str) -> int:
         """Delete every record a run set aside whose email is ``email`` once trimmed and

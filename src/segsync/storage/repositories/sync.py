@@ -18,6 +18,7 @@ from sqlalchemy import and_, delete, func, select
 from sqlalchemy.orm import Session
 
 from segsync.storage.models.sync import SyncContact, SyncMembership
+from segsync.storage.repositories.driver import bind_value, execute_many, select_rows
 
 NO_HASH = ""
 """The payload hash of a contact only intended (sent, never acknowledged)."""
@@ -32,11 +33,13 @@ _MEMBERSHIP_INTENT = (
     "ON CONFLICT (export_id, segment_id, email) DO NOTHING"
 )
 _CONTACT_UPSERT = (
-    "INSERT INTO sync_contacts (export_id, email, payload_hash, contact_id, synced_at, pending) "
-    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (export_id, email) DO UPDATE SET "
+    "INSERT INTO sync_contacts "
+    "(export_id, email, payload_hash, contact_id, synced_at, pending, payload) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (export_id, email) DO UPDATE SET "
     "payload_hash = excluded.payload_hash, "
     "contact_id = COALESCE(excluded.contact_id, sync_contacts.contact_id), "
-    "synced_at = excluded.synced_at, pending = excluded.pending"
+    "synced_at = excluded.synced_at, pending = excluded.pending, "
+    "payload = COALESCE(excluded.payload, sync_contacts.payload)"
 )
 _MEMBERSHIP_UPSERT = (
     "INSERT INTO sync_memberships (export_id, segment_id, email, pending) VALUES (?, ?, ?, ?) "
@@ -63,26 +66,15 @@ class SyncStateRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def _driver_sql(self, statement: str) -> str:
-        """``statement`` with ``?`` placeholders in the driver's own parameter style."""
-        if self.session.get_bind().dialect.paramstyle == "qmark":
-            return statement
-        return statement.replace("?", "%s")
-
     def _execute_many(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
-        if rows:
-            self.session.connection().exec_driver_sql(self._driver_sql(statement), rows)
+        execute_many(self.session, statement, rows)
 
     def _select(self, statement: str, *params: Any) -> Iterator[tuple[Any, ...]]:
-        result = self.session.connection().exec_driver_sql(self._driver_sql(statement), params)
-        while chunk := result.fetchmany(10_000):
-            yield from chunk
+        return select_rows(self.session, statement, *params)
 
     def _stamp(self, now: datetime) -> Any:
-        """``now`` as the driver stores ``synced_at`` (what the ORM column would bind)."""
-        column_type = SyncContact.__table__.c.synced_at.type
-        processor = column_type.bind_processor(self.session.get_bind().dialect)
-        return processor(now) if processor is not None else now
+        """``now`` as the driver stores ``synced_at``."""
+        return bind_value(self.session, SyncContact.__table__.c.synced_at, now)
 
     def hashes(self, export_id: int) -> dict[str, str]:
         """email → payload hash of every acknowledged contact (a contact only intended, never
@@ -94,6 +86,11 @@ class SyncStateRepository:
         ``pending=True`` of every membership a batch may have created without an answer yet."""
         rows = self._select(_MEMBERSHIPS, export_id, pending)
         return {(int(segment_id), email) for segment_id, email in rows}
+
+    def membership_keys(self, export_id: int, *, pending: bool = False) -> set[tuple[str, str]]:
+        """:meth:`memberships` with the segment id as text (the plan's segment keys)."""
+        rows = self._select(_MEMBERSHIPS, export_id, pending)
+        return {(str(segment_id), email) for segment_id, email in rows}
 
     def record_intents(
         self,
@@ -128,12 +125,15 @@ class SyncStateRepository:
         *,
         now: datetime,
         contact_ids: Mapping[str, str | None] | None = None,
+        payloads: Mapping[str, str] | None = None,
     ) -> None:
-        """Upsert acknowledged contacts (email → payload hash, and the destination's id)."""
+        """Upsert acknowledged contacts (email → payload hash, the destination's id, and the
+        mapped values sent as canonical JSON; a payload not given keeps the one recorded)."""
         ids = contact_ids or {}
+        sent = payloads or {}
         stamp = self._stamp(now)
         rows = [
-            (export_id, email, digest, ids.get(email), stamp, False)
+            (export_id, email, digest, ids.get(email), stamp, False, sent.get(email))
             for email, digest in hashes.items()
         ]
         self._execute_many(_CONTACT_UPSERT, rows)
