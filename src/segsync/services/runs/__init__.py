@@ -1,5 +1,5 @@
 """Runs as jobs: run, list, cancel, rejects (``manage``); approve or dismiss a held run
-(``approval``); the queue and its claims (``queue``);
+(``approval``); undo a run (``undo``); the queue and its claims (``queue``);
 workers (``worker``); the scheduler, the system refresh schedule and scheduled runs
 (``scheduler``, ``schedule``, ``scheduled``); the background services of ``serve``
 (``background``); read models of runs (``views``).
@@ -32,9 +32,11 @@ if TYPE_CHECKING:
         start_run,
         write_rejects_csv,
     )
+    from segsync.services.runs.undo import queue_undo
 
 _HISTORY = {"duration", "get_run", "list_runs", "run_json"}
 _APPROVAL = {"approve_run", "dismiss_run"}
+_UNDO = {"queue_undo"}
 
 __all__ = [
     "RunProgress",
@@ -46,6 +48,7 @@ __all__ = [
     "execute_started",
     "get_run",
     "list_runs",
+    "queue_undo",
     "rejects",
     "run_all",
     "run_export",
@@ -59,7 +62,15 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name not in __all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = "history" if name in _HISTORY else "approval" if name in _APPROVAL else "manage"
+    module = (
+        "history"
+        if name in _HISTORY
+        else "approval"
+        if name in _APPROVAL
+        else "undo"
+        if name in _UNDO
+        else "manage"
+    )
     value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
     globals()[name] = value
     return value

@@ -54,6 +54,8 @@ class Run(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # The blast-radius hold (migration 0010): the verdict on the run's plan and its approval
     hold: Mapped[str | None] = mapped_column(Text)
+    # An undo run (kind "undo", migration 0010): the id of the run it reverses
+    undo_of: Mapped[int | None] = mapped_column(Integer)
 
 
 class RunReject(Base):
