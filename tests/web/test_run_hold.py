@@ -7,8 +7,9 @@ from __future__ import annotations
 from segsync.domain.runs import RunStatus
 from segsync.services import exports
 from segsync.services.runs import queue, worker
+from segsync.simulator import RunningSimulator
 from segsync.storage.repositories.run_holds import RunHoldRepository
-from segsync.storage.repositories.runs import RunRepository
+from segsync.storage.repositories.runs import RunRecord, RunRepository
 from tests.web.conftest import WebHarness
 from tests.web.test_data_fixtures import data_web_fixture, release, sim_fixture  # noqa: F401
 
@@ -58,6 +59,16 @@ def held_run(web: WebHarness, export: str = "News") -> int:
     return run.id
 
 
+def _execute(web: WebHarness, run_id: int) -> RunRecord:
+    """What a worker of ``segsync serve`` does with the queued run."""
+    claim = queue.claim_run(web.ctx, run_id)
+    assert claim is not None
+    try:
+        return worker.execute_claim(web.ctx, claim)
+    finally:
+        release(web, web.ctx)
+
+
 def test_the_run_page_shows_the_hold_and_approve_sends_the_run_on(data_web: WebHarness) -> None:
     run_id = held_run(data_web)
     page = f"/data/runs/{run_id}"
@@ -77,12 +88,7 @@ def test_the_run_page_shows_the_hold_and_approve_sends_the_run_on(data_web: WebH
     approved = browser.post(f"{page}/approve", data=data_web.form(browser, page))
     assert approved.status_code == 303
     assert "status-queued" in browser.get(page).text
-    claim = queue.claim_run(data_web.ctx, run_id)
-    assert claim is not None
-    try:
-        done = worker.execute_claim(data_web.ctx, claim)
-    finally:
-        release(data_web, data_web.ctx)
+    done = _execute(data_web, run_id)
     # the stored fingerprint is not this plan's: planned again, within the thresholds, sent
     assert done.status is RunStatus.SUCCESSFUL
     assert any("the data changed since the plan was approved" in w for w in done.warnings)
@@ -112,3 +118,41 @@ def test_the_api_approves_and_dismisses_for_whoever_may_run_the_export(
     assert approved.json()["hold"]["approved"]["fingerprint"] == "f" * 64
     secret = held_run(data_web, "Secret")  # on a connection not shared with contributors
     assert api.post(f"/api/v1/runs/{secret}/approve", headers=contributor).status_code == 403
+
+
+def test_undo_from_the_run_page_and_the_api(data_web: WebHarness, sim: RunningSimulator) -> None:
+    ctx = data_web.ctx
+    news = exports.export_id(ctx, "News")
+    queued = queue.enqueue_run(ctx, news)
+    release(data_web, ctx)
+    run = _execute(data_web, queued.run.id)
+    assert run.counts.added == 2
+    page = f"/data/runs/{run.id}"
+    assert ">Undo<" not in data_web.client_as("viewer").get(page).text
+    browser = data_web.client_as("contributor")
+    assert ">Undo<" in browser.get(page).text
+    dry = browser.post(f"{page}/undo", data=data_web.form(browser, page, dry_run="true"))
+    assert dry.status_code == 303
+    dry_page = browser.get(dry.headers["location"]).text
+    assert "Dry run of an undo" in dry_page
+    assert f'href="/data/runs/{run.id}"' in dry_page
+
+    api = data_web.api
+    viewer = data_web.bearer(data_web.api_token("viewer"))
+    contributor = data_web.bearer(data_web.api_token("contributor"))
+    assert api.post(f"/api/v1/runs/{run.id}/undo", headers=viewer).status_code == 403
+    started = api.post(f"/api/v1/runs/{run.id}/undo", headers=contributor)
+    assert started.status_code == 202, started.text
+    undo = started.json()
+    assert (undo["kind"], undo["undo_of"], undo["status"]) == ("undo", run.id, "queued")
+    held = _execute(data_web, undo["id"])
+    assert held.status is RunStatus.HELD  # undoing the first fill empties the list: held
+    approved = api.post(f"/api/v1/runs/{undo['id']}/approve", headers=contributor)
+    assert approved.status_code == 200, approved.text
+    done = _execute(data_web, undo["id"])
+    assert done.status is RunStatus.SUCCESSFUL, done.message
+    assert done.counts.removed == 2
+    assert all(not c["lists"] for c in sim.simulator.contacts_snapshot())
+    again = api.post(f"/api/v1/runs/{run.id}/undo", headers=contributor)
+    assert again.status_code == 409
+    assert f"already undone by run {undo['id']}" in again.json()["message"]

@@ -180,6 +180,7 @@ def run_payload(view: RunView) -> dict[str, Any]:
         "warnings": run.warnings,
         "plan": run.plan,
         "hold": run.hold,
+        "undo_of": run.undo_of,
         "progress": view.progress.to_dict(),
         "rejects": view.reject_counts,
     }

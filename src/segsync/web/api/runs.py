@@ -1,7 +1,8 @@
 """``/api/v1/runs`` (X1, X8–X11): start a run or dry run of an export (queued for the
 workers; the request returns at once, 202), run all, list (by export), get with progress
 (``items_done``, ``items_total``, ``percent``, ``eta_seconds``), cancel, approve or dismiss a
-held run (docs/exports.md "Blast-radius hold"), and the rejected
+held run (docs/exports.md "Blast-radius hold"), undo a run (docs/exports.md "Undo a run"), and
+the rejected
 contacts with their reasons as JSON or CSV."""
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class RunOut(BaseModel):
     export_id: int | None
     export_name: str
     trigger: str
-    kind: str = Field(default="sync", description="sync (a run), verify or repair")
+    kind: str = Field(default="sync", description="sync (a run), verify, repair or undo")
     actor: str
     dry_run: bool
     counts: dict[str, int]
@@ -67,6 +68,9 @@ class RunOut(BaseModel):
     progress: ProgressOut
     rejects: dict[str, int] = Field(description="Rejected members by kind.")
     plan: dict[str, Any] | None = Field(description="The plan (dry runs: samples per list).")
+    undo_of: int | None = Field(
+        default=None, description="An undo run (kind undo): the id of the run it reverses"
+    )
     hold: dict[str, Any] | None = Field(
         default=None,
         description=(
@@ -144,6 +148,16 @@ def approve_run(ctx: ApiContextDep, run_id: RecordId) -> RunOut:
 def dismiss_run(ctx: ApiContextDep, run_id: RecordId) -> RunOut:
     runs.dismiss_run(ctx, run_id)
     return _run(ctx, run_id)
+
+
+class UndoIn(BaseModel):
+    dry_run: bool = Field(default=False, description="Compute the undo's plan, send nothing.")
+
+
+@router.post("/{run_id}/undo", status_code=202, summary="Undo a run (queued as a run of its own)")
+def undo_run(ctx: ApiContextDep, run_id: RecordId, body: UndoIn | None = None) -> RunOut:
+    undo = runs.queue_undo(ctx, run_id, dry_run=body is not None and body.dry_run)
+    return _run(ctx, undo.id)
 
 
 @router.get("/{run_id}/rejects", summary="Rejected and set-aside contacts with reasons")

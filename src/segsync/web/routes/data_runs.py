@@ -1,6 +1,7 @@
 """The run page (X8–X11): live progress with ETA, counts, times, message, warnings, the plan of
 a dry run, the blast-radius hold's verdict, rejected contacts with reasons (paged) and their CSV,
-Cancel, and Approve or Dismiss for a held run.
+Cancel, Approve or Dismiss for a held run, and Undo (or its dry run) for a run that changed
+something.
 
 ``static/data.js`` polls ``/data/runs/{id}.json`` (the session's view of
 ``GET /api/v1/runs/{id}``: pages carry no API token) every second while the run is not final
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Path, Query, Request
+from fastapi import Form, Path, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 
 from segsync.services import runs
@@ -85,6 +86,19 @@ def approve(request: Request, ctx: ContextDep, run_id: RecordId) -> RedirectResp
     runs.approve_run(ctx, run_id)
     flash(request, f"Run {run_id} approved: it is queued to send its plan.", "success")
     return RedirectResponse(f"/data/runs/{run_id}", status_code=303)
+
+
+@router.post("/{run_id}/undo")
+def undo(
+    request: Request,
+    ctx: ContextDep,
+    run_id: RecordId,
+    dry_run: Annotated[bool, Form()] = False,
+) -> RedirectResponse:
+    queued = runs.queue_undo(ctx, run_id, dry_run=dry_run)
+    what = "A dry run of its undo" if dry_run else "Its undo"
+    flash(request, f"{what} is queued as run {queued.id} (undoing run {run_id}).", "success")
+    return RedirectResponse(f"/data/runs/{queued.id}", status_code=303)
 
 
 @router.post("/{run_id}/dismiss")
