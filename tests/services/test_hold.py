@@ -26,7 +26,8 @@ from segsync.services.exports import (
 )
 from segsync.services.notifications.manage import list_notifications
 from segsync.services.privacy.audit import list_events
-from segsync.services.runs.worker import follow_run
+from segsync.services.runs.queue import claim_run
+from segsync.services.runs.worker import execute_claim, follow_run
 from segsync.simulator import RunningSimulator
 from tests.services.runs_support import (
     Tuner,
@@ -251,3 +252,30 @@ def test_a_new_export_holds_by_default_and_bad_thresholds_name_the_setting(
         create_export(ctx, dataclasses.replace(plain, name="Other", hold_growth="double"))
     changed = edit_export(ctx, record.id, ExportEdit(hold_removals="5%", hold_growth="off"))
     assert (changed.export.hold_removals, changed.export.hold_growth) == (0.05, None)
+
+
+def test_an_approved_run_that_stops_part_way_resumes_without_being_held_again(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    local = in_process(sim, fast)
+    held = held_after_drop(ctx, sim, tmp_path, local)
+    runs.approve_run(ctx, held.id)
+    claim = claim_run(ctx, held.id)
+    assert claim is not None
+    removed_before_stop = 0
+
+    def after_some_removals() -> bool:  # the worker stops once 200 people left the list
+        nonlocal removed_before_stop
+        removed_before_stop = 1000 - len(list_members(sim)["Seg A"])
+        return removed_before_stop >= 200
+
+    released = execute_claim(ctx, claim, tune=local, should_yield=after_some_removals)
+    assert released.status is RunStatus.QUEUED
+    assert 200 <= removed_before_stop < 600
+    # what is left (under 400 of some 800 members) is well over 20%: judged again, it would hold
+
+    done = follow_run(ctx, held.id, tune=local)
+
+    assert done.status is RunStatus.SUCCESSFUL, done.message
+    assert done.counts.removed == 600
+    assert list_members(sim)["Seg A"] == {f"p{i}@example.com" for i in range(1, 401)}

@@ -11,7 +11,8 @@
 * an approved run (:mod:`segsync.services.runs.approval` queued it again) sends its plan
   when the plan made now has the approved fingerprint. When the data changed meanwhile the
   new plan is judged afresh, and the run says so: it is sent if within the thresholds, held
-  again otherwise.
+  again otherwise. Once an approved run started sending, an attempt that resumes it after a
+  crash is not judged again (what is left of a plan is a bigger share of smaller lists).
 
 A plan within the thresholds, with no approval to account for, costs no database call.
 """
@@ -30,6 +31,9 @@ from segsync.storage.repositories.runs import RunRecord
 
 __all__ = ["held_message", "hold_gate"]
 
+SENDING = ("sent as approved", "re-planned and sent")
+"""Outcomes saved before an approved run sends: a resumed attempt is not judged again."""
+
 
 async def hold_gate(
     store: RunStore,
@@ -43,6 +47,8 @@ async def hold_gate(
     approval = None if run.dry_run else (run.hold or {}).get("approved")
     if target.hold.is_off and approval is None:
         return None
+    if approval is not None and (run.hold or {}).get("outcome") in SENDING:
+        return None  # an approved run resumed after a crash: the rest of it goes on
     names = {s.key: s.name for s in target.segments}
     verdict = judge(plan, state, target.hold, names)
     record: dict[str, Any] = verdict.to_dict()
