@@ -14,7 +14,6 @@ from datetime import UTC, date, datetime, time
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from faker import Faker
 
 SAMPLE_TODAY = date(2025, 6, 30)
 """The default reference date (orders lie in the two years before it)."""
@@ -66,6 +65,8 @@ class _Pools:
 
 
 def _pools(seed: int) -> _Pools:
+    from faker import Faker  # here, not at the top: every run process imports this module
+
     first: list[str] = []
     last: list[str] = []
     cities: list[str] = []

@@ -19,11 +19,19 @@ from sqlalchemy.orm import Session
 
 from segsync.storage.models.run_changes import RunChange
 from segsync.storage.models.runs import Run
-from segsync.storage.models.sync import SyncContact
-from segsync.storage.repositories.driver import bind_value, execute_many
+from segsync.storage.repositories.driver import bind_value, execute_many, select_rows
 
 ACTIONS = ("added", "updated", "removed", "refused")
 _IN_CHUNK = 500  # emails per IN (…) list
+# Plain driver SQL: run per commit of the run engine, with an IN list of up to a commit's emails
+_EARLIER_IN_RUN = (
+    "SELECT email, previous, new_contact FROM run_changes WHERE run_id = ? "
+    "AND action IN ('added', 'updated') AND email IN ({marks})"
+)
+_LAST_SENT = (
+    "SELECT email, payload FROM sync_contacts WHERE export_id = ? AND payload_hash <> '' "
+    "AND email IN ({marks})"
+)
 _INSERT = (
     "INSERT INTO run_changes (run_id, export_id, segment_id, email, profile_id, action, fields, "
     "previous, new_contact, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -124,25 +132,14 @@ class RunChangeRepository:
         wanted = builtins.list(dict.fromkeys(emails))
         found: dict[str, tuple[str | None, bool]] = {}
         for chunk in _chunks(wanted):
-            rows = self.session.execute(
-                select(RunChange.email, RunChange.previous, RunChange.new_contact).where(
-                    RunChange.run_id == run_id,
-                    RunChange.email.in_(chunk),
-                    RunChange.action.in_(("added", "updated")),
-                )
-            )
-            for email, previous, new in rows:
-                found.setdefault(email, (previous, new))
+            marks = ", ".join("?" * len(chunk))
+            query = _EARLIER_IN_RUN.format(marks=marks)
+            for email, previous, new in select_rows(self.session, query, run_id, *chunk):
+                found.setdefault(email, (previous, bool(new)))
         rest = [e for e in wanted if e not in found]
         for chunk in _chunks(rest):
-            payloads = self.session.execute(
-                select(SyncContact.email, SyncContact.payload).where(
-                    SyncContact.export_id == export_id,
-                    SyncContact.email.in_(chunk),
-                    SyncContact.payload_hash != "",
-                )
-            )
-            for email, payload in payloads:
+            query = _LAST_SENT.format(marks=", ".join("?" * len(chunk)))
+            for email, payload in select_rows(self.session, query, export_id, *chunk):
                 found[email] = (payload, False)
         for email in rest:
             found.setdefault(email, (None, True))
