@@ -209,6 +209,10 @@ def test_thresholds_off_let_the_run_through_and_a_new_held_run_supersedes_an_old
     assert newer.status is RunStatus.HELD
     assert runs.get_run(ctx, older.id).status is RunStatus.CANCELED
     assert f"superseded by run {newer.id}" in (runs.get_run(ctx, older.id).message or "")
+    superseded = [e for e in list_events(ctx) if e.details.get("superseded_by") == newer.id]
+    assert [(e.action, e.details["run_id"]) for e in superseded] == [
+        ("export.run_dismissed", older.id)
+    ]
 
     edit_export(ctx, export_id(ctx, "Newsletter"), ExportEdit(hold_removals="off"))
     run = runs.run_export(ctx, "Newsletter", tune=local)

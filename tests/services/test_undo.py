@@ -14,6 +14,7 @@ import pytest
 from segsync.domain.runs import RunStatus
 from segsync.errors import Conflict, InputError
 from segsync.services import runs
+from segsync.services.connections import connection_id
 from segsync.services.context import ServiceContext
 from segsync.services.exports import ExportEdit, edit_export, export_id
 from segsync.services.privacy.audit import list_events
@@ -23,6 +24,7 @@ from segsync.simulator import RunningSimulator
 from segsync.storage.repositories.run_changes import RunChangeRepository
 from tests.services.runs_support import (
     Person,
+    connect,
     contacts,
     ctx,
     fast,
@@ -196,3 +198,17 @@ def test_an_undo_is_judged_by_the_hold_and_sends_once_approved(
     done = follow_run(ctx, held.id, tune=local)
     assert done.status is RunStatus.SUCCESSFUL
     assert list_members(sim)["Seg A"] == set()
+
+
+def test_undo_refuses_once_the_export_moved_to_another_connection(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    local = in_process(sim, fast)
+    changed = run_that_adds_updates_and_removes(ctx, sim, tmp_path, local)
+    connect(ctx, sim, name="Other")
+    edit_export(
+        ctx, export_id(ctx, "Newsletter"), ExportEdit(connection_id=connection_id(ctx, "Other"))
+    )
+
+    with pytest.raises(Conflict, match="moved to another connection"):
+        runs.queue_undo(ctx, changed.id)

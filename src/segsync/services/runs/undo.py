@@ -38,6 +38,10 @@ def queue_undo(ctx: ServiceContext, run_id: int, *, dry_run: bool = False) -> Ru
         export = ExportRepository(session).get(run.export_id)
         require(ctx.actor, Action.RUN_EXPORT, export_ref(export))
         _check(run)
+        if run.connection_id != export.connection_id:
+            raise Conflict(
+                f"run {run_id} cannot be undone: the export moved to another connection since"
+            )
         changes = RunChangeRepository(session)
         if not changes.has_run(run_id):
             c = run.counts

@@ -24,6 +24,7 @@ from typing import Any
 from segsync.domain.hold import HoldVerdict, judge
 from segsync.domain.plan import SyncPlan, SyncStateView
 from segsync.services.context import ServiceContext
+from segsync.services.privacy import audit
 from segsync.services.sync.store import RunStore
 from segsync.services.sync.target import RunTarget
 from segsync.storage.repositories.run_holds import RunHoldRepository
@@ -78,22 +79,37 @@ async def hold_gate(
         return None
     record.pop("approved", None)
     record["outcome"] = "held"
-    await _save(store, record, supersede=True)
+    await _save(store, record, supersede=True, export_name=target.export_name)
     return held_message(run.id, verdict, replanned=approval is not None)
 
 
-async def _save(store: RunStore, record: dict[str, Any], *, supersede: bool) -> None:
-    await store.call(_write, store.ctx, store.run_id, store.export_id, record, supersede)
+async def _save(
+    store: RunStore, record: dict[str, Any], *, supersede: bool, export_name: str = ""
+) -> None:
+    await store.call(_write, store.ctx, store.run_id, record, supersede, export_name)
 
 
 def _write(
-    ctx: ServiceContext, run_id: int, export_id: int, record: dict[str, Any], supersede: bool
+    ctx: ServiceContext, run_id: int, record: dict[str, Any], supersede: bool, export_name: str
 ) -> None:
     with ctx.db.session() as session:
         holds = RunHoldRepository(session)
         holds.set_hold(run_id, record)
-        if supersede:
-            holds.supersede(export_id, run_id, now=ctx.now())
+        if not supersede:
+            return
+        now = ctx.now()
+        for older in holds.supersede(run_id, now=now):
+            audit.record(
+                session,
+                at=now,
+                actor="segsync",
+                action="export.run_dismissed",
+                target_type="export",
+                target=export_name,
+                summary=f"dismissed held run {older} of export {export_name!r}: superseded by "
+                f"run {run_id}, held with a newer plan; nothing sent",
+                details={"run_id": older, "superseded_by": run_id},
+            )
 
 
 def would_hold_warning(verdict: HoldVerdict) -> str:

@@ -61,13 +61,18 @@ class RunHoldRepository:
             raise Conflict(f"run {run_id} is {status.label} now; it was not approved")
         return record_of(self._row(run_id))
 
-    def supersede(self, export_id: int, newer_run_id: int, *, now: datetime) -> list[int]:
-        """End the export's older Held runs Canceled: the newer run's plan replaces theirs.
-        Returns their ids."""
+    def supersede(self, newer_run_id: int, *, now: datetime) -> list[int]:
+        """End the older Held runs of the same export and kind (a sync run's, an undo of the
+        same run's) Canceled: the newer run's plan replaces theirs. Returns their ids."""
+        newer = self._row(newer_run_id)
         older = list(
             self.session.scalars(
                 select(Run.id).where(
-                    Run.export_id == export_id,
+                    Run.export_id == newer.export_id,
+                    Run.kind == newer.kind,
+                    Run.undo_of.is_(None)
+                    if newer.undo_of is None
+                    else Run.undo_of == newer.undo_of,
                     Run.status == RunStatus.HELD.value,
                     Run.id < newer_run_id,
                 )
