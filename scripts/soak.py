@@ -74,6 +74,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="fault kinds to draw from, comma-separated (default %(default)s; 'none' is a loop "
         "without a fault)",
     )
+    parser.add_argument(
+        "--undo-share",
+        type=float,
+        default=0.15,
+        help="share of loops that start with an undo step (default %(default)s; 0 for none)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
     args.metadata = [m.strip() for m in args.metadata.split(",") if m.strip()]
@@ -104,6 +110,7 @@ def run_phase(name: str, args: argparse.Namespace, share: float, rng: random.Ran
             log=log,
             faults=args.faults,
             destination=args.destination,
+            undo_share=args.undo_share,
         )
         try:
             phase.setup()

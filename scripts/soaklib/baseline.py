@@ -57,6 +57,8 @@ def replay(
                 segments=[s.name for s in SEGMENTS],
                 removal="mirror",
                 list_prefix=LIST_PREFIX,
+                hold_removals="off",  # what the data needs; an approved hold sends the same
+                hold_growth="off",
             )
             create_export(ctx, settings)
             for i, path in enumerate(csv_paths):

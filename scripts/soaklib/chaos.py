@@ -13,6 +13,7 @@ from pathlib import Path
 
 from soaklib.cli import Segsync
 from soaklib.data import EXPORT, People
+from soaklib.guard import GuardTally, approve_held, undo_step
 from soaklib.kills import WAIT_LIMIT, Killer, Tally, Workers
 from soaklib.sim import API_KEY, SoakSimulator
 
@@ -45,6 +46,7 @@ class Phase:
         log: Callable[[str], None],
         faults: tuple[str, ...] = FAULTS,
         destination: str = "autopilot",
+        undo_share: float = 0.0,
     ) -> None:
         self.name = name
         self.destination = destination
@@ -59,6 +61,8 @@ class Phase:
         )
         self.segsync = Segsync(workdir / "data", database_url)
         self.tally = Tally()
+        self.guard = GuardTally()
+        self.undo_share = undo_share
         self.killer = Killer(rng, self.sim, self.tally)
         self.workers = Workers(self.segsync, self.killer)
         self.version = 0
@@ -133,6 +137,11 @@ class Phase:
     def iteration(self) -> None:
         self.iterations += 1
         rng = self.rng
+        if rng.random() < self.undo_share:  # the guard rails' undo, faults off (guard.py)
+            self.workers.stop()
+            undo_step(
+                self.segsync, self.sim, self.guard, change_data=self._change_data, note=self._note
+            )
         if rng.random() < 0.85:  # sometimes a resume on the same data
             self._change_data()
         fault = rng.choice(self.faults)
@@ -148,8 +157,7 @@ class Phase:
         else:
             self.workers.stop()
             for _ in range(rng.randrange(2, 8)):
-                status = self.killer.kill_run(self.segsync, allow_hold=dropper is None)
-                self._note(status)
+                status = self._note(self.killer.kill_run(self.segsync, allow_hold=dropper is None))
                 if status != "killed":  # it ended first: give the next one work
                     self._change_data()
             if rng.random() < 0.6:  # else the interrupted run meets newer data next time
@@ -172,9 +180,12 @@ class Phase:
         self.sim.set_faults(restore_key=API_KEY)
         self.segsync.test_connection()
 
-    def _note(self, status: str) -> None:
+    def _note(self, status: str) -> str:
+        """Count a run's end (a Held run is approved first, guard.py); the status it ended."""
+        status = approve_held(self.segsync, status, self.guard)
         if status == "successful":
             self.tally.synced(self.version)
+        return status
 
     def _with_workers(self, kills: int) -> None:
         """Queue a run for two workers, kill workers ``kills`` times while it runs, and wait
@@ -206,8 +217,7 @@ class Phase:
         self._faults_off()
         self.sim.faults.release()
         for _ in range(FINAL_ATTEMPTS):
-            status = self.killer.complete_run(self.segsync)
-            self._note(status)
+            status = self._note(self.killer.complete_run(self.segsync))
             if status == "successful" and not any(
                 r.status in ("queued", "processing") for r in self.segsync.runs()
             ):

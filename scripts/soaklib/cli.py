@@ -16,6 +16,8 @@ from typing import Any
 from soaklib.data import EXPORT, LIST_PREFIX, SEGMENTS
 from soaklib.sim import API_KEY
 
+HOLD_REMOVALS = "10%"  # the blast-radius hold trips often: its approve path soaks too
+
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 KEY_VARIABLE = "SOAK_AUTOPILOT_KEY"
 CONNECTION = "Sim"
@@ -101,6 +103,7 @@ class Segsync:
             "--email", "Email", "--first-name", "FirstName", "--last-name", "LastName",
             "--map", "custom:string:Tier=Tier", *segments, "--removal", "mirror",
             "--list-prefix", LIST_PREFIX, "--schedule", "off",
+            "--hold-removals", HOLD_REMOVALS,
         )  # fmt: skip
 
     def test_connection(self) -> bool:

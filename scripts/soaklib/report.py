@@ -19,7 +19,7 @@ from soaklib.chaos import Phase
 from soaklib.check import compare, examples, stuck
 from soaklib.data import expectation, read_csv
 
-MUST_BE_ZERO = ("lost", "orphaned", "duplicated", "wrong_fields", "stuck_runs")
+MUST_BE_ZERO = ("lost", "orphaned", "duplicated", "wrong_fields", "stuck_runs", "undo_mismatches")
 
 
 @dataclass
@@ -71,12 +71,19 @@ def measure(phase: Phase, *, with_baseline: bool) -> Figures:
         "extra_lists": result.extra_lists,
         "stuck_runs": len(held),
         "final_run": phase.final_status,
+        "held_approved": phase.guard.approved,
+        "undos": phase.guard.undos,
+        "undo_mismatches": phase.guard.undo_mismatches,
+        "guard_requests": sum(phase.guard.by_route.values()),
+        "undo_examples": phase.guard.mismatch_examples[:3],
     }
     if with_baseline and tally.synced_versions:
         values["synced_versions"] = len(tally.synced_versions)
         paths = [phase.csv_path(version) for version in tally.synced_versions]
         needed, replayed = replay(paths, phase.destination)
         by_route = phase.sim.answers(accepted=True)
+        for route, n in phase.guard.by_route.items():  # the undo steps' own requests
+            by_route[route] = by_route.get(route, 0) - n
         extra = sum(by_route.values()) - sum(needed.values())
         extra_writes = sum(n for r, n in by_route.items() if not r.startswith("GET")) - sum(
             n for r, n in needed.items() if not r.startswith("GET")
@@ -125,4 +132,7 @@ def _lines(values: dict[str, Any], result: Any, held: list[Any]) -> list[str]:
         f"wrong fields {v['wrong_fields']}{examples(result.wrong_fields, 2)}",
         f"extra lists with the same title {v['extra_lists']}",
         f"stuck runs {v['stuck_runs']}{examples(held)}",
+        f"guard rails: {v['held_approved']} held run(s) approved; {v['undos']} undo(s), "
+        f"{v['undo_mismatches']} mismatch(es) with the state before the undone run"
+        f"{examples(v['undo_examples'])}; their {v['guard_requests']} request(s) are not extra",
     ]

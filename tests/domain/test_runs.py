@@ -16,13 +16,14 @@ from segsync.domain.runs import (
 )
 from segsync.errors import Conflict, InputError
 
-Q, P, S, F, K, C = (
+Q, P, S, F, K, C, H = (
     RunStatus.QUEUED,
     RunStatus.PROCESSING,
     RunStatus.SUCCESSFUL,
     RunStatus.FAILURE,
     RunStatus.SKIPPED,
     RunStatus.CANCELED,
+    RunStatus.HELD,
 )
 ALLOWED = {
     (Q, P),
@@ -34,6 +35,9 @@ ALLOWED = {
     (P, K),
     (P, C),
     (P, Q),
+    (P, H),  # the plan would change too much: nothing is sent
+    (H, Q),  # approved: queued again to send its plan
+    (H, C),  # dismissed
 }
 
 
@@ -49,7 +53,7 @@ def test_transitions(current: RunStatus, new: RunStatus) -> None:
 
 
 def test_final_statuses() -> None:
-    assert {status for status in RunStatus if status.is_final} == {S, F, K, C}
+    assert {status for status in RunStatus if status.is_final} == {S, F, K, C, H}
 
 
 def test_transition_messages() -> None:
@@ -69,6 +73,7 @@ def test_labels() -> None:
         "Failure",
         "Skipped",
         "Canceled",
+        "Held",
     ]
 
 

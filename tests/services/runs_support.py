@@ -126,7 +126,11 @@ def make_export(
     removal: str = "mirror",
     connection: str = "Sim",
     list_prefix: str = "",
+    hold: tuple[str, str] = ("off", "off"),
 ) -> None:
+    """The export "Newsletter". The blast-radius hold is ``off`` here unless ``hold`` gives
+    its thresholds (removals, growth): these tests move big shares of small lists on purpose;
+    tests/services/test_hold.py turns it on."""
     matching = DataMatching(
         "Email", "FirstName", "LastName", [MappingLine("custom:float:Score", "Score")]
     )
@@ -139,6 +143,8 @@ def make_export(
             segments=list(segments),
             removal=removal,
             list_prefix=list_prefix,
+            hold_removals=hold[0],
+            hold_growth=hold[1],
         ),
     )
 
@@ -153,11 +159,12 @@ def setup(
     removal: str = "mirror",
     contract_limit: int = 100_000,
     rate_limit: float = 1000.0,
+    hold: tuple[str, str] = ("off", "off"),
 ) -> None:
     write_profiles(ctx, tmp_path / "people.csv", rows)
     create_segments(ctx)
     connect(ctx, sim, contract_limit=contract_limit, rate_limit=rate_limit)
-    make_export(ctx, segments=segments, removal=removal)
+    make_export(ctx, segments=segments, removal=removal, hold=hold)
 
 
 def fast(config: ConnectionConfig) -> ConnectionConfig:

@@ -33,12 +33,16 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from segsync.domain.runs import RunStatus
 from segsync.services import connections, exports, segments, users
+from segsync.services import runs as run_service
 from segsync.services.context import LOCAL_ADMIN, ServiceContext
 from segsync.services.profiles import load_sample
 from segsync.services.runs import queue
 from segsync.settings import Settings
 from segsync.simulator import RunningSimulator, SimulatorConfig, serve_in_thread
+from segsync.storage.repositories.run_holds import RunHoldRepository
+from segsync.storage.repositories.runs import RunRepository
 from segsync.web import api as api_package
 from segsync.web.app import create_app
 from tests.conftest import fresh_settings
@@ -151,6 +155,30 @@ class World:
         name = exports.get_export(self.ctx, self.export()).name
         return queue.enqueue_run(self.ctx, name).run.id
 
+    def held_run(self) -> int:
+        """A run ended Held by the blast-radius hold, its verdict on record."""
+        export_id = self.export()
+        now = self.ctx.now()
+        with self.ctx.db.session() as session:
+            repo = RunRepository(session)
+            run = repo.create(
+                export_id=export_id,
+                export_name=exports.get_export(self.ctx, export_id).name,
+                connection_id=None,
+                actor="matrix",
+                now=now,
+                status=RunStatus.PROCESSING,
+                lease_owner="matrix",
+            )
+            RunHoldRepository(session).set_hold(run.id, {"held": True, "fingerprint": "f" * 64})
+            repo.finish(run.id, RunStatus.HELD, now=now, message="held")
+        return run.id
+
+    def sent_run(self) -> int:
+        """A run that ended Successful after adding people to a list (one to undo)."""
+        name = exports.get_export(self.ctx, self.export()).name
+        return run_service.run_export(self.ctx, name).id
+
     def segment(self) -> int:
         definition = {"name": unique("Segment"), "rules": [{"conditions": {"all": [GOLD]}}]}
         return segments.create_segment(self.ctx, json.dumps(definition)).id
@@ -227,6 +255,9 @@ SPECS: dict[tuple[str, str], Spec] = {
     ),
     ("GET", "/api/v1/runs"): Spec(params={"limit": 5}),
     ("GET", "/api/v1/explain"): Spec(params={"email": "nobody@example.com"}),
+    ("POST", "/api/v1/runs/{run_id}/approve"): Spec(targets={"run_id": lambda w, r: w.held_run()}),
+    ("POST", "/api/v1/runs/{run_id}/dismiss"): Spec(targets={"run_id": lambda w, r: w.held_run()}),
+    ("POST", "/api/v1/runs/{run_id}/undo"): Spec(targets={"run_id": lambda w, r: w.sent_run()}),
     ("POST", "/api/v1/segments"): Spec(body=lambda w: definition()),
     ("POST", "/api/v1/segments/estimate"): Spec(body=lambda w: definition()),
     ("PUT", "/api/v1/segments/{segment_id}"): Spec(body=lambda w: definition()),

@@ -44,6 +44,9 @@ BODIES: dict[tuple[str, str], dict[str, Any] | None] = {
     ("POST", "/api/v1/runs"): {"export_id": 0},
     ("POST", "/api/v1/runs/run-all"): None,
     ("POST", "/api/v1/runs/{run_id}/cancel"): None,
+    ("POST", "/api/v1/runs/{run_id}/approve"): None,  # a viewer is refused before the status
+    ("POST", "/api/v1/runs/{run_id}/dismiss"): None,
+    ("POST", "/api/v1/runs/{run_id}/undo"): None,
 }
 
 

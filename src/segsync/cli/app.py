@@ -42,7 +42,7 @@ COMMANDS: dict[str, _Lazy] = {
     "tokens": _Lazy("segsync.cli.users", "tokens_app"),
     "secrets": _Lazy("segsync.cli.secrets", "secrets_app"),
     "exports": _Lazy("segsync.cli.exports", "exports_app", also=("segsync.cli.runs",)),
-    "runs": _Lazy("segsync.cli.runs", "runs_app"),
+    "runs": _Lazy("segsync.cli.runs", "runs_app", also=("segsync.cli.run_guard",)),
     "schedule": _Lazy("segsync.cli.schedule", "schedule_app"),
     "erasures": _Lazy("segsync.cli.forget", "erasures_app"),
     "notifications": _Lazy("segsync.cli.forget", "notifications_app"),

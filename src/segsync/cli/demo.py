@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from segsync.cli.output import console, print_table, state
-from segsync.cli.runs import RunProgressBar, print_run
+from segsync.cli.run_views import RunProgressBar, print_run
 
 DEMO_KEY = "demo-simulator-key"
 MARKER = ".segsync-demo"

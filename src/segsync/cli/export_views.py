@@ -37,6 +37,7 @@ def print_details(details: export_service.ExportDetails) -> None:
         ("List prefix", details.list_prefix or "(none)"),
         ("Schedule", details.schedule_description),
         ("Verify", details.verify_schedule_description),
+        ("Hold", details.hold_description),
         ("Latest status", (details.status or "no run yet").capitalize()),
         ("Refreshed", _when(details.refreshed_at)),
         ("Your permissions", details.your_permissions),

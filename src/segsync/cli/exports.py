@@ -12,6 +12,22 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from segsync.cli.context import service_context
+from segsync.cli.export_options import (
+    AtOption,
+    DaysOption,
+    EmailOption,
+    FirstNameOption,
+    HoldGrowthOption,
+    HoldRemovalsOption,
+    HoursOption,
+    LastNameOption,
+    MapOption,
+    PrefixOption,
+    RemovalOption,
+    ScheduleOption,
+    SegmentOption,
+    TzOption,
+)
 from segsync.cli.export_views import (
     change_json,
     connection_label,
@@ -43,62 +59,6 @@ exports_app = typer.Typer(
     help="Exports: which segments go to which destination connection, and how.",
     no_args_is_help=True,
 )
-
-# ---------------------------------------------------------------- shared options
-
-EmailOption = Annotated[
-    str | None,
-    typer.Option("--email", metavar="ATTR", help="The profile attribute holding the email."),
-]
-FirstNameOption = Annotated[
-    str | None,
-    typer.Option("--first-name", metavar="ATTR", help="The attribute for the first name."),
-]
-LastNameOption = Annotated[
-    str | None,
-    typer.Option("--last-name", metavar="ATTR", help="The attribute for the last name."),
-]
-MapOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--map",
-        metavar="FIELD=ATTR",
-        help="Map a standard field (Company=CompanyName) or a custom one "
-        "(custom:integer:Rating=Score). Repeatable.",
-    ),
-]
-SegmentOption = Annotated[
-    list[str] | None,
-    typer.Option("--segment", metavar="NAME", help="A segment to export. Repeatable."),
-]
-RemovalOption = Annotated[
-    str | None,
-    typer.Option("--removal", metavar="mirror|add-only", help="When a person leaves a segment."),
-]
-PrefixOption = Annotated[
-    str | None,
-    typer.Option("--list-prefix", metavar="P", help="Put P before each list title."),
-]
-ScheduleOption = Annotated[
-    str | None,
-    typer.Option(
-        "--schedule",
-        metavar="KIND",
-        help="with-system (default), off, daily, weekly or every.",
-    ),
-]
-AtOption = Annotated[
-    str | None, typer.Option("--at", metavar="HH:MM", help="Local time of the schedule.")
-]
-DaysOption = Annotated[
-    str | None, typer.Option("--days", metavar="DAYS", help="Weekdays for weekly, e.g. mon,thu.")
-]
-HoursOption = Annotated[
-    int | None, typer.Option("--hours", metavar="N", help="Hours between runs for every.")
-]
-TzOption = Annotated[
-    str | None, typer.Option("--tz", metavar="ZONE", help="IANA time zone (default UTC).")
-]
 
 
 def parse_map(text: str) -> export_service.MappingLine:
@@ -141,6 +101,8 @@ def create_command(
     map_: MapOption = None,
     removal: RemovalOption = "mirror",
     list_prefix: PrefixOption = "",
+    hold_removals: HoldRemovalsOption = None,
+    hold_growth: HoldGrowthOption = None,
     schedule: ScheduleOption = None,
     at: AtOption = None,
     days: DaysOption = None,
@@ -160,6 +122,8 @@ def create_command(
             removal=removal or "mirror",
             list_prefix=list_prefix or "",
             schedule=chosen,
+            hold_removals=hold_removals or "20%",
+            hold_growth=hold_growth or "3x",
         )
         record = export_service.create_export(services, settings)
         details = export_service.show_export(services, record.id)
@@ -252,6 +216,8 @@ def edit_command(
     segment: SegmentOption = None,
     removal: RemovalOption = None,
     list_prefix: PrefixOption = None,
+    hold_removals: HoldRemovalsOption = None,
+    hold_growth: HoldGrowthOption = None,
     schedule: ScheduleOption = None,
     at: AtOption = None,
     days: DaysOption = None,
@@ -285,6 +251,8 @@ def edit_command(
             removal=or_unset(removal),
             list_prefix=or_unset(list_prefix),
             schedule=or_unset(chosen),
+            hold_removals=or_unset(hold_removals),
+            hold_growth=or_unset(hold_growth),
         )
         change = export_service.edit_export(services, export_id, edit)
         details = export_service.show_export(services, export_id)

@@ -3,7 +3,6 @@ follow, cancel and inspect runs, download what a run set aside."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -24,11 +23,16 @@ from segsync.cli.output import (
     wants_json,
 )
 from segsync.cli.run_changes import changes_command, list_results, print_list_results
-from segsync.cli.verify import print_lists
+from segsync.cli.run_views import (
+    RunProgressBar,
+    print_run,
+    run_record,
+    seconds_text,
+    when_short,
+    when_text,
+)
 
 if TYPE_CHECKING:
-    from rich.progress import TaskID
-
     from segsync.services import runs as run_service
     from segsync.services.context import ServiceContext
 else:
@@ -39,147 +43,6 @@ runs_app = typer.Typer(
     help="Runs of exports: history, details, cancel, rejects.",
     no_args_is_help=True,
 )
-
-_PHASES = {
-    "reading": "Reading members",
-    "planning": "Planning",
-    "lists": "Setting up lists",
-    "queued": "Waiting in the queue",
-    "sending": "Sending contacts",
-    "removing": "Removing memberships",
-    "done": "Done",
-}
-
-
-class RunProgressBar:
-    """A Rich progress bar fed by :class:`RunProgress` events (items done / total, ETA)."""
-
-    def __init__(self) -> None:
-        # Imported here: `runs list` and every help screen load this module, not the bar.
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=err_console,
-            transient=False,
-        )
-        self.task: TaskID | None = None
-
-    def __enter__(self) -> RunProgressBar:
-        self.progress.start()
-        self.task = self.progress.add_task("Starting", total=None)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.progress.stop()
-
-    def __call__(self, event: run_service.RunProgress) -> None:
-        assert self.task is not None
-        total = event.items_total or None
-        self.progress.update(
-            self.task,
-            description=f"Run {event.run_id}: {_PHASES.get(event.phase, event.phase)}",
-            completed=event.items_done,
-            total=total,
-        )
-
-
-def _when(run: run_service.RunRecord) -> str:
-    moment = run.started_at or run.queued_at
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _when_short(run: run_service.RunRecord) -> str:
-    moment = run.started_at or run.queued_at
-    return moment.strftime("%m-%d %H:%M")
-
-
-def _seconds(value: float | None) -> str:
-    return "" if value is None else f"{value:.1f} s"
-
-
-def print_run(run: run_service.RunRecord) -> None:
-    kind = " (dry run)" if run.dry_run else "" if run.kind == "sync" else f" ({run.kind})"
-    console.print(f"[bold]Run {run.id}[/] of export {run.export_name!r}{kind}", highlight=False)
-    facts = [
-        ("Status", run.status.label),
-        ("Started", _when(run)),
-        ("Ended", run.ended_at.strftime("%Y-%m-%d %H:%M:%S UTC") if run.ended_at else ""),
-        ("Duration", _seconds(run_service.duration(run))),
-        ("Progress", f"{run.items_done:,} / {run.items_total:,} items"),
-        ("Trigger", f"{run.trigger} by {run.actor}"),
-        ("Attempts", str(run.attempts)),
-    ]
-    for label, value in facts:
-        console.print(f"  {label + ':':<12}{value}", highlight=False, markup=False)
-    counts = run.counts.to_dict()
-    half = (len(counts) + 1) // 2
-    pairs = [(name.capitalize(), f"{value:,}") for name, value in counts.items()]
-    left, right = pairs[:half], pairs[half:] + [("", "")] * (2 * half - len(pairs))
-    print_table(
-        None,
-        ["Count", "", "Count", ""],
-        [[a, b, c, d] for (a, b), (c, d) in zip(left, right, strict=True)],
-    )
-    if run.message:
-        console.print(run.message, highlight=False, markup=False)
-    for warning in run.warnings:
-        err_console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
-    if run.dry_run and run.plan:
-        _print_plan(run.plan)
-    if run.kind != "sync" and run.plan:
-        print_lists(run.plan.get("lists", []))
-
-
-def _print_plan(plan: dict[str, Any]) -> None:
-    rows = [
-        [
-            item["title"],
-            "new" if item["new_list"] else item["list_id"],
-            f"{item['members']:,}",
-            f"{item['to_add']:,}",
-            f"{item['to_remove']:,}",
-        ]
-        for item in plan.get("lists", [])
-    ]
-    print_table("Plan per list", ["List", "List id", "Members", "To add", "To remove"], rows)
-    console.print(
-        f"contacts: {plan['added']:,} to add, {plan['updated']:,} to update, "
-        f"{plan['unchanged']:,} unchanged; requests at least {plan['requests_lower_bound']:,} "
-        f"({plan['batches']:,} upsert batch(es), {plan['lists_to_create']} list(s) to create, "
-        f"{plan['removals']:,} removal(s))",
-        highlight=False,
-        markup=False,
-    )
-    for item in plan.get("lists", []):
-        if item.get("samples"):
-            console.print(f"Sample payloads for list {item['title']!r}:", highlight=False)
-            console.print_json(json.dumps(item["samples"], default=str))
-    if plan.get("updates_only"):
-        console.print("Sample payloads of updates without a new list:", highlight=False)
-        console.print_json(json.dumps(plan["updates_only"], default=str))
-
-
-def _record(run: run_service.RunRecord) -> dict[str, Any]:
-    data = run_service.run_json(run)
-    if run.kind != "sync":
-        data["kind"] = run.kind
-    if (run.dry_run or run.kind != "sync") and run.plan is not None:
-        data["plan"] = run.plan
-    return data
-
 
 # ---------------------------------------------------------------- exports run / run-all
 
@@ -219,10 +82,10 @@ def run_command(
         else:
             run = _follow(services, name, as_json=as_json)
     if as_json:
-        print_json(_record(run))
+        print_json(run_record(run))
     else:
         print_run(run)
-    if run.status.value == "failure":
+    if run.status.value in ("failure", "held"):
         raise typer.Exit(EXIT_FAILED)
 
 
@@ -298,7 +161,7 @@ def list_command(
     with service_context(ctx) as services:
         runs = run_service.list_runs(services, export=export, limit=limit)
     if wants_json(ctx, json_flag):
-        print_json([_record(run) | {"export": run.export_name} for run in runs])
+        print_json([run_record(run) | {"export": run.export_name} for run in runs])
         return
     rows = [
         [
@@ -306,12 +169,12 @@ def list_command(
             run.export_name,
             run.status.label
             + (" (dry run)" if run.dry_run else "" if run.kind == "sync" else f" ({run.kind})"),
-            _when(run) if wide else _when_short(run),
+            when_text(run) if wide else when_short(run),
             f"{run.counts.added:,}",
             f"{run.counts.updated:,}",
             f"{run.counts.removed:,}",
             f"{run.counts.rejected:,}",
-            _seconds(run_service.duration(run)),
+            seconds_text(run_service.duration(run)),
             f"{run.counts.requests:,}",
         ]
         for run in runs
@@ -344,7 +207,7 @@ def show_command(
         results = list_results(services, run)
     if wants_json(ctx, json_flag):
         print_json(
-            _record(run)
+            run_record(run)
             | {
                 "export": run.export_name,
                 "dry_run": run.dry_run,
@@ -372,7 +235,7 @@ def cancel_command(
     with service_context(ctx) as services:
         run = run_service.cancel_run(services, run_id)
     if wants_json(ctx, json_flag):
-        print_json(_record(run) | {"cancel_requested": run.cancel_requested})
+        print_json(run_record(run) | {"cancel_requested": run.cancel_requested})
         return
     if run.status.is_final:
         console.print(f"run {run.id} canceled", highlight=False)

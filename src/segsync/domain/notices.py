@@ -22,6 +22,9 @@ class NoticeKind(StrEnum):
 
     EXPORT_FAILED = "export_failed"
     EXPORT_RECOVERED = "export_recovered"
+    EXPORT_HELD = "export_held"
+    """A run was held by the blast-radius hold: nothing was sent until someone approves it.
+    Sent for every held run, like a failure, whatever the export's state."""
 
 
 def notice_for_transition(previous: Outcome | None, new: Outcome) -> NoticeKind | None:
@@ -54,6 +57,8 @@ class Notice:
     @property
     def subject(self) -> str:
         """The one-line summary, e.g. ``[segsync] Export 'Newsletter' failed``."""
+        if self.kind is NoticeKind.EXPORT_HELD:
+            return f"[segsync] Export '{self.export_name}' held: a run waits for approval"
         verb = "failed" if self.kind is NoticeKind.EXPORT_FAILED else "recovered"
         return f"[segsync] Export '{self.export_name}' {verb}"
 
@@ -62,6 +67,11 @@ class Notice:
         when = self.occurred_at.isoformat(timespec="seconds")
         if self.kind is NoticeKind.EXPORT_FAILED:
             headline = f"The export '{self.export_name}' failed and will not be retried."
+        elif self.kind is NoticeKind.EXPORT_HELD:
+            headline = (
+                f"A run of the export '{self.export_name}' was held: its plan would change "
+                "the lists too much. Nothing was sent; approve or dismiss it."
+            )
         else:
             headline = f"The export '{self.export_name}' succeeded again after failing."
         lines = [headline, "", f"Run: {self.run_id}", f"When: {when}", "", self.message]

@@ -2,12 +2,17 @@
 
 Statuses and the moves between them::
 
-    queued ──▶ processing ──▶ successful | failure | skipped | canceled
-      │  ▲         │
+    queued ──▶ processing ──▶ successful | failure | skipped | canceled | held
+      │  ▲         │                                                       │
       │  └─────────┘  (a run whose worker died goes back to the queue and resumes)
       └──▶ skipped | failure | canceled   (before it started: a segment failed, no connection …)
+                                                            held ──▶ queued (approved)
+                                                            held ──▶ canceled (dismissed)
 
-The four outcomes are final: a finished run never changes status again.
+The four outcomes are final: a finished run never changes status again. **Held** ends the run
+too (nothing was sent: its plan would change too much, docs/exports.md "Blast-radius hold"),
+but it is the one end that may move on: approved, the run is queued again and sends its plan;
+dismissed, it ends Canceled.
 """
 
 from __future__ import annotations
@@ -30,10 +35,11 @@ class RunStatus(StrEnum):
     FAILURE = "failure"
     SKIPPED = "skipped"
     CANCELED = "canceled"
+    HELD = "held"
 
     @property
     def is_final(self) -> bool:
-        """Whether the run has ended (successful, failure, skipped or canceled)."""
+        """Whether the run has ended (successful, failure, skipped, canceled or held)."""
         return self in _FINAL
 
     @property
@@ -45,13 +51,22 @@ class RunStatus(StrEnum):
         return new in _TRANSITIONS[self]
 
 
-_FINAL = frozenset({RunStatus.SUCCESSFUL, RunStatus.FAILURE, RunStatus.SKIPPED, RunStatus.CANCELED})
+_FINAL = frozenset(
+    {
+        RunStatus.SUCCESSFUL,
+        RunStatus.FAILURE,
+        RunStatus.SKIPPED,
+        RunStatus.CANCELED,
+        RunStatus.HELD,
+    }
+)
 _TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     RunStatus.QUEUED: frozenset(
         {RunStatus.PROCESSING, RunStatus.SKIPPED, RunStatus.FAILURE, RunStatus.CANCELED}
     ),
     RunStatus.PROCESSING: frozenset({RunStatus.QUEUED} | _FINAL),
     **{status: frozenset() for status in _FINAL},
+    RunStatus.HELD: frozenset({RunStatus.QUEUED, RunStatus.CANCELED}),
 }
 
 

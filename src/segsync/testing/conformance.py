@@ -297,3 +297,69 @@ class DestinationConformance:
             assert await destination.forget(item.email) is False
         assert not fake.has_contact(item.email)
         assert fake.members(list_id) == set()
+
+    # --- the guard rails (docs/exports.md "Blast-radius hold", "Undo a run") ----------------
+
+    async def test_an_approved_held_plan_removes_in_one_request_each(
+        self, fake: ConformanceHarness
+    ) -> None:
+        """A held run, once approved, sends its removals: one request per membership (the
+        fewest the contract allows), and nothing else."""
+        async with fake.destination() as destination:
+            list_id = await destination.ensure_list("Conformance: approved removals")
+            items = sample_items(destination.capabilities, 10, list_id=list_id)
+            await destination.upsert_batch(items)
+            sent = len(fake.sent_records())
+            before = destination.requests_made
+            for item in items[:6]:  # 60% leave: the plan a hold stops until it is approved
+                assert await destination.remove_membership(list_id, item.email) is True
+            assert destination.requests_made - before == 6
+        assert fake.members(list_id) == {item.email for item in items[6:]}
+        assert len(fake.sent_records()) == sent  # removals upsert nothing
+
+    async def test_an_undo_puts_lists_and_values_back(self, fake: ConformanceHarness) -> None:
+        """What an undo sends — the memberships a run added removed, those it removed added
+        back, the values before upserted again — leaves the lists as they were and the values
+        last sent as they were before the run."""
+        async with fake.destination() as destination:
+            caps = destination.capabilities
+            first = await destination.ensure_list("Conformance: undo 1")
+            second = await destination.ensure_list("Conformance: undo 2")
+            before = sample_items(caps, 3, list_id=first)
+            await destination.upsert_batch(before)
+            # the run: person 0 renamed and added to the second list, person 1 removed
+            renamed = sample_items(caps, 3, list_id=second, prefix="p")[0]
+            renamed = replace(renamed, fields={k: f"{v} (new)" for k, v in renamed.fields.items()})
+            await destination.upsert_batch([renamed])
+            assert await destination.remove_membership(first, before[1].email) is True
+            # the undo
+            assert await destination.remove_membership(second, before[0].email) is True
+            back = [replace(before[0], list_id=None), replace(before[1], list_id=first)]
+            result = await destination.upsert_batch(back)
+            assert all(o.ok for o in result.outcomes), result.rejected
+        assert fake.members(first) == {item.email for item in before}
+        assert fake.members(second) == set()
+        last = {}
+        for record in fake.sent_records():
+            last[_email_of(record)] = record
+        preview = type(destination).preview
+        assert last[before[0].email] == preview(replace(before[0], list_id=None))
+
+
+def _email_of(record: Mapping[str, Any]) -> str:
+    """The email of a record as sent (the first value that looks like one)."""
+    for value in _values(record):
+        if isinstance(value, str) and "@" in value:
+            return value.lower()
+    raise AssertionError(f"no email in the record {record!r}")
+
+
+def _values(record: Any) -> Iterator[Any]:
+    if isinstance(record, Mapping):
+        for value in record.values():
+            yield from _values(value)
+    elif isinstance(record, list):
+        for value in record:
+            yield from _values(value)
+    else:
+        yield record

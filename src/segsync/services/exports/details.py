@@ -12,6 +12,7 @@ from typing import Any, Literal
 import ibis.expr.types as ir
 
 from segsync.destinations.registry import capabilities
+from segsync.domain.hold import HoldRule
 from segsync.domain.mapping import FieldMapping
 from segsync.domain.permissions import Action, decide, require
 from segsync.domain.plan import list_title
@@ -72,6 +73,9 @@ class ExportDetails:
     schedule_description: str
     verify_schedule: dict[str, Any]
     verify_schedule_description: str
+    hold: dict[str, str]
+    """The blast-radius hold's thresholds: ``{"removals": "20%", "growth": "3x"}`` (or off)."""
+    hold_description: str
     segments: list[SegmentLine]
     distinct_total: int | None
     contract_limit: int | None
@@ -267,6 +271,7 @@ def show_export(ctx: ServiceContext, export_id: int, *, live_counts: bool = True
             SegmentLine(sid, segment_name, counts.members[sid], title, list_id, counted_at[sid])
         )
     row = export_row(ctx, record, runs)
+    hold = HoldRule(record.hold_removals, record.hold_growth)
     return ExportDetails(
         id=record.id,
         name=record.name,
@@ -281,6 +286,8 @@ def show_export(ctx: ServiceContext, export_id: int, *, live_counts: bool = True
         schedule_description=row.schedule,
         verify_schedule=verify.to_dict(),
         verify_schedule_description=("Off" if verify.mode is ExportMode.OFF else describe(verify)),
+        hold=hold.to_dict(),
+        hold_description=hold.describe(),
         segments=lines,
         distinct_total=counts.total,
         contract_limit=connection.contract_limit if connection and show_limit else None,

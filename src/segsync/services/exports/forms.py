@@ -20,6 +20,7 @@ from typing import Any
 import ibis.expr.types as ir
 
 from segsync.destinations.registry import capabilities, destination_types
+from segsync.domain.hold import growth_text, removals_text
 from segsync.domain.local_time import Weekday
 from segsync.domain.permissions import Action, decide, may_use_connection, require
 from segsync.domain.schedule import ExportMode, ExportSchedule, Recurrence
@@ -192,6 +193,12 @@ def export_links(ctx: ServiceContext) -> tuple[dict[str, int], list[tuple[str, i
         (ref.name, int(ref.id)) for ref in refs if decide(ctx.actor, Action.EDIT_EXPORT, ref)
     ]
     return ids, editable
+
+
+def hold_choice(removals: float | None, growth: float | None) -> dict[str, str]:
+    """An export's hold thresholds as the form shows them: ``hold_removals`` (``20%``) and
+    ``hold_growth`` (``3x``), either ``off``."""
+    return {"hold_removals": removals_text(removals), "hold_growth": growth_text(growth)}
 
 
 def schedule_choice(schedule: Mapping[str, Any]) -> dict[str, Any]:

@@ -50,6 +50,10 @@ class ExportSettings:
     removal: str = "mirror"
     list_prefix: str = ""
     schedule: ExportSchedule | None = None
+    hold_removals: str = "20%"
+    """The blast-radius hold's removals threshold (``20%``, ``off``): docs/exports.md."""
+    hold_growth: str = "3x"
+    """The blast-radius hold's growth threshold (``3x``, ``off``)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,8 @@ class ExportEdit:
     removal: Keep[str] = UNSET
     list_prefix: Keep[str] = UNSET
     schedule: Keep[ExportSchedule] = UNSET
+    hold_removals: Keep[str] = UNSET
+    hold_growth: Keep[str] = UNSET
 
     def given(self) -> list[str]:
         """The names of the fields that are set."""

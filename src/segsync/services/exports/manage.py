@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from segsync.domain.hold import HoldRule, parse_growth, parse_removals
 from segsync.domain.mapping import FieldMapping
 from segsync.domain.permissions import Action, require
 from segsync.domain.plan import RemovalPolicy
@@ -106,6 +107,7 @@ def _settings_details(record: ExportRecord) -> dict[str, Any]:
         "removal_policy": record.removal_policy,
         "list_prefix": record.list_prefix,
         "schedule": record.schedule,
+        "hold": HoldRule(record.hold_removals, record.hold_growth).to_dict(),
     }
 
 
@@ -137,6 +139,8 @@ def create_export(ctx: ServiceContext, settings: ExportSettings) -> ExportRecord
     policy = RemovalPolicy.parse(settings.removal)
     prefix = check_prefix(settings.list_prefix)
     chosen_schedule = coerce_schedule(settings.schedule)
+    hold_removals = parse_removals(settings.hold_removals)
+    hold_growth = parse_growth(settings.hold_growth)
     with ctx.db.session() as session:
         repo = ExportRepository(session)
         if repo.find_by_name(name) is not None:
@@ -156,6 +160,8 @@ def create_export(ctx: ServiceContext, settings: ExportSettings) -> ExportRecord
             segment_ids=segment_ids,
             created_by=ctx.actor.email,
             now=ctx.now(),
+            hold_removals=hold_removals,
+            hold_growth=hold_growth,
         )
         audit_export(
             session,
@@ -204,6 +210,8 @@ def duplicate_export(
             segment_ids=source.segment_ids,
             created_by=ctx.actor.email,
             now=ctx.now(),
+            hold_removals=source.hold_removals,
+            hold_growth=source.hold_growth,
         )
         audit_export(
             session,
@@ -296,6 +304,10 @@ def edit_export(ctx: ServiceContext, export_id: int, edit: ExportEdit) -> Export
         changes["list_prefix"] = check_prefix(edit.list_prefix)
     if edit.schedule is not UNSET:
         changes["schedule"] = coerce_schedule(edit.schedule).to_dict()
+    if edit.hold_removals is not UNSET:
+        changes["hold_removals"] = parse_removals(edit.hold_removals)
+    if edit.hold_growth is not UNSET:
+        changes["hold_growth"] = parse_growth(edit.hold_growth)
     if segment_ids is not None:
         changes["segment_ids"] = segment_ids
     if edit.changes_matching():

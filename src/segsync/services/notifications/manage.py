@@ -87,7 +87,9 @@ def on_run_finished(
     ``successful`` and ``failure`` can change the export's state; a ``failure`` is a failure for
     good (retries exhausted, or fatal). ``retried_transient`` says the run needed retries
     that succeeded: it is informational — such a run is a success like any other and never
-    notifies on its own. Calling this twice for one run notifies at most once. Dry runs never
+    notifies on its own. ``held`` (the blast-radius hold) notifies every held run, whatever
+    the export's state, and leaves that state alone. Calling this twice for one run notifies
+    at most once. Dry runs never
     notify. ``channels`` overrides the configured channels (tests).
 
     Never raises because of delivery: failed channels are kept for :func:`redeliver_pending`.
@@ -100,9 +102,8 @@ def on_run_finished(
         final = RunStatus(status)
     except ValueError:
         raise InputError(f"status {status!r} is not a run status") from None
-    if final not in _OUTCOMES:
+    if final not in _OUTCOMES and final is not RunStatus.HELD:
         return None
-    outcome = _OUTCOMES[final]
     now = ctx.now()
     with ctx.db.session() as session:
         repo = NotificationRepository(session)
@@ -111,9 +112,11 @@ def on_run_finished(
             return None
         if repo.for_run(run_id) is not None:
             return None
-        ended = facts.ended_at if facts is not None and facts.status.is_final else None
-        previous = repo.previous_outcome(export_id, run_id, ended_before=ended)
-        kind = notice_for_transition(previous, outcome)
+        kind: NoticeKind | None = NoticeKind.EXPORT_HELD
+        if final is not RunStatus.HELD:  # a held run notifies every time, like a failure
+            ended = facts.ended_at if facts is not None and facts.status.is_final else None
+            previous = repo.previous_outcome(export_id, run_id, ended_before=ended)
+            kind = notice_for_transition(previous, _OUTCOMES[final])
         if kind is None:
             if retried_transient:
                 log.info("run %s of export %r succeeded after retries", run_id, export_name)
@@ -138,6 +141,8 @@ def on_run_finished(
 def _default_message(kind: NoticeKind) -> str:
     if kind is NoticeKind.EXPORT_FAILED:
         return "The run ended in Failure."
+    if kind is NoticeKind.EXPORT_HELD:
+        return "The run was held: nothing was sent."
     return "The run ended Successful."
 
 

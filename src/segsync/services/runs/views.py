@@ -181,6 +181,8 @@ def run_payload(view: RunView) -> dict[str, Any]:
         "cancel_requested": run.cancel_requested,
         "warnings": run.warnings,
         "plan": run.plan,
+        "hold": run.hold,
+        "undo_of": run.undo_of,
         "progress": view.progress.to_dict(),
         "rejects": view.reject_counts,
     }

@@ -32,6 +32,7 @@ from segsync.services.context import ServiceContext
 from segsync.services.sync.clean import MemberScan
 from segsync.services.sync.committer import Committer
 from segsync.services.sync.finish import RunEnd, notify_run_end
+from segsync.services.sync.hold import hold_gate
 from segsync.services.sync.lease import mark_active
 from segsync.services.sync.lists import RunLists
 from segsync.services.sync.parts import ConfigTuner, EngineParts, RunOutcome
@@ -54,6 +55,7 @@ from segsync.services.sync.store import RunStore
 from segsync.services.sync.switching import quick_thread_switches
 from segsync.services.sync.tally import Ack, ProgressCallback, Tally
 from segsync.services.sync.target import RunTarget
+from segsync.services.sync.undo import UNDO_KIND, undo_plan
 from segsync.storage.repositories.runs import RunRecord
 
 log = logging.getLogger(__name__)
@@ -206,11 +208,16 @@ class _Engine:
         state = await self.store.sync_state(target)
         if not self.run_record.dry_run and any(state.list_ids.values()):
             state = await self.lists.check(await self._open(), state)  # lists deleted by hand
-        scan = await self._read(state)
-        if scan.contacts > target.contract_limit:
+        if self.run_record.kind == UNDO_KIND:  # the plan comes from the undone run's record
+            undo = await undo_plan(self.store, self.run_record, target, state, self.warnings)
+            plan = await self._planned(undo, state)
+        elif (scan := await self._read(state)).contacts > target.contract_limit:
             return await self._end(RunStatus.SKIPPED, over_limit_message(target, scan.contacts))
-        plan = await self._plan(scan, state)
-        del scan
+        else:
+            plan = await self._plan(scan, state)
+            del scan
+        if held := await hold_gate(self.store, self.run_record, target, plan, state, self.warnings):
+            return await self._end(RunStatus.HELD, held)
         if self.run_record.dry_run:
             return await self._end(RunStatus.SUCCESSFUL, dry_run_message(plan))
         if plan.is_empty:
@@ -271,13 +278,16 @@ class _Engine:
             removal=target.removal,
             max_batch=capabilities(target.connection_type).max_batch_size,
         )
+        return await self._planned(plan, state)
+
+    async def _planned(self, plan: SyncPlan, state: SyncStateView) -> SyncPlan:
         self.plan = plan
         self.tally.planned(
             hashes=state.hashes,
             unchanged=plan.counts.unchanged,
             items=plan.counts.items + len(plan.removals),
         )
-        summary = plan_summary(plan, target, with_samples=self.run_record.dry_run)
+        summary = plan_summary(plan, self.target, with_samples=self.run_record.dry_run)
         await self.store.planned(self.tally.snapshot(), summary)
         return plan
 

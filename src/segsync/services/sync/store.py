@@ -84,6 +84,10 @@ class RunStore:
         finally:
             self.cancel_requested, self.lost = self._cancel_seen, self._lost_seen
 
+    async def call(self, call: Callable[..., T], *args: Any) -> T:
+        """Run ``call(*args)`` on the store's thread: for a stage's own writes (the hold)."""
+        return await self._call(call, *args)
+
     def _lease_end(self) -> datetime:
         return self.ctx.now() + timedelta(seconds=self.lease_seconds)
 

@@ -3,11 +3,12 @@ starts."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
 from segsync.destinations.registry import capabilities
+from segsync.domain.hold import HoldRule
 from segsync.domain.mapping import FieldMapping
 from segsync.domain.plan import RemovalPolicy
 from segsync.errors import InputError
@@ -30,6 +31,7 @@ class RunTarget:
     removal: RemovalPolicy
     list_prefix: str
     segments: tuple[SegmentSource, ...]
+    hold: HoldRule = field(default_factory=HoldRule)
 
     def segment_name(self, key: str) -> str:
         return next((s.name for s in self.segments if s.key == key), key)
@@ -62,4 +64,5 @@ def load_target(session: Session, record: ExportRecord) -> RunTarget:
         removal=RemovalPolicy.parse(record.removal_policy),
         list_prefix=record.list_prefix or "",
         segments=tuple(sources),
+        hold=HoldRule(record.hold_removals, record.hold_growth),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import Float, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from segsync.storage.base import Base
@@ -30,6 +30,12 @@ class Export(Base):
     verify_schedule: Mapped[str] = mapped_column(
         Text, default='{"mode": "off"}', server_default='{"mode": "off"}'
     )
+    # The blast-radius hold (migration 0010): the share of a list whose removal holds a run,
+    # and the factor of growth that does; NULL turns one off. No ORM default: a default would
+    # turn an explicit NULL (off) back on. The repository always writes both; the migration's
+    # server defaults turned the hold on for the exports that existed before it.
+    hold_removals: Mapped[float | None] = mapped_column(Float)
+    hold_growth: Mapped[float | None] = mapped_column(Float)
     created_by: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -52,6 +52,10 @@ class Run(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(200))
     lease_expires_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The blast-radius hold (migration 0010): the verdict on the run's plan and its approval
+    hold: Mapped[str | None] = mapped_column(Text)
+    # An undo run (kind "undo", migration 0010): the id of the run it reverses
+    undo_of: Mapped[int | None] = mapped_column(Integer)
 
 
 class RunReject(Base):

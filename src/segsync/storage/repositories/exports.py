@@ -18,6 +18,7 @@ from typing import Any, Literal
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from segsync.domain.hold import DEFAULT_GROWTH, DEFAULT_REMOVALS
 from segsync.domain.names import did_you_mean
 from segsync.errors import Conflict, NotFound
 from segsync.storage.models.connections import Connection
@@ -50,6 +51,10 @@ class ExportRecord:
     created_by: str
     created_at: datetime
     updated_at: datetime
+    hold_removals: float | None = DEFAULT_REMOVALS
+    """The blast-radius hold: the share of a list whose removal holds a run (None: off)."""
+    hold_growth: float | None = DEFAULT_GROWTH
+    """The factor of a list's growth that holds a run (None: off)."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,8 @@ class ExportRepository:
         segment_ids: Sequence[int],
         created_by: str,
         now: datetime,
+        hold_removals: float | None = DEFAULT_REMOVALS,
+        hold_growth: float | None = DEFAULT_GROWTH,
     ) -> ExportRecord:
         """Save a new export with its segments in the given order."""
         self._check_name_free(name)
@@ -108,6 +115,8 @@ class ExportRepository:
             removal_policy=removal_policy,
             list_prefix=list_prefix,
             schedule=json.dumps(dict(schedule)),
+            hold_removals=hold_removals,
+            hold_growth=hold_growth,
             created_by=created_by,
             created_at=now,
             updated_at=now,
@@ -160,6 +169,8 @@ class ExportRepository:
         list_prefix: str | Literal[Unset.UNSET] = UNSET,
         schedule: Mapping[str, Any] | Literal[Unset.UNSET] = UNSET,
         segment_ids: Sequence[int] | Literal[Unset.UNSET] = UNSET,
+        hold_removals: float | Literal[Unset.UNSET] | None = UNSET,
+        hold_growth: float | Literal[Unset.UNSET] | None = UNSET,
     ) -> ExportRecord:
         """Change the given fields (the others stay); ``updated_at`` becomes ``now``.
 
@@ -177,6 +188,8 @@ class ExportRepository:
                 "removal_policy": removal_policy,
                 "list_prefix": list_prefix,
                 "schedule": schedule if schedule is UNSET else json.dumps(dict(schedule)),
+                "hold_removals": hold_removals,
+                "hold_growth": hold_growth,
             },
         )
         row.updated_at = now
@@ -338,6 +351,8 @@ class ExportRepository:
                     created_by=row.created_by,
                     created_at=row.created_at,
                     updated_at=row.updated_at,
+                    hold_removals=row.hold_removals,
+                    hold_growth=row.hold_growth,
                 )
             )
         return records

@@ -204,20 +204,27 @@ class RunChangeRepository:
         )
         return [ChangeRecord.of(row) for row in rows]
 
-    def touched_after(self, export_id: int, run_id: int, emails: Iterable[str]) -> set[str]:
-        """Those of ``emails`` that a later run of the export changed (refusals aside)."""
+    def touched_after(
+        self,
+        export_id: int,
+        run_id: int,
+        emails: Iterable[str],
+        *,
+        exclude_run: int | None = None,
+    ) -> set[str]:
+        """Those of ``emails`` that a later run of the export changed (refusals aside), but
+        ``exclude_run`` (an undo resuming does not count its own earlier attempts)."""
         touched: set[str] = set()
         for chunk in _chunks(builtins.list(dict.fromkeys(emails))):
-            rows = self.session.scalars(
-                select(RunChange.email)
-                .where(
-                    RunChange.export_id == export_id,
-                    RunChange.run_id > run_id,
-                    RunChange.email.in_(chunk),
-                    RunChange.action != "refused",
-                )
-                .distinct()
+            query = select(RunChange.email).where(
+                RunChange.export_id == export_id,
+                RunChange.run_id > run_id,
+                RunChange.email.in_(chunk),
+                RunChange.action != "refused",
             )
+            if exclude_run is not None:
+                query = query.where(RunChange.run_id != exclude_run)
+            rows = self.session.scalars(query.distinct())
             touched.update(rows)
         return touched
 

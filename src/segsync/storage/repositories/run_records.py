@@ -42,7 +42,12 @@ class RunRecord:
     lease_expires_at: datetime | None
     attempts: int
     kind: str = "sync"
-    """``sync`` (a run), ``verify`` (lists read back, drift reported) or ``repair``."""
+    """``sync`` (a run), ``verify`` (lists read back, drift reported), ``repair`` or ``undo``."""
+    hold: dict[str, Any] | None = None
+    """The blast-radius hold's verdict on the plan (a held run's, a dry run's that would be
+    held, an approved run's) and its ``approved`` entry; ``None`` when there is none."""
+    undo_of: int | None = None
+    """An undo run (kind ``undo``): the id of the run it reverses."""
 
 
 @dataclass(frozen=True)
@@ -84,4 +89,6 @@ def record_of(row: Run | Row[Any]) -> RunRecord:
         lease_expires_at=row.lease_expires_at,
         attempts=row.attempts,
         kind=row.kind or "sync",
+        hold=json.loads(row.hold) if row.hold else None,
+        undo_of=row.undo_of,
     )

@@ -60,6 +60,18 @@ ConnectionNameField = Field(
 )
 
 
+HoldRemovalsField = Field(
+    default="20%",
+    max_length=20,
+    description="Hold a run that would remove more than this share of a list (20%), or off",
+)
+HoldGrowthField = Field(
+    default="3x",
+    max_length=20,
+    description="Hold a run that would grow a list more than this factor, by 1,000+ (3x), or off",
+)
+
+
 class NewExport(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     connection_id: int | None = ConnectionIdField
@@ -72,6 +84,8 @@ class NewExport(BaseModel):
     removal: Literal["mirror", "add-only"] = "mirror"
     list_prefix: str = Field(default="", max_length=100)
     schedule: ScheduleIn | None = None
+    hold_removals: str = HoldRemovalsField
+    hold_growth: str = HoldGrowthField
 
 
 class ExportUpdate(BaseModel):
@@ -86,6 +100,8 @@ class ExportUpdate(BaseModel):
     removal: Literal["mirror", "add-only"] | None = None
     list_prefix: str | None = Field(default=None, max_length=100)
     schedule: ScheduleIn | None = None
+    hold_removals: str | None = Field(default=None, max_length=20, description="e.g. 20% or off")
+    hold_growth: str | None = Field(default=None, max_length=20, description="e.g. 3x or off")
 
 
 class Duplicate(BaseModel):
@@ -202,6 +218,8 @@ def create_export(ctx: ApiContextDep, body: NewExport) -> dict[str, Any]:
         removal=body.removal,
         list_prefix=body.list_prefix,
         schedule=_schedule(body.schedule),
+        hold_removals=body.hold_removals,
+        hold_growth=body.hold_growth,
     )
     return _details(ctx, exports.create_export(ctx, settings).id)
 
@@ -237,6 +255,8 @@ def update_export(ctx: ApiContextDep, export_id: RecordId, body: ExportUpdate) -
         removal=or_unset(body.removal),
         list_prefix=or_unset(body.list_prefix),
         schedule=or_unset(schedule),
+        hold_removals=or_unset(body.hold_removals),
+        hold_growth=or_unset(body.hold_growth),
     )
     change = exports.edit_export(ctx, export_id, edit)
     return {**_details(ctx, export_id), "sync_state_reset": change.sync_state_reset}

@@ -1,6 +1,8 @@
 """``/api/v1/runs`` (X1, X8–X11): start a run or dry run of an export (queued for the
 workers; the request returns at once, 202), run all, list (by export), get with progress
-(``items_done``, ``items_total``, ``percent``, ``eta_seconds``), cancel, and the rejected
+(``items_done``, ``items_total``, ``percent``, ``eta_seconds``), cancel, approve or dismiss a
+held run (docs/exports.md "Blast-radius hold"), undo a run (docs/exports.md "Undo a run"), and
+the rejected
 contacts with their reasons as JSON or CSV."""
 
 from __future__ import annotations
@@ -47,13 +49,15 @@ class ProgressOut(BaseModel):
 
 class RunOut(BaseModel):
     id: int
-    status: str = Field(description="queued, processing, successful, failure, skipped, canceled")
+    status: str = Field(
+        description="queued, processing, successful, failure, skipped, canceled, held"
+    )
     status_label: str
     final: bool
     export_id: int | None
     export_name: str
     trigger: str
-    kind: str = Field(default="sync", description="sync (a run), verify or repair")
+    kind: str = Field(default="sync", description="sync (a run), verify, repair or undo")
     actor: str
     dry_run: bool
     counts: dict[str, int]
@@ -71,6 +75,17 @@ class RunOut(BaseModel):
         default=None,
         description="Results per list from the change log (one run's answer only; null when "
         "the log is not kept).",
+    )
+    undo_of: int | None = Field(
+        default=None, description="An undo run (kind undo): the id of the run it reverses"
+    )
+    hold: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "The blast-radius hold's verdict on the plan (a held run, a dry run that would be "
+            "held, an approved run): per list the size before and after, who would leave and "
+            "join (samples), the reasons, and the approval"
+        ),
     )
 
 
@@ -167,6 +182,28 @@ def get_run(ctx: ApiContextDep, run_id: RecordId) -> RunOut:
 def cancel_run(ctx: ApiContextDep, run_id: RecordId) -> RunOut:
     runs.cancel_run(ctx, run_id)
     return _run(ctx, run_id)
+
+
+@router.post("/{run_id}/approve", summary="Approve a held run: queue it to send its plan")
+def approve_run(ctx: ApiContextDep, run_id: RecordId) -> RunOut:
+    runs.approve_run(ctx, run_id)
+    return _run(ctx, run_id)
+
+
+@router.post("/{run_id}/dismiss", summary="Dismiss a held run: it ends Canceled, nothing sent")
+def dismiss_run(ctx: ApiContextDep, run_id: RecordId) -> RunOut:
+    runs.dismiss_run(ctx, run_id)
+    return _run(ctx, run_id)
+
+
+class UndoIn(BaseModel):
+    dry_run: bool = Field(default=False, description="Compute the undo's plan, send nothing.")
+
+
+@router.post("/{run_id}/undo", status_code=202, summary="Undo a run (queued as a run of its own)")
+def undo_run(ctx: ApiContextDep, run_id: RecordId, body: UndoIn | None = None) -> RunOut:
+    undo = runs.queue_undo(ctx, run_id, dry_run=body is not None and body.dry_run)
+    return _run(ctx, undo.id)
 
 
 @router.get("/{run_id}/rejects", summary="Rejected and set-aside contacts with reasons")

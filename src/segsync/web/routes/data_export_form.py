@@ -61,6 +61,7 @@ def _values_of(ctx: ServiceContext, export_id: int) -> dict[str, Any]:
         "segments": list(record.segment_names),
         "removal": record.removal_policy.replace("_", "-"),
         "list_prefix": record.list_prefix,
+        **export_forms.hold_choice(record.hold_removals, record.hold_growth),
         "schedule": export_forms.schedule_choice(record.schedule),
     }
 
@@ -76,6 +77,8 @@ def _blank_values(segment: str | None) -> dict[str, Any]:
         "segments": [segment] if segment else [],
         "removal": "mirror",
         "list_prefix": "",
+        "hold_removals": "20%",
+        "hold_growth": "3x",
         "schedule": {"kind": "with-system", "at": "06:00", "days": [], "hours": None, "tz": "UTC"},
     }
 
@@ -180,6 +183,8 @@ def _fields(
     segments: TextList = [],  # noqa: B006
     removal: Annotated[str, Form(max_length=20)] = "mirror",
     list_prefix: Annotated[str, Form(max_length=100)] = "",
+    hold_removals: Annotated[str, Form(max_length=20)] = "20%",
+    hold_growth: Annotated[str, Form(max_length=20)] = "3x",
     schedule_kind: Annotated[str, Form(max_length=20)] = "with-system",
     schedule_at: Annotated[str, Form(max_length=10)] = "",
     schedule_days: TextList = [],  # noqa: B006
@@ -204,6 +209,8 @@ def _fields(
         "segments": segments,
         "removal": removal,
         "list_prefix": list_prefix,
+        "hold_removals": hold_removals,
+        "hold_growth": hold_growth,
         "schedule": {
             "kind": schedule_kind,
             "at": schedule_at,
@@ -251,6 +258,8 @@ def create(request: Request, ctx: ContextDep, values: FieldsDep) -> HTMLResponse
             removal=values["removal"],
             list_prefix=values["list_prefix"],
             schedule=_schedule(values),
+            hold_removals=values["hold_removals"],
+            hold_growth=values["hold_growth"],
         )
         record = exports.create_export(ctx, settings)
     except InputError as err:
@@ -305,6 +314,8 @@ def edit(
             removal=values["removal"],
             list_prefix=values["list_prefix"],
             schedule=or_unset(_schedule(values, dict(record.schedule))),
+            hold_removals=values["hold_removals"],
+            hold_growth=values["hold_growth"],
         )
         change = exports.edit_export(ctx, export_id, edit)
     except InputError as err:

@@ -1,7 +1,8 @@
 """The run page (X8–X11): live progress with ETA, counts, times, message, warnings, the plan of
-a dry run, the results per list and the change log (paged, filtered by action and list) with
-its CSV, rejected contacts with reasons (paged) and their CSV, and Cancel. Messages and
-warnings name the page or button to use, never a CLI command.
+a dry run, the blast-radius hold's verdict, the results per list and the change log (paged,
+filtered by action and list) with its CSV, rejected contacts with reasons (paged) and their CSV,
+Cancel, Approve or Dismiss for a held run, and Undo (or its dry run) for a run that changed
+something. Messages and warnings name the page or button to use, never a CLI command.
 
 ``static/data.js`` polls ``/data/runs/{id}.json`` (the session's view of
 ``GET /api/v1/runs/{id}``: pages carry no API token) every second while the run is not final
@@ -13,7 +14,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import Path, Query, Request
+from fastapi import Form, Path, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 
 from segsync.services import runs
@@ -111,4 +112,31 @@ def cancel(request: Request, ctx: ContextDep, run_id: RecordId) -> RedirectRespo
         flash(request, f"Run {run_id} canceled.", "success")
     else:
         flash(request, f"Run {run_id} stops after the batch in flight.")
+    return RedirectResponse(f"/data/runs/{run_id}", status_code=303)
+
+
+@router.post("/{run_id}/approve")
+def approve(request: Request, ctx: ContextDep, run_id: RecordId) -> RedirectResponse:
+    runs.approve_run(ctx, run_id)
+    flash(request, f"Run {run_id} approved: it is queued to send its plan.", "success")
+    return RedirectResponse(f"/data/runs/{run_id}", status_code=303)
+
+
+@router.post("/{run_id}/undo")
+def undo(
+    request: Request,
+    ctx: ContextDep,
+    run_id: RecordId,
+    dry_run: Annotated[bool, Form()] = False,
+) -> RedirectResponse:
+    queued = runs.queue_undo(ctx, run_id, dry_run=dry_run)
+    what = "A dry run of its undo" if dry_run else "Its undo"
+    flash(request, f"{what} is queued as run {queued.id} (undoing run {run_id}).", "success")
+    return RedirectResponse(f"/data/runs/{queued.id}", status_code=303)
+
+
+@router.post("/{run_id}/dismiss")
+def dismiss(request: Request, ctx: ContextDep, run_id: RecordId) -> RedirectResponse:
+    runs.dismiss_run(ctx, run_id)
+    flash(request, f"Run {run_id} dismissed: nothing was sent.", "success")
     return RedirectResponse(f"/data/runs/{run_id}", status_code=303)
