@@ -37,6 +37,7 @@ from segsync.services.sync.lease import mark_active
 from segsync.services.sync.lists import RunLists
 from segsync.services.sync.parts import ConfigTuner, EngineParts, RunOutcome
 from segsync.services.sync.pending import check_pending
+from segsync.services.sync.removals import Membership as Pair
 from segsync.services.sync.removals import remove_memberships
 from segsync.services.sync.report import (
     done_message,
@@ -351,9 +352,7 @@ class _Engine:
             self.check_stop()
             raise _Stop
 
-    async def _commit_removals(
-        self, done: Sequence[tuple[str, str]], were_members: Sequence[tuple[str, str]]
-    ) -> None:
+    async def _commit_removals(self, done: Sequence[Pair], were_members: Sequence[Pair]) -> None:
         self.tally.removed(len(done), len(were_members))
         self.tally.requests(self.requests)
         await self.store.removed(self.tally.snapshot(), done, were_members)
