@@ -10,8 +10,7 @@ import typer
 from segsync.cli.context import service_context
 from segsync.cli.lazy import lazy_module
 from segsync.cli.output import EXIT_FAILED, JsonOption, console, print_json, wants_json
-from segsync.cli.runs import RunProgressBar, print_run, runs_app
-from segsync.cli.runs import _record as run_record
+from segsync.cli.runs import RunProgressBar, print_run, record_json, runs_app
 
 if TYPE_CHECKING:
     from segsync.services import runs as run_service
@@ -27,7 +26,7 @@ def _follow(services: ServiceContext, run_id: int, *, as_json: bool) -> None:
     exit 1 when it ends in Failure or Held."""
     if as_json:
         run = worker_service.follow_run(services, run_id)
-        print_json(run_record(run) | {"undo_of": run.undo_of} if run.undo_of else run_record(run))
+        print_json(record_json(run))
     else:
         with RunProgressBar() as bar:
             run = worker_service.follow_run(services, run_id, progress=bar)
@@ -56,7 +55,7 @@ def approve_command(
         run = run_service.approve_run(services, run_id)
         if no_wait:
             if as_json:
-                print_json(run_record(run))
+                print_json(record_json(run))
             else:
                 console.print(
                     f"run {run_id} approved and queued; follow it with `segsync runs show "
@@ -73,7 +72,7 @@ def dismiss_command(ctx: typer.Context, run_id: RunId, json_flag: JsonOption = F
     with service_context(ctx) as services:
         run = run_service.dismiss_run(services, run_id)
     if wants_json(ctx, json_flag):
-        print_json(run_record(run))
+        print_json(record_json(run))
         return
     console.print(f"run {run.id} dismissed: nothing was sent", highlight=False)
 
@@ -97,7 +96,7 @@ def undo_command(
         undo = run_service.queue_undo(services, run_id, dry_run=dry_run)
         if no_wait:
             if as_json:
-                print_json(run_record(undo))
+                print_json(record_json(undo))
             else:
                 console.print(
                     f"run {undo.id} queued to undo run {run_id}; follow it with `segsync runs "

@@ -165,7 +165,7 @@ def _print_plan(plan: dict[str, Any]) -> None:
         console.print_json(json.dumps(plan["updates_only"], default=str))
 
 
-def _record(run: run_service.RunRecord) -> dict[str, Any]:
+def record_json(run: run_service.RunRecord) -> dict[str, Any]:
     data = run_service.run_json(run)
     if run.kind != "sync":
         data["kind"] = run.kind
@@ -173,6 +173,8 @@ def _record(run: run_service.RunRecord) -> dict[str, Any]:
         data["plan"] = run.plan
     if run.hold is not None:
         data["hold"] = run.hold
+    if run.undo_of is not None:
+        data["undo_of"] = run.undo_of
     return data
 
 
@@ -214,7 +216,7 @@ def run_command(
         else:
             run = _follow(services, name, as_json=as_json)
     if as_json:
-        print_json(_record(run))
+        print_json(record_json(run))
     else:
         print_run(run)
     if run.status.value in ("failure", "held"):
@@ -292,7 +294,7 @@ def list_command(
     with service_context(ctx) as services:
         runs = run_service.list_runs(services, export=export, limit=limit)
     if wants_json(ctx, json_flag):
-        print_json([_record(run) | {"export": run.export_name} for run in runs])
+        print_json([record_json(run) | {"export": run.export_name} for run in runs])
         return
     rows = [
         [
@@ -336,7 +338,7 @@ def show_command(
         run = run_service.get_run(services, run_id)
     if wants_json(ctx, json_flag):
         print_json(
-            _record(run)
+            record_json(run)
             | {
                 "export": run.export_name,
                 "dry_run": run.dry_run,
@@ -359,7 +361,7 @@ def cancel_command(
     with service_context(ctx) as services:
         run = run_service.cancel_run(services, run_id)
     if wants_json(ctx, json_flag):
-        print_json(_record(run) | {"cancel_requested": run.cancel_requested})
+        print_json(record_json(run) | {"cancel_requested": run.cancel_requested})
         return
     if run.status.is_final:
         console.print(f"run {run.id} canceled", highlight=False)
