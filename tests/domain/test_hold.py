@@ -109,8 +109,8 @@ def test_growth_needs_the_factor_and_a_thousand_people() -> None:
 
 def test_a_first_fill_is_never_held_and_off_never_holds() -> None:
     empty = SyncStateView(list_ids={"1": None})
-    assert not judge(plan_of(emails(50_000), empty), empty, HoldRule()).held
-    assert judge(plan_of(emails(5000), empty), empty, HoldRule()).lists[0].first_fill
+    assert not judge(plan_of(emails(3_000), empty), empty, HoldRule()).held
+    assert judge(plan_of(emails(1500), empty), empty, HoldRule()).lists[0].first_fill
     members = emails(100)
     state = state_with(members)
     everyone_leaves = plan_of([], state)

@@ -17,6 +17,7 @@ from segsync.services.connections import NewConnection, add_connection, connecti
 from segsync.services.context import ServiceContext
 from segsync.services.exports import DataMatching, ExportSettings, MappingLine, create_export
 from segsync.services.exports import verify as verify_service
+from segsync.services.runs.worker import follow_run
 from segsync.simulator import RunningSimulator, SimulatorConfig, SimulatorHost
 from tests.services.runs_support import (
     API_KEY,
@@ -202,3 +203,26 @@ def test_a_key_for_another_account_is_noticed_by_the_next_run(
     assert audiences(other) == {"Seg A": everyone, "Seg B": everyone}
     assert person(other, "p2@example.com")["fields"]["str::first"] == "First2"  # full payload
     assert again.counts.requests == stats(other)["total"]
+
+
+def test_undo_on_ortto_puts_audiences_and_fields_back(
+    ctx: ServiceContext, ortto: RunningSimulator, tmp_path: Path
+) -> None:
+    a, b = people(40, "a"), people(10, "b", start=41)
+    setup(ctx, ortto, tmp_path, a + b)
+    run(ctx, ortto)
+    before_audiences = audiences(ortto)
+    before = {p["fields"]["str::email"]: p["fields"] for p in ortto.simulator.contacts_snapshot()}
+    renamed = Person(1, "p1@example.com", "Renamed", "Last1", "a")
+    moved = Person(2, "p2@example.com", "First2", "Last2", "b")
+    write_profiles(ctx, tmp_path / "people.csv", [renamed, moved, *a[3:], *b])  # p3 leaves
+    changed = run(ctx, ortto)
+    assert audiences(ortto) != before_audiences
+
+    queued = runs.queue_undo(ctx, changed.id)
+    undone = follow_run(ctx, queued.id, tune=in_process(ortto))
+
+    assert undone.status is RunStatus.SUCCESSFUL, undone.message
+    assert audiences(ortto) == before_audiences
+    after = {p["fields"]["str::email"]: p["fields"] for p in ortto.simulator.contacts_snapshot()}
+    assert after == before

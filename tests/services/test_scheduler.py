@@ -340,3 +340,24 @@ def test_scheduled_refresh_end_to_end_puts_the_refreshed_members_in_the_simulato
     assert report.system_refresh is not None
     assert [(r.export_name, r.status) for r in done] == [("Newsletter", RunStatus.SUCCESSFUL)]
     assert set(contacts(sim)) == {f"p{i}@example.com" for i in range(1, 31)}
+
+
+def test_a_scheduled_run_respects_the_blast_radius_hold(
+    world: World,
+    sim: RunningSimulator,
+) -> None:
+    ctx = world.ctx
+    run_service.run_export(ctx, "Newsletter", tune=fast)  # Seg A: 10 people on its list
+    edit_export(ctx, export_id(ctx, "Newsletter"), ExportEdit(hold_removals="20%"))
+    daily_at_six(ctx)
+    write_csv(world.dir / "people.csv", people(4, "a") + people(5, "b", start=11))  # 6 leave
+
+    world.clock.at = DUE
+    tick(ctx)
+    world.clock.at = DUE + timedelta(minutes=1)
+    done = _execute_queued(ctx)
+
+    assert [(r.trigger, r.status) for r in done] == [("scheduled", RunStatus.HELD)]
+    assert "would lose 6 of its 10 members (60%" in (done[0].message or "")
+    assert len([c for c in contacts(sim).values() if c["lists"]]) == 10  # nothing sent
+    assert [n.kind for n in list_notifications(ctx) if n.run_id == done[0].id] == ["export_held"]

@@ -27,7 +27,7 @@ def _follow(services: ServiceContext, run_id: int, *, as_json: bool) -> None:
     exit 1 when it ends in Failure or Held."""
     if as_json:
         run = worker_service.follow_run(services, run_id)
-        print_json(run_record(run) | {"undo_of": run.undo_of} if run.undo_of else run_record(run))
+        print_json(run_record(run))
     else:
         with RunProgressBar() as bar:
             run = worker_service.follow_run(services, run_id, progress=bar)

@@ -160,4 +160,6 @@ def run_record(run: run_service.RunRecord) -> dict[str, Any]:
         data["plan"] = run.plan
     if run.hold is not None:
         data["hold"] = run.hold
+    if run.undo_of is not None:
+        data["undo_of"] = run.undo_of
     return data
