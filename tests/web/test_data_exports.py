@@ -146,6 +146,24 @@ def test_selection_warns_above_the_contract_limit(data_web: WebHarness) -> None:
     assert fits["over_limit"] is False
 
 
+def test_selection_with_the_email_attribute_counts_what_a_run_counts(data_web: WebHarness) -> None:
+    shared = _cid(data_web, "Shared")
+    tighter = connections.ConnectionEdit(contract_limit=2)
+    connections.edit_connection(data_web.ctx, int(shared), tighter)
+    browser = data_web.client_as("administrator")
+    url = f"/data/exports/selection?connection_id={shared}&segment=Lisbon"
+
+    by_email = browser.get(f"{url}&email=Email").json()
+    by_city = browser.get(f"{url}&email=City").json()
+
+    # 3 Lisbon profiles, one without a valid email: a run would send 2, within the limit.
+    assert by_email["total"] == 3
+    assert by_email["over_limit"] is False
+    assert by_email["warnings"] == []
+    (warning,) = by_city["warnings"]
+    assert "have no valid email in attribute 'City'" in warning
+
+
 def test_duplicate_detach_attach_and_remove_in_the_browser(data_web: WebHarness) -> None:
     browser = data_web.client_as("administrator")
     news = exports.export_id(data_web.ctx, "News")

@@ -104,7 +104,9 @@ def print_table(
     shown = list(range(len(columns)))
     if not wide:
         shown = fitting_columns(columns, cells, width=console.width, keep=keep)
-    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table = Table(
+        title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True
+    )
     for index in shown:
         table.add_column(columns[index], overflow="fold")
     for row in cells:
@@ -123,7 +125,7 @@ def fitting_columns(
 ) -> list[int]:
     """The indexes of the leading columns that fit ``width`` (at least the first ``keep``):
     each needs its header, and its longest value up to :data:`WRAP_AT` (text wraps there, at
-    words, so never less than its longest word); columns are three characters apart."""
+    words, so never less than its longest word); columns are two characters apart."""
     needs = []
     for index, header in enumerate(columns):
         values = [row[index] for row in cells]
@@ -133,7 +135,7 @@ def fitting_columns(
     shown: list[int] = []
     used = 0
     for index, need in enumerate(needs):
-        extra = need + (3 if shown else 0)
+        extra = need + (2 if shown else 0)
         if index >= keep and used + extra > width:
             break
         shown.append(index)

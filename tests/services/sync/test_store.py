@@ -166,3 +166,20 @@ async def test_the_end_is_recorded_with_the_audit_event_of_what_was_sent(
         (event,) = session.query(AuditEvent).filter_by(action="export.run").all()
     assert "2 added, 1 updated" in event.summary
     assert '"sent_anything": true' in event.details
+
+
+async def test_the_end_saves_the_items_done_with_the_counts(
+    service_context: ServiceContext,
+) -> None:
+    """A commit that failed (the export was removed meanwhile) counted its batch but saved
+    nothing: the end writes the progress that goes with the counts, not the last one saved."""
+    ctx = service_context
+    run, target = _start(ctx)
+    counts = RunCounts(members=9, added=7, requests=3)
+    async with _store(ctx, run) as store:
+        await store.progress(SNAP)  # 2 items done were saved
+        record = await store.end(
+            RunEnd(run, target, RunStatus.CANCELED, "stopped", counts, items_done=7)
+        )
+
+    assert (record.items_done, record.counts.added) == (7, 7)

@@ -13,7 +13,6 @@ import ibis.expr.types as ir
 
 from segsync.destinations.registry import capabilities
 from segsync.domain.hold import HoldRule
-from segsync.domain.mapping import FieldMapping
 from segsync.domain.permissions import Action, decide, require
 from segsync.domain.plan import list_title
 from segsync.domain.schedule import ExportMode, ExportSchedule, describe
@@ -22,11 +21,11 @@ from segsync.errors import InputError, SegsyncError
 from segsync.segments.compiler import compile_segment
 from segsync.segments.evaluate import count
 from segsync.services.context import ServiceContext
-from segsync.services.exports.audience import distinct_valid_emails, email_attribute_warning
+from segsync.services.exports.audience import audience_warnings, contract_warning
 from segsync.services.exports.views import export_row, removal_label
 from segsync.services.profiles.manage import catalog
 from segsync.storage.repositories.export_runs import ExportRunsRepository
-from segsync.storage.repositories.exports import ConnectionSummary, ExportRepository
+from segsync.storage.repositories.exports import ExportRepository
 from segsync.storage.repositories.segments import SegmentRecord, SegmentRepository
 from segsync.storage.repositories.verify_schedules import VerifyScheduleRepository
 
@@ -161,65 +160,12 @@ def _count_selection(ctx: ServiceContext, segments: Sequence[tuple[int, str, str
     return result
 
 
-def contract_warning(
-    total: int, limit: int, connection_name: str, show_limit: bool, *, emails: bool = False
-) -> str | None:
-    """E3: the warning shown when the selection exceeds the connection's contract limit.
-    ``emails``: ``total`` counts distinct valid emails, as a run does (X3); otherwise it counts
-    distinct profiles, of which a run may find fewer emails (empty, invalid or shared ones)."""
-    if total <= limit:
-        return None
-    amount = f" of {limit:,}" if show_limit else ""
-    if emails:
-        return (
-            f"the selected segments hold {total:,} distinct valid emails, more than the "
-            f"contract limit{amount} of connection {connection_name!r}: runs will be skipped "
-            "and send nothing until the selection fits (or an administrator raises the limit)"
-        )
-    return (
-        f"the selected segments hold {total:,} distinct profiles, more than the contract "
-        f"limit{amount} of connection {connection_name!r}: a run counts their distinct valid "
-        "emails, and is skipped (sending nothing) if those too are more than the limit"
-    )
-
-
 def _stored_counts(segments: Sequence[SegmentRecord]) -> _Counts:
     """Each segment's member count from its last refresh (``None`` if never refreshed); the
     distinct total only when there is one segment (a union needs a live count)."""
     members = {s.id: s.member_count for s in segments}
     total = segments[0].member_count if len(segments) == 1 else None
     return _Counts(members=members, total=total, warnings=[])
-
-
-def _audience_warnings(
-    ctx: ServiceContext,
-    definitions: Sequence[tuple[int, str, str]],
-    stored_mapping: Mapping[str, Any],
-    connection: ConnectionSummary,
-    profiles: int | None,
-    live: bool,
-) -> list[str]:
-    """The contract-limit warning (counting what a run counts when it can: live, and more
-    profiles than the limit) and the warning that the email attribute mostly holds no email."""
-    show_limit = decide(ctx.actor, Action.VIEW_CONNECTION_SETTINGS).allowed
-    limit, name = connection.contract_limit, connection.name
-    warnings: list[str] = []
-    if not live:
-        if profiles is not None:
-            warning = contract_warning(profiles, limit, name, show_limit)
-            warnings.extend([warning] if warning else [])
-        return warnings
-    try:
-        catalogue = capabilities(connection.type).catalogue
-        mapping = FieldMapping.from_dict(stored_mapping, catalogue)
-    except SegsyncError:
-        return warnings
-    if profiles is not None and profiles > limit:
-        emails = distinct_valid_emails(ctx, definitions, mapping)
-        warning = contract_warning(emails, limit, name, show_limit, emails=True)
-        warnings.extend([warning] if warning else [])
-    email = email_attribute_warning(ctx, definitions, mapping.email)
-    return [*warnings, *([email] if email else [])]
 
 
 def show_export(ctx: ServiceContext, export_id: int, *, live_counts: bool = True) -> ExportDetails:
@@ -260,10 +206,12 @@ def show_export(ctx: ServiceContext, export_id: int, *, live_counts: bool = True
             "this export has no connection and never runs; attach one with "
             f"`segsync exports attach {record.name!r} --connection NAME`"
         )
+    elif not live_counts:
+        warning = contract_warning(at_least, connection, show_limit) if at_least else None
+        warnings.extend([warning] if warning else [])
     else:
-        warnings.extend(
-            _audience_warnings(ctx, definitions, record.mapping, connection, at_least, live_counts)
-        )
+        found = audience_warnings(ctx, definitions, record.mapping, connection, at_least)
+        warnings.extend(warning for warning in found if warning)
     lines = []
     for sid, segment_name, _ in definitions:
         list_id, title = lists.get(sid, (None, list_title(segment_name, record.list_prefix)))

@@ -29,7 +29,7 @@ from segsync.errors import InputError, PermissionDenied, SegsyncError
 from segsync.segments.compiler import compile_segment
 from segsync.segments.evaluate import count
 from segsync.services.context import ServiceContext
-from segsync.services.exports.details import contract_warning
+from segsync.services.exports.audience import audience_warnings, contract_warning
 from segsync.services.exports.inputs import DataMatching, MappingLine
 from segsync.services.exports.validation import schedule_from_options
 from segsync.services.exports.views import connection_ref
@@ -258,6 +258,7 @@ def selection_check(
     segments: Sequence[str],
     *,
     live: bool = True,
+    email: str | None = None,
 ) -> SelectionCheck:
     """Count the chosen ``segments`` now and warn when their distinct total exceeds the contract
     limit of the connection ``connection_id`` (when given, existing and usable by the actor) —
@@ -266,7 +267,9 @@ def selection_check(
 
     Without ``live`` nothing is counted: the counts are those of each segment's last refresh
     (no profile engine), and the warning is given when the biggest one alone exceeds the
-    limit."""
+    limit. With the ``email`` attribute chosen, a live check counts the distinct valid emails
+    as a run does when the profiles exceed the limit, and warns when that attribute mostly
+    holds no email (:func:`~segsync.services.exports.audience.audience_warnings`)."""
     require(ctx.actor, Action.VIEW)
     names = list(dict.fromkeys(n.strip() for n in segments if n.strip()))
     members: dict[str, int | None] = {name: None for name in names}
@@ -302,7 +305,13 @@ def selection_check(
     if compiled and len(compiled) == len(names):
         union = functools.reduce(lambda a, b: a.union(b, distinct=True), compiled)
         total = count(union) if len(compiled) > 1 else members[names[0]]
-    return _with_limit(ctx, SelectionCheck(members, total, warnings=warnings), target)
+    check = SelectionCheck(members, total, warnings=warnings)
+    if email and target is not None and total is not None:
+        chosen = [(r.id, name, r.definition) for name, r in found if r is not None]
+        limit, mostly_not = audience_warnings(ctx, chosen, {"email": email}, target, total)
+        said = [warning for warning in (limit, mostly_not) if warning]
+        return replace(check, over_limit=limit is not None, warnings=[*said, *warnings])
+    return _with_limit(ctx, check, target)
 
 
 def _stored_check(
@@ -327,7 +336,7 @@ def _with_limit(
     if check.live and check.total is None:
         return check
     show = decide(ctx.actor, Action.VIEW_CONNECTION_SETTINGS).allowed
-    warning = contract_warning(check.at_least, target.contract_limit, target.name, show)
+    warning = contract_warning(check.at_least, target, show)
     if not warning:
         return check
     return replace(check, over_limit=True, warnings=[warning, *check.warnings])

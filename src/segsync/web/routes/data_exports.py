@@ -67,9 +67,11 @@ def selection(
     ctx: ContextDep,
     connection_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     segment: Annotated[list[str] | None, Query()] = None,
+    email: Annotated[str | None, Query(max_length=200)] = None,
 ) -> JSONResponse:
-    """Live member counts and the contract-limit warning for the form's chosen segments."""
-    check = export_forms.selection_check(ctx, connection_id, segment or [])
+    """Live member counts and the warnings (contract limit, email attribute) for the form's
+    chosen segments and email attribute."""
+    check = export_forms.selection_check(ctx, connection_id, segment or [], email=email)
     return JSONResponse(check.to_dict())
 
 

@@ -461,6 +461,8 @@
       var conn = form.querySelector("input[name=connection]:checked");
       if (conn) { params.append("connection_id", conn.value); }
       form.querySelectorAll("input[name=segments]:checked").forEach(function (box) { params.append("segment", box.value); });
+      var email = form.querySelector("select[name=email]");
+      if (email && email.value) { params.append("email", email.value); }
       if (!params.getAll("segment").length) { out.textContent = ""; return; }
       out.textContent = "Counting…";
       fetch(url + "?" + params.toString(), { credentials: "same-origin" })
@@ -487,7 +489,7 @@
     form.addEventListener("change", function (event) {
       var name = event.target.name;
       if (name === "connection") { showFieldsOf(); }
-      if (name === "segments" || name === "connection") {
+      if (name === "segments" || name === "connection" || name === "email") {
         window.clearTimeout(timer);
         timer = window.setTimeout(check, 250);
       }
