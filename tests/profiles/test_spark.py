@@ -131,7 +131,7 @@ def test_members_stream_back_in_key_order_from_several_files(
 
     ids = [i for batch in batches for i in batch.column("Id").to_pylist()]
     assert ids == [i for i in range(1, ROWS + 1) if i % 3 != 0]
-    assert max(batch.num_rows for batch in batches) == 40
+    assert {batch.num_rows for batch in batches[:-1]} == {40}  # whole batches across files
     assert batches[0].schema == pa.schema([("Id", pa.int64()), ("Name", pa.string())])
     assert sorted(int(v) for a in member_ids(members) for v in a.to_pylist()) == ids
     exchange = spark.place_of(engine.backend).exchange

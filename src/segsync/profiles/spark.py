@@ -310,9 +310,10 @@ def stage_parquet(
 
 
 def arrow_batches(backend: Any, expr: Any, batch_size: int) -> Iterator[pa.RecordBatch]:
-    """The rows of ``expr`` in order as Arrow record batches, with flat memory: Spark writes
-    the result as Parquet into the exchange directory and it is read back a batch at a time
-    (Ibis's own PySpark reader collects the whole result on the driver first)."""
+    """The rows of ``expr`` in order as Arrow record batches of ``batch_size`` rows (the last
+    one smaller), with flat memory: Spark writes the result as Parquet files into the exchange
+    directory and they are read back a batch at a time (Ibis's own PySpark reader collects the
+    whole result on the driver first)."""
     schema = expr.schema().to_pyarrow()
     backend._run_pre_execute_hooks(expr)
     frame = backend._session.sql(backend.compile(expr))
@@ -320,11 +321,29 @@ def arrow_batches(backend: Any, expr: Any, batch_size: int) -> Iterator[pa.Recor
     try:
         out = folder / "result"
         frame.write.parquet(str(out.resolve()))
+        pending: list[pa.RecordBatch] = []
+        held = 0
         for part in sorted(out.glob("part-*.parquet")):
             for batch in pq.ParquetFile(part).iter_batches(batch_size=batch_size):
-                yield pa.RecordBatch.from_arrays(
-                    [batch.column(i).cast(f.type) for i, f in enumerate(schema)],
-                    schema=schema,
-                )
+                pending.append(_conform(batch, schema))
+                held += batch.num_rows
+                while held >= batch_size:
+                    rows = pa.Table.from_batches(pending, schema)
+                    yield _one_batch(rows.slice(0, batch_size), schema)
+                    pending = rows.slice(batch_size).to_batches()
+                    held -= batch_size
+        if held:
+            yield _one_batch(pa.Table.from_batches(pending, schema), schema)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """``batch`` with the types Ibis gives the expression (Parquet may store others)."""
+    columns = [batch.column(i).cast(field.type) for i, field in enumerate(schema)]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _one_batch(rows: pa.Table, schema: pa.Schema) -> pa.RecordBatch:
+    batches = rows.combine_chunks().to_batches()
+    return batches[0] if batches else pa.RecordBatch.from_pylist([], schema=schema)
