@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from segsync.segments.compiler import INLINE_IN_VALUES, profile_rows
 from segsync.segments.evaluate import count, members_with_attributes, stream_members
 from tests.conftest import examples
-from tests.segments.conftest import ALL_IDS, Engine
+from tests.segments.conftest import ALL_IDS, ENGINES, Engine
 
 KEY = "CustomerId"
 LEAVES: list[dict[str, Any]] = [
@@ -126,16 +126,41 @@ class Reference:
 _references: dict[str, Reference] = {}
 
 
+_GIVEN = given(
+    rules=st.lists(_rules, min_size=2, max_size=4),
+    combines=st.lists(st.sampled_from(["union", "intersect", "except"]), min_size=3, max_size=3),
+)
+SPARK_EXAMPLES = 8
+"""Examples on Spark, where each costs several small Spark jobs (about 1.5 s an example): the
+property runs there too, with fewer tries (its conformance is the operator tests' work)."""
+
+
+@pytest.mark.parametrize("engine", ENGINES[:2], indirect=True)  # Spark: the test below
 @settings(
     max_examples=examples(60),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-@given(
-    rules=st.lists(_rules, min_size=2, max_size=4),
-    combines=st.lists(st.sampled_from(["union", "intersect", "except"]), min_size=3, max_size=3),
-)
+@_GIVEN
 def test_any_definition_selects_what_its_parts_select(
+    engine: Engine, rules: list[tuple[str, Any]], combines: list[str]
+) -> None:
+    _selects_what_its_parts_select(engine, rules, combines)
+
+
+@settings(
+    max_examples=examples(SPARK_EXAMPLES),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@_GIVEN
+def test_any_definition_selects_what_its_parts_select_on_spark(
+    spark_engine: Engine, rules: list[tuple[str, Any]], combines: list[str]
+) -> None:
+    _selects_what_its_parts_select(spark_engine, rules, combines)
+
+
+def _selects_what_its_parts_select(
     engine: Engine, rules: list[tuple[str, Any]], combines: list[str]
 ) -> None:
     reference = _references.setdefault(engine.name, Reference(engine))
