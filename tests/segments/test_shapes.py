@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from functools import reduce
 from typing import Any
 
@@ -126,6 +127,20 @@ class Reference:
 _references: dict[str, Reference] = {}
 
 
+def _tries(n: int) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """``n`` generated definitions (fewer in the fast tier), each with a fresh fixture."""
+
+    def wrap(test: Callable[..., None]) -> Callable[..., None]:
+        tries = settings(
+            max_examples=examples(n),
+            deadline=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture],
+        )
+        return tries(_GIVEN(test))
+
+    return wrap
+
+
 _GIVEN = given(
     rules=st.lists(_rules, min_size=2, max_size=4),
     combines=st.lists(st.sampled_from(["union", "intersect", "except"]), min_size=3, max_size=3),
@@ -136,24 +151,14 @@ property runs there too, with fewer tries (its conformance is the operator tests
 
 
 @pytest.mark.parametrize("engine", ENGINES[:2], indirect=True)  # Spark: the test below
-@settings(
-    max_examples=examples(60),
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
-@_GIVEN
+@_tries(60)
 def test_any_definition_selects_what_its_parts_select(
     engine: Engine, rules: list[tuple[str, Any]], combines: list[str]
 ) -> None:
     _selects_what_its_parts_select(engine, rules, combines)
 
 
-@settings(
-    max_examples=examples(SPARK_EXAMPLES),
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
-@_GIVEN
+@_tries(SPARK_EXAMPLES)
 def test_any_definition_selects_what_its_parts_select_on_spark(
     spark_engine: Engine, rules: list[tuple[str, Any]], combines: list[str]
 ) -> None:
