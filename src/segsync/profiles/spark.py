@@ -51,6 +51,9 @@ DEFAULT_DATABASE = "segsync"
 WAREHOUSE_DIR = "spark-warehouse"
 """The warehouse directory's name in the data dir, for ``pyspark://local``."""
 _OPTIONS = ("master", "database", "exchange")
+_JAVA_OPTIONS = "spark.driver.extraJavaOptions"
+LOG_CONFIG = Path(__file__).with_name("spark-log4j2.properties")
+"""Spark's logging as segsync starts it: errors only (the JVM's notices would bury ours)."""
 LOCAL_PARTITIONS_PER_CORE = 2
 """In local mode, shuffles use this many partitions per core unless the URL says otherwise."""
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
@@ -139,6 +142,9 @@ def parse_url(url: str, data_dir: Path | None) -> SparkPlace:
         exchange = warehouse / "_segsync_exchange"
     if warehouse is not None:
         conf.setdefault("spark.sql.warehouse.dir", str(warehouse.resolve()))
+    java = conf.get(_JAVA_OPTIONS, "")
+    if "log4j" not in java:  # errors only, unless the URL configures logging itself
+        conf[_JAVA_OPTIONS] = f"-Dlog4j2.configurationFile=file:{LOG_CONFIG} {java}".strip()
     if local:  # one machine: Spark's 200 shuffle partitions are mostly overhead
         conf.setdefault("spark.sql.shuffle.partitions", str(LOCAL_PARTITIONS_PER_CORE * _cores()))
     return SparkPlace(master, conf, database, warehouse, exchange, local)
