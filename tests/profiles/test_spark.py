@@ -137,3 +137,17 @@ def test_members_stream_back_in_key_order_from_several_files(
     exchange = spark.place_of(engine.backend).exchange
     assert exchange is not None
     assert list(exchange.iterdir()) == []  # every exchange directory was removed
+
+
+def test_a_table_replaced_by_another_process_is_read_anew(
+    spark_session: Callable[[str], str],
+) -> None:
+    url = spark_session("writer")
+    writer = ProfileEngine.connect(url)
+    writer.import_arrow(PEOPLE, "people", key="Id")
+    reader = ProfileEngine.connect(url.replace("database=writer", "database=reader"))
+    assert reader.row_count("people") == ROWS  # its listing of the table's files is cached now
+
+    writer.import_arrow(PEOPLE.slice(0, 7), "people", key="Id", replace=True)
+
+    assert reader.row_count("people") == 7

@@ -251,6 +251,14 @@ def register_directories(backend: Any) -> list[str]:
     return added
 
 
+def table(backend: Any, name: str) -> Any:
+    """The Ibis table ``name``, its files listed anew in a local warehouse: another process
+    may have replaced them since this one last read the table (Spark caches the listing)."""
+    if _places[backend].warehouse is not None and backend._session.catalog.tableExists(name):
+        backend._session.catalog.refreshTable(name)
+    return backend.table(name)
+
+
 def drop_table(backend: Any, name: str) -> None:
     """Drop ``name`` and, in a local warehouse, its directory (a table registered from a
     directory is an external table, whose files Spark would leave)."""
