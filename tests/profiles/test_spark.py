@@ -100,15 +100,20 @@ PEOPLE = pa.table(
 )
 
 
+def _two_processes(new_url: Callable[[str], str]) -> tuple[ProfileEngine, ProfileEngine]:
+    """An engine that imported PEOPLE, and one standing for another process on the same
+    warehouse: a process's catalog starts empty, and so does a new database's."""
+    url = new_url("first")
+    first = ProfileEngine.connect(url)
+    first.import_arrow(PEOPLE, "people", key="Id")
+    return first, ProfileEngine.connect(url.replace("database=first", "database=second"))
+
+
 def test_tables_outlive_the_process_that_wrote_them(
     spark_session: Callable[[str], str],
 ) -> None:
-    url = spark_session("outlive")
-    first = ProfileEngine.connect(url)
-    first.import_arrow(PEOPLE, "people", key="Id")
+    first, later = _two_processes(spark_session)
     first.close()
-    # A fresh process has an empty catalog: a new database on the same warehouse is one.
-    later = ProfileEngine.connect(url.replace("database=outlive", "database=later"))
 
     assert later.list_tables() == ["people"]
     assert later.row_count("people") == ROWS
@@ -142,10 +147,7 @@ def test_members_stream_back_in_key_order_from_several_files(
 def test_a_table_replaced_by_another_process_is_read_anew(
     spark_session: Callable[[str], str],
 ) -> None:
-    url = spark_session("writer")
-    writer = ProfileEngine.connect(url)
-    writer.import_arrow(PEOPLE, "people", key="Id")
-    reader = ProfileEngine.connect(url.replace("database=writer", "database=reader"))
+    writer, reader = _two_processes(spark_session)
     assert reader.row_count("people") == ROWS  # its listing of the table's files is cached now
 
     writer.import_arrow(PEOPLE.slice(0, 7), "people", key="Id", replace=True)
