@@ -187,7 +187,7 @@ def missing_extra_message(url: str, extra: str) -> str:
 
 
 def _start_failure(err: Exception) -> str:
-    text = str(err)
+    text = str(err).strip().rstrip(".")
     if "JAVA_GATEWAY_EXITED" in text or "JAVA_HOME" in text or "java" in text.lower():
         return (
             f"Spark could not start: {text.strip().splitlines()[0]}. Spark needs Java 17 "
