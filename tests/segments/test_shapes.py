@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from functools import reduce
 from typing import Any
 
@@ -25,7 +26,7 @@ from hypothesis import strategies as st
 from segsync.segments.compiler import INLINE_IN_VALUES, profile_rows
 from segsync.segments.evaluate import count, members_with_attributes, stream_members
 from tests.conftest import examples
-from tests.segments.conftest import ALL_IDS, Engine
+from tests.segments.conftest import ALL_IDS, ENGINES, Engine
 
 KEY = "CustomerId"
 LEAVES: list[dict[str, Any]] = [
@@ -126,16 +127,45 @@ class Reference:
 _references: dict[str, Reference] = {}
 
 
-@settings(
-    max_examples=examples(60),
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
-@given(
+def _tries(n: int) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """``n`` generated definitions (fewer in the fast tier), each with a fresh fixture."""
+
+    def wrap(test: Callable[..., None]) -> Callable[..., None]:
+        tries = settings(
+            max_examples=examples(n),
+            deadline=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture],
+        )
+        return tries(_GIVEN(test))
+
+    return wrap
+
+
+_GIVEN = given(
     rules=st.lists(_rules, min_size=2, max_size=4),
     combines=st.lists(st.sampled_from(["union", "intersect", "except"]), min_size=3, max_size=3),
 )
+SPARK_EXAMPLES = 8
+"""Examples on Spark, where each costs several small Spark jobs (about 1.5 s an example): the
+property runs there too, with fewer tries (its conformance is the operator tests' work)."""
+
+
+@pytest.mark.parametrize("engine", ENGINES[:2], indirect=True)  # Spark: the test below
+@_tries(60)
 def test_any_definition_selects_what_its_parts_select(
+    engine: Engine, rules: list[tuple[str, Any]], combines: list[str]
+) -> None:
+    _selects_what_its_parts_select(engine, rules, combines)
+
+
+@_tries(SPARK_EXAMPLES)
+def test_any_definition_selects_what_its_parts_select_on_spark(
+    spark_engine: Engine, rules: list[tuple[str, Any]], combines: list[str]
+) -> None:
+    _selects_what_its_parts_select(spark_engine, rules, combines)
+
+
+def _selects_what_its_parts_select(
     engine: Engine, rules: list[tuple[str, Any]], combines: list[str]
 ) -> None:
     reference = _references.setdefault(engine.name, Reference(engine))

@@ -200,6 +200,8 @@ class ProfileEngine:
         """The Ibis table expression of ``name``; ``NotFound`` if it does not exist. One query
         (its columns), not a listing of every table first."""
         try:
+            if self.name == spark.SCHEME:
+                return spark.table(self._backend, name)
             return self._backend.table(name)
         except TableNotFound:
             pass

@@ -51,6 +51,9 @@ DEFAULT_DATABASE = "segsync"
 WAREHOUSE_DIR = "spark-warehouse"
 """The warehouse directory's name in the data dir, for ``pyspark://local``."""
 _OPTIONS = ("master", "database", "exchange")
+_JAVA_OPTIONS = "spark.driver.extraJavaOptions"
+LOG_CONFIG = Path(__file__).with_name("spark-log4j2.properties")
+"""Spark's logging as segsync starts it: errors only (the JVM's notices would bury ours)."""
 LOCAL_PARTITIONS_PER_CORE = 2
 """In local mode, shuffles use this many partitions per core unless the URL says otherwise."""
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
@@ -139,6 +142,9 @@ def parse_url(url: str, data_dir: Path | None) -> SparkPlace:
         exchange = warehouse / "_segsync_exchange"
     if warehouse is not None:
         conf.setdefault("spark.sql.warehouse.dir", str(warehouse.resolve()))
+    java = conf.get(_JAVA_OPTIONS, "")
+    if "log4j" not in java:  # errors only, unless the URL configures logging itself
+        conf[_JAVA_OPTIONS] = f"-Dlog4j2.configurationFile=file:{LOG_CONFIG} {java}".strip()
     if local:  # one machine: Spark's 200 shuffle partitions are mostly overhead
         conf.setdefault("spark.sql.shuffle.partitions", str(LOCAL_PARTITIONS_PER_CORE * _cores()))
     return SparkPlace(master, conf, database, warehouse, exchange, local)
@@ -181,7 +187,7 @@ def missing_extra_message(url: str, extra: str) -> str:
 
 
 def _start_failure(err: Exception) -> str:
-    text = str(err)
+    text = str(err).strip().rstrip(".")
     if "JAVA_GATEWAY_EXITED" in text or "JAVA_HOME" in text or "java" in text.lower():
         return (
             f"Spark could not start: {text.strip().splitlines()[0]}. Spark needs Java 17 "
@@ -243,6 +249,14 @@ def register_directories(backend: Any) -> list[str]:
         session.sql(f"CREATE TABLE `{name}` USING parquet LOCATION {_literal(entry.resolve())}")
         added.append(name.lower())
     return added
+
+
+def table(backend: Any, name: str) -> Any:
+    """The Ibis table ``name``, its files listed anew in a local warehouse: another process
+    may have replaced them since this one last read the table (Spark caches the listing)."""
+    if _places[backend].warehouse is not None and backend._session.catalog.tableExists(name):
+        backend._session.catalog.refreshTable(name)
+    return backend.table(name)
 
 
 def drop_table(backend: Any, name: str) -> None:
@@ -310,9 +324,10 @@ def stage_parquet(
 
 
 def arrow_batches(backend: Any, expr: Any, batch_size: int) -> Iterator[pa.RecordBatch]:
-    """The rows of ``expr`` in order as Arrow record batches, with flat memory: Spark writes
-    the result as Parquet into the exchange directory and it is read back a batch at a time
-    (Ibis's own PySpark reader collects the whole result on the driver first)."""
+    """The rows of ``expr`` in order as Arrow record batches of ``batch_size`` rows (the last
+    one smaller), with flat memory: Spark writes the result as Parquet files into the exchange
+    directory and they are read back a batch at a time (Ibis's own PySpark reader collects the
+    whole result on the driver first)."""
     schema = expr.schema().to_pyarrow()
     backend._run_pre_execute_hooks(expr)
     frame = backend._session.sql(backend.compile(expr))
@@ -320,11 +335,29 @@ def arrow_batches(backend: Any, expr: Any, batch_size: int) -> Iterator[pa.Recor
     try:
         out = folder / "result"
         frame.write.parquet(str(out.resolve()))
+        pending: list[pa.RecordBatch] = []
+        held = 0
         for part in sorted(out.glob("part-*.parquet")):
             for batch in pq.ParquetFile(part).iter_batches(batch_size=batch_size):
-                yield pa.RecordBatch.from_arrays(
-                    [batch.column(i).cast(f.type) for i, f in enumerate(schema)],
-                    schema=schema,
-                )
+                pending.append(_conform(batch, schema))
+                held += batch.num_rows
+                while held >= batch_size:
+                    rows = pa.Table.from_batches(pending, schema)
+                    yield _one_batch(rows.slice(0, batch_size), schema)
+                    pending = rows.slice(batch_size).to_batches()
+                    held -= batch_size
+        if held:
+            yield _one_batch(pa.Table.from_batches(pending, schema), schema)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """``batch`` with the types Ibis gives the expression (Parquet may store others)."""
+    columns = [batch.column(i).cast(field.type) for i, field in enumerate(schema)]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _one_batch(rows: pa.Table, schema: pa.Schema) -> pa.RecordBatch:
+    batches = rows.combine_chunks().to_batches()
+    return batches[0] if batches else pa.RecordBatch.from_pylist([], schema=schema)
