@@ -9,8 +9,9 @@ with ``generate_sample``, writes both as Parquet, then on each engine — a Duck
 - for three segments (attribute-only; nested any/all with relative dates; a related rule, a
   count or an average over the last 180 days' web and app orders): ``count``, and the export's
   read phase — every member with the four mapped columns streamed out as Arrow batches
-  (``stream_members``), with rows/s and the most Arrow memory held meanwhile (flat: a few
-  batches, whatever the segment's size);
+  (``stream_members``), with rows/s and the most memory pyarrow's pool held meanwhile beyond
+  what it held before (flat: a few batches, whatever the segment's size; DuckDB's batches live
+  in DuckDB's own memory, which this does not count);
 - Spark's time over DuckDB's for each.
 
 Then a 1,000,000-row CSV of profiles is imported into PostgreSQL (``COPY``), printing its time and
@@ -184,8 +185,8 @@ def run_engine(label: str, engine: ProfileEngine, files: dict[str, Path]) -> dic
         figures[f"read {definition.name}"] = reading
         print(
             f"  {label} {definition.name}: {size:,} members; count {counting:.2f} s; "
-            f"read phase {reading:.2f} s ({per_second(size, reading)}; Arrow memory held "
-            f"at most {held[0] / 1e6:.1f} MB)"
+            f"read phase {reading:.2f} s ({per_second(size, reading)}; pyarrow's pool held "
+            f"at most {held[0] / 1e6:.1f} MB more)"
         )
     return figures
 
