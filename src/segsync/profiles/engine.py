@@ -82,9 +82,17 @@ def _normalise_url(url: str) -> str:
     return url
 
 
+_SECRET_OPTION = re.compile(
+    r"([?&][^=&]*(?:secret|password|passwd|token|credential|private|key)[^=&]*=)[^&]*",
+    re.IGNORECASE,
+)
+
+
 def masked_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (``postgres://bob:***@db/x``)."""
-    return re.sub(r"(://[^:/@]+:)[^@/]*@", r"\1***@", url)
+    """``url`` with any password replaced by ``***`` (``postgres://bob:***@db/x``), and the
+    value of every query option whose name says it is a secret (``?spark.hadoop.fs.s3a.
+    secret.key=***``, ``&private_key=***``)."""
+    return _SECRET_OPTION.sub(r"\1***", re.sub(r"(://[^:/@]+:)[^@/]*@", r"\1***@", url))
 
 
 class ProfileEngine:
