@@ -52,7 +52,6 @@ def print_details(details: export_service.ExportDetails) -> None:
         "Data matching",
         [f"{destination} field", "Profile attribute"],
         [[line.field, line.attribute] for line in details.mapping],
-        wide=True,
     )
     print_segments(details)
 
@@ -71,7 +70,7 @@ def print_segments(details: export_service.ExportDetails) -> None:
     rows.append(["Distinct total", total, "", ""])
     destination = details.destination or "Destination"
     columns = ["Segment", "Members", f"{destination} list", "List id"]
-    print_table("Segments", columns, rows, wide=True)
+    print_table("Segments", columns, rows)
     for warning in details.warnings:
         err_console.print(Text.assemble(("warning: ", "bold yellow"), warning))
 

@@ -94,12 +94,14 @@ def print_table(
     columns: list[str],
     rows: list[list[Any]],
     *,
-    wide: bool = False,
+    wide: bool = True,
     keep: int = 1,
 ) -> None:
-    """A table whose cells are shown as typed (no markup). Unless ``wide``, it keeps to the
-    console's width: the columns are in order of importance, and those at the end that do not
-    fit are left out (never the first ``keep``), with a line naming them and ``--wide``."""
+    """A table whose cells are shown as typed (no markup); long values wrap. A list command
+    passes its ``--wide`` option as ``wide``: without it the table keeps to the console's
+    width, its columns being in order of importance; those at the end that do not fit are
+    left out (never the first ``keep``), with a line naming them and ``--wide``. Other tables
+    (``wide`` by default) show every column."""
     cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
     shown = list(range(len(columns)))
     if not wide:
