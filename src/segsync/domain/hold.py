@@ -38,45 +38,44 @@ SAMPLE_SIZE = 10
 OFF = "off"
 
 
-def parse_removals(text: str | float | None) -> float | None:
-    """``"20%"`` → 0.2; ``"off"`` (or ``None``) → off. A share of a list: more than 0%, at
-    most 100%. A bare number is read as a percentage (``"20"`` is 20%)."""
+def _parse_threshold(
+    text: str | float | None, *, suffixes: tuple[str, ...], scale: float
+) -> float | None:
+    """A threshold as given (``None`` or ``"off"``: off), as a number: the text without its
+    unit suffix, divided by ``scale``. ``ValueError`` when it is no number."""
     if text is None:
         return None
     if isinstance(text, float | int):
-        value = float(text)
-    else:
-        raw = text.strip().lower()
-        if raw == OFF:
-            return None
-        number = raw.removesuffix("%").strip()
-        try:
-            value = float(number) / 100
-        except ValueError:
-            raise InputError(
-                f"hold removals {text!r}: give a share of a list such as 20% (or off)"
-            ) from None
-    if not math.isfinite(value) or value <= 0 or value > 1:
+        return float(text)
+    raw = text.strip().lower()
+    if raw == OFF:
+        return None
+    for suffix in suffixes:
+        raw = raw.removesuffix(suffix)
+    return float(raw.strip()) / scale
+
+
+def parse_removals(text: str | float | None) -> float | None:
+    """``"20%"`` → 0.2; ``"off"`` (or ``None``) → off. A share of a list: more than 0%, at
+    most 100%. A bare number is read as a percentage (``"20"`` is 20%)."""
+    try:
+        value = _parse_threshold(text, suffixes=("%",), scale=100)
+    except ValueError:
+        raise InputError(
+            f"hold removals {text!r}: give a share of a list such as 20% (or off)"
+        ) from None
+    if value is not None and (not math.isfinite(value) or value <= 0 or value > 1):
         raise InputError(f"hold removals {text!r}: give a share above 0% and at most 100% (or off)")
     return value
 
 
 def parse_growth(text: str | float | None) -> float | None:
     """``"3x"`` → 3.0; ``"off"`` (or ``None``) → off. A factor above 1 (``"3"`` is 3×)."""
-    if text is None:
-        return None
-    if isinstance(text, float | int):
-        value = float(text)
-    else:
-        raw = text.strip().lower()
-        if raw == OFF:
-            return None
-        number = raw.removesuffix("x").removesuffix("×").strip()
-        try:
-            value = float(number)
-        except ValueError:
-            raise InputError(f"hold growth {text!r}: give a factor such as 3x (or off)") from None
-    if not math.isfinite(value) or value <= 1 or value > 1_000_000:
+    try:
+        value = _parse_threshold(text, suffixes=("x", "×"), scale=1)
+    except ValueError:
+        raise InputError(f"hold growth {text!r}: give a factor such as 3x (or off)") from None
+    if value is not None and (not math.isfinite(value) or value <= 1 or value > 1_000_000):
         raise InputError(f"hold growth {text!r}: give a factor above 1, such as 3x (or off)")
     return value
 
