@@ -83,11 +83,19 @@ def site(
             thread.join(timeout=30)
 
 
-@pytest.fixture
-def page(browser: Browser, site: Site) -> Iterator[Page]:
-    """A fresh browser context (no cookies) at 1280×900 on the site."""
-    context = browser.new_context(base_url=site.base_url, viewport={"width": 1280, "height": 900})
+def open_page(browser: Browser, site: Site, width: int, height: int) -> Iterator[Page]:
+    """A page in a fresh browser context (no cookies) of this viewport on the site, closed after
+    (for a fixture to yield from)."""
+    context = browser.new_context(
+        base_url=site.base_url, viewport={"width": width, "height": height}
+    )
     context.set_default_timeout(TIMEOUT_MS)
     opened = context.new_page()
     yield opened
     context.close()
+
+
+@pytest.fixture
+def page(browser: Browser, site: Site) -> Iterator[Page]:
+    """A fresh browser context (no cookies) at 1280×900 on the site."""
+    yield from open_page(browser, site, 1280, 900)

@@ -12,6 +12,7 @@ from playwright.sync_api import Browser, Page, expect
 from segsync.services import connections, exports, runs, segments
 from segsync.services.context import open_context
 from segsync.simulator import DEFAULT_API_KEY
+from tests.browser.conftest import open_page
 from tests.browser.harness import SEGMENTS, Site, save_screenshot, sign_in
 
 PHONE = {"width": 375, "height": 812}
@@ -93,11 +94,7 @@ def _make_pages(site: Site) -> dict[str, int]:
 
 @pytest.fixture
 def phone(browser: Browser, site: Site) -> Iterator[Page]:
-    context = browser.new_context(base_url=site.base_url, viewport=PHONE)
-    context.set_default_timeout(10_000)
-    opened = context.new_page()
-    yield opened
-    context.close()
+    yield from open_page(browser, site, PHONE["width"], PHONE["height"])
 
 
 def page_width(page: Page) -> int:
