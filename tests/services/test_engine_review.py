@@ -102,8 +102,8 @@ def test_batches_acknowledged_before_a_failing_batch_are_committed(
 
     assert run.status is RunStatus.FAILURE, run.message
     sent = set(contacts(sim))
-    assert len(sent) == 167  # two of the three batches (84, 83, 83) reached Autopilot
-    assert commits == [84, 83]  # batch 1 waited for batch 0's commit, then had its own
+    assert len(sent) == 175  # two of the three batches (100, 75, 75) reached Autopilot
+    assert commits == [100, 75]  # batch 1 waited for batch 0's commit, then had its own
     hashes, memberships = _synced(ctx)
     assert set(hashes) == sent  # both acknowledged batches are in the sync state
     assert {email for _, email in memberships} == sent

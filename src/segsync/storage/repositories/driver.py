@@ -6,6 +6,7 @@ PostgreSQL alike."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -33,6 +34,12 @@ def select_rows(session: Session, statement: str, *params: Any) -> Iterator[tupl
 
 
 def bind_value(session: Session, column: ColumnElement[Any], value: Any) -> Any:
-    """``value`` as the driver stores it in ``column`` (what the ORM would bind)."""
-    processor = column.type.bind_processor(session.get_bind().dialect)
-    return processor(value) if processor is not None else value
+    """``value`` as the driver stores it in ``column`` (what the ORM would bind). A timestamp
+    for SQLite becomes its text here, once, as the driver's own adapter would write it for every
+    row of a bulk write (``datetime.isoformat(" ")``)."""
+    dialect = session.get_bind().dialect
+    processor = column.type.bind_processor(dialect)
+    bound = processor(value) if processor is not None else value
+    if dialect.name == "sqlite" and isinstance(bound, datetime):
+        return bound.isoformat(" ")
+    return bound

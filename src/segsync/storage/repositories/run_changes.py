@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import builtins
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -111,15 +111,29 @@ class RunChangeRepository:
         self.session = session
 
     def record(
-        self, run_id: int, export_id: int, rows: Sequence[ChangeRow], *, now: datetime
+        self,
+        run_id: int,
+        export_id: int,
+        rows: Sequence[ChangeRow],
+        *,
+        now: datetime,
+        before: Mapping[str, tuple[str | None, bool]] | None = None,
     ) -> None:
-        """Add ``rows`` as changes of ``run_id``."""
+        """Add ``rows`` as changes of ``run_id``. With ``before`` (what :meth:`before_run`
+        returns), each row's previous values and new-contact flag come from it instead."""
         stamp = bind_value(self.session, RunChange.__table__.c.at, now)
-        params = [
-            (run_id, export_id, r.segment_id, r.email, r.profile_id, r.action, r.fields,
-             r.previous, r.new_contact, stamp)
-            for r in rows
-        ]  # fmt: skip
+        if before is None:
+            params = [
+                (run_id, export_id, r.segment_id, r.email, r.profile_id, r.action, r.fields,
+                 r.previous, r.new_contact, stamp)
+                for r in rows
+            ]  # fmt: skip
+        else:
+            params = [
+                (run_id, export_id, r.segment_id, r.email, r.profile_id, r.action, r.fields,
+                 *before[r.email], stamp)
+                for r in rows
+            ]  # fmt: skip
         execute_many(self.session, _INSERT, params)
 
     def before_run(
