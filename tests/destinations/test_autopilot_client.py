@@ -3,6 +3,8 @@ classification of HTTP outcomes, retries and backoff, and the request shapes the
 
 from __future__ import annotations
 
+import sys
+
 import httpx
 import pytest
 
@@ -324,3 +326,12 @@ async def test_ensure_list_does_not_loop_on_repeated_conflicts(vtime: VirtualTim
         with pytest.raises(FatalError, match="409"):
             await dest.ensure_list("VIPs")
     assert [r.method for r in script.requests].count("POST") == 4
+
+
+async def test_the_http_client_finds_sniffio() -> None:
+    """httpcore asks sniffio which event loop runs, several times per request; without it each
+    ask searches sys.path for the missing module again (pyproject.toml names it for that)."""
+    from httpcore._synchronization import current_async_library
+
+    assert current_async_library() == "asyncio"
+    assert "sniffio" in sys.modules  # imported once: later asks are a dictionary look-up
