@@ -18,7 +18,8 @@ class SyncContact(Base):
     export_id: Mapped[int] = mapped_column(
         ForeignKey("exports.id", ondelete="CASCADE"), primary_key=True
     )
-    email: Mapped[str] = mapped_column(String(320), primary_key=True, index=True)
+    # No index on email alone: readers by email ask export by export (migration 0011)
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
     payload_hash: Mapped[str] = mapped_column(String(64))
     contact_id: Mapped[str | None] = mapped_column(String(128))
     synced_at: Mapped[datetime]

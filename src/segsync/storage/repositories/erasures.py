@@ -77,8 +77,13 @@ class ErasureRepository:
         """Every export whose sync state holds ``email`` (a contact or a list membership), with
         the connection its sync state describes: the connection of the export's latest started
         run, else its current connection."""
+        exports = select(Export.id)  # contacts by email: through each export's key (0011)
         ids = set(
-            self.session.scalars(select(SyncContact.export_id).where(SyncContact.email == email))
+            self.session.scalars(
+                select(SyncContact.export_id).where(
+                    SyncContact.export_id.in_(exports), SyncContact.email == email
+                )
+            )
         )
         ids |= set(
             self.session.scalars(
