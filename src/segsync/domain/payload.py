@@ -139,5 +139,6 @@ _PLAIN_TYPES = frozenset({str, int, bool, type(None)})
 
 
 def _plain(values: Mapping[str, Any]) -> bool:
-    """Whether every key is text and every value text, a whole number, a boolean or null."""
-    return all(type(k) is str and type(v) in _PLAIN_TYPES for k, v in values.items())
+    """Whether every value is text, a whole number, a boolean or null (a key that is not text
+    makes orjson refuse, and the standard library decides)."""
+    return set(map(type, values.values())) <= _PLAIN_TYPES

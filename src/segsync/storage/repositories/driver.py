@@ -27,10 +27,16 @@ def execute_many(session: Session, statement: str, rows: list[tuple[Any, ...]]) 
 
 
 def select_rows(session: Session, statement: str, *params: Any) -> Iterator[tuple[Any, ...]]:
-    """The rows of a query, fetched 10,000 at a time."""
+    """The rows of a query as the driver's own tuples, fetched 10,000 at a time (textual SQL
+    has no result types to process, so SQLAlchemy's row objects would only cost time: a run
+    reads its whole sync state this way)."""
     result = session.connection().exec_driver_sql(driver_sql(session, statement), params)
-    while chunk := result.fetchmany(10_000):
-        yield from chunk
+    cursor = result.cursor
+    try:
+        while chunk := cursor.fetchmany(10_000):
+            yield from chunk
+    finally:
+        result.close()
 
 
 def bind_value(session: Session, column: ColumnElement[Any], value: Any) -> Any:

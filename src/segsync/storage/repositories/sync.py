@@ -53,6 +53,10 @@ _MEMBERSHIP_DELETE = (
 )
 _HASHES = "SELECT email, payload_hash FROM sync_contacts WHERE export_id = ? AND payload_hash <> ''"
 _MEMBERSHIPS = "SELECT segment_id, email FROM sync_memberships WHERE export_id = ? AND pending = ?"
+_MEMBERSHIP_KEYS = (  # the segment as text: the plan's keys, built by the database
+    "SELECT CAST(segment_id AS TEXT), email FROM sync_memberships "
+    "WHERE export_id = ? AND pending = ?"
+)
 
 
 class SyncStateRepository:
@@ -89,8 +93,7 @@ class SyncStateRepository:
 
     def membership_keys(self, export_id: int, *, pending: bool = False) -> set[tuple[str, str]]:
         """:meth:`memberships` with the segment id as text (the plan's segment keys)."""
-        rows = self._select(_MEMBERSHIPS, export_id, pending)
-        return {(str(segment_id), email) for segment_id, email in rows}
+        return set(self._select(_MEMBERSHIP_KEYS, export_id, pending))
 
     def record_intents(
         self,
