@@ -23,11 +23,13 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from enum import StrEnum
+from operator import attrgetter
 from typing import Any, TypeVar
 
 from segsync.errors import InputError
 
 MAX_BATCH = 100
+_EMAIL_THEN_SEGMENT = attrgetter("email", "segment")
 T = TypeVar("T")
 
 
@@ -135,8 +137,10 @@ class SyncPlan:
 
     def items(self) -> Iterator[UpsertItem]:
         """Every upsert item in planned order (by email, then segment), across the batches."""
+        # An email has either one item without a segment or items with distinct segments, so
+        # (email, segment) never compares None with text.
         every = (item for batch in self.batches for item in batch)
-        yield from sorted(every, key=lambda item: (item.email, item.segment or ""))
+        yield from sorted(every, key=_EMAIL_THEN_SEGMENT)
 
 
 def batch_count(n_items: int, max_per_email: int, max_batch: int = MAX_BATCH) -> int:

@@ -5,6 +5,7 @@ PostgreSQL alike."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -20,10 +21,40 @@ def driver_sql(session: Session, statement: str) -> str:
     return statement.replace("?", "%s")
 
 
+_VALUES = re.compile(r"\bVALUES\s*(\([^()]*\))")
+MAX_PARAMETERS = 999
+"""Bound parameters per multi-row statement: the smallest limit of the databases we support
+(SQLite before 3.32)."""
+
+
 def execute_many(session: Session, statement: str, rows: list[tuple[Any, ...]]) -> None:
-    """Execute ``statement`` once per row of parameters (nothing when there are none)."""
-    if rows:
-        session.connection().exec_driver_sql(driver_sql(session, statement), rows)
+    """Execute ``statement`` once per row of parameters (nothing when there are none).
+
+    An ``INSERT … VALUES (…)`` goes as multi-row statements — ``VALUES (…), (…), …``, as many
+    rows as fit in :data:`MAX_PARAMETERS` — instead of one execution per row. On SQLite each
+    execution lets go of the GIL and takes it back, so while the event loop is busy a row-by-row
+    write waits for the GIL at every row (py-spy showed the run's database thread spending most
+    of its time there). A statement must not name the same conflict key twice where it updates
+    on conflict (PostgreSQL refuses that); the callers pass distinct rows."""
+    if not rows:
+        return
+    connection = session.connection()
+    found = _VALUES.search(statement)
+    per_statement = 0 if found is None else MAX_PARAMETERS // max(found.group(1).count("?"), 1)
+    if per_statement < 2 or len(rows) < 2:
+        connection.exec_driver_sql(driver_sql(session, statement), rows)
+        return
+    assert found is not None
+    head, row_sql, tail = statement[: found.start(1)], found.group(1), statement[found.end(1) :]
+    texts: dict[int, str] = {}
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        text = texts.get(len(chunk))
+        if text is None:
+            text = texts[len(chunk)] = driver_sql(
+                session, head + ", ".join([row_sql] * len(chunk)) + tail
+            )
+        connection.exec_driver_sql(text, tuple(value for row in chunk for value in row))
 
 
 def select_rows(session: Session, statement: str, *params: Any) -> Iterator[tuple[Any, ...]]:
