@@ -20,6 +20,7 @@ from segsync.storage.models.runs import RunReject
 from segsync.storage.models.sync import SyncContact, SyncMembership
 from segsync.storage.repositories.export_runs import ExportRunsRepository
 from segsync.storage.repositories.run_changes import RunChangeRepository
+from segsync.storage.repositories.sync import contact_of_email
 
 PENDING = "pending"
 DONE = "done"
@@ -77,13 +78,8 @@ class ErasureRepository:
         """Every export whose sync state holds ``email`` (a contact or a list membership), with
         the connection its sync state describes: the connection of the export's latest started
         run, else its current connection."""
-        exports = select(Export.id)  # contacts by email: through each export's key (0011)
         ids = set(
-            self.session.scalars(
-                select(SyncContact.export_id).where(
-                    SyncContact.export_id.in_(exports), SyncContact.email == email
-                )
-            )
+            self.session.scalars(select(SyncContact.export_id).where(contact_of_email(email)))
         )
         ids |= set(
             self.session.scalars(

@@ -12,10 +12,11 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from segsync.storage.models.connections import Connection
-from segsync.storage.models.exports import Export, ExportList
+from segsync.storage.models.exports import ExportList
 from segsync.storage.models.operations import Erasure
 from segsync.storage.models.runs import Run, RunReject
 from segsync.storage.models.sync import SyncContact, SyncMembership
+from segsync.storage.repositories.sync import contact_of_email
 
 REJECTS_SHOWN = 200
 """At most this many set-aside records of one person are read (newest runs first)."""
@@ -72,10 +73,7 @@ class PersonRepository:
         self.session = session
 
     def contacts(self, email: str) -> list[ContactState]:
-        exports = select(Export.id)  # by email through each export's primary key (0011)
-        query = select(SyncContact).where(
-            SyncContact.export_id.in_(exports), SyncContact.email == email
-        )
+        query = select(SyncContact).where(contact_of_email(email))
         return [
             ContactState(row.export_id, row.pending, row.synced_at, row.contact_id)
             for row in self.session.scalars(query.order_by(SyncContact.export_id))

@@ -122,18 +122,11 @@ class RunChangeRepository:
         """Add ``rows`` as changes of ``run_id``. With ``before`` (what :meth:`before_run`
         returns), each row's previous values and new-contact flag come from it instead."""
         stamp = bind_value(self.session, RunChange.__table__.c.at, now)
-        if before is None:
-            params = [
-                (run_id, export_id, r.segment_id, r.email, r.profile_id, r.action, r.fields,
-                 r.previous, r.new_contact, stamp)
-                for r in rows
-            ]  # fmt: skip
-        else:
-            params = [
-                (run_id, export_id, r.segment_id, r.email, r.profile_id, r.action, r.fields,
-                 *before[r.email], stamp)
-                for r in rows
-            ]  # fmt: skip
+        params = [
+            (run_id, export_id, r.segment_id, r.email, r.profile_id, r.action, r.fields,
+             *(before[r.email] if before is not None else (r.previous, r.new_contact)), stamp)
+            for r in rows
+        ]  # fmt: skip
         execute_many(self.session, _INSERT, params)
 
     def before_run(
