@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
 from segsync.errors import InputError
 
 PROFILES_SCHEMA = "segsync_profiles"
@@ -107,6 +105,8 @@ def place_postgres(backend: Any, own: OwnTables, requested: str | None) -> str |
             "so profile tables cannot go there; set SEGSYNC_PROFILES_SCHEMA to another schema "
             f"(unset, it is {PROFILES_SCHEMA!r} when profiles and metadata share a database)"
         )
+    import psycopg  # here: only a PostgreSQL profile store pays for importing it
+
     quoted = '"' + schema.replace('"', '""') + '"'
     try:
         if _one(con, "SELECT 1 FROM pg_namespace WHERE nspname = %s", schema) is None:
