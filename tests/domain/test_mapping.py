@@ -6,11 +6,14 @@ import datetime as dt
 import decimal
 import hashlib
 import json
+import re
 import subprocess
 import sys
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from segsync.destinations.autopilot.fields import AUTOPILOT_FIELDS
 from segsync.domain.catalog import AttrType
@@ -18,11 +21,14 @@ from segsync.domain.fields import Target
 from segsync.domain.mapping import (
     FieldMapping,
     build_contact,
+    contact_hash,
     mapped_attributes,
     payload_hash,
     validate_mapping,
 )
+from segsync.domain.payload import convert_value, is_missing
 from segsync.errors import InputError, RecordRejected
+from tests.conftest import examples
 
 STANDARD_FIELDS = AUTOPILOT_FIELDS.standard_keys()
 parse_target = AUTOPILOT_FIELDS.parse_target
@@ -362,3 +368,69 @@ def test_payload_hash_is_stable_across_processes() -> None:
     assert payload_hash({"FirstName": "José"}, {"integer--A": 1}) == (
         hashlib.sha256(canonical.encode("utf-8")).hexdigest()
     )
+
+
+class Text(str):
+    """Text of a subclass of str (a library may hand one over)."""
+
+
+any_value = st.one_of(
+    st.none(),
+    st.text(max_size=5),
+    st.text(max_size=5).map(Text),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.booleans(),
+    st.floats(),  # NaN and infinities too
+    st.decimals(allow_nan=False, allow_infinity=False, places=2, min_value=-1000, max_value=1000),
+    st.dates(),
+    st.datetimes(),
+    st.sampled_from(["2024-03-01", "2024-03-01T10:00:00", "soon"]),
+)
+
+
+def by_the_rules(mapping: FieldMapping, row: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    """The contact as the conversion rules make it, value by value (no fast path)."""
+    fields: dict[str, Any] = {}
+    custom: dict[str, Any] = {}
+    for _, attribute, target in mapping.targets():
+        value = row.get(attribute)
+        if is_missing(value):
+            continue
+        name = target.name if target.kind == "standard" else AUTOPILOT_FIELDS.write_key(target)
+        converted = convert_value(value, target, row.get(mapping.email))
+        (fields if target.kind == "standard" else custom)[name] = converted
+    return fields, custom
+
+
+@given(values=st.lists(any_value, min_size=8, max_size=8))
+@settings(max_examples=examples(400), deadline=None)
+def test_values_that_go_out_unchanged_skip_nothing_the_rules_would_do(values: list[Any]) -> None:
+    row = dict(zip([name for name in COLUMNS if name != "Email"], values, strict=True))
+    row["Email"] = "jane@example.com"
+    try:
+        expected = by_the_rules(FULL, row)
+    except RecordRejected as err:
+        with pytest.raises(RecordRejected, match=f"^{re.escape(str(err))}$"):
+            build_contact(FULL, row)
+        return
+    payload = build_contact(FULL, row)
+    assert (payload.fields, payload.custom) == expected
+    assert [type(v) for v in payload.fields.values()] == [type(v) for v in expected[0].values()]
+
+
+@given(values=st.lists(any_value, min_size=6, max_size=6))
+@settings(max_examples=examples(400), deadline=None)
+def test_a_mapping_without_floats_hashes_as_the_checked_path(values: list[Any]) -> None:
+    no_float = tuple((t, a) for t, a in FULL.extra if not t.startswith("custom:float:"))
+    mapping = autopilot_mapping(
+        email="Email", first_name="FirstName", last_name="LastName", extra=no_float
+    )
+    assert mapping.plain
+    assert not FULL.plain
+    names = ["FirstName", "LastName", "Zip", "Employees", "BirthDate", "IsVip"]
+    row = dict(zip(names, values, strict=True))
+    try:
+        contact = build_contact(mapping, row)
+    except RecordRejected:
+        return
+    assert contact_hash(mapping, contact) == payload_hash(contact.fields, contact.custom)

@@ -51,10 +51,17 @@ __all__ = [
     "ContactPayload",
     "FieldMapping",
     "build_contact",
+    "contact_hash",
     "mapped_attributes",
     "payload_hash",
     "validate_mapping",
 ]
+
+
+# The Python type a value of each target type already has when it goes out unchanged: such a
+# value skips the conversion (``convert_value`` would return it as it is). Floats and dates
+# always convert (a float must be finite; a date becomes text).
+_UNCHANGED: dict[str, type] = {"string": str, "integer": int, "boolean": bool}
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,11 @@ class _Planned:
     attribute: str
     target: Target
     key: str
+
+    @property
+    def unchanged(self) -> type | None:
+        """The exact type whose values go out as they are (:data:`_UNCHANGED`)."""
+        return _UNCHANGED.get(self.target.value_type)
 
 
 @dataclass(frozen=True)
@@ -79,6 +91,12 @@ class FieldMapping:
     extra: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     catalogue: FieldCatalogue = field(kw_only=True, repr=False)
     _planned: tuple[_Planned, ...] = field(init=False, repr=False, compare=False, default=())
+    _fill: tuple[tuple[str, str, bool, type | None, Target], ...] = field(
+        init=False, repr=False, compare=False, default=()
+    )
+    plain: bool = field(init=False, repr=False, compare=False, default=True)
+    """Whether every value a contact can carry is text, a whole number or a boolean (no float
+    target): its payload hash then needs no check of value types."""
 
     def __post_init__(self) -> None:
         if not self.email or not self.email.strip():
@@ -111,6 +129,12 @@ class FieldMapping:
             target = catalogue.parse_target(spec)
             planned.append(_Planned(spec, attribute, target, catalogue.write_key(target)))
         object.__setattr__(self, "_planned", tuple(planned))
+        fill = tuple(
+            (p.attribute, p.key, p.target.kind != "standard", p.unchanged, p.target)
+            for p in planned
+        )
+        object.__setattr__(self, "_fill", fill)
+        object.__setattr__(self, "plain", all(p.target.value_type != "float" for p in planned))
 
     def targets(self) -> list[tuple[str, str, Target]]:
         """``(label, attribute, target)`` for every mapped field but the email."""
@@ -205,10 +229,19 @@ def build_contact(mapping: FieldMapping, row: Mapping[str, Any]) -> ContactPaylo
     email_raw = row.get(mapping.email)
     fields: dict[str, Any] = {}
     custom: dict[str, Any] = {}
-    for item in mapping._planned:
-        value = row.get(item.attribute)
-        if is_missing(value):
-            continue
-        converted = convert_value(value, item.target, email_raw)
-        (fields if item.target.kind == "standard" else custom)[item.key] = converted
+    # Every run builds every member's contact: values that go out unchanged (the common case)
+    # skip the general conversion.
+    for attribute, key, is_custom, unchanged, target in mapping._fill:
+        value = row.get(attribute)
+        if type(value) is not unchanged:
+            if is_missing(value):
+                continue
+            value = convert_value(value, target, email_raw)
+        (custom if is_custom else fields)[key] = value
     return ContactPayload(email_raw, fields, custom)
+
+
+def contact_hash(mapping: FieldMapping, contact: ContactPayload) -> str:
+    """:func:`payload_hash` of a contact built with ``mapping``, skipping the check of value
+    types where the mapping rules out floats (:attr:`FieldMapping.plain`)."""
+    return payload_hash(contact.fields, contact.custom, plain=mapping.plain)

@@ -104,13 +104,17 @@ def convert_value(value: object, target: Target, email_raw: object = None) -> An
     raise _reject(email_raw, target, f"needs true or false, got {value!r}")
 
 
-def payload_hash(fields: Mapping[str, Any], custom: Mapping[str, Any]) -> str:
+def payload_hash(
+    fields: Mapping[str, Any], custom: Mapping[str, Any], *, plain: bool = False
+) -> str:
     """SHA-256 (hex) of the canonical JSON of a payload: equal for equal payloads, in any key
-    order, in any process, on any run."""
-    return hashlib.sha256(canonical_json(fields, custom)).hexdigest()
+    order, in any process, on any run. ``plain``: as for :func:`canonical_json`."""
+    return hashlib.sha256(canonical_json(fields, custom, plain=plain)).hexdigest()
 
 
-def canonical_json(fields: Mapping[str, Any], custom: Mapping[str, Any]) -> bytes:
+def canonical_json(
+    fields: Mapping[str, Any], custom: Mapping[str, Any], *, plain: bool = False
+) -> bytes:
     """The canonical JSON (UTF-8) of a payload: ``{"custom": …, "fields": …}`` with sorted keys,
     no spaces, non-ASCII characters as they are — exactly what the standard library's
     ``json.dumps(…, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` writes.
@@ -118,9 +122,11 @@ def canonical_json(fields: Mapping[str, Any], custom: Mapping[str, Any]) -> byte
     orjson writes the same bytes for text, whole numbers, booleans and nulls, about ten times
     faster (it is every run's per-contact cost); floats are written differently (``1e16`` where
     the standard library writes ``1e+16``), so a payload holding one, or anything else orjson
-    would write differently or refuse, goes through the standard library.
+    would write differently or refuse, goes through the standard library. ``plain=True`` says
+    the caller knows every value is text, a whole number, a boolean or null, with text keys (a
+    mapping without float targets), so the check is skipped.
     tests/domain/test_payload_hash.py holds the two to the same bytes."""
-    if _plain(fields) and _plain(custom):
+    if plain or (_plain(fields) and _plain(custom)):
         try:
             return orjson.dumps({"custom": custom, "fields": fields}, option=orjson.OPT_SORT_KEYS)
         except (TypeError, orjson.JSONEncodeError):

@@ -24,7 +24,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from enum import StrEnum
 from operator import attrgetter
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from segsync.errors import InputError
 
@@ -49,9 +49,10 @@ class RemovalPolicy(StrEnum):
             raise InputError(f"removal policy {text!r}: use mirror or add-only") from None
 
 
-@dataclass(frozen=True, slots=True)
-class Desired:
-    """One distinct, valid, normalised email as this run wants it in Autopilot."""
+class Desired(NamedTuple):
+    """One distinct, valid, normalised email as this run wants it in Autopilot. (Named tuples,
+    like :class:`UpsertItem`: every run makes one per member, and a tuple is made several times
+    faster than a frozen dataclass.)"""
 
     email: str
     payload_hash: str
@@ -79,8 +80,7 @@ class SyncStateView:
     pending: AbstractSet[tuple[str, str]] = field(default_factory=frozenset)
 
 
-@dataclass(frozen=True, slots=True)
-class UpsertItem:
+class UpsertItem(NamedTuple):
     """One contact object to send: the full payload, plus the list of ``segment`` if not None."""
 
     email: str
@@ -246,7 +246,11 @@ def build_plan(
         }
     seen: set[str] = set()
     items: list[UpsertItem] = []
-
+    hashes, memberships = state.hashes, state.memberships
+    members = dict.fromkeys(segment_keys, 0)
+    to_add = dict.fromkeys(segment_keys, 0)
+    added = updated = unchanged = 0
+    # Every run plans every member: the loop keeps its counts in locals.
     for contact in desired:
         email = contact.email
         if email in seen:
@@ -254,29 +258,29 @@ def build_plan(
         seen.add(email)
         if not contact.segments:
             raise ValueError(f"desired contact {email!r} is in no segment")
-        old_hash = state.hashes.get(email)
+        old_hash = hashes.get(email)
         changed = old_hash != contact.payload_hash
-        counts.contacts += 1
         if old_hash is None:
-            counts.added += 1
+            added += 1
         elif changed:
-            counts.updated += 1
+            updated += 1
         else:
-            counts.unchanged += 1
-        new_segments: list[str] = []
-        for segment in sorted(contact.segments):
-            if segment not in per_list:
+            unchanged += 1
+        new_segments: list[str | None] = []
+        for segment in sorted(contact.segments) if len(contact.segments) > 1 else contact.segments:
+            if segment not in members:
                 raise ValueError(f"desired contact {email!r} is in unknown segment {segment!r}")
-            per_list[segment].members += 1
+            members[segment] += 1
             membership = (segment, email)
-            remaining.discard(membership)
-            if segment in fresh or membership not in state.memberships:
+            if remaining:
+                remaining.discard(membership)
+            if segment in fresh or membership not in memberships:
                 new_segments.append(segment)
-                per_list[segment].to_add += 1
-        targets: list[str | None] = list(new_segments)
-        if changed and not targets:
-            targets = [None]
-        for target in targets:
+                to_add[segment] += 1
+        counts.new_memberships += len(new_segments)
+        if changed and not new_segments:
+            new_segments.append(None)
+        for target in new_segments:
             items.append(
                 UpsertItem(
                     email,
@@ -287,7 +291,10 @@ def build_plan(
                     contact.profile_id,
                 )
             )
-        counts.new_memberships += len(new_segments)
+    counts.contacts = added + updated + unchanged
+    counts.added, counts.updated, counts.unchanged = added, updated, unchanged
+    for key, listed in per_list.items():
+        listed.members, listed.to_add = members[key], to_add[key]
 
     del seen
     items.sort(key=lambda item: item.email)  # stable: segments stay in order within an email

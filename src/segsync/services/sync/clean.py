@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from segsync.domain.emails import email_digest, mask_email, normalise_email
-from segsync.domain.mapping import FieldMapping, build_contact, payload_hash
+from segsync.domain.mapping import FieldMapping, build_contact, contact_hash
 from segsync.domain.plan import Desired
 from segsync.errors import RecordRejected
 from segsync.storage.repositories.runs import RejectRecord
@@ -139,7 +139,7 @@ class Cleaner:
             log.info("profile %s set aside (%s): %s", profile_id, mask_email(email), err.message)
             return
         self.email_of[profile_id] = email
-        digest = payload_hash(contact.fields, contact.custom)
+        digest = contact_hash(self.mapping, contact)
         current = self.scan.entries.get(email)
         if current is not None and current.profile_id < profile_id:
             self._merge(segment, email, current)  # the lower profile id keeps the fields
