@@ -5,6 +5,7 @@ X9–X11, X13, E6, E7, P3)."""
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import logging
 import math
@@ -25,7 +26,11 @@ from segsync.services.runs.worker import execute_claim
 from segsync.services.sync.clean import MemberScan
 from segsync.services.sync.engine import EngineParts
 from segsync.services.sync.read import read_members
-from segsync.services.sync.switching import SWITCH_INTERVAL
+from segsync.services.sync.switching import (
+    SWITCH_INTERVAL,
+    YOUNG_COLLECTION_THRESHOLD,
+    quick_thread_switches,
+)
 from segsync.simulator import RunningSimulator
 from segsync.storage.repositories.sync import SyncStateRepository
 from tests.services.runs_support import (
@@ -360,19 +365,41 @@ def test_threads_take_turns_quickly_while_a_run_goes_on_and_as_before_after(
     ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
 ) -> None:
     """The GIL switch interval is 0.5 ms during an attempt (its DB thread, reader and event
-    loop hand the GIL back and forth at every commit) and what it was before afterwards."""
+    loop hand the GIL back and forth at every commit); while members are read, the youngest
+    garbage generation is collected every 100,000 allocations. Afterwards both are as before."""
     setup(ctx, sim, tmp_path, people(5))
-    seen: list[float] = []
+    switch: list[float] = []
+    reading_gc: set[tuple[int, ...]] = set()
 
     def reading(*args: Any) -> MemberScan:
-        seen.append(sys.getswitchinterval())
-        return read_members(*args)
+        switch.append(sys.getswitchinterval())
+        scan_ctx, segments, mapping, needs_payload, suppressed = args
 
-    before = sys.getswitchinterval()
+        def needs(*asked: str) -> bool:
+            reading_gc.add(gc.get_threshold())
+            return bool(needs_payload(*asked))
+
+        return read_members(scan_ctx, segments, mapping, needs, suppressed)
+
+    before = (sys.getswitchinterval(), gc.get_threshold())
     claim = claim_run(ctx, enqueue_run(ctx, "Newsletter").run.id)
     assert claim is not None
     run = execute_claim(ctx, claim, tune=in_process(sim), parts=EngineParts(read=reading))
 
     assert run.status is RunStatus.SUCCESSFUL, run.message
-    assert seen == [SWITCH_INTERVAL] != [before]
+    assert switch == [SWITCH_INTERVAL] != [before[0]]
+    assert reading_gc == {(YOUNG_COLLECTION_THRESHOLD, *before[1][1:])} != {before[1]}
+    assert (sys.getswitchinterval(), gc.get_threshold()) == before
+
+
+def test_process_settings_are_held_while_any_run_needs_them() -> None:
+    """Two runs in one process: the first in sets the GIL switch interval, the last out puts
+    back what was there, whatever order they end in."""
+    before = sys.getswitchinterval()
+    first, second = quick_thread_switches(), quick_thread_switches()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert sys.getswitchinterval() == SWITCH_INTERVAL  # the second run still goes on
+    second.__exit__(None, None, None)
     assert sys.getswitchinterval() == before

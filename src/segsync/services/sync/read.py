@@ -20,6 +20,7 @@ from segsync.segments.evaluate import stream_members
 from segsync.services.context import ServiceContext
 from segsync.services.profiles.manage import catalog
 from segsync.services.sync.clean import Cleaner, MemberScan, NeedsPayload
+from segsync.services.sync.switching import fewer_collections
 
 log = logging.getLogger(__name__)
 
@@ -87,17 +88,18 @@ def read_members(
     needs_payload: NeedsPayload,
     suppressed: frozenset[str],
 ) -> MemberScan:
-    """:func:`scan_members`, holding the profile engine only meanwhile. When ``ctx`` has the
-    engine open already, its owner keeps it."""
-    if ctx.profiles_opened:
-        return scan_members(
-            ctx, segments, mapping, needs_payload=needs_payload, suppressed=suppressed
-        )
-    reader = ServiceContext(settings=ctx.settings, db=ctx.db, now=ctx.now, actor=ctx.actor)
+    """:func:`scan_members` with :func:`fewer_collections`, holding the profile engine only
+    meanwhile. When ``ctx`` has the engine open already, its owner keeps it."""
+    reader = (
+        ctx
+        if ctx.profiles_opened
+        else ServiceContext(settings=ctx.settings, db=ctx.db, now=ctx.now, actor=ctx.actor)
+    )
     try:
-        return scan_members(
-            reader, segments, mapping, needs_payload=needs_payload, suppressed=suppressed
-        )
+        with fewer_collections():
+            return scan_members(
+                reader, segments, mapping, needs_payload=needs_payload, suppressed=suppressed
+            )
     finally:
-        if reader.profiles_opened:
+        if reader is not ctx and reader.profiles_opened:
             reader.profiles.close()
