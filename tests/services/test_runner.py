@@ -17,12 +17,14 @@ import httpx
 import pytest
 
 from segsync.destinations.base import ConnectionConfig
+from segsync.domain.plan import SyncPlan, build_plan
 from segsync.domain.runs import RunStatus
 from segsync.services import runs
 from segsync.services.context import ServiceContext
 from segsync.services.privacy.audit import list_events
 from segsync.services.runs.queue import claim_run, enqueue_run
 from segsync.services.runs.worker import execute_claim
+from segsync.services.sync import engine as engine_module
 from segsync.services.sync.clean import MemberScan
 from segsync.services.sync.engine import EngineParts
 from segsync.services.sync.read import read_members
@@ -362,14 +364,22 @@ def test_logs_mask_emails_and_never_hold_the_key(
 
 
 def test_threads_take_turns_quickly_while_a_run_goes_on_and_as_before_after(
-    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The GIL switch interval is 0.5 ms during an attempt (its DB thread, reader and event
-    loop hand the GIL back and forth at every commit); while members are read, the youngest
-    garbage generation is collected every 100,000 allocations. Afterwards both are as before."""
+    loop hand the GIL back and forth at every commit); while members are read and planned, the
+    youngest garbage generation is collected every 100,000 allocations. Afterwards both are as
+    before."""
     setup(ctx, sim, tmp_path, people(5))
     switch: list[float] = []
     reading_gc: set[tuple[int, ...]] = set()
+    planning_gc: list[tuple[int, ...]] = []
+
+    def planning(*args: Any, **kwargs: Any) -> SyncPlan:
+        planning_gc.append(gc.get_threshold())
+        return build_plan(*args, **kwargs)
+
+    monkeypatch.setattr(engine_module, "build_plan", planning)
 
     def reading(*args: Any) -> MemberScan:
         switch.append(sys.getswitchinterval())
@@ -388,7 +398,9 @@ def test_threads_take_turns_quickly_while_a_run_goes_on_and_as_before_after(
 
     assert run.status is RunStatus.SUCCESSFUL, run.message
     assert switch == [SWITCH_INTERVAL] != [before[0]]
-    assert reading_gc == {(YOUNG_COLLECTION_THRESHOLD, *before[1][1:])} != {before[1]}
+    during = (YOUNG_COLLECTION_THRESHOLD, *before[1][1:])
+    assert reading_gc == {during} != {before[1]}
+    assert planning_gc == [during]
     assert (sys.getswitchinterval(), gc.get_threshold()) == before
 
 

@@ -53,7 +53,7 @@ from segsync.services.sync.report import (
 )
 from segsync.services.sync.send import send_batches
 from segsync.services.sync.store import RunStore
-from segsync.services.sync.switching import quick_thread_switches
+from segsync.services.sync.switching import fewer_collections, quick_thread_switches
 from segsync.services.sync.tally import Ack, ProgressCallback, Tally
 from segsync.services.sync.target import RunTarget
 from segsync.services.sync.undo import UNDO_KIND, undo_plan
@@ -271,14 +271,14 @@ class _Engine:
         return scan
 
     async def _plan(self, scan: MemberScan, state: SyncStateView) -> SyncPlan:
-        target = self.target
-        plan = build_plan(
-            scan.desired(),
-            state,
-            segments=[s.key for s in target.segments],
-            removal=target.removal,
-            max_batch=capabilities(target.connection_type).max_batch_size,
-        )
+        with fewer_collections():  # a few objects per member, as in reading
+            plan = build_plan(
+                scan.desired(),
+                state,
+                segments=[s.key for s in self.target.segments],
+                removal=self.target.removal,
+                max_batch=capabilities(self.target.connection_type).max_batch_size,
+            )
         return await self._planned(plan, state)
 
     async def _planned(self, plan: SyncPlan, state: SyncStateView) -> SyncPlan:

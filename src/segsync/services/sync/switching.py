@@ -1,6 +1,6 @@
 """Process settings while a run goes on: how often threads take turns with the GIL
 (:func:`quick_thread_switches`, the whole attempt) and how often the cyclic garbage collector
-looks at young objects (:func:`fewer_collections`, the read stage).
+looks at young objects (:func:`fewer_collections`, reading and planning).
 
 Each is process-wide and several runs may go on in one process (``serve``, workers): the first
 run in applies the setting, the last one out restores what was there before.
@@ -18,7 +18,7 @@ SWITCH_INTERVAL = 0.0005
 """Seconds a thread holds the GIL before another may take it, while a run goes on."""
 YOUNG_COLLECTION_THRESHOLD = 100_000
 """Allocations (less deallocations) between collections of the youngest generation while
-members are read (Python's default: 700)."""
+members are read and planned (Python's default: 700)."""
 
 
 class _WhileAny:
@@ -69,11 +69,12 @@ a run, those waits, not the work, set the pace (measured with bench/export.py: 4
 100k contacts on a busy 2-core machine)."""
 
 fewer_collections = _WhileAny(_collect_less).held
-"""While members are read, collect the youngest generation of cyclic garbage every 100,000 net
-allocations instead of every 700. Reading makes a few small objects per member (the row, the
-contact, its entry) and keeps most of them for the plan, so at 700 the collector ran about every
-hundred members, and each run cascaded into the older generations, which hold everything read so
-far (under callgrind, reading 100k members took 88 s instead of 107 s, and the process made
-5 % fewer instructions in all). Reading makes
-almost no reference cycles, so no garbage waits longer; sending does (asyncio, the HTTP client),
-and keeps Python's default: there the larger threshold raised the peak RSS by 40 MB."""
+"""While members are read and planned, collect the youngest generation of cyclic garbage every
+100,000 net allocations instead of every 700. Reading and planning make a few small objects per
+member (the row, the contact, its entry, its items) and keep most of them until the plan is
+sent, so at 700 the collector ran about every hundred members, and each time it cascaded into
+the older generations, which hold everything made so far (under callgrind, reading 100k members
+took 88 s instead of 107 s, and the process made 5 % fewer instructions in all). Reading and
+planning make almost no reference cycles, so no garbage waits longer; sending does (asyncio,
+the HTTP client) and keeps Python's default: there the larger threshold raised the peak RSS by
+40 MB."""

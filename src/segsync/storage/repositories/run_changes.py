@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import delete, func, select
@@ -47,9 +47,9 @@ def _loads(text: str | None) -> dict[str, Any] | None:
     return None if text is None else dict(orjson.loads(text))
 
 
-@dataclass(frozen=True)
-class ChangeRow:
-    """A change to record. ``fields``/``previous`` are canonical payload JSON (or None)."""
+class ChangeRow(NamedTuple):
+    """A change to record. ``fields``/``previous`` are canonical payload JSON (or None). (A
+    named tuple: a run makes one per item it sends.)"""
 
     action: str
     email: str
