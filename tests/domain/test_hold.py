@@ -119,6 +119,31 @@ def test_a_first_fill_is_never_held_and_off_never_holds() -> None:
     assert HoldRule(None, None).is_off
 
 
+def test_a_plans_fingerprint_never_changes() -> None:
+    """An approval keeps the fingerprint of the plan it approved ("Blast-radius hold" in
+    docs/exports.md): a plan's digest must stay what it always was, across chunking, list
+    making, joins and removals."""
+    wanted = [
+        Desired(e, "h" if i % 3 else "other", {}, {}, frozenset({"1", "2"} if i % 5 else {"1"}))
+        for i, e in enumerate(emails(25_000))
+    ]
+    gone = ["gone@example.com"]
+    state = SyncStateView(
+        hashes=dict.fromkeys(gone, "h"),
+        memberships={("1", e) for e in gone},
+        list_ids={"1": "L1", "2": None},
+    )
+    plan = build_plan(wanted, state, segments=["1", "2"], removal=RemovalPolicy.MIRROR)
+    assert (plan.counts.items, plan.removals, plan.lists_to_ensure) == (
+        45_000,
+        [("1", "gone@example.com")],
+        ["2"],
+    )
+    assert plan_fingerprint(plan) == (
+        "444d2249920f5ffe4a42905df721373e0fadb79390c1db0bbb6ffc20e5709225"
+    )
+
+
 def test_the_fingerprint_is_the_plan_and_nothing_else() -> None:
     members = emails(100)
     state = state_with(members)

@@ -23,6 +23,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from operator import attrgetter
 from typing import Any, NamedTuple, TypeVar
 
@@ -137,10 +138,15 @@ class SyncPlan:
 
     def items(self) -> Iterator[UpsertItem]:
         """Every upsert item in planned order (by email, then segment), across the batches."""
+        yield from self._ordered
+
+    @cached_property
+    def _ordered(self) -> list[UpsertItem]:
+        # Sorted once: the hold gate reads the items twice (its samples, the fingerprint).
         # An email has either one item without a segment or items with distinct segments, so
         # (email, segment) never compares None with text.
         every = (item for batch in self.batches for item in batch)
-        yield from sorted(every, key=_EMAIL_THEN_SEGMENT)
+        return sorted(every, key=_EMAIL_THEN_SEGMENT)
 
 
 def batch_count(n_items: int, max_per_email: int, max_batch: int = MAX_BATCH) -> int:
