@@ -72,9 +72,9 @@ fewer_collections = _WhileAny(_collect_less).held
 """While members are read and planned, collect the youngest generation of cyclic garbage every
 100,000 net allocations instead of every 700. Reading and planning make a few small objects per
 member (the row, the contact, its entry, its items) and keep most of them until the plan is
-sent, so at 700 the collector ran about every hundred members, and each time it cascaded into
-the older generations, which hold everything made so far (under callgrind, reading 100k members
-took 88 s instead of 107 s, and the process made 5 % fewer instructions in all). Reading and
-planning make almost no reference cycles, so no garbage waits longer; sending does (asyncio,
-the HTTP client) and keeps Python's default: there the larger threshold raised the peak RSS by
-40 MB."""
+sent, so at 700 the collector ran about every hundred members, every tenth time it went on to
+the middle generation and, as the heap grew, to the oldest, which holds everything made so far
+(under callgrind, reading 100k members took 88 s instead of 107 s, and the process made 5 %
+fewer instructions in all). Reading and planning make almost no reference cycles, so no garbage
+waits longer; sending does (asyncio, the HTTP client) and keeps Python's default: there the
+larger threshold raised the peak RSS by 40 MB."""
