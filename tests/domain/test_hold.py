@@ -121,8 +121,8 @@ def test_a_first_fill_is_never_held_and_off_never_holds() -> None:
 
 def test_a_plans_fingerprint_never_changes() -> None:
     """An approval keeps the fingerprint of the plan it approved ("Blast-radius hold" in
-    docs/exports.md): a plan's digest must stay what it always was, across chunking, list
-    making, joins and removals."""
+    docs/exports.md): a plan's digest must stay what it always was, for a plan with list making,
+    joins, updates and removals."""
     wanted = [
         Desired(e, "h" if i % 3 else "other", {}, {}, frozenset({"1", "2"} if i % 5 else {"1"}))
         for i, e in enumerate(emails(25_000))

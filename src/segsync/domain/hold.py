@@ -21,7 +21,6 @@ Either threshold may be off (``None``).
 from __future__ import annotations
 
 import hashlib
-import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -263,16 +262,10 @@ def plan_fingerprint(plan: SyncPlan) -> str:
     digest = hashlib.sha256()
     for key in plan.lists_to_ensure:
         digest.update(f"L\x1f{key}\x1e".encode())
-    # The same bytes as one update per item, in chunks: a run's plan has one item per member.
-    items = plan.items()
-    while chunk := [
-        f"I\x1f{item.email}\x1f{item.segment or ''}\x1f{item.payload_hash}\x1e"
-        for item in itertools.islice(items, _FINGERPRINT_CHUNK)
-    ]:
-        digest.update("".join(chunk).encode())
+    for item in plan.items():
+        digest.update(
+            f"I\x1f{item.email}\x1f{item.segment or ''}\x1f{item.payload_hash}\x1e".encode()
+        )
     for segment, email in plan.removals:
         digest.update(f"R\x1f{segment}\x1f{email}\x1e".encode())
     return digest.hexdigest()
-
-
-_FINGERPRINT_CHUNK = 10_000
