@@ -73,11 +73,6 @@ class _Planned:
     target: Target
     key: str
 
-    @property
-    def unchanged(self) -> type | None:
-        """The exact type whose values go out as they are (:data:`_UNCHANGED`)."""
-        return _UNCHANGED.get(self.target.value_type)
-
 
 @dataclass(frozen=True)
 class FieldMapping:
@@ -93,7 +88,7 @@ class FieldMapping:
     _planned: tuple[_Planned, ...] = field(init=False, repr=False, compare=False, default=())
     _fill: tuple[tuple[str, str, bool, type | None, Target], ...] = field(
         init=False, repr=False, compare=False, default=()
-    )
+    )  # _planned as build_contact's loop unpacks it: attribute, key, custom?, type sent as is
     plain: bool = field(init=False, repr=False, compare=False, default=True)
     """Whether every value a contact can carry is text, a whole number or a boolean (no float
     target): its payload hash then needs no check of value types."""
@@ -130,7 +125,13 @@ class FieldMapping:
             planned.append(_Planned(spec, attribute, target, catalogue.write_key(target)))
         object.__setattr__(self, "_planned", tuple(planned))
         fill = tuple(
-            (p.attribute, p.key, p.target.kind != "standard", p.unchanged, p.target)
+            (
+                p.attribute,
+                p.key,
+                p.target.kind != "standard",
+                _UNCHANGED.get(p.target.value_type),
+                p.target,
+            )
             for p in planned
         )
         object.__setattr__(self, "_fill", fill)

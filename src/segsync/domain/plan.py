@@ -283,7 +283,6 @@ def build_plan(
             if segment in fresh or membership not in memberships:
                 new_segments.append(segment)
                 to_add[segment] += 1
-        counts.new_memberships += len(new_segments)
         if changed and not new_segments:
             new_segments.append(None)
         for target in new_segments:
@@ -299,6 +298,7 @@ def build_plan(
             )
     counts.contacts = added + updated + unchanged
     counts.added, counts.updated, counts.unchanged = added, updated, unchanged
+    counts.new_memberships = sum(to_add.values())
     for key, listed in per_list.items():
         listed.members, listed.to_add = members[key], to_add[key]
 
