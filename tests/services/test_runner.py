@@ -31,6 +31,7 @@ from segsync.services.sync.read import read_members
 from segsync.services.sync.switching import (
     SWITCH_INTERVAL,
     YOUNG_COLLECTION_THRESHOLD,
+    fewer_collections,
     quick_thread_switches,
 )
 from segsync.simulator import RunningSimulator
@@ -415,3 +416,18 @@ def test_process_settings_are_held_while_any_run_needs_them() -> None:
     assert sys.getswitchinterval() == SWITCH_INTERVAL  # the second run still goes on
     second.__exit__(None, None, None)
     assert sys.getswitchinterval() == before
+
+
+def test_garbage_collection_switched_off_stays_off_while_members_are_read() -> None:
+    """A process that turned automatic collection off (threshold 0) keeps it off during a run,
+    and gets back exactly what it had."""
+    before = gc.get_threshold()
+    gc.set_threshold(0, *before[1:])
+    try:
+        with fewer_collections():
+            assert gc.get_threshold() == (0, *before[1:])
+        with fewer_collections():
+            gc.set_threshold(*before)  # something else changed it meanwhile: still put back
+        assert gc.get_threshold() == (0, *before[1:])
+    finally:
+        gc.set_threshold(*before)
