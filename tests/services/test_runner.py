@@ -31,8 +31,8 @@ from segsync.services.sync.read import read_members
 from segsync.services.sync.switching import (
     SWITCH_INTERVAL,
     YOUNG_COLLECTION_THRESHOLD,
+    attempt_settings,
     fewer_collections,
-    quick_thread_switches,
 )
 from segsync.simulator import RunningSimulator
 from segsync.storage.repositories.sync import SyncStateRepository
@@ -369,21 +369,25 @@ def test_threads_take_turns_quickly_while_a_run_goes_on_and_as_before_after(
 ) -> None:
     """The GIL switch interval is 0.5 ms during an attempt (its DB thread, reader and event
     loop hand the GIL back and forth at every commit); while members are read and planned, the
-    youngest garbage generation is collected every 100,000 allocations. Afterwards both are as
+    youngest garbage generation is collected every 100,000 allocations, and what the loaded
+    sync state and the read members hold is set apart from the collector. Afterwards all is as
     before."""
     setup(ctx, sim, tmp_path, people(5))
     switch: list[float] = []
     reading_gc: set[tuple[int, ...]] = set()
     planning_gc: list[tuple[int, ...]] = []
+    set_apart: list[int] = []
 
     def planning(*args: Any, **kwargs: Any) -> SyncPlan:
         planning_gc.append(gc.get_threshold())
+        set_apart.append(gc.get_freeze_count())
         return build_plan(*args, **kwargs)
 
     monkeypatch.setattr(engine_module, "build_plan", planning)
 
     def reading(*args: Any) -> MemberScan:
         switch.append(sys.getswitchinterval())
+        set_apart.append(gc.get_freeze_count())
         scan_ctx, segments, mapping, needs_payload, suppressed = args
 
         def needs(*asked: str) -> bool:
@@ -392,7 +396,7 @@ def test_threads_take_turns_quickly_while_a_run_goes_on_and_as_before_after(
 
         return read_members(scan_ctx, segments, mapping, needs, suppressed)
 
-    before = (sys.getswitchinterval(), gc.get_threshold())
+    before = (sys.getswitchinterval(), gc.get_threshold(), gc.get_freeze_count())
     claim = claim_run(ctx, enqueue_run(ctx, "Newsletter").run.id)
     assert claim is not None
     run = execute_claim(ctx, claim, tune=in_process(sim), parts=EngineParts(read=reading))
@@ -402,14 +406,41 @@ def test_threads_take_turns_quickly_while_a_run_goes_on_and_as_before_after(
     during = (YOUNG_COLLECTION_THRESHOLD, *before[1][1:])
     assert reading_gc == {during} != {before[1]}
     assert planning_gc == [during]
-    assert (sys.getswitchinterval(), gc.get_threshold()) == before
+    assert before[2] == 0
+    state_loaded, members_read = set_apart
+    assert 0 < state_loaded < members_read  # set apart after loading, again after reading
+    assert (sys.getswitchinterval(), gc.get_threshold(), gc.get_freeze_count()) == before
+
+
+def test_objects_are_set_apart_only_within_an_attempt_that_owns_the_freezing() -> None:
+    """Outside an attempt (a preview) nothing is set apart; in a process that froze objects
+    itself, an attempt leaves its freezing alone."""
+    assert gc.get_freeze_count() == 0
+    with fewer_collections():
+        kept = [[i] for i in range(100)]
+    assert gc.get_freeze_count() == 0  # no attempt
+    with attempt_settings():
+        with fewer_collections():
+            kept += [[i] for i in range(100)]
+        assert gc.get_freeze_count() >= len(kept)
+    assert gc.get_freeze_count() == 0  # handed back at the attempt's end
+    gc.freeze()
+    try:
+        own = gc.get_freeze_count()
+        with attempt_settings():
+            with fewer_collections():
+                kept += [[i] for i in range(10_000)]
+            assert gc.get_freeze_count() <= own  # not ours to add to (some may have died)
+        assert 0 < gc.get_freeze_count() <= own  # nor to hand back
+    finally:
+        gc.unfreeze()
 
 
 def test_process_settings_are_held_while_any_run_needs_them() -> None:
     """Two runs in one process: the first in sets the GIL switch interval, the last out puts
     back what was there, whatever order they end in."""
     before = sys.getswitchinterval()
-    first, second = quick_thread_switches(), quick_thread_switches()
+    first, second = attempt_settings(), attempt_settings()
     first.__enter__()
     second.__enter__()
     first.__exit__(None, None, None)

@@ -53,7 +53,7 @@ from segsync.services.sync.report import (
 )
 from segsync.services.sync.send import send_batches
 from segsync.services.sync.store import RunStore
-from segsync.services.sync.switching import fewer_collections, quick_thread_switches
+from segsync.services.sync.switching import attempt_settings, fewer_collections
 from segsync.services.sync.tally import Ack, ProgressCallback, Tally
 from segsync.services.sync.target import RunTarget
 from segsync.services.sync.undo import UNDO_KIND, undo_plan
@@ -97,7 +97,7 @@ async def execute(
             owner=owner,
             lease_seconds=parts.lease_seconds,
         )
-        with quick_thread_switches():
+        with attempt_settings():
             async with store:
                 engine = _Engine(ctx, run, target, store, parts, progress, tune, should_yield)
                 outcome = await engine.run()

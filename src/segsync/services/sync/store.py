@@ -29,6 +29,7 @@ from segsync.services.connections.runtime import connection_config, flag_connect
 from segsync.services.context import ServiceContext
 from segsync.services.sync.finish import RunEnd, record_run_end
 from segsync.services.sync.lease import LEASE_SECONDS
+from segsync.services.sync.switching import fewer_collections
 from segsync.services.sync.tally import Snapshot, StateChanges
 from segsync.services.sync.target import RunTarget
 from segsync.storage.repositories.erasures import ErasureRepository
@@ -111,7 +112,7 @@ class RunStore:
         return await self._call(self._sync_state, target)
 
     def _sync_state(self, target: RunTarget) -> SyncStateView:
-        with self.ctx.db.session() as session:
+        with fewer_collections(), self.ctx.db.session() as session:
             sync = SyncStateRepository(session)
             hashes = sync.hashes(self.export_id)
             memberships = sync.membership_keys(self.export_id)
