@@ -14,17 +14,22 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pyarrow as pa
 import pytest
 
 from segsync.destinations.base import ConnectionConfig
+from segsync.domain.mapping import FieldMapping
 from segsync.domain.plan import SyncPlan, build_plan
 from segsync.domain.runs import RunStatus
 from segsync.services import runs
 from segsync.services.context import ServiceContext
+from segsync.services.exports import DataMatching, ExportSettings, create_export
 from segsync.services.privacy.audit import list_events
 from segsync.services.runs.queue import claim_run, enqueue_run
 from segsync.services.runs.worker import execute_claim
 from segsync.services.sync import engine as engine_module
+from segsync.services.sync import read as read_module
+from segsync.services.sync.batch_hash import digests_of
 from segsync.services.sync.clean import MemberScan
 from segsync.services.sync.engine import EngineParts
 from segsync.services.sync.read import read_members
@@ -39,6 +44,7 @@ from segsync.storage.repositories.sync import SyncStateRepository
 from tests.services.runs_support import (
     API_KEY,
     Person,
+    connection_id,
     contacts,
     count,
     ctx,
@@ -103,6 +109,42 @@ def test_changed_attributes_send_updates_only(
     score = contacts(sim)["p201@example.com"]["custom_fields"][0]
     assert score["kind"] == "Score"
     assert score["value"] == 99.5
+
+
+def test_members_hashed_by_the_profile_engine_are_planned_as_python_would(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mapping of text fields only, on the embedded DuckDB profile store: DuckDB hashes the
+    payloads as it reads the members (services/sync/batch_hash.py). A rerun sends nothing, a
+    changed name is one update, and a value DuckDB would write otherwise (a control character)
+    is hashed by Python, so the run after it sends nothing again."""
+    crowd = people(250)
+    setup(ctx, sim, tmp_path, crowd)
+    matching = DataMatching("Email", "FirstName", "LastName")
+    create_export(ctx, ExportSettings("Plain", connection_id(ctx, "Sim"), matching, ["Seg A"]))
+    hashed: list[int] = []
+
+    def spy(batch: pa.RecordBatch, mapping: FieldMapping) -> list[str]:
+        hashed.append(batch.num_rows)
+        return digests_of(batch, mapping)
+
+    monkeypatch.setattr(read_module, "digests_of", spy)
+    first = runs.run_export(ctx, "Plain", tune=in_process(sim))
+    assert (first.counts.added, hashed) == (250, [250])
+    reset_stats(sim)
+
+    again = runs.run_export(ctx, "Plain", tune=in_process(sim))
+    assert (again.counts.unchanged, again.counts.requests) == (250, 1)
+    assert hashed == [250, 250]
+
+    crowd[4] = dataclasses.replace(crowd[4], first="Esc\x1bape")
+    crowd[9] = dataclasses.replace(crowd[9], email=" P10@Example.COM")  # normalised by Python
+    write_profiles(ctx, tmp_path / "people.csv", crowd)
+    changed = runs.run_export(ctx, "Plain", tune=in_process(sim))
+    assert (changed.counts.updated, changed.counts.unchanged) == (1, 249)
+    assert contacts(sim)["p5@example.com"]["FirstName"] == "Esc\x1bape"
+    assert runs.run_export(ctx, "Plain", tune=in_process(sim)).counts.unchanged == 250
+    assert hashed == [250] * 4
 
 
 @pytest.mark.parametrize(("removal", "removed"), [("mirror", 1), ("add-only", 0)])

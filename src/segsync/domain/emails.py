@@ -32,9 +32,16 @@ _MASK = "•••"
 # (a test holds the two together). Anything else goes through the checks, which give the reason.
 _ATOM = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_FAST = re.compile(
-    rf"{_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+(?!\d+\Z)[a-z0-9](?:[a-z0-9-]{{0,61}}[a-z0-9])"
-)
+_TLD = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])"
+_FAST = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+(?!\d+\Z){_TLD}")
+
+
+ASCII_EMAIL = rf"^{_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+{_TLD}$"
+"""The common case for regex engines without look-ahead (RE2, as in Arrow and DuckDB). Text it
+matches whose last label is not all digits (it does not match :data:`NUMERIC_TLD`), with at
+most :data:`MAX_LENGTH` characters and at most :data:`MAX_LOCAL_LENGTH` before the ``@``, is
+a valid email already trimmed and in lower case: :func:`normalise_email` returns it as it is."""
+NUMERIC_TLD = r"\.[0-9]+$"
 
 
 def _local_problem(local: str) -> str | None:

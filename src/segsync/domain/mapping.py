@@ -137,6 +137,12 @@ class FieldMapping:
         object.__setattr__(self, "_fill", fill)
         object.__setattr__(self, "plain", all(p.target.value_type != "float" for p in planned))
 
+    def payload_columns(self) -> list[tuple[str, str, bool, str]]:
+        """``(attribute, key, custom?, value type)`` of every field a contact can carry: the
+        attribute it comes from, its key in the payload (custom fields in write shape), whether
+        it goes under ``custom``, and its target's value type (``"string"``, ``"integer"``…)."""
+        return [(a, key, custom, target.value_type) for a, key, custom, _, target in self._fill]
+
     def targets(self) -> list[tuple[str, str, Target]]:
         """``(label, attribute, target)`` for every mapped field but the email."""
         return [(item.label, item.attribute, item.target) for item in self._planned]

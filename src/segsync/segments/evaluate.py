@@ -81,12 +81,23 @@ def stream_members(
     key: str,
     attributes: Sequence[str],
     batch_size: int = 10_000,
+    computed: tuple[str, str] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Every member with ``key`` and ``attributes``, ordered by key, as Arrow record batches of
-    at most ``batch_size`` rows. Memory stays flat: the engine streams the result."""
+    at most ``batch_size`` rows. Memory stays flat: the engine streams the result.
+
+    ``computed``: one more column, ``(name, SQL expression over those columns)`` in the
+    engine's own dialect, computed by the engine as it reads (the caller knows the engine)."""
     if batch_size <= 0:
         raise InputError(f"the batch size must be positive, got {batch_size}")
     table = members_with_attributes(members, profile, key, attributes)
+    if computed is not None:
+        name, expression = computed
+        column = '"' + name.replace('"', '""') + '"'
+        # A projection of the ordered rows keeps their order in DuckDB, streaming (another
+        # ORDER BY here would hold every row before the first came out).
+        sql = f"SELECT *, {expression} AS {column} FROM _members"  # noqa: S608
+        table = table.alias("_members").sql(sql)
     for batch in _batches(table, batch_size):
         # Some engines hand back larger chunks than asked for; split them.
         for offset in range(0, max(batch.num_rows, 1), batch_size):

@@ -24,9 +24,9 @@ in :attr:`MemberScan.missing`: the read stage reads the winning profile's row ag
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from segsync.domain.emails import email_digest, mask_email, normalise_email
 from segsync.domain.mapping import FieldMapping, build_contact, contact_hash
@@ -112,48 +112,103 @@ class Cleaner:
 
     def row(self, segment: str, row: dict[str, Any]) -> None:
         """One member of ``segment``: the profile key and the mapped attributes."""
+        self._member(segment, row[self.key], row.get(self.mapping.email), row, None, False)
+
+    def hashed(
+        self,
+        segment: str,
+        ids: Sequence[Any],
+        emails: Sequence[object],
+        digests: Sequence[str],
+        ready: Sequence[bool | None],
+    ) -> list[int]:
+        """Members of ``segment`` whose payload hashes were computed already (each row's
+        profile id, raw email and hash, in the order read, and whether the raw email is known
+        to be valid and normalised already): the same decisions as :meth:`row`, without
+        building their contacts. Returns the positions of the rows whose payload the run
+        needs: hand each such row to :meth:`complete`.
+
+        Only for rows whose values all go out as they are (:mod:`.batch_hash`): such a row
+        can never be refused for a value that does not fit."""
+        member = self._member
+        return [
+            i
+            for i, (profile_id, raw, digest, as_is) in enumerate(
+                zip(ids, emails, digests, ready, strict=True)
+            )
+            if member(segment, profile_id, raw, None, digest, as_is)
+        ]
+
+    def complete(self, row: dict[str, Any]) -> None:
+        """The row of a member :meth:`hashed` said needs its payload: build it, and take
+        Python's hash of it (the one the sync state keeps)."""
         profile_id = row[self.key]
+        entry = self.scan.entries[self.email_of[profile_id]]
+        if entry.profile_id == profile_id and not entry.has_payload:  # not merged meanwhile
+            self._give_payload(entry, row, rehash=True)
+
+    def _member(
+        self,
+        segment: str,
+        profile_id: Any,
+        raw: object,
+        row: dict[str, Any] | None,
+        digest: str | None,
+        as_is: bool | None,
+    ) -> bool:
+        """One member: from its ``row`` (its contact is built here), or with its ``digest``
+        only (``row`` None); ``as_is``: its raw email is valid and normalised already. True
+        when the payload of such a digest-only member is needed."""
         if profile_id in self.set_aside:
-            return
+            return False
         known = self.email_of.get(profile_id)
         if known is not None:
-            self._again(segment, known, profile_id, row)
-            return
-        email, reason = normalise_email(row.get(self.mapping.email))
+            return self._again(segment, known, profile_id, row)
+        email, reason = (cast(str, raw), None) if as_is else normalise_email(raw)
         if email is None:
-            self._set_aside_invalid(profile_id, row.get(self.mapping.email), reason)
-            return
+            self._set_aside_invalid(profile_id, raw, reason)
+            return False
         if self.suppressed and email_digest(email) in self.suppressed:
             self.set_aside.add(profile_id)
             self.scan.rejects.append(
                 RejectRecord("forgotten", str(profile_id), None, FORGOTTEN_REASON)
             )
             self.scan.forgotten += 1
-            return
-        try:
-            contact = build_contact(self.mapping, row)
-        except RecordRejected as err:
-            self.set_aside.add(profile_id)
-            self.scan.rejects.append(RejectRecord("rejected", str(profile_id), email, err.message))
-            self.scan.conversion_rejected += 1
-            log.info("profile %s set aside (%s): %s", profile_id, mask_email(email), err.message)
-            return
+            return False
+        contact = None
+        if row is not None:
+            try:
+                contact = build_contact(self.mapping, row)
+            except RecordRejected as err:
+                self.set_aside.add(profile_id)
+                self.scan.rejects.append(
+                    RejectRecord("rejected", str(profile_id), email, err.message)
+                )
+                self.scan.conversion_rejected += 1
+                log.info(
+                    "profile %s set aside (%s): %s", profile_id, mask_email(email), err.message
+                )
+                return False
+            digest = contact_hash(self.mapping, contact)
+        assert digest is not None
         self.email_of[profile_id] = email
-        digest = contact_hash(self.mapping, contact)
         current = self.scan.entries.get(email)
         if current is not None and current.profile_id < profile_id:
             self._merge(segment, email, current)  # the lower profile id keeps the fields
-            return
-        segments = {segment} if current is None else {segment, *current.segments}
-        keep = any(self.needs_payload(email, digest, s) for s in segments)
-        self.scan.entries[email] = _Entry(
-            profile_id,
-            digest,
-            contact.fields if keep else _EMPTY,
-            contact.custom if keep else _EMPTY,
-            segments,
-            keep,
-        )
+            return False
+        if current is None:
+            segments = {segment}
+            keep = self.needs_payload(email, digest, segment)
+        else:
+            segments = {segment, *current.segments}
+            keep = any(self.needs_payload(email, digest, s) for s in segments)
+        if keep and contact is not None:
+            self.scan.entries[email] = _Entry(
+                profile_id, digest, contact.fields, contact.custom, segments, True
+            )
+            return False
+        self.scan.entries[email] = _Entry(profile_id, digest, _EMPTY, _EMPTY, segments, False)
+        return keep
 
     def _merge(self, segment: str, email: str, entry: _Entry) -> None:
         """A member of ``segment`` whose email belongs to ``entry`` (a lower profile id)."""
@@ -170,16 +225,25 @@ class Cleaner:
         )
         self.scan.invalid += 1
 
-    def _again(self, segment: str, email: str, profile_id: Any, row: dict[str, Any]) -> None:
-        """A profile already seen in an earlier segment."""
+    def _again(self, segment: str, email: str, profile_id: Any, row: dict[str, Any] | None) -> bool:
+        """A profile already seen in an earlier segment (True: a digest-only member's payload
+        is needed now)."""
         entry = self.scan.entries[email]
         if entry.profile_id != profile_id:
             self._merge(segment, email, entry)  # it gave its email to a lower profile id
-            return
+            return False
         entry.segments.add(segment)
         if not entry.has_payload and self.needs_payload(email, entry.payload_hash, segment):
-            contact = build_contact(self.mapping, row)  # the same row: it built before
-            entry.fields, entry.custom, entry.has_payload = contact.fields, contact.custom, True
+            if row is None:
+                return True
+            self._give_payload(entry, row)  # the same row: it built before
+        return False
+
+    def _give_payload(self, entry: _Entry, row: dict[str, Any], *, rehash: bool = False) -> None:
+        contact = build_contact(self.mapping, row)
+        entry.fields, entry.custom, entry.has_payload = contact.fields, contact.custom, True
+        if rehash:
+            entry.payload_hash = contact_hash(self.mapping, contact)
 
     def fill(self, row: dict[str, Any]) -> None:
         """The row of a winning profile whose payload is missing (read again by id)."""
@@ -187,8 +251,7 @@ class Cleaner:
         entry = None if email is None else self.scan.entries.get(email)
         if entry is None or entry.has_payload or entry.profile_id != row[self.key]:
             return
-        contact = build_contact(self.mapping, row)  # it built when it was first read
-        entry.fields, entry.custom, entry.has_payload = contact.fields, contact.custom, True
+        self._give_payload(entry, row)  # it built when it was first read
 
     def finish(self) -> MemberScan:
         """Count the merged profiles and return the scan; the cleaner is spent afterwards.

@@ -1,0 +1,117 @@
+"""Payload hashes of member rows computed by the profile engine (DuckDB) as it reads them,
+instead of one Python contact at a time (the read stage's fast path; :mod:`.read` decides when
+to use it), and emails checked for a whole batch at once.
+
+Every run hashes every member's payload to tell unchanged contacts from changed ones. When each
+mapped attribute's column already holds what its target sends as it is — text for a text
+field, a whole number (at most 64 bits) for an integer field, a boolean for a boolean field —
+the payload is nothing but those values under their keys, empty ones left out, and its
+canonical JSON (:func:`segsync.domain.payload.canonical_json`: ``{"custom": …, "fields": …}``,
+sorted keys, no spaces, non-ASCII as it is) can be written by SQL: each non-empty value is
+``to_json`` of the column after its key, joined with commas, keys in the order Python sorts
+them; DuckDB takes its SHA-256 in the query that reads the members.
+
+Such a hash is only ever compared with hashes Python made. If the two forms ever wrote a
+payload differently, the contact would look changed and take the Python path (built, hashed
+and planned as before), never the other way: SQL writes a payload's text only as Python does
+(held together by tests/services/sync/test_batch_hash.py for every kind of value), so a hash
+equal to a stored one means the same payload. DuckDB's ``to_json`` writes nine control
+characters' escapes in capitals (``\\u001B`` where orjson, like the standard library, writes
+``\\u001b``): a row with text holding one gets no hash from SQL, and Python hashes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import ibis
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from segsync.domain.emails import ASCII_EMAIL, MAX_LENGTH, MAX_LOCAL_LENGTH, NUMERIC_TLD
+from segsync.domain.mapping import FieldMapping, build_contact, contact_hash
+
+DIGEST_COLUMN = "__segsync_payload_sha256"
+_CAPITAL_ESCAPES = r"[\x0b\x0e\x0f\x1a-\x1f]"
+_LENGTHS = (rf"^.{{1,{MAX_LENGTH}}}$", rf"^[^@]{{1,{MAX_LOCAL_LENGTH}}}@")
+"""At most :data:`MAX_LENGTH` characters, at most :data:`MAX_LOCAL_LENGTH` before the ``@``."""
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _members(parts: list[str]) -> str:
+    return f"concat_ws(',', {', '.join(parts)})" if parts else "''"
+
+
+def _fits(kind: str, type_name: str) -> bool:
+    """Whether values of a column of this type (Ibis's name: ``string``, ``int64``…) go out
+    unchanged to a ``kind`` target, as ``build_contact`` sends ``str``, ``int`` and ``bool``."""
+    if kind == "string":
+        return type_name == "string"
+    if kind == "integer":  # 64-bit unsigned values beyond the signed range are left to Python
+        return type_name in {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32"}
+    return kind == "boolean" and type_name == "boolean"
+
+
+def column_types(schema: ibis.Schema) -> dict[str, str]:
+    """Each column's Ibis type name without nullability (``string``, ``int64``…), as
+    :func:`digest_sql` takes them."""
+    return {name: str(dtype.copy(nullable=True)) for name, dtype in schema.items()}
+
+
+def digest_sql(mapping: FieldMapping, column_types: Mapping[str, str]) -> str | None:
+    """The DuckDB expression of each member row's payload hash for ``mapping`` over the
+    attribute columns (``column_types``: attribute → Ibis type name, without nullability),
+    NULL for a row Python must hash; ``None`` when some mapped column's values do not go out as
+    they are (then Python hashes every row)."""
+    columns = mapping.payload_columns()
+    if not all(_fits(kind, column_types.get(name, "")) for name, _, _, kind in columns):
+        return None
+    sections: dict[bool, list[str]] = {True: [], False: []}
+    for attribute, key, custom, _ in sorted(columns, key=lambda c: c[1]):
+        label = _literal(orjson.dumps(key).decode() + ":")  # "Key": as JSON writes it
+        sections[custom].append(f"{label} || to_json({_quoted(attribute)})")
+    text = (
+        f"""concat('{{"custom":{{', {_members(sections[True])}, """
+        f"""'}},"fields":{{', {_members(sections[False])}, '}}}}')"""
+    )
+    texts = dict.fromkeys(name for name, _, _, kind in columns if kind == "string")
+    rare = " OR ".join(f"regexp_matches({_quoted(c)}, '{_CAPITAL_ESCAPES}')" for c in texts)
+    return f"CASE WHEN {rare} THEN NULL ELSE sha256({text}) END" if rare else f"sha256({text})"
+
+
+def digests_of(batch: pa.RecordBatch, mapping: FieldMapping) -> list[str]:
+    """The payload hashes of a batch read with :func:`digest_sql` as :data:`DIGEST_COLUMN`,
+    Python's for the rows SQL left NULL."""
+    digests: list[str | None] = batch.column(DIGEST_COLUMN).to_pylist()
+    for i, digest in enumerate(digests):
+        if digest is None:
+            row = batch.slice(i, 1).to_pylist()[0]
+            digests[i] = contact_hash(mapping, build_contact(mapping, row))
+    done: list[str] = digests  # type: ignore[assignment]  # every None was replaced
+    return done
+
+
+def emails_as_they_are(emails: pa.Array) -> list[bool | None]:
+    """For each raw email, whether it is valid and already normalised (trimmed, lower case),
+    so that :func:`~segsync.domain.emails.normalise_email` would return it as it is: the common
+    ASCII form (:data:`~segsync.domain.emails.ASCII_EMAIL`) checked by Arrow for the whole
+    batch. False or None (no email) says only "ask Python", which gives the email or the reason.
+
+    Only Arrow arrays and patterns go in: turning a Python value into an Arrow scalar would
+    import pandas (a quarter of a second and some 50 MB), which a run never needs otherwise."""
+    if not (pa.types.is_string(emails.type) or pa.types.is_large_string(emails.type)):
+        return [False] * len(emails)
+    fits = pc.match_substring_regex(emails, ASCII_EMAIL)
+    for limit in _LENGTHS:
+        fits = pc.and_(fits, pc.match_substring_regex(emails, limit))
+    fits = pc.and_(fits, pc.invert(pc.match_substring_regex(emails, NUMERIC_TLD)))
+    ready: list[bool | None] = fits.to_pylist()
+    return ready
