@@ -106,7 +106,7 @@ def emails_as_they_are(emails: pa.Array) -> list[bool | None]:
     batch. False or None (no email) says only "ask Python", which gives the email or the reason.
 
     Only Arrow arrays and patterns go in: turning a Python value into an Arrow scalar would
-    import pandas (a quarter of a second and some 50 MB), which a run never needs otherwise."""
+    import pandas (a quarter of a second and some 40 MB), which a run never needs otherwise."""
     if not (pa.types.is_string(emails.type) or pa.types.is_large_string(emails.type)):
         return [False] * len(emails)
     fits = pc.match_substring_regex(emails, ASCII_EMAIL)

@@ -10,6 +10,7 @@ caller had it open already.
 from __future__ import annotations
 
 import logging
+from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -93,6 +94,14 @@ def scan_members(
     return scan
 
 
+def _positions(wanted: list[int]) -> pa.Array:
+    """Row positions as an Arrow array, made from their bytes: pyarrow turns any Python
+    sequence into Arrow by first importing pandas (if installed) to ask whether it is one of
+    its types — a quarter of a second and 40 MB that a run would not need otherwise."""
+    data = pa.py_buffer(array("q", wanted).tobytes())
+    return pa.Array.from_buffers(pa.int64(), len(wanted), [None, data])
+
+
 class _Hashing:
     """How each batch of members reaches the cleaner: hashed by the profile engine with only
     the rows whose payload the run needs made into Python objects (:mod:`.batch_hash`), or
@@ -101,8 +110,8 @@ class _Hashing:
     The first is the fast path when the engine is DuckDB (the embedded default), the mapped
     columns go out as they are and most members are unchanged (a rerun). When most rows need
     their payload anyway (a first run) it would build them all after hashing them in SQL, so
-    once a batch in which more than half did has been read, the next segments take the
-    second."""
+    once a batch in which more than half did has been read, the rest of the read takes the
+    second (the engine may still hash the rest of that segment; the hashes go unused)."""
 
     def __init__(self, mapping: FieldMapping, profile: ir.Table, key: str) -> None:
         self.mapping = mapping
@@ -116,7 +125,7 @@ class _Hashing:
             self.sql = None if expression is None else (DIGEST_COLUMN, expression)
 
     def clean(self, cleaner: Cleaner, segment: str, batch: pa.RecordBatch) -> None:
-        if DIGEST_COLUMN not in batch.schema.names:
+        if self.sql is None or DIGEST_COLUMN not in batch.schema.names:
             for row in batch.to_pylist():
                 cleaner.row(segment, row)
             return
@@ -126,7 +135,7 @@ class _Hashing:
         emails = raw.to_pylist()
         wanted = cleaner.hashed(segment, ids, emails, digests, emails_as_they_are(raw))
         if wanted:
-            for row in batch.take(wanted).to_pylist():
+            for row in batch.take(_positions(wanted)).to_pylist():
                 cleaner.complete(row)
         if 2 * len(wanted) > batch.num_rows:
             self.sql = None
