@@ -25,6 +25,7 @@ from segsync.services.context import ServiceContext
 from segsync.services.profiles.manage import catalog
 from segsync.services.sync.batch_hash import (
     DIGEST_COLUMN,
+    column_types,
     digest_sql,
     digests_of,
     emails_as_they_are,
@@ -118,10 +119,7 @@ class _Hashing:
         self.key = key
         self.sql: tuple[str, str] | None = None
         if profile._find_backend().name == "duckdb" and DIGEST_COLUMN not in profile.columns:
-            types = {
-                name: str(dtype.copy(nullable=True)) for name, dtype in profile.schema().items()
-            }
-            expression = digest_sql(mapping, types)
+            expression = digest_sql(mapping, column_types(profile.schema()))
             self.sql = None if expression is None else (DIGEST_COLUMN, expression)
 
     def clean(self, cleaner: Cleaner, segment: str, batch: pa.RecordBatch) -> None:
