@@ -27,6 +27,7 @@ from segsync.profiles.readers import (
     sniff_delimiter,
 )
 from segsync.profiles.sniff import check_content, check_csv
+from segsync.profiles.sql import quote_identifier as _quote
 from segsync.profiles.staging import EXAMPLES, stage_batches
 
 if TYPE_CHECKING:
@@ -49,12 +50,6 @@ class ImportResult:
 
 def staging_name(table: str) -> str:
     return f"_segsync_staging_{table}"
-
-
-def _quote(name: str) -> str:
-    """Quote an identifier. Only quoted identifiers are ever put into SQL text here (the S608
-    waivers below); values travel as parameters."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _duckdb_message(err: Exception) -> str:

@@ -16,6 +16,8 @@ import ibis
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
+from segsync.profiles.sql import quote_identifier as _quote
+
 _COPYABLE = (
     pa.types.is_boolean,
     pa.types.is_integer,
@@ -33,10 +35,6 @@ def copyable(schema: pa.Schema) -> bool:
     """Whether every column has a type COPY's CSV format carries without loss (no lists,
     structs or binary: those go through Ibis's inserts)."""
     return all(any(test(f.type) for test in _COPYABLE) for f in schema)
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def copy_tables(backend: Any, tables: Iterable[pa.Table], staging: str) -> bool:

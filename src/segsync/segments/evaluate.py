@@ -20,6 +20,7 @@ from segsync.domain.catalog import AttrType
 from segsync.domain.names import did_you_mean
 from segsync.errors import InputError
 from segsync.profiles import spark
+from segsync.profiles.sql import quote_identifier
 from segsync.segments.compiler import profile_rows
 
 PREVIEW_LIMIT = 100
@@ -93,7 +94,7 @@ def stream_members(
     table = members_with_attributes(members, profile, key, attributes)
     if computed is not None:
         name, expression = computed
-        column = '"' + name.replace('"', '""') + '"'
+        column = quote_identifier(name)
         # A projection of the ordered rows keeps their order in DuckDB, streaming (another
         # ORDER BY here would hold every row before the first came out).
         sql = f"SELECT *, {expression} AS {column} FROM _members"  # noqa: S608

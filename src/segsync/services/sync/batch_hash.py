@@ -31,15 +31,12 @@ import pyarrow.compute as pc
 
 from segsync.domain.emails import ASCII_EMAIL, MAX_LENGTH, MAX_LOCAL_LENGTH, NUMERIC_TLD
 from segsync.domain.mapping import FieldMapping, build_contact, contact_hash
+from segsync.profiles.sql import quote_identifier
 
 DIGEST_COLUMN = "__segsync_payload_sha256"
 _CAPITAL_ESCAPES = r"[\x0b\x0e\x0f\x1a-\x1f]"
 _LENGTHS = (rf"^.{{1,{MAX_LENGTH}}}$", rf"^[^@]{{1,{MAX_LOCAL_LENGTH}}}@")
 """At most :data:`MAX_LENGTH` characters, at most :data:`MAX_LOCAL_LENGTH` before the ``@``."""
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _literal(text: str) -> str:
@@ -77,26 +74,30 @@ def digest_sql(mapping: FieldMapping, column_types: Mapping[str, str]) -> str | 
     sections: dict[bool, list[str]] = {True: [], False: []}
     for attribute, key, custom, _ in sorted(columns, key=lambda c: c[1]):
         label = _literal(orjson.dumps(key).decode() + ":")  # "Key": as JSON writes it
-        sections[custom].append(f"{label} || to_json({_quoted(attribute)})")
+        sections[custom].append(f"{label} || to_json({quote_identifier(attribute)})")
     text = (
         f"""concat('{{"custom":{{', {_members(sections[True])}, """
         f"""'}},"fields":{{', {_members(sections[False])}, '}}}}')"""
     )
     texts = dict.fromkeys(name for name, _, _, kind in columns if kind == "string")
-    rare = " OR ".join(f"regexp_matches({_quoted(c)}, '{_CAPITAL_ESCAPES}')" for c in texts)
+    rare = " OR ".join(
+        f"regexp_matches({quote_identifier(c)}, '{_CAPITAL_ESCAPES}')" for c in texts
+    )
     return f"CASE WHEN {rare} THEN NULL ELSE sha256({text}) END" if rare else f"sha256({text})"
 
 
 def digests_of(batch: pa.RecordBatch, mapping: FieldMapping) -> list[str]:
     """The payload hashes of a batch read with :func:`digest_sql` as :data:`DIGEST_COLUMN`,
     Python's for the rows SQL left NULL."""
-    digests: list[str | None] = batch.column(DIGEST_COLUMN).to_pylist()
-    for i, digest in enumerate(digests):
-        if digest is None:
-            row = batch.slice(i, 1).to_pylist()[0]
-            digests[i] = contact_hash(mapping, build_contact(mapping, row))
-    done: list[str] = digests  # type: ignore[assignment]  # every None was replaced
-    return done
+    return [
+        digest if digest is not None else _python_digest(batch, i, mapping)
+        for i, digest in enumerate(batch.column(DIGEST_COLUMN).to_pylist())
+    ]
+
+
+def _python_digest(batch: pa.RecordBatch, i: int, mapping: FieldMapping) -> str:
+    row = batch.slice(i, 1).to_pylist()[0]
+    return contact_hash(mapping, build_contact(mapping, row))
 
 
 def emails_as_they_are(emails: pa.Array) -> list[bool | None]:
