@@ -5,17 +5,22 @@ left to Python. The clean stage decides the same from such hashes as from whole 
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 import duckdb
 import ibis
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from segsync.destinations.autopilot.fields import AUTOPILOT_FIELDS
 from segsync.domain.emails import normalise_email
 from segsync.domain.mapping import FieldMapping, build_contact, contact_hash
+from segsync.services.context import ServiceContext
+from segsync.services.profiles import load_sample
+from segsync.services.sync import read as read_module
 from segsync.services.sync.batch_hash import (
     DIGEST_COLUMN,
     column_types,
@@ -228,3 +233,26 @@ def test_common_emails_are_taken_as_they_are_and_the_rest_asks_python() -> None:
            "x" * 65 + "@e.com", "zoë@example.com", None, ""]  # fmt: skip
     assert emails_as_they_are(pa.array(raw)) == [True] * 4 + [False] * 6 + [None, False]
     assert emails_as_they_are(pa.array([1, 2])) == [False, False]  # not text
+
+
+def test_a_read_that_needs_most_payloads_leaves_the_sql_hashes_after_one_batch(
+    service_context: ServiceContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first run needs every payload: after the first batch the read builds rows in Python
+    instead of hashing in SQL and then building them all; the contacts are the same."""
+    load_sample(service_context, profiles=300, seed=5)
+    everyone = {"attribute": "CustomerId", "op": "greater_or_equal", "value": 0}
+    text = json.dumps({"name": "All", "rules": [{"conditions": {"all": [everyone]}}]})
+    segments = [read_module.SegmentSource("1", "All", text)]
+    mapping = FieldMapping(email="Email", first_name="FirstName", catalogue=AUTOPILOT_FIELDS)
+    hashed: list[int] = []
+
+    def spy(batch: pa.RecordBatch, of: FieldMapping) -> list[str]:
+        hashed.append(batch.num_rows)
+        return digests_of(batch, of)
+
+    monkeypatch.setattr(read_module, "digests_of", spy)
+    scan = read_module.scan_members(service_context, segments, mapping, batch_size=100)
+    assert hashed == [100]  # the first batch only
+    assert scan.members == 300
+    assert all(entry.has_payload for entry in scan.entries.values())
