@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.utils
-import ipaddress
 import json
 import re
 import socket
@@ -21,10 +20,6 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from segsync.domain.notices import Notice, NoticeKind
 from segsync.errors import FatalError, InputError, RetriableError
@@ -35,6 +30,7 @@ from segsync.services.notifications.channels import (
     verify_signature,
 )
 from segsync.settings import Settings
+from tests.tls_support import self_signed
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 SECRET = "whsec-test-1234"
@@ -151,37 +147,6 @@ def test_an_unreachable_smtp_server_is_retriable() -> None:
     channel = SmtpChannel("127.0.0.1", free_port(), "s@example.org", ["ops@example.org"])
     with pytest.raises(RetriableError, match=r"the SMTP server 127\.0\.0\.1:\d+ could not be"):
         channel.send(NOTICE)
-
-
-def self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
 
 
 def test_starttls_then_login_with_a_verified_certificate(tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ from segsync.destinations.retry import (
     is_retriable_status,
     parse_retry_after,
 )
+from segsync.destinations.wire import default_transport
 from segsync.domain.untrusted import api_key_problem, clip
 from segsync.errors import AuthenticationFailed, FatalError, InputError, RateLimited, RetriableError
 
@@ -96,7 +97,7 @@ class AutopilotClient:
             self._http = httpx.AsyncClient(
                 base_url=config.base_url,
                 headers={API_KEY_HEADER: config.api_key.strip(), "Accept": "application/json"},
-                transport=config.transport,
+                transport=config.transport or default_transport(max(config.max_in_flight, 2)),
                 timeout=config.timeout,
                 limits=httpx.Limits(max_connections=max(config.max_in_flight, 2)),
             )

@@ -25,6 +25,7 @@ from segsync.destinations.autopilot.client import (
 from segsync.destinations.autopilot.client import AutopilotClient, Reply
 from segsync.destinations.autopilot.client import unexpected as worded_for_autopilot
 from segsync.destinations.base import ConnectionConfig
+from segsync.destinations.wire import default_transport
 from segsync.errors import FatalError, InputError, SegsyncError
 
 API_KEY_HEADER = "X-Api-Key"
@@ -79,8 +80,11 @@ class OrttoClient(AutopilotClient):
     def __init__(self, config: ConnectionConfig) -> None:
         if not config.api_key.strip():
             raise InputError("the Ortto API key is empty; enter the key of the connection")
-        inner = config.transport or httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(max_connections=max(config.max_in_flight, 2))
+        connections = max(config.max_in_flight, 2)
+        inner = (
+            config.transport
+            or default_transport(connections)
+            or httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=connections))
         )
         try:
             super().__init__(replace(config, transport=OrttoAnswers(inner)))
