@@ -335,6 +335,59 @@ def test_state_converges_even_when_a_run_is_interrupted(
     assert plan(after, state).is_empty
 
 
+@given(
+    before=populations(),
+    after=populations(),
+    crash_after=st.integers(min_value=0, max_value=5),
+    missing_list=st.sampled_from([None, *SEGMENTS]),
+    policy=st.sampled_from(list(RemovalPolicy)),
+)
+@settings(max_examples=examples(200), deadline=None)
+def test_settled_contacts_plan_as_if_they_were_desired(
+    before: list[Desired],
+    after: list[Desired],
+    crash_after: int,
+    missing_list: str | None,
+    policy: RemovalPolicy,
+) -> None:
+    """What a rerun hands the plan apart: contacts unchanged against the state with every list
+    existing and every membership acknowledged need no Desired of their own."""
+    state = state_after(plan_of(before, segments=SEGMENTS), SyncStateView())
+    partly = plan_of(after, state, segments=SEGMENTS)
+    state = state_after(partly, state, batches=crash_after)  # some of it, no removals
+    if missing_list is not None:  # a list deleted by hand
+        state = SyncStateView(
+            state.hashes, state.memberships, {**state.list_ids, missing_list: None}
+        )
+
+    def is_settled(contact: Desired) -> bool:
+        return not any(
+            state.needs(contact.email, contact.payload_hash, s) for s in contact.segments
+        )
+
+    whole = build_plan(after, state, segments=SEGMENTS, removal=policy)
+    apart = build_plan(
+        [c for c in after if not is_settled(c)],
+        state,
+        segments=SEGMENTS,
+        removal=policy,
+        settled=[(c.email, c.segments) for c in after if is_settled(c)],
+    )
+    assert apart.batches == whole.batches
+    assert apart.removals == whole.removals
+    assert apart.counts == whole.counts
+    assert apart.per_list == whole.per_list
+    assert apart.lists_to_ensure == whole.lists_to_ensure
+
+
+def test_a_settled_contact_in_an_unknown_segment_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match=r"settled contact 'a@x\.io' is in unknown segment 'zz'"):
+        build_plan(
+            [], SyncStateView(), segments=["s1"], removal=RemovalPolicy.MIRROR,
+            settled=[("a@x.io", {"zz"})],
+        )  # fmt: skip
+
+
 def test_rejected_contacts_are_not_recorded_as_sent() -> None:
     batch = [
         UpsertItem("a@x.io", {}, {}, "s1", "ha"),

@@ -80,6 +80,17 @@ class SyncStateView:
     list_ids: Mapping[str, str | None] = field(default_factory=dict)
     pending: AbstractSet[tuple[str, str]] = field(default_factory=frozenset)
 
+    def needs(self, email: str, payload_hash: str, segment: str) -> bool:
+        """Whether :func:`build_plan` against this state may give a contact with this payload
+        hash an item for ``segment``: it is new or changed, the segment's list does not exist,
+        or its membership is not acknowledged. A contact for which this is False in every one
+        of its segments is *settled* (``build_plan``'s ``settled``)."""
+        return (
+            self.hashes.get(email) != payload_hash
+            or self.list_ids.get(segment) is None
+            or (segment, email) not in self.memberships
+        )
+
 
 class UpsertItem(NamedTuple):
     """One contact object to send: the full payload, plus the list of ``segment`` if not None."""
@@ -222,8 +233,16 @@ def build_plan(
     segments: Collection[str],
     removal: RemovalPolicy,
     max_batch: int = MAX_BATCH,
+    settled: Iterable[tuple[str, Collection[str]]] = (),
 ) -> SyncPlan:
     """Diff ``desired`` (consumed once; emails distinct and normalised) with ``state``.
+
+    ``settled``: ``(email, segment keys)`` of more contacts for which ``state.needs`` is False
+    in every segment — the same payload hash, every one of their segments' lists existing and
+    their membership of each acknowledged. They need no item: they are counted as
+    unchanged list members and their memberships are kept, without building a
+    :class:`Desired` for each (on a rerun that is nearly everyone). Their emails must be
+    distinct from each other and from ``desired``'s (not checked).
 
     ``segments`` are the export's segment keys. A segment whose list does not exist yet (no id in
     ``state.list_ids``) is in ``lists_to_ensure``, and any memberships the state still holds for it
@@ -296,6 +315,14 @@ def build_plan(
                     contact.profile_id,
                 )
             )
+    for email, keys in settled:
+        unchanged += 1
+        for segment in keys:
+            if segment not in members:
+                raise ValueError(f"settled contact {email!r} is in unknown segment {segment!r}")
+            members[segment] += 1
+            if remaining:
+                remaining.discard((segment, email))
     counts.contacts = added + updated + unchanged
     counts.added, counts.updated, counts.unchanged = added, updated, unchanged
     counts.new_memberships = sum(to_add.values())

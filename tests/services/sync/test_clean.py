@@ -120,3 +120,19 @@ def test_payloads_are_kept_only_where_the_run_may_send_them() -> None:
     assert by_email["b@example.com"].fields == {"FirstName": "Ann"}  # new on list 2
     assert by_email["a@example.com"].payload_hash == by_email["b@example.com"].payload_hash
     assert asked == [("a@example.com", "1"), ("b@example.com", "1"), ("b@example.com", "2")]
+
+
+def test_contacts_needing_nothing_are_handed_to_the_plan_apart() -> None:
+    """A contact whose payload ``needs_payload`` refused for every segment is settled: the plan
+    gets its email and segments only; one needing its payload for any segment is desired."""
+    wanted = {("b@example.com", "2")}
+    cleaner = Cleaner(MAPPING, "id", lambda email, _h, segment: (email, segment) in wanted)
+    cleaner.row("1", row(1, "a@example.com"))
+    cleaner.row("1", row(2, "b@example.com"))
+    cleaner.row("2", row(2, "b@example.com"))
+    cleaner.row("2", row(3, "c@example.com", first="Cy"))
+    scan = cleaner.finish()
+    assert [c.email for c in scan.desired(settled_apart=True)] == ["b@example.com"]
+    assert sorted(scan.settled()) == [("a@example.com", {"1"}), ("c@example.com", {"2"})]
+    assert [c.email for c in scan.desired()] == ["a@example.com", "b@example.com", "c@example.com"]
+    assert list(Cleaner(MAPPING, "id").finish().settled()) == []

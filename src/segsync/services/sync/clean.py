@@ -79,9 +79,12 @@ class MemberScan:
         """Distinct valid emails (what the contract limit is compared with, X3)."""
         return len(self.entries)
 
-    def desired(self) -> Iterator[Desired]:
-        """The entries as :class:`Desired` contacts, for :func:`segsync.domain.plan.build_plan`."""
+    def desired(self, *, settled_apart: bool = False) -> Iterator[Desired]:
+        """The entries as :class:`Desired` contacts, for :func:`segsync.domain.plan.build_plan`;
+        with ``settled_apart``, only those with a payload (the rest are :meth:`settled`)."""
         for email, entry in self.entries.items():
+            if settled_apart and not entry.has_payload:
+                continue
             yield Desired(
                 email=email,
                 payload_hash=entry.payload_hash,
@@ -90,6 +93,15 @@ class MemberScan:
                 segments=frozenset(entry.segments),
                 profile_id=str(entry.profile_id),
             )
+
+    def settled(self) -> Iterator[tuple[str, set[str]]]:
+        """``(email, segment keys)`` of the entries without a payload: ``needs_payload`` said
+        no for every one of their segments, so the plan has nothing to send them (the same
+        state; ``settled`` of :func:`~segsync.domain.plan.build_plan`). A scan read without
+        ``needs_payload`` has none."""
+        for email, entry in self.entries.items():
+            if not entry.has_payload:
+                yield email, entry.segments
 
 
 class Cleaner:

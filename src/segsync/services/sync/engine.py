@@ -242,16 +242,8 @@ class _Engine:
         target = self.target
         suppressed = await self.store.suppressed()
         self.emit("reading")
-
-        def needs_payload(email: str, digest: str, segment: str) -> bool:
-            return (
-                state.hashes.get(email) != digest
-                or state.list_ids.get(segment) is None
-                or (segment, email) not in state.memberships
-            )
-
         scan = await asyncio.to_thread(
-            self.parts.read, self.ctx, target.segments, target.mapping, needs_payload, suppressed
+            self.parts.read, self.ctx, target.segments, target.mapping, state.needs, suppressed
         )
         self.tally.read(
             members=scan.members,
@@ -273,11 +265,12 @@ class _Engine:
     async def _plan(self, scan: MemberScan, state: SyncStateView) -> SyncPlan:
         with fewer_collections():  # a few objects per member, as in reading
             plan = build_plan(
-                scan.desired(),
+                scan.desired(settled_apart=True),
                 state,
                 segments=[s.key for s in self.target.segments],
                 removal=self.target.removal,
                 max_batch=capabilities(self.target.connection_type).max_batch_size,
+                settled=scan.settled(),
             )
         return await self._planned(plan, state)
 
