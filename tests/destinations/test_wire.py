@@ -169,6 +169,36 @@ async def test_an_answer_without_a_body_completes_at_its_head(client_for) -> Non
     assert server.connections == 1
 
 
+async def test_an_informational_answer_is_followed_by_the_real_one(client_for) -> None:  # type: ignore[no-untyped-def]
+    hints = b"HTTP/1.1 103 Early Hints\r\nlink: </style.css>\r\n\r\n"
+    client, _ = await client_for(answering(hints + ok(b"the answer", b"x-real: yes"), ok(b"next")))
+    answer = await client.get("/")
+    assert (answer.status_code, answer.content) == (200, b"the answer")
+    assert answer.headers["x-real"] == "yes"
+    assert "link" not in answer.headers
+    assert (await client.get("/")).content == b"next"
+
+
+async def test_a_connection_the_server_speaks_on_unasked_is_not_reused(client_for) -> None:  # type: ignore[no-untyped-def]
+    said = asyncio.Event()
+
+    async def then_time_out(reader: Reader, writer: Writer) -> None:
+        await answering(ok(b"first"))(reader, writer)
+        writer.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n\r\n")
+        await writer.drain()
+        said.set()
+        await answering(ok(b"never read"))(reader, writer)
+
+    client, server = await client_for(then_time_out)
+    assert (await client.get("/")).content == b"first"
+    await said.wait()
+    for _ in range(20):  # let the loop read what the server said
+        await asyncio.sleep(0)
+    second = await client.get("/")
+    assert (second.status_code, second.content) == (200, b"first")  # a new connection's answer
+    assert server.connections == 2
+
+
 async def test_connection_close_is_honoured(client_for) -> None:  # type: ignore[no-untyped-def]
     client, server = await client_for(answering(ok(b"once", b"connection: close")))
     assert (await client.get("/")).content == b"once"

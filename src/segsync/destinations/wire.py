@@ -61,6 +61,7 @@ class _Answer(asyncio.Protocol):
         self.complete = False
         self.head_only = False
         self.keep_alive = False
+        self.status = 0
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
@@ -69,6 +70,9 @@ class _Answer(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
+        if self.waiter is None or self.waiter.done():
+            self.close()  # nothing was asked: an idle connection the server gave up (a 408)
+            return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
@@ -83,8 +87,7 @@ class _Answer(asyncio.Protocol):
         if self.waiter is None or self.waiter.done():
             return
         if self.headers_done and not self._length_known():
-            self.complete = True  # an answer delimited by the end of the connection
-            self.waiter.set_result(None)
+            self._done()  # an answer delimited by the end of the connection
             return
         if self.headers_done:
             failure: Exception = httpx.ReadError("the connection closed in the middle of an answer")
@@ -96,21 +99,36 @@ class _Answer(asyncio.Protocol):
 
     # -- httptools callbacks ---------------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        if self.complete:  # more than the one answer asked for: never use this connection again
+            self.keep_alive = False
+
     def on_status(self, status: bytes) -> None:
-        self.reason += status
+        if not self.complete:
+            self.reason += status
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
+        if not self.complete:
+            self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        if self.complete:
+            return
         self.headers_done = True
         if self.head_only or self.parser.get_status_code() in (204, 304):
             self._done()
 
     def on_body(self, body: bytes) -> None:
-        self.body.append(body)
+        if not self.complete:
+            self.body.append(body)
 
     def on_message_complete(self) -> None:
+        if self.complete:
+            return
+        if 100 <= self.parser.get_status_code() < 200:  # informational: the answer follows
+            self.headers, self.body, self.reason = [], [], b""
+            self.headers_done = False
+            return
         self._done()
 
     # -- one exchange ----------------------------------------------------------------------
@@ -122,7 +140,8 @@ class _Answer(asyncio.Protocol):
     def _done(self) -> None:
         if not self.complete:
             self.complete = True
-            self.keep_alive = self.parser.should_keep_alive()  # the parser forgets it after
+            self.status = self.parser.get_status_code()
+            self.keep_alive = self.parser.should_keep_alive()  # the parser forgets it later
             if self.waiter is not None and not self.waiter.done():
                 self.waiter.set_result(None)
 
@@ -216,7 +235,7 @@ class WireTransport(httpx.AsyncBaseTransport):
         finally:
             slots.release()
         return httpx.Response(
-            answer.parser.get_status_code(),
+            answer.status,
             headers=answer.headers,
             stream=httpx.ByteStream(b"".join(answer.body)),
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": answer.reason},
