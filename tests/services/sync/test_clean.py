@@ -136,3 +136,17 @@ def test_contacts_needing_nothing_are_handed_to_the_plan_apart() -> None:
     assert sorted(scan.settled()) == [("a@example.com", {"1"}), ("c@example.com", {"2"})]
     assert [c.email for c in scan.desired()] == ["a@example.com", "b@example.com", "c@example.com"]
     assert list(Cleaner(MAPPING, "id").finish().settled()) == []
+
+
+def test_contacts_with_the_same_segments_share_one_set_of_them() -> None:
+    """Memory: a run keeps the segments of up to millions of contacts; a set each was 216
+    bytes, one shared frozenset per distinct combination costs nothing per contact."""
+    cleaner = Cleaner(MAPPING, "id")
+    for pid in range(1, 201):
+        cleaner.row("1", row(pid, f"p{pid}@example.com"))
+    for pid in range(1, 201, 2):
+        cleaner.row("2", row(pid, f"p{pid}@example.com"))
+    scan = cleaner.finish()
+    groups = {id(entry.segments): entry.segments for entry in scan.entries.values()}
+    assert sorted(map(sorted, groups.values())) == [["1"], ["1", "2"]]
+    assert {c.segments for c in scan.desired()} == {frozenset({"1"}), frozenset({"1", "2"})}

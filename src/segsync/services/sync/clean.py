@@ -41,6 +41,7 @@ FORGOTTEN_REASON = (
     "(an administrator may lift this with `segsync erasures lift EMAIL`)"
 )
 _EMPTY: dict[str, Any] = {}
+_NONE: frozenset[str] = frozenset()
 
 NeedsPayload = Callable[[str, str, str], bool]
 """``(email, payload_hash, segment_key) -> bool``: whether the run may have to send this
@@ -53,7 +54,9 @@ class _Entry:
     payload_hash: str
     fields: dict[str, Any]
     custom: dict[str, Any]
-    segments: set[str]
+    segments: frozenset[str]
+    """Shared between entries (:meth:`Cleaner._with`): a run has a few distinct sets of
+    segments and up to millions of contacts (a set each was 216 bytes)."""
     has_payload: bool
 
 
@@ -90,11 +93,11 @@ class MemberScan:
                 payload_hash=entry.payload_hash,
                 fields=entry.fields,
                 custom=entry.custom,
-                segments=frozenset(entry.segments),
+                segments=entry.segments,
                 profile_id=str(entry.profile_id),
             )
 
-    def settled(self) -> Iterator[tuple[str, set[str]]]:
+    def settled(self) -> Iterator[tuple[str, frozenset[str]]]:
         """``(email, segment keys)`` of the entries without a payload: ``needs_payload`` said
         no for every one of their segments, so the plan has nothing to send them (the same
         state; ``settled`` of :func:`~segsync.domain.plan.build_plan`). A scan read without
@@ -121,6 +124,14 @@ class Cleaner:
         self.scan = MemberScan()
         self.email_of: dict[Any, str] = {}  # profile id → its valid email
         self.set_aside: set[Any] = set()  # profile ids with an invalid email or a bad value
+        self._segment_sets: dict[frozenset[str], frozenset[str]] = {}
+
+    def _with(self, segments: frozenset[str], segment: str) -> frozenset[str]:
+        """``segments`` and ``segment``, as the one frozenset every entry with them shares."""
+        if segment in segments:
+            return segments
+        wanted = segments | {segment}
+        return self._segment_sets.setdefault(wanted, wanted)
 
     def row(self, segment: str, row: dict[str, Any]) -> None:
         """One member of ``segment``: the profile key and the mapped attributes."""
@@ -209,10 +220,10 @@ class Cleaner:
             self._merge(segment, email, current)  # the lower profile id keeps the fields
             return False
         if current is None:
-            segments = {segment}
+            segments = self._with(_NONE, segment)
             keep = self.needs_payload(email, digest, segment)
         else:
-            segments = {segment, *current.segments}
+            segments = self._with(current.segments, segment)
             keep = any(self.needs_payload(email, digest, s) for s in segments)
         if keep and contact is not None:
             self.scan.entries[email] = _Entry(
@@ -224,7 +235,7 @@ class Cleaner:
 
     def _merge(self, segment: str, email: str, entry: _Entry) -> None:
         """A member of ``segment`` whose email belongs to ``entry`` (a lower profile id)."""
-        entry.segments.add(segment)
+        entry.segments = self._with(entry.segments, segment)
         if not entry.has_payload and self.needs_payload(email, entry.payload_hash, segment):
             self.scan.missing[entry.profile_id] = email
 
@@ -244,7 +255,7 @@ class Cleaner:
         if entry.profile_id != profile_id:
             self._merge(segment, email, entry)  # it gave its email to a lower profile id
             return False
-        entry.segments.add(segment)
+        entry.segments = self._with(entry.segments, segment)
         if not entry.has_payload and self.needs_payload(email, entry.payload_hash, segment):
             if row is None:
                 return True
