@@ -86,6 +86,12 @@ class ConnectionConfig:
     """How fast successful requests win a lowered rate back: the whole of ``rate_limit`` in this
     many seconds without a 429."""
 
+    @property
+    def max_connections(self) -> int:
+        """Connections a client may hold open to the service: one per request in flight, and
+        at least two."""
+        return max(self.max_in_flight, 2)
+
     def __post_init__(self) -> None:
         if not 0 < self.rate_decrease < 1:
             raise InputError(f"rate_decrease must be between 0 and 1, got {self.rate_decrease!r}")

@@ -4,14 +4,14 @@ asyncio's own sockets, with httptools (the C parser uvicorn uses) reading the an
 The clients speak ``httpx``; this is the ``httpx.AsyncBaseTransport`` they send through by
 default (:func:`default_transport`), in place of httpx's own (httpcore over anyio). Measured
 on this project's 2-core machine against the simulator, 100-contact upserts four at a time:
-httpx's transport took 2.0–2.4 ms of CPU per request, httpx over this one about 0.6 ms
+httpx's transport took 1.8–2.4 ms of CPU per request, httpx over this one 0.7–0.8 ms
 (docs/design.md "The engine against its floor"); a 100k-contact run makes over a thousand.
 
 What it does not do, and who does it then:
 
 * a proxy from the environment (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``): when one is
-  set, :func:`default_transport` returns ``None`` and httpx's own transport (which honours
-  them) is used;
+  set, :func:`default_transport` returns ``None`` and httpx chooses (an ``AsyncClient`` given no
+  transport honours them);
 * HTTP/2, ``Expect: 100-continue``, upgrades, streaming bodies: the clients send small JSON
   bodies and read whole answers.
 
@@ -51,17 +51,19 @@ class _Answer(asyncio.Protocol):
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpResponseParser(self)
         self.closed = False
         self.waiter: asyncio.Future[None] | None = None
+        self._expect(head_only=False)
+
+    def _expect(self, *, head_only: bool) -> None:
+        """Ready for the next answer (to a HEAD request: one without a body)."""
+        self.parser = httptools.HttpResponseParser(self)
         self.headers: list[tuple[bytes, bytes]] = []
         self.body: list[bytes] = []
         self.reason = b""
-        self.headers_done = False
-        self.complete = False
-        self.head_only = False
-        self.keep_alive = False
         self.status = 0
+        self.headers_done = self.complete = self.keep_alive = False
+        self.head_only = head_only
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
@@ -157,11 +159,8 @@ class _Answer(asyncio.Protocol):
     async def exchange(self, request: bytes, *, head_only: bool, timeout: float | None) -> None:  # noqa: ASYNC109 (the request's own)
         """Write ``request`` and wait for its whole answer (raises httpx's errors)."""
         assert self.transport is not None
+        self._expect(head_only=head_only)
         self.waiter = asyncio.get_running_loop().create_future()
-        self.headers, self.body, self.reason = [], [], b""
-        self.headers_done = self.complete = self.keep_alive = False
-        self.head_only = head_only
-        self.parser = httptools.HttpResponseParser(self)
         self.transport.write(request)
         try:
             async with asyncio.timeout(timeout):

@@ -97,9 +97,9 @@ class AutopilotClient:
             self._http = httpx.AsyncClient(
                 base_url=config.base_url,
                 headers={API_KEY_HEADER: config.api_key.strip(), "Accept": "application/json"},
-                transport=config.transport or default_transport(max(config.max_in_flight, 2)),
+                transport=config.transport or default_transport(config.max_connections),
                 timeout=config.timeout,
-                limits=httpx.Limits(max_connections=max(config.max_in_flight, 2)),
+                limits=httpx.Limits(max_connections=config.max_connections),
             )
         except (httpx.InvalidURL, ValueError) as exc:
             raise InputError(_bad_base_url(config.base_url, exc)) from exc

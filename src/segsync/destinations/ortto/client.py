@@ -80,8 +80,8 @@ class OrttoClient(AutopilotClient):
     def __init__(self, config: ConnectionConfig) -> None:
         if not config.api_key.strip():
             raise InputError("the Ortto API key is empty; enter the key of the connection")
-        connections = max(config.max_in_flight, 2)
-        inner = (
+        connections = config.max_connections
+        inner = (  # wrapped: httpx's transport here ignores the environment's proxies
             config.transport
             or default_transport(connections)
             or httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=connections))
