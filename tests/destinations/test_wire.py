@@ -322,16 +322,37 @@ async def test_https_is_spoken_and_the_certificate_checked(tmp_path: Path) -> No
         await server.stop()
 
 
-def test_a_proxy_in_the_environment_leaves_the_request_to_httpx(
+async def test_a_proxy_in_the_environment_is_honoured_through_httpx(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
     assert isinstance(default_transport(4), WireTransport)
-    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    seen: list[bytes] = []
+
+    async def proxy(reader: Reader, writer: Writer) -> None:
+        request = await read_request(reader)
+        assert request is not None
+        seen.append(request[0].split(b"\r\n")[0])
+        writer.write(ok(b'{"lists": []}'))
+        await writer.drain()
+
+    server = Server(proxy)
+    proxy_url = await server.start()
+    monkeypatch.setenv("HTTP_PROXY", proxy_url)
     assert default_transport(4) is None
-    client = AutopilotClient(ConnectionConfig("http://127.0.0.1:9/v1", "key-0123456789", 5.0))
-    assert not isinstance(client._http._transport, WireTransport)
+    # 192.0.2.1 (TEST-NET-1) answers nobody: only the proxy can.
+    config = ConnectionConfig(
+        "http://192.0.2.1/v1", "key-0123456789", 5.0, max_attempts=1, timeout=5
+    )
+    client = AutopilotClient(config)
+    try:
+        assert (await client.lists()).data == {"lists": []}
+    finally:
+        await client.aclose()
+        await server.stop()
+    assert seen == [b"GET http://192.0.2.1/v1/lists HTTP/1.1"]
 
 
 async def test_the_clients_send_through_it_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
