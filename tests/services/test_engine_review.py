@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from segsync.destinations.base import BatchResult, ConnectionConfig, Destination, UpsertItem
 from segsync.destinations.registry import create_destination
@@ -73,12 +74,12 @@ def test_batches_acknowledged_before_a_failing_batch_are_committed(
     commits: list[int] = []
 
     class SlowFirstCommit(RunStore):
-        def _commit(self, snapshot: Snapshot, changes: StateChanges) -> None:
+        def _commit(self, snapshot: Snapshot, changes: StateChanges, session: Session) -> None:
             commits.append(len(changes.hashes))
             if len(commits) == 1:
                 first_commit_running.set()
                 assert first_commit_may_end.wait(WAIT)
-            super()._commit(snapshot, changes)
+            super()._commit(snapshot, changes, session)
 
     def failing_third_batch(type_name: str, config: ConnectionConfig) -> Destination:
         destination = create_destination(type_name, config)
@@ -88,8 +89,10 @@ def test_batches_acknowledged_before_a_failing_batch_are_committed(
             send: object = None,
         ) -> AsyncIterator[tuple[int, BatchResult]]:
             source = aiter(batches)  # type: ignore[arg-type]
-            yield 0, await destination.upsert_batch(await anext(source))
-            second = await destination.upsert_batch(await anext(source))
+            first = await destination.upsert_batch(await anext(source))
+            second_batch = await anext(source)  # its intent is committed before ack 0 comes
+            yield 0, first
+            second = await destination.upsert_batch(second_batch)
             assert await asyncio.to_thread(first_commit_running.wait, WAIT)
             yield 1, second
             first_commit_may_end.set()

@@ -4,14 +4,19 @@ reads a cancel; a process that lost the lease can neither save nor end the run."
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from collections.abc import Awaitable
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy.orm import Session
 
 from segsync.destinations.autopilot.fields import AUTOPILOT_FIELDS
 from segsync.domain.mapping import FieldMapping
-from segsync.domain.plan import RemovalPolicy
+from segsync.domain.plan import RemovalPolicy, UpsertItem
 from segsync.domain.runs import RunCounts, RunStatus
 from segsync.errors import FatalError
 from segsync.services.context import ServiceContext
@@ -27,6 +32,7 @@ from segsync.storage.repositories.sync import SyncStateRepository
 from tests.services.export_fixtures import add_connection, add_segment
 
 OWNER = "this-host:1:abc"
+WAIT = 30  # seconds: a bound for waits that should end at once
 
 
 def _start(ctx: ServiceContext) -> tuple[RunRecord, RunTarget]:
@@ -183,3 +189,135 @@ async def test_the_end_saves_the_items_done_with_the_counts(
         )
 
     assert (record.items_done, record.counts.added) == (7, 7)
+
+
+# -- group commit: writes asked for while the thread is busy share one transaction ---------
+
+
+def _item(email: str, segment: int) -> UpsertItem:
+    return UpsertItem(email, {}, {}, str(segment), "")
+
+
+def _ack(email: str, digest: str, segment: int) -> StateChanges:
+    """The acknowledgement of one contact on the segment's list."""
+    return StateChanges(hashes={email: digest}, memberships=[(segment, email)])
+
+
+async def _while_busy(store: RunStore, *calls: Awaitable[Any]) -> list[Any]:
+    """Hold the store's thread with a call of its own, ask for ``calls`` meanwhile (in this
+    order), then let it go; what each returned or raised, in order."""
+    busy, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        busy.set()
+        assert release.wait(WAIT)
+
+    held = asyncio.ensure_future(store.call(hold))
+    assert await asyncio.to_thread(busy.wait, WAIT)
+    tasks = [asyncio.ensure_future(call) for call in calls]
+    await asyncio.sleep(0)  # one turn of the loop: each task asks (queues its call)
+    assert len(store._waiting) == len(calls)
+    assert not any(task.done() for task in tasks)  # nothing is answered before it is written
+    release.set()
+    await held
+    return list(await asyncio.gather(*tasks, return_exceptions=True))
+
+
+async def test_writes_asked_for_while_the_thread_is_busy_share_one_transaction(
+    service_context: ServiceContext,
+) -> None:
+    """Intents of two batches and the commit of a third batch's acknowledgement, asked for while
+    the thread was busy, are written in one transaction, in asking order."""
+    ctx = service_context
+    run, target = _start(ctx)
+    segment = int(target.segments[0].key)
+    ack = _ack("c@x.org", "h3", segment)
+    async with _store(ctx, run) as store:
+        outcomes = await _while_busy(
+            store,
+            store.intend([_item("a@x.org", segment)]),
+            store.intend([_item("b@x.org", segment), _item("c@x.org", segment)]),
+            store.commit(SNAP, ack),
+        )
+        assert outcomes == [None, None, None]
+        assert store.transactions == 1
+        state = await store.sync_state(target)
+
+    assert dict(state.hashes) == {"c@x.org": "h3"}  # a and b are only intended
+    assert set(state.memberships) == {(str(segment), "c@x.org")}  # c's intent was confirmed
+    assert set(state.pending) == {(str(segment), "a@x.org"), (str(segment), "b@x.org")}
+
+
+async def test_a_call_of_its_own_keeps_its_place_between_grouped_writes(
+    service_context: ServiceContext,
+) -> None:
+    """A call asked for between two writes sees the first written and not the second (the
+    writes before and after it are two transactions)."""
+    ctx = service_context
+    run, target = _start(ctx)
+    segment = int(target.segments[0].key)
+    after = _ack("b@x.org", "h2", segment)
+    async with _store(ctx, run) as store:
+        outcomes = await _while_busy(
+            store,
+            store.intend([_item("a@x.org", segment)]),
+            store.sync_state(target),
+            store.commit(SNAP, after),
+        )
+        assert store.transactions == 2
+
+    seen = outcomes[1]
+    assert set(seen.pending) == {(str(segment), "a@x.org")}
+    assert dict(seen.hashes) == {}  # b's acknowledgement came after
+
+
+async def test_a_failing_write_fails_alone_and_the_others_are_written(
+    service_context: ServiceContext,
+) -> None:
+    """A write that fails rolls its group back; each write is then done again alone: the
+    others are written, and only the failing one's caller gets the error."""
+    ctx = service_context
+    run, target = _start(ctx)
+    segment = int(target.segments[0].key)
+
+    def broken(session: Session) -> None:
+        raise ValueError("this write fails")
+
+    ack = _ack("b@x.org", "h2", segment)
+    async with _store(ctx, run) as store:
+        outcomes = await _while_busy(
+            store,
+            store.intend([_item("a@x.org", segment)]),
+            store._grouped(broken),
+            store.commit(SNAP, ack),
+        )
+        assert store.transactions == 2  # the two good writes, each alone
+        state = await store.sync_state(target)
+
+    assert outcomes[0] is None
+    assert outcomes[2] is None
+    assert isinstance(outcomes[1], ValueError)
+    assert set(state.pending) == {(str(segment), "a@x.org")}
+    assert dict(state.hashes) == {"b@x.org": "h2"}
+
+
+async def test_an_intent_for_a_removed_export_stops_the_run_and_spares_its_group(
+    service_context: ServiceContext,
+) -> None:
+    """The export was removed (its sync state with it): the intent's write fails, the run is
+    told to stop as for a cancel, and the progress saved by a write of the same group is
+    saved."""
+    ctx = service_context
+    run, target = _start(ctx)
+    segment = int(target.segments[0].key)
+    async with _store(ctx, run) as store:
+        with ctx.db.session() as session:
+            ExportRepository(session).delete(run.export_id or 0)
+        outcomes = await _while_busy(
+            store, store.intend([_item("a@x.org", segment)]), store.removed(SNAP, [])
+        )
+        assert outcomes == [None, None]
+        assert store.cancel_requested
+
+    with ctx.db.session() as session:
+        assert RunRepository(session).get(run.id).items_done == SNAP.items_done

@@ -8,19 +8,33 @@ sync-state changes, its rejects and the run's progress are committed in ONE tran
 Every save of progress also extends the run's lease and reads whether a cancel was asked for;
 a save that finds the lease held by another process raises ``FatalError`` (this process
 stops; the other carries the run on).
+
+Group commit: the writes that come once per batch — a batch's write-ahead intent, an
+acknowledgement's commit, a removal's — are *grouped*: those asked for while the thread is
+busy are written together, in asking order, in one transaction, and each caller is answered
+once that transaction has committed. What each of them promises is unchanged (an intent is
+committed before its batch leaves; an acknowledgement is in the sync state when its commit
+returns); only the number of transactions falls (a first run of 100k contacts made about two
+per batch, each writing its B-tree pages to the WAL again). Should a grouped transaction fail,
+it is rolled back and each write is done again alone, in order, so that every caller gets
+its own answer (the writes are upserts and deletes: doing one again is harmless).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from segsync.destinations.base import ConnectionConfig
 from segsync.domain.plan import SyncStateView, UpsertItem
@@ -40,6 +54,8 @@ from segsync.storage.repositories.sync import SyncStateRepository
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Write = Callable[[Session], None]
+"""A grouped write: done in the session of the transaction it shares."""
 
 
 class RunStore:
@@ -70,6 +86,12 @@ class RunStore:
         self._lost_seen = False
         self._recorded = False  # whether this attempt wrote to the change record
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="segsync-run-db")
+        # What waits for the thread, in asking order, and whether a drain is on its way to it.
+        self._waiting: list[_Job] = []
+        self._draining = False
+        self._lock = threading.Lock()
+        self.transactions = 0
+        """How many transactions of grouped writes this store committed (tests, benches)."""
 
     async def __aenter__(self) -> RunStore:
         return self
@@ -78,11 +100,58 @@ class RunStore:
         self._executor.shutdown(wait=True)
 
     async def _call(self, call: Callable[..., T], *args: Any) -> T:
+        """Run ``call(*args)`` on the store's thread, in its own transaction(s)."""
+        result: T = await self._queue(functools.partial(call, *args), grouped=False)
+        return result
+
+    async def _grouped(self, write: Write) -> None:
+        """Do ``write`` in the store's next grouped transaction; return once it committed."""
+        await self._queue(write, grouped=True)
+
+    async def _queue(self, job: Callable[..., Any], *, grouped: bool) -> Any:
         loop = asyncio.get_running_loop()
+        done: asyncio.Future[Any] = loop.create_future()
+        with self._lock:
+            self._waiting.append(_Job(job, grouped, done))
+            start = not self._draining
+            self._draining = True
+        if start:
+            self._executor.submit(self._drain, loop)
         try:
-            return await loop.run_in_executor(self._executor, functools.partial(call, *args))
+            return await done
         finally:
             self.cancel_requested, self.lost = self._cancel_seen, self._lost_seen
+
+    def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On the store's thread: do what waits, in the order asked, until nothing does; each
+        run of grouped writes next to one another shares one transaction."""
+        while True:
+            with self._lock:
+                jobs, self._waiting = self._waiting, []
+                if not jobs:
+                    self._draining = False
+                    return
+            for grouped, run in itertools.groupby(jobs, key=lambda job: job.grouped):
+                batch = list(run)
+                outcomes = self._write(batch) if grouped else [_outcome(j.call) for j in batch]
+                for job, (result, error) in zip(batch, outcomes, strict=True):
+                    if not loop.is_closed():
+                        loop.call_soon_threadsafe(_settle, job.done, result, error)
+
+    def _write(self, jobs: list[_Job]) -> list[tuple[Any, BaseException | None]]:
+        try:
+            with self.ctx.db.session() as session:
+                for job in jobs:
+                    job.call(session)
+        except BaseException:  # each write is done again alone, for its own answer
+            return [_outcome(functools.partial(self._alone, job.call)) for job in jobs]
+        self.transactions += 1
+        return [(None, None)] * len(jobs)
+
+    def _alone(self, write: Write) -> None:
+        with self.ctx.db.session() as session:
+            write(session)
+        self.transactions += 1
 
     async def call(self, call: Callable[..., T], *args: Any) -> T:
         """Run ``call(*args)`` on the store's thread: for a stage's own writes (the hold)."""
@@ -179,32 +248,30 @@ class RunStore:
 
     async def intend(self, items: Sequence[UpsertItem]) -> None:
         """Write-ahead: record what these items may create (contacts and memberships) as
-        pending, committed before they are sent."""
-        await self._call(self._intend, items)
-
-    def _intend(self, items: Sequence[UpsertItem]) -> None:
-        memberships = [(int(i.segment), i.email) for i in items if i.segment is not None]
+        pending, committed before they are sent (a grouped write)."""
         try:
-            with self.ctx.db.session() as session:
-                SyncStateRepository(session).record_intents(
-                    self.export_id, (i.email for i in items), memberships, now=self.ctx.now()
-                )
+            await self._grouped(functools.partial(self._intend, items))
         except IntegrityError:
             # The export was removed meanwhile (its sync state went with it): the run stops
             # as for a cancel, before these items leave.
             log.info("run %s: the export is gone; nothing more is sent", self.run_id)
-            self._cancel_seen = True
+            self._cancel_seen = self.cancel_requested = True
+
+    def _intend(self, items: Sequence[UpsertItem], session: Session) -> None:
+        memberships = [(int(i.segment), i.email) for i in items if i.segment is not None]
+        SyncStateRepository(session).record_intents(
+            self.export_id, (i.email for i in items), memberships, now=self.ctx.now()
+        )
 
     async def intend_removals(self, memberships: Sequence[tuple[str, str]]) -> None:
         """Write-ahead for removals: mark these ``(segment key, email)`` memberships pending,
-        committed before the removals are sent."""
-        await self._call(self._intend_removals, memberships)
+        committed before the removals are sent (a grouped write)."""
+        await self._grouped(functools.partial(self._intend_removals, memberships))
 
-    def _intend_removals(self, memberships: Sequence[tuple[str, str]]) -> None:
-        with self.ctx.db.session() as session:
-            SyncStateRepository(session).mark_pending(
-                self.export_id, [(int(segment), email) for segment, email in memberships]
-            )
+    def _intend_removals(self, memberships: Sequence[tuple[str, str]], session: Session) -> None:
+        SyncStateRepository(session).mark_pending(
+            self.export_id, [(int(segment), email) for segment, email in memberships]
+        )
 
     async def list_titles(self) -> dict[str, str]:
         """Segment key → the title of the list made for it, as it was made."""
@@ -245,28 +312,28 @@ class RunStore:
             SyncStateRepository(session).forget_segment(self.export_id, int(segment_key), keep)
 
     async def commit(self, snapshot: Snapshot, changes: StateChanges) -> None:
-        """Commit acknowledged batches: sync state, rejects and progress, one transaction."""
-        await self._call(self._commit, snapshot, changes)
+        """Commit acknowledged batches: sync state, rejects and progress, in one transaction
+        (a grouped write)."""
+        await self._grouped(functools.partial(self._commit, snapshot, changes))
 
-    def _commit(self, snapshot: Snapshot, changes: StateChanges) -> None:
-        with self.ctx.db.session() as session:
-            sync = SyncStateRepository(session)
-            record = RunChangeRepository(session)
-            rows = changes.changes
-            before = record.before_run(self.run_id, self.export_id, (r.email for r in rows))
-            record.record(self.run_id, self.export_id, rows, now=self.ctx.now(), before=before)
-            self._recorded = self._recorded or bool(rows)
-            sync.record_contacts(
-                self.export_id,
-                changes.hashes,
-                now=self.ctx.now(),
-                contact_ids=changes.contact_ids,
-                payloads=changes.payloads,
-            )
-            sync.record_memberships(self.export_id, changes.memberships)
-            runs = RunRepository(session)
-            runs.add_rejects(self.run_id, changes.rejects)
-            self._save(runs, snapshot)
+    def _commit(self, snapshot: Snapshot, changes: StateChanges, session: Session) -> None:
+        sync = SyncStateRepository(session)
+        record = RunChangeRepository(session)
+        rows = changes.changes
+        before = record.before_run(self.run_id, self.export_id, (r.email for r in rows))
+        record.record(self.run_id, self.export_id, rows, now=self.ctx.now(), before=before)
+        self._recorded = self._recorded or bool(rows)
+        sync.record_contacts(
+            self.export_id,
+            changes.hashes,
+            now=self.ctx.now(),
+            contact_ids=changes.contact_ids,
+            payloads=changes.payloads,
+        )
+        sync.record_memberships(self.export_id, changes.memberships)
+        runs = RunRepository(session)
+        runs.add_rejects(self.run_id, changes.rejects)
+        self._save(runs, snapshot)
 
     async def removed(
         self,
@@ -275,25 +342,24 @@ class RunStore:
         were_members: Sequence[tuple[str, str]] = (),
     ) -> None:
         """Commit removals the destination confirmed (``(segment key, email)``); those of
-        ``were_members`` took someone off a list and go into the change record."""
-        await self._call(self._removed, snapshot, done, were_members)
+        ``were_members`` took someone off a list and go into the change record (a grouped
+        write)."""
+        await self._grouped(functools.partial(self._removed, snapshot, done, were_members))
 
     def _removed(
         self,
         snapshot: Snapshot,
         done: Sequence[tuple[str, str]],
         were_members: Sequence[tuple[str, str]],
+        session: Session,
     ) -> None:
-        with self.ctx.db.session() as session:
-            SyncStateRepository(session).remove_memberships(
-                self.export_id, [(int(segment), email) for segment, email in done]
-            )
-            rows = [ChangeRow("removed", email, int(segment)) for segment, email in were_members]
-            self._recorded = self._recorded or bool(rows)
-            RunChangeRepository(session).record(
-                self.run_id, self.export_id, rows, now=self.ctx.now()
-            )
-            self._save(RunRepository(session), snapshot)
+        SyncStateRepository(session).remove_memberships(
+            self.export_id, [(int(segment), email) for segment, email in done]
+        )
+        rows = [ChangeRow("removed", email, int(segment)) for segment, email in were_members]
+        self._recorded = self._recorded or bool(rows)
+        RunChangeRepository(session).record(self.run_id, self.export_id, rows, now=self.ctx.now())
+        self._save(RunRepository(session), snapshot)
 
     async def progress(self, snapshot: Snapshot) -> None:
         """Save the progress alone (e.g. the request count after a failure)."""
@@ -345,3 +411,31 @@ class RunStore:
     async def flag_connection(self, connection_id: int, health: str, message: str) -> None:
         """Record what the run found out about its connection (e.g. a rejected key, X12)."""
         await self._call(flag_connection, self.ctx, connection_id, health, message)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One call waiting for the store's thread: a grouped write (given the shared session) or
+    a call of its own; ``done`` answers its caller."""
+
+    call: Callable[..., Any]
+    grouped: bool
+    done: asyncio.Future[Any]
+
+
+def _outcome(call: Callable[[], Any]) -> tuple[Any, BaseException | None]:
+    """What ``call()`` returned, or what it raised (for the caller that asked for it)."""
+    try:
+        return call(), None
+    except BaseException as err:  # as an executor hands it on, whatever it is
+        return None, err
+
+
+def _settle(done: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    """Answer a caller (on the event loop's thread)."""
+    if done.done():  # the caller was cancelled meanwhile
+        return
+    if error is None:
+        done.set_result(result)
+    else:
+        done.set_exception(error)
