@@ -150,3 +150,22 @@ def test_contacts_with_the_same_segments_share_one_set_of_them() -> None:
     groups = {id(entry.segments): entry.segments for entry in scan.entries.values()}
     assert sorted(map(sorted, groups.values())) == [["1"], ["1", "2"]]
     assert {c.segments for c in scan.desired()} == {frozenset({"1"}), frozenset({"1", "2"})}
+
+
+def test_contacts_without_custom_values_share_one_empty_part() -> None:
+    """Memory: a payload kept with no custom values (most mappings map none) holds the one
+    shared empty dict, not an empty dict of its own (64 bytes a contact); payloads with values
+    keep their own."""
+    mapping = FieldMapping(
+        email="Email", extra=(("custom:integer:Staff", "Staff"),), catalogue=AUTOPILOT_FIELDS
+    )
+    cleaner = Cleaner(mapping, "id")
+    for pid in range(1, 101):
+        cleaner.row("1", row(pid, f"p{pid}@example.com", staff=pid if pid % 10 == 0 else None))
+    contacts = list(cleaner.finish().desired())
+    empty = [c.custom for c in contacts if not c.custom]
+    assert len(empty) == 90
+    assert len({id(custom) for custom in empty}) == 1
+    with_values = [c.custom for c in contacts if c.custom]
+    assert len({id(custom) for custom in with_values}) == 10
+    assert {c.custom["integer--Staff"] for c in contacts if c.custom} == set(range(10, 101, 10))

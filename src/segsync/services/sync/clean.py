@@ -41,6 +41,8 @@ FORGOTTEN_REASON = (
     "(an administrator may lift this with `segsync erasures lift EMAIL`)"
 )
 _EMPTY: dict[str, Any] = {}
+"""Every kept payload's empty part (most mappings have no custom fields) and every payload not
+kept: one dict, never changed, instead of an empty one per contact (64 bytes each)."""
 _NONE: frozenset[str] = frozenset()
 
 NeedsPayload = Callable[[str, str, str], bool]
@@ -227,7 +229,12 @@ class Cleaner:
             keep = any(self.needs_payload(email, digest, s) for s in segments)
         if keep and contact is not None:
             self.scan.entries[email] = _Entry(
-                profile_id, digest, contact.fields, contact.custom, segments, True
+                profile_id,
+                digest,
+                contact.fields or _EMPTY,
+                contact.custom or _EMPTY,
+                segments,
+                True,
             )
             return False
         self.scan.entries[email] = _Entry(profile_id, digest, _EMPTY, _EMPTY, segments, False)
@@ -264,7 +271,8 @@ class Cleaner:
 
     def _give_payload(self, entry: _Entry, row: dict[str, Any], *, rehash: bool = False) -> None:
         contact = build_contact(self.mapping, row)
-        entry.fields, entry.custom, entry.has_payload = contact.fields, contact.custom, True
+        entry.fields, entry.custom = contact.fields or _EMPTY, contact.custom or _EMPTY
+        entry.has_payload = True
         if rehash:
             entry.payload_hash = contact_hash(self.mapping, contact)
 
