@@ -321,3 +321,15 @@ async def test_an_intent_for_a_removed_export_stops_the_run_and_spares_its_group
 
     with ctx.db.session() as session:
         assert RunRepository(session).get(run.id).items_done == SNAP.items_done
+
+
+async def test_a_store_that_has_ended_refuses_more_calls(service_context: ServiceContext) -> None:
+    """After the store's end its thread is gone: a call is refused at once, every time (none
+    waits for a thread that will never come)."""
+    ctx = service_context
+    run, _ = _start(ctx)
+    async with _store(ctx, run) as store:
+        await store.progress(SNAP)
+    for _ in range(2):
+        with pytest.raises(RuntimeError):
+            await asyncio.wait_for(store.progress(SNAP), WAIT)

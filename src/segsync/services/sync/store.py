@@ -116,7 +116,13 @@ class RunStore:
             start = not self._draining
             self._draining = True
         if start:
-            self._executor.submit(self._drain, loop)
+            try:
+                self._executor.submit(self._drain, loop)
+            except RuntimeError:  # the store has ended: nothing more runs on its thread
+                with self._lock:
+                    self._waiting.clear()
+                    self._draining = False
+                raise
         try:
             return await done
         finally:
