@@ -14,8 +14,9 @@ acknowledgement's commit, a removal's — are *grouped*: those asked for while t
 busy are written together, in asking order, in one transaction, and each caller is answered
 once that transaction has committed. What each of them promises is unchanged (an intent is
 committed before its batch leaves; an acknowledgement is in the sync state when its commit
-returns); only the number of transactions falls (a first run of 100k contacts made about two
-per batch, each writing its B-tree pages to the WAL again). Should a grouped transaction fail,
+returns); only the number of transactions falls, each of which writes its pages to SQLite's WAL
+or waits for PostgreSQL to flush its own (by 5 % on the bench's 100k first run, where most
+intents find the thread idle: docs/design.md "Fifth round"). Should a grouped transaction fail,
 it is rolled back and each write is done again alone, in order, so that every caller gets
 its own answer (the writes are upserts and deletes: doing one again is harmless).
 """
