@@ -216,7 +216,7 @@ async def _while_busy(store: RunStore, *calls: Awaitable[Any]) -> list[Any]:
     assert await asyncio.to_thread(busy.wait, WAIT)
     tasks = [asyncio.ensure_future(call) for call in calls]
     await asyncio.sleep(0)  # one turn of the loop: each task asks (queues its call)
-    assert len(store._waiting) == len(calls)
+    assert len(store.thread.waiting) == len(calls)
     assert not any(task.done() for task in tasks)  # nothing is answered before it is written
     release.set()
     await held
@@ -240,7 +240,7 @@ async def test_writes_asked_for_while_the_thread_is_busy_share_one_transaction(
             store.commit(SNAP, ack),
         )
         assert outcomes == [None, None, None]
-        assert store.transactions == 1
+        assert store.thread.transactions == 1
         state = await store.sync_state(target)
 
     assert dict(state.hashes) == {"c@x.org": "h3"}  # a and b are only intended
@@ -264,7 +264,7 @@ async def test_a_call_of_its_own_keeps_its_place_between_grouped_writes(
             store.sync_state(target),
             store.commit(SNAP, after),
         )
-        assert store.transactions == 2
+        assert store.thread.transactions == 2
 
     seen = outcomes[1]
     assert set(seen.pending) == {(str(segment), "a@x.org")}
@@ -291,7 +291,7 @@ async def test_a_failing_write_fails_alone_and_the_others_are_written(
             store._grouped(broken),
             store.commit(SNAP, ack),
         )
-        assert store.transactions == 2  # the two good writes, each alone
+        assert store.thread.transactions == 2  # the two good writes, each alone
         state = await store.sync_state(target)
 
     assert outcomes[0] is None

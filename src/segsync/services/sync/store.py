@@ -9,28 +9,18 @@ Every save of progress also extends the run's lease and reads whether a cancel w
 a save that finds the lease held by another process raises ``FatalError`` (this process
 stops; the other carries the run on).
 
-Group commit: the writes that come once per batch — a batch's write-ahead intent, an
-acknowledgement's commit, a removal's — are *grouped*: those asked for while the thread is
-busy are written together, in asking order, in one transaction, and each caller is answered
-once that transaction has committed. What each of them promises is unchanged (an intent is
-committed before its batch leaves; an acknowledgement is in the sync state when its commit
-returns); only the number of transactions falls, each of which writes its pages to SQLite's WAL
-or waits for PostgreSQL to flush its own (by 5 % on the bench's 100k first run, where most
-intents find the thread idle: docs/design.md "Fifth round"). Should a grouped transaction fail,
-it is rolled back and each write is done again alone, in order, so that every caller gets
-its own answer (the writes are upserts and deletes: doing one again is harmless).
+Group commit (:mod:`.db_thread`): the writes that come once per batch — a batch's write-ahead
+intent, an acknowledgement's commit, a removal's — asked for while the thread is busy are
+written together, in asking order, in one transaction; what each promises is unchanged (an
+intent is committed before its batch leaves; an acknowledgement is in the sync state when its
+commit returns).
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import itertools
 import logging
-import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -42,6 +32,7 @@ from segsync.domain.plan import SyncStateView, UpsertItem
 from segsync.errors import Conflict, FatalError
 from segsync.services.connections.runtime import connection_config, flag_connection
 from segsync.services.context import ServiceContext
+from segsync.services.sync.db_thread import DatabaseThread
 from segsync.services.sync.finish import RunEnd, record_run_end
 from segsync.services.sync.lease import LEASE_SECONDS
 from segsync.services.sync.switching import fewer_collections
@@ -55,8 +46,6 @@ from segsync.storage.repositories.sync import SyncStateRepository
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-Write = Callable[[Session], None]
-"""A grouped write: done in the session of the transaction it shares."""
 
 
 class RunStore:
@@ -86,79 +75,29 @@ class RunStore:
         self._cancel_seen = False
         self._lost_seen = False
         self._recorded = False  # whether this attempt wrote to the change record
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="segsync-run-db")
-        # What waits for the thread, in asking order, and whether a drain is on its way to it.
-        self._waiting: list[_Job] = []
-        self._draining = False
-        self._lock = threading.Lock()
-        self.transactions = 0
-        """How many transactions of grouped writes this store committed (tests, benches)."""
+        self.thread = DatabaseThread(ctx.db)
+        """The store's one database thread (its ``transactions`` count the grouped ones)."""
 
     async def __aenter__(self) -> RunStore:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self._executor.shutdown(wait=True)
+        self.thread.close()
 
     async def _call(self, call: Callable[..., T], *args: Any) -> T:
-        """Run ``call(*args)`` on the store's thread, in its own transaction(s)."""
-        result: T = await self._queue(functools.partial(call, *args), grouped=False)
-        return result
-
-    async def _grouped(self, write: Write) -> None:
-        """Do ``write`` in the store's next grouped transaction; return once it committed."""
-        await self._queue(write, grouped=True)
-
-    async def _queue(self, job: Callable[..., Any], *, grouped: bool) -> Any:
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[Any] = loop.create_future()
-        with self._lock:
-            self._waiting.append(_Job(job, grouped, done))
-            start = not self._draining
-            self._draining = True
-        if start:
-            try:
-                self._executor.submit(self._drain, loop)
-            except RuntimeError:  # the store has ended: nothing more runs on its thread
-                with self._lock:
-                    self._waiting.clear()
-                    self._draining = False
-                raise
+        """Run ``call(*args)`` on the store's thread, on its own."""
         try:
-            return await done
+            result: T = await self.thread.call(functools.partial(call, *args))
+            return result
         finally:
             self.cancel_requested, self.lost = self._cancel_seen, self._lost_seen
 
-    def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
-        """On the store's thread: do what waits, in the order asked, until nothing does; each
-        run of grouped writes next to one another shares one transaction."""
-        while True:
-            with self._lock:
-                jobs, self._waiting = self._waiting, []
-                if not jobs:
-                    self._draining = False
-                    return
-            for grouped, run in itertools.groupby(jobs, key=lambda job: job.grouped):
-                batch = list(run)
-                outcomes = self._write(batch) if grouped else [_outcome(j.call) for j in batch]
-                for job, (result, error) in zip(batch, outcomes, strict=True):
-                    if not loop.is_closed():
-                        loop.call_soon_threadsafe(_settle, job.done, result, error)
-
-    def _write(self, jobs: list[_Job]) -> list[tuple[Any, BaseException | None]]:
+    async def _grouped(self, write: Callable[[Session], None]) -> None:
+        """Do ``write`` in the thread's next grouped transaction; return once it committed."""
         try:
-            with self.ctx.db.session() as session:
-                for job in jobs:
-                    job.call(session)
-        except BaseException:  # each write is done again alone, for its own answer
-            return [_outcome(functools.partial(self._alone, job.call)) for job in jobs]
-        self.transactions += 1
-        return [(None, None)] * len(jobs)
-
-    def _alone(self, write: Write) -> None:
-        with self.ctx.db.session() as session:
-            write(session)
-        self.transactions += 1
+            await self.thread.write(write)
+        finally:
+            self.cancel_requested, self.lost = self._cancel_seen, self._lost_seen
 
     async def call(self, call: Callable[..., T], *args: Any) -> T:
         """Run ``call(*args)`` on the store's thread: for a stage's own writes (the hold)."""
@@ -418,31 +357,3 @@ class RunStore:
     async def flag_connection(self, connection_id: int, health: str, message: str) -> None:
         """Record what the run found out about its connection (e.g. a rejected key, X12)."""
         await self._call(flag_connection, self.ctx, connection_id, health, message)
-
-
-@dataclass(frozen=True)
-class _Job:
-    """One call waiting for the store's thread: a grouped write (given the shared session) or
-    a call of its own; ``done`` answers its caller."""
-
-    call: Callable[..., Any]
-    grouped: bool
-    done: asyncio.Future[Any]
-
-
-def _outcome(call: Callable[[], Any]) -> tuple[Any, BaseException | None]:
-    """What ``call()`` returned, or what it raised (for the caller that asked for it)."""
-    try:
-        return call(), None
-    except BaseException as err:  # as an executor hands it on, whatever it is
-        return None, err
-
-
-def _settle(done: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    """Answer a caller (on the event loop's thread)."""
-    if done.done():  # the caller was cancelled meanwhile
-        return
-    if error is None:
-        done.set_result(result)
-    else:
-        done.set_exception(error)
