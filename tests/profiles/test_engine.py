@@ -47,6 +47,36 @@ def test_missing_table_is_not_found(engine: ProfileEngine) -> None:
         engine.table("ghost")
 
 
+def test_duckdb_tables_are_read_without_arrow_as_ibis_reads_them(tmp_path: Path) -> None:
+    """On DuckDB the engine lists tables and reads their columns as plain rows (Ibis would go
+    through Arrow, which a run never needs otherwise): the same names and the same table
+    expressions as Ibis's own, for every column type DuckDB has and for a quoted name."""
+    engine = ProfileEngine.connect(f"duckdb://{tmp_path / 'p.duckdb'}")
+    try:
+        engine.backend.raw_sql(
+            'CREATE TABLE "Odd ""name""" (i TINYINT, u UINTEGER, h HUGEINT, d DECIMAL(12, 3), '
+            "f FLOAT, g DOUBLE, t VARCHAR NOT NULL, b BOOLEAN, dt DATE, ts TIMESTAMP, "
+            "tz TIMESTAMPTZ, tm TIME, iv INTERVAL, id UUID, bl BLOB, l INTEGER[], "
+            "s STRUCT(a INTEGER, b VARCHAR), m MAP(VARCHAR, INTEGER), j JSON)"
+        )
+        engine.import_arrow(DATA, "people", key="Id")
+        engine.backend.raw_sql("CREATE VIEW adults AS SELECT * FROM people")
+        engine.backend.raw_sql("CREATE TEMP TABLE scratch (x INTEGER)")
+        engine.backend.raw_sql("CREATE SCHEMA other")
+        engine.backend.raw_sql("CREATE TABLE other.elsewhere (x INTEGER)")
+        assert engine.list_tables() == sorted(engine.backend.list_tables())
+        assert engine.list_tables() == ['Odd "name"', "adults", "people", "scratch"]
+        for name in engine.list_tables():
+            ours, ibis_own = engine.table(name), engine.backend.table(name)
+            assert ours.schema() == ibis_own.schema(), name
+            assert ours.equals(ibis_own), name
+        assert engine.table("people").Name.isnull().sum().execute() == 1
+        assert engine.has_table("adults")
+        assert not engine.has_table("elsewhere")
+    finally:
+        engine.close()
+
+
 def test_duckdb_file_directory_is_created(tmp_path: Path) -> None:
     engine = ProfileEngine.connect(f"duckdb://{tmp_path / 'a' / 'b' / 'p.duckdb'}")
     try:

@@ -6,15 +6,20 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import ibis
 import pyarrow as pa
 import pytest
 
 from segsync.domain.catalog import AttrType
 from segsync.errors import InputError
+from segsync.profiles.engine import ProfileEngine
 from segsync.segments.evaluate import (
+    RowBatch,
     ValueCount,
     count,
     member_ids,
+    member_rows,
+    plain_types,
     preview,
     stream_members,
     suggest,
@@ -100,6 +105,64 @@ def test_stream_members_yields_ordered_batches_of_at_most_batch_size(engine: Eng
         200.0,
         150.0,
     ]
+
+
+def test_member_rows_are_the_streamed_members_as_tuples(engine: Engine) -> None:
+    """The same rows in the same order on every engine (on DuckDB from its driver, elsewhere
+    from Arrow), with computed columns on DuckDB."""
+    attributes = ["City", "LifetimeValue", "Visits"]
+    members = engine.compile(SEVEN)
+    batches = list(member_rows(members, engine.profile, KEY, attributes, batch_size=3))
+    assert [b.num_rows for b in batches] == [3, 3, 1]
+    streamed = pa.Table.from_batches(list(stream_members(members, engine.profile, KEY, attributes)))
+    assert [row for b in batches for row in b.dicts()] == streamed.to_pylist()
+    assert batches[0].column(KEY) == SEVEN_IDS[:3]
+    assert batches[2].row(0) == streamed.to_pylist()[6]
+    if engine.profile._find_backend().name == "duckdb":
+        doubled = [("twice", '"Visits" * 2')]
+        rows = member_rows(members, engine.profile, KEY, attributes, computed=doubled)
+        assert [r for b in rows for r in b.column("twice")] == [10, 4, 20, 0, 8, 12, 4]
+
+
+TYPES = (
+    "1::BIGINT AS k, 5::TINYINT AS i8, 7::UINTEGER AS u32, 3::UBIGINT AS u64, 1.5::FLOAT AS f, "
+    "2.25::DOUBLE AS d, 'é'::VARCHAR AS t, true AS b, 1.5::DECIMAL(12, 3) AS dec, "
+    "DATE '2024-01-02' AS day, TIME '10:00' AS tm, TIMESTAMP '2024-01-02 23:30:00.123456' AS ts, "
+    "TIMESTAMP_S '2024-01-02 23:30:00' AS ts_s, TIMESTAMP_MS '2024-01-02 23:30:00.5' AS ts_ms, "
+    "'ab'::BLOB AS bl, '{\"x\": 1}'::JSON AS j"
+)
+OTHER_TYPES = (
+    "TIMESTAMPTZ '2024-01-02 23:30:00+00' AS tz, 2::HUGEINT AS h, INTERVAL 3 DAY AS iv, "
+    "'6ce920a8-fa68-4d15-b1e4-eb2b6c7af9ee'::UUID AS id, [1, 2] AS l"
+)
+
+
+@pytest.mark.parametrize("more", ["", OTHER_TYPES], ids=["plain", "with-others"])
+def test_member_rows_from_duckdb_are_what_arrow_gives(more: str) -> None:
+    """Every column type: the driver's values where they equal Arrow's (every type of
+    :func:`plain_types`), Arrow's otherwise (a time zone would need pytz in the driver)."""
+    engine = ProfileEngine(ibis.duckdb.connect(), "duckdb://")
+    select = f"{TYPES}, {more}" if more else TYPES
+    nulls = ", ".join(["NULL"] * (select.count(" AS ") - 1))
+    engine.backend.raw_sql(f"CREATE TABLE p AS SELECT {select} UNION ALL SELECT 2, {nulls}")
+    table = engine.table("p")
+    assert plain_types(table.schema()) is not bool(more)
+    columns = [c for c in table.columns if c != "k"]
+    members = table.select("k")
+    rows = [r for b in member_rows(members, table, "k", columns) for r in b.dicts()]
+    arrow = [r for b in stream_members(members, table, "k", columns) for r in b.to_pylist()]
+    assert [{k: (type(v), v) for k, v in r.items()} for r in rows] == [
+        {k: (type(v), v) for k, v in r.items()} for r in arrow
+    ]
+    assert rows[1] == {"k": 2} | dict.fromkeys(columns)
+
+
+def test_types_the_driver_gives_otherwise_than_arrow_are_not_plain() -> None:
+    for dtype in ("timestamp('UTC')", "timestamp(9)", "decimal(38, 0)", "uuid", "interval"):
+        assert not plain_types(ibis.schema({"x": dtype})), dtype
+    for dtype in ("timestamp(6)", "timestamp", "decimal(38, 2)", "uint64", "float32", "time"):
+        assert plain_types(ibis.schema({"x": dtype})), dtype
+    assert RowBatch(("a",), []).num_rows == 0
 
 
 def test_stream_of_an_empty_segment_yields_nothing(engine: Engine) -> None:

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pyarrow as pa
 import pytest
 
 from segsync.destinations.base import ConnectionConfig
 from segsync.domain.mapping import FieldMapping
 from segsync.domain.plan import SyncPlan, build_plan
 from segsync.domain.runs import RunStatus
+from segsync.segments.evaluate import RowBatch
 from segsync.services import runs
 from segsync.services.context import ServiceContext
 from segsync.services.exports import DataMatching, ExportSettings, create_export
@@ -124,7 +124,7 @@ def test_members_hashed_by_the_profile_engine_are_planned_as_python_would(
     create_export(ctx, ExportSettings("Plain", connection_id(ctx, "Sim"), matching, ["Seg A"]))
     hashed: list[int] = []
 
-    def spy(batch: pa.RecordBatch, mapping: FieldMapping) -> list[str]:
+    def spy(batch: RowBatch, mapping: FieldMapping) -> list[str]:
         hashed.append(batch.num_rows)
         return digests_of(batch, mapping)
 

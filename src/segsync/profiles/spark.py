@@ -37,13 +37,14 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from segsync.errors import FatalError, InputError
+
+if TYPE_CHECKING:  # imported where used: a process without Spark need not load Arrow
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
 SCHEME = "pyspark"
 EXTRA = "spark"
@@ -286,6 +287,8 @@ def _exchange_dir(backend: Any) -> Path:
 def stage_batches(backend: Any, batches: Iterable[pa.Table], staging: str) -> bool:
     """Create ``staging`` from Arrow tables through one Parquet file that Spark reads; whether
     there was a batch at all. Later batches are cast to the first one's schema."""
+    import pyarrow.parquet as pq
+
     folder = _exchange_dir(backend)
     writer: pq.ParquetWriter | None = None
     schema: pa.Schema | None = None
@@ -328,6 +331,9 @@ def arrow_batches(backend: Any, expr: Any, batch_size: int) -> Iterator[pa.Recor
     one smaller), with flat memory: Spark writes the result as Parquet files into the exchange
     directory and they are read back a batch at a time (Ibis's own PySpark reader collects the
     whole result on the driver first)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     schema = expr.schema().to_pyarrow()
     backend._run_pre_execute_hooks(expr)
     frame = backend._session.sql(backend.compile(expr))
@@ -354,10 +360,14 @@ def arrow_batches(backend: Any, expr: Any, batch_size: int) -> Iterator[pa.Recor
 
 def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     """``batch`` with the types Ibis gives the expression (Parquet may store others)."""
+    import pyarrow as pa
+
     columns = [batch.column(i).cast(field.type) for i, field in enumerate(schema)]
     return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
 def _one_batch(rows: pa.Table, schema: pa.Schema) -> pa.RecordBatch:
+    import pyarrow as pa
+
     batches = rows.combine_chunks().to_batches()
     return batches[0] if batches else pa.RecordBatch.from_pylist([], schema=schema)

@@ -11,15 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from segsync.domain.catalog import AttrType, Relationship
 from segsync.domain.names import did_you_mean
 from segsync.domain.permissions import Action, require
 from segsync.errors import Conflict, InputError
-from segsync.profiles.importer import ImportResult
-from segsync.profiles.readers import fingerprint
-from segsync.profiles.sample import generate_sample
 from segsync.services.context import ServiceContext
 from segsync.services.profiles.relationships import describe as describe
 from segsync.services.profiles.relationships import parse_column_ref as parse_column_ref
@@ -36,6 +33,11 @@ from segsync.storage.repositories.profiles import (
     FileFingerprint,
     RelationshipRepository,
 )
+
+if (
+    TYPE_CHECKING
+):  # the import modules load Arrow, which reading the catalog (every run) never needs
+    from segsync.profiles.importer import ImportResult
 
 Progress = Callable[[int, int], None]
 IN_PLACE_FORMAT = "table"
@@ -107,6 +109,8 @@ def import_profiles(
             f"the profile table {table!r} needs a key: add --key COLUMN (the profile id)"
         )
     # Fingerprint first: it describes the file as it was when we read it (or earlier).
+    from segsync.profiles.readers import fingerprint
+
     print_ = fingerprint(path) if path.is_file() else None
     result = ctx.profiles.import_file(
         path,
@@ -252,6 +256,8 @@ def load_sample(ctx: ServiceContext, *, profiles: int = 10_000, seed: int = 42) 
             f"{profile_source.table_name!r} is already the profile table; sample data would "
             "make 'customers' the profile table. Use a fresh --data-dir for sample data"
         )
+    from segsync.profiles.sample import generate_sample
+
     customers, orders = generate_sample(profiles, seed, today=ctx.now().date())
     engine = ctx.profiles
     for data, table, key, is_profile in (

@@ -1,6 +1,6 @@
 """Payload hashes of member rows computed by the profile engine (DuckDB) as it reads them,
 instead of one Python contact at a time (the read stage's fast path; :mod:`.read` decides when
-to use it), and emails checked for a whole batch at once.
+to use it), and emails checked by the same query.
 
 Every run hashes every member's payload to tell unchanged contacts from changed ones. When each
 mapped attribute's column already holds what its target sends as it is — text for a text
@@ -26,14 +26,14 @@ from collections.abc import Mapping
 
 import ibis
 import orjson
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from segsync.domain.emails import ASCII_EMAIL, MAX_LENGTH, MAX_LOCAL_LENGTH, NUMERIC_TLD
 from segsync.domain.mapping import FieldMapping, build_contact, contact_hash
 from segsync.profiles.sql import quote_identifier
+from segsync.segments.evaluate import RowBatch
 
 DIGEST_COLUMN = "__segsync_payload_sha256"
+EMAIL_AS_IS_COLUMN = "__segsync_email_as_is"
 _CAPITAL_ESCAPES = r"[\x0b\x0e\x0f\x1a-\x1f]"
 _LENGTHS = (rf"^.{{1,{MAX_LENGTH}}}$", rf"^[^@]{{1,{MAX_LOCAL_LENGTH}}}@")
 """At most :data:`MAX_LENGTH` characters, at most :data:`MAX_LOCAL_LENGTH` before the ``@``."""
@@ -86,33 +86,27 @@ def digest_sql(mapping: FieldMapping, column_types: Mapping[str, str]) -> str | 
     return f"CASE WHEN {rare} THEN NULL ELSE sha256({text}) END" if rare else f"sha256({text})"
 
 
-def digests_of(batch: pa.RecordBatch, mapping: FieldMapping) -> list[str]:
+def digests_of(batch: RowBatch, mapping: FieldMapping) -> list[str]:
     """The payload hashes of a batch read with :func:`digest_sql` as :data:`DIGEST_COLUMN`,
     Python's for the rows SQL left NULL."""
     return [
         digest if digest is not None else _python_digest(batch, i, mapping)
-        for i, digest in enumerate(batch.column(DIGEST_COLUMN).to_pylist())
+        for i, digest in enumerate(batch.column(DIGEST_COLUMN))
     ]
 
 
-def _python_digest(batch: pa.RecordBatch, i: int, mapping: FieldMapping) -> str:
-    row = batch.slice(i, 1).to_pylist()[0]
-    return contact_hash(mapping, build_contact(mapping, row))
+def _python_digest(batch: RowBatch, i: int, mapping: FieldMapping) -> str:
+    return contact_hash(mapping, build_contact(mapping, batch.row(i)))
 
 
-def emails_as_they_are(emails: pa.Array) -> list[bool | None]:
-    """For each raw email, whether it is valid and already normalised (trimmed, lower case),
-    so that :func:`~segsync.domain.emails.normalise_email` would return it as it is: the common
-    ASCII form (:data:`~segsync.domain.emails.ASCII_EMAIL`) checked by Arrow for the whole
-    batch. False or None (no email) says only "ask Python", which gives the email or the reason.
-
-    Only Arrow arrays and patterns go in: turning a Python value into an Arrow scalar would
-    import pandas (a quarter of a second and some 40 MB), which a run never needs otherwise."""
-    if not (pa.types.is_string(emails.type) or pa.types.is_large_string(emails.type)):
-        return [False] * len(emails)
-    fits = pc.match_substring_regex(emails, ASCII_EMAIL)
-    for limit in _LENGTHS:
-        fits = pc.and_(fits, pc.match_substring_regex(emails, limit))
-    fits = pc.and_(fits, pc.invert(pc.match_substring_regex(emails, NUMERIC_TLD)))
-    ready: list[bool | None] = fits.to_pylist()
-    return ready
+def email_as_is_sql(column: str) -> str:
+    """The DuckDB expression telling, for each raw email in the text column ``column``,
+    whether it is valid and already normalised (trimmed, lower case), so that
+    :func:`~segsync.domain.emails.normalise_email` would return it as it is: the common ASCII
+    form (:data:`~segsync.domain.emails.ASCII_EMAIL`, for RE2, which DuckDB's regular
+    expressions are), at most so long, and a last label not all digits. False or NULL (no
+    email) says only "ask Python", which gives the email or the reason."""
+    name = quote_identifier(column)
+    tests = [f"regexp_matches({name}, {_literal(p)})" for p in (ASCII_EMAIL, *_LENGTHS)]
+    tests.append(f"NOT regexp_matches({name}, {_literal(NUMERIC_TLD)})")
+    return " AND ".join(tests)

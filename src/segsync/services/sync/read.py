@@ -1,34 +1,34 @@
 """The read stage of a run (X2): stream every segment's members with the mapped attributes from
 the profile engine, one pass per segment, into the clean stage (:mod:`.clean`).
 
-Memory stays flat in the rows: members arrive in Arrow batches and only one batch at a time
-becomes Python objects. The profile engine is held only while the members are read (a DuckDB
-file admits one read-write process, and ``serve``, workers and the CLI share it), unless the
-caller had it open already.
+Memory stays flat in the rows: members arrive in batches (:class:`RowBatch`) and only one batch
+at a time is held. On DuckDB (the embedded default) they come from its driver as tuples,
+without Arrow, which a run then never imports (pyarrow and numpy: some 50 MB). The profile
+engine is held only while the members are read (a DuckDB file admits one read-write process,
+and ``serve``, workers and the CLI share it), unless the caller had it open already.
 """
 
 from __future__ import annotations
 
 import logging
-from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import ibis.expr.types as ir
-import pyarrow as pa
 
 from segsync.domain.mapping import FieldMapping, mapped_attributes
 from segsync.domain.segment_definition import parse_definition
 from segsync.segments.compiler import compile_segment
-from segsync.segments.evaluate import stream_members
+from segsync.segments.evaluate import RowBatch, member_rows
 from segsync.services.context import ServiceContext
 from segsync.services.profiles.manage import catalog
 from segsync.services.sync.batch_hash import (
     DIGEST_COLUMN,
+    EMAIL_AS_IS_COLUMN,
     column_types,
     digest_sql,
     digests_of,
-    emails_as_they_are,
+    email_as_is_sql,
 )
 from segsync.services.sync.clean import Cleaner, MemberScan, NeedsPayload
 from segsync.services.sync.switching import fewer_collections
@@ -72,7 +72,7 @@ def scan_members(
     for source in segments:
         compiled = compile_segment(parse_definition(source.definition), cat, engine.table, now)
         rows = 0
-        batches = stream_members(
+        batches = member_rows(
             compiled, profile, cat.profile_key, attributes, batch_size, computed=hashing.sql
         )
         for batch in batches:
@@ -88,25 +88,17 @@ def scan_members(
         # read those rows again, by profile id.
         ids = list(scan.missing)
         wanted = profile.filter(profile[cat.profile_key].isin(ids)).select(cat.profile_key)
-        for batch in stream_members(wanted, profile, cat.profile_key, attributes, batch_size):
-            for row in batch.to_pylist():
+        for batch in member_rows(wanted, profile, cat.profile_key, attributes, batch_size):
+            for row in batch.dicts():
                 cleaner.fill(row)
         log.info("%d merged contacts' payloads read again", len(ids))
     return scan
 
 
-def _positions(wanted: list[int]) -> pa.Array:
-    """Row positions as an Arrow array, made from their bytes: pyarrow turns any Python
-    sequence into Arrow by first importing pandas (if installed) to ask whether it is one of
-    its types — a quarter of a second and 40 MB that a run would not need otherwise."""
-    data = pa.py_buffer(array("q", wanted).tobytes())
-    return pa.Array.from_buffers(pa.int64(), len(wanted), [None, data])
-
-
 class _Hashing:
     """How each batch of members reaches the cleaner: hashed by the profile engine with only
-    the rows whose payload the run needs made into Python objects (:mod:`.batch_hash`), or
-    every row as a Python dict, built and hashed one by one.
+    the rows whose payload the run needs made into contacts (:mod:`.batch_hash`), or every
+    row as a Python dict, built and hashed one by one.
 
     The first is the fast path when the engine is DuckDB (the embedded default), the mapped
     columns go out as they are and most members are unchanged (a rerun). When most rows need
@@ -117,26 +109,33 @@ class _Hashing:
     def __init__(self, mapping: FieldMapping, profile: ir.Table, key: str) -> None:
         self.mapping = mapping
         self.key = key
-        self.sql: tuple[str, str] | None = None
+        self.sql: list[tuple[str, str]] = []
         if profile._find_backend().name == "duckdb" and DIGEST_COLUMN not in profile.columns:
-            expression = digest_sql(mapping, column_types(profile.schema()))
-            self.sql = None if expression is None else (DIGEST_COLUMN, expression)
+            types = column_types(profile.schema())
+            expression = digest_sql(mapping, types)
+            if expression is not None:
+                self.sql.append((DIGEST_COLUMN, expression))
+                if types.get(mapping.email) == "string":
+                    self.sql.append((EMAIL_AS_IS_COLUMN, email_as_is_sql(mapping.email)))
 
-    def clean(self, cleaner: Cleaner, segment: str, batch: pa.RecordBatch) -> None:
-        if self.sql is None or DIGEST_COLUMN not in batch.schema.names:
-            for row in batch.to_pylist():
+    def clean(self, cleaner: Cleaner, segment: str, batch: RowBatch) -> None:
+        if not self.sql or DIGEST_COLUMN not in batch.names:
+            for row in batch.dicts():
                 cleaner.row(segment, row)
             return
         digests = digests_of(batch, self.mapping)
-        ids = batch.column(self.key).to_pylist()
-        raw = batch.column(self.mapping.email)
-        emails = raw.to_pylist()
-        wanted = cleaner.hashed(segment, ids, emails, digests, emails_as_they_are(raw))
-        if wanted:
-            for row in batch.take(_positions(wanted)).to_pylist():
-                cleaner.complete(row)
+        ids = batch.column(self.key)
+        emails = batch.column(self.mapping.email)
+        ready = (
+            batch.column(EMAIL_AS_IS_COLUMN)
+            if EMAIL_AS_IS_COLUMN in batch.names
+            else [False] * batch.num_rows
+        )
+        wanted = cleaner.hashed(segment, ids, emails, digests, ready)
+        for position in wanted:
+            cleaner.complete(batch.row(position))
         if 2 * len(wanted) > batch.num_rows:
-            self.sql = None
+            self.sql = []
 
 
 def read_members(
