@@ -430,13 +430,13 @@ def test_threads_take_turns_quickly_while_a_run_goes_on_and_as_before_after(
     def reading(*args: Any) -> MemberScan:
         switch.append(sys.getswitchinterval())
         set_apart.append(gc.get_freeze_count())
-        scan_ctx, segments, mapping, needs_payload, suppressed = args
+        scan_ctx, segments, mapping, needs_payload, suppressed, known = args
 
         def needs(*asked: str) -> bool:
             reading_gc.add(gc.get_threshold())
             return bool(needs_payload(*asked))
 
-        return read_members(scan_ctx, segments, mapping, needs, suppressed)
+        return read_members(scan_ctx, segments, mapping, needs, suppressed, known)
 
     before = (sys.getswitchinterval(), gc.get_threshold(), gc.get_freeze_count())
     claim = claim_run(ctx, enqueue_run(ctx, "Newsletter").run.id)

@@ -24,7 +24,7 @@ in :attr:`MemberScan.missing`: the read stage reads the winning profile's row ag
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -110,7 +110,11 @@ class MemberScan:
 
 
 class Cleaner:
-    """Feed it every member row (:meth:`row`), segment after segment, then :meth:`finish`."""
+    """Feed it every member row (:meth:`row`), segment after segment, then :meth:`finish`.
+
+    ``known_hashes`` (email → payload hash, the sync state's): a contact whose hash equals its
+    known one keeps the known text object instead of its own equal copy — a rerun holds both
+    for every unchanged contact otherwise (113 bytes each: 11 MB per 100,000 contacts)."""
 
     def __init__(
         self,
@@ -118,11 +122,13 @@ class Cleaner:
         key: str,
         needs_payload: NeedsPayload | None = None,
         suppressed: frozenset[str] = frozenset(),
+        known_hashes: Mapping[str, str] | None = None,
     ) -> None:
         self.mapping = mapping
         self.key = key
         self.needs_payload = needs_payload or (lambda _e, _h, _s: True)
         self.suppressed = suppressed
+        self.known_hashes: Mapping[str, str] = known_hashes or {}
         self.scan = MemberScan()
         self.email_of: dict[Any, str] = {}  # profile id → its valid email
         self.set_aside: set[Any] = set()  # profile ids with an invalid email or a bad value
@@ -216,6 +222,9 @@ class Cleaner:
                 return False
             digest = contact_hash(self.mapping, contact)
         assert digest is not None
+        known = self.known_hashes.get(email)
+        if known == digest:
+            digest = known  # one object for both (see the class)
         self.email_of[profile_id] = email
         current = self.scan.entries.get(email)
         if current is not None and current.profile_id < profile_id:

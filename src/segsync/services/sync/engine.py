@@ -243,7 +243,13 @@ class _Engine:
         suppressed = await self.store.suppressed()
         self.emit("reading")
         scan = await asyncio.to_thread(
-            self.parts.read, self.ctx, target.segments, target.mapping, state.needs, suppressed
+            self.parts.read,
+            self.ctx,
+            target.segments,
+            target.mapping,
+            state.needs,
+            suppressed,
+            state.hashes,
         )
         self.tally.read(
             members=scan.members,

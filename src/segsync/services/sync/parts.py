@@ -3,7 +3,7 @@ attempt returns (:class:`RunOutcome`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from segsync.destinations.base import ConnectionConfig, Destination
@@ -20,10 +20,18 @@ ConfigTuner = Callable[[ConnectionConfig], ConnectionConfig]
 """Adjusts the connection config before the destination is built (tests: fast backoff)."""
 
 Reader = Callable[
-    [ServiceContext, Sequence[SegmentSource], FieldMapping, NeedsPayload, frozenset[str]],
+    [
+        ServiceContext,
+        Sequence[SegmentSource],
+        FieldMapping,
+        NeedsPayload,
+        frozenset[str],
+        Mapping[str, str],
+    ],
     MemberScan,
 ]
-"""Reads and cleans the members (runs in a thread): :func:`.read.read_members`."""
+"""Reads and cleans the members (runs in a thread): :func:`.read.read_members`; the last
+argument is the sync state's payload hashes."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ and ``serve``, workers and the CLI share it), unless the caller had it open alre
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import ibis.expr.types as ir
@@ -57,16 +57,18 @@ def scan_members(
     batch_size: int = STREAM_BATCH_ROWS,
     on_rows: Callable[[int], None] | None = None,
     suppressed: frozenset[str] = frozenset(),
+    known_hashes: Mapping[str, str] | None = None,
 ) -> MemberScan:
     """Stream every segment's members through a :class:`Cleaner` and return the distinct valid
     contacts. ``needs_payload`` (default: always) says which payloads to keep; ``on_rows`` is
-    told how many rows each Arrow batch held (progress); people whose email digest is in
-    ``suppressed`` are set aside as forgotten."""
+    told how many rows each batch held (progress); people whose email digest is in
+    ``suppressed`` are set aside as forgotten; ``known_hashes``: the sync state's payload
+    hashes, whose text objects unchanged contacts share (:class:`Cleaner`)."""
     cat = catalog(ctx)
     engine = ctx.profiles
     profile = engine.table(cat.profile_table)
     attributes = [a for a in mapped_attributes(mapping) if a != cat.profile_key]
-    cleaner = Cleaner(mapping, cat.profile_key, needs_payload, suppressed)
+    cleaner = Cleaner(mapping, cat.profile_key, needs_payload, suppressed, known_hashes)
     now = ctx.now()
     hashing = _Hashing(mapping, profile, cat.profile_key)
     for source in segments:
@@ -144,6 +146,7 @@ def read_members(
     mapping: FieldMapping,
     needs_payload: NeedsPayload,
     suppressed: frozenset[str],
+    known_hashes: Mapping[str, str] | None = None,
 ) -> MemberScan:
     """:func:`scan_members` with :func:`fewer_collections`, holding the profile engine only
     meanwhile. When ``ctx`` has the engine open already, its owner keeps it."""
@@ -155,7 +158,12 @@ def read_members(
     try:
         with fewer_collections():
             return scan_members(
-                reader, segments, mapping, needs_payload=needs_payload, suppressed=suppressed
+                reader,
+                segments,
+                mapping,
+                needs_payload=needs_payload,
+                suppressed=suppressed,
+                known_hashes=known_hashes,
             )
     finally:
         if reader is not ctx and reader.profiles_opened:
