@@ -196,10 +196,14 @@ class ProfileEngine:
         Spark, Parquet directories new in the warehouse are registered first."""
         if self.name == spark.SCHEME:
             spark.register_directories(self._backend)
-        names = (
-            _duckdb_tables(self._backend) if self.name == "duckdb" else self._backend.list_tables()
-        )
-        return sorted(n for n in names if not n.startswith(_HIDDEN_PREFIXES))
+        return sorted(n for n in self._names() if not n.startswith(_HIDDEN_PREFIXES))
+
+    def _names(self) -> list[str]:
+        """Every table name the backend lists (on DuckDB read as plain rows, not through
+        Arrow as Ibis reads them)."""
+        if self.name == "duckdb":
+            return _duckdb_tables(self._backend)
+        return list(self._backend.list_tables())
 
     def check_writable(self, name: str) -> str:
         """Refuse a name a profile table may not have: not a plain identifier, a staging name,
@@ -209,9 +213,7 @@ class ProfileEngine:
         return name
 
     def has_table(self, name: str) -> bool:
-        if self.name == "duckdb":
-            return name in set(_duckdb_tables(self._backend))
-        return name in set(self._backend.list_tables())
+        return name in set(self._names())
 
     def table(self, name: str) -> ibis.Table:
         """The Ibis table expression of ``name``; ``NotFound`` if it does not exist. One query

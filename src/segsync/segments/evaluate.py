@@ -91,9 +91,24 @@ def stream_members(
 
     ``computed``: more columns, ``(name, SQL expression over those columns)`` in the engine's
     own dialect, computed by the engine as it reads (the caller knows the engine)."""
+    table = _member_table(members, profile, key, attributes, batch_size)
+    yield from _arrow_parts(table, batch_size, computed)
+
+
+def _member_table(
+    members: ir.Table, profile: ir.Table, key: str, attributes: Sequence[str], batch_size: int
+) -> ir.Table:
+    """:func:`members_with_attributes`, once the batch size is checked."""
     if batch_size <= 0:
         raise InputError(f"the batch size must be positive, got {batch_size}")
-    table = members_with_attributes(members, profile, key, attributes)
+    return members_with_attributes(members, profile, key, attributes)
+
+
+def _arrow_parts(
+    table: ir.Table, batch_size: int, computed: Sequence[tuple[str, str]]
+) -> Iterator[pa.RecordBatch]:
+    """The rows of ``table`` and the ``computed`` columns as Arrow batches of at most
+    ``batch_size`` rows."""
     if computed:
         table = table.alias("_members").sql(_with_computed("_members", computed))
     for batch in _batches(table, batch_size):
@@ -179,12 +194,10 @@ def member_rows(
     batches are turned into rows.
 
     ``computed``: as for :func:`stream_members`."""
-    if batch_size <= 0:
-        raise InputError(f"the batch size must be positive, got {batch_size}")
-    table = members_with_attributes(members, profile, key, attributes)
+    table = _member_table(members, profile, key, attributes, batch_size)
     backend = table._find_backend()
     if backend.name != "duckdb" or not plain_types(table.schema()):
-        for batch in stream_members(members, profile, key, attributes, batch_size, computed):
+        for batch in _arrow_parts(table, batch_size, computed):
             yield RowBatch.from_arrow(batch)
         return
     sql = backend.compile(table)
