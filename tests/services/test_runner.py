@@ -147,6 +147,32 @@ def test_members_hashed_by_the_profile_engine_are_planned_as_python_would(
     assert hashed == [250] * 4
 
 
+def test_a_rerun_shares_the_sync_states_hash_text_with_its_unchanged_contacts(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    """The engine hands the reader the sync state's hashes: on a rerun each unchanged
+    contact's entry holds the state's very text object, not an equal copy of its own."""
+    setup(ctx, sim, tmp_path, people(20))
+    assert runs.run_export(ctx, "Newsletter", tune=in_process(sim)).counts.added == 20
+    given: list[Any] = []
+    scans: list[MemberScan] = []
+
+    def reading(*args: Any) -> MemberScan:
+        given.append(args[5])
+        scans.append(read_members(*args))
+        return scans[-1]
+
+    claim = claim_run(ctx, enqueue_run(ctx, "Newsletter").run.id)
+    assert claim is not None
+    run = execute_claim(ctx, claim, tune=in_process(sim), parts=EngineParts(read=reading))
+
+    assert (run.status, run.counts.unchanged) == (RunStatus.SUCCESSFUL, 20)
+    (known,) = given
+    entries = scans[0].entries
+    assert sorted(known) == sorted(entries)  # the state: every contact the first run sent
+    assert all(entries[email].payload_hash is known[email] for email in entries)
+
+
 @pytest.mark.parametrize(("removal", "removed"), [("mirror", 1), ("add-only", 0)])
 def test_a_person_leaving_a_segment_is_removed_from_its_list_only_under_mirror(
     ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path, removal: str, removed: int
