@@ -19,6 +19,7 @@ from segsync.segments.evaluate import (
     count,
     member_ids,
     member_rows,
+    members_with_attributes,
     plain_types,
     preview,
     stream_members,
@@ -122,6 +123,25 @@ def test_member_rows_are_the_streamed_members_as_tuples(engine: Engine) -> None:
         doubled = [("twice", '"Visits" * 2')]
         rows = member_rows(members, engine.profile, KEY, attributes, computed=doubled)
         assert [r for b in rows for r in b.column("twice")] == [10, 4, 20, 0, 8, 12, 4]
+
+
+def test_unordered_member_rows_stream_as_the_engine_finds_them() -> None:
+    """A run reads members unordered: DuckDB then streams them in the table's own order
+    instead of sorting every row (with its payload) before the first comes out. Ordered (the
+    default: previews, downloads) they come by key."""
+    engine = ProfileEngine(ibis.duckdb.connect(), "duckdb://")
+    engine.backend.raw_sql(
+        "CREATE TABLE p AS SELECT 1000 - i AS k, 'x' || i AS v FROM range(1000) t(i)"
+    )
+    table = engine.table("p")
+    members = table.filter(table.k % 2 == 0).select("k")
+    for ordered in (True, False):
+        query = members_with_attributes(members, table, "k", ["v"], ordered=ordered)
+        assert ("ORDER BY" in engine.backend.compile(query)) is ordered
+        rows = [r for b in member_rows(members, table, "k", ["v"], 64, ordered=ordered)
+                for r in b.rows]  # fmt: skip
+        assert sorted(rows) == [(k, f"x{1000 - k}") for k in range(2, 1001, 2)]
+        assert rows == (sorted(rows) if ordered else sorted(rows, reverse=True))
 
 
 TYPES = (

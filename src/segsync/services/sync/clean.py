@@ -111,6 +111,8 @@ class MemberScan:
 
 class Cleaner:
     """Feed it every member row (:meth:`row`), segment after segment, then :meth:`finish`.
+    Within a segment the rows may come in any order (the read stage takes them as the profile
+    engine streams them): the outcome is the same but for the order of the rejects.
 
     ``known_hashes`` (email → payload hash, the sync state's): a contact whose hash equals its
     known one keeps the known text object instead of its own equal copy — a rerun holds both
