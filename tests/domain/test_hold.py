@@ -13,7 +13,8 @@ from segsync.domain.hold import (
     parse_removals,
     plan_fingerprint,
 )
-from segsync.domain.plan import Desired, RemovalPolicy, SyncPlan, SyncStateView, build_plan
+from segsync.domain.plan import Desired, RemovalPolicy, SyncPlan, build_plan
+from segsync.domain.sync_state import SyncStateView
 from segsync.errors import InputError
 
 

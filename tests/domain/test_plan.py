@@ -17,7 +17,6 @@ from segsync.domain.plan import (
     Desired,
     RemovalPolicy,
     SyncPlan,
-    SyncStateView,
     UpsertItem,
     acknowledged,
     batch_count,
@@ -26,6 +25,7 @@ from segsync.domain.plan import (
     pack,
     sample_items,
 )
+from segsync.domain.sync_state import SyncStateView
 from segsync.errors import InputError
 from tests.conftest import examples
 

@@ -4,7 +4,7 @@ state now, the plan that reverses the run — and only what is left of it."""
 from __future__ import annotations
 
 from segsync.domain.payload import payload_hash
-from segsync.domain.plan import SyncStateView
+from segsync.domain.sync_state import SyncStateView
 from segsync.domain.undo import Change, build_undo_plan
 
 OLD = {"fields": {"FirstName": "Ann"}, "custom": {}}

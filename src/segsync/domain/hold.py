@@ -26,7 +26,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from segsync.domain.plan import SyncPlan, SyncStateView
+from segsync.domain.plan import SyncPlan
+from segsync.domain.sync_state import SyncStateView
 from segsync.errors import InputError
 
 DEFAULT_REMOVALS = 0.20
@@ -190,10 +191,8 @@ def judge(
     """The rule's verdict on ``plan``, built on ``state`` (the recorded memberships, pending
     ones included: they may exist). ``names`` maps segment keys to the names reasons use."""
     names = names or {}
-    before: dict[str, int] = dict.fromkeys(plan.segments, 0)
-    for segment, _ in (*state.memberships, *state.pending):
-        if segment in before:
-            before[segment] += 1
+    recorded = state.recorded_per_segment()
+    before = {key: recorded[key] for key in plan.segments}
     leaving: dict[str, list[str]] = {key: [] for key in plan.segments}
     for segment, email in plan.removals:
         bucket = leaving.get(segment)

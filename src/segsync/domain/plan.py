@@ -27,6 +27,7 @@ from functools import cached_property
 from operator import attrgetter
 from typing import Any, NamedTuple, TypeVar
 
+from segsync.domain.sync_state import NO_SEGMENTS, SyncStateView
 from segsync.errors import InputError
 
 MAX_BATCH = 100
@@ -62,34 +63,6 @@ class Desired(NamedTuple):
     segments: frozenset[str]
     profile_id: str | None = None
     """The profile whose values are sent (the lowest id among those with this email)."""
-
-
-@dataclass(frozen=True)
-class SyncStateView:
-    """The export's sync state as the planner reads it.
-
-    ``hashes``: email → payload hash of every acknowledged contact. ``memberships``: the
-    ``(segment_key, email)`` list memberships segsync created (acknowledged). ``pending``: the
-    memberships a batch may have created whose answer never came (write-ahead intents): each
-    may or may not exist. ``list_ids``: segment key → the Autopilot list id, or ``None`` while
-    its list does not exist yet.
-    """
-
-    hashes: Mapping[str, str] = field(default_factory=dict)
-    memberships: AbstractSet[tuple[str, str]] = field(default_factory=frozenset)
-    list_ids: Mapping[str, str | None] = field(default_factory=dict)
-    pending: AbstractSet[tuple[str, str]] = field(default_factory=frozenset)
-
-    def needs(self, email: str, payload_hash: str, segment: str) -> bool:
-        """Whether :func:`build_plan` against this state may give a contact with this payload
-        hash an item for ``segment``: it is new or changed, the segment's list does not exist,
-        or its membership is not acknowledged. A contact for which this is False in every one
-        of its segments is *settled* (``build_plan``'s ``settled``)."""
-        return (
-            self.hashes.get(email) != payload_hash
-            or self.list_ids.get(segment) is None
-            or (segment, email) not in self.memberships
-        )
 
 
 class UpsertItem(NamedTuple):
@@ -262,16 +235,13 @@ def build_plan(
     fresh = frozenset(lists_to_ensure)
     per_list = {key: ListCounts() for key in segment_keys}
     counts = PlanCounts()
-    remaining: set[tuple[str, str]] = set()
+    leaving: dict[str, frozenset[str]] = {}  # email → its removable memberships' segments
     if removal is RemovalPolicy.MIRROR:
-        remaining = {
-            m
-            for m in (*state.memberships, *state.pending)
-            if m[0] in per_list and m[0] not in fresh
-        }
+        leaving = _removable(state, frozenset(per_list) - fresh)
+    removals: list[tuple[str, str]] = []
     seen: set[str] = set()
     items: list[UpsertItem] = []
-    hashes, memberships = state.hashes, state.memberships
+    hashes, memberships = state.hashes, state.memberships.by_email
     members = dict.fromkeys(segment_keys, 0)
     to_add = dict.fromkeys(segment_keys, 0)
     added = updated = unchanged = 0
@@ -292,18 +262,18 @@ def build_plan(
         else:
             unchanged += 1
         new_segments: list[str | None] = []
+        had = memberships.get(email, NO_SEGMENTS)
         for segment in sorted(contact.segments) if len(contact.segments) > 1 else contact.segments:
             if segment not in members:
                 raise ValueError(f"desired contact {email!r} is in unknown segment {segment!r}")
             members[segment] += 1
-            membership = (segment, email)
-            if remaining:
-                remaining.discard(membership)
-            if segment in fresh or membership not in memberships:
+            if segment in fresh or segment not in had:
                 new_segments.append(segment)
                 to_add[segment] += 1
         if changed and not new_segments:
             new_segments.append(None)
+        if leaving and (gone := leaving.pop(email, None)) is not None:
+            removals.extend((segment, email) for segment in gone - contact.segments)
         for target in new_segments:
             items.append(
                 UpsertItem(
@@ -321,8 +291,8 @@ def build_plan(
             if segment not in members:
                 raise ValueError(f"settled contact {email!r} is in unknown segment {segment!r}")
             members[segment] += 1
-            if remaining:
-                remaining.discard((segment, email))
+        if leaving and (gone := leaving.pop(email, None)) is not None:
+            removals.extend((segment, email) for segment in gone.difference(keys))
     counts.contacts = added + updated + unchanged
     counts.added, counts.updated, counts.unchanged = added, updated, unchanged
     counts.new_memberships = sum(to_add.values())
@@ -331,7 +301,10 @@ def build_plan(
 
     del seen
     items.sort(key=lambda item: item.email)  # stable: segments stay in order within an email
-    removals = sorted(remaining, key=lambda m: (m[1], m[0]))
+    for email, gone in leaving.items():  # in no segment of the export any more
+        removals.extend((segment, email) for segment in gone)
+    del leaving
+    removals.sort(key=lambda m: (m[1], m[0]))
     for segment, _ in removals:
         per_list[segment].to_remove += 1
     counts.removals = len(removals)
@@ -345,6 +318,25 @@ def build_plan(
         counts=counts,
         per_list=per_list,
     )
+
+
+def _removable(state: SyncStateView, segments: frozenset[str]) -> dict[str, frozenset[str]]:
+    """email → the segments of its memberships, known or pending, among ``segments`` (those
+    :func:`build_plan` may remove): one dict entry per contact, the frozensets shared."""
+    cut: dict[frozenset[str], frozenset[str]] = {}
+    removable: dict[str, frozenset[str]] = {}
+    for email, had in state.memberships.by_email.items():
+        mine = cut.get(had)
+        if mine is None:
+            mine = cut.setdefault(had, had & segments)
+        if mine:
+            removable[email] = mine
+    shared: dict[frozenset[str], frozenset[str]] = {}
+    for segment, email in state.pending:
+        if segment in segments:
+            wanted = removable.get(email, NO_SEGMENTS) | {segment}
+            removable[email] = shared.setdefault(wanted, wanted)
+    return removable
 
 
 @dataclass

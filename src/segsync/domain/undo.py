@@ -28,10 +28,10 @@ from segsync.domain.plan import (
     ListCounts,
     PlanCounts,
     SyncPlan,
-    SyncStateView,
     UpsertItem,
     pack,
 )
+from segsync.domain.sync_state import SyncStateView
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ def build_undo_plan(
             result.unknown_previous.add(email)
 
     fresh = {key for key in keys if state.list_ids.get(key) is None}
-    known = set(state.memberships)
+    known = state.memberships
     per_list = {key: ListCounts() for key in keys}
     items: list[UpsertItem] = []
     counts = PlanCounts()

@@ -12,7 +12,8 @@ import pytest
 from segsync.destinations.autopilot import AutopilotDestination
 from segsync.destinations.base import UpsertItem
 from segsync.domain.mapping import FieldMapping
-from segsync.domain.plan import RemovalPolicy, SyncStateView
+from segsync.domain.plan import RemovalPolicy
+from segsync.domain.sync_state import SyncStateView
 from segsync.errors import UnknownList
 from segsync.services.sync.lists import RunLists
 from segsync.services.sync.read import SegmentSource

@@ -14,10 +14,10 @@ from segsync.domain.plan import (
     Desired,
     RemovalPolicy,
     SyncPlan,
-    SyncStateView,
     UpsertItem,
     build_plan,
 )
+from segsync.domain.sync_state import SyncStateView
 from segsync.errors import RetriableError
 from segsync.services.sync.committer import Committer
 from segsync.services.sync.send import send_batches

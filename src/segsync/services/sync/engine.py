@@ -16,17 +16,16 @@ were acknowledged and committed, and the caller puts the run back in the queue.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from segsync.destinations.base import Destination, slowdown_warnings
 from segsync.destinations.registry import capabilities
 from segsync.domain.emails import mask_email
-from segsync.domain.plan import SyncPlan, SyncStateView, build_plan
+from segsync.domain.plan import SyncPlan, build_plan
 from segsync.domain.runs import RunStatus
+from segsync.domain.sync_state import SyncStateView
 from segsync.errors import AuthenticationFailed, FatalError, RetriableError, SegsyncError
 from segsync.services.context import ServiceContext
 from segsync.services.sync.clean import MemberScan
@@ -333,7 +332,7 @@ class _Engine:
         self.emit("removing")
         removals = plan.removals
         if any(m in state.pending for m in removals):
-            sizes = Counter(s for s, _ in itertools.chain(state.memberships, state.pending))
+            sizes = state.recorded_per_segment()
             check = await check_pending(self.destination, removals, state.pending, sizes, list_ids)
             if check.absent:
                 await self._commit_removals(check.absent, [])

@@ -22,7 +22,8 @@ from __future__ import annotations
 from typing import Any
 
 from segsync.domain.hold import HoldVerdict, judge
-from segsync.domain.plan import SyncPlan, SyncStateView
+from segsync.domain.plan import SyncPlan
+from segsync.domain.sync_state import SyncStateView
 from segsync.services.context import ServiceContext
 from segsync.services.privacy import audit
 from segsync.services.sync.store import RunStore

@@ -22,7 +22,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from segsync.destinations.base import BatchResult, Destination, UpsertItem
-from segsync.domain.plan import SyncPlan, SyncStateView, list_title
+from segsync.domain.plan import SyncPlan, list_title
+from segsync.domain.sync_state import SyncStateView
 from segsync.errors import UnknownList
 from segsync.services.sync.store import RunStore
 from segsync.services.sync.target import RunTarget
@@ -79,7 +80,7 @@ class RunLists:
         return replace(
             state,
             list_ids={key: None if key in gone else value for key, value in state.list_ids.items()},
-            memberships=frozenset(m for m in state.memberships if m[0] not in gone),
+            memberships=state.memberships.without(gone),
         )
 
     async def ensure(

@@ -28,7 +28,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from segsync.destinations.base import ConnectionConfig
-from segsync.domain.plan import SyncStateView, UpsertItem
+from segsync.domain.plan import UpsertItem
+from segsync.domain.sync_state import Memberships, SyncStateView
 from segsync.errors import Conflict, FatalError
 from segsync.services.connections.runtime import connection_config, flag_connection
 from segsync.services.context import ServiceContext
@@ -130,7 +131,9 @@ class RunStore:
         with fewer_collections(), self.ctx.db.session() as session:
             sync = SyncStateRepository(session)
             hashes = sync.hashes(self.export_id)
-            memberships = sync.membership_keys(self.export_id)
+            emails = {email: email for email in hashes}  # each email's text, held once
+            memberships = Memberships(sync.membership_rows(self.export_id), emails=emails)
+            del emails
             pending = sync.membership_keys(self.export_id, pending=True)
             lists = ExportRepository(session).lists(self.export_id)
         list_ids: dict[str, str | None] = {

@@ -16,7 +16,8 @@ from typing import Any
 
 from segsync.destinations.registry import capabilities
 from segsync.domain.emails import email_digest
-from segsync.domain.plan import SyncPlan, SyncStateView
+from segsync.domain.plan import SyncPlan
+from segsync.domain.sync_state import SyncStateView
 from segsync.domain.undo import Change, build_undo_plan
 from segsync.errors import Conflict
 from segsync.services.context import ServiceContext

@@ -101,7 +101,13 @@ class SyncStateRepository:
 
     def membership_keys(self, export_id: int, *, pending: bool = False) -> set[tuple[str, str]]:
         """:meth:`memberships` with the segment id as text (the plan's segment keys)."""
-        return set(self._select(_MEMBERSHIP_KEYS, export_id, pending))
+        return set(self.membership_rows(export_id, pending=pending))
+
+    def membership_rows(
+        self, export_id: int, *, pending: bool = False
+    ) -> Iterator[tuple[str, str]]:
+        """:meth:`membership_keys` as the driver streams them, without a set of them all."""
+        return self._select(_MEMBERSHIP_KEYS, export_id, pending)
 
     def record_intents(
         self,
