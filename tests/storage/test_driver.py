@@ -4,16 +4,22 @@ rest row by row, and reads come back as plain tuples."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 from segsync.storage.db import Database
-from segsync.storage.repositories.driver import MAX_PARAMETERS, execute_many, select_rows
+from segsync.storage.repositories.driver import (
+    MAX_PARAMETERS,
+    chunk_sizes,
+    execute_many,
+    select_rows,
+)
 
 UPSERT = (
     "INSERT INTO bulk_scratch (k, a, b, note) VALUES (?, ?, ?, 'fixed') "
@@ -53,7 +59,8 @@ def test_inserts_go_as_multi_row_statements_of_at_most_the_parameter_limit(
     execute_many(session, UPSERT, rows)
 
     per_statement = MAX_PARAMETERS // 3  # three placeholders a row; the literal is not one
-    assert seen == [False] * math.ceil(len(rows) / per_statement)  # 8, none row by row
+    # 2,500 = 7 × 333 + 169, and 169 = 128 + 32 + 8 + 1: 11 statements, none row by row
+    assert seen == [False] * (len(rows) // per_statement + (len(rows) % per_statement).bit_count())
     stored = sorted(select_rows(session, "SELECT k, a, b, note FROM bulk_scratch"))
     assert stored == [(k, a, b, "fixed") for k, a, b in rows]
 
@@ -89,3 +96,31 @@ def test_rows_come_back_as_plain_tuples(session: Session) -> None:
     (row,) = select_rows(session, "SELECT k, a FROM bulk_scratch")
     assert type(row) is tuple
     assert row == (1, "a")
+
+
+def test_writes_of_any_size_use_a_handful_of_statement_sizes(session: Session) -> None:
+    """The driver keeps every distinct statement it ran prepared (SQLite's module the last 128
+    per connection): a remainder of every size made a run keep up to 128 large statements.
+    Writes of 1 to 400 rows use only the sizes 333 and powers of
+    two below it, and every row is written once."""
+    texts: set[str] = set()
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        texts.add(statement)
+
+    event.listen(session.get_bind(), "before_cursor_execute", before)
+    k = 0
+    for n in range(1, 401):
+        execute_many(session, UPSERT, [(k + i, "a", "b") for i in range(n)])
+        k += n
+    assert len(texts) == 1 + 9  # 333, then 256, 128, 64, 32, 16, 8, 4, 2 and 1 rows
+    assert session.scalar(text("SELECT count(*) FROM bulk_scratch")) == k
+
+
+@given(rows=st.integers(0, 5_000), most=st.integers(1, 400))
+def test_chunk_sizes_add_up_to_the_rows_and_come_in_few_sizes(rows: int, most: int) -> None:
+    sizes = list(chunk_sizes(rows, most))
+    assert sum(sizes) == rows
+    assert all(0 < size <= most for size in sizes)
+    assert all(size == most or size & (size - 1) == 0 for size in sizes)
+    assert sizes == sorted(sizes, reverse=True)
