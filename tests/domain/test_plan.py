@@ -104,6 +104,24 @@ def items_of(plan: SyncPlan) -> list[tuple[str, str | None]]:
     return [(item.email, item.segment) for item in plan.items()]
 
 
+def test_the_plan_names_the_emails_with_several_items() -> None:
+    """Only those can be acknowledged more than once: the tally remembers only them."""
+    state = SyncStateView(
+        {"both@x.io": "h1", "one@x.io": "h0", "same@x.io": "h1"},
+        frozenset({("s1", "same@x.io"), ("s2", "same@x.io")}),
+        {"s1": "L1", "s2": "L2"},
+    )
+    contacts = [
+        desired("both@x.io", "h1", "s1", "s2"),  # two new memberships: two items
+        desired("one@x.io", "h1", "s1", "s2"),  # changed, two new memberships: two items
+        desired("new@x.io", "h1", "s1"),  # one item
+        desired("same@x.io", "h1", "s1", "s2"),  # nothing to send
+    ]
+    plan = plan_of(contacts, state, segments=("s1", "s2"))
+    assert plan.counts.items == 5
+    assert plan.several == {"both@x.io", "one@x.io"}
+
+
 def test_first_run_sends_everyone_with_their_list() -> None:
     plan = plan_of(desired(f"p{i:03d}@x.io") for i in range(250))
     assert plan.lists_to_ensure == ["s1"]

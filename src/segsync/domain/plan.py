@@ -19,20 +19,21 @@ the iterator is consumed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
 from operator import attrgetter
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
+from segsync.domain.batches import MAX_BATCH as MAX_BATCH
+from segsync.domain.batches import batch_count as batch_count
+from segsync.domain.batches import pack as pack
 from segsync.domain.sync_state import NO_SEGMENTS, SyncStateView
 from segsync.errors import InputError
 
-MAX_BATCH = 100
 _EMAIL_THEN_SEGMENT = attrgetter("email", "segment")
-T = TypeVar("T")
 
 
 class RemovalPolicy(StrEnum):
@@ -61,8 +62,10 @@ class Desired(NamedTuple):
     fields: Mapping[str, Any]
     custom: Mapping[str, Any]
     segments: frozenset[str]
-    profile_id: str | None = None
-    """The profile whose values are sent (the lowest id among those with this email)."""
+    profile_id: object = None
+    """The profile whose values are sent (the lowest id among those with this email): its key
+    as the profile store gave it, made text only where it is written (:func:`profile_text`;
+    a text of its own per contact was 56 bytes: 5 MB of a 100k first run)."""
 
 
 class UpsertItem(NamedTuple):
@@ -73,7 +76,13 @@ class UpsertItem(NamedTuple):
     custom: Mapping[str, Any]
     segment: str | None
     payload_hash: str
-    profile_id: str | None = None
+    profile_id: object = None
+    """As :attr:`Desired.profile_id`."""
+
+
+def profile_text(profile_id: object) -> str | None:
+    """A profile key as the run's records write it."""
+    return None if profile_id is None else str(profile_id)
 
 
 @dataclass
@@ -109,6 +118,9 @@ class SyncPlan:
     removals: list[tuple[str, str]]
     counts: PlanCounts
     per_list: dict[str, ListCounts]
+    several: AbstractSet[str] | None = None
+    """The emails with more than one item (None: not known): only those can be acknowledged
+    more than once, so only those need remembering to count each contact once."""
 
     @property
     def requests_lower_bound(self) -> int:
@@ -131,72 +143,6 @@ class SyncPlan:
         # (email, segment) never compares None with text.
         every = (item for batch in self.batches for item in batch)
         return sorted(every, key=_EMAIL_THEN_SEGMENT)
-
-
-def batch_count(n_items: int, max_per_email: int, max_batch: int = MAX_BATCH) -> int:
-    """The fewest batches that can hold ``n_items`` with ≤ ``max_batch`` each and no email
-    twice in one: ``max(ceil(n_items / max_batch), max_per_email)`` (0 when there is nothing)."""
-    if n_items == 0:
-        return 0
-    return max(-(-n_items // max_batch), max_per_email)
-
-
-def pack(items: Sequence[T], key: Callable[[T], str], max_batch: int = MAX_BATCH) -> list[list[T]]:
-    """Pack ``items`` (grouped by ``key``: equal keys adjacent) into the fewest batches of at most
-    ``max_batch`` with no key twice in one batch, each batch holding items that lie close together
-    in the given order.
-
-    Closeness matters because items come sorted by email and each batch's acknowledgement is
-    written to indexes keyed by email: a batch of neighbouring emails touches a few index pages,
-    a batch spread over the whole range touches one page per item (bench/export.py measured the
-    run's database thread about 7× busier that way).
-
-    With ``N`` items, ``m`` the largest group and ``C = m × max_batch``, the items are cut into
-    blocks of ``C`` consecutive items. Every block but the last becomes ``m`` full batches: its
-    item at offset ``j`` goes to the block's batch ``j mod m``. What remains (the last full block
-    and the rest, fewer than ``2C`` items) is packed round robin: with ``R`` items and
-    ``B = max(ceil(R / max_batch), m)`` batches, item ``i`` goes to batch ``i mod B``. Why this is
-    correct and minimal:
-
-    * distinct batches per key: a group occupies ``k ≤ m`` consecutive items; those inside one
-      block (or inside the remainder, where ``B ≥ m``) have distinct residues; a group cut by a
-      block's edge has its parts in disjoint sets of batches;
-    * ≤ ``max_batch`` per batch: a block's ``m`` batches get ``max_batch`` items each; in the
-      remainder batch ``b`` holds at most ``ceil(R / B) ≤ max_batch`` items;
-    * minimal: any valid packing needs ``ceil(N / max_batch)`` batches for capacity and ``m``
-      for the largest group. With ``q ≥ 2`` blocks in ``N = qC + r``, the full blocks but the
-      last give ``(q − 1)m`` batches and the remainder ``max(ceil((C + r) / max_batch), m) = m +
-      ceil(r / max_batch)``: ``qm + ceil(r / max_batch) = ceil(N / max_batch)`` in all. With fewer
-      items everything is the remainder, and ``B`` is the larger of the two bounds.
-
-    Raises ``ValueError`` when a key reappears after another (items not grouped).
-    """
-    if max_batch < 1:
-        raise ValueError("max_batch must be at least 1")
-    largest, run, previous = 0, 0, None
-    finished: set[str] = set()
-    for item in items:
-        k = key(item)
-        if k == previous:
-            run += 1
-        else:
-            if previous is not None:
-                finished.add(previous)
-            if k in finished:
-                raise ValueError(f"items are not grouped by key: {k!r} appears twice apart")
-            previous, run = k, 1
-        largest = max(largest, run)
-    block = max(largest * max_batch, 1)
-    head = max(len(items) // block - 1, 0) * block  # the full blocks but the last
-    batches: list[list[T]] = []
-    for start in range(0, head, block):
-        batches.extend(list(items[start + j : start + block : largest]) for j in range(largest))
-    rest = items[head:]
-    n_batches = batch_count(len(rest), largest, max_batch)
-    tail: list[list[T]] = [[] for _ in range(n_batches)]
-    for index, item in enumerate(rest):
-        tail[index % n_batches].append(item)
-    return batches + tail
 
 
 def build_plan(
@@ -240,6 +186,7 @@ def build_plan(
         leaving = _removable(state, frozenset(per_list) - fresh)
     removals: list[tuple[str, str]] = []
     seen: set[str] = set()
+    several: set[str] = set()
     items: list[UpsertItem] = []
     hashes, memberships = state.hashes, state.memberships.by_email
     members = dict.fromkeys(segment_keys, 0)
@@ -274,6 +221,8 @@ def build_plan(
             new_segments.append(None)
         if leaving and (gone := leaving.pop(email, None)) is not None:
             removals.extend((segment, email) for segment in gone - contact.segments)
+        if len(new_segments) > 1:
+            several.add(email)
         for target in new_segments:
             items.append(
                 UpsertItem(
@@ -317,6 +266,7 @@ def build_plan(
         removals=removals,
         counts=counts,
         per_list=per_list,
+        several=several,
     )
 
 

@@ -3,6 +3,8 @@ and the counts, across attempts of one run."""
 
 from __future__ import annotations
 
+import pytest
+
 from segsync.destinations.base import BatchResult, RecordOutcome
 from segsync.domain.plan import UpsertItem
 from segsync.domain.runs import RunCounts
@@ -32,6 +34,39 @@ def test_a_contact_counts_once_as_added_or_updated_however_many_items_it_had() -
     assert changes.hashes == {"new@x.org": "h1", "old@x.org": "h1"}
     assert sorted(changes.memberships) == [(1, "new@x.org"), (1, "old@x.org"), (2, "new@x.org")]
     assert changes.contact_ids["new@x.org"] == "person_new@x.org"
+
+
+@pytest.mark.parametrize("told", [True, False], ids=["several-known", "several-unknown"])
+def test_only_contacts_with_several_items_are_remembered_as_counted(told: bool) -> None:
+    """Told which emails have several items (the plan knows), the tally remembers only those
+    as counted (a set of every contact was 4 MB of a 100k first run); the counts are the same
+    either way, and an email acknowledged twice still counts once."""
+    tally = Tally()
+    several = {"two@x.org"} if told else None
+    tally.planned(hashes={"old@x.org": "h0"}, unchanged=0, items=4, several=several)
+    first = [item("two@x.org", "1"), item("old@x.org", None)]
+    second = [item("two@x.org", "2"), item("one@x.org")]
+    tally.acknowledge([Ack(first, ok("two@x.org", "old@x.org"))])
+    tally.acknowledge([Ack(second, ok("two@x.org", "one@x.org"))])
+    assert (tally.counts.added, tally.counts.updated) == (2, 1)
+    remembered = tally._counted  # the memory in question
+    assert remembered == ({"two@x.org"} if told else {"two@x.org", "old@x.org", "one@x.org"})
+
+
+def test_the_change_record_writes_the_profile_key_as_text() -> None:
+    """Items carry the profile key as the profile store gave it (no text of its own per
+    contact); the change record and the rejects write it as text."""
+    tally = Tally()
+    tally.planned(hashes={}, unchanged=0, items=2)
+    sent = UpsertItem("a@x.org", {}, {}, "1", "h1", 7)
+    refused = UpsertItem("b@x.org", {}, {}, "1", "h1", 8)
+    outcomes = [*ok("a@x.org").outcomes, RecordOutcome("b@x.org", False, reason="no")]
+    changes = tally.acknowledge([Ack([sent, refused], BatchResult(outcomes, requests=1))])
+    assert [(c.email, c.profile_id) for c in changes.changes] == [
+        ("a@x.org", "7"),
+        ("b@x.org", "8"),
+    ]
+    assert [(r.email, r.profile_id) for r in changes.rejects] == [("b@x.org", "8")]
 
 
 def test_a_refused_contact_is_a_reject_once_and_leaves_no_state() -> None:

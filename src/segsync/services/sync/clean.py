@@ -96,7 +96,7 @@ class MemberScan:
                 fields=entry.fields,
                 custom=entry.custom,
                 segments=entry.segments,
-                profile_id=str(entry.profile_id),
+                profile_id=entry.profile_id,
             )
 
     def settled(self) -> Iterator[tuple[str, frozenset[str]]]:

@@ -285,6 +285,7 @@ class _Engine:
             hashes=state.hashes,
             unchanged=plan.counts.unchanged,
             items=plan.counts.items + len(plan.removals),
+            several=plan.several,
         )
         summary = plan_summary(plan, self.target, with_samples=self.run_record.dry_run)
         await self.store.planned(self.tally.snapshot(), summary)

@@ -10,10 +10,11 @@ acknowledged, so a new attempt plans only the rest. ``added``, ``updated``, ``re
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 
 from segsync.destinations.base import BatchResult
-from segsync.domain.plan import UpsertItem, acknowledged
+from segsync.domain.plan import UpsertItem, acknowledged, profile_text
 from segsync.domain.runs import RunCounts
 from segsync.storage.repositories.run_changes import ChangeRow, payload_json
 from segsync.storage.repositories.runs import RejectRecord
@@ -81,6 +82,7 @@ class Tally:
         self.conversion_rejected = 0
         self._planned_hashes: Mapping[str, str] = {}
         self._counted: set[str] = set()
+        self._several: AbstractSet[str] | None = None
         self._api_rejected: set[str] = set()
 
     def snapshot(self) -> Snapshot:
@@ -99,10 +101,20 @@ class Tally:
         self.conversion_rejected = conversion_rejected
         self.counts.rejected = conversion_rejected
 
-    def planned(self, *, hashes: Mapping[str, str], unchanged: int, items: int) -> None:
+    def planned(
+        self,
+        *,
+        hashes: Mapping[str, str],
+        unchanged: int,
+        items: int,
+        several: AbstractSet[str] | None = None,
+    ) -> None:
         """The plan is known: ``hashes`` is the sync state it was built on; ``items`` counts its
-        upsert items and removals."""
+        upsert items and removals; ``several``: its emails with more than one item, when known
+        (:attr:`~segsync.domain.plan.SyncPlan.several`; only those are remembered as counted,
+        instead of every contact: 4 MB of a 100k first run)."""
         self._planned_hashes = hashes
+        self._several = several
         acknowledged_before = self.base.added + self.base.updated
         self.counts.unchanged = max(0, unchanged - acknowledged_before)
         self.items_total = self._base_done + items
@@ -119,7 +131,7 @@ class Tally:
             }
             delta = acknowledged(ack.items, frozenset(refused))
             changes.contact_ids.update((o.email, o.contact_id) for o in ack.result.outcomes if o.ok)
-            profile_of = {item.email: item.profile_id for item in ack.items}
+            profile_of = {item.email: profile_text(item.profile_id) for item in ack.items}
             changes.rejects.extend(
                 RejectRecord("rejected", profile_of.get(email), email, reason)
                 for email, reason in refused.items()
@@ -137,9 +149,10 @@ class Tally:
         return changes
 
     def _count(self, email: str, digest: str) -> None:
-        if email in self._counted:
-            return
-        self._counted.add(email)
+        if self._several is None or email in self._several:
+            if email in self._counted:
+                return
+            self._counted.add(email)
         old = self._planned_hashes.get(email)
         if old is None:
             self.counts.added += 1
@@ -177,4 +190,5 @@ def _record_items(
         else:
             action = "updated" if segment is None else "added"
             changes.payloads[item.email] = text
-        changes.changes.append(ChangeRow(action, item.email, segment, item.profile_id, text))
+        profile = profile_text(item.profile_id)
+        changes.changes.append(ChangeRow(action, item.email, segment, profile, text))
