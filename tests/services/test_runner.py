@@ -39,6 +39,7 @@ from segsync.services.sync.switching import (
     attempt_settings,
     fewer_collections,
 )
+from segsync.services.sync.tally import Tally
 from segsync.simulator import RunningSimulator
 from segsync.storage.repositories.sync import SyncStateRepository
 from tests.services.runs_support import (
@@ -145,6 +146,33 @@ def test_members_hashed_by_the_profile_engine_are_planned_as_python_would(
     assert contacts(sim)["p5@example.com"]["FirstName"] == "Esc\x1bape"
     assert runs.run_export(ctx, "Plain", tune=in_process(sim)).counts.unchanged == 250
     assert hashed == [250] * 4
+
+
+def test_the_tally_is_told_which_emails_the_plan_gives_several_items(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """So that it remembers only those as counted, not every contact (memory)."""
+    setup(ctx, sim, tmp_path, people(20))
+    plans: list[SyncPlan] = []
+    told: list[Any] = []
+
+    def planning(*args: Any, **kwargs: Any) -> SyncPlan:
+        plans.append(build_plan(*args, **kwargs))
+        return plans[-1]
+
+    planned = Tally.planned
+
+    def telling(self: Tally, **kwargs: Any) -> None:
+        told.append(kwargs["several"])
+        planned(self, **kwargs)
+
+    monkeypatch.setattr(engine_module, "build_plan", planning)
+    monkeypatch.setattr(Tally, "planned", telling)
+    assert runs.run_export(ctx, "Newsletter", tune=in_process(sim)).counts.added == 20
+    (plan,) = plans
+    assert plan.several is not None
+    assert told == [plan.several]
+    assert told[0] is plan.several
 
 
 def test_a_rerun_shares_the_sync_states_hash_text_with_its_unchanged_contacts(

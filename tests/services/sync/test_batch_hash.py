@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import duckdb
@@ -260,16 +261,23 @@ def emails_as_they_are(raw: list[str | None]) -> list[bool | None]:
     return [ok for (ok,) in DUCKDB.execute(query, [raw]).fetchall()]
 
 
+def everyone_of(
+    ctx: ServiceContext, profiles: int
+) -> tuple[list[read_module.SegmentSource], FieldMapping]:
+    """``profiles`` sample profiles, a segment of them all and a mapping of two columns."""
+    load_sample(ctx, profiles=profiles, seed=5)
+    everyone = {"attribute": "CustomerId", "op": "greater_or_equal", "value": 0}
+    text = json.dumps({"name": "All", "rules": [{"conditions": {"all": [everyone]}}]})
+    segments = [read_module.SegmentSource("1", "All", text)]
+    return segments, FieldMapping(email="Email", first_name="FirstName", catalogue=AUTOPILOT_FIELDS)
+
+
 def test_a_read_that_needs_most_payloads_leaves_the_sql_hashes_after_one_batch(
     service_context: ServiceContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A first run needs every payload: after the first batch the read builds rows in Python
     instead of hashing in SQL and then building them all; the contacts are the same."""
-    load_sample(service_context, profiles=300, seed=5)
-    everyone = {"attribute": "CustomerId", "op": "greater_or_equal", "value": 0}
-    text = json.dumps({"name": "All", "rules": [{"conditions": {"all": [everyone]}}]})
-    segments = [read_module.SegmentSource("1", "All", text)]
-    mapping = FieldMapping(email="Email", first_name="FirstName", catalogue=AUTOPILOT_FIELDS)
+    segments, mapping = everyone_of(service_context, 300)
     hashed: list[int] = []
 
     def spy(batch: RowBatch, of: FieldMapping) -> list[str]:
@@ -281,3 +289,21 @@ def test_a_read_that_needs_most_payloads_leaves_the_sql_hashes_after_one_batch(
     assert hashed == [100]  # the first batch only
     assert scan.members == 300
     assert all(entry.has_payload for entry in scan.entries.values())
+
+
+def test_a_run_reads_its_members_unordered(
+    service_context: ServiceContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's member query streams the rows as the engine finds them (ordered, DuckDB held
+    them all before the first came out)."""
+    segments, mapping = everyone_of(service_context, 50)
+    asked: list[bool] = []
+    member_rows = read_module.member_rows
+
+    def spy(*args: Any, ordered: bool = True, **kwargs: Any) -> Iterator[RowBatch]:
+        asked.append(ordered)
+        return member_rows(*args, ordered=ordered, **kwargs)
+
+    monkeypatch.setattr(read_module, "member_rows", spy)
+    assert read_module.scan_members(service_context, segments, mapping).members == 50
+    assert asked == [False]

@@ -102,6 +102,8 @@ async def test_a_commit_writes_state_rejects_and_progress_together(
 
     assert dict(state.hashes) == {"a@x.org": "h1", "b@x.org": "h2"}
     assert set(state.memberships) == {(str(segment), "a@x.org"), (str(segment), "b@x.org")}
+    keys = {email: email for email in state.hashes}  # the memberships hold the hashes' texts
+    assert all(email is keys[email] for email in state.memberships.by_email)
     assert state.list_ids == {str(segment): None}
     with ctx.db.session() as session:
         saved = RunRepository(session).get(run.id)
