@@ -23,7 +23,8 @@ import time
 from collections.abc import Callable
 
 from segsync.domain.hold import HoldRule, judge, plan_fingerprint
-from segsync.domain.plan import Desired, RemovalPolicy, SyncPlan, SyncStateView, build_plan
+from segsync.domain.plan import Desired, RemovalPolicy, SyncPlan, build_plan
+from segsync.domain.sync_state import SyncStateView
 from segsync.domain.undo import Change, build_undo_plan
 
 
