@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 from segsync.domain.batches import MAX_BATCH as MAX_BATCH
 from segsync.domain.batches import batch_count as batch_count
 from segsync.domain.batches import pack as pack
-from segsync.domain.sync_state import NO_SEGMENTS, SyncStateView
+from segsync.domain.sync_state import NO_SEGMENTS, SegmentSets, SyncStateView
 from segsync.errors import InputError
 
 _EMAIL_THEN_SEGMENT = attrgetter("email", "segment")
@@ -273,19 +273,18 @@ def build_plan(
 def _removable(state: SyncStateView, segments: frozenset[str]) -> dict[str, frozenset[str]]:
     """email → the segments of its memberships, known or pending, among ``segments`` (those
     :func:`build_plan` may remove): one dict entry per contact, the frozensets shared."""
-    cut: dict[frozenset[str], frozenset[str]] = {}
+    cut: dict[frozenset[str], frozenset[str]] = {}  # each distinct set of segments, cut once
     removable: dict[str, frozenset[str]] = {}
     for email, had in state.memberships.by_email.items():
         mine = cut.get(had)
         if mine is None:
-            mine = cut.setdefault(had, had & segments)
+            mine = cut[had] = had & segments
         if mine:
             removable[email] = mine
-    shared: dict[frozenset[str], frozenset[str]] = {}
+    sets = SegmentSets()
     for segment, email in state.pending:
         if segment in segments:
-            wanted = removable.get(email, NO_SEGMENTS) | {segment}
-            removable[email] = shared.setdefault(wanted, wanted)
+            removable[email] = sets.add(removable.get(email, NO_SEGMENTS), segment)
     return removable
 
 

@@ -20,6 +20,23 @@ from typing import Any
 NO_SEGMENTS: frozenset[str] = frozenset()
 
 
+class SegmentSets:
+    """One frozenset object per distinct set of segment keys, for every contact that has it: a
+    run has a few distinct sets and up to millions of contacts (a set each was 216 bytes)."""
+
+    __slots__ = ("_sets",)
+
+    def __init__(self) -> None:
+        self._sets: dict[frozenset[str], frozenset[str]] = {}
+
+    def add(self, segments: frozenset[str], segment: str) -> frozenset[str]:
+        """``segments`` and ``segment``, as the one frozenset every holder of them shares."""
+        if segment in segments:
+            return segments
+        wanted = segments | {segment}
+        return self._sets.setdefault(wanted, wanted)
+
+
 class Memberships(AbstractSet[tuple[str, str]]):
     """A read-only set of ``(segment key, email)`` pairs, held per email.
 
@@ -32,17 +49,15 @@ class Memberships(AbstractSet[tuple[str, str]]):
         self, pairs: Iterable[tuple[str, str]] = (), *, emails: Mapping[str, str] | None = None
     ) -> None:
         by_email: dict[str, frozenset[str]] = {}
-        shared: dict[frozenset[str], frozenset[str]] = {}
+        sets = SegmentSets()
         size = 0
         for segment, email in pairs:
             if emails is not None:
                 email = emails.get(email, email)
             had = by_email.get(email, NO_SEGMENTS)
-            if segment in had:
-                continue
-            wanted = had | {segment}
-            by_email[email] = shared.setdefault(wanted, wanted)
-            size += 1
+            if segment not in had:
+                by_email[email] = sets.add(had, segment)
+                size += 1
         self._by_email = by_email
         self._size = size
 
@@ -125,7 +140,7 @@ class SyncStateView:
         return (
             self.hashes.get(email) != payload_hash
             or self.list_ids.get(segment) is None
-            or segment not in self.memberships.by_email.get(email, NO_SEGMENTS)
+            or segment not in self.memberships.segments_of(email)
         )
 
     def recorded_per_segment(self) -> Counter[str]:

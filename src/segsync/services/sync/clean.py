@@ -31,6 +31,7 @@ from typing import Any, cast
 from segsync.domain.emails import email_digest, mask_email, normalise_email
 from segsync.domain.mapping import FieldMapping, build_contact, contact_hash
 from segsync.domain.plan import Desired
+from segsync.domain.sync_state import NO_SEGMENTS, SegmentSets
 from segsync.errors import RecordRejected
 from segsync.storage.repositories.runs import RejectRecord
 
@@ -43,7 +44,6 @@ FORGOTTEN_REASON = (
 _EMPTY: dict[str, Any] = {}
 """Every kept payload's empty part (most mappings have no custom fields) and every payload not
 kept: one dict, never changed, instead of an empty one per contact (64 bytes each)."""
-_NONE: frozenset[str] = frozenset()
 
 NeedsPayload = Callable[[str, str, str], bool]
 """``(email, payload_hash, segment_key) -> bool``: whether the run may have to send this
@@ -57,8 +57,8 @@ class _Entry:
     fields: dict[str, Any]
     custom: dict[str, Any]
     segments: frozenset[str]
-    """Shared between entries (:meth:`Cleaner._with`): a run has a few distinct sets of
-    segments and up to millions of contacts (a set each was 216 bytes)."""
+    """One frozenset shared by every entry with the same segments
+    (:class:`~segsync.domain.sync_state.SegmentSets`)."""
     has_payload: bool
 
 
@@ -134,14 +134,7 @@ class Cleaner:
         self.scan = MemberScan()
         self.email_of: dict[Any, str] = {}  # profile id → its valid email
         self.set_aside: set[Any] = set()  # profile ids with an invalid email or a bad value
-        self._segment_sets: dict[frozenset[str], frozenset[str]] = {}
-
-    def _with(self, segments: frozenset[str], segment: str) -> frozenset[str]:
-        """``segments`` and ``segment``, as the one frozenset every entry with them shares."""
-        if segment in segments:
-            return segments
-        wanted = segments | {segment}
-        return self._segment_sets.setdefault(wanted, wanted)
+        self._with = SegmentSets().add  # entries' segments: one frozenset per distinct set
 
     def row(self, segment: str, row: dict[str, Any]) -> None:
         """One member of ``segment``: the profile key and the mapped attributes."""
@@ -233,7 +226,7 @@ class Cleaner:
             self._merge(segment, email, current)  # the lower profile id keeps the fields
             return False
         if current is None:
-            segments = self._with(_NONE, segment)
+            segments = self._with(NO_SEGMENTS, segment)
             keep = self.needs_payload(email, digest, segment)
         else:
             segments = self._with(current.segments, segment)
