@@ -303,11 +303,12 @@ def test_a_shared_email_is_on_the_lists_of_every_profile_with_the_lowest_ids_fie
 
 
 def test_a_profile_sharing_a_synced_email_later_adds_its_list_with_the_winners_fields(
-    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The contact is known and unchanged on Seg A; a new profile with a higher id and the
     same email joins Seg B: the contact joins list B carrying the lower id's values (read
-    again, since an unchanged contact's payload is not kept)."""
+    again, since an unchanged contact's payload is not kept). Every read, the second too,
+    streams its rows unordered."""
     setup(
         ctx,
         sim,
@@ -326,11 +327,18 @@ def test_a_profile_sharing_a_synced_email_later_adds_its_list_with_the_winners_f
     )
 
     scans: list[MemberScan] = []
+    ordered: list[bool] = []
+    member_rows = read_module.member_rows
+
+    def rows_of(*args: Any, **kwargs: Any) -> Any:
+        ordered.append(kwargs["ordered"])
+        return member_rows(*args, **kwargs)
 
     def reading(*args: Any) -> MemberScan:
         scans.append(read_members(*args))
         return scans[-1]
 
+    monkeypatch.setattr(read_module, "member_rows", rows_of)
     claim = claim_run(ctx, enqueue_run(ctx, "Newsletter").run.id)
     assert claim is not None
     run = execute_claim(ctx, claim, tune=in_process(sim), parts=EngineParts(read=reading))
@@ -341,6 +349,7 @@ def test_a_profile_sharing_a_synced_email_later_adds_its_list_with_the_winners_f
     assert run.counts.requests == 2  # the look at the lists, one bulk request (both exist)
     (contact,) = scans[0].desired()
     assert contact.fields["FirstName"] == "Low"  # the payload sent is the lowest id's, read again
+    assert ordered == [False, False, False]  # Seg A, Seg B, then the winner's row again
 
 
 def test_the_contract_limit_skips_the_run_and_sends_nothing(
