@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from sqlalchemy import event
+
 from segsync.domain.runs import RunStatus
 from segsync.services import runs
 from segsync.services.context import ServiceContext
@@ -149,3 +151,35 @@ def test_an_erasure_deletes_the_persons_record(
 
     assert "p2@example.com" not in {r.email for r in changes(ctx, first.id)}
     assert len(changes(ctx, first.id)) == 3
+
+
+def test_previous_values_are_looked_up_with_a_handful_of_statement_texts(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    """A run looks up, per commit, the previous values of the emails it acknowledged, with an
+    IN list of them: every distinct length was a statement the driver kept prepared (up to 128
+    per connection). Lookups of 1 to 40 emails use power-of-two lists (1 … 32, 64) and still
+    answer for exactly the emails asked, from the run's own rows or from the sync state."""
+    setup(ctx, sim, tmp_path, people(40))
+    first = run(ctx, sim)
+    emails = [f"p{n}@example.com" for n in range(1, 41)]
+    texts: set[str] = set()
+
+    def before(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        texts.add(statement)
+
+    with ctx.db.session() as session:
+        event.listen(session.get_bind(), "before_cursor_execute", before)
+        try:
+            repo = RunChangeRepository(session)
+            for n in range(1, 41):
+                asked = emails[:n]
+                earlier = repo.before_run(first.id, first.export_id or 0, asked)
+                assert earlier == {e: (None, True) for e in asked}  # the run's own rows
+                later = repo.before_run(first.id + 1, first.export_id or 0, asked)
+                assert set(later) == set(asked)  # from the sync state's payloads
+                assert all(new is False and payload for payload, new in later.values())
+        finally:
+            event.remove(session.get_bind(), "before_cursor_execute", before)
+    in_lists = {t for t in texts if " IN (" in t}
+    assert len(in_lists) == 2 * 7  # two queries × lists of 1, 2, 4, 8, 16, 32 and 64

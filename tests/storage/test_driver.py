@@ -18,6 +18,7 @@ from segsync.storage.repositories.driver import (
     MAX_PARAMETERS,
     chunk_sizes,
     execute_many,
+    in_lists,
     select_rows,
 )
 
@@ -125,3 +126,27 @@ def test_chunk_sizes_add_up_to_the_rows_and_come_in_few_sizes(rows: int, most: i
     assert all(0 < size <= most for size in sizes)
     assert all(size == most or size & (size - 1) == 0 for size in sizes)
     assert sizes == sorted(sizes, reverse=True)
+
+
+@settings(deadline=None)  # a busy machine (CI shares its cores) must not fail an example
+@given(values=st.lists(st.integers(0, 9), max_size=300), most=st.integers(1, 100))
+def test_in_lists_take_the_values_in_order_filled_to_a_few_lengths(
+    values: list[int], most: int
+) -> None:
+    chunks = [values[start : start + most] for start in range(0, len(values), most)]
+    lists = list(in_lists(values, most))
+    assert len(lists) == len(chunks)
+    for (marks, params), chunk in zip(lists, chunks, strict=True):
+        assert marks == ", ".join(["?"] * len(params))
+        assert params[: len(chunk)] == tuple(chunk)
+        assert set(params[len(chunk) :]) <= {chunk[-1]}  # filled with its last value only
+        assert len(params) == min(most, 1 << (len(chunk) - 1).bit_length())
+        assert len(params) < 2 * len(chunk)
+
+
+def test_in_lists_pad_with_the_last_value_and_query_the_same_rows(session: Session) -> None:
+    execute_many(session, UPSERT, [(k, f"a{k}", None) for k in range(10)])
+    ((marks, params),) = in_lists([3, 5, 7], 100)
+    assert (marks, params) == ("?, ?, ?, ?", (3, 5, 7, 7))
+    query = f"SELECT k FROM bulk_scratch WHERE k IN ({marks}) ORDER BY k"
+    assert [k for (k,) in select_rows(session, query, *params)] == [3, 5, 7]

@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 
 from segsync.storage.models.run_changes import RunChange
 from segsync.storage.models.runs import Run
-from segsync.storage.repositories.driver import bind_value, execute_many, select_rows
+from segsync.storage.repositories.driver import bind_value, execute_many, in_lists, select_rows
 
 ACTIONS = ("added", "updated", "removed", "refused")
-_IN_CHUNK = 500  # emails per IN (…) list
+_IN_CHUNK = 512  # emails per IN (…) list
 # Plain driver SQL: run per commit of the run engine, with an IN list of up to a commit's emails
 _EARLIER_IN_RUN = (
     "SELECT email, previous, new_contact FROM run_changes WHERE run_id = ? "
@@ -138,14 +138,13 @@ class RunChangeRepository:
         acknowledged contact)."""
         wanted = builtins.list(dict.fromkeys(emails))
         found: dict[str, tuple[str | None, bool]] = {}
-        for chunk in _chunks(wanted):
-            marks = ", ".join("?" * len(chunk))
+        for marks, chunk in in_lists(wanted, _IN_CHUNK):
             query = _EARLIER_IN_RUN.format(marks=marks)
             for email, previous, new in select_rows(self.session, query, run_id, *chunk):
                 found.setdefault(email, (previous, bool(new)))
         rest = [e for e in wanted if e not in found]
-        for chunk in _chunks(rest):
-            query = _LAST_SENT.format(marks=", ".join("?" * len(chunk)))
+        for marks, chunk in in_lists(rest, _IN_CHUNK):
+            query = _LAST_SENT.format(marks=marks)
             for email, payload in select_rows(self.session, query, export_id, *chunk):
                 found[email] = (payload, False)
         for email in rest:
