@@ -77,7 +77,7 @@ def test_packing_minimum_examples() -> None:
 
 
 def test_packing_refuses_ungrouped_items() -> None:
-    with pytest.raises(ValueError, match="not grouped"):
+    with pytest.raises(ValueError, match="not sorted"):
         pack([("a", 1), ("b", 1), ("a", 2)], key=lambda item: item[0])
     with pytest.raises(ValueError, match="max_batch"):
         pack([("a", 1)], key=lambda item: item[0], max_batch=0)
@@ -344,6 +344,11 @@ def test_state_converges_even_when_a_run_is_interrupted(
     state = state_after(plan(before, SyncStateView()), SyncStateView())
     first = plan(after, state)
     assert all(len(batch) <= max_batch for batch in first.batches)
+    assert first.ordered is not None  # the planner's own order, not sorted again
+    assert list(first.items()) == sorted(  # and it is the batches' items by email, then segment
+        (item for batch in first.batches for item in batch),
+        key=lambda item: (item.email, item.segment or ""),
+    )
     state = state_after(first, state, batches=crash_after)  # the process dies here
     resumed = plan(after, state)
     assert len(resumed.batches) <= len(first.batches)

@@ -19,9 +19,9 @@ def batch_count(n_items: int, max_per_email: int, max_batch: int = MAX_BATCH) ->
 
 
 def pack(items: Sequence[T], key: Callable[[T], str], max_batch: int = MAX_BATCH) -> list[list[T]]:
-    """Pack ``items`` (grouped by ``key``: equal keys adjacent) into the fewest batches of at most
-    ``max_batch`` with no key twice in one batch, each batch holding items that lie close together
-    in the given order.
+    """Pack ``items`` (sorted by ``key``, so equal keys are adjacent) into the fewest batches of
+    at most ``max_batch`` with no key twice in one batch, each batch holding items that lie close
+    together in the given order.
 
     Closeness matters because items come sorted by email and each batch's acknowledgement is
     written to indexes keyed by email: a batch of neighbouring emails touches a few index pages,
@@ -46,21 +46,19 @@ def pack(items: Sequence[T], key: Callable[[T], str], max_batch: int = MAX_BATCH
       ceil(r / max_batch)``: ``qm + ceil(r / max_batch) = ceil(N / max_batch)`` in all. With fewer
       items everything is the remainder, and ``B`` is the larger of the two bounds.
 
-    Raises ``ValueError`` when a key reappears after another (items not grouped).
+    Raises ``ValueError`` when the keys are not in ascending order: sorted items are grouped,
+    and checking the order needs no set of the keys seen (32 MB at 1,000,000 contacts).
     """
     if max_batch < 1:
         raise ValueError("max_batch must be at least 1")
     largest, run, previous = 0, 0, None
-    finished: set[str] = set()
     for item in items:
         k = key(item)
         if k == previous:
             run += 1
         else:
-            if previous is not None:
-                finished.add(previous)
-            if k in finished:
-                raise ValueError(f"items are not grouped by key: {k!r} appears twice apart")
+            if previous is not None and k < previous:
+                raise ValueError(f"items are not sorted by key: {k!r} comes after {previous!r}")
             previous, run = k, 1
         largest = max(largest, run)
     block = max(largest * max_batch, 1)

@@ -156,6 +156,7 @@ def build_undo_plan(
         list_ids=list_ids,
         lists_to_ensure=sorted(k for k in fresh if per_list[k].to_add),
         batches=pack(items, key=lambda item: item.email, max_batch=max_batch),
+        ordered=items,
         removals=removals,
         counts=counts,
         per_list=per_list,
