@@ -77,13 +77,20 @@ def chunk_sizes(rows: int, most: int) -> Iterator[int]:
             yield 1 << bit
 
 
-def in_lists(values: Sequence[Any], most: int) -> Iterator[tuple[str, tuple[Any, ...]]]:
+MAX_IN_LIST = 512
+"""Values per ``IN (…)`` list (:func:`in_lists`)."""
+
+
+def in_lists(
+    values: Sequence[Any], most: int = MAX_IN_LIST
+) -> Iterator[tuple[str, tuple[Any, ...]]]:
     """``values`` for ``IN (…)`` lists of at most ``most`` each: per list, its placeholders
-    (``?, ?, …``) and its values. A list's length is rounded up to a power of two (or ``most``),
-    its last value repeated to fill it — ``IN`` takes a value once however often it is named —
-    so that queries asked with any number of values use a handful of statement texts: the
-    driver keeps every distinct statement it ran prepared, and a run's per-commit lookups with an
-    IN list of every length kept up to 128 of them (a 100k first run's peak RSS: 5 MB more)."""
+    (``?, ?, …``, for driver SQL) and its values (for driver SQL or an ORM ``in_``). A list's
+    length is rounded up to a power of two (or ``most``), its last value repeated to fill it —
+    ``IN`` takes a value once however often it is named — so that queries asked with any number
+    of values use a handful of statement texts: the driver keeps every distinct statement it ran
+    prepared, and a run's per-commit lookups with an IN list of every length kept up to 128 of
+    them (a 100k first run's peak RSS: 5 MB more)."""
     for start in range(0, len(values), most):
         chunk = tuple(values[start : start + most])
         size = min(most, 1 << (len(chunk) - 1).bit_length())

@@ -22,7 +22,6 @@ from segsync.storage.models.runs import Run
 from segsync.storage.repositories.driver import bind_value, execute_many, in_lists, select_rows
 
 ACTIONS = ("added", "updated", "removed", "refused")
-_IN_CHUNK = 512  # emails per IN (…) list
 # Plain driver SQL: run per commit of the run engine, with an IN list of up to a commit's emails
 _EARLIER_IN_RUN = (
     "SELECT email, previous, new_contact FROM run_changes WHERE run_id = ? "
@@ -138,12 +137,12 @@ class RunChangeRepository:
         acknowledged contact)."""
         wanted = builtins.list(dict.fromkeys(emails))
         found: dict[str, tuple[str | None, bool]] = {}
-        for marks, chunk in in_lists(wanted, _IN_CHUNK):
+        for marks, chunk in in_lists(wanted):
             query = _EARLIER_IN_RUN.format(marks=marks)
             for email, previous, new in select_rows(self.session, query, run_id, *chunk):
                 found.setdefault(email, (previous, bool(new)))
         rest = [e for e in wanted if e not in found]
-        for marks, chunk in in_lists(rest, _IN_CHUNK):
+        for marks, chunk in in_lists(rest):
             query = _LAST_SENT.format(marks=marks)
             for email, payload in select_rows(self.session, query, export_id, *chunk):
                 found[email] = (payload, False)
@@ -221,7 +220,7 @@ class RunChangeRepository:
         """Those of ``emails`` that a later run of the export changed (refusals aside), but
         ``exclude_run`` (an undo resuming does not count its own earlier attempts)."""
         touched: set[str] = set()
-        for chunk in _chunks(builtins.list(dict.fromkeys(emails))):
+        for _, chunk in in_lists(builtins.list(dict.fromkeys(emails))):
             query = select(RunChange.email).where(
                 RunChange.export_id == export_id,
                 RunChange.run_id > run_id,
@@ -269,11 +268,6 @@ class RunChangeRepository:
             select(Run.id).where(Run.export_id == export_id, recorded).order_by(Run.id.desc())
         )
         return builtins.list(rows)
-
-
-def _chunks(items: builtins.list[str]) -> Iterator[builtins.list[str]]:
-    for start in range(0, len(items), _IN_CHUNK):
-        yield items[start : start + _IN_CHUNK]
 
 
 __all__ = ["ACTIONS", "ChangeRecord", "ChangeRow", "RunChangeRepository", "payload_json"]

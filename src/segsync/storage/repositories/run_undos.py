@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 from segsync.domain.runs import RunStatus
 from segsync.storage.models.runs import Run
 from segsync.storage.models.sync import SyncContact
+from segsync.storage.repositories.driver import in_lists
 from segsync.storage.repositories.run_records import RunRecord, record_of
 
 UNDO_KIND = "undo"
-_IN_CHUNK = 500
 
 
 class RunUndoRepository:
@@ -53,11 +53,10 @@ class RunUndoRepository:
         """email → the mapped values last acknowledged (``None`` when unknown)."""
         wanted = list(dict.fromkeys(emails))
         found: dict[str, dict[str, Any] | None] = {}
-        for start in range(0, len(wanted), _IN_CHUNK):
+        for _, chunk in in_lists(wanted):
             rows = self.session.execute(
                 select(SyncContact.email, SyncContact.payload).where(
-                    SyncContact.export_id == export_id,
-                    SyncContact.email.in_(wanted[start : start + _IN_CHUNK]),
+                    SyncContact.export_id == export_id, SyncContact.email.in_(chunk)
                 )
             )
             for email, payload in rows:
