@@ -60,6 +60,11 @@ def test_the_undo_reverses_each_kind_of_change() -> None:
     }
     assert undo.unknown_previous == {"lost@example.com"}
     assert undo.other_lists == 1
+    assert plan.ordered is not None  # the planner's own order, as the hold gate reads it
+    assert list(plan.items()) == sorted(
+        (item for batch in plan.batches for item in batch),
+        key=lambda item: (item.email, item.segment or ""),
+    )
     assert plan.lists_to_ensure == []
     assert (plan.per_list["1"].to_add, plan.per_list["1"].to_remove) == (1, 1)
 
