@@ -312,10 +312,20 @@ async def test_in_flight_grows_with_the_latency_observed(vtime: VirtualTime) -> 
         vtime.now += 0.4  # the answer takes 400 ms
         return reply(200, {"instanceId": "i"})
 
-    async with destination(Script(fallback=slow), vtime, rate=5.0) as dest:
+    async with destination(Script(fallback=slow), vtime, rate=5.0, burst_seconds=0.0) as dest:
         assert dest.max_in_flight() == 2
         await dest.check_credentials()
-        assert dest.max_in_flight() == 3  # ceil(5 r/s × 0.4 s) + 1
+        assert dest.max_in_flight() == 3  # ceil(5 r/s × 0.4 s) + 1 (a one-token bucket)
+
+
+async def test_in_flight_starts_with_the_buckets_burst(vtime: VirtualTime) -> None:
+    """A full bucket lets its tokens leave at once: that many more requests in flight, until
+    it is spent (then only what holds the rate)."""
+    async with destination(Script([reply(200, OK_BULK)] * 20), vtime, rate=20.0) as dest:
+        assert dest.max_in_flight() == 10  # 10 tokens (half a second of 20 r/s) may leave
+        for _ in range(10):
+            await dest.upsert_batch([UpsertItem("a@x.org")])
+        assert dest.max_in_flight() == 2  # bucket spent; no latency seen (the clock stood)
 
 
 async def test_ensure_list_does_not_loop_on_repeated_conflicts(vtime: VirtualTime) -> None:

@@ -78,6 +78,40 @@ def test_in_flight_follows_rate_times_latency(rate: float, latency: float, expec
     assert in_flight_for(rate, latency, ceiling=16) == expected
 
 
+@pytest.mark.parametrize(
+    ("rate", "latency", "ready", "expected"),
+    [
+        (100.0, 0.05, 0, 6),  # bucket empty: the rate's share and the request waiting on it
+        (100.0, 0.05, 1, 6),
+        (100.0, 0.05, 10, 15),  # ten may leave at once, on top of the five that hold the rate
+        (100.0, 0.05, 50, 16),  # bounded
+        (5.0, 0.0, 2, 2),
+    ],
+)
+def test_in_flight_adds_the_requests_the_bucket_lets_leave_at_once(
+    rate: float, latency: float, ready: int, expected: int
+) -> None:
+    assert in_flight_for(rate, latency, ceiling=16, ready=ready) == expected
+
+
+async def test_ready_counts_the_whole_tokens_left_and_none_while_paused(
+    vtime: VirtualTime,
+) -> None:
+    bucket = TokenBucket(100.0, clock=vtime.clock, sleep=vtime.sleep, burst_seconds=0.5)
+    assert bucket.ready() == 50  # a full bucket: half a second of the rate
+    for _ in range(48):
+        await bucket.acquire()
+    assert bucket.ready() == 2
+    vtime.now += 0.015  # 1.5 tokens earned: 3.5 in the bucket
+    assert bucket.ready() == 3
+    bucket.pause(1.0)
+    assert bucket.ready() == 0
+    vtime.now += 0.5
+    assert bucket.ready() == 0  # still paused
+    vtime.now += 1.0
+    assert bucket.ready() == 50
+
+
 def test_latency_gauge_smooths_and_sizes_concurrency() -> None:
     gauge = LatencyGauge(smoothing=0.5)
     assert gauge.in_flight(5.0, ceiling=16) == 2  # nothing observed yet

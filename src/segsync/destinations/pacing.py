@@ -66,6 +66,14 @@ class TokenBucket:
                     return
                 await self._sleep((1.0 - self._tokens) / self.rate)
 
+    def ready(self) -> int:
+        """Requests that could leave at once: the whole tokens in the bucket now (none while
+        it is paused)."""
+        now = self._refill()
+        if now < self._paused_until:
+            return 0
+        return int(self._tokens + _EPSILON)
+
     def set_rate(self, rate: float) -> None:
         """Go on at ``rate`` from now: tokens earned so far are kept (up to the new capacity)."""
         self._refill()
@@ -179,13 +187,17 @@ class LatencyGauge:
         else:
             self.latency += self._smoothing * (seconds - self.latency)
 
-    def in_flight(self, rate: float, *, ceiling: int) -> int:
+    def in_flight(self, rate: float, *, ceiling: int, ready: int = 0) -> int:
         """Requests to keep in flight to sustain ``rate``: see :func:`in_flight_for`."""
-        return in_flight_for(rate, self.latency or 0.0, ceiling=ceiling)
+        return in_flight_for(rate, self.latency or 0.0, ceiling=ceiling, ready=ready)
 
 
-def in_flight_for(rate: float, latency: float, *, ceiling: int) -> int:
-    """One more than the rate × latency product (Little's law plus a spare for the request
-    waiting on the bucket), at least 2, at most ``ceiling``."""
-    wanted = math.ceil(rate * max(latency, 0.0) - _EPSILON) + 1
+def in_flight_for(rate: float, latency: float, *, ceiling: int, ready: int = 0) -> int:
+    """The rate × latency product (Little's law), plus the requests the bucket lets leave at
+    once (``ready`` tokens; at least one: the request waiting on the bucket) — at least 2, at
+    most ``ceiling``. So a run starts with its bucket's burst in flight, not one latency's
+    worth at a time (60 removals at 100 r/s and 50 ms: 0.25 s, not 0.55 s), and holds the
+    rate once the bucket is empty. More in flight never sends faster than the bucket allows:
+    each request still waits for its token."""
+    wanted = math.ceil(rate * max(latency, 0.0) - _EPSILON) + max(1, ready)
     return max(2, min(max(ceiling, 2), wanted))

@@ -110,7 +110,9 @@ class AutopilotClient:
         return self.rate.throttled
 
     def in_flight(self) -> int:
-        return self.latency.in_flight(self.bucket.rate, ceiling=self.config.max_in_flight)
+        return self.latency.in_flight(
+            self.bucket.rate, ceiling=self.config.max_in_flight, ready=self.bucket.ready()
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()
