@@ -79,6 +79,18 @@ def test_removing_exactly_the_share_goes_and_one_more_holds() -> None:
     assert "would lose 21 of its 100 members (21%" in over.reasons[0]
 
 
+def test_a_verdict_works_out_its_plans_fingerprint_only_when_asked() -> None:
+    """A plan within the thresholds keeps no record, so its fingerprint (a pass over every
+    item) is left undone; asked for, it is the plan's."""
+    members = emails(100)
+    state = state_with(members)
+    plan = plan_of(members[21:], state)
+    verdict = judge(plan, state, HoldRule())
+    assert "fingerprint" not in vars(verdict)
+    assert verdict.to_dict()["fingerprint"] == plan_fingerprint(plan)
+    assert vars(verdict)["fingerprint"] == plan_fingerprint(plan)
+
+
 def test_pending_memberships_count_in_the_size_before() -> None:
     members = emails(100)
     state = SyncStateView(

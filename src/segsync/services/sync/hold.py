@@ -53,6 +53,8 @@ async def hold_gate(
         return None  # an approved run resumed after a crash: the rest of it goes on
     names = {s.key: s.name for s in target.segments}
     verdict = judge(plan, state, target.hold, names)
+    if approval is None and not verdict.held:
+        return None  # nothing to keep: its fingerprint is never worked out
     record: dict[str, Any] = verdict.to_dict()
     if approval is not None:
         record["approved"] = approval
