@@ -196,7 +196,7 @@ def in_flight_for(rate: float, latency: float, *, ceiling: int, ready: int = 0) 
     """The rate × latency product (Little's law), plus the requests the bucket lets leave at
     once (``ready`` tokens; at least one: the request waiting on the bucket) — at least 2, at
     most ``ceiling``. So a run starts with its bucket's burst in flight, not one latency's
-    worth at a time (60 removals at 100 r/s and 50 ms: 0.25 s, not 0.55 s), and holds the
+    worth at a time (60 removals at 100 r/s and 50 ms: 0.22 s, not 0.5 s), and holds the
     rate once the bucket is empty. More in flight never sends faster than the bucket allows:
     each request still waits for its token."""
     wanted = math.ceil(rate * max(latency, 0.0) - _EPSILON) + max(1, ready)
