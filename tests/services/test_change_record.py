@@ -153,6 +153,39 @@ def test_an_erasure_deletes_the_persons_record(
     assert len(changes(ctx, first.id)) == 3
 
 
+def test_a_first_run_looks_up_previous_values_only_for_contacts_it_had(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    """A first run's contacts are all new: its commits look nothing up, and the record still
+    says new and no previous values. The next run, renaming a few, looks them up and records
+    what they were."""
+    group = people(30)
+    setup(ctx, sim, tmp_path, group)
+    looked_up: list[str] = []
+
+    def before(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        if (
+            "FROM run_changes WHERE run_id" in statement
+            or "payload FROM sync_contacts" in statement
+        ):
+            looked_up.append(statement)  # before_run's two queries
+
+    event.listen(ctx.db.engine, "before_cursor_execute", before)
+    try:
+        first = run(ctx, sim)
+        assert looked_up == []
+        assert all(r.new_contact and r.previous is None for r in changes(ctx, first.id))
+        renamed = [dataclasses.replace(p, first=f"New{p.id}") for p in group[:3]]
+        write_profiles(ctx, tmp_path / "people.csv", [*renamed, *group[3:]])
+        second = run(ctx, sim)
+    finally:
+        event.remove(ctx.db.engine, "before_cursor_execute", before)
+    assert looked_up  # the renamed contacts were known: looked up
+    rows = changes(ctx, second.id)
+    assert {r.email for r in rows} == {f"p{n}@example.com" for n in (1, 2, 3)}
+    assert all(not r.new_contact and r.previous is not None for r in rows)
+
+
 def test_previous_values_are_looked_up_with_a_handful_of_statement_texts(
     ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
 ) -> None:

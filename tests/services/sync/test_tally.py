@@ -102,3 +102,28 @@ def test_a_resumed_attempt_accumulates_what_earlier_attempts_saved() -> None:
     assert (snap.items_done, snap.items_total) == (112, 127)
     progress = tally.progress(42, "sending")
     assert (progress.run_id, progress.phase, progress.items_done) == (42, "sending", 112)
+
+
+def test_a_first_attempt_vouches_for_contacts_the_state_did_not_have() -> None:
+    """In a run's first attempt, an email with no acknowledged contact in the state it planned
+    on is a new contact with no previous payload: its rows say so, and the store looks up only
+    the others (one look-up less per commit of a first run)."""
+    tally = Tally()
+    tally.planned(hashes={"old@x.org": "h0"}, unchanged=0, items=3)
+    batch = [item("new@x.org", "1"), item("old@x.org", "1")]
+    changes = tally.acknowledge([Ack(batch, ok("new@x.org", "old@x.org"))])
+    again = tally.acknowledge([Ack([item("new@x.org", "2")], ok("new@x.org"))])
+    assert changes.new_contacts == {"new@x.org"} == again.new_contacts
+    rows = {r.email: (r.previous, r.new_contact) for r in changes.changes}
+    assert rows["new@x.org"] == (None, True)
+    assert rows["old@x.org"] == (None, False)  # left for the store to look up
+    assert [(r.previous, r.new_contact) for r in again.changes] == [(None, True)]
+
+
+def test_a_resumed_attempt_vouches_for_no_one() -> None:
+    """An earlier attempt may have recorded the contact already: every email is looked up."""
+    tally = Tally(RunCounts(added=1), base_done=1)
+    tally.planned(hashes={}, unchanged=0, items=1)
+    changes = tally.acknowledge([Ack([item("new@x.org")], ok("new@x.org"))])
+    assert changes.new_contacts == set()
+    assert [(r.previous, r.new_contact) for r in changes.changes] == [(None, False)]

@@ -269,7 +269,10 @@ class RunStore:
         sync = SyncStateRepository(session)
         record = RunChangeRepository(session)
         rows = changes.changes
-        before = record.before_run(self.run_id, self.export_id, (r.email for r in rows))
+        new = changes.new_contacts
+        before = record.before_run(
+            self.run_id, self.export_id, (r.email for r in rows if r.email not in new)
+        )
         record.record(self.run_id, self.export_id, rows, now=self.ctx.now(), before=before)
         self._recorded = self._recorded or bool(rows)
         sync.record_contacts(

@@ -68,12 +68,17 @@ class StateChanges:
     """email → the mapped values acknowledged, as canonical JSON."""
     changes: list[ChangeRow] = field(default_factory=list)
     """The change record's rows, one per item (the store fills in the previous values)."""
+    new_contacts: set[str] = field(default_factory=set)
+    """Emails whose rows say already that they are new contacts with no previous payload
+    (no look-up needed: :meth:`Tally._new_contact`)."""
 
 
 class Tally:
-    """One attempt's counts. ``base``/``base_done`` are what earlier attempts saved."""
+    """One attempt's counts. ``base``/``base_done`` are what earlier attempts saved; a tally
+    made without a ``base`` is the run's first attempt."""
 
     def __init__(self, base: RunCounts | None = None, base_done: int = 0) -> None:
+        self.first_attempt = base is None
         self.base = replace(base) if base is not None else RunCounts()
         self.counts = replace(self.base)
         self.items_done = base_done
@@ -137,7 +142,7 @@ class Tally:
                 for email, reason in refused.items()
                 if email not in self._api_rejected
             )
-            _record_items(ack.items, refused, changes)
+            _record_items(ack.items, refused, changes, self._new_contact)
             self._api_rejected.update(refused)
             changes.refused.extend(refused)
             for email, digest in delta.hashes.items():
@@ -147,6 +152,13 @@ class Tally:
             self.items_done += len(ack.items)
         self.counts.rejected = self.conversion_rejected + len(self._api_rejected)
         return changes
+
+    def _new_contact(self, email: str) -> bool:
+        """Whether the change record may take ``email`` as a new contact with no previous
+        payload without looking it up: in a run's first attempt, an email the sync state had
+        no acknowledged contact for when the run planned (a row this attempt wrote for it
+        earlier says the same, and the state gains a payload only with such a row)."""
+        return self.first_attempt and email not in self._planned_hashes
 
     def _count(self, email: str, digest: str) -> None:
         if self._several is None or email in self._several:
@@ -176,9 +188,14 @@ class Tally:
 
 
 def _record_items(
-    items: Sequence[UpsertItem], refused: Mapping[str, str], changes: StateChanges
+    items: Sequence[UpsertItem],
+    refused: Mapping[str, str],
+    changes: StateChanges,
+    new_contact: Callable[[str], bool],
 ) -> None:
-    """The change record's rows of one acknowledged batch, and the payloads it acknowledged."""
+    """The change record's rows of one acknowledged batch, and the payloads it acknowledged.
+    Rows of emails ``new_contact`` vouches for say so already (no previous payload, a new
+    contact) and are in ``changes.new_contacts``: the store looks up only the others."""
     texts: dict[str, str] = {}
     for item in items:
         text = texts.get(item.email)
@@ -191,4 +208,9 @@ def _record_items(
             action = "updated" if segment is None else "added"
             changes.payloads[item.email] = text
         profile = profile_text(item.profile_id)
-        changes.changes.append(ChangeRow(action, item.email, segment, profile, text))
+        if new_contact(item.email):
+            changes.new_contacts.add(item.email)
+            row = ChangeRow(action, item.email, segment, profile, text, None, True)
+        else:
+            row = ChangeRow(action, item.email, segment, profile, text)
+        changes.changes.append(row)

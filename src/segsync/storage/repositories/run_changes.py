@@ -119,11 +119,13 @@ class RunChangeRepository:
         before: Mapping[str, tuple[str | None, bool]] | None = None,
     ) -> None:
         """Add ``rows`` as changes of ``run_id``. With ``before`` (what :meth:`before_run`
-        returns), each row's previous values and new-contact flag come from it instead."""
+        returns), the previous values and new-contact flag of each row whose email it has come
+        from it instead of the row."""
         stamp = bind_value(self.session, RunChange.__table__.c.at, now)
+        prior = before or {}
         params = [
             (run_id, export_id, r.segment_id, r.email, r.profile_id, r.action, r.fields,
-             *(before[r.email] if before is not None else (r.previous, r.new_contact)), stamp)
+             *prior.get(r.email, (r.previous, r.new_contact)), stamp)
             for r in rows
         ]  # fmt: skip
         execute_many(self.session, _INSERT, params)
