@@ -11,6 +11,7 @@ from datetime import datetime
 from itertools import repeat
 from typing import Any
 
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -97,11 +98,17 @@ def in_lists(
         yield ", ".join("?" * size), chunk + (chunk[-1],) * (size - len(chunk))
 
 
+def execute(session: Session, statement: str, *params: Any) -> CursorResult[Any]:
+    """Execute ``statement`` (``?`` placeholders) once with ``params``, in the session's
+    transaction, through the driver."""
+    return session.connection().exec_driver_sql(driver_sql(session, statement), params)
+
+
 def select_rows(session: Session, statement: str, *params: Any) -> Iterator[tuple[Any, ...]]:
     """The rows of a query as the driver's own tuples, fetched 10,000 at a time (textual SQL
     has no result types to process, so SQLAlchemy's row objects would only cost time: a run
     reads its whole sync state this way)."""
-    result = session.connection().exec_driver_sql(driver_sql(session, statement), params)
+    result = execute(session, statement, *params)
     cursor = result.cursor
     try:
         while chunk := cursor.fetchmany(10_000):

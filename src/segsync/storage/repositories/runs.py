@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from segsync.domain.runs import RunCounts, RunStatus, check_transition
 from segsync.errors import Conflict, NotFound
 from segsync.storage.models.runs import Run, RunReject
-from segsync.storage.repositories.driver import bind_value, driver_sql, execute_many, select_rows
+from segsync.storage.repositories.driver import bind_value, execute, execute_many, select_rows
 from segsync.storage.repositories.run_records import RejectRecord, RunRecord, record_of
 
 _SAVE_PROGRESS = (
@@ -219,11 +219,10 @@ class RunRepository:
         millisecond of the run's database thread each time."""
         self.session.flush()  # as the ORM's statements would (autoflush)
         stamp = bind_value(self.session, _LEASE_EXPIRES, expires_at)
-        params = (json.dumps(counts.to_dict()), items_done, items_total, stamp, run_id,
-                  RunStatus.PROCESSING.value, owner)  # fmt: skip
-        result = self.session.connection().exec_driver_sql(
-            driver_sql(self.session, _SAVE_PROGRESS), params
-        )
+        result = execute(
+            self.session, _SAVE_PROGRESS, json.dumps(counts.to_dict()), items_done, items_total,
+            stamp, run_id, RunStatus.PROCESSING.value, owner,
+        )  # fmt: skip
         if getattr(result, "rowcount", 0) != 1:
             return False, True
         return True, self.is_cancel_requested(run_id)
