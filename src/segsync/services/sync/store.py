@@ -269,10 +269,8 @@ class RunStore:
         sync = SyncStateRepository(session)
         record = RunChangeRepository(session)
         rows = changes.changes
-        new = changes.new_contacts
-        before = record.before_run(
-            self.run_id, self.export_id, (r.email for r in rows if r.email not in new)
-        )
+        unknown = (r.email for r in rows if not r.new_contact)  # the tally vouched for the rest
+        before = record.before_run(self.run_id, self.export_id, unknown)
         record.record(self.run_id, self.export_id, rows, now=self.ctx.now(), before=before)
         self._recorded = self._recorded or bool(rows)
         sync.record_contacts(

@@ -67,10 +67,8 @@ class StateChanges:
     payloads: dict[str, str] = field(default_factory=dict)
     """email → the mapped values acknowledged, as canonical JSON."""
     changes: list[ChangeRow] = field(default_factory=list)
-    """The change record's rows, one per item (the store fills in the previous values)."""
-    new_contacts: set[str] = field(default_factory=set)
-    """Emails whose rows say already that they are new contacts with no previous payload
-    (no look-up needed: :meth:`Tally._new_contact`)."""
+    """The change record's rows, one per item. A row already marked a new contact needs no
+    look-up (:meth:`Tally._new_contact`); the store fills in the others' previous values."""
 
 
 class Tally:
@@ -194,8 +192,8 @@ def _record_items(
     new_contact: Callable[[str], bool],
 ) -> None:
     """The change record's rows of one acknowledged batch, and the payloads it acknowledged.
-    Rows of emails ``new_contact`` vouches for say so already (no previous payload, a new
-    contact) and are in ``changes.new_contacts``: the store looks up only the others."""
+    Rows of emails ``new_contact`` vouches for are marked new contacts with no previous payload
+    already: the store looks up only the others."""
     texts: dict[str, str] = {}
     for item in items:
         text = texts.get(item.email)
@@ -208,9 +206,5 @@ def _record_items(
             action = "updated" if segment is None else "added"
             changes.payloads[item.email] = text
         profile = profile_text(item.profile_id)
-        if new_contact(item.email):
-            changes.new_contacts.add(item.email)
-            row = ChangeRow(action, item.email, segment, profile, text, None, True)
-        else:
-            row = ChangeRow(action, item.email, segment, profile, text)
-        changes.changes.append(row)
+        new = new_contact(item.email)
+        changes.changes.append(ChangeRow(action, item.email, segment, profile, text, None, new))
