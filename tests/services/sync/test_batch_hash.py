@@ -213,8 +213,8 @@ def test_the_clean_stage_decides_the_same_from_hashes_as_from_rows(
         ids, emails = (batch.column(name) for name in ("id", "Email"))
         ready = batch.column(EMAIL_AS_IS_COLUMN)
         wanted = by_hashes.hashed(segment, ids, emails, digests, ready)
-        for position in wanted:
-            by_hashes.complete(batch.row(position))
+        for position, email in wanted:
+            by_hashes.complete(batch.row(position), email)
     assert outcome(by_hashes.finish()) == outcome(by_rows.finish())
 
 

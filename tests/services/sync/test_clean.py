@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from segsync.destinations.autopilot.fields import AUTOPILOT_FIELDS
-from segsync.domain.emails import email_digest
+from segsync.domain.emails import email_digest, normalise_email
 from segsync.domain.mapping import FieldMapping, build_contact, contact_hash
 from segsync.services.sync.clean import FORGOTTEN_REASON, Cleaner
 
@@ -269,9 +269,9 @@ def test_the_order_of_a_segments_rows_does_not_change_the_outcome(
             if hashed and all(r["Staff"] is None or r["Staff"] == 3 for r in rows):
                 digests = [contact_hash(MAPPING, build_contact(MAPPING, r)) for r in rows]
                 emails = [r["Email"] for r in rows]
-                for at in cleaner.hashed(str(number), [r["id"] for r in rows], emails, digests,
-                                         [False] * len(rows)):  # fmt: skip
-                    cleaner.complete(rows[at])
+                for at, email in cleaner.hashed(str(number), [r["id"] for r in rows], emails,
+                                                digests, [False] * len(rows)):  # fmt: skip
+                    cleaner.complete(rows[at], email)
             else:
                 for r in rows:
                     cleaner.row(str(number), r)
@@ -282,3 +282,48 @@ def test_the_order_of_a_segments_rows_does_not_change_the_outcome(
         return _outcome(result)
 
     assert scan(shuffle=True) == scan(shuffle=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    people=_PEOPLE,
+    segments=st.lists(st.sets(st.integers(1, 12)), min_size=1, max_size=3),
+    order=st.randoms(use_true_random=False),
+)
+def test_the_rules_hold_whatever_the_rows(
+    people: list[tuple[int, str | None, str, Any]],
+    segments: list[set[int]],
+    order: random.Random,
+) -> None:
+    """Against the rules as stated, worked out from the whole member list at once: every
+    profile counted once; an invalid email or a value that does not fit sets a profile aside;
+    the valid rest are one contact per email, with the lowest profile id's values and the
+    union of every such profile's segments, and each other profile named as merged."""
+    by_id = {pid: row(pid, email, first, staff) for pid, email, first, staff in people}
+    cleaner = Cleaner(MAPPING, "id")
+    for number, members in enumerate(segments, start=1):
+        rows = [by_id[pid] for pid in members if pid in by_id]
+        order.shuffle(rows)
+        for r in rows:
+            cleaner.row(str(number), r)
+    scan = cleaner.finish()
+
+    read = {pid for members in segments for pid in members if pid in by_id}
+    emails = {pid: normalise_email(by_id[pid]["Email"])[0] for pid in read}
+    valid = {pid for pid in read if emails[pid] is not None and by_id[pid]["Staff"] != 4.5}
+    winners: dict[str, int] = {}
+    lists: dict[str, set[str]] = {}
+    for pid in sorted(valid):
+        winners.setdefault(emails[pid], pid)
+        lists.setdefault(emails[pid], set()).update(
+            str(n) for n, members in enumerate(segments, start=1) if pid in members
+        )
+    assert {e: (x.profile_id, x.segments) for e, x in scan.entries.items()} == {
+        e: (pid, frozenset(lists[e])) for e, pid in winners.items()
+    }
+    assert all(x.fields["FirstName"] == by_id[x.profile_id]["First"] for x in scan.entries.values())
+    merged = {(str(pid), emails[pid]) for pid in valid if winners[emails[pid]] != pid}
+    assert {(r.profile_id, r.email) for r in scan.rejects if r.kind == "merged"} == merged
+    assert (scan.members, scan.duplicates) == (len(read), len(merged))
+    assert scan.invalid == sum(1 for pid in read if emails[pid] is None)
+    assert scan.conversion_rejected == len(read) - len(valid) - scan.invalid

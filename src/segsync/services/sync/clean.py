@@ -132,7 +132,11 @@ class Cleaner:
         self.suppressed = suppressed
         self.known_hashes: Mapping[str, str] = known_hashes or {}
         self.scan = MemberScan()
-        self.email_of: dict[Any, str] = {}  # profile id → its valid email
+        self.merged: dict[Any, str] = {}
+        """Profile id → email of every profile whose email a lower profile id has: few. The
+        others are the entries' profiles, found by their email; no map of every profile's email
+        is kept (at a million profiles it was 50 MB and two look-ups per member in a table too
+        big for the processor's caches)."""
         self.set_aside: set[Any] = set()  # profile ids with an invalid email or a bad value
         self._with = SegmentSets().add  # entries' segments: one frozenset per distinct set
 
@@ -147,29 +151,29 @@ class Cleaner:
         emails: Sequence[object],
         digests: Sequence[str],
         ready: Sequence[bool | None],
-    ) -> list[int]:
+    ) -> list[tuple[int, str]]:
         """Members of ``segment`` whose payload hashes were computed already (each row's
         profile id, raw email and hash, in the order read, and whether the raw email is known
         to be valid and normalised already): the same decisions as :meth:`row`, without
         building their contacts. Returns the positions of the rows whose payload the run
-        needs: hand each such row to :meth:`complete`.
+        needs, each with its email: hand each such row and email to :meth:`complete`.
 
         Only for rows whose values all go out as they are (:mod:`.batch_hash`): such a row
         can never be refused for a value that does not fit."""
         member = self._member
         return [
-            i
+            (i, email)
             for i, (profile_id, raw, digest, as_is) in enumerate(
                 zip(ids, emails, digests, ready, strict=True)
             )
-            if member(segment, profile_id, raw, None, digest, as_is)
+            if (email := member(segment, profile_id, raw, None, digest, as_is)) is not None
         ]
 
-    def complete(self, row: dict[str, Any]) -> None:
-        """The row of a member :meth:`hashed` said needs its payload: build it, and take
-        Python's hash of it (the one the sync state keeps)."""
+    def complete(self, row: dict[str, Any], email: str) -> None:
+        """The row of a member :meth:`hashed` said needs its payload, with the email it gave:
+        build it, and take Python's hash of it (the one the sync state keeps)."""
         profile_id = row[self.key]
-        entry = self.scan.entries[self.email_of[profile_id]]
+        entry = self.scan.entries[email]
         if entry.profile_id == profile_id and not entry.has_payload:  # not merged meanwhile
             self._give_payload(entry, row, rehash=True)
 
@@ -181,26 +185,26 @@ class Cleaner:
         row: dict[str, Any] | None,
         digest: str | None,
         as_is: bool | None,
-    ) -> bool:
+    ) -> str | None:
         """One member: from its ``row`` (its contact is built here), or with its ``digest``
-        only (``row`` None); ``as_is``: its raw email is valid and normalised already. True
-        when the payload of such a digest-only member is needed."""
+        only (``row`` None); ``as_is``: its raw email is valid and normalised already. The
+        email when the payload of such a digest-only member is needed, else None."""
         if profile_id in self.set_aside:
-            return False
-        known = self.email_of.get(profile_id)
-        if known is not None:
-            return self._again(segment, known, profile_id, row)
+            return None
         email, reason = (cast(str, raw), None) if as_is else normalise_email(raw)
-        if email is None:
+        if email is None:  # the same answer every time: a profile is set aside when first met
             self._set_aside_invalid(profile_id, raw, reason)
-            return False
+            return None
+        current = self.scan.entries.get(email)
+        if current is not None and (current.profile_id == profile_id or profile_id in self.merged):
+            return self._again(segment, email, profile_id, current, row)
         if self.suppressed and email_digest(email) in self.suppressed:
             self.set_aside.add(profile_id)
             self.scan.rejects.append(
                 RejectRecord("forgotten", str(profile_id), None, FORGOTTEN_REASON)
             )
             self.scan.forgotten += 1
-            return False
+            return None
         contact = None
         if row is not None:
             try:
@@ -214,21 +218,21 @@ class Cleaner:
                 log.info(
                     "profile %s set aside (%s): %s", profile_id, mask_email(email), err.message
                 )
-                return False
+                return None
             digest = contact_hash(self.mapping, contact)
         assert digest is not None
         known = self.known_hashes.get(email)
         if known == digest:
             digest = known  # one object for both (see the class)
-        self.email_of[profile_id] = email
-        current = self.scan.entries.get(email)
         if current is not None and current.profile_id < profile_id:
+            self.merged[profile_id] = email
             self._merge(segment, email, current)  # the lower profile id keeps the fields
-            return False
+            return None
         if current is None:
             segments = self._with(NO_SEGMENTS, segment)
             keep = self.needs_payload(email, digest, segment)
-        else:
+        else:  # this profile takes the email from a higher profile id
+            self.merged[current.profile_id] = email
             segments = self._with(current.segments, segment)
             keep = any(self.needs_payload(email, digest, s) for s in segments)
         if keep and contact is not None:
@@ -240,9 +244,9 @@ class Cleaner:
                 segments,
                 True,
             )
-            return False
+            return None
         self.scan.entries[email] = _Entry(profile_id, digest, _EMPTY, _EMPTY, segments, False)
-        return keep
+        return email if keep else None
 
     def _merge(self, segment: str, email: str, entry: _Entry) -> None:
         """A member of ``segment`` whose email belongs to ``entry`` (a lower profile id)."""
@@ -259,19 +263,20 @@ class Cleaner:
         )
         self.scan.invalid += 1
 
-    def _again(self, segment: str, email: str, profile_id: Any, row: dict[str, Any] | None) -> bool:
-        """A profile already seen in an earlier segment (True: a digest-only member's payload
-        is needed now)."""
-        entry = self.scan.entries[email]
+    def _again(
+        self, segment: str, email: str, profile_id: Any, entry: _Entry, row: dict[str, Any] | None
+    ) -> str | None:
+        """A profile already seen in an earlier segment, ``entry`` its email's (the email when
+        a digest-only member's payload is needed now)."""
         if entry.profile_id != profile_id:
             self._merge(segment, email, entry)  # it gave its email to a lower profile id
-            return False
+            return None
         entry.segments = self._with(entry.segments, segment)
         if not entry.has_payload and self.needs_payload(email, entry.payload_hash, segment):
             if row is None:
-                return True
+                return email
             self._give_payload(entry, row)  # the same row: it built before
-        return False
+        return None
 
     def _give_payload(self, entry: _Entry, row: dict[str, Any], *, rehash: bool = False) -> None:
         contact = build_contact(self.mapping, row)
@@ -292,24 +297,22 @@ class Cleaner:
         """Count the merged profiles and return the scan; the cleaner is spent afterwards.
         :attr:`MemberScan.missing` then names the payloads still to :meth:`fill`."""
         scan = self.scan
-        scan.members = len(self.email_of) + len(self.set_aside)
-        for profile_id, email in self.email_of.items():
+        scan.members = len(scan.entries) + len(self.merged) + len(self.set_aside)
+        scan.duplicates = len(self.merged)
+        for profile_id, email in self.merged.items():
             winner = scan.entries[email].profile_id
-            if winner != profile_id:
-                scan.duplicates += 1
-                scan.rejects.append(
-                    RejectRecord(
-                        "merged",
-                        str(profile_id),
-                        email,
-                        f"merged: profile {winner} has the same email; its field values are "
-                        "sent, and this profile's segments count for the contact too",
-                    )
+            scan.rejects.append(
+                RejectRecord(
+                    "merged",
+                    str(profile_id),
+                    email,
+                    f"merged: profile {winner} has the same email; its field values are "
+                    "sent, and this profile's segments count for the contact too",
                 )
+            )
         scan.missing = {
             profile_id: email
             for profile_id, email in scan.missing.items()
             if not scan.entries[email].has_payload and scan.entries[email].profile_id == profile_id
         }
-        del self.email_of
         return scan

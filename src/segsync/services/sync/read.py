@@ -145,8 +145,8 @@ class _Hashing:
             else [False] * batch.num_rows
         )
         wanted = cleaner.hashed(segment, ids, emails, digests, ready)
-        for position in wanted:
-            cleaner.complete(batch.row(position))
+        for position, email in wanted:
+            cleaner.complete(batch.row(position), email)
         if 2 * len(wanted) > batch.num_rows:
             self.sql = []
 
