@@ -158,6 +158,7 @@ def build_plan(
     removal: RemovalPolicy,
     max_batch: int = MAX_BATCH,
     settled: Iterable[tuple[str, Collection[str]]] = (),
+    apart: tuple[int, Mapping[str, int]] = (0, {}),
 ) -> SyncPlan:
     """Diff ``desired`` (consumed once; emails distinct and normalised) with ``state``.
 
@@ -167,6 +168,10 @@ def build_plan(
     unchanged list members and their memberships are kept, without building a
     :class:`Desired` for each (on a rerun that is nearly everyone). Their emails must be
     distinct from each other and from ``desired``'s (not checked).
+
+    ``apart``: more settled contacts, only counted — how many, and how many in each segment —
+    whose emails appear nowhere else and whose memberships ``state`` does not hold (the run's
+    walk of members and state in email order found them, :mod:`segsync.services.sync.settled`).
 
     ``segments`` are the export's segment keys. A segment whose list does not exist yet (no id in
     ``state.list_ids``) is in ``lists_to_ensure``, and any memberships the state still holds for it
@@ -247,6 +252,11 @@ def build_plan(
             members[segment] += 1
         if leaving and (gone := leaving.pop(email, None)) is not None:
             removals.extend((segment, email) for segment in gone.difference(keys))
+    unchanged += apart[0]
+    for segment, contacts in apart[1].items():
+        if segment not in members:
+            raise ValueError(f"settled contacts in unknown segment {segment!r}")
+        members[segment] += contacts
     counts.contacts = added + updated + unchanged
     counts.added, counts.updated, counts.unchanged = added, updated, unchanged
     counts.new_memberships = sum(to_add.values())

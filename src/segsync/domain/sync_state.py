@@ -120,13 +120,15 @@ class SyncStateView:
     is taken and held as :class:`Memberships`). ``pending``: the memberships a batch may have
     created whose answer never came (write-ahead intents): each may or may not exist.
     ``list_ids``: segment key → the Autopilot list id, or ``None`` while its list does not
-    exist yet.
+    exist yet. ``sizes``: memberships per segment (known and pending), when the view holds only
+    some contacts' (:meth:`recorded_per_segment` then answers for the whole state).
     """
 
     hashes: Mapping[str, str] = field(default_factory=dict)
     memberships: Memberships = field(default_factory=Memberships)
     list_ids: Mapping[str, str | None] = field(default_factory=dict)
     pending: AbstractSet[tuple[str, str]] = field(default_factory=frozenset)
+    sizes: Mapping[str, int] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "memberships", Memberships.of(self.memberships))
@@ -145,6 +147,8 @@ class SyncStateView:
 
     def recorded_per_segment(self) -> Counter[str]:
         """Memberships per segment, known and pending (a pending one may exist)."""
+        if self.sizes is not None:
+            return Counter(self.sizes)
         sizes = self.memberships.per_segment()
         sizes.update(segment for segment, _ in self.pending)
         return sizes

@@ -214,15 +214,12 @@ def member_rows(
     ``computed``: as for :func:`stream_members`; ``ordered``: by key (else as the engine finds
     them, streamed: :func:`members_with_attributes`)."""
     table = _member_table(members, profile, key, attributes, batch_size, ordered)
-    backend = table._find_backend()
-    if backend.name != "duckdb" or not plain_types(table.schema()):
+    sql = _driver_sql(table, computed)
+    if sql is None:
         for batch in _arrow_parts(table, batch_size, computed):
             yield RowBatch.from_arrow(batch)
         return
-    sql = backend.compile(table)
-    if computed:
-        sql = _with_computed(f"({sql}) AS _members", computed)
-    cursor = backend.con.cursor()
+    cursor = table._find_backend().con.cursor()
     try:
         cursor.execute(sql)
         names = tuple(d[0] for d in cursor.description)
@@ -230,6 +227,26 @@ def member_rows(
             yield RowBatch(names, rows)
     finally:
         cursor.close()
+
+
+def member_query(
+    members: ir.Table,
+    profile: ir.Table,
+    key: str,
+    attributes: Sequence[str],
+    computed: Sequence[tuple[str, str]] = (),
+) -> str | None:
+    """The query :func:`member_rows` runs on DuckDB's own cursor for these members, unordered,
+    or None where it reads through Arrow (not DuckDB, or not :func:`plain_types`)."""
+    return _driver_sql(_member_table(members, profile, key, attributes, 1, False), computed)
+
+
+def _driver_sql(table: ir.Table, computed: Sequence[tuple[str, str]]) -> str | None:
+    backend = table._find_backend()
+    if backend.name != "duckdb" or not plain_types(table.schema()):
+        return None
+    sql = str(backend.compile(table))
+    return _with_computed(f"({sql}) AS _members", computed) if computed else sql
 
 
 def _with_computed(source: str, computed: Sequence[tuple[str, str]]) -> str:

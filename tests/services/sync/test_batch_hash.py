@@ -247,7 +247,7 @@ def test_an_email_column_that_is_not_text_is_left_to_python() -> None:
     backend = ibis.duckdb.connect()
     backend.raw_sql("CREATE TABLE p (id BIGINT, Email BIGINT, First VARCHAR)")
     mapping = FieldMapping(email="Email", first_name="First", catalogue=AUTOPILOT_FIELDS)
-    hashing = read_module._Hashing(mapping, backend.table("p"), "id")
+    hashing = read_module.Hashing(mapping, backend.table("p"), "id")
     assert [name for name, _ in hashing.sql] == [DIGEST_COLUMN]
     batch = RowBatch(("id", "Email", "First", DIGEST_COLUMN), [(1, 7, "A", None)])
     cleaner = Cleaner(mapping, "id")

@@ -71,7 +71,7 @@ def test_the_change_record_writes_the_profile_key_as_text() -> None:
 
 def test_a_refused_contact_is_a_reject_once_and_leaves_no_state() -> None:
     tally = Tally()
-    tally.read(members=5, invalid=1, duplicates=0, conversion_rejected=1)
+    tally.read(5, 1, 0, 1)  # members, invalid, duplicates, conversion rejected
     refused = BatchResult(
         [
             RecordOutcome("bad@x.org", False, reason="Rejected email address"),

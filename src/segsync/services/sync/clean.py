@@ -78,11 +78,25 @@ class MemberScan:
     per_segment: dict[str, int] = field(default_factory=dict)
     missing: dict[Any, str] = field(default_factory=dict)
     """Winning profile id → email, for contacts to send whose payload was not kept."""
+    apart: int = 0
+    """Contacts settled apart (:mod:`.settled`): counted here, never read as entries."""
+    apart_per_segment: dict[str, int] = field(default_factory=dict)
+    """The settled-apart contacts per segment."""
 
     @property
     def contacts(self) -> int:
         """Distinct valid emails (what the contract limit is compared with, X3)."""
-        return len(self.entries)
+        return len(self.entries) + self.apart
+
+    def settled_apart(
+        self, contacts: int, per_segment: Mapping[str, int], rows: Mapping[str, int]
+    ) -> None:
+        """Count ``contacts`` settled apart, one profile each, ``per_segment`` of them in each
+        segment, besides the entries read; ``rows``: the member rows of every segment, all."""
+        self.apart = contacts
+        self.apart_per_segment = dict(per_segment)
+        self.members += contacts
+        self.per_segment = dict(rows)
 
     def desired(self, *, settled_apart: bool = False) -> Iterator[Desired]:
         """The entries as :class:`Desired` contacts, for :func:`segsync.domain.plan.build_plan`;

@@ -41,13 +41,12 @@ from segsync.services.sync.removals import remove_memberships
 from segsync.services.sync.report import (
     done_message,
     dry_run_message,
-    forgotten_warning,
     gave_up_message,
     key_rejected_message,
     over_limit_message,
     plan_summary,
+    read_warnings,
     refused_warning,
-    set_aside_warning,
     stop_message,
 )
 from segsync.services.sync.send import send_batches
@@ -122,6 +121,8 @@ class _Engine:
     tally: Tally = field(init=False)
     destination: Destination | None = None
     plan: SyncPlan | None = None
+    state: SyncStateView = field(default_factory=SyncStateView)
+    """The sync state the plan is made against (all of it, or the unsettled contacts')."""
     warnings: list[str] = field(default_factory=list)
     lists: RunLists = field(init=False)
 
@@ -205,17 +206,19 @@ class _Engine:
 
     async def _pipeline(self) -> RunOutcome:
         target = self.target
-        state = await self.store.sync_state(target)
+        state = await self.store.sync_state(target, emails=())  # list ids, pending, sizes
         if not self.run_record.dry_run and any(state.list_ids.values()):
             state = await self.lists.check(await self._open(), state)  # lists deleted by hand
         if self.run_record.kind == UNDO_KIND:  # the plan comes from the undone run's record
+            self.state = state = await self.store.sync_state(target)
             undo = await undo_plan(self.store, self.run_record, target, state, self.warnings)
             plan = await self._planned(undo, state)
         elif (scan := await self._read(state)).contacts > target.contract_limit:
             return await self._end(RunStatus.SKIPPED, over_limit_message(target, scan.contacts))
         else:
-            plan = await self._plan(scan, state)
+            plan = await self._plan(scan, self.state)
             del scan
+        state = self.state
         if held := await hold_gate(self.store, self.run_record, target, plan, state, self.warnings):
             return await self._end(RunStatus.HELD, held)
         if self.run_record.dry_run:
@@ -236,35 +239,29 @@ class _Engine:
             )
         return await self._end(RunStatus.SUCCESSFUL, done_message(self.tally.counts))
 
-    async def _read(self, state: SyncStateView) -> MemberScan:
-        """Read and clean the members (in a thread), keeping payloads only where needed."""
-        target = self.target
+    async def _read(self, light: SyncStateView) -> MemberScan:
+        """Find the settled contacts apart where the state has memberships (:mod:`.settled`),
+        load the state of the others (of all when none were found), read and clean their
+        members, keeping payloads only where needed (both walks in a thread)."""
+        target, ctx, apart = self.target, self.ctx, None
         suppressed = await self.store.suppressed()
         self.emit("reading")
+        if sum(light.recorded_per_segment().values()):
+            apart = await asyncio.to_thread(
+                self.parts.settle, ctx, target.export_id, target.segments, target.mapping, light,
+                suppressed,
+            )  # fmt: skip
+        emails = None if apart is None else apart.unsettled
+        self.state = state = await self.store.sync_state(target, emails=emails)
         scan = await asyncio.to_thread(
-            self.parts.read,
-            self.ctx,
-            target.segments,
-            target.mapping,
-            state.needs,
-            suppressed,
-            state.hashes,
-        )
-        self.tally.read(
-            members=scan.members,
-            invalid=scan.invalid,
-            duplicates=scan.duplicates,
-            conversion_rejected=scan.conversion_rejected,
-        )
+            self.parts.read, ctx, target.segments, target.mapping, state.needs, suppressed,
+            state.hashes, apart,
+        )  # fmt: skip
+        self.tally.read(scan.members, scan.invalid, scan.duplicates, scan.conversion_rejected)
         await self.store.read_done(self.tally.snapshot(), scan.rejects)
         self.check_stop()
         self.emit("planning")
-        if scan.invalid or scan.duplicates or scan.conversion_rejected:
-            self.warnings.append(
-                set_aside_warning(scan.invalid, scan.duplicates, scan.conversion_rejected)
-            )
-        if scan.forgotten:
-            self.warnings.append(forgotten_warning(scan.forgotten))
+        self.warnings.extend(read_warnings(scan))
         return scan
 
     async def _plan(self, scan: MemberScan, state: SyncStateView) -> SyncPlan:
@@ -276,6 +273,7 @@ class _Engine:
                 removal=self.target.removal,
                 max_batch=capabilities(self.target.connection_type).max_batch_size,
                 settled=scan.settled(),
+                apart=(scan.apart, scan.apart_per_segment),
             )
         return await self._planned(plan, state)
 

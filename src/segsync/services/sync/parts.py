@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from segsync.destinations.base import ConnectionConfig, Destination
 from segsync.destinations.registry import create_destination
 from segsync.domain.mapping import FieldMapping
+from segsync.domain.sync_state import SyncStateView
 from segsync.services.context import ServiceContext
 from segsync.services.sync.clean import MemberScan, NeedsPayload
 from segsync.services.sync.lease import LEASE_SECONDS
 from segsync.services.sync.read import SegmentSource, read_members
+from segsync.services.sync.settled import Settled, find_settled
 from segsync.services.sync.store import RunStore
 from segsync.storage.repositories.runs import RunRecord
 
@@ -27,11 +29,18 @@ Reader = Callable[
         NeedsPayload,
         frozenset[str],
         Mapping[str, str],
+        Settled | None,
     ],
     MemberScan,
 ]
-"""Reads and cleans the members (runs in a thread): :func:`.read.read_members`; the last
-argument is the sync state's payload hashes."""
+"""Reads and cleans the members (runs in a thread): :func:`.read.read_members`; the last two
+arguments are the sync state's payload hashes and the contacts settled apart."""
+
+Settler = Callable[
+    [ServiceContext, int, Sequence[SegmentSource], FieldMapping, SyncStateView, frozenset[str]],
+    Settled | None,
+]
+"""Finds the settled contacts apart (runs in a thread): :func:`.settled.find_settled`."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,7 @@ class EngineParts:
     inject a slow reader, a failing destination or store, a short lease)."""
 
     read: Reader = read_members
+    settle: Settler = find_settled
     open_destination: Callable[[str, ConnectionConfig], Destination] = create_destination
     store: Callable[..., RunStore] = RunStore
     lease_seconds: float = LEASE_SECONDS

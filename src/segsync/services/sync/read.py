@@ -14,8 +14,10 @@ and ``serve``, workers and the CLI share it), unless the caller had it open alre
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import ibis.expr.types as ir
 
@@ -35,6 +37,9 @@ from segsync.services.sync.batch_hash import (
 )
 from segsync.services.sync.clean import Cleaner, MemberScan, NeedsPayload
 from segsync.services.sync.switching import fewer_collections
+
+if TYPE_CHECKING:
+    from segsync.services.sync.settled import Settled
 
 log = logging.getLogger(__name__)
 
@@ -61,31 +66,36 @@ def scan_members(
     on_rows: Callable[[int], None] | None = None,
     suppressed: frozenset[str] = frozenset(),
     known_hashes: Mapping[str, str] | None = None,
+    held: Settled | None = None,
 ) -> MemberScan:
     """Stream every segment's members through a :class:`Cleaner` and return the distinct valid
     contacts. ``needs_payload`` (default: always) says which payloads to keep; ``on_rows`` is
     told how many rows each batch held (progress); people whose email digest is in
     ``suppressed`` are set aside as forgotten; ``known_hashes``: the sync state's payload
-    hashes, whose text objects unchanged contacts share (:class:`Cleaner`)."""
+    hashes, whose text objects unchanged contacts share (:class:`Cleaner`); ``held``: the rows
+    of the members to clean, held already (:mod:`.settled`), instead of every member's."""
     cat = catalog(ctx)
     engine = ctx.profiles
     profile = engine.table(cat.profile_table)
     attributes = [a for a in mapped_attributes(mapping) if a != cat.profile_key]
     cleaner = Cleaner(mapping, cat.profile_key, needs_payload, suppressed, known_hashes)
     now = ctx.now()
-    hashing = _Hashing(mapping, profile, cat.profile_key)
+    hashing = Hashing(mapping, profile, cat.profile_key)
     for source in segments:
-        compiled = compile_segment(parse_definition(source.definition), cat, engine.table, now)
+        if held is None:
+            compiled = compile_segment(parse_definition(source.definition), cat, engine.table, now)
+            batches: Iterable[RowBatch] = member_rows(
+                compiled,
+                profile,
+                cat.profile_key,
+                attributes,
+                batch_size,
+                computed=hashing.sql,
+                ordered=False,
+            )
+        else:
+            batches = [RowBatch(held.names, held.unread.get(source.key, []))]
         rows = 0
-        batches = member_rows(
-            compiled,
-            profile,
-            cat.profile_key,
-            attributes,
-            batch_size,
-            computed=hashing.sql,
-            ordered=False,
-        )
         for batch in batches:
             hashing.clean(cleaner, source.key, batch)
             rows += batch.num_rows
@@ -108,7 +118,7 @@ def scan_members(
     return scan
 
 
-class _Hashing:
+class Hashing:
     """How each batch of members reaches the cleaner: hashed by the profile engine with only
     the rows whose payload the run needs made into contacts (:mod:`.batch_hash`), or every
     row as a Python dict, built and hashed one by one.
@@ -158,24 +168,38 @@ def read_members(
     needs_payload: NeedsPayload,
     suppressed: frozenset[str],
     known_hashes: Mapping[str, str] | None = None,
+    only: Settled | None = None,
 ) -> MemberScan:
     """:func:`scan_members` with :func:`fewer_collections`, holding the profile engine only
-    meanwhile. When ``ctx`` has the engine open already, its owner keeps it."""
+    meanwhile (:func:`profile_reader`). With ``only``, the members of its unsettled emails
+    alone are read, and the scan counts the settled ones too (:meth:`MemberScan.settled_apart`)."""
+    with profile_reader(ctx) as reader, fewer_collections():
+        scan = scan_members(
+            reader,
+            segments,
+            mapping,
+            needs_payload=needs_payload,
+            suppressed=suppressed,
+            known_hashes=known_hashes,
+            held=only,
+        )
+    if only is not None:
+        scan.settled_apart(only.contacts, only.per_segment, only.rows)
+    return scan
+
+
+@contextmanager
+def profile_reader(ctx: ServiceContext) -> Iterator[ServiceContext]:
+    """``ctx`` when it has the profile engine open already (its owner keeps it), else a
+    context of its own whose engine is closed afterwards: a DuckDB file admits one read-write
+    process, and ``serve``, workers and the CLI share it."""
     reader = (
         ctx
         if ctx.profiles_opened
         else ServiceContext(settings=ctx.settings, db=ctx.db, now=ctx.now, actor=ctx.actor)
     )
     try:
-        with fewer_collections():
-            return scan_members(
-                reader,
-                segments,
-                mapping,
-                needs_payload=needs_payload,
-                suppressed=suppressed,
-                known_hashes=known_hashes,
-            )
+        yield reader
     finally:
         if reader is not ctx and reader.profiles_opened:
             reader.profiles.close()

@@ -9,6 +9,7 @@ from segsync.destinations.base import UpsertItem as OutgoingItem
 from segsync.destinations.registry import destination_class
 from segsync.domain.plan import NO_LIST, SyncPlan, list_title, sample_items
 from segsync.domain.runs import RunCounts
+from segsync.services.sync.clean import MemberScan
 from segsync.services.sync.target import RunTarget
 
 SAMPLES_PER_LIST = 3
@@ -137,3 +138,13 @@ def stop_message(*, export_removed: bool) -> str:
     if export_removed:
         return "stopped: the export was removed; nothing more was sent"
     return "canceled: stopped after the batch in flight; what was acknowledged is saved"
+
+
+def read_warnings(scan: MemberScan) -> list[str]:
+    """What a run warns of once it has read the members: people set aside, people forgotten."""
+    found: list[str] = []
+    if scan.invalid or scan.duplicates or scan.conversion_rejected:
+        found.append(set_aside_warning(scan.invalid, scan.duplicates, scan.conversion_rejected))
+    if scan.forgotten:
+        found.append(forgotten_warning(scan.forgotten))
+    return found

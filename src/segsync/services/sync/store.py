@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -123,16 +123,32 @@ class RunStore:
 
     # -- what the run reads -----------------------------------------------------------------
 
-    async def sync_state(self, target: RunTarget) -> SyncStateView:
-        """The export's sync state: acknowledged contacts, created memberships, list ids."""
-        return await self._call(self._sync_state, target)
+    async def sync_state(
+        self, target: RunTarget, emails: Collection[str] | None = None
+    ) -> SyncStateView:
+        """The export's sync state: acknowledged contacts, created memberships, list ids, pending
+        memberships. With ``emails``, the contacts of those emails only and their acknowledged
+        memberships of the export's segments (none: ``()``), and the whole state's sizes
+        (:attr:`~segsync.domain.sync_state.SyncStateView.sizes`)."""
+        return await self._call(self._sync_state, target, emails)
 
-    def _sync_state(self, target: RunTarget) -> SyncStateView:
+    def _sync_state(self, target: RunTarget, wanted: Collection[str] | None) -> SyncStateView:
         with fewer_collections(), self.ctx.db.session() as session:
             sync = SyncStateRepository(session)
-            hashes = sync.hashes(self.export_id)
+            if wanted is None:
+                hashes, rows, sizes = (
+                    sync.hashes(self.export_id),
+                    sync.membership_rows(self.export_id),
+                    None,
+                )
+            else:
+                chosen = sorted(wanted)
+                hashes = sync.hashes_of(self.export_id, chosen)
+                segments = [int(s.key) for s in target.segments]
+                rows = sync.membership_rows_of(self.export_id, segments, chosen)
+                sizes = sync.sizes(self.export_id)
             emails = {email: email for email in hashes}  # each email's text, held once
-            memberships = Memberships(sync.membership_rows(self.export_id), emails=emails)
+            memberships = Memberships(rows, emails=emails)
             del emails
             pending = sync.membership_keys(self.export_id, pending=True)
             lists = ExportRepository(session).lists(self.export_id)
@@ -140,7 +156,7 @@ class RunStore:
             s.key: lists[int(s.key)][0] if int(s.key) in lists else None for s in target.segments
         }
         return SyncStateView(
-            hashes=hashes, memberships=memberships, list_ids=list_ids, pending=pending
+            hashes=hashes, memberships=memberships, list_ids=list_ids, pending=pending, sizes=sizes
         )
 
     async def suppressed(self) -> frozenset[str]:

@@ -94,9 +94,7 @@ class Tally:
     def progress(self, run_id: int, phase: str) -> RunProgress:
         return RunProgress(run_id, phase, self.items_done, self.items_total, replace(self.counts))
 
-    def read(
-        self, *, members: int, invalid: int, duplicates: int, conversion_rejected: int
-    ) -> None:
+    def read(self, members: int, invalid: int, duplicates: int, conversion_rejected: int) -> None:
         """What reading the members found (replacing an earlier attempt's findings)."""
         self.counts.members = members
         self.counts.invalid = invalid

@@ -10,7 +10,7 @@ contact that was never acknowledged has an empty payload hash, which no real has
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from segsync.storage.models.exports import Export
 from segsync.storage.models.sync import SyncContact, SyncMembership
-from segsync.storage.repositories.driver import bind_value, execute_many, select_rows
+from segsync.storage.repositories.driver import bind_value, execute_many, in_lists, select_rows
 
 NO_HASH = ""
 """The payload hash of a contact only intended (sent, never acknowledged)."""
@@ -57,6 +57,21 @@ _MEMBERSHIPS = "SELECT segment_id, email FROM sync_memberships WHERE export_id =
 _MEMBERSHIP_KEYS = (  # the segment as text: the plan's keys, built by the database
     "SELECT CAST(segment_id AS TEXT), email FROM sync_memberships "
     "WHERE export_id = ? AND pending = ?"
+)
+
+
+_BY_EMAIL = {"postgresql": ' ORDER BY email COLLATE "C"'}
+"""The order of emails as Python compares them (by code point) where the database's own differs:
+SQLite compares text byte by byte in UTF-8, which is that order; PostgreSQL's depends on the
+database's collation unless told."""
+_HASHES_IN_ORDER = "SELECT email, payload_hash FROM sync_contacts WHERE export_id = ?"
+_MEMBERSHIPS_IN_ORDER = (
+    "SELECT email, CAST(segment_id AS TEXT) FROM sync_memberships "
+    "WHERE export_id = ? AND pending = ? AND segment_id IN ({})"
+)
+_SIZES = (
+    "SELECT CAST(segment_id AS TEXT), count(*) FROM sync_memberships WHERE export_id = ? "
+    "GROUP BY segment_id"
 )
 
 
@@ -98,6 +113,47 @@ class SyncStateRepository:
         ``pending=True`` of every membership a batch may have created without an answer yet."""
         rows = self._select(_MEMBERSHIPS, export_id, pending)
         return {(int(segment_id), email) for segment_id, email in rows}
+
+    def hashes_in_order(self, export_id: int) -> Iterator[tuple[str, str]]:
+        """``(email, payload hash)`` of every contact, by email as Python orders text; a
+        contact only intended has the empty hash."""
+        return self._select(_HASHES_IN_ORDER + self._by_email(), export_id)
+
+    def memberships_in_order(
+        self, export_id: int, segment_ids: Sequence[int]
+    ) -> Iterator[tuple[str, str]]:
+        """``(email, segment id as text)`` of the acknowledged memberships of these segments,
+        in the order of :meth:`hashes_in_order` (the database sorts them, spilling to disk as
+        it needs)."""
+        if not segment_ids:
+            return iter(())
+        marks = ", ".join("?" * len(segment_ids))
+        statement = _MEMBERSHIPS_IN_ORDER.format(marks) + self._by_email()
+        return self._select(statement, export_id, False, *segment_ids)
+
+    def _by_email(self) -> str:
+        return _BY_EMAIL.get(self.session.get_bind().dialect.name, " ORDER BY email")
+
+    def hashes_of(self, export_id: int, emails: Sequence[str]) -> dict[str, str]:
+        """:meth:`hashes` of these emails only."""
+        found: dict[str, str] = {}
+        for marks, values in in_lists(emails):
+            found.update(self._select(f"{_HASHES} AND email IN ({marks})", export_id, *values))
+        return found
+
+    def membership_rows_of(
+        self, export_id: int, segment_ids: Sequence[int], emails: Sequence[str]
+    ) -> Iterator[tuple[str, str]]:
+        """:meth:`membership_rows` (acknowledged) of these segments and emails only, one segment
+        at a time (the primary key's order: by segment, then email)."""
+        for segment_id in segment_ids:
+            for marks, values in in_lists(emails):
+                statement = f"{_MEMBERSHIP_KEYS} AND segment_id = ? AND email IN ({marks})"
+                yield from self._select(statement, export_id, False, segment_id, *values)
+
+    def sizes(self, export_id: int) -> dict[str, int]:
+        """Memberships per segment (its id as text), acknowledged and pending."""
+        return dict(self._select(_SIZES, export_id))
 
     def membership_keys(self, export_id: int, *, pending: bool = False) -> set[tuple[str, str]]:
         """:meth:`memberships` with the segment id as text (the plan's segment keys)."""

@@ -1,0 +1,321 @@
+"""Settled contacts found apart (X2): on a rerun, most members are exactly as the sync state
+has them — the same payload, on the same lists, acknowledged. This finds them without holding
+either side in memory, so that reading, cleaning and planning (:mod:`.read`, :mod:`.clean`,
+:func:`~segsync.domain.plan.build_plan`) only see the rest.
+
+Both sides are read in email order: the members of every segment by the profile engine (one
+DuckDB query, its members' emails trimmed and lower-cased, sorted — DuckDB spills a big sort to
+disk), the sync state by the metadata database (its contacts by their primary key, each segment's
+memberships likewise), and walked together as a merge join, one email at a time. An email is
+*settled* when
+
+* every member row with it comes from one profile, has it as its email already (valid and
+  normalised, as the clean stage would make it) and a payload hash the profile engine computed
+  (:mod:`.batch_hash`);
+* the sync state has that hash acknowledged for it, and its acknowledged memberships are
+  exactly the export's segments it is in now, each with a list, none pending;
+* it is not forgotten (suppressed).
+
+Such a contact needs no item and no removal: the plan would count it unchanged and list it as a
+member of its segments, nothing more (:func:`~segsync.domain.plan.build_plan`'s ``settled``).
+Every other email the walk meets — on either side — is *unsettled*: the run reads those
+members again and plans them as before, against the state of those emails only.
+
+The walk gives up (None: the run reads and plans everything, as before) where it cannot vouch
+for the outcome: the profile engine is not DuckDB or cannot hash the payloads, or an email
+trimmed and lower-cased by DuckDB is not what Python's normalising makes of it, or either side
+does not come in Python's order of text (each is checked as it goes).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import groupby
+from operator import itemgetter
+from typing import Any
+
+from segsync.domain.emails import email_digest, normalise_email
+from segsync.domain.mapping import FieldMapping, mapped_attributes
+from segsync.domain.segment_definition import parse_definition
+from segsync.domain.sync_state import SyncStateView
+from segsync.profiles.sql import quote_identifier
+from segsync.segments.compiler import compile_segment
+from segsync.segments.evaluate import member_query
+from segsync.services.context import ServiceContext
+from segsync.services.profiles.manage import catalog
+from segsync.services.sync.batch_hash import DIGEST_COLUMN, EMAIL_AS_IS_COLUMN
+from segsync.services.sync.read import Hashing, SegmentSource, profile_reader
+from segsync.storage.repositories.sync import SyncStateRepository
+
+log = logging.getLogger(__name__)
+
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+"""What Python's ``str.strip()`` takes off (a test holds it so): DuckDB's ``trim`` is told."""
+SORT_MEMORY = "100MB"
+"""What DuckDB may hold while it sorts the members by email (it spills the rest to a temporary
+file beside the profile file): a million members' rows are some 300 MB. Where it runs out even
+so (its error says so), the run reads and plans everything instead."""
+MOST_UNSETTLED = 0.25
+"""Past this share of the state's memberships unsettled, the run reads and plans everything: as
+many look-ups by email would cost more than loading the state."""
+_END = (None, None)
+_KEY, _SEGMENT = "__segsync_email_key", "__segsync_segment"
+
+
+def email_key(column: str) -> str:
+    """SQL of the profile engine (DuckDB) for the email the members are ordered and chosen by:
+    the column's text trimmed and lower-cased, as :func:`normalise_email` begins."""
+    spaces = "'" + WHITESPACE + "'"
+    return f"lower(trim({quote_identifier(column)}, {spaces}))"
+
+
+@dataclass
+class Settled:
+    """What the settled contacts add up to, and the rest: the unsettled emails and their
+    members' rows (held: few, or the walk gives up)."""
+
+    contacts: int = 0
+    """Settled contacts: each is one profile (counted as a member) and one unchanged contact."""
+    per_segment: Counter[str] = field(default_factory=Counter)
+    """Settled contacts per segment: the members of its list they are."""
+    rows: dict[str, int] = field(default_factory=dict)
+    """Member rows per segment, all of them (as the read stage counts them)."""
+    unsettled: set[str] = field(default_factory=set)
+    """Emails (trimmed and lower-cased) to plan in full: those of ``unread`` and those only the
+    sync state has."""
+    names: tuple[str, ...] = ()
+    """The columns of the member rows in ``unread``, as :func:`.read.scan_members` reads them."""
+    unread: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
+    """Segment key → the rows of its members whose email is unsettled or empty, to read."""
+
+
+def find_settled(
+    ctx: ServiceContext,
+    export_id: int,
+    segments: Sequence[SegmentSource],
+    mapping: FieldMapping,
+    state: SyncStateView,
+    suppressed: frozenset[str],
+) -> Settled | None:
+    """Walk the members and the export's sync state (``state``: its list ids, pending
+    memberships and sizes; the rest is read here) in email order, see the module. None when
+    the walk cannot vouch for its outcome or too much is unsettled: read and plan everything
+    then."""
+    listed = sorted(key for key, list_id in state.list_ids.items() if list_id)
+    most = max(1000, MOST_UNSETTLED * sum(state.recorded_per_segment().values()))
+    with profile_reader(ctx) as reader, ctx.db.session() as session:
+        query = _member_query(reader, segments, mapping)
+        if query is None:
+            return None
+        sync = SyncStateRepository(session)
+        walk = _Walk(mapping, frozenset(listed), {e for _, e in state.pending}, suppressed, most)
+        import duckdb  # the profile engine has it loaded: no import for a run that never walks
+
+        try:
+            with _sort_memory(reader.profiles.backend.con) as cursor:
+                settled = walk.run(
+                    _rows(cursor, query),
+                    sync.hashes_in_order(export_id),
+                    sync.memberships_in_order(export_id, [int(key) for key in listed]),
+                )
+        except duckdb.Error as err:  # out of memory for the sort, above all
+            settled = walk._give_up(f"DuckDB: {err}")
+    if settled is None:
+        log.info("settled contacts: none vouched for (%s); everything is read", walk.gave_up)
+        return None
+    log.info(
+        "%d contacts settled, %d emails read in full", settled.contacts, len(settled.unsettled)
+    )
+    return settled
+
+
+def _member_query(
+    ctx: ServiceContext, segments: Sequence[SegmentSource], mapping: FieldMapping
+) -> str | None:
+    """Every segment's member rows as :func:`.read.scan_members` reads them (the profile
+    key, the mapped attributes, the payload hash and whether the email is taken as it is),
+    after their email key and segment key, by email key (no email last); None where the
+    profile engine cannot give them so."""
+    cat = catalog(ctx)
+    engine = ctx.profiles
+    profile = engine.table(cat.profile_table)
+    hashing = Hashing(mapping, profile, cat.profile_key)
+    if [name for name, _ in hashing.sql] != [DIGEST_COLUMN, EMAIL_AS_IS_COLUMN]:
+        return None
+    attributes = [a for a in mapped_attributes(mapping) if a != cat.profile_key]
+    now = ctx.now()
+    parts: list[str] = []
+    for at, source in enumerate(segments):
+        compiled = compile_segment(parse_definition(source.definition), cat, engine.table, now)
+        query = member_query(compiled, profile, cat.profile_key, attributes, hashing.sql)
+        if query is None:
+            return None
+        segment = "'" + source.key.replace("'", "''") + "'"
+        columns = f"{email_key(mapping.email)} AS {_KEY}, {segment} AS {_SEGMENT}, m{at}.*"
+        parts.append(f"SELECT {columns} FROM ({query}) AS m{at}")  # noqa: S608
+    return " UNION ALL ".join(parts) + f" ORDER BY {_KEY} NULLS LAST"
+
+
+@contextmanager
+def _sort_memory(connection: Any) -> Iterator[Any]:
+    """A cursor of the profile engine's DuckDB connection whose sort keeps within
+    :data:`SORT_MEMORY` (the rest spills to disk), the engine's own limit restored after."""
+    settings = ("memory_limit", "preserve_insertion_order")
+    before = connection.execute(
+        "SELECT current_setting('memory_limit'), current_setting('preserve_insertion_order')"
+    ).fetchone()
+    connection.execute(f"SET memory_limit = '{SORT_MEMORY}'")
+    connection.execute("SET preserve_insertion_order = false")
+    cursor = connection.cursor()
+    try:
+        yield cursor
+    finally:
+        cursor.close()
+        for name, value in zip(settings, before, strict=True):
+            connection.execute(f"SET {name} = '{value}'")
+
+
+def _rows(cursor: Any, sql: str) -> tuple[tuple[str, ...], Iterator[tuple[Any, ...]]]:
+    cursor.execute(sql)
+    names = tuple(d[0] for d in cursor.description)
+
+    def rows() -> Iterator[tuple[Any, ...]]:
+        while chunk := cursor.fetchmany(10_000):
+            yield from chunk
+
+    return names, rows()
+
+
+class _Walk:
+    """The merge join of :func:`find_settled`."""
+
+    def __init__(
+        self,
+        mapping: FieldMapping,
+        listed: frozenset[str],
+        pending: set[str],
+        suppressed: frozenset[str],
+        most: float,
+    ) -> None:
+        self.mapping = mapping
+        self.listed = listed
+        self.pending = pending
+        self.suppressed = suppressed
+        self.most = most
+        self.gave_up = ""
+
+    def run(
+        self,
+        members: tuple[tuple[str, ...], Iterator[tuple[Any, ...]]],
+        contacts: Iterator[tuple[str, str]],
+        memberships: Iterator[tuple[str, str]],
+    ) -> Settled | None:
+        names, stream = members
+        settled = Settled(names=names[2:])
+        at = {name: i for i, name in enumerate(names)}
+        profile_at = 2  # the profile key comes first in a member row
+        email_at, digest_at = at[self.mapping.email], at[DIGEST_COLUMN]
+        as_is_at = at[EMAIL_AS_IS_COLUMN]
+        unsettled, rows, unread = settled.unsettled, settled.rows, settled.unread
+        settled_sets: Counter[frozenset[str]] = Counter()
+        singles: dict[str, frozenset[str]] = {}  # a segment key → the set of it alone
+        contact, known = next(contacts, _END)
+        member = next(memberships, _END)
+        last = ""
+        for email, group in groupby(stream, key=itemgetter(0)):
+            found = list(group)
+            for row in found:
+                rows[row[1]] = rows.get(row[1], 0) + 1
+            if email is None:  # members without an email: last, as asked
+                for row in found:
+                    unread.setdefault(row[1], []).append(row[2:])
+                continue
+            if email <= last:
+                return self._give_up("the profile engine's order of emails is not Python's")
+            last = email
+            hashed = None
+            while contact is not None and contact <= email:
+                if contact == email:
+                    hashed = known or None  # a contact only intended has no hash
+                else:
+                    unsettled.add(contact)  # in the sync state only
+                before, (contact, known) = contact, next(contacts, _END)
+                if contact is not None and contact <= before:
+                    return self._give_up("the database's order of contacts is not Python's")
+            had: list[str] = []
+            while member[0] is not None and member[0] <= email:
+                if member[0] == email:
+                    had.append(member[1])
+                else:
+                    unsettled.add(member[0])
+                before, member = member[0], next(memberships, _END)
+                if member[0] is not None and member[0] < before:
+                    return self._give_up("the database's order of memberships is not Python's")
+            first = found[0]
+            if len(found) == 1:  # most emails: one profile in one segment
+                segments = singles.get(first[1]) or singles.setdefault(
+                    first[1], frozenset(first[1:2])
+                )
+                plain = first[as_is_at] or self._normal(first[email_at], email)
+                same = plain and first[digest_at] == hashed and had == [first[1]]
+            else:
+                segments = frozenset(row[1] for row in found)
+                same = (
+                    all(row[as_is_at] or self._normal(row[email_at], email) for row in found)
+                    and all(row[digest_at] == hashed for row in found)
+                    and all(row[profile_at] == first[profile_at] for row in found)
+                    and len(had) == len(segments)
+                    and segments.issuperset(had)
+                )
+            if self.gave_up:
+                return None
+            if (
+                same
+                and hashed is not None
+                and segments <= self.listed
+                and email not in self.pending
+                and not (self.suppressed and email_digest(email) in self.suppressed)
+            ):
+                settled.contacts += 1
+                settled_sets[segments] += 1
+                continue
+            unsettled.add(email)
+            for row in found:
+                unread.setdefault(row[1], []).append(row[2:])
+            if len(unsettled) > self.most:
+                return self._give_up(f"more than {self.most:.0f} emails unsettled")
+        while contact is not None:  # in the sync state only, after the last member
+            unsettled.add(contact)
+            before, (contact, known) = contact, next(contacts, _END)
+            if contact is not None and contact <= before:
+                return self._give_up("the database's order of contacts is not Python's")
+        while member[0] is not None:
+            unsettled.add(member[0])
+            before, member = member[0], next(memberships, _END)
+            if member[0] is not None and member[0] < before:
+                return self._give_up("the database's order of memberships is not Python's")
+        if len(unsettled) > self.most:
+            return self._give_up(f"more than {self.most:.0f} emails unsettled")
+        for segments, count in settled_sets.items():
+            for segment in segments:
+                settled.per_segment[segment] += count
+        return settled
+
+    def _normal(self, raw: object, email: str) -> bool:
+        """Whether ``raw`` normalises to ``email`` (a valid email, DuckDB's key); gives up when
+        it normalises to another valid email (DuckDB and Python would disagree)."""
+        normal, _ = normalise_email(raw)
+        if normal is not None and normal != email:
+            self._give_up("an email DuckDB and Python normalise apart")
+        return normal == email
+
+    def _give_up(self, why: str) -> Settled | None:
+        self.gave_up = why
+        return None

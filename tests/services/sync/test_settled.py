@@ -1,0 +1,265 @@
+"""Settled contacts found apart (services/sync/settled.py): the walk of members and sync state in
+email order, and a run planned with it against one that reads and plans everything — on real
+DuckDB and SQLite files, after a real first run against the simulator."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from segsync.destinations.autopilot.fields import AUTOPILOT_FIELDS
+from segsync.domain.mapping import FieldMapping
+from segsync.domain.plan import RemovalPolicy, build_plan
+from segsync.services import runs
+from segsync.services.context import ServiceContext, open_context
+from segsync.services.exports import DataMatching, ExportSettings, create_export
+from segsync.services.sync.read import read_members
+from segsync.services.sync.settled import WHITESPACE, Settled, _Walk, find_settled
+from segsync.services.sync.store import RunStore
+from segsync.services.sync.target import load_target
+from segsync.simulator import RunningSimulator
+from segsync.storage.repositories.exports import ExportRepository
+from segsync.storage.repositories.sync import SyncStateRepository
+from tests.conftest import fresh_settings
+from tests.services.runs_support import (
+    Person,
+    connect,
+    connection_id,
+    create_segments,
+    ctx,
+    in_process,
+    people,
+    sim,
+    write_profiles,
+)
+
+__all__ = ["ctx", "sim"]  # fixtures
+
+MAPPING = FieldMapping(
+    email="Email", first_name="FirstName", last_name="LastName", catalogue=AUTOPILOT_FIELDS
+)
+
+
+def test_the_whitespace_duckdb_trims_is_what_python_strips() -> None:
+    assert set(WHITESPACE) == {chr(c) for c in range(0x110000) if chr(c).isspace()}
+
+
+# -- the walk itself --------------------------------------------------------------------------
+
+NAMES = (
+    "__k",
+    "__s",
+    "id",
+    "Email",
+    "FirstName",
+    "__segsync_payload_sha256",
+    "__segsync_email_as_is",
+)
+
+
+def member(email: str | None, segment: str, pid: int, digest: str | None = "h", raw: Any = None):  # type: ignore[no-untyped-def]
+    """A member row as the profile engine gives it: ``raw`` None means the email is taken as
+    it is."""
+    return (email, segment, pid, raw if raw is not None else email, "Ann", digest, raw is None)
+
+
+def walk(
+    members: list[tuple[Any, ...]],
+    contacts: list[tuple[str, str]],
+    memberships: list[tuple[str, str]],
+    *,
+    listed: frozenset[str] = frozenset({"1", "2"}),
+    pending: frozenset[str] = frozenset(),
+    most: float = 1000,
+) -> Settled | None:
+    runner = _Walk(MAPPING, listed, set(pending), frozenset(), most)
+    return runner.run((NAMES, iter(members)), iter(contacts), iter(memberships))
+
+
+def test_contacts_as_the_state_has_them_are_settled_and_the_rest_is_held_to_read() -> None:
+    settled = walk(
+        [
+            member("a@x.com", "1", 1),
+            member("a@x.com", "2", 1),
+            member("b@x.com", "1", 2, digest="new"),  # changed
+            member("c@x.com", "2", 3),  # joined segment 2
+            member("d@x.com", "1", 4, raw=" D@X.com"),  # normalised as the state has it
+            member("e@x.com", "1", 5),
+            member("e@x.com", "1", 6),  # two profiles: merged
+            member(None, "1", 7),  # no email
+        ],
+        [
+            ("a@x.com", "h"),
+            ("b@x.com", "h"),
+            ("c@x.com", "h"),
+            ("d@x.com", "h"),
+            ("e@x.com", "h"),
+            ("gone@x.com", "h"),
+        ],
+        [
+            ("a@x.com", "1"),
+            ("a@x.com", "2"),
+            ("b@x.com", "1"),
+            ("c@x.com", "1"),
+            ("d@x.com", "1"),
+            ("e@x.com", "1"),
+            ("gone@x.com", "1"),
+        ],
+    )
+    assert settled is not None
+    assert (settled.contacts, dict(settled.per_segment)) == (2, {"1": 2, "2": 1})
+    assert settled.unsettled == {"b@x.com", "c@x.com", "e@x.com", "gone@x.com"}
+    assert settled.rows == {"1": 6, "2": 2}
+    assert {s: [row[0] for row in rows] for s, rows in settled.unread.items()} == {
+        "1": [2, 5, 6, 7],
+        "2": [3],
+    }
+
+
+def test_pending_lists_missing_and_intents_only_are_never_settled() -> None:
+    settled = walk(
+        [member("a@x.com", "1", 1), member("b@x.com", "3", 2), member("c@x.com", "1", 3)],
+        [("a@x.com", "h"), ("b@x.com", "h"), ("c@x.com", "")],
+        [("a@x.com", "1"), ("b@x.com", "3"), ("c@x.com", "1")],
+        pending=frozenset({"a@x.com"}),
+    )
+    assert settled is not None
+    assert (settled.contacts, settled.unsettled) == (0, {"a@x.com", "b@x.com", "c@x.com"})
+
+
+@pytest.mark.parametrize(
+    ("members", "contacts", "memberships"),
+    [
+        ([member("b@x.com", "1", 1), member("a@x.com", "1", 2)], [], []),
+        ([member("a@x.com", "1", 1)], [("b@x.com", "h"), ("a@x.com", "h")], []),
+        ([member("a@x.com", "1", 1)], [], [("b@x.com", "1"), ("a@x.com", "1")]),
+        ([member("a@x.com", "1", 1, raw="b@x.com")], [], []),  # Python normalises it apart
+    ],
+)
+def test_the_walk_gives_up_where_it_cannot_vouch(
+    members: list[tuple[Any, ...]],
+    contacts: list[tuple[str, str]],
+    memberships: list[tuple[str, str]],
+) -> None:
+    assert walk(members, contacts, memberships) is None
+
+
+def test_the_walk_gives_up_when_too_much_is_unsettled() -> None:
+    members = [member(f"{i}@x.com", "1", i) for i in range(10)]
+    assert walk(members, [], [], most=9) is None
+    assert walk(members, [], [], most=10) is not None
+
+
+# -- a run planned with it and without it -----------------------------------------------------
+
+
+def plan_of(ctx: ServiceContext, *, apart: bool) -> tuple[Any, ...]:
+    """Everything a run decides before it sends, read and planned in full or with the
+    settled contacts apart."""
+    with ctx.db.session() as session:
+        record = ExportRepository(session).get_by_name("Plain")
+        target = load_target(session, record)
+    store = RunStore(ctx, run_id=0, export_id=target.export_id, owner="test")
+    try:
+        light = store._sync_state(target, ())
+        found = None
+        if apart:
+            found = find_settled(
+                ctx, target.export_id, target.segments, target.mapping, light, frozenset()
+            )
+            assert found is not None
+        state = store._sync_state(target, None if found is None else found.unsettled)
+    finally:
+        store.thread.close()
+    scan = read_members(
+        ctx, target.segments, target.mapping, state.needs, frozenset(), state.hashes, found
+    )
+    plan = build_plan(
+        scan.desired(settled_apart=True),
+        state,
+        segments=[s.key for s in target.segments],
+        removal=RemovalPolicy.MIRROR,
+        settled=scan.settled(),
+        apart=(scan.apart, scan.apart_per_segment),
+    )
+    items = [
+        (i.email, i.segment, i.payload_hash, dict(i.fields), i.profile_id) for i in plan.items()
+    ]
+    lists = {k: dataclasses.astuple(v) for k, v in plan.per_list.items()}
+    rejects = sorted((r.kind, r.profile_id, r.email or "", r.reason) for r in scan.rejects)
+    counts = (scan.members, scan.invalid, scan.duplicates, scan.contacts, scan.per_segment)
+    return (counts, rejects, items, plan.removals, plan.counts, lists,
+            dict(state.recorded_per_segment()), plan.several)  # fmt: skip
+
+
+def change(rng: random.Random, crowd: list[Person]) -> list[Person]:
+    """Renames, emails written otherwise, changed, shared, emptied or made invalid, people
+    moved between segments, removed and added."""
+    crowd = list(crowd)
+    for i, person in enumerate(crowd):
+        roll = rng.random()
+        if roll < 0.05:
+            crowd[i] = dataclasses.replace(person, first=person.first + "x")
+        elif roll < 0.10 and person.email:
+            crowd[i] = dataclasses.replace(person, email=f" {person.email.upper()}\t")
+        elif roll < 0.13:
+            crowd[i] = dataclasses.replace(person, email=f"new{person.id}@example.com")
+        elif roll < 0.16:
+            crowd[i] = dataclasses.replace(person, email=rng.choice(crowd).email)
+        elif roll < 0.18:
+            crowd[i] = dataclasses.replace(person, email=rng.choice([None, "not an email"]))
+        elif roll < 0.26:
+            crowd[i] = dataclasses.replace(person, group=rng.choice(["a", "b", "ab", ""]))
+        elif roll < 0.28:
+            crowd[i] = dataclasses.replace(person, first="Esc\x1bape")  # DuckDB cannot hash it
+    del crowd[rng.randrange(len(crowd))]
+    return crowd + people(3, group="ab", start=1000)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def meta(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServiceContext]:
+    """A service context whose metadata database is SQLite or PostgreSQL (whose own order of
+    text may differ from Python's: the state is read in its "C" collation)."""
+    settings = fresh_settings(tmp_path / "data")
+    if request.param == "postgres":
+        url = request.getfixturevalue("postgres_database")("settled")
+        settings = settings.model_copy(update={"database_url": url})
+    with open_context(settings) as services:
+        yield services
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_plan_with_the_settled_apart_is_the_plan_of_everything(
+    meta: ServiceContext, sim: RunningSimulator, tmp_path: Path, seed: int
+) -> None:
+    ctx = meta
+    rng = random.Random(seed)
+    groups = ["a", "b", "ab", ""]
+    crowd = [dataclasses.replace(p, group=rng.choice(groups)) for p in people(120)]
+    crowd[5] = dataclasses.replace(crowd[5], email=" P6@Example.com")
+    crowd[7] = dataclasses.replace(crowd[7], email="Zed@example.com")  # before "a…" byte-wise
+    write_profiles(ctx, tmp_path / "people.csv", crowd)
+    create_segments(ctx)
+    connect(ctx, sim)
+    matching = DataMatching("Email", "FirstName", "LastName")
+    create_export(
+        ctx,
+        ExportSettings("Plain", connection_id(ctx, "Sim"), matching, ["Seg A", "Seg B"],
+                       removal="mirror", hold_removals="off", hold_growth="off"),
+    )  # fmt: skip
+    assert runs.run_export(ctx, "Plain", tune=in_process(sim)).counts.added > 0
+    assert plan_of(ctx, apart=True) == plan_of(ctx, apart=False)
+
+    write_profiles(ctx, tmp_path / "people.csv", change(rng, crowd))
+    with ctx.db.session() as session:  # a batch whose answer never came, a removal unconfirmed
+        export_id = ExportRepository(session).get_by_name("Plain").id
+        sync = SyncStateRepository(session)
+        intended = [(1, "p30@example.com"), (2, "late@example.com")]
+        sync.record_intents(export_id, [e for _, e in intended], intended, now=ctx.now())
+        sync.mark_pending(export_id, [(1, "p40@example.com"), (2, "p41@example.com")])
+    assert plan_of(ctx, apart=True) == plan_of(ctx, apart=False)
