@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from segsync.destinations.autopilot.fields import AUTOPILOT_FIELDS
@@ -19,7 +20,14 @@ from segsync.services import runs
 from segsync.services.context import ServiceContext, open_context
 from segsync.services.exports import DataMatching, ExportSettings, create_export
 from segsync.services.sync.read import read_members
-from segsync.services.sync.settled import WHITESPACE, Settled, _Walk, find_settled
+from segsync.services.sync.settled import (
+    SORT_THREADS,
+    WHITESPACE,
+    Settled,
+    _sort_memory,
+    _Walk,
+    find_settled,
+)
 from segsync.services.sync.store import RunStore
 from segsync.services.sync.target import load_target
 from segsync.simulator import RunningSimulator
@@ -263,3 +271,25 @@ def test_a_plan_with_the_settled_apart_is_the_plan_of_everything(
         sync.record_intents(export_id, [e for _, e in intended], intended, now=ctx.now())
         sync.mark_pending(export_id, [(1, "p40@example.com"), (2, "p41@example.com")])
     assert plan_of(ctx, apart=True) == plan_of(ctx, apart=False)
+
+
+def test_the_sort_keeps_to_its_memory_and_the_engine_gets_its_settings_back() -> None:
+    connection = duckdb.connect()
+    asked = (
+        "SELECT current_setting('memory_limit'), current_setting('preserve_insertion_order'), "
+        "current_setting('threads')"
+    )
+    default = connection.execute(asked).fetchone()
+    for _ in range(3):  # a worker's runs, one after another: nothing drifts
+        with _sort_memory(connection) as cursor:
+            during = cursor.execute(asked).fetchone()
+            assert during is not None
+            assert (during[0], during[1]) == ("95.3 MiB", False)
+            assert during[2] <= SORT_THREADS
+    assert connection.execute(asked).fetchone() == default
+    connection.execute("SET memory_limit = '1GB'")  # DuckDB prints it 953.6 MiB
+    with _sort_memory(connection):
+        pass
+    after = connection.execute(asked).fetchone()  # set again as printed: within 0.1 MiB
+    assert after is not None
+    assert after[0] in {"953.6 MiB", "953.5 MiB"}

@@ -62,6 +62,9 @@ SORT_MEMORY = "100MB"
 """What DuckDB may hold while it sorts the members by email (it spills the rest to a temporary
 file beside the profile file): a million members' rows are some 300 MB. Where it runs out even
 so (its error says so), the run reads and plans everything instead."""
+SORT_THREADS = 2
+"""At most this many threads sort (each holds its own part of the sort in memory, so more
+threads would need more than :data:`SORT_MEMORY`)."""
 MOST_UNSETTLED = 0.25
 """Past this share of the state's memberships unsettled, the run reads and plans everything: as
 many look-ups by email would cost more than loading the state."""
@@ -166,20 +169,23 @@ def _member_query(
 @contextmanager
 def _sort_memory(connection: Any) -> Iterator[Any]:
     """A cursor of the profile engine's DuckDB connection whose sort keeps within
-    :data:`SORT_MEMORY` (the rest spills to disk), the engine's own limit restored after."""
-    settings = ("memory_limit", "preserve_insertion_order")
-    before = connection.execute(
-        "SELECT current_setting('memory_limit'), current_setting('preserve_insertion_order')"
-    ).fetchone()
+    :data:`SORT_MEMORY` and :data:`SORT_THREADS` (the rest spills to disk), the engine's own
+    settings restored after."""
+    settings = ("memory_limit", "preserve_insertion_order", "threads")
+    asked = ", ".join(f"current_setting('{name}')" for name in settings)
+    before = connection.execute(f"SELECT {asked}").fetchone()
     connection.execute(f"SET memory_limit = '{SORT_MEMORY}'")
     connection.execute("SET preserve_insertion_order = false")
+    connection.execute(f"SET threads = {min(int(before[2]), SORT_THREADS)}")
     cursor = connection.cursor()
     try:
         yield cursor
     finally:
         cursor.close()
         for name, value in zip(settings, before, strict=True):
-            connection.execute(f"SET {name} = '{value}'")
+            connection.execute(f"RESET {name}")  # exact when it was the default (the usual)
+            if connection.execute(f"SELECT current_setting('{name}')").fetchone() != (value,):
+                connection.execute(f"SET {name} = '{value}'")
 
 
 def _rows(cursor: Any, sql: str) -> tuple[tuple[str, ...], Iterator[tuple[Any, ...]]]:
