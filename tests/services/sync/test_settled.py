@@ -86,7 +86,7 @@ def walk(
     most: float = 1000,
 ) -> Settled | None:
     runner = _Walk(MAPPING, listed, set(pending), frozenset(), most)
-    return runner.run((NAMES, iter(members)), iter(contacts), iter(memberships))
+    return runner.run((NAMES, iter([members])), iter(contacts), iter(memberships))
 
 
 def test_contacts_as_the_state_has_them_are_settled_and_the_rest_is_held_to_read() -> None:

@@ -70,6 +70,7 @@ MOST_UNSETTLED = 0.25
 many look-ups by email would cost more than loading the state."""
 _END = (None, None)
 _KEY, _SEGMENT = "__segsync_email_key", "__segsync_segment"
+_SEGMENT_OF = itemgetter(1)
 
 
 def email_key(column: str) -> str:
@@ -188,15 +189,11 @@ def _sort_memory(connection: Any) -> Iterator[Any]:
                 connection.execute(f"SET {name} = '{value}'")
 
 
-def _rows(cursor: Any, sql: str) -> tuple[tuple[str, ...], Iterator[tuple[Any, ...]]]:
+def _rows(cursor: Any, sql: str) -> tuple[tuple[str, ...], Iterator[list[tuple[Any, ...]]]]:
+    """The names of the columns, and the rows in chunks of at most 10,000."""
     cursor.execute(sql)
     names = tuple(d[0] for d in cursor.description)
-
-    def rows() -> Iterator[tuple[Any, ...]]:
-        while chunk := cursor.fetchmany(10_000):
-            yield from chunk
-
-    return names, rows()
+    return names, iter(lambda: cursor.fetchmany(10_000), [])
 
 
 class _Walk:
@@ -219,26 +216,31 @@ class _Walk:
 
     def run(
         self,
-        members: tuple[tuple[str, ...], Iterator[tuple[Any, ...]]],
+        members: tuple[tuple[str, ...], Iterator[list[tuple[Any, ...]]]],
         contacts: Iterator[tuple[str, str]],
         memberships: Iterator[tuple[str, str]],
     ) -> Settled | None:
-        names, stream = members
+        names, chunks = members
         settled = Settled(names=names[2:])
+        rows: Counter[str] = Counter()
+
+        def counted() -> Iterator[tuple[Any, ...]]:
+            for chunk in chunks:
+                rows.update(map(_SEGMENT_OF, chunk))  # counted in C, a chunk at a time
+                yield from chunk
+
         at = {name: i for i, name in enumerate(names)}
         profile_at = 2  # the profile key comes first in a member row
         email_at, digest_at = at[self.mapping.email], at[DIGEST_COLUMN]
         as_is_at = at[EMAIL_AS_IS_COLUMN]
-        unsettled, rows, unread = settled.unsettled, settled.rows, settled.unread
+        unsettled, unread = settled.unsettled, settled.unread
         settled_sets: Counter[frozenset[str]] = Counter()
         singles: dict[str, frozenset[str]] = {}  # a segment key → the set of it alone
         contact, known = next(contacts, _END)
         member = next(memberships, _END)
         last = ""
-        for email, group in groupby(stream, key=itemgetter(0)):
+        for email, group in groupby(counted(), key=itemgetter(0)):
             found = list(group)
-            for row in found:
-                rows[row[1]] = rows.get(row[1], 0) + 1
             if email is None:  # members without an email: last, as asked
                 for row in found:
                     unread.setdefault(row[1], []).append(row[2:])
@@ -312,6 +314,7 @@ class _Walk:
         for segments, count in settled_sets.items():
             for segment in segments:
                 settled.per_segment[segment] += count
+        settled.rows = dict(rows)
         return settled
 
     def _normal(self, raw: object, email: str) -> bool:
