@@ -58,13 +58,14 @@ WHITESPACE = (
     "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
 """What Python's ``str.strip()`` takes off (a test holds it so): DuckDB's ``trim`` is told."""
-SORT_MEMORY = "100MB"
+SORT_MEMORY = "80MB"
 """What DuckDB may hold while it sorts the members by email (it spills the rest to a temporary
 file beside the profile file): a million members' rows are some 300 MB. Where it runs out even
-so (its error says so), the run reads and plans everything instead."""
-SORT_THREADS = 2
-"""At most this many threads sort (each holds its own part of the sort in memory, so more
-threads would need more than :data:`SORT_MEMORY`)."""
+so (its error says so), the run reads and plans everything instead. Measured on a million
+members (docs/design.md, tenth round): one thread ran out at 48 MB, two at 80 MB."""
+SORT_THREADS = 1
+"""Threads that sort: each holds its own part of the sort, so two needed 100 MB and peaked the
+run at 326-330 MB where one keeps to 80 MB and 274 MB, for 1.3 s more of a million."""
 MOST_UNSETTLED = 0.25
 """Past this share of the state's memberships unsettled, the run reads and plans everything: as
 many look-ups by email would cost more than loading the state."""
