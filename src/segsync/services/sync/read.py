@@ -168,11 +168,12 @@ def read_members(
     needs_payload: NeedsPayload,
     suppressed: frozenset[str],
     known_hashes: Mapping[str, str] | None = None,
-    only: Settled | None = None,
+    held: Settled | None = None,
 ) -> MemberScan:
     """:func:`scan_members` with :func:`fewer_collections`, holding the profile engine only
-    meanwhile (:func:`profile_reader`). With ``only``, the members of its unsettled emails
-    alone are read, and the scan counts the settled ones too (:meth:`MemberScan.settled_apart`)."""
+    meanwhile (:func:`profile_reader`). With ``held`` (:mod:`.settled`), the rows it holds of
+    the unsettled emails' members are cleaned instead of every member's, and the scan counts
+    the settled contacts too (:meth:`MemberScan.settled_apart`)."""
     with profile_reader(ctx) as reader, fewer_collections():
         scan = scan_members(
             reader,
@@ -181,10 +182,10 @@ def read_members(
             needs_payload=needs_payload,
             suppressed=suppressed,
             known_hashes=known_hashes,
-            held=only,
+            held=held,
         )
-    if only is not None:
-        scan.settled_apart(only.contacts, only.per_segment, only.rows)
+    if held is not None:
+        scan.settled_apart(held.contacts, held.per_segment, held.rows)
     return scan
 
 

@@ -131,7 +131,7 @@ def find_settled(
                     sync.memberships_in_order(export_id, [int(key) for key in listed]),
                 )
         except duckdb.Error as err:  # out of memory for the sort, above all
-            settled = walk._give_up(f"DuckDB: {err}")
+            walk.gave_up, settled = f"DuckDB: {err}", None
     if settled is None:
         log.info("settled contacts: none vouched for (%s); everything is read", walk.gave_up)
         return None
