@@ -175,14 +175,14 @@ def plan_of(ctx: ServiceContext, *, apart: bool) -> tuple[Any, ...]:
         target = load_target(session, record)
     store = RunStore(ctx, run_id=0, export_id=target.export_id, owner="test")
     try:
-        light = store._sync_state(target, ())
+        light = store._sync_state(target, True)
         found = None
         if apart:
             found = find_settled(
                 ctx, target.export_id, target.segments, target.mapping, light, frozenset()
             )
             assert found is not None
-        state = store._sync_state(target, None if found is None else found.unsettled)
+        state = store._sync_state(target, False) if found is None else found.state(light)
     finally:
         store.thread.close()
     scan = read_members(

@@ -206,7 +206,7 @@ class _Engine:
 
     async def _pipeline(self) -> RunOutcome:
         target = self.target
-        state = await self.store.sync_state(target, emails=())  # list ids, pending, sizes
+        state = await self.store.sync_state(target, light=True)  # list ids, pending, sizes
         if not self.run_record.dry_run and any(state.list_ids.values()):
             state = await self.lists.check(await self._open(), state)  # lists deleted by hand
         if self.run_record.kind == UNDO_KIND:  # the plan comes from the undone run's record
@@ -251,8 +251,8 @@ class _Engine:
                 self.parts.settle, ctx, target.export_id, target.segments, target.mapping, light,
                 suppressed,
             )  # fmt: skip
-        emails = None if apart is None else apart.unsettled
-        self.state = state = await self.store.sync_state(target, emails=emails)
+        state = await self.store.sync_state(target, light=apart is not None)  # lists checked
+        self.state = state = state if apart is None else apart.state(state)
         scan = await asyncio.to_thread(
             self.parts.read, ctx, target.segments, target.mapping, state.needs, suppressed,
             state.hashes, apart,

@@ -33,7 +33,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import groupby
 from operator import itemgetter
 from typing import Any
@@ -41,7 +41,7 @@ from typing import Any
 from segsync.domain.emails import email_digest, normalise_email
 from segsync.domain.mapping import FieldMapping, mapped_attributes
 from segsync.domain.segment_definition import parse_definition
-from segsync.domain.sync_state import SyncStateView
+from segsync.domain.sync_state import Memberships, SyncStateView
 from segsync.profiles.sql import quote_identifier
 from segsync.segments.compiler import compile_segment
 from segsync.segments.evaluate import member_query
@@ -95,10 +95,24 @@ class Settled:
     unsettled: set[str] = field(default_factory=set)
     """Emails (trimmed and lower-cased) to plan in full: those of ``unread`` and those only the
     sync state has."""
+    hashes: dict[str, str] = field(default_factory=dict)
+    """The unsettled emails' acknowledged payload hashes, as the walk read them."""
+    memberships: list[tuple[str, str]] = field(default_factory=list)
+    """The unsettled emails' acknowledged memberships of the export's segments with a list,
+    ``(segment key, email)``, as the walk read them."""
     names: tuple[str, ...] = ()
     """The columns of the member rows in ``unread``, as :func:`.read.scan_members` reads them."""
     unread: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
     """Segment key → the rows of its members whose email is unsettled or empty, to read."""
+
+    def state(self, light: SyncStateView) -> SyncStateView:
+        """The sync state to plan the unsettled emails against: ``light`` (list ids, pending
+        memberships and sizes, read after the lists were checked) with their hashes and
+        memberships. The export's other segments have no list, so no memberships either."""
+        emails = {email: email for email in self.hashes}
+        return replace(
+            light, hashes=self.hashes, memberships=Memberships(self.memberships, emails=emails)
+        )
 
 
 def find_settled(
@@ -235,6 +249,7 @@ class _Walk:
         email_at, digest_at = at[self.mapping.email], at[DIGEST_COLUMN]
         as_is_at = at[EMAIL_AS_IS_COLUMN]
         unsettled, unread = settled.unsettled, settled.unread
+        hashes, pairs = settled.hashes, settled.memberships
         settled_sets: Counter[frozenset[str]] = Counter()
         singles: dict[str, frozenset[str]] = {}  # a segment key → the set of it alone
         contact, known = next(contacts, _END)
@@ -253,8 +268,10 @@ class _Walk:
             while contact is not None and contact <= email:
                 if contact == email:
                     hashed = known or None  # a contact only intended has no hash
-                else:
-                    unsettled.add(contact)  # in the sync state only
+                else:  # in the sync state only
+                    unsettled.add(contact)
+                    if known:
+                        hashes[contact] = known
                 before, (contact, known) = contact, next(contacts, _END)
                 if contact is not None and contact <= before:
                     return self._give_up("the database's order of contacts is not Python's")
@@ -264,6 +281,7 @@ class _Walk:
                     had.append(member[1])
                 else:
                     unsettled.add(member[0])
+                    pairs.append((member[1], member[0]))
                 before, member = member[0], next(memberships, _END)
                 if member[0] is not None and member[0] < before:
                     return self._give_up("the database's order of memberships is not Python's")
@@ -296,17 +314,23 @@ class _Walk:
                 settled_sets[segments] += 1
                 continue
             unsettled.add(email)
+            if hashed is not None:
+                hashes[email] = hashed
+            pairs.extend((segment, email) for segment in had)
             for row in found:
                 unread.setdefault(row[1], []).append(row[2:])
             if len(unsettled) > self.most:
                 return self._give_up(f"more than {self.most:.0f} emails unsettled")
         while contact is not None:  # in the sync state only, after the last member
             unsettled.add(contact)
+            if known:
+                hashes[contact] = known
             before, (contact, known) = contact, next(contacts, _END)
             if contact is not None and contact <= before:
                 return self._give_up("the database's order of contacts is not Python's")
         while member[0] is not None:
             unsettled.add(member[0])
+            pairs.append((member[1], member[0]))
             before, member = member[0], next(memberships, _END)
             if member[0] is not None and member[0] < before:
                 return self._give_up("the database's order of memberships is not Python's")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -123,30 +123,18 @@ class RunStore:
 
     # -- what the run reads -----------------------------------------------------------------
 
-    async def sync_state(
-        self, target: RunTarget, emails: Collection[str] | None = None
-    ) -> SyncStateView:
+    async def sync_state(self, target: RunTarget, *, light: bool = False) -> SyncStateView:
         """The export's sync state: acknowledged contacts, created memberships, list ids, pending
-        memberships. With ``emails``, the contacts of those emails only and their acknowledged
-        memberships of the export's segments (none: ``()``), and the whole state's sizes
-        (:attr:`~segsync.domain.sync_state.SyncStateView.sizes`)."""
-        return await self._call(self._sync_state, target, emails)
+        memberships. ``light``: without the contacts and acknowledged memberships, but with the
+        whole state's sizes (:attr:`~segsync.domain.sync_state.SyncStateView.sizes`)."""
+        return await self._call(self._sync_state, target, light)
 
-    def _sync_state(self, target: RunTarget, wanted: Collection[str] | None) -> SyncStateView:
+    def _sync_state(self, target: RunTarget, light: bool) -> SyncStateView:
         with fewer_collections(), self.ctx.db.session() as session:
             sync = SyncStateRepository(session)
-            if wanted is None:
-                hashes, rows, sizes = (
-                    sync.hashes(self.export_id),
-                    sync.membership_rows(self.export_id),
-                    None,
-                )
-            else:
-                chosen = sorted(wanted)
-                hashes = sync.hashes_of(self.export_id, chosen)
-                segments = [int(s.key) for s in target.segments]
-                rows = sync.membership_rows_of(self.export_id, segments, chosen)
-                sizes = sync.sizes(self.export_id)
+            hashes = {} if light else sync.hashes(self.export_id)
+            rows = () if light else sync.membership_rows(self.export_id)
+            sizes = sync.sizes(self.export_id) if light else None
             emails = {email: email for email in hashes}  # each email's text, held once
             memberships = Memberships(rows, emails=emails)
             del emails

@@ -98,19 +98,35 @@ def in_lists(
         yield ", ".join("?" * size), chunk + (chunk[-1],) * (size - len(chunk))
 
 
-def execute(session: Session, statement: str, *params: Any) -> CursorResult[Any]:
+def execute(
+    session: Session, statement: str, *params: Any, stream: bool = False
+) -> CursorResult[Any]:
     """Execute ``statement`` (``?`` placeholders) once with ``params``, in the session's
-    transaction, through the driver."""
-    return session.connection().exec_driver_sql(driver_sql(session, statement), params)
+    transaction, through the driver; ``stream``: on PostgreSQL through a server-side cursor,
+    so that rows come as they are fetched instead of all at once (SQLite's driver always
+    streams)."""
+    connection = session.connection()
+    if stream:
+        connection = connection.execution_options(stream_results=True)
+    return connection.exec_driver_sql(driver_sql(session, statement), params)
 
 
-def select_rows(session: Session, statement: str, *params: Any) -> Iterator[tuple[Any, ...]]:
+def select_rows(
+    session: Session, statement: str, *params: Any, stream: bool = False
+) -> Iterator[tuple[Any, ...]]:
     """The rows of a query as the driver's own tuples, fetched 10,000 at a time (textual SQL
     has no result types to process, so SQLAlchemy's row objects would only cost time: a run
-    reads its whole sync state this way)."""
-    result = execute(session, statement, *params)
-    cursor = result.cursor
+    reads its whole sync state this way); ``stream``: as for :func:`execute`. A server-side
+    cursor's rows come through SQLAlchemy's result (as row objects), which fetched the first of
+    them already to learn the columns: read from the driver's cursor, those would be lost."""
+    server_side = stream and session.get_bind().dialect.supports_server_side_cursors
+    result = execute(session, statement, *params, stream=server_side)
     try:
+        if server_side:
+            for part in result.partitions(10_000):
+                yield from part
+            return
+        cursor = result.cursor
         while chunk := cursor.fetchmany(10_000):
             yield from chunk
     finally:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from segsync.storage.models.exports import Export
 from segsync.storage.models.sync import SyncContact, SyncMembership
-from segsync.storage.repositories.driver import bind_value, execute_many, in_lists, select_rows
+from segsync.storage.repositories.driver import bind_value, execute_many, select_rows
 
 NO_HASH = ""
 """The payload hash of a contact only intended (sent, never acknowledged)."""
@@ -116,8 +116,11 @@ class SyncStateRepository:
 
     def hashes_in_order(self, export_id: int) -> Iterator[tuple[str, str]]:
         """``(email, payload hash)`` of every contact, by email as Python orders text; a
-        contact only intended has the empty hash."""
-        return self._select(_HASHES_IN_ORDER + self._by_email(), export_id)
+        contact only intended has the empty hash. Streamed (a server-side cursor on
+        PostgreSQL): the walk of :mod:`segsync.services.sync.settled` holds none of them."""
+        return select_rows(
+            self.session, _HASHES_IN_ORDER + self._by_email(), export_id, stream=True
+        )
 
     def memberships_in_order(
         self, export_id: int, segment_ids: Sequence[int]
@@ -129,27 +132,10 @@ class SyncStateRepository:
             return iter(())
         marks = ", ".join("?" * len(segment_ids))
         statement = _MEMBERSHIPS_IN_ORDER.format(marks) + self._by_email()
-        return self._select(statement, export_id, False, *segment_ids)
+        return select_rows(self.session, statement, export_id, False, *segment_ids, stream=True)
 
     def _by_email(self) -> str:
         return _BY_EMAIL.get(self.session.get_bind().dialect.name, " ORDER BY email")
-
-    def hashes_of(self, export_id: int, emails: Sequence[str]) -> dict[str, str]:
-        """:meth:`hashes` of these emails only."""
-        found: dict[str, str] = {}
-        for marks, values in in_lists(emails):
-            found.update(self._select(f"{_HASHES} AND email IN ({marks})", export_id, *values))
-        return found
-
-    def membership_rows_of(
-        self, export_id: int, segment_ids: Sequence[int], emails: Sequence[str]
-    ) -> Iterator[tuple[str, str]]:
-        """:meth:`membership_rows` (acknowledged) of these segments and emails only, one segment
-        at a time (the primary key's order: by segment, then email)."""
-        for segment_id in segment_ids:
-            for marks, values in in_lists(emails):
-                statement = f"{_MEMBERSHIP_KEYS} AND segment_id = ? AND email IN ({marks})"
-                yield from self._select(statement, export_id, False, segment_id, *values)
 
     def sizes(self, export_id: int) -> dict[str, int]:
         """Memberships per segment (its id as text), acknowledged and pending."""
