@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from itertools import groupby
@@ -211,6 +211,51 @@ def _rows(cursor: Any, sql: str) -> tuple[tuple[str, ...], Iterator[list[tuple[A
     return names, iter(lambda: cursor.fetchmany(10_000), [])
 
 
+class _State:
+    """The sync state's side of the walk: its contacts and memberships, each in email order."""
+
+    def __init__(
+        self,
+        contacts: Iterator[tuple[str, str]],
+        memberships: Iterator[tuple[str, str]],
+        give_up: Callable[[str], object],
+    ) -> None:
+        self.contacts, self.memberships, self.give_up = contacts, memberships, give_up
+        self.contact: str | None
+        self.known: str | None
+        self.contact, self.known = next(contacts, _END)
+        self.member: tuple[Any, Any] = next(memberships, _END)  # (None, None) at the end
+
+    def up_to(self, email: str | None, settled: Settled) -> tuple[str | None, list[str]]:
+        """Pass every contact and membership up to ``email`` (None: to the end): those of
+        ``email`` give its acknowledged hash and segments; the others, the state's only, are
+        unsettled and kept in ``settled``. Gives up on text out of Python's order."""
+        hashed: str | None = None
+        had: list[str] = []
+        while self.contact is not None and (email is None or self.contact <= email):
+            if self.contact == email:
+                hashed = self.known or None  # a contact only intended has no hash
+            else:
+                settled.unsettled.add(self.contact)
+                if self.known:
+                    settled.hashes[self.contact] = self.known
+            before, (self.contact, self.known) = self.contact, next(self.contacts, _END)
+            if self.contact is not None and self.contact <= before:
+                self.give_up("the database's order of contacts is not Python's")
+                break
+        while self.member[0] is not None and (email is None or self.member[0] <= email):
+            if self.member[0] == email:
+                had.append(self.member[1])
+            else:
+                settled.unsettled.add(self.member[0])
+                settled.memberships.append((self.member[1], self.member[0]))
+            before, self.member = self.member[0], next(self.memberships, _END)
+            if self.member[0] is not None and self.member[0] < before:
+                self.give_up("the database's order of memberships is not Python's")
+                break
+        return hashed, had
+
+
 class _Walk:
     """The merge join of :func:`find_settled`."""
 
@@ -252,8 +297,7 @@ class _Walk:
         hashes, pairs = settled.hashes, settled.memberships
         settled_sets: Counter[frozenset[str]] = Counter()
         singles: dict[str, frozenset[str]] = {}  # a segment key → the set of it alone
-        contact, known = next(contacts, _END)
-        member = next(memberships, _END)
+        state = _State(contacts, memberships, self._give_up)
         last = ""
         for email, group in groupby(counted(), key=itemgetter(0)):
             found = list(group)
@@ -264,27 +308,9 @@ class _Walk:
             if email <= last:
                 return self._give_up("the profile engine's order of emails is not Python's")
             last = email
-            hashed = None
-            while contact is not None and contact <= email:
-                if contact == email:
-                    hashed = known or None  # a contact only intended has no hash
-                else:  # in the sync state only
-                    unsettled.add(contact)
-                    if known:
-                        hashes[contact] = known
-                before, (contact, known) = contact, next(contacts, _END)
-                if contact is not None and contact <= before:
-                    return self._give_up("the database's order of contacts is not Python's")
-            had: list[str] = []
-            while member[0] is not None and member[0] <= email:
-                if member[0] == email:
-                    had.append(member[1])
-                else:
-                    unsettled.add(member[0])
-                    pairs.append((member[1], member[0]))
-                before, member = member[0], next(memberships, _END)
-                if member[0] is not None and member[0] < before:
-                    return self._give_up("the database's order of memberships is not Python's")
+            hashed, had = state.up_to(email, settled)
+            if self.gave_up:
+                return None
             first = found[0]
             if len(found) == 1:  # most emails: one profile in one segment
                 segments = singles.get(first[1]) or singles.setdefault(
@@ -321,19 +347,9 @@ class _Walk:
                 unread.setdefault(row[1], []).append(row[2:])
             if len(unsettled) > self.most:
                 return self._give_up(f"more than {self.most:.0f} emails unsettled")
-        while contact is not None:  # in the sync state only, after the last member
-            unsettled.add(contact)
-            if known:
-                hashes[contact] = known
-            before, (contact, known) = contact, next(contacts, _END)
-            if contact is not None and contact <= before:
-                return self._give_up("the database's order of contacts is not Python's")
-        while member[0] is not None:
-            unsettled.add(member[0])
-            pairs.append((member[1], member[0]))
-            before, member = member[0], next(memberships, _END)
-            if member[0] is not None and member[0] < before:
-                return self._give_up("the database's order of memberships is not Python's")
+        state.up_to(None, settled)  # in the sync state only, after the last member
+        if self.gave_up:
+            return None
         if len(unsettled) > self.most:
             return self._give_up(f"more than {self.most:.0f} emails unsettled")
         for segments, count in settled_sets.items():
