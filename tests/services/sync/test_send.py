@@ -100,18 +100,18 @@ async def test_a_stop_starts_no_new_batch_and_commits_those_in_flight(
     plan = plan_of(100)
     list_id = await destination.ensure_list("Seg")
     recorder = Recorder()
-    asked: list[int] = []
+    left: list[int] = []
+    before_each_upsert(destination, lambda items: left.append(len(items)))
+    destination.max_in_flight = lambda: 3  # type: ignore[method-assign]
 
-    def stop() -> bool:  # asked before and after each batch's intent
-        asked.append(1)
-        return len(asked) > 6  # three batches may start, then stop before the fourth's intent
-
-    assert not await recorder.send(destination, plan, list_id, stop)
-    assert len(recorder.acks) == 3
+    # The stop is asked before and after each intent: it comes once the first three batches
+    # (intended together, as three may be in flight) have left.
+    assert not await recorder.send(destination, plan, list_id, stop=lambda: bool(left))
+    assert len(left) == len(recorder.acks) == 3  # every batch that left was committed
     assert recorder.intended == recorder.emails()  # nothing intended was left unsent
     sent = {c["Email"] for c in simulator.contacts_snapshot()}
     assert sent == recorder.emails()
-    assert len(sent) == 30
+    assert len(sent) == 10 * len(left)
 
 
 async def test_a_failing_batch_is_raised_after_the_acknowledged_ones_are_committed(
@@ -153,3 +153,32 @@ async def test_no_batch_leaves_before_its_intents_are_recorded(
     assert unintended == []
     assert len(recorder.intended) == 60
     assert len(recorder.emails()) == 60
+
+
+async def test_the_batches_leaving_together_are_intended_in_one_write(
+    destination: AutopilotDestination, simulator: Simulator
+) -> None:
+    plan = plan_of(200)  # 20 batches
+    list_id = await destination.ensure_list("Seg")
+    recorder = Recorder()
+    writes: list[int] = []
+    left: list[str] = []
+    real_intend = recorder.intend
+
+    async def intend(items: Sequence[UpsertItem]) -> None:
+        # Whatever an earlier write intended has left by the time the next one is asked.
+        assert recorder.intended <= set(left)
+        writes.append(len(items))
+        await real_intend(items)
+
+    recorder.intend = intend  # type: ignore[method-assign]
+    before_each_upsert(destination, lambda items: left.extend(i.email for i in items))
+    room = destination.max_in_flight()
+
+    assert await recorder.send(destination, plan, list_id)
+
+    assert room > 1  # the bucket is unlimited here: the gauge's ceiling
+    assert writes[0] == 10 * min(room, 20)  # the first write: every batch with room to leave
+    assert len(writes) < len(plan.batches)
+    assert sum(writes) == 200
+    assert set(left) == recorder.intended == recorder.emails()

@@ -8,11 +8,13 @@ already in flight are acknowledged and committed before the stage returns. Even 
 fails, what was acknowledged is committed first (then the error is raised), so nothing Autopilot
 accepted is left out of the sync state.
 
-Write-ahead intents: before a batch leaves, what it may create is committed as pending
-(``intend``), one batch at a time, as the destination pulls it to send it (so a crash leaves
-only the batches in flight intended but unanswered). A crash between a batch's arrival at
-the destination and its acknowledgement's commit then leaves pending rows, which later runs
-confirm or remove — whatever the data does meanwhile.
+Write-ahead intents: before batches leave, what they may create is committed as pending
+(``intend``) — in one write for as many batches as the destination has room for in flight
+right now, which it then takes at once (so a crash leaves only the batches in flight intended
+but unanswered, and a batch waits for one intent write with the others, not one each behind
+the database thread's commits). A crash between a batch's arrival at the destination and its
+acknowledgement's commit then leaves pending rows, which later runs confirm or remove —
+whatever the data does meanwhile.
 """
 
 from __future__ import annotations
@@ -46,25 +48,35 @@ async def send_batches(
 ) -> bool:
     """Send every batch of ``plan``; True when all were sent, False when ``stop()`` (or a
     failed commit) ended the stage early. No batch leaves before ``intend`` has recorded its
-    items. The committer is closed before returning. ``send`` sends one batch (default: the
-    destination's ``upsert_batch``). Each batch takes its list ids from ``list_ids`` as it
-    starts, so a list made anew meanwhile is used."""
+    items, and one ``intend`` records the batches that leave together right after. The
+    committer is closed before returning. ``send`` sends one batch (default: the destination's
+    ``upsert_batch``). Each batch takes its list ids from ``list_ids`` as it starts, so a list
+    made anew meanwhile is used."""
     stopped = False
+    in_flight = 0  # batches handed to the destination and not yet answered
 
     async def feed() -> AsyncIterator[list[OutgoingItem]]:
-        nonlocal stopped
-        for batch in plan.batches:
+        nonlocal stopped, in_flight
+        batches, start = plan.batches, 0
+        while start < len(batches):
+            # Pulled only when there is room: the destination takes as many as it has room
+            # for, one after another with no wait between, so these leave right after.
+            room = max(1, destination.max_in_flight() - in_flight)
+            chunk, start = batches[start : start + room], start + room
             if stop() or committer.failed:  # before the intent: a stop leaves none unsent
                 stopped = True
                 return
-            await intend(batch)  # pulled only when there is room: it leaves right after
-            if stop() or committer.failed:  # a stop seen meanwhile: not even this one
+            await intend([item for batch in chunk for item in batch])
+            if stop() or committer.failed:  # a stop seen meanwhile: not even these
                 stopped = True
                 return
-            yield [outgoing(item, list_ids) for item in batch]
+            for batch in chunk:
+                in_flight += 1
+                yield [outgoing(item, list_ids) for item in batch]
 
     try:
         async for index, result in destination.upsert_batches(feed(), send):
+            in_flight -= 1
             committer.add(Ack(plan.batches[index], result))
     finally:
         await committer.close()
