@@ -11,8 +11,9 @@ accepted is left out of the sync state.
 Write-ahead intents: before batches leave, what they may create is committed as pending
 (``intend``) — in one write for as many batches as the destination has room for in flight
 right now, which it then takes at once (so a crash leaves only the batches in flight intended
-but unanswered, and a batch waits for one intent write with the others, not one each behind
-the database thread's commits). A crash between a batch's arrival at the destination and its
+but unanswered — should the room shrink during the write, the rest of them follow as room
+frees — and a batch waits for one intent write with the others, not one each behind the
+database thread's commits). A crash between a batch's arrival at the destination and its
 acknowledgement's commit then leaves pending rows, which later runs confirm or remove —
 whatever the data does meanwhile.
 """
