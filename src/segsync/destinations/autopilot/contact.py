@@ -9,6 +9,7 @@ contact (at the top level of the request Autopilot silently ignores it).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections.abc import Mapping
 from decimal import Decimal
@@ -43,6 +44,7 @@ def contact_json(item: UpsertItem) -> dict[str, Any]:
     return contact
 
 
+@functools.cache  # a mapping's few names, checked once per process instead of once per contact
 def _check_field(name: str) -> None:
     if name.lower() == "unsubscribed":
         raise InputError(
@@ -56,6 +58,7 @@ def _check_field(name: str) -> None:
         )
 
 
+@functools.cache
 def _check_custom_key(key: str) -> None:
     kind, sep, name = key.partition("--")
     if not sep or kind not in CUSTOM_TYPES or not name:
@@ -65,9 +68,13 @@ def _check_custom_key(key: str) -> None:
         )
 
 
+_AS_IS = frozenset({str, bool, int})
+"""The types sent as they are, looked up first: every contact's every field comes here."""
+
+
 def json_value(value: Any, name: str) -> Any:
     """``value`` as JSON: dates in ISO-8601, decimals as numbers; NaN and infinities refused."""
-    if value is None or isinstance(value, str | bool | int):
+    if value is None or type(value) in _AS_IS or isinstance(value, str | bool | int):
         return value
     if isinstance(value, float | Decimal):
         number = float(value)

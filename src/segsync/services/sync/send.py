@@ -31,10 +31,13 @@ from segsync.services.sync.tally import Ack
 Intend = Callable[[Sequence[UpsertItem]], Awaitable[None]]
 
 
-def outgoing(item: UpsertItem, list_ids: Mapping[str, str]) -> OutgoingItem:
-    """A planned item as the destination takes it: the segment becomes its list's id."""
-    list_id = None if item.segment is None else list_ids[item.segment]
-    return OutgoingItem(email=item.email, fields=item.fields, custom=item.custom, list_id=list_id)
+def outgoing(batch: Sequence[UpsertItem], list_ids: Mapping[str, str]) -> list[OutgoingItem]:
+    """A planned batch as the destination takes it: each segment becomes its list's id."""
+    ids = list_ids
+    return [
+        OutgoingItem(i.email, i.fields, i.custom, None if i.segment is None else ids[i.segment])
+        for i in batch
+    ]
 
 
 async def send_batches(
@@ -73,7 +76,7 @@ async def send_batches(
                 return
             for batch in chunk:
                 in_flight += 1
-                yield [outgoing(item, list_ids) for item in batch]
+                yield outgoing(batch, list_ids)
 
     try:
         async for index, result in destination.upsert_batches(feed(), send):

@@ -132,12 +132,13 @@ class Tally:
             }
             delta = acknowledged(ack.items, frozenset(refused))
             changes.contact_ids.update((o.email, o.contact_id) for o in ack.result.outcomes if o.ok)
-            profile_of = {item.email: profile_text(item.profile_id) for item in ack.items}
-            changes.rejects.extend(
-                RejectRecord("rejected", profile_of.get(email), email, reason)
-                for email, reason in refused.items()
-                if email not in self._api_rejected
-            )
+            if refused:
+                profile_of = {item.email: profile_text(item.profile_id) for item in ack.items}
+                changes.rejects.extend(
+                    RejectRecord("rejected", profile_of.get(email), email, reason)
+                    for email, reason in refused.items()
+                    if email not in self._api_rejected
+                )
             _record_items(ack.items, refused, changes, self._new_contact)
             self._api_rejected.update(refused)
             changes.refused.extend(refused)

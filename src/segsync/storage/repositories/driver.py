@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from itertools import repeat
+from itertools import chain, repeat
 from typing import Any
 
 from sqlalchemy.engine import CursorResult
@@ -64,7 +64,7 @@ def execute_many(session: Session, statement: str, rows: list[tuple[Any, ...]]) 
             text = texts[len(chunk)] = driver_sql(
                 session, head + ", ".join([row_sql] * len(chunk)) + tail
             )
-        connection.exec_driver_sql(text, tuple(value for row in chunk for value in row))
+        connection.exec_driver_sql(text, tuple(chain.from_iterable(chunk)))
 
 
 def chunk_sizes(rows: int, most: int) -> Iterator[int]:
