@@ -33,9 +33,10 @@ Intend = Callable[[Sequence[UpsertItem]], Awaitable[None]]
 
 def outgoing(batch: Sequence[UpsertItem], list_ids: Mapping[str, str]) -> list[OutgoingItem]:
     """A planned batch as the destination takes it: each segment becomes its list's id."""
-    ids = list_ids
     return [
-        OutgoingItem(i.email, i.fields, i.custom, None if i.segment is None else ids[i.segment])
+        OutgoingItem(
+            i.email, i.fields, i.custom, None if i.segment is None else list_ids[i.segment]
+        )
         for i in batch
     ]
 
