@@ -34,10 +34,12 @@ from segsync.services.sync.clean import MemberScan
 from segsync.services.sync.engine import EngineParts
 from segsync.services.sync.read import read_members
 from segsync.services.sync.switching import (
+    SENDING_COLLECTION_THRESHOLD,
     SWITCH_INTERVAL,
     YOUNG_COLLECTION_THRESHOLD,
     attempt_settings,
     fewer_collections,
+    sending_collections,
 )
 from segsync.services.sync.tally import Tally
 from segsync.simulator import RunningSimulator
@@ -567,3 +569,22 @@ def test_garbage_collection_switched_off_stays_off_while_members_are_read() -> N
         assert gc.get_threshold() == (0, *before[1:])
     finally:
         gc.set_threshold(*before)
+
+
+def test_the_young_threshold_is_the_highest_asked_whatever_order_holders_leave_in() -> None:
+    """Reading (fewer_collections) and sending (sending_collections) may overlap in one
+    process — a preview reading while a run sends, two runs — and leave in any order: the
+    threshold is the highest level held, and what was there comes back once both left."""
+    before = gc.get_threshold()
+    young = max(before[0], SENDING_COLLECTION_THRESHOLD)
+    reading, sending = fewer_collections(), sending_collections()
+    reading.__enter__()
+    sending.__enter__()
+    assert gc.get_threshold() == (YOUNG_COLLECTION_THRESHOLD, *before[1:])
+    reading.__exit__(None, None, None)  # the reader leaves first: the sender's level
+    assert gc.get_threshold() == (young, *before[1:])
+    with fewer_collections():  # another reader comes and goes
+        assert gc.get_threshold()[0] == YOUNG_COLLECTION_THRESHOLD
+    assert gc.get_threshold() == (young, *before[1:])
+    sending.__exit__(None, None, None)
+    assert gc.get_threshold() == before

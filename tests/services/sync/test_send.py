@@ -4,6 +4,7 @@ never leaves an acknowledged batch uncommitted."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ from segsync.domain.sync_state import SyncStateView
 from segsync.errors import RetriableError
 from segsync.services.sync.committer import Committer
 from segsync.services.sync.send import send_batches
+from segsync.services.sync.switching import SENDING_COLLECTION_THRESHOLD
 from segsync.services.sync.tally import Ack
 from segsync.simulator import Simulator
 
@@ -68,6 +70,11 @@ class Recorder:
         )
 
 
+async def ready(destination: AutopilotDestination, n: int) -> tuple[SyncPlan, str, Recorder]:
+    """A plan of ``n`` contacts in batches of 10, its list made, and a recorder."""
+    return plan_of(n), await destination.ensure_list("Seg"), Recorder()
+
+
 def before_each_upsert(
     destination: AutopilotDestination, look: Callable[[Sequence[Any]], None]
 ) -> None:
@@ -84,9 +91,7 @@ def before_each_upsert(
 async def test_every_batch_is_sent_once_and_committed(
     destination: AutopilotDestination, simulator: Simulator
 ) -> None:
-    plan = plan_of(45)
-    list_id = await destination.ensure_list("Seg")
-    recorder = Recorder()
+    plan, list_id, recorder = await ready(destination, 45)
 
     assert await recorder.send(destination, plan, list_id)
     assert len(recorder.acks) == len(plan.batches) == 5
@@ -97,9 +102,7 @@ async def test_every_batch_is_sent_once_and_committed(
 async def test_a_stop_starts_no_new_batch_and_commits_those_in_flight(
     destination: AutopilotDestination, simulator: Simulator
 ) -> None:
-    plan = plan_of(100)
-    list_id = await destination.ensure_list("Seg")
-    recorder = Recorder()
+    plan, list_id, recorder = await ready(destination, 100)
     left: list[int] = []
     before_each_upsert(destination, lambda items: left.append(len(items)))
     destination.max_in_flight = lambda: 3  # type: ignore[method-assign]
@@ -117,9 +120,7 @@ async def test_a_stop_starts_no_new_batch_and_commits_those_in_flight(
 async def test_a_failing_batch_is_raised_after_the_acknowledged_ones_are_committed(
     destination: AutopilotDestination, simulator: Simulator
 ) -> None:
-    plan = plan_of(30)
-    list_id = await destination.ensure_list("Seg")
-    recorder = Recorder()
+    plan, list_id, recorder = await ready(destination, 30)
     sent_batches: list[int] = []
 
     def third_fails(_items: Sequence[Any]) -> None:
@@ -139,9 +140,7 @@ async def test_a_failing_batch_is_raised_after_the_acknowledged_ones_are_committ
 async def test_no_batch_leaves_before_its_intents_are_recorded(
     destination: AutopilotDestination, simulator: Simulator
 ) -> None:
-    plan = plan_of(60)
-    list_id = await destination.ensure_list("Seg")
-    recorder = Recorder()
+    plan, list_id, recorder = await ready(destination, 60)
     unintended: list[str] = []
     before_each_upsert(
         destination,
@@ -182,3 +181,18 @@ async def test_the_batches_leaving_together_are_intended_in_one_write(
     assert len(writes) < len(plan.batches)
     assert sum(writes) == 200
     assert set(left) == recorder.intended == recorder.emails()
+
+
+async def test_while_batches_are_sent_young_objects_are_collected_less_often(
+    destination: AutopilotDestination, simulator: Simulator
+) -> None:
+    plan, list_id, recorder = await ready(destination, 30)
+    seen: list[tuple[int, ...]] = []
+    before_each_upsert(destination, lambda _items: seen.append(gc.get_threshold()))
+    before = gc.get_threshold()
+
+    assert await recorder.send(destination, plan, list_id)
+
+    young = max(before[0], SENDING_COLLECTION_THRESHOLD)
+    assert seen == [(young, *before[1:])] * 3 != [before] * 3
+    assert gc.get_threshold() == before

@@ -26,6 +26,7 @@ from segsync.destinations.base import BatchResult, Destination
 from segsync.destinations.base import UpsertItem as OutgoingItem
 from segsync.domain.plan import SyncPlan, UpsertItem
 from segsync.services.sync.committer import Committer
+from segsync.services.sync.switching import sending_collections
 from segsync.services.sync.tally import Ack
 
 Intend = Callable[[Sequence[UpsertItem]], Awaitable[None]]
@@ -80,9 +81,10 @@ async def send_batches(
                 yield outgoing(batch, list_ids)
 
     try:
-        async for index, result in destination.upsert_batches(feed(), send):
-            in_flight -= 1
-            committer.add(Ack(plan.batches[index], result))
+        with sending_collections():
+            async for index, result in destination.upsert_batches(feed(), send):
+                in_flight -= 1
+                committer.add(Ack(plan.batches[index], result))
     finally:
         await committer.close()
     return not stopped
