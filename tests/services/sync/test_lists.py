@@ -93,6 +93,28 @@ async def test_check_forgets_a_deleted_list_and_reports_a_renamed_one(
     ]
 
 
+async def test_check_leaves_a_light_view_as_the_store_then_holds_it(
+    destination: AutopilotDestination, simulator: Simulator
+) -> None:
+    """A run's view without contacts (list ids, pending memberships, sizes): the deleted list's
+    pending memberships and size go with it, as the store forgets them (the run plans on this
+    view without loading the state again)."""
+    seg_a = await destination.ensure_list("Seg A")
+    seg_b = await destination.ensure_list("Seg B")
+    by_hand.delete_list(simulator.state, seg_a)
+    state = SyncStateView(
+        list_ids={"1": seg_a, "2": seg_b},
+        pending=frozenset({("1", "a@x.org"), ("2", "b@x.org")}),
+        sizes={"1": 5, "2": 7},
+    )
+
+    seen = await run_lists(Store({"1": "Seg A", "2": "Seg B"}), []).check(destination, state)
+
+    assert seen.list_ids == {"1": None, "2": seg_b}
+    assert seen.pending == frozenset({("2", "b@x.org")})
+    assert seen.recorded_per_segment() == {"2": 7}
+
+
 async def test_check_asks_nothing_without_stored_lists(destination: AutopilotDestination) -> None:
     state = SyncStateView(list_ids={"1": None})
     assert await run_lists(Store({}), []).check(destination, state) is state

@@ -251,8 +251,10 @@ class _Engine:
                 self.parts.settle, ctx, target.export_id, target.segments, target.mapping, light,
                 suppressed,
             )  # fmt: skip
-        state = await self.store.sync_state(target, light=apart is not None)  # lists checked
-        self.state = state = state if apart is None else apart.state(state)
+        if apart is None:  # all of the state, as the lists check left it
+            self.state = state = await self.store.sync_state(target)
+        else:
+            self.state = state = apart.state(light)
         scan = await asyncio.to_thread(
             self.parts.read, ctx, target.segments, target.mapping, state.needs, suppressed,
             state.hashes, apart,

@@ -77,10 +77,14 @@ class RunLists:
                 )
         if not gone:
             return state
-        return replace(
+        return replace(  # as the store holds it now: nothing recorded on the gone lists
             state,
             list_ids={key: None if key in gone else value for key, value in state.list_ids.items()},
             memberships=state.memberships.without(gone),
+            pending=frozenset(pair for pair in state.pending if pair[0] not in gone),
+            sizes=None
+            if state.sizes is None
+            else {key: size for key, size in state.sizes.items() if key not in gone},
         )
 
     async def ensure(
