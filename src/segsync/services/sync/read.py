@@ -17,14 +17,16 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import ibis.expr.types as ir
 
+from segsync.domain.catalog import Catalog
 from segsync.domain.mapping import FieldMapping, mapped_attributes
 from segsync.domain.segment_definition import parse_definition
 from segsync.segments.compiler import compile_segment
-from segsync.segments.evaluate import RowBatch, member_rows
+from segsync.segments.evaluate import RowBatch, member_query, member_rows
 from segsync.services.context import ServiceContext
 from segsync.services.profiles.manage import catalog
 from segsync.services.sync.batch_hash import (
@@ -56,6 +58,55 @@ class SegmentSource:
     definition: str
 
 
+@dataclass(frozen=True)
+class MemberReading:
+    """How a run reads its segments' members: the profile catalog and table, the mapped
+    attributes besides the profile key, how payloads are hashed (:class:`Hashing`), and the
+    moment relative rules are anchored on. The walk of :mod:`.settled` reads the members the
+    same way, so that the rows it holds are what :func:`scan_members` would read."""
+
+    catalog: Catalog
+    profile: ir.Table
+    attributes: list[str]
+    hashing: Hashing
+    tables: Callable[[str], ir.Table]
+    now: datetime
+
+    @classmethod
+    def of(cls, ctx: ServiceContext, mapping: FieldMapping) -> MemberReading:
+        cat = catalog(ctx)
+        engine = ctx.profiles
+        profile = engine.table(cat.profile_table)
+        attributes = [a for a in mapped_attributes(mapping) if a != cat.profile_key]
+        hashing = Hashing(mapping, profile, cat.profile_key)
+        return cls(cat, profile, attributes, hashing, engine.table, ctx.now())
+
+    @property
+    def key(self) -> str:
+        return self.catalog.profile_key
+
+    def members(self, source: SegmentSource) -> ir.Table:
+        """The segment's members (their profile keys), as compiled now."""
+        definition = parse_definition(source.definition)
+        return compile_segment(definition, self.catalog, self.tables, self.now)
+
+    def rows(
+        self, members: ir.Table, batch_size: int, *, hashed: bool = True
+    ) -> Iterator[RowBatch]:
+        """The rows of ``members`` (the key and the mapped attributes; ``hashed``: with the
+        payload hashes :class:`Hashing` asks the profile engine for, while it asks), unordered."""
+        computed = self.hashing.sql if hashed else ()
+        return member_rows(
+            members, self.profile, self.key, self.attributes, batch_size, computed=computed,
+            ordered=False,
+        )  # fmt: skip
+
+    def query(self, members: ir.Table) -> str | None:
+        """The query :meth:`rows` runs on DuckDB's own cursor, with the payload hashes (None
+        where the rows come through Arrow instead)."""
+        return member_query(members, self.profile, self.key, self.attributes, self.hashing.sql)
+
+
 def scan_members(
     ctx: ServiceContext,
     segments: Sequence[SegmentSource],
@@ -74,25 +125,12 @@ def scan_members(
     ``suppressed`` are set aside as forgotten; ``known_hashes``: the sync state's payload
     hashes, whose text objects unchanged contacts share (:class:`Cleaner`); ``held``: the rows
     of the members to clean, held already (:mod:`.settled`), instead of every member's."""
-    cat = catalog(ctx)
-    engine = ctx.profiles
-    profile = engine.table(cat.profile_table)
-    attributes = [a for a in mapped_attributes(mapping) if a != cat.profile_key]
-    cleaner = Cleaner(mapping, cat.profile_key, needs_payload, suppressed, known_hashes)
-    now = ctx.now()
-    hashing = Hashing(mapping, profile, cat.profile_key)
+    reading = MemberReading.of(ctx, mapping)
+    hashing = reading.hashing
+    cleaner = Cleaner(mapping, reading.key, needs_payload, suppressed, known_hashes)
     for source in segments:
         if held is None:
-            compiled = compile_segment(parse_definition(source.definition), cat, engine.table, now)
-            batches: Iterable[RowBatch] = member_rows(
-                compiled,
-                profile,
-                cat.profile_key,
-                attributes,
-                batch_size,
-                computed=hashing.sql,
-                ordered=False,
-            )
+            batches: Iterable[RowBatch] = reading.rows(reading.members(source), batch_size)
         else:
             batches = [RowBatch(held.names, held.unread.get(source.key, []))]
         rows = 0
@@ -108,10 +146,9 @@ def scan_members(
         # Merged profiles put contacts on lists whose winning profile's payload was not kept:
         # read those rows again, by profile id.
         ids = list(scan.missing)
-        wanted = profile.filter(profile[cat.profile_key].isin(ids)).select(cat.profile_key)
-        for batch in member_rows(
-            wanted, profile, cat.profile_key, attributes, batch_size, ordered=False
-        ):
+        profile, key = reading.profile, reading.key
+        wanted = profile.filter(profile[key].isin(ids)).select(key)
+        for batch in reading.rows(wanted, batch_size, hashed=False):
             for row in batch.dicts():
                 cleaner.fill(row)
         log.info("%d merged contacts' payloads read again", len(ids))

@@ -39,16 +39,12 @@ from operator import itemgetter
 from typing import Any
 
 from segsync.domain.emails import email_digest, normalise_email
-from segsync.domain.mapping import FieldMapping, mapped_attributes
-from segsync.domain.segment_definition import parse_definition
+from segsync.domain.mapping import FieldMapping
 from segsync.domain.sync_state import Memberships, SyncStateView
 from segsync.profiles.sql import quote_identifier
-from segsync.segments.compiler import compile_segment
-from segsync.segments.evaluate import member_query
 from segsync.services.context import ServiceContext
-from segsync.services.profiles.manage import catalog
 from segsync.services.sync.batch_hash import DIGEST_COLUMN, EMAIL_AS_IS_COLUMN
-from segsync.services.sync.read import Hashing, SegmentSource, profile_reader
+from segsync.services.sync.read import MemberReading, SegmentSource, profile_reader
 from segsync.storage.repositories.sync import SyncStateRepository
 
 log = logging.getLogger(__name__)
@@ -67,8 +63,10 @@ SORT_THREADS = 1
 """Threads that sort: each holds its own part of the sort, so two needed 100 MB and peaked the
 run at 326-330 MB where one keeps to 80 MB and 274 MB, for 1.3 s more of a million."""
 MOST_UNSETTLED = 0.25
-"""Past this share of the state's memberships unsettled, the run reads and plans everything: as
-many look-ups by email would cost more than loading the state."""
+"""Past this share of the state's memberships unsettled (and past 1,000 emails), the walk gives
+up and the run reads and plans everything. The walk holds the unsettled emails' rows, hashes and
+memberships; the share was set when it looked them up by email instead (as many look-ups cost
+more than loading the state) and has not been measured again since."""
 _END = (None, None)
 _KEY, _SEGMENT = "__segsync_email_key", "__segsync_segment"
 _SEGMENT_OF = itemgetter(1)
@@ -162,18 +160,12 @@ def _member_query(
     key, the mapped attributes, the payload hash and whether the email is taken as it is),
     after their email key and segment key, by email key (no email last); None where the
     profile engine cannot give them so."""
-    cat = catalog(ctx)
-    engine = ctx.profiles
-    profile = engine.table(cat.profile_table)
-    hashing = Hashing(mapping, profile, cat.profile_key)
-    if [name for name, _ in hashing.sql] != [DIGEST_COLUMN, EMAIL_AS_IS_COLUMN]:
+    reading = MemberReading.of(ctx, mapping)
+    if [name for name, _ in reading.hashing.sql] != [DIGEST_COLUMN, EMAIL_AS_IS_COLUMN]:
         return None
-    attributes = [a for a in mapped_attributes(mapping) if a != cat.profile_key]
-    now = ctx.now()
     parts: list[str] = []
     for at, source in enumerate(segments):
-        compiled = compile_segment(parse_definition(source.definition), cat, engine.table, now)
-        query = member_query(compiled, profile, cat.profile_key, attributes, hashing.sql)
+        query = reading.query(reading.members(source))
         if query is None:
             return None
         segment = "'" + source.key.replace("'", "''") + "'"
@@ -256,23 +248,18 @@ class _State:
         return hashed, had
 
 
+@dataclass
 class _Walk:
-    """The merge join of :func:`find_settled`."""
+    """The merge join of :func:`find_settled`: the export's segments with a list, the emails
+    with a pending membership, the suppressed digests, and how many emails may be unsettled."""
 
-    def __init__(
-        self,
-        mapping: FieldMapping,
-        listed: frozenset[str],
-        pending: set[str],
-        suppressed: frozenset[str],
-        most: float,
-    ) -> None:
-        self.mapping = mapping
-        self.listed = listed
-        self.pending = pending
-        self.suppressed = suppressed
-        self.most = most
-        self.gave_up = ""
+    mapping: FieldMapping
+    listed: frozenset[str]
+    pending: set[str]
+    suppressed: frozenset[str]
+    most: float
+    gave_up: str = ""
+    """Why the walk gave up, when it did."""
 
     def run(
         self,

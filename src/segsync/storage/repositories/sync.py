@@ -96,8 +96,10 @@ class SyncStateRepository:
     def _execute_many(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
         execute_many(self.session, statement, rows)
 
-    def _select(self, statement: str, *params: Any) -> Iterator[tuple[Any, ...]]:
-        return select_rows(self.session, statement, *params)
+    def _select(
+        self, statement: str, *params: Any, stream: bool = False
+    ) -> Iterator[tuple[Any, ...]]:
+        return select_rows(self.session, statement, *params, stream=stream)
 
     def _stamp(self, now: datetime) -> Any:
         """``now`` as the driver stores ``synced_at``."""
@@ -118,9 +120,7 @@ class SyncStateRepository:
         """``(email, payload hash)`` of every contact, by email as Python orders text; a
         contact only intended has the empty hash. Streamed (a server-side cursor on
         PostgreSQL): the walk of :mod:`segsync.services.sync.settled` holds none of them."""
-        return select_rows(
-            self.session, _HASHES_IN_ORDER + self._by_email(), export_id, stream=True
-        )
+        return self._select(_HASHES_IN_ORDER + self._by_email(), export_id, stream=True)
 
     def memberships_in_order(
         self, export_id: int, segment_ids: Sequence[int]
@@ -132,7 +132,7 @@ class SyncStateRepository:
             return iter(())
         marks = ", ".join("?" * len(segment_ids))
         statement = _MEMBERSHIPS_IN_ORDER.format(marks) + self._by_email()
-        return select_rows(self.session, statement, export_id, False, *segment_ids, stream=True)
+        return self._select(statement, export_id, False, *segment_ids, stream=True)
 
     def _by_email(self) -> str:
         return _BY_EMAIL.get(self.session.get_bind().dialect.name, " ORDER BY email")
