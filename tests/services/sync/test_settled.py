@@ -5,6 +5,7 @@ DuckDB and SQLite files, after a real first run against the simulator."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,9 +17,13 @@ import pytest
 from segsync.destinations.autopilot.fields import AUTOPILOT_FIELDS
 from segsync.domain.mapping import FieldMapping
 from segsync.domain.plan import RemovalPolicy, build_plan
+from segsync.domain.runs import RunStatus
 from segsync.services import runs
 from segsync.services.context import ServiceContext, open_context
 from segsync.services.exports import DataMatching, ExportSettings, create_export
+from segsync.services.runs.queue import claim_run, enqueue_run
+from segsync.services.runs.worker import execute_claim
+from segsync.services.sync import settled as settled_module
 from segsync.services.sync.read import read_members
 from segsync.services.sync.settled import (
     SORT_MEMORY,
@@ -242,16 +247,10 @@ def meta(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServiceCont
         yield services
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_a_plan_with_the_settled_apart_is_the_plan_of_everything(
-    meta: ServiceContext, sim: RunningSimulator, tmp_path: Path, seed: int
+def first_run(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path, crowd: list[Person]
 ) -> None:
-    ctx = meta
-    rng = random.Random(seed)
-    groups = ["a", "b", "ab", ""]
-    crowd = [dataclasses.replace(p, group=rng.choice(groups)) for p in people(120)]
-    crowd[5] = dataclasses.replace(crowd[5], email=" P6@Example.com")
-    crowd[7] = dataclasses.replace(crowd[7], email="Zed@example.com")  # before "a…" byte-wise
+    """The export "Plain" (Seg A and Seg B, mirror, no holds) of ``crowd``, run once."""
     write_profiles(ctx, tmp_path / "people.csv", crowd)
     create_segments(ctx)
     connect(ctx, sim)
@@ -262,6 +261,19 @@ def test_a_plan_with_the_settled_apart_is_the_plan_of_everything(
                        removal="mirror", hold_removals="off", hold_growth="off"),
     )  # fmt: skip
     assert runs.run_export(ctx, "Plain", tune=in_process(sim)).counts.added > 0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_plan_with_the_settled_apart_is_the_plan_of_everything(
+    meta: ServiceContext, sim: RunningSimulator, tmp_path: Path, seed: int
+) -> None:
+    ctx = meta
+    rng = random.Random(seed)
+    groups = ["a", "b", "ab", ""]
+    crowd = [dataclasses.replace(p, group=rng.choice(groups)) for p in people(120)]
+    crowd[5] = dataclasses.replace(crowd[5], email=" P6@Example.com")
+    crowd[7] = dataclasses.replace(crowd[7], email="Zed@example.com")  # before "a…" byte-wise
+    first_run(ctx, sim, tmp_path, crowd)
     assert plan_of(ctx, apart=True) == plan_of(ctx, apart=False)
 
     write_profiles(ctx, tmp_path / "people.csv", change(rng, crowd))
@@ -296,3 +308,48 @@ def test_the_sort_keeps_to_its_memory_and_the_engine_gets_its_settings_back() ->
     after = connection.execute(asked).fetchone()  # set again as printed: within 0.1 MiB
     assert after is not None
     assert after[0] in {"953.6 MiB", "953.5 MiB"}
+
+
+def test_a_duckdb_error_in_the_walk_has_the_run_read_everything(
+    ctx: ServiceContext,
+    sim: RunningSimulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """DuckDB running out of memory for the sort (here made to): the walk vouches for nothing,
+    the engine's settings come back, and the run reads and plans everything as before."""
+    first_run(ctx, sim, tmp_path, people(60, group="ab"))
+    real_rows = settled_module._rows
+
+    def failing(cursor: Any, sql: str) -> Any:
+        names, _chunks = real_rows(cursor, sql)
+
+        def chunks() -> Iterator[list[tuple[Any, ...]]]:
+            raise duckdb.OutOfMemoryException("failed to allocate data of size 80.0 MiB")
+            yield []
+
+        return names, chunks()
+
+    monkeypatch.setattr(settled_module, "_rows", failing)
+    with ctx.db.session() as session:
+        target = load_target(session, ExportRepository(session).get_by_name("Plain"))
+    store = RunStore(ctx, run_id=0, export_id=target.export_id, owner="test")
+    try:
+        light = store._sync_state(target, True)
+    finally:
+        store.thread.close()
+    con = ctx.profiles.backend.con
+    before = con.execute("SELECT current_setting('memory_limit'), current_setting('threads')")
+    settings = before.fetchone()
+
+    assert find_settled(ctx, target.export_id, target.segments, MAPPING, light, frozenset()) is None
+    after = con.execute("SELECT current_setting('memory_limit'), current_setting('threads')")
+    assert after.fetchone() == settings
+    claim = claim_run(ctx, enqueue_run(ctx, "Plain").run.id)
+    assert claim is not None
+    with caplog.at_level(logging.INFO, logger=settled_module.__name__):
+        rerun = execute_claim(ctx, claim, tune=in_process(sim))
+    assert "none vouched for (DuckDB: failed to allocate" in caplog.text  # the engine's walk too
+    assert rerun.status is RunStatus.SUCCESSFUL
+    assert (rerun.counts.unchanged, rerun.counts.requests) == (60, 1)  # read in full: unchanged
