@@ -15,6 +15,7 @@ import duckdb
 import pytest
 
 from segsync.destinations.autopilot.fields import AUTOPILOT_FIELDS
+from segsync.domain.emails import normalise_email
 from segsync.domain.mapping import FieldMapping
 from segsync.domain.plan import RemovalPolicy, build_plan
 from segsync.domain.runs import RunStatus
@@ -32,6 +33,7 @@ from segsync.services.sync.settled import (
     Settled,
     _sort_memory,
     _Walk,
+    email_key,
     find_settled,
 )
 from segsync.services.sync.store import RunStore
@@ -63,11 +65,75 @@ def test_the_whitespace_duckdb_trims_is_what_python_strips() -> None:
     assert set(WHITESPACE) == {chr(c) for c in range(0x110000) if chr(c).isspace()}
 
 
+def test_the_email_key_is_python_s_strip_and_lower() -> None:
+    """Trimmed only where the text begins or ends with whitespace: the same key as trimming
+    every email, and as Python's ``strip().lower()``."""
+    raw = [
+        " A@x.com",
+        "A@x.com\u3000",
+        "\x85b@X.com\x1f",
+        "a b@x.com",
+        "a\u2028",
+        "",
+        "  ",
+        "é@x.fr",
+        "\tMixed\r\n",
+        "plain@x.com",
+        "\u00a0\u00a0",
+        None,
+    ]
+    connection = duckdb.connect()
+    connection.execute('CREATE TABLE t ("E mail" VARCHAR)')
+    connection.executemany("INSERT INTO t VALUES (?)", [[r] for r in raw])
+    trimmed = 'lower(trim("E mail", \'' + WHITESPACE + "'))"
+    rows = connection.execute(
+        f'SELECT "E mail", {email_key("E mail")}, {trimmed} FROM t'
+    ).fetchall()
+    assert [(key, every) for _, key, every in rows] == [(r, r) for _, _, r in rows]
+    assert [key for _, key, _ in rows] == [None if r is None else r.strip().lower() for r in raw]
+
+
+def test_duckdb_says_a_key_is_plain_only_where_python_makes_that_key_of_the_email(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    """The member query's "plain" column: true for ASCII emails whose key Python would make of
+    them too (written otherwise included), never for the rest — which the walk asks Python."""
+    emails = [
+        "p1@example.com",
+        "P2@Example.COM",
+        " p3@example.com\t",
+        "\u212aelvin@example.com",
+        "\u00e4@example.com",
+        "not an email",
+        "p7@example.123",
+        "\u00a0p8@example.com",
+        "",
+    ]
+    crowd = [Person(i, email) for i, email in enumerate(emails, start=1)]
+    write_profiles(ctx, tmp_path / "people.csv", crowd)
+    create_segments(ctx)
+    connect(ctx, sim)
+    matching = DataMatching("Email", "FirstName", "LastName")
+    settings = ExportSettings("Plain", connection_id(ctx, "Sim"), matching, ["Seg A"])
+    create_export(ctx, settings)
+    with ctx.db.session() as session:
+        target = load_target(session, ExportRepository(session).get_by_name("Plain"))
+    query = settled_module._member_query(ctx, target.segments, target.mapping)
+    assert query is not None
+    rows = ctx.profiles.backend.con.execute(query).fetchall()
+    assert len(rows) == len(emails)
+    plain = {row[4] for row in rows if row[2]}  # the raw email
+    assert plain == {"p1@example.com", "P2@Example.COM", " p3@example.com\t"}
+    for key, _, is_plain, _, raw, *_ in rows:
+        assert not is_plain or normalise_email(raw)[0] == key
+
+
 # -- the walk itself --------------------------------------------------------------------------
 
 NAMES = (
     "__k",
     "__s",
+    "__segsync_key_plain",
     "id",
     "Email",
     "FirstName",
@@ -79,7 +145,8 @@ NAMES = (
 def member(email: str | None, segment: str, pid: int, digest: str | None = "h", raw: Any = None):  # type: ignore[no-untyped-def]
     """A member row as the profile engine gives it: ``raw`` None means the email is taken as
     it is."""
-    return (email, segment, pid, raw if raw is not None else email, "Ann", digest, raw is None)
+    plain = raw is None
+    return (email, segment, plain, pid, raw if raw is not None else email, "Ann", digest, plain)
 
 
 def walk(
@@ -133,6 +200,16 @@ def test_contacts_as_the_state_has_them_are_settled_and_the_rest_is_held_to_read
         "1": [2, 5, 6, 7],
         "2": [3],
     }
+
+
+def test_a_profile_twice_in_a_segment_is_read_in_full_and_every_row_counted() -> None:
+    settled = walk(
+        [member("a@x.com", "1", 1), member("a@x.com", "1", 1), member("b@x.com", "1", 2)],
+        [("a@x.com", "h"), ("b@x.com", "h")],
+        [("a@x.com", "1"), ("b@x.com", "1")],
+    )
+    assert settled is not None
+    assert (settled.contacts, settled.unsettled, settled.rows) == (1, {"a@x.com"}, {"1": 3})
 
 
 def test_pending_lists_missing_and_intents_only_are_never_settled() -> None:

@@ -106,7 +106,12 @@ def email_as_is_sql(column: str) -> str:
     form (:data:`~segsync.domain.emails.ASCII_EMAIL`, for RE2, which DuckDB's regular
     expressions are), at most so long, and a last label not all digits. False or NULL (no
     email) says only "ask Python", which gives the email or the reason."""
-    name = quote_identifier(column)
-    tests = [f"regexp_matches({name}, {_literal(p)})" for p in (ASCII_EMAIL, *_LENGTHS)]
-    tests.append(f"NOT regexp_matches({name}, {_literal(NUMERIC_TLD)})")
+    return email_valid_sql(quote_identifier(column))
+
+
+def email_valid_sql(text: str) -> str:
+    """The test of :func:`email_as_is_sql` on the DuckDB expression ``text``: true when it is
+    an email :func:`~segsync.domain.emails.normalise_email` takes as it is."""
+    tests = [f"regexp_matches({text}, {_literal(p)})" for p in (ASCII_EMAIL, *_LENGTHS)]
+    tests.append(f"NOT regexp_matches({text}, {_literal(NUMERIC_TLD)})")
     return " AND ".join(tests)
