@@ -17,7 +17,7 @@ from ibis.common.exceptions import TableNotFound
 
 from segsync.domain.catalog import AttrType, TableInfo
 from segsync.errors import FatalError, InputError, NotFound
-from segsync.profiles import spark
+from segsync.profiles import compilers, spark
 from segsync.profiles.placement import OwnTables, place_postgres, refuse_metadata_file
 from segsync.profiles.sql import quote_identifier
 
@@ -33,6 +33,8 @@ _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 LOCK_WAIT_SECONDS = 30.0
 """How long :meth:`ProfileEngine.connect` waits for a DuckDB file another process holds."""
 _LOCK_MESSAGES = ("could not set lock", "conflicting lock")
+
+compilers.load_lazily()  # before any backend loads: one SQL compiler, not twenty
 
 
 def attr_type(dtype: dt.DataType) -> AttrType | None:
