@@ -212,6 +212,22 @@ def test_a_profile_twice_in_a_segment_is_read_in_full_and_every_row_counted() ->
     assert (settled.contacts, settled.unsettled, settled.rows) == (1, {"a@x.com"}, {"1": 3})
 
 
+def test_the_state_is_read_ahead_up_to_a_bound_and_given_whole_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(settled_module, "STATE_AHEAD", 3)
+    taken: list[int] = []
+
+    def source() -> Iterator[tuple[str, str]]:
+        for i in range(7):
+            taken.append(i)
+            yield (f"{i}@x.com", "h")
+
+    rows = settled_module._ahead(source())
+    assert taken == [0, 1, 2]  # read now, before the walk asks
+    assert [email for email, _ in rows] == [f"{i}@x.com" for i in range(7)]
+
+
 def test_pending_lists_missing_and_intents_only_are_never_settled() -> None:
     settled = walk(
         [member("a@x.com", "1", 1), member("b@x.com", "3", 2), member("c@x.com", "1", 3)],

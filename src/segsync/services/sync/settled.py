@@ -30,11 +30,12 @@ does not come in Python's order of text (each is checked as it goes).
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from itertools import chain, groupby
+from itertools import chain, groupby, islice
 from operator import itemgetter
 from typing import Any
 
@@ -62,6 +63,11 @@ members (docs/design.md, tenth round): one thread ran out at 48 MB, two at 80 MB
 SORT_THREADS = 1
 """Threads that sort: each holds its own part of the sort, so two needed 100 MB and peaked the
 run at 326-330 MB where one keeps to 80 MB and 274 MB, for 1.3 s more of a million."""
+STATE_AHEAD = 50_000
+"""Rows of each of the sync state's streams read while DuckDB sorts the members (it lets go of
+Python's lock as it does): some 15 MB held at most. Measured on the 1 % change of
+bench/export.py (docs/design.md, twelfth round): 120k rows each read the whole state of 100k
+in the time of the sort and cost 35 MB of peak RSS; 50k, 15 MB for much the same time."""
 MOST_UNSETTLED = 0.25
 """Past this share of the state's memberships unsettled (and past 1,000 emails), the walk gives
 up and the run reads and plans everything. The walk holds the unsettled emails' rows, hashes and
@@ -145,12 +151,11 @@ def find_settled(
         import duckdb  # the profile engine has it loaded: no import for a run that never walks
 
         try:
-            with _sort_memory(reader.profiles.backend.con) as cursor:
-                settled = walk.run(
-                    _rows(cursor, query),
-                    sync.hashes_in_order(export_id),
-                    sync.memberships_in_order(export_id, [int(key) for key in listed]),
-                )
+            with _sort_memory(reader.profiles.backend.con) as cursor, ThreadPoolExecutor(1) as pool:
+                members = pool.submit(_rows, cursor, query)  # DuckDB sorts; the state is read
+                contacts = _ahead(sync.hashes_in_order(export_id))
+                pairs = _ahead(sync.memberships_in_order(export_id, [int(k) for k in listed]))
+                settled = walk.run(members.result(), contacts, pairs)
         except duckdb.Error as err:  # out of memory for the sort, above all
             walk.gave_up, settled = f"DuckDB: {err}", None
     if settled is None:
@@ -216,6 +221,19 @@ def _sort_memory(connection: Any) -> Iterator[Any]:
             connection.execute(f"RESET {name}")  # exact when it was the default (the usual)
             if connection.execute(f"SELECT current_setting('{name}')").fetchone() != (value,):
                 connection.execute(f"SET {name} = '{value}'")
+
+
+def _ahead(rows: Iterator[tuple[str, str]]) -> Iterator[tuple[str, str]]:
+    """``rows``, the first :data:`STATE_AHEAD` of them read now (while DuckDB sorts the
+    members), each let go as the walk passes it."""
+    head = deque(islice(rows, STATE_AHEAD))
+
+    def stream() -> Iterator[tuple[str, str]]:
+        while head:
+            yield head.popleft()
+        yield from rows
+
+    return stream()
 
 
 def _rows(cursor: Any, sql: str) -> tuple[tuple[str, ...], Iterator[list[tuple[Any, ...]]]]:
