@@ -64,10 +64,11 @@ SORT_THREADS = 1
 """Threads that sort: each holds its own part of the sort, so two needed 100 MB and peaked the
 run at 326-330 MB where one keeps to 80 MB and 274 MB, for 1.3 s more of a million."""
 STATE_AHEAD = 50_000
-"""Rows of each of the sync state's streams read while DuckDB sorts the members (it lets go of
-Python's lock as it does): some 15 MB held at most. Measured on the 1 % change of
-bench/export.py (docs/design.md, twelfth round): 120k rows each read the whole state of 100k
-in the time of the sort and cost 35 MB of peak RSS; 50k, 15 MB for much the same time."""
+"""Rows of each of the sync state's streams read on a thread of their own while DuckDB sorts
+the members (it lets go of Python's lock as it does). Measured (docs/design.md, twelfth round):
+the 1 % change of bench/export.py peaked at 231 MB instead of 218 MB, a million's rerun at 281
+instead of 275 MB. (DuckDB's query on the other thread instead cost 15–18 MB more at a million,
+its memory then coming from another of the C library's per-thread arenas.)"""
 MOST_UNSETTLED = 0.25
 """Past this share of the state's memberships unsettled (and past 1,000 emails), the walk gives
 up and the run reads and plans everything. The walk holds the unsettled emails' rows, hashes and
@@ -152,10 +153,9 @@ def find_settled(
 
         try:
             with _sort_memory(reader.profiles.backend.con) as cursor, ThreadPoolExecutor(1) as pool:
-                members = pool.submit(_rows, cursor, query)  # DuckDB sorts; the state is read
-                contacts = _ahead(sync.hashes_in_order(export_id))
-                pairs = _ahead(sync.memberships_in_order(export_id, [int(k) for k in listed]))
-                settled = walk.run(members.result(), contacts, pairs)
+                ahead = pool.submit(_state_ahead, sync, export_id, listed)  # while DuckDB sorts
+                members = _rows(cursor, query)
+                settled = walk.run(members, *ahead.result())
         except duckdb.Error as err:  # out of memory for the sort, above all
             walk.gave_up, settled = f"DuckDB: {err}", None
     if settled is None:
@@ -223,9 +223,16 @@ def _sort_memory(connection: Any) -> Iterator[Any]:
                 connection.execute(f"SET {name} = '{value}'")
 
 
+def _state_ahead(
+    sync: SyncStateRepository, export_id: int, listed: Sequence[str]
+) -> tuple[Iterator[tuple[str, str]], Iterator[tuple[str, str]]]:
+    """The state's contacts and memberships in email order, each begun (:func:`_ahead`)."""
+    contacts = _ahead(sync.hashes_in_order(export_id))
+    return contacts, _ahead(sync.memberships_in_order(export_id, [int(k) for k in listed]))
+
+
 def _ahead(rows: Iterator[tuple[str, str]]) -> Iterator[tuple[str, str]]:
-    """``rows``, the first :data:`STATE_AHEAD` of them read now (while DuckDB sorts the
-    members), each let go as the walk passes it."""
+    """``rows``, the first :data:`STATE_AHEAD` read now, each let go as the walk passes it."""
     head = deque(islice(rows, STATE_AHEAD))
 
     def stream() -> Iterator[tuple[str, str]]:
