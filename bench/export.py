@@ -19,7 +19,10 @@ The floor is honest: the **fewest possible requests** for the change, computed h
 data alone (distinct valid emails per segment, the emails whose fields changed, the memberships
 to add and to remove; a batch holds at most 100 items and no email twice), never the requests
 the engine made; then ``floor = max(0, fewest − B) / R`` where ``B = max(R, 1)`` is the
-simulator's initial token-bucket burst. The peak RSS is that of each run's own process.
+simulator's initial token-bucket burst. The peak RSS is that of each run's own process. The
+first line says how fast the machine is at that moment (a plain Python loop, timed): our
+two-core machine's speed swings by up to 2.5× with its host's load, so compare figures made in
+turns, or at like speeds.
 
     python bench/export.py [--profiles 100000] [--scenarios full,rerun,wire,change,five]
 
@@ -376,6 +379,19 @@ def report(bench: Bench, args: argparse.Namespace) -> None:
         print(f"  wall / floor    process {run.wall / floor:.3f}, engine {run.engine / floor:.3f}")
 
 
+def machine_speed() -> float:
+    """Seconds a loop of 20 million additions takes in this interpreter: the machine's speed of
+    the moment beside the figures (our two-core machine took from 1.2 s to 3.0 s on one day,
+    as its host's load came and went), best of three."""
+    best = math.inf
+    for _ in range(3):
+        started, total = time.perf_counter(), 0
+        for i in range(20_000_000):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--profiles", type=int, default=100_000)
@@ -384,6 +400,7 @@ def main(argv: list[str] | None = None) -> None:
     unknown = set(args.scenarios.split(",")) - set(SCENARIOS)
     if unknown:
         parser.error(f"--scenarios: unknown {sorted(unknown)}; choose from {', '.join(SCENARIOS)}")
+    print(f"machine: 20M additions in {machine_speed():.2f} s (lower is faster)")
     started = time.perf_counter()
     port = free_port()
     simulator = start_simulator(port)
