@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import threading
 from typing import Any
 
 PACKAGE = "ibis.backends.sql.compilers"
@@ -36,6 +37,7 @@ def load_lazily() -> None:
         return
     package = importlib.util.module_from_spec(spec)
     state = {"whole": False}
+    running = threading.RLock()  # one thread runs Ibis's package; the others wait for it
 
     def attribute(name: str) -> Any:
         if name == "__all__":  # every compiler: the package as Ibis writes it
@@ -52,9 +54,10 @@ def load_lazily() -> None:
         return getattr(found, name) if module != name else found
 
     def whole(name: str) -> Any:
-        if not state["whole"]:
-            state["whole"] = True
-            spec.loader.exec_module(package)  # type: ignore[union-attr]
+        with running:
+            if not state["whole"]:
+                state["whole"] = True  # first: the package's own imports may ask again
+                spec.loader.exec_module(package)  # type: ignore[union-attr]
         if name in vars(package):
             return vars(package)[name]
         raise AttributeError(f"module {PACKAGE!r} has no attribute {name!r}")
