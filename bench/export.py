@@ -20,9 +20,9 @@ data alone (distinct valid emails per segment, the emails whose fields changed, 
 to add and to remove; a batch holds at most 100 items and no email twice), never the requests
 the engine made; then ``floor = max(0, fewest − B) / R`` where ``B = max(R, 1)`` is the
 simulator's initial token-bucket burst. The peak RSS is that of each run's own process. The
-first line says how fast the machine is at that moment (a plain Python loop, timed): our
-two-core machine's speed swings by up to 2.5× with its host's load, so compare figures made in
-turns, or at like speeds.
+first and last lines say how fast the machine is at those moments (a plain Python loop, timed):
+our two-core machine's speed swings by up to 2.5× with its host's load, from one minute to the
+next, so compare figures made in turns, or at like speeds.
 
     python bench/export.py [--profiles 100000] [--scenarios full,rerun,wire,change,five]
 
@@ -412,6 +412,7 @@ def main(argv: list[str] | None = None) -> None:
         simulator.terminate()
         simulator.wait(timeout=10)
     print(f"\nbench/export.py took {time.perf_counter() - started:.0f} s")
+    print(f"machine: 20M additions in {machine_speed():.2f} s at the end")
 
 
 if __name__ == "__main__":
