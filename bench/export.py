@@ -22,7 +22,8 @@ the engine made; then ``floor = max(0, fewest − B) / R`` where ``B = max(R, 1)
 simulator's initial token-bucket burst. The peak RSS is that of each run's own process. The
 first and last lines say how fast the machine is at those moments (a plain Python loop, timed):
 our two-core machine's speed swings by up to 2.5× with its host's load, from one minute to the
-next, so compare figures made in turns, or at like speeds.
+next. The loop catches a busy host, not every slowdown (one afternoon it ran as fast as ever
+while runs took twice their time), so compare figures made in turns.
 
     python bench/export.py [--profiles 100000] [--scenarios full,rerun,wire,change,five]
 
