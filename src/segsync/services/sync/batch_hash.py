@@ -29,7 +29,7 @@ import orjson
 
 from segsync.domain.emails import ASCII_EMAIL, MAX_LENGTH, MAX_LOCAL_LENGTH, NUMERIC_TLD
 from segsync.domain.mapping import FieldMapping, build_contact, contact_hash
-from segsync.profiles.sql import quote_identifier
+from segsync.profiles.sql import quote_identifier, quote_literal
 from segsync.segments.evaluate import RowBatch
 
 DIGEST_COLUMN = "__segsync_payload_sha256"
@@ -37,10 +37,6 @@ EMAIL_AS_IS_COLUMN = "__segsync_email_as_is"
 _CAPITAL_ESCAPES = r"[\x0b\x0e\x0f\x1a-\x1f]"
 _LENGTHS = (rf"^.{{1,{MAX_LENGTH}}}$", rf"^[^@]{{1,{MAX_LOCAL_LENGTH}}}@")
 """At most :data:`MAX_LENGTH` characters, at most :data:`MAX_LOCAL_LENGTH` before the ``@``."""
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _members(parts: list[str]) -> str:
@@ -73,7 +69,7 @@ def digest_sql(mapping: FieldMapping, column_types: Mapping[str, str]) -> str | 
         return None
     sections: dict[bool, list[str]] = {True: [], False: []}
     for attribute, key, custom, _ in sorted(columns, key=lambda c: c[1]):
-        label = _literal(orjson.dumps(key).decode() + ":")  # "Key": as JSON writes it
+        label = quote_literal(orjson.dumps(key).decode() + ":")  # "Key": as JSON writes it
         sections[custom].append(f"{label} || to_json({quote_identifier(attribute)})")
     text = (
         f"""concat('{{"custom":{{', {_members(sections[True])}, """
@@ -112,6 +108,6 @@ def email_as_is_sql(column: str) -> str:
 def email_valid_sql(text: str) -> str:
     """The test of :func:`email_as_is_sql` on the DuckDB expression ``text``: true when it is
     an email :func:`~segsync.domain.emails.normalise_email` takes as it is."""
-    tests = [f"regexp_matches({text}, {_literal(p)})" for p in (ASCII_EMAIL, *_LENGTHS)]
-    tests.append(f"NOT regexp_matches({text}, {_literal(NUMERIC_TLD)})")
+    tests = [f"regexp_matches({text}, {quote_literal(p)})" for p in (ASCII_EMAIL, *_LENGTHS)]
+    tests.append(f"NOT regexp_matches({text}, {quote_literal(NUMERIC_TLD)})")
     return " AND ".join(tests)

@@ -42,7 +42,7 @@ from typing import Any
 from segsync.domain.emails import email_digest, normalise_email
 from segsync.domain.mapping import FieldMapping
 from segsync.domain.sync_state import Memberships, SyncStateView
-from segsync.profiles.sql import quote_identifier
+from segsync.profiles.sql import quote_identifier, quote_literal
 from segsync.services.context import ServiceContext
 from segsync.services.sync.batch_hash import DIGEST_COLUMN, EMAIL_AS_IS_COLUMN, email_valid_sql
 from segsync.services.sync.read import MemberReading, SegmentSource, profile_reader
@@ -76,9 +76,8 @@ memberships; the share was set when it looked them up by email instead (as many 
 more than loading the state) and has not been measured again since."""
 _END = (None, None)
 _KEY, _SEGMENT, _PLAIN = "__segsync_email_key", "__segsync_segment", "__segsync_key_plain"
-_ASCII = r"'^[\x00-\x7f]*$'"
-_HEAD = 3
-"""Columns before the member row as :func:`.read.scan_members` reads it: key, segment, plain."""
+_ASCII = quote_literal(r"^[\x00-\x7f]*$")  # all ASCII (RE2)
+_HEAD = 3  # columns before the member row as read.scan_members reads it: key, segment, plain
 
 
 def email_key(column: str) -> str:
@@ -90,9 +89,10 @@ def email_key(column: str) -> str:
     with one of them (a regular expression tells, at a fifth of that); the rest is only
     lower-cased, which is the same."""
     name = quote_identifier(column)
-    spaces, edge = "'" + WHITESPACE + "'", "[" + WHITESPACE + "]"
-    padded = f"regexp_matches({name}, '^{edge}|{edge}$')"
-    return f"CASE WHEN {padded} THEN lower(trim({name}, {spaces})) ELSE lower({name}) END"
+    edge = "[" + WHITESPACE + "]"
+    padded = f"regexp_matches({name}, {quote_literal(f'^{edge}|{edge}$')})"
+    trimmed = f"lower(trim({name}, {quote_literal(WHITESPACE)}))"
+    return f"CASE WHEN {padded} THEN {trimmed} ELSE lower({name}) END"
 
 
 @dataclass
@@ -179,12 +179,12 @@ def _member_query(
     if [name for name, _ in reading.hashing.sql] != [DIGEST_COLUMN, EMAIL_AS_IS_COLUMN]:
         return None
     parts: list[str] = []
+    key = email_key(mapping.email)
     for at, source in enumerate(segments):
         query = reading.query(reading.members(source))
         if query is None:
             return None
-        segment = "'" + source.key.replace("'", "''") + "'"
-        key = email_key(mapping.email)
+        segment = quote_literal(source.key)
         plain = _plain(f"m{at}.{quote_identifier(EMAIL_AS_IS_COLUMN)}", mapping.email, key)
         columns = f"{key} AS {_KEY}, {segment} AS {_SEGMENT}, {plain} AS {_PLAIN}, m{at}.*"
         parts.append(f"SELECT {columns} FROM ({query}) AS m{at}")  # noqa: S608
