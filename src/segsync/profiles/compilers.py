@@ -36,7 +36,7 @@ def load_lazily() -> None:
     if spec is None or spec.loader is None or spec.submodule_search_locations is None:
         return
     package = importlib.util.module_from_spec(spec)
-    state = {"whole": False}
+    ran = False  # whether Ibis's own package has been run
     running = threading.RLock()  # one thread runs Ibis's package; the others wait for it
 
     def attribute(name: str) -> Any:
@@ -54,9 +54,10 @@ def load_lazily() -> None:
         return getattr(found, name) if module != name else found
 
     def whole(name: str) -> Any:
+        nonlocal ran
         with running:
-            if not state["whole"]:
-                state["whole"] = True  # first: the package's own imports may ask again
+            if not ran:
+                ran = True  # first: the package's own imports may ask again
                 spec.loader.exec_module(package)  # type: ignore[union-attr]
         if name in vars(package):
             return vars(package)[name]
