@@ -403,19 +403,25 @@ def test_the_sort_keeps_to_its_memory_and_the_engine_gets_its_settings_back() ->
     assert after[0] in {"953.6 MiB", "953.5 MiB"}
 
 
+@pytest.mark.parametrize("during", ["query", "fetch"])
 def test_a_duckdb_error_in_the_walk_has_the_run_read_everything(
     ctx: ServiceContext,
     sim: RunningSimulator,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    during: str,
 ) -> None:
-    """DuckDB running out of memory for the sort (here made to): the walk vouches for nothing,
-    the engine's settings come back, and the run reads and plans everything as before."""
+    """DuckDB running out of memory for the sort (here made to), in its query — while the
+    state is read ahead on the other thread — or as its rows are fetched: the walk vouches for
+    nothing, the engine's settings come back, and the run reads and plans everything as
+    before."""
     first_run(ctx, sim, tmp_path, people(60, group="ab"))
     real_rows = settled_module._rows
 
     def failing(cursor: Any, sql: str) -> Any:
+        if during == "query":
+            raise duckdb.OutOfMemoryException("failed to allocate data of size 80.0 MiB")
         names, _chunks = real_rows(cursor, sql)
 
         def chunks() -> Iterator[list[tuple[Any, ...]]]:
