@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from segsync.domain.batches import BlockPacker
 from segsync.domain.plan import (
     MAX_BATCH,
     NO_LIST,
@@ -55,6 +56,43 @@ def test_packing_is_valid_and_minimal(sizes: list[int], max_batch: int) -> None:
     for batch in batches:
         spots = [position[item] for item in batch]
         assert max(spots) - min(spots) < 2 * largest * max_batch
+
+
+@given(
+    sizes=st.lists(st.integers(min_value=1, max_value=4), max_size=600),
+    most=st.integers(min_value=1, max_value=4),
+    max_batch=st.integers(min_value=1, max_value=30),
+)
+@settings(max_examples=examples(300), deadline=None)
+def test_packing_a_group_at_a_time_is_valid_and_as_few(
+    sizes: list[int], most: int, max_batch: int
+) -> None:
+    """BlockPacker (a first run sent while it is read) hands out batches as they fill, holding
+    two blocks at most, and ends with as many batches as pack() makes of everything."""
+    sizes = [min(size, most) for size in sizes]
+    groups = [[(f"e{g:04d}", k) for k in range(size)] for g, size in enumerate(sizes)]
+    packer: BlockPacker[tuple[str, int]] = BlockPacker(most, max_batch)
+    batches: list[list[tuple[str, int]]] = []
+    for group in groups:
+        batches.extend(packer.add(group))
+        assert len(packer._held) < 2 * most * max_batch  # never more than two blocks held
+    batches.extend(packer.finish())
+    items = [item for group in groups for item in group]
+    assert sorted(item for batch in batches for item in batch) == sorted(items)
+    assert all(1 <= len(batch) <= max_batch for batch in batches)
+    assert all(len({key for key, _ in batch}) == len(batch) for batch in batches)
+    everything = pack(items, key=lambda item: item[0], max_batch=max_batch)
+    assert (
+        len(batches) == len(everything) == batch_count(len(items), max(sizes, default=0), max_batch)
+    )
+
+
+def test_packing_a_group_at_a_time_refuses_a_group_too_big() -> None:
+    packer: BlockPacker[str] = BlockPacker(2, 10)
+    with pytest.raises(ValueError, match="a group of 3 items, more than 2"):
+        packer.add(["a", "a", "a"])
+    with pytest.raises(ValueError, match="at least 1"):
+        BlockPacker(0, 10)
 
 
 def test_packing_keeps_each_batch_to_neighbouring_items() -> None:

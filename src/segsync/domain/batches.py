@@ -4,7 +4,7 @@ size allows, no email twice in one, neighbouring emails together."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 MAX_BATCH = 100
 T = TypeVar("T")
@@ -72,3 +72,46 @@ def pack(items: Sequence[T], key: Callable[[T], str], max_batch: int = MAX_BATCH
     for index, item in enumerate(rest):
         tail[index % n_batches].append(item)
     return batches + tail
+
+
+class BlockPacker(Generic[T]):
+    """:func:`pack` for items that come a group at a time (a group: one key's items, in no
+    other group; at most ``most`` items, known ahead), handing out batches as they fill, so
+    that only two blocks are ever held: a first run sent while it is read
+    (:mod:`segsync.services.sync.stream`).
+
+    A block is ``most × max_batch`` consecutive items; once two are held, the first becomes
+    ``most`` full batches (its item at offset ``j`` in batch ``j mod most``: a group, at most
+    ``most`` consecutive items, lands in distinct batches; a group cut by the block's edge has
+    its parts in disjoint batches). :meth:`finish` packs the rest (one block or more, fewer
+    than two) with :func:`pack`: at least ``most × max_batch`` items need at least ``most``
+    batches for capacity, so every batch but the last ``ceil(rest / max_batch)`` is full and
+    the count is :func:`batch_count`'s, as if :func:`pack` had had them all."""
+
+    def __init__(self, most: int, max_batch: int = MAX_BATCH) -> None:
+        if most < 1 or max_batch < 1:
+            raise ValueError("most and max_batch must be at least 1")
+        self.most = most
+        self.max_batch = max_batch
+        self.block = most * max_batch
+        self._held: list[tuple[int, T]] = []  # (group number, item): pack's key at the end
+        self._groups = 0
+
+    def add(self, group: Sequence[T]) -> list[list[T]]:
+        """One group's items; the batches that filled (none, or ``most`` of them)."""
+        if len(group) > self.most:
+            raise ValueError(f"a group of {len(group)} items, more than {self.most}")
+        self._groups += 1
+        self._held.extend((self._groups, item) for item in group)
+        if len(self._held) < 2 * self.block:
+            return []
+        block, self._held = self._held[: self.block], self._held[self.block :]
+        return [[item for _, item in block[j :: self.most]] for j in range(self.most)]
+
+    def finish(self) -> list[list[T]]:
+        """The batches of the items still held (the packer is empty afterwards)."""
+        held, self._held = self._held, []
+        return [
+            [item for _, item in batch]
+            for batch in pack(held, key=lambda pair: f"{pair[0]:020d}", max_batch=self.max_batch)
+        ]

@@ -327,3 +327,54 @@ def test_the_rules_hold_whatever_the_rows(
     assert (scan.members, scan.duplicates) == (len(read), len(merged))
     assert scan.invalid == sum(1 for pid in read if emails[pid] is None)
     assert scan.conversion_rejected == len(read) - len(valid) - scan.invalid
+
+
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.integers(min_value=1, max_value=12),  # profile id
+            st.sampled_from(["a@x.com", " A@X.com", "b@x.com", "B@x.com ", "bad", None, "c@x.com"]),
+            st.sampled_from(["1", "2", "3"]),  # segment
+            st.sampled_from([None, 5, 12.5]),  # 12.5 does not fit the integer field
+        ),
+        max_size=40,
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_draining_after_each_email_gives_what_finishing_gives(
+    rows: list[tuple[int, str | None, str, Any]],
+) -> None:
+    """A first run read in email order (services/sync/stream.py) drains the cleaner after
+    each email's rows: the contacts, counts and rejects are those of one finish."""
+    email_of: dict[int, str | None] = {}
+    fed = []
+    for pid, email, segment, staff in rows:
+        email = email_of.setdefault(pid, email)  # a profile has one email
+        first = f"P{pid}"
+        fed.append((segment, row(pid, email, first=first, staff=5 if pid % 2 else staff)))
+
+    def key(item: tuple[str, dict[str, Any]]) -> str:
+        raw = item[1]["Email"]
+        return "\uffff" if raw is None else raw.strip().lower()
+
+    whole = Cleaner(MAPPING, "id")
+    for segment, member in fed:
+        whole.row(segment, member)
+    expected = whole.finish()
+
+    entries = {}
+    by_email: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for item in sorted(fed, key=key):
+        by_email.setdefault(key(item), []).append(item)
+    drained = Cleaner(MAPPING, "id")
+    for group in by_email.values():
+        for segment, member in group:
+            drained.row(segment, member)
+        entries.update(drained.drain())
+    scan = drained.scan
+
+    assert entries == expected.entries
+    assert not drained.scan.entries  # handed over
+    counts = ("members", "invalid", "duplicates", "conversion_rejected", "forgotten")
+    assert [getattr(scan, c) for c in counts] == [getattr(expected, c) for c in counts]
+    assert sorted(scan.rejects, key=repr) == sorted(expected.rejects, key=repr)

@@ -307,12 +307,34 @@ class Cleaner:
             return
         self._give_payload(entry, row)  # it built when it was first read
 
+    def drain(self) -> dict[str, _Entry]:
+        """Hand over the contacts so far and go on afresh, the counts and rejects kept: for a
+        read that has fed every row of their emails and of every profile met so far (a first
+        run read in email order, :mod:`.stream`). The members and merged profiles of what is
+        handed over are counted, as :meth:`finish` counts them all."""
+        entries = self.scan.entries
+        if entries or self.merged or self.set_aside:
+            self._count_members()
+            self.scan.entries, self.merged, self.set_aside = {}, {}, set()
+        return entries
+
     def finish(self) -> MemberScan:
         """Count the merged profiles and return the scan; the cleaner is spent afterwards.
         :attr:`MemberScan.missing` then names the payloads still to :meth:`fill`."""
+        scan = self._count_members()
+        scan.missing = {
+            profile_id: email
+            for profile_id, email in scan.missing.items()
+            if not scan.entries[email].has_payload and scan.entries[email].profile_id == profile_id
+        }
+        return scan
+
+    def _count_members(self) -> MemberScan:
+        """Count the members and merged profiles met (besides those counted before: a
+        :meth:`drain`'s) and name the merged ones in the rejects."""
         scan = self.scan
-        scan.members = len(scan.entries) + len(self.merged) + len(self.set_aside)
-        scan.duplicates = len(self.merged)
+        scan.members += len(scan.entries) + len(self.merged) + len(self.set_aside)
+        scan.duplicates += len(self.merged)
         for profile_id, email in self.merged.items():
             winner = scan.entries[email].profile_id
             scan.rejects.append(
@@ -324,9 +346,4 @@ class Cleaner:
                     "sent, and this profile's segments count for the contact too",
                 )
             )
-        scan.missing = {
-            profile_id: email
-            for profile_id, email in scan.missing.items()
-            if not scan.entries[email].has_payload and scan.entries[email].profile_id == profile_id
-        }
         return scan
