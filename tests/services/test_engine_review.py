@@ -143,7 +143,7 @@ def test_the_heartbeat_survives_a_passing_db_error(
         beating.append(third_beat.wait(WAIT))  # a long read: the lease must be kept meanwhile
         return read_members(*args)
 
-    parts = EngineParts(store=FlakyHeartbeat, read=slow_read, lease_seconds=0.02)
+    parts = EngineParts(store=FlakyHeartbeat, read=slow_read, lease_seconds=0.02, first_run=None)
     run = _execute(ctx, parts)
 
     assert beating == [True]
@@ -170,7 +170,7 @@ def test_a_process_that_lost_the_lease_does_not_end_the_run(
             )
         return read_members(*args)
 
-    record = _execute(ctx, EngineParts(read=read_then_lose_the_lease))
+    record = _execute(ctx, EngineParts(read=read_then_lose_the_lease, first_run=None))
 
     assert record.status is RunStatus.PROCESSING
     with ctx.db.session() as session:

@@ -125,10 +125,19 @@ class SyncPlan:
     """Every item in planned order, when the planner has them so (:meth:`items` sorts the
     batches' items otherwise: at 1,000,000 contacts 64 MB of sort keys at once)."""
 
+    streamed: int | None = None
+    """The batches sent as they were made, when the plan does not hold them (a first run sent
+    while it was read, :mod:`segsync.services.sync.stream`; ``batches`` is empty then)."""
+
+    @property
+    def batch_count(self) -> int:
+        """Upsert batches: those the plan holds, or those streamed."""
+        return len(self.batches) if self.streamed is None else self.streamed
+
     @property
     def requests_lower_bound(self) -> int:
         """List creations + upsert batches + one request per removal."""
-        return len(self.lists_to_ensure) + len(self.batches) + len(self.removals)
+        return len(self.lists_to_ensure) + self.batch_count + len(self.removals)
 
     @property
     def is_empty(self) -> bool:

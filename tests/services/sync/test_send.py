@@ -21,7 +21,7 @@ from segsync.domain.plan import (
 from segsync.domain.sync_state import SyncStateView
 from segsync.errors import RetriableError
 from segsync.services.sync.committer import Committer
-from segsync.services.sync.send import send_batches
+from segsync.services.sync.send import Planned, send_batches
 from segsync.services.sync.switching import SENDING_COLLECTION_THRESHOLD
 from segsync.services.sync.tally import Ack
 from segsync.simulator import Simulator
@@ -62,7 +62,7 @@ class Recorder:
         """The send stage of ``plan`` (segment 1 on ``list_id``), recorded here."""
         return await send_batches(
             destination,
-            plan,
+            Planned(plan.batches),
             {"1": list_id},
             Committer(self.commit),
             stop=stop,

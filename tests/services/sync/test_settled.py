@@ -31,10 +31,10 @@ from segsync.services.sync.settled import (
     SORT_THREADS,
     WHITESPACE,
     Settled,
-    _sort_memory,
     _Walk,
     email_key,
     find_settled,
+    sort_memory,
 )
 from segsync.services.sync.store import RunStore
 from segsync.services.sync.target import load_target
@@ -391,12 +391,12 @@ def test_the_sort_keeps_to_its_memory_and_the_engine_gets_its_settings_back() ->
     printed = limit.execute("SELECT current_setting('memory_limit')").fetchone()
     assert printed is not None
     for _ in range(3):  # a worker's runs, one after another: nothing drifts
-        with _sort_memory(connection) as cursor:
+        with sort_memory(connection) as cursor:
             during = cursor.execute(asked).fetchone()
             assert during == (printed[0], False, SORT_THREADS)
     assert connection.execute(asked).fetchone() == default
     connection.execute("SET memory_limit = '1GB'")  # DuckDB prints it 953.6 MiB
-    with _sort_memory(connection):
+    with sort_memory(connection):
         pass
     after = connection.execute(asked).fetchone()  # set again as printed: within 0.1 MiB
     assert after is not None

@@ -16,11 +16,12 @@ were acknowledged and committed, and the caller puts the run back in the queue.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-from segsync.destinations.base import Destination, slowdown_warnings
+from segsync.destinations.base import Destination
 from segsync.destinations.registry import capabilities
 from segsync.domain.emails import mask_email
 from segsync.domain.plan import SyncPlan, build_plan
@@ -30,7 +31,8 @@ from segsync.errors import AuthenticationFailed, FatalError, RetriableError, Seg
 from segsync.services.context import ServiceContext
 from segsync.services.sync.clean import MemberScan
 from segsync.services.sync.committer import Committer
-from segsync.services.sync.finish import RunEnd, notify_run_end
+from segsync.services.sync.ending import RunEnding
+from segsync.services.sync.finish import notify_run_end
 from segsync.services.sync.hold import hold_gate
 from segsync.services.sync.lease import mark_active
 from segsync.services.sync.lists import RunLists
@@ -39,18 +41,15 @@ from segsync.services.sync.pending import check_pending
 from segsync.services.sync.removals import Membership as Pair
 from segsync.services.sync.removals import remove_memberships
 from segsync.services.sync.report import (
-    done_message,
     dry_run_message,
     gave_up_message,
-    key_rejected_message,
     over_limit_message,
     plan_summary,
     read_warnings,
-    refused_warning,
-    stop_message,
 )
-from segsync.services.sync.send import send_batches
+from segsync.services.sync.send import Batches, Planned, send_batches
 from segsync.services.sync.store import RunStore
+from segsync.services.sync.stream import FirstRun, begin, send_streamed
 from segsync.services.sync.switching import attempt_settings, fewer_collections
 from segsync.services.sync.tally import Ack, ProgressCallback, Tally
 from segsync.services.sync.target import RunTarget
@@ -58,8 +57,6 @@ from segsync.services.sync.undo import UNDO_KIND, undo_plan
 from segsync.storage.repositories.runs import RunRecord
 
 log = logging.getLogger(__name__)
-
-KEY_REJECTED = "key_rejected"
 
 __all__ = ["ConfigTuner", "EngineParts", "RunOutcome", "RunTarget", "execute"]
 
@@ -109,7 +106,7 @@ async def execute(
 
 
 @dataclass
-class _Engine:
+class _Engine(RunEnding):
     ctx: ServiceContext
     run_record: RunRecord
     target: RunTarget
@@ -134,10 +131,6 @@ class _Engine:
         )
 
     # -- around the pipeline ----------------------------------------------------------------
-
-    @property
-    def requests(self) -> int:
-        return 0 if self.destination is None else self.destination.requests_made
 
     def emit(self, phase: str) -> None:
         if self.progress is not None:
@@ -213,6 +206,8 @@ class _Engine:
             self.state = state = await self.store.sync_state(target)
             undo = await undo_plan(self.store, self.run_record, target, state, self.warnings)
             plan = await self._planned(undo, state)
+        elif (first := await self._first_run(state)) is not None:
+            return await self._streamed(first, state)
         elif (scan := await self._read(state)).contacts > target.contract_limit:
             return await self._end(RunStatus.SKIPPED, over_limit_message(target, scan.contacts))
         else:
@@ -225,19 +220,42 @@ class _Engine:
             return await self._end(RunStatus.SUCCESSFUL, dry_run_message(plan))
         if plan.is_empty:
             return await self._end(RunStatus.SUCCESSFUL, "nothing changed: nothing was sent")
-        destination = await self._open()
-        list_ids = await self.lists.ensure(
-            destination, plan, check_stop=self.check_stop, started=lambda: self.emit("lists")
-        )
-        await self._send(plan, list_ids)
+        list_ids = await self._lists(plan)
+        await self._send(Planned(plan.batches), list_ids)
         await self.lists.finish()
         await self._remove(plan, list_ids, state)
-        await self._save_requests()
-        if self.tally.api_rejected:
-            self.warnings.append(
-                refused_warning(target, self.tally.api_rejected, self.run_record.id)
-            )
-        return await self._end(RunStatus.SUCCESSFUL, done_message(self.tally.counts))
+        return await self._done()
+
+    async def _first_run(self, light: SyncStateView) -> FirstRun | None:
+        """A first run sent while it is read (:mod:`.stream`), begun; None: read and plan."""
+        run, make = self.run_record, self.parts.first_run
+        approved = (run.hold or {}).get("approved") is not None
+        if make is None or run.dry_run or approved or light.pending:
+            return None
+        if any(light.recorded_per_segment().values()) or not await self.store.is_empty():
+            return None
+        self.emit("reading")
+        batch = capabilities(self.target.connection_type).max_batch_size
+        return await begin(make(self.ctx, self.target, await self.store.suppressed(), batch))
+
+    async def _streamed(self, first: FirstRun, state: SyncStateView) -> RunOutcome:
+        keys = [s.key for s in self.target.segments]
+        self.plan = base = build_plan((), state, segments=keys, removal=self.target.removal)
+        self.tally.planned(hashes=state.hashes, unchanged=0, items=0, several=first.several)
+        await self.store.read_done(self.tally.snapshot(), [])  # an earlier attempt's go
+        first.taken = self.tally.more_items
+        found = functools.partial(self._found, first, state)
+        await send_streamed(first, lists=lambda: self._lists(base), send=self._send, found=found)
+        await self.lists.finish()
+        return await self._done()
+
+    async def _found(self, first: FirstRun, state: SyncStateView, scan: MemberScan) -> None:
+        """What a streamed first run's reading found, and the plan it amounts to."""
+        self.tally.read(scan.members, scan.invalid, scan.duplicates, scan.conversion_rejected)
+        self.warnings.extend(read_warnings(scan))
+        await self.store.read_done(self.tally.snapshot(), scan.rejects, replace=False)
+        assert self.plan is not None
+        await self._planned(first.plan(self.plan), state)
 
     async def _read(self, light: SyncStateView) -> MemberScan:
         """Find the settled contacts apart where the state has memberships (:mod:`.settled`),
@@ -298,7 +316,13 @@ class _Engine:
             self.destination = self.parts.open_destination(type_name, config)
         return self.destination
 
-    async def _send(self, plan: SyncPlan, list_ids: dict[str, str]) -> None:
+    async def _lists(self, plan: SyncPlan) -> dict[str, str]:
+        destination = await self._open()
+        return await self.lists.ensure(
+            destination, plan, check_stop=self.check_stop, started=lambda: self.emit("lists")
+        )
+
+    async def _send(self, batches: Batches, list_ids: dict[str, str]) -> None:
         assert self.destination is not None
         await self.store.heartbeat()  # a fresh look for a cancel before the first batch
         self.check_stop()
@@ -307,7 +331,7 @@ class _Engine:
         send = self.lists.sender(self.destination)
         if not await send_batches(
             self.destination,
-            plan,
+            batches,
             list_ids,
             committer,
             stop=self.stopping,
@@ -355,45 +379,3 @@ class _Engine:
         self.tally.removed(len(done), len(were_members))
         self.tally.requests(self.requests)
         await self.store.removed(self.tally.snapshot(), done, were_members)
-
-    # -- the end ----------------------------------------------------------------------------
-
-    async def _end(self, status: RunStatus, message: str) -> RunOutcome:
-        if self.destination is not None:
-            self.tally.requests(self.requests)
-        counts = replace(self.tally.counts)
-        end = RunEnd(
-            run=self.run_record,
-            target=self.target,
-            status=status,
-            message=message,
-            counts=counts,
-            warnings=[*self.warnings, *slowdown_warnings(self.destination)],
-            sent_anything=self.plan is not None and counts.requests > 0,
-            items_done=self.tally.items_done,
-        )
-        record = await self.store.end(end)
-        self.emit("done")
-        return RunOutcome(record)
-
-    async def _save_requests(self) -> None:
-        self.tally.requests(self.requests)
-        try:
-            await self.store.progress(self.tally.snapshot())
-        except SegsyncError:
-            log.warning("could not save the request count of run %s", self.run_record.id)
-
-    async def _export_removed(self) -> bool:
-        try:
-            return await self.store.export_removed()
-        except SegsyncError:
-            return False
-
-    async def _stop_message(self) -> str:
-        return stop_message(export_removed=await self._export_removed())
-
-    async def _key_rejected(self, err: AuthenticationFailed) -> RunOutcome:
-        await self._save_requests()
-        message = key_rejected_message(self.target, err.message)
-        await self.store.flag_connection(self.target.connection_id, KEY_REJECTED, message)
-        return await self._end(RunStatus.FAILURE, message)

@@ -16,6 +16,8 @@ from segsync.services.sync.lease import LEASE_SECONDS
 from segsync.services.sync.read import SegmentSource, read_members
 from segsync.services.sync.settled import Settled, find_settled
 from segsync.services.sync.store import RunStore
+from segsync.services.sync.stream import FirstRun
+from segsync.services.sync.target import RunTarget
 from segsync.storage.repositories.runs import RunRecord
 
 ConfigTuner = Callable[[ConnectionConfig], ConnectionConfig]
@@ -42,6 +44,9 @@ Settler = Callable[
 ]
 """Finds the settled contacts apart (runs in a thread): :func:`.settled.find_settled`."""
 
+FirstRunMaker = Callable[[ServiceContext, RunTarget, frozenset[str], int], FirstRun]
+"""Makes a first run's stream (on the event loop): :class:`.stream.FirstRun`."""
+
 
 @dataclass(frozen=True)
 class EngineParts:
@@ -52,6 +57,8 @@ class EngineParts:
     settle: Settler = find_settled
     open_destination: Callable[[str, ConnectionConfig], Destination] = create_destination
     store: Callable[..., RunStore] = RunStore
+    first_run: FirstRunMaker | None = FirstRun
+    """A first run sent while it is read (:mod:`.stream`); None: every run reads and plans."""
     lease_seconds: float = LEASE_SECONDS
 
 

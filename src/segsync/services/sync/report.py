@@ -59,7 +59,7 @@ def plan_summary(plan: SyncPlan, target: RunTarget, *, with_samples: bool) -> di
         "new_memberships": c.new_memberships,
         "removals": c.removals,
         "items": c.items,
-        "batches": len(plan.batches),
+        "batches": plan.batch_count,
         "lists_to_create": len(plan.lists_to_ensure),
         "requests_lower_bound": plan.requests_lower_bound,
         "removal_policy": target.removal.value,

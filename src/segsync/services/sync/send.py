@@ -21,10 +21,11 @@ whatever the data does meanwhile.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Protocol
 
 from segsync.destinations.base import BatchResult, Destination
 from segsync.destinations.base import UpsertItem as OutgoingItem
-from segsync.domain.plan import SyncPlan, UpsertItem
+from segsync.domain.plan import UpsertItem
 from segsync.services.sync.committer import Committer
 from segsync.services.sync.switching import sending_collections
 from segsync.services.sync.tally import Ack
@@ -42,9 +43,29 @@ def outgoing(batch: Sequence[UpsertItem], list_ids: Mapping[str, str]) -> list[O
     ]
 
 
+class Batches(Protocol):
+    """Where :func:`send_batches` takes its batches from."""
+
+    async def take(self, most: int) -> list[list[UpsertItem]]:
+        """Up to ``most`` (≥ 1) batches, at least one while any are left; [] at the end."""
+        ...
+
+
+class Planned:
+    """A plan's batches, in order (:class:`Batches`)."""
+
+    def __init__(self, batches: Sequence[list[UpsertItem]]) -> None:
+        self._batches, self._start = batches, 0
+
+    async def take(self, most: int) -> list[list[UpsertItem]]:
+        chunk = list(self._batches[self._start : self._start + most])
+        self._start += len(chunk)
+        return chunk
+
+
 async def send_batches(
     destination: Destination,
-    plan: SyncPlan,
+    batches: Batches,
     list_ids: Mapping[str, str],
     committer: Committer[Ack],
     *,
@@ -52,23 +73,31 @@ async def send_batches(
     intend: Intend,
     send: Callable[[Sequence[OutgoingItem]], Awaitable[BatchResult]] | None = None,
 ) -> bool:
-    """Send every batch of ``plan``; True when all were sent, False when ``stop()`` (or a
-    failed commit) ended the stage early. No batch leaves before ``intend`` has recorded its
-    items, and one ``intend`` records the batches that leave together right after. The
-    committer is closed before returning. ``send`` sends one batch (default: the destination's
+    """Send every batch of ``batches`` (a plan's, :class:`Planned`, or those of a first run
+    made while it is read); True when all were sent, False when ``stop()`` (or a failed commit)
+    ended the stage early. No batch leaves before ``intend`` has recorded its items, and one
+    ``intend`` records the batches that leave together right after. The committer is closed
+    before returning. ``send`` sends one batch (default: the destination's
     ``upsert_batch``). Each batch takes its list ids from ``list_ids`` as it starts, so a list
-    made anew meanwhile is used."""
+    made anew meanwhile is used. An error in taking batches is raised once the batches in
+    flight are acknowledged and committed."""
     stopped = False
-    in_flight = 0  # batches handed to the destination and not yet answered
+    in_flight: dict[int, list[UpsertItem]] = {}  # handed to the destination, not yet answered
+    failed: Exception | None = None
 
     async def feed() -> AsyncIterator[list[OutgoingItem]]:
-        nonlocal stopped, in_flight
-        batches, start = plan.batches, 0
-        while start < len(batches):
+        nonlocal stopped, failed
+        index = 0
+        while True:
             # Pulled only when there is room: the destination takes as many as it has room
             # for, one after another with no wait between, so these leave right after.
-            room = max(1, destination.max_in_flight() - in_flight)
-            chunk, start = batches[start : start + room], start + room
+            try:
+                chunk = await batches.take(max(1, destination.max_in_flight() - len(in_flight)))
+            except Exception as err:  # raised once what is in flight is committed
+                failed = err
+                return
+            if not chunk:
+                return
             if stop() or committer.failed:  # before the intent: a stop leaves none unsent
                 stopped = True
                 return
@@ -77,14 +106,16 @@ async def send_batches(
                 stopped = True
                 return
             for batch in chunk:
-                in_flight += 1
+                in_flight[index] = batch
+                index += 1
                 yield outgoing(batch, list_ids)
 
     try:
         with sending_collections():
             async for index, result in destination.upsert_batches(feed(), send):
-                in_flight -= 1
-                committer.add(Ack(plan.batches[index], result))
+                committer.add(Ack(in_flight.pop(index), result))
     finally:
         await committer.close()
+    if failed is not None:
+        raise failed
     return not stopped

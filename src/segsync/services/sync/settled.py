@@ -152,7 +152,7 @@ def find_settled(
         import duckdb  # the profile engine has it loaded: no import for a run that never walks
 
         try:
-            with _sort_memory(reader.profiles.backend.con) as cursor, ThreadPoolExecutor(1) as pool:
+            with sort_memory(reader.profiles.backend.con) as cursor, ThreadPoolExecutor(1) as pool:
                 ahead = pool.submit(_state_ahead, sync, export_id, listed)  # while DuckDB sorts
                 members = _rows(cursor, query)
                 settled = walk.run(members, *ahead.result())
@@ -202,7 +202,7 @@ def _plain(as_is: str, column: str, key: str) -> str:
 
 
 @contextmanager
-def _sort_memory(connection: Any) -> Iterator[Any]:
+def sort_memory(connection: Any) -> Iterator[Any]:
     """A cursor of the profile engine's DuckDB connection whose sort keeps within
     :data:`SORT_MEMORY` and :data:`SORT_THREADS` (the rest spills to disk), the engine's own
     settings restored after."""

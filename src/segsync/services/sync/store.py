@@ -168,16 +168,30 @@ class RunStore:
 
     # -- what the run writes ----------------------------------------------------------------
 
-    async def read_done(self, snapshot: Snapshot, rejects: Sequence[RejectRecord]) -> None:
-        """Reading found these rejects (replacing an earlier attempt's)."""
-        await self._call(self._read_done, snapshot, rejects)
+    async def read_done(
+        self, snapshot: Snapshot, rejects: Sequence[RejectRecord], *, replace: bool = True
+    ) -> None:
+        """Reading found these rejects (``replace``: replacing an earlier attempt's; else
+        besides those recorded: a first run sent while it was read cleared them first)."""
+        await self._call(self._read_done, snapshot, rejects, replace)
 
-    def _read_done(self, snapshot: Snapshot, rejects: Sequence[RejectRecord]) -> None:
+    def _read_done(
+        self, snapshot: Snapshot, rejects: Sequence[RejectRecord], replace: bool
+    ) -> None:
         with self.ctx.db.session() as session:
             runs = RunRepository(session)
-            runs.clear_rejects(self.run_id)
+            if replace:
+                runs.clear_rejects(self.run_id)
             runs.add_rejects(self.run_id, rejects)
             self._save(runs, snapshot)
+
+    async def is_empty(self) -> bool:
+        """Whether the export's sync state holds no contact and no membership."""
+        return await self._call(self._is_empty)
+
+    def _is_empty(self) -> bool:
+        with self.ctx.db.session() as session:
+            return SyncStateRepository(session).counts(self.export_id) == (0, 0)
 
     async def planned(self, snapshot: Snapshot, summary: dict[str, Any]) -> None:
         """The plan is known: save its summary and the progress it implies."""

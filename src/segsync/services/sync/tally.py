@@ -120,6 +120,10 @@ class Tally:
         self.counts.unchanged = max(0, unchanged - acknowledged_before)
         self.items_total = self._base_done + items
 
+    def more_items(self, items: int) -> None:
+        """``items`` more to send, made while sending (a first run sent as it is read)."""
+        self.items_total += items
+
     def acknowledge(self, acks: Sequence[Ack]) -> StateChanges:
         """Count acknowledged batches; return the sync-state changes and rejects to commit.
         A contact counts once as added or updated, however many of its items were sent."""

@@ -1,0 +1,357 @@
+"""A first run sent while it is read (X2): when the export's sync state is empty, every valid
+contact is new and every membership is to add, so the plan needs nothing but the members
+themselves — and each contact can be sent as soon as all of its member rows have been read.
+
+The profile engine (DuckDB) gives every segment's member rows in one query, sorted by email key
+(the email trimmed and lower-cased, as :func:`.settled.email_key` makes it; DuckDB spills a big
+sort to disk). A thread walks them one email at a time: its rows go through the clean stage's
+:class:`~.clean.Cleaner`, which is drained after each email (:meth:`~.clean.Cleaner.drain`), the
+contact's items — one per segment — go to a :class:`~segsync.domain.batches.BlockPacker`, and
+each batch that fills is handed to the event loop, which sends it (:func:`.send.send_batches`
+takes batches as they come, :class:`FirstRun` being their source). Nothing of every contact is
+held: a million members' first run keeps to what two blocks of items, the batches made ahead
+(:data:`STREAM_AHEAD` at most) and DuckDB's sort hold. The same contacts, items and batch count
+as a planned run; the batches hold other neighbours.
+
+A run streams only where nothing could tell it apart from the planned run (:meth:`FirstRun.start`
+says False and the run reads and plans as before): the sync state holds no contact and no
+membership, the run is no dry run, no undo and no approved held run, the profile engine is DuckDB
+with the email in a text column, the profile table holds no more profiles than the contract
+limit (so no more contacts either: the limit is never crossed halfway), and every email that is
+not ASCII normalises (:func:`~segsync.domain.emails.normalise_email`) to DuckDB's key or to
+nothing (so each email's rows come together). A list's first fill is never held (the hold
+rule), so a first run needs no plan to judge either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from itertools import chain, groupby
+from operator import itemgetter
+from typing import Any
+
+from segsync.domain.batches import BlockPacker
+from segsync.domain.emails import mask_email, normalise_email
+from segsync.domain.plan import PlanCounts, SyncPlan, UpsertItem
+from segsync.errors import FatalError
+from segsync.profiles.sql import quote_identifier, quote_literal
+from segsync.segments.evaluate import member_query
+from segsync.services.context import ServiceContext
+from segsync.services.sync.batch_hash import column_types
+from segsync.services.sync.clean import Cleaner, MemberScan
+from segsync.services.sync.read import MemberReading, profile_reader
+from segsync.services.sync.settled import email_key, sort_memory
+from segsync.services.sync.switching import fewer_collections
+from segsync.services.sync.target import RunTarget
+
+log = logging.getLogger(__name__)
+
+STREAM_AHEAD = 1_000
+"""Batches made ahead of sending, at most: 100,000 items at 100 a batch, what a 100,000-member
+first run held as its plan before it streamed. A read faster than the destination waits on
+DuckDB's cursor beyond that (holding the profile engine meanwhile), never in memory."""
+DRAIN_ROWS = 1_000
+"""Member rows cleaned between two drains of the cleaner (always at an email's end)."""
+_ASCII = quote_literal(r"^[\x00-\x7f]*$")  # all ASCII (RE2)
+_END = object()
+
+
+class _Closed(Exception):
+    """The run stopped taking batches: the thread ends."""
+
+
+def _settle(future: asyncio.Future[Any], value: Any) -> None:
+    if not future.done():
+        if isinstance(value, BaseException):
+            future.set_exception(value)
+        else:
+            future.set_result(value)
+
+
+@dataclass
+class _Query:
+    """The stream's SQL: every segment's member rows (the email key, the segment key, then the
+    row as :func:`.read.scan_members` reads it), by email key; and the profile table's emails."""
+
+    members: str
+    emails: str
+    column: str
+
+    @classmethod
+    def of(cls, reader: ServiceContext, target: RunTarget) -> _Query | None:
+        mapping = target.mapping
+        reading = MemberReading.of(reader, mapping)
+        profile = reading.profile
+        if column_types(profile.schema()).get(mapping.email) != "string":
+            return None
+        key, parts = email_key(mapping.email), []
+        for at, source in enumerate(target.segments):
+            rows = member_query(reading.members(source), profile, reading.key, reading.attributes)
+            if rows is None:
+                return None
+            columns = f"{key} AS __segsync_email_key, {quote_literal(source.key)}, m{at}.*"
+            parts.append(f"SELECT {columns} FROM ({rows}) AS m{at}")  # noqa: S608
+        members = " UNION ALL ".join(parts) + " ORDER BY 1 NULLS LAST"
+        emails = str(profile._find_backend().compile(profile.select(mapping.email)))
+        return cls(members, emails, mapping.email)
+
+    def refusal(self, cursor: Any, limit: int) -> str | None:
+        """Why the stream could not stand for the planned run, or None: more profiles than
+        the contract limit, or an email that is not ASCII and that DuckDB and Python normalise
+        apart."""
+        (profiles,) = cursor.execute(f"SELECT count(*) FROM ({self.emails}) AS p").fetchone()  # noqa: S608
+        if profiles > limit:
+            return f"{profiles:,} profiles, more than the contract limit of {limit:,}"
+        email = quote_identifier(self.column)
+        cursor.execute(
+            f"SELECT DISTINCT {email}, {email_key(self.column)} FROM ({self.emails}) AS p "  # noqa: S608
+            f"WHERE NOT regexp_matches({email}, {_ASCII})"
+        )
+        for raw, key in cursor.fetchall():
+            normal, _ = normalise_email(raw)
+            if normal is not None and normal != key:
+                return "an email DuckDB and Python normalise apart"
+        return None
+
+
+class FirstRun:
+    """A first run's batches, made on a thread of their own as the members are read (see the
+    module). Make it on the event loop; :meth:`start` it; :meth:`take` its batches (what
+    :func:`.send.send_batches` asks of a source); :meth:`close` it in the end, always."""
+
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        target: RunTarget,
+        suppressed: frozenset[str],
+        max_batch: int,
+        *,
+        ahead: int = STREAM_AHEAD,
+    ) -> None:
+        self.ctx, self.target, self.suppressed, self.max_batch = ctx, target, suppressed, max_batch
+        self.several: set[str] = set()
+        """The emails with more than one item (the tally counts each contact once)."""
+        self.to_add: Counter[str] = Counter()
+        """Items (new memberships) per segment key, so far."""
+        self.contacts = 0
+        self.items = 0
+        self.batches = 0
+        self._last = ""
+        self.taken: Callable[[int], None] | None = None
+        """Told how many items each :meth:`take` hands out (progress)."""
+        self._loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._room = threading.Semaphore(ahead)
+        self._closing = threading.Event()
+        self._started: asyncio.Future[bool] = self._loop.create_future()
+        self.read: asyncio.Future[MemberScan] = self._loop.create_future()
+        """What reading found, once every member was read."""
+        self._thread = threading.Thread(target=self._produce, name="segsync-first-run")
+
+    async def start(self) -> bool:
+        """Begin: True once DuckDB has sorted the members and batches are coming; False when
+        this run cannot stream (the thread has ended then; the reason is logged)."""
+        self._thread.start()
+        return await self._started
+
+    async def take(self, most: int) -> list[list[UpsertItem]]:
+        """Up to ``most`` batches, waiting for the first; [] once every batch was taken.
+        Raises what failed while reading, after the batches made before it."""
+        taken: list[list[UpsertItem]] = []
+        while len(taken) < most and not (taken and self._queue.empty()):
+            got = await self._queue.get()
+            if isinstance(got, BaseException):
+                self._queue.put_nowait(got)  # for the next take too
+                if taken:
+                    break
+                raise got
+            if got is _END:
+                self._queue.put_nowait(got)
+                break
+            self._room.release()
+            taken.append(got)
+        if self.taken is not None and taken:
+            self.taken(sum(map(len, taken)))
+        return taken
+
+    def plan(self, base: SyncPlan) -> SyncPlan:
+        """``base`` (the lists: no contact, no item) with what was read and sent, counted."""
+        counts = PlanCounts(
+            contacts=self.contacts,
+            added=self.contacts,
+            new_memberships=self.items,
+            items=self.items,
+        )
+        per_list = {key: type(listed)() for key, listed in base.per_list.items()}
+        for key, listed in per_list.items():
+            listed.members = listed.to_add = self.to_add[key]
+        return SyncPlan(
+            segments=base.segments,
+            list_ids=base.list_ids,
+            lists_to_ensure=base.lists_to_ensure,
+            batches=[],
+            removals=[],
+            counts=counts,
+            per_list=per_list,
+            several=self.several,
+            ordered=[],
+            streamed=self.batches,
+        )
+
+    async def close(self) -> None:
+        """Stop making batches (if it still does) and wait for the thread's end, which lets
+        go of the profile engine."""
+        self._closing.set()
+        self._room.release()  # wakes a thread waiting for room
+        if self._thread.is_alive():
+            await asyncio.to_thread(self._thread.join)
+        if self.read.done() and not self.read.cancelled():
+            self.read.exception()  # seen: never "exception was never retrieved"
+
+    # -- the thread -------------------------------------------------------------------------
+
+    def _produce(self) -> None:
+        outcome: Any
+        try:
+            outcome = self._read()
+        except _Closed:
+            outcome = True
+        except BaseException as err:  # handed to the run, which raises it
+            outcome = err
+        self._loop.call_soon_threadsafe(self._ended, outcome)
+
+    def _ended(self, outcome: Any) -> None:
+        if isinstance(outcome, BaseException) and self._started.done():
+            _settle(self.read, outcome)
+            self._queue.put_nowait(outcome)
+        elif outcome is True:
+            self._queue.put_nowait(_END)
+        _settle(self._started, False if outcome is True else outcome)
+
+    def _read(self) -> bool:
+        """Read, clean and pack every member, handing out the batches; False when the run
+        cannot stream (nothing was handed out)."""
+        target = self.target
+        with profile_reader(self.ctx) as reader, fewer_collections():
+            query = _Query.of(reader, target)
+            if query is None:
+                log.info("first run: read and planned (the profile engine cannot sort it)")
+                return False
+            import duckdb  # the profile engine has it loaded
+
+            with sort_memory(reader.profiles.backend.con) as cursor:
+                try:
+                    why = query.refusal(cursor, target.contract_limit)
+                    if why is None:
+                        cursor.execute(query.members)  # DuckDB sorts here
+                except duckdb.Error as err:  # out of memory for the sort, above all
+                    why = f"DuckDB: {err}"
+                if why is not None:
+                    log.info("first run: read and planned, not streamed (%s)", why)
+                    return False
+                self._loop.call_soon_threadsafe(_settle, self._started, True)
+                names = tuple(d[0] for d in cursor.description)
+                chunks = iter(lambda: cursor.fetchmany(10_000), [])
+                self._walk(names, chain.from_iterable(chunks))
+        return True
+
+    def _walk(self, names: tuple[str, ...], rows: Iterator[tuple[Any, ...]]) -> None:
+        mapping, segments = self.target.mapping, self.target.segments
+        columns = names[2:]
+        cleaner = Cleaner(mapping, columns[0], None, self.suppressed)
+        packer: BlockPacker[UpsertItem] = BlockPacker(len(segments), self.max_batch)
+        rows_of: Counter[str] = Counter()
+        since = 0
+        for key, group in groupby(rows, key=itemgetter(0)):
+            for row in group:
+                rows_of[row[1]] += 1
+                since += 1
+                cleaner.row(row[1], dict(zip(columns, row[2:], strict=True)))
+            if since < DRAIN_ROWS and key is not None:
+                continue
+            since = 0
+            for batch in self._items(cleaner, packer):
+                self._put(batch)
+        for batch in self._items(cleaner, packer):
+            self._put(batch)
+        for batch in packer.finish():
+            self._put(batch)
+        scan = cleaner.scan
+        scan.per_segment = {s.key: rows_of[s.key] for s in segments}
+        self._loop.call_soon_threadsafe(_settle, self.read, scan)
+
+    def _items(
+        self, cleaner: Cleaner, packer: BlockPacker[UpsertItem]
+    ) -> Iterator[list[UpsertItem]]:
+        """The batches filled by the contacts cleaned since the last drain."""
+        for email, entry in cleaner.drain().items():
+            if email <= self._last:  # each email's rows come together, in order
+                raise FatalError(
+                    f"first run: the members' emails came out of order at {mask_email(email)}"
+                )
+            self._last = email
+            self.contacts += 1
+            keys = sorted(entry.segments) if len(entry.segments) > 1 else entry.segments
+            if len(keys) > 1:
+                self.several.add(email)
+            group = []
+            for segment in keys:
+                self.to_add[segment] += 1
+                group.append(
+                    UpsertItem(
+                        email,
+                        entry.fields,
+                        entry.custom,
+                        segment,
+                        entry.payload_hash,
+                        entry.profile_id,
+                    )
+                )
+            self.items += len(group)
+            yield from packer.add(group)
+
+    def _put(self, batch: list[UpsertItem]) -> None:
+        self._room.acquire()
+        if self._closing.is_set():
+            raise _Closed
+        self.batches += 1
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, batch)
+
+
+async def begin(first: FirstRun) -> FirstRun | None:
+    """``first`` started, or None (closed) when the run cannot stream."""
+    if await first.start():
+        return first
+    await first.close()
+    return None
+
+
+async def send_streamed(
+    first: FirstRun,
+    *,
+    lists: Callable[[], Awaitable[dict[str, str]]],
+    send: Callable[[FirstRun, dict[str, str]], Awaitable[None]],
+    found: Callable[[MemberScan], Awaitable[None]],
+) -> None:
+    """Make the lists (``lists``: every segment's list id), then ``send`` the first run's
+    batches as they come; ``found`` is told what reading found as soon as it has (sending
+    goes on meanwhile). The stream is closed in the end, whatever happened."""
+
+    async def reading() -> None:
+        scan = await first.read
+        first.taken = None  # the plan's total counts every item from here
+        await found(scan)
+
+    task = asyncio.ensure_future(reading())
+    try:
+        await send(first, await lists())
+        await task
+    finally:
+        await first.close()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

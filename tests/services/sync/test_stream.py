@@ -1,0 +1,291 @@
+"""A first run sent while it is read (services/sync/stream.py), against the simulator over its
+ASGI app with real SQLite and DuckDB files: it sends, counts and records what the planned run
+sends, counts and records; it steps aside wherever it could not stand for it; and a run stopped
+or failing halfway loses nothing."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from segsync.domain.runs import RunStatus
+from segsync.services import runs
+from segsync.services.context import ServiceContext
+from segsync.services.privacy.erasure import forget
+from segsync.services.runs.queue import claim_run, enqueue_run
+from segsync.services.runs.worker import execute_claim
+from segsync.services.sync.clean import MemberScan
+from segsync.services.sync.engine import EngineParts
+from segsync.services.sync.read import read_members
+from segsync.services.sync.stream import FirstRun
+from segsync.simulator import RunningSimulator, SimulatorConfig, SimulatorHost
+from segsync.storage.repositories.runs import RunRecord, RunRepository
+from segsync.storage.repositories.sync import SyncStateRepository
+from tests.services.runs_support import (
+    API_KEY,
+    Person,
+    connect,
+    contacts,
+    count,
+    create_segments,
+    ctx,
+    fast,
+    in_process,
+    list_members,
+    make_export,
+    people,
+    reset_stats,
+    setup,
+    sim,
+    stats,
+    write_profiles,
+)
+
+__all__ = ["ctx", "sim"]  # fixtures
+
+BOTH = ("Seg A", "Seg B")
+
+
+def crowd() -> list[Person]:
+    """People in one segment, the other or both; emails shared by profiles (the lower id's
+    values win, whichever is read first), padded and in capitals, invalid, empty, not ASCII;
+    people in no segment."""
+    return [
+        *people(40, "a"),
+        *people(15, "b", start=41),
+        *people(10, "ab", start=56),
+        Person(100, " P3@Example.COM ", "Dup", "Later", "b"),  # p3's email, a higher id
+        Person(150, "  P200@EXAMPLE.com", "Won", "Lower", "b"),  # a lower id than 200's
+        Person(200, "p200@example.com", "Lost", "Higher", "a"),
+        Person(300, "not-an-email", group="a"),
+        Person(301, None, group="ab"),
+        Person(302, "a@b", group="b"),
+        Person(400, "Ünïcode@Example.com", "Uni", "Code", "ab"),
+        Person(500, "nobody@example.com", group=""),
+    ]
+
+
+class NeverRead:
+    """A reader that fails the test if the run reads and plans instead of streaming."""
+
+    def __call__(self, *args: Any) -> MemberScan:
+        raise AssertionError("the first run was read and planned, not streamed")
+
+
+class Counted:
+    """The default reader, counting the runs that read and plan."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, *args: Any) -> MemberScan:
+        self.calls += 1
+        return read_members(*args)
+
+
+def _run(ctx: ServiceContext, sim: RunningSimulator, export: str, parts: EngineParts) -> RunRecord:
+    claim = claim_run(ctx, enqueue_run(ctx, export).run.id)
+    assert claim is not None
+    return execute_claim(ctx, claim, tune=in_process(sim, fast), parts=parts)
+
+
+def _state(ctx: ServiceContext, export_id: int) -> tuple[dict[str, str], set[tuple[int, str]]]:
+    with ctx.db.session() as session:
+        sync = SyncStateRepository(session)
+        assert not sync.memberships(export_id, pending=True)  # nothing left unanswered
+        return sync.hashes(export_id), sync.memberships(export_id)
+
+
+def _rejects(ctx: ServiceContext, run_id: int) -> list[tuple[Any, ...]]:
+    with ctx.db.session() as session:
+        found = RunRepository(session).rejects(run_id)
+    return sorted((r.kind, r.profile_id, r.email, r.reason) for r in found)
+
+
+def _people(sim: RunningSimulator) -> dict[str, dict[str, Any]]:
+    """Every contact's fields, without its lists (ids of another simulator: compared by title
+    with list_members) and times."""
+    kept = ("lists", "created_at", "updated_at", "createdAt", "updatedAt")
+    return {
+        email: {k: v for k, v in contact.items() if k not in kept}
+        for email, contact in contacts(sim).items()
+    }
+
+
+def _no_stream_thread() -> bool:
+    return not any(t.name == "segsync-first-run" for t in threading.enumerate())
+
+
+@pytest.fixture
+def second(simulator_host: SimulatorHost) -> RunningSimulator:
+    return simulator_host.serve(SimulatorConfig(api_keys=[API_KEY], rate_limit=0, seed=7))
+
+
+def test_a_streamed_first_run_sends_counts_and_records_what_a_planned_one_does(
+    ctx: ServiceContext, sim: RunningSimulator, second: RunningSimulator, tmp_path: Path
+) -> None:
+    write_profiles(ctx, tmp_path / "people.csv", crowd())
+    create_segments(ctx)
+    connect(ctx, sim)
+    connect(ctx, second, name="Second")
+    make_export(ctx, segments=BOTH)
+    make_export(ctx, name="Planned", segments=BOTH, connection="Second")
+    forget(ctx, "p7@example.com", tune=fast)  # never sent
+
+    streamed = _run(ctx, sim, "Newsletter", EngineParts(read=NeverRead()))
+    planned = _run(ctx, second, "Planned", EngineParts(first_run=None))
+
+    assert streamed.status is planned.status is RunStatus.SUCCESSFUL, streamed.message
+    assert streamed.counts == planned.counts
+    assert (streamed.counts.added, streamed.counts.invalid, streamed.counts.duplicates) == (
+        65 + 1 + 1 - 1,  # p1..p65, p200, the Unicode one; p7 forgotten
+        3,
+        2,
+    )
+    assert streamed.message == planned.message
+    assert streamed.warnings == planned.warnings
+    assert (streamed.items_done, streamed.items_total) == (planned.items_done, planned.items_total)
+    shown = {
+        **planned.plan,
+        "lists": [{**entry, "list_id": None} for entry in planned.plan["lists"]],
+    }
+    assert {
+        **streamed.plan,
+        "lists": [{**e, "list_id": None} for e in streamed.plan["lists"]],
+    } == shown
+    assert _rejects(ctx, streamed.id) == _rejects(ctx, planned.id)
+    assert _people(sim) == _people(second)
+    assert list_members(sim) == list_members(second)
+    assert contacts(sim)["p3@example.com"]["FirstName"] == "First3"  # the lower id's values
+    assert contacts(sim)["p200@example.com"]["FirstName"] == "Won"
+    assert "p7@example.com" not in contacts(sim)
+    assert "ünïcode@example.com" in list_members(sim)["Seg B"]
+    assert _state(ctx, 1) == _state(ctx, 2)
+    assert count(stats(sim), "POST /v1/contacts") == count(stats(second), "POST /v1/contacts")
+    assert _no_stream_thread()
+
+    reset_stats(sim)
+    again = _run(ctx, sim, "Newsletter", EngineParts())  # a rerun reads its state, and is settled
+    assert (again.counts.unchanged, again.counts.requests) == (66, 1)
+
+
+def test_batches_made_ahead_wait_for_room(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    """With room for one batch ahead, the thread waits for each to be taken: all arrive."""
+    setup(ctx, sim, tmp_path, people(950, "ab"), segments=BOTH)
+
+    def one_ahead(*args: Any) -> FirstRun:
+        return FirstRun(*args, ahead=1)
+
+    run = _run(ctx, sim, "Newsletter", EngineParts(read=NeverRead(), first_run=one_ahead))
+    assert (run.status, run.counts.added) == (RunStatus.SUCCESSFUL, 950), run.message
+    assert count(stats(sim), "POST /v1/contacts") == 19  # 1,900 items, 100 a batch
+    assert all(len(members) == 950 for members in list_members(sim).values())
+
+
+@pytest.mark.parametrize(
+    ("case", "why"),
+    [
+        ("dry run", "a dry run plans and shows its plan"),
+        ("rerun", "the sync state holds contacts"),
+        ("contract", "more profiles than the contract limit"),
+        ("dotted capital I", "Python and DuckDB lower-case it apart"),
+    ],
+)
+def test_a_first_run_is_read_and_planned_where_streaming_could_not_stand_for_it(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path, case: str, why: str
+) -> None:
+    rows = people(30)
+    if case == "dotted capital I":
+        rows.append(Person(31, "\u0130stanbul@example.com"))
+    setup(ctx, sim, tmp_path, rows, contract_limit=25 if case == "contract" else 100_000)
+    if case == "rerun":
+        assert runs.run_export(ctx, "Newsletter", tune=in_process(sim)).counts.added == 30
+        write_profiles(ctx, tmp_path / "people.csv", people(35))
+    reader = Counted()
+    if case == "dry run":
+        claim = claim_run(ctx, enqueue_run(ctx, "Newsletter", dry_run=True).run.id)
+        assert claim is not None
+        run = execute_claim(ctx, claim, tune=in_process(sim), parts=EngineParts(read=reader))
+    else:
+        run = _run(ctx, sim, "Newsletter", EngineParts(read=reader))
+    assert reader.calls == 1, why
+    assert _no_stream_thread()
+    if case == "contract":
+        assert run.status is RunStatus.SKIPPED  # 30 contacts over 25, judged on all of them
+        assert count(stats(sim), "POST /v1/contacts") == 0
+    elif case != "dry run":
+        assert run.status is RunStatus.SUCCESSFUL, run.message
+
+
+class StopsAfter(FirstRun):
+    """Hands out ``limit`` batches, then a stop (a worker shutting down) or a DuckDB error."""
+
+    limit = 3
+    error = False
+    handed = 0
+
+    async def take(self, most: int) -> list[Any]:
+        taken = await super().take(min(most, 1))
+        StopsAfter.handed += len(taken)
+        return taken
+
+    def _walk(self, names: tuple[str, ...], rows: Iterator[tuple[Any, ...]]) -> None:
+        if not self.error:
+            return super()._walk(names, rows)
+        import duckdb
+
+        def failing() -> Iterator[tuple[Any, ...]]:
+            for at, row in enumerate(rows):
+                if at == 2_500:  # after two drains of 1,000 rows
+                    raise duckdb.IOException("the temporary file of the sort is gone")
+                yield row
+
+        return super()._walk(names, failing())
+
+
+@pytest.mark.parametrize("error", [False, True], ids=["stopped", "duckdb-error"])
+def test_a_streamed_run_stopped_or_failing_halfway_loses_nothing(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path, error: bool
+) -> None:
+    crowd_ = people(3_000)
+    setup(ctx, sim, tmp_path, crowd_)
+    StopsAfter.handed, StopsAfter.error = 0, error
+    claim = claim_run(ctx, enqueue_run(ctx, "Newsletter").run.id)
+    assert claim is not None
+    run = execute_claim(
+        ctx,
+        claim,
+        tune=in_process(sim, fast),
+        should_yield=lambda: not error and StopsAfter.handed >= StopsAfter.limit,
+        parts=EngineParts(read=NeverRead(), first_run=StopsAfter),
+    )
+    assert _no_stream_thread()  # the profile engine is let go
+    hashes, memberships = _state(ctx, 1)
+    if error:
+        assert run.status is RunStatus.FAILURE
+        assert "the temporary file of the sort is gone" in run.message
+        assert 0 < len(hashes) <= 2_000  # the batches sent before the error, recorded
+    else:
+        assert run.status is RunStatus.QUEUED  # released, to go on later
+        # the batch taken as the stop came is held back: what left is what is recorded
+        assert len(hashes) == 100 * (StopsAfter.limit - 1)
+        assert count(stats(sim), "POST /v1/contacts") == StopsAfter.limit - 1
+    assert set(hashes) <= set(contacts(sim))
+    assert len(memberships) == len(hashes)
+
+    if error:
+        claim = claim_run(ctx, enqueue_run(ctx, "Newsletter").run.id)
+    else:
+        claim = claim_run(ctx, run.id)
+    assert claim is not None
+    rest = execute_claim(ctx, claim, tune=in_process(sim, fast))
+    assert rest.status is RunStatus.SUCCESSFUL, rest.message
+    assert set(contacts(sim)) == {p.email for p in crowd_}
+    assert list_members(sim)["Seg A"] == {p.email for p in crowd_}
+    assert len(_state(ctx, 1)[1]) == 3_000
