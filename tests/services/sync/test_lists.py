@@ -163,3 +163,58 @@ async def test_a_list_that_keeps_vanishing_stops_the_batch(
     simulator.state.create_list = made_and_gone  # type: ignore[method-assign]
     with pytest.raises(UnknownList):
         await lists.sender(destination)([UpsertItem("a@x.org", list_id=old)])
+
+
+class Making:
+    """A destination whose lists are made when the test says: it records which titles were
+    asked for before any was answered, and fails the titles it is told to."""
+
+    def __init__(self, failing: str = "") -> None:
+        self.asked: list[str] = []
+        self.answer = asyncio.Event()
+        self.failing = failing
+
+    async def ensure_list(self, title: str) -> str:
+        self.asked.append(title)
+        await self.answer.wait()
+        if title == self.failing:
+            raise RuntimeError(f"could not make {title}")
+        return f"id-{title}"
+
+
+class Made(Store):
+    async def list_made(self, key: str, list_id: str, title: str) -> None:
+        self.calls.append(("made", key, list_id, title))
+
+
+def _plan() -> Any:
+    from segsync.domain.plan import build_plan
+
+    state = SyncStateView(list_ids={"1": None, "2": None})
+    return build_plan((), state, segments=["1", "2"], removal=RemovalPolicy.MIRROR)
+
+
+@pytest.mark.parametrize("failing", ["", "Seg B"])
+async def test_lists_of_distinct_titles_are_made_at_once_and_each_made_one_recorded(
+    failing: str,
+) -> None:
+    store, making = Made({}), Making(failing)
+    lists = RunLists(cast(RunStore, store), target(), [])
+    ensure = asyncio.ensure_future(
+        lists.ensure(cast(Any, making), _plan(), check_stop=lambda: None, started=lambda: None)
+    )
+    for _ in range(100):  # let the loop run the calls as far as they go unanswered
+        await asyncio.sleep(0)
+    assert making.asked == ["Seg A", "Seg B"]  # both asked for before either was answered
+    assert not ensure.done()
+    making.answer.set()
+    if failing:
+        with pytest.raises(RuntimeError, match="could not make Seg B"):
+            await ensure
+        assert store.calls == [("made", "1", "id-Seg A", "Seg A")]
+    else:
+        assert await ensure == {"1": "id-Seg A", "2": "id-Seg B"}
+        assert store.calls == [
+            ("made", "1", "id-Seg A", "Seg A"),
+            ("made", "2", "id-Seg B", "Seg B"),
+        ]

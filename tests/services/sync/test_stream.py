@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from segsync.services.context import ServiceContext
 from segsync.services.privacy.erasure import forget
 from segsync.services.runs.queue import claim_run, enqueue_run
 from segsync.services.runs.worker import execute_claim
+from segsync.services.sync import stream as stream_module
 from segsync.services.sync.clean import MemberScan
 from segsync.services.sync.engine import EngineParts
 from segsync.services.sync.read import read_members
@@ -289,3 +291,41 @@ def test_a_streamed_run_stopped_or_failing_halfway_loses_nothing(
     assert set(contacts(sim)) == {p.email for p in crowd_}
     assert list_members(sim)["Seg A"] == {p.email for p in crowd_}
     assert len(_state(ctx, 1)[1]) == 3_000
+
+
+def test_a_sort_that_fails_after_the_lists_were_made_reads_and_plans_with_them(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lists are made while DuckDB sorts; when the sort fails (out of memory, say), the
+    run reads and plans, and uses the lists made rather than making them again."""
+    import duckdb
+
+    setup(ctx, sim, tmp_path, people(30, "ab"), segments=BOTH)
+    sorting = stream_module.sort_memory
+
+    @contextmanager
+    def failing_sort(connection: Any) -> Iterator[Any]:
+        with sorting(connection) as cursor:
+
+            class Cursor:
+                def __getattr__(self, name: str) -> Any:
+                    return getattr(cursor, name)
+
+                def execute(self, sql: str, *args: Any) -> Any:
+                    if sql.endswith("ORDER BY 1 NULLS LAST"):
+                        raise duckdb.OutOfMemoryException("could not allocate the sort")
+                    return cursor.execute(sql, *args)
+
+            yield Cursor()
+
+    monkeypatch.setattr(stream_module, "sort_memory", failing_sort)
+    reader = Counted()
+    run = _run(ctx, sim, "Newsletter", EngineParts(read=reader))
+    assert run.status is RunStatus.SUCCESSFUL, run.message
+    assert (reader.calls, run.counts.added) == (1, 30)
+    assert count(stats(sim), "POST /v1/list") == 2  # one per segment, made once
+    assert count(stats(sim), "GET /v1/lists") == 2  # each looked up by title once, no more
+    assert run.plan is not None
+    assert run.plan["lists_to_create"] == 0  # planned with them
+    assert all(len(members) == 30 for members in list_members(sim).values())
+    assert _no_stream_thread()

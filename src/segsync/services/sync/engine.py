@@ -206,11 +206,12 @@ class _Engine(RunEnding):
             self.state = state = await self.store.sync_state(target)
             undo = await undo_plan(self.store, self.run_record, target, state, self.warnings)
             plan = await self._planned(undo, state)
-        elif (first := await self._first_run(state)) is not None:
-            return await self._streamed(first, state)
-        elif (scan := await self._read(state)).contacts > target.contract_limit:
-            return await self._end(RunStatus.SKIPPED, over_limit_message(target, scan.contacts))
         else:
+            first = await self._first_run(state)
+            if first is not None and (streamed := await self._streamed(first, state)):
+                return streamed  # else its sort failed: read and plan (the lists are made)
+            if (scan := await self._read(state)).contacts > target.contract_limit:
+                return await self._end(RunStatus.SKIPPED, over_limit_message(target, scan.contacts))
             plan = await self._plan(scan, self.state)
             del scan
         state = self.state
@@ -238,14 +239,23 @@ class _Engine(RunEnding):
         batch = capabilities(self.target.connection_type).max_batch_size
         return await begin(make(self.ctx, self.target, await self.store.suppressed(), batch))
 
-    async def _streamed(self, first: FirstRun, state: SyncStateView) -> RunOutcome:
+    async def _streamed(self, first: FirstRun, state: SyncStateView) -> RunOutcome | None:
+        """Make the lists while DuckDB sorts, then send as the members are read; None when
+        the sort failed (the run reads and plans: its lists are made)."""
         keys = [s.key for s in self.target.segments]
-        self.plan = base = build_plan((), state, segments=keys, removal=self.target.removal)
-        self.tally.planned(hashes=state.hashes, unchanged=0, items=0, several=first.several)
-        await self.store.read_done(self.tally.snapshot(), [])  # an earlier attempt's go
-        first.taken = self.tally.more_items
-        found = functools.partial(self._found, first, state)
-        await send_streamed(first, lists=lambda: self._lists(base), send=self._send, found=found)
+        base = build_plan((), state, segments=keys, removal=self.target.removal)
+        try:
+            list_ids = await self._lists(base)
+            if not await first.sorted():
+                return None
+            self.plan = base
+            self.tally.planned(hashes=state.hashes, unchanged=0, items=0, several=first.several)
+            await self.store.read_done(self.tally.snapshot(), [])  # an earlier attempt's go
+            first.taken = self.tally.more_items
+            found = functools.partial(self._found, first, state)
+            await send_streamed(first, list_ids, send=self._send, found=found)
+        finally:
+            await first.close()
         await self.lists.finish()
         return await self._done()
 

@@ -148,15 +148,22 @@ class FirstRun:
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._room = threading.Semaphore(ahead)
         self._closing = threading.Event()
+        self._accepted: asyncio.Future[bool] = self._loop.create_future()
         self._started: asyncio.Future[bool] = self._loop.create_future()
         self.read: asyncio.Future[MemberScan] = self._loop.create_future()
         """What reading found, once every member was read."""
         self._thread = threading.Thread(target=self._produce, name="segsync-first-run")
 
     async def start(self) -> bool:
-        """Begin: True once DuckDB has sorted the members and batches are coming; False when
-        this run cannot stream (the thread has ended then; the reason is logged)."""
+        """Begin: True once the run may stream and DuckDB sorts the members (a run makes its
+        lists meanwhile); False when it cannot (the thread has ended; the reason is
+        logged)."""
         self._thread.start()
+        return await self._accepted
+
+    async def sorted(self) -> bool:
+        """True once the members are sorted and batches are coming; False when DuckDB's
+        sort failed (logged; the run reads and plans instead)."""
         return await self._started
 
     async def take(self, most: int) -> list[list[UpsertItem]]:
@@ -231,7 +238,8 @@ class FirstRun:
             self._queue.put_nowait(outcome)
         elif outcome is True:
             self._queue.put_nowait(_END)
-        _settle(self._started, False if outcome is True else outcome)
+        for future in (self._accepted, self._started):  # those not told yet: not streamed
+            _settle(future, False if outcome is True else outcome)
 
     def _read(self) -> bool:
         """Read, clean and pack every member, handing out the batches; False when the run
@@ -248,6 +256,7 @@ class FirstRun:
                 try:
                     why = query.refusal(cursor, target.contract_limit)
                     if why is None:
+                        self._loop.call_soon_threadsafe(_settle, self._accepted, True)
                         cursor.execute(query.members)  # DuckDB sorts here
                 except duckdb.Error as err:  # out of memory for the sort, above all
                     why = f"DuckDB: {err}"
@@ -333,14 +342,14 @@ async def begin(first: FirstRun) -> FirstRun | None:
 
 async def send_streamed(
     first: FirstRun,
+    list_ids: dict[str, str],
     *,
-    lists: Callable[[], Awaitable[dict[str, str]]],
     send: Callable[[FirstRun, dict[str, str]], Awaitable[None]],
     found: Callable[[MemberScan], Awaitable[None]],
 ) -> None:
-    """Make the lists (``lists``: every segment's list id), then ``send`` the first run's
-    batches as they come; ``found`` is told what reading found as soon as it has (sending
-    goes on meanwhile). The stream is closed in the end, whatever happened."""
+    """``send`` the first run's batches as they come, to the lists of ``list_ids``; ``found``
+    is told what reading found as soon as it has (sending goes on meanwhile). The stream is
+    closed in the end, whatever happened."""
 
     async def reading() -> None:
         scan = await first.read
@@ -349,7 +358,7 @@ async def send_streamed(
 
     task = asyncio.ensure_future(reading())
     try:
-        await send(first, await lists())
+        await send(first, list_ids)
         await task
     finally:
         await first.close()
