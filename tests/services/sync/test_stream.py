@@ -175,17 +175,31 @@ def test_a_streamed_first_run_sends_counts_and_records_what_a_planned_one_does(
     assert (again.counts.unchanged, again.counts.requests) == (66, 1)
 
 
-def test_batches_made_ahead_wait_for_room(
+class OneAhead(FirstRun):
+    """Room for one batch in memory: the others wait on disk. Records the most on disk."""
+
+    most_spooled = 0
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args, ahead=1)
+
+    def _put(self, batch: list[Any]) -> None:
+        super()._put(batch)
+        OneAhead.most_spooled = max(OneAhead.most_spooled, self._spool.held)
+
+
+def test_batches_made_beyond_those_held_in_memory_wait_on_disk(
     ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
 ) -> None:
-    """With room for one batch ahead, the thread waits for each to be taken: all arrive."""
+    """With room for one batch in memory, the others go to the spool and come back in turn:
+    every one arrives, and nothing stays on disk."""
     setup(ctx, sim, tmp_path, people(950, "ab"), segments=BOTH)
+    OneAhead.most_spooled = 0
 
-    def one_ahead(*args: Any) -> FirstRun:
-        return FirstRun(*args, ahead=1)
-
-    run = _run(ctx, sim, "Newsletter", EngineParts(read=NeverRead(), first_run=one_ahead))
+    run = _run(ctx, sim, "Newsletter", EngineParts(read=NeverRead(), first_run=OneAhead))
     assert (run.status, run.counts.added) == (RunStatus.SUCCESSFUL, 950), run.message
+    assert OneAhead.most_spooled > 1
+    assert not list(ctx.settings.data_dir.glob("segsync-batches-*"))
     assert count(stats(sim), "POST /v1/contacts") == 19  # 1,900 items, 100 a batch
     assert all(len(members) == 950 for members in list_members(sim).values())
 
