@@ -243,12 +243,11 @@ class _Engine(RunEnding):
         """Make the lists while DuckDB sorts, then send as the members are read; None when
         the sort failed (the run reads and plans: its lists are made)."""
         keys = [s.key for s in self.target.segments]
-        base = build_plan((), state, segments=keys, removal=self.target.removal)
+        self.plan = base = build_plan((), state, segments=keys, removal=self.target.removal)
         try:
             list_ids = await self._lists(base)
             if not await first.sorted():
                 return None
-            self.plan = base
             self.tally.planned(hashes=state.hashes, unchanged=0, items=0, several=first.several)
             await self.store.read_done(self.tally.snapshot(), [])  # an earlier attempt's go
             first.taken = self.tally.more_items
