@@ -4,8 +4,9 @@
 
 — :mod:`.read`, :mod:`.clean`, :func:`segsync.domain.plan.build_plan`, :mod:`.send`,
 :mod:`.committer` with :mod:`.tally`, :mod:`.removals`, :mod:`.finish` — with every
-metadata-DB call on one thread through the attempt's :class:`~.store.RunStore`.
-docs/design.md "The run engine" tells the whole story.
+metadata-DB call on one thread through the attempt's :class:`~.store.RunStore`. A first run
+into an empty sync state reads, cleans, packs and sends at once (:mod:`.stream`); how an attempt
+ends is :mod:`.ending`. docs/design.md "The run engine" tells the whole story.
 
 :func:`execute` runs an attempt of a run that :mod:`segsync.services.runs` created or claimed
 (it holds the lease) and returns a :class:`RunOutcome`: the run as it ended — or
