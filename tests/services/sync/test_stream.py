@@ -9,7 +9,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
@@ -24,6 +25,7 @@ from segsync.services.sync.clean import MemberScan
 from segsync.services.sync.engine import EngineParts
 from segsync.services.sync.read import read_members
 from segsync.services.sync.stream import FirstRun
+from segsync.services.sync.target import RunTarget
 from segsync.simulator import RunningSimulator, SimulatorConfig, SimulatorHost
 from segsync.storage.repositories.runs import RunRecord, RunRepository
 from segsync.storage.repositories.sync import SyncStateRepository
@@ -342,4 +344,26 @@ def test_a_sort_that_fails_after_the_lists_were_made_reads_and_plans_with_them(
     assert run.plan is not None
     assert run.plan["lists_to_create"] == 0  # planned with them
     assert all(len(members) == 30 for members in list_members(sim).values())
+    assert _no_stream_thread()
+
+
+async def test_a_profile_engine_that_is_not_duckdb_is_never_opened_to_stream(
+    ctx: ServiceContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A warehouse (PostgreSQL, Spark…) cannot give the sorted rows: the stream says no at
+    once, without opening the engine (a Spark session costs seconds)."""
+
+    def opened(*args: Any) -> Any:
+        raise AssertionError("the profile engine was opened")
+
+    monkeypatch.setattr(stream_module, "profile_reader", opened)
+    settings = ctx.settings.model_copy(
+        update={"profiles_url": "postgresql://postgres@127.0.0.1:5432/test"}
+    )
+    warehouse = ServiceContext(settings=settings, db=ctx.db, now=ctx.now, actor=ctx.actor)
+    target = cast(RunTarget, SimpleNamespace(contract_limit=100, segments=(), mapping=None))
+    first = FirstRun(warehouse, target, frozenset(), 100)
+    assert await first.start() is False
+    assert await first.sorted() is False
+    await first.close()
     assert _no_stream_thread()

@@ -252,6 +252,9 @@ class FirstRun:
         """Read, clean and pack every member, handing out the batches; False when the run
         cannot stream (nothing was handed out)."""
         target = self.target
+        if not self.ctx.settings.profile_engine_url.startswith("duckdb:"):
+            log.info("first run: read and planned (the profile engine is not DuckDB)")
+            return False  # without opening a warehouse's engine only to find out
         # Not fewer_collections(): what reading makes here is sent and let go, and sending
         # makes reference cycles the collector should find young (a million members' first run
         # peaked 110 MB higher with the young generation looked at every 100,000 allocations).
