@@ -25,17 +25,15 @@ from segsync.services.exports import DataMatching, ExportSettings, create_export
 from segsync.services.runs.queue import claim_run, enqueue_run
 from segsync.services.runs.worker import execute_claim
 from segsync.services.sync import settled as settled_module
-from segsync.services.sync.read import read_members
-from segsync.services.sync.settled import (
+from segsync.services.sync.by_email import (
     SORT_MEMORY,
     SORT_THREADS,
     WHITESPACE,
-    Settled,
-    _Walk,
     email_key,
-    find_settled,
     sort_memory,
 )
+from segsync.services.sync.read import read_members
+from segsync.services.sync.settled import Settled, _Walk, find_settled
 from segsync.services.sync.store import RunStore
 from segsync.services.sync.target import load_target
 from segsync.simulator import RunningSimulator

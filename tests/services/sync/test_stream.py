@@ -21,6 +21,7 @@ from segsync.services.privacy.erasure import forget
 from segsync.services.runs.queue import claim_run, enqueue_run
 from segsync.services.runs.worker import execute_claim
 from segsync.services.sync import stream as stream_module
+from segsync.services.sync.by_email import KEY
 from segsync.services.sync.clean import MemberScan
 from segsync.services.sync.engine import EngineParts
 from segsync.services.sync.read import read_members
@@ -328,7 +329,7 @@ def test_a_sort_that_fails_after_the_lists_were_made_reads_and_plans_with_them(
                     return getattr(cursor, name)
 
                 def execute(self, sql: str, *args: Any) -> Any:
-                    if sql.endswith("ORDER BY 1 NULLS LAST"):
+                    if sql.endswith(f"ORDER BY {KEY} NULLS LAST"):  # the members, sorted
                         raise duckdb.OutOfMemoryException("could not allocate the sort")
                     return cursor.execute(sql, *args)
 

@@ -101,10 +101,11 @@ class MemberReading:
             ordered=False,
         )  # fmt: skip
 
-    def query(self, members: ir.Table) -> str | None:
-        """The query :meth:`rows` runs on DuckDB's own cursor, with the payload hashes (None
-        where the rows come through Arrow instead)."""
-        return member_query(members, self.profile, self.key, self.attributes, self.hashing.sql)
+    def query(self, members: ir.Table, *, hashed: bool = True) -> str | None:
+        """The query :meth:`rows` runs on DuckDB's own cursor (``hashed``: with the payload
+        hashes; None where the rows come through Arrow instead)."""
+        computed = self.hashing.sql if hashed else ()
+        return member_query(members, self.profile, self.key, self.attributes, computed)
 
 
 def scan_members(

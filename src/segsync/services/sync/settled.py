@@ -33,7 +33,6 @@ import logging
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from itertools import chain, groupby, islice
 from operator import itemgetter
@@ -42,27 +41,15 @@ from typing import Any
 from segsync.domain.emails import email_digest, normalise_email
 from segsync.domain.mapping import FieldMapping
 from segsync.domain.sync_state import Memberships, SyncStateView
-from segsync.profiles.sql import quote_identifier, quote_literal
+from segsync.profiles.sql import quote_identifier
 from segsync.services.context import ServiceContext
 from segsync.services.sync.batch_hash import DIGEST_COLUMN, EMAIL_AS_IS_COLUMN, email_valid_sql
+from segsync.services.sync.by_email import ASCII_ONLY, members_by_email, sort_memory
 from segsync.services.sync.read import MemberReading, SegmentSource, profile_reader
 from segsync.storage.repositories.sync import SyncStateRepository
 
 log = logging.getLogger(__name__)
 
-WHITESPACE = (
-    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
-    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
-)
-"""What Python's ``str.strip()`` takes off (a test holds it so): DuckDB's ``trim`` is told."""
-SORT_MEMORY = "80MB"
-"""What DuckDB may hold while it sorts the members by email (it spills the rest to a temporary
-file beside the profile file): a million members' rows are some 300 MB. Where it runs out even
-so (its error says so), the run reads and plans everything instead. Measured on a million
-members (docs/design.md, tenth round): one thread ran out at 48 MB, two at 80 MB."""
-SORT_THREADS = 1
-"""Threads that sort: each holds its own part of the sort, so two needed 100 MB and peaked the
-run at 326-330 MB where one keeps to 80 MB and 274 MB, for 1.3 s more of a million."""
 STATE_AHEAD = 50_000
 """Rows of each of the sync state's streams read on a thread of their own while DuckDB sorts
 the members (it lets go of Python's lock as it does). Measured (docs/design.md, twelfth round):
@@ -75,24 +62,8 @@ up and the run reads and plans everything. The walk holds the unsettled emails' 
 memberships; the share was set when it looked them up by email instead (as many look-ups cost
 more than loading the state) and has not been measured again since."""
 _END = (None, None)
-_KEY, _SEGMENT, _PLAIN = "__segsync_email_key", "__segsync_segment", "__segsync_key_plain"
-_ASCII = quote_literal(r"^[\x00-\x7f]*$")  # all ASCII (RE2)
+_PLAIN = "__segsync_key_plain"
 _HEAD = 3  # columns before the member row as read.scan_members reads it: key, segment, plain
-
-
-def email_key(column: str) -> str:
-    """SQL of the profile engine (DuckDB) for the email the members are ordered and chosen by:
-    the column's text trimmed and lower-cased, as :func:`normalise_email` begins.
-
-    DuckDB's ``trim`` with characters to take off costs some 2 µs a row (0.19 s of 100k
-    emails, a third of the walk's query), so it is asked only of the text that begins or ends
-    with one of them (a regular expression tells, at a fifth of that); the rest is only
-    lower-cased, which is the same."""
-    name = quote_identifier(column)
-    edge = "[" + WHITESPACE + "]"
-    padded = f"regexp_matches({name}, {quote_literal(f'^{edge}|{edge}$')})"
-    trimmed = f"lower(trim({name}, {quote_literal(WHITESPACE)}))"
-    return f"CASE WHEN {padded} THEN {trimmed} ELSE lower({name}) END"
 
 
 @dataclass
@@ -178,17 +149,12 @@ def _member_query(
     reading = MemberReading.of(ctx, mapping)
     if [name for name, _ in reading.hashing.sql] != [DIGEST_COLUMN, EMAIL_AS_IS_COLUMN]:
         return None
-    parts: list[str] = []
-    key = email_key(mapping.email)
-    for at, source in enumerate(segments):
-        query = reading.query(reading.members(source))
-        if query is None:
-            return None
-        segment = quote_literal(source.key)
-        plain = _plain(f"m{at}.{quote_identifier(EMAIL_AS_IS_COLUMN)}", mapping.email, key)
-        columns = f"{key} AS {_KEY}, {segment} AS {_SEGMENT}, {plain} AS {_PLAIN}, m{at}.*"
-        parts.append(f"SELECT {columns} FROM ({query}) AS m{at}")  # noqa: S608
-    return " UNION ALL ".join(parts) + f" ORDER BY {_KEY} NULLS LAST"
+
+    def plain(alias: str, key: str) -> str:
+        as_is = f"{alias}.{quote_identifier(EMAIL_AS_IS_COLUMN)}"
+        return f"{_plain(as_is, mapping.email, key)} AS {_PLAIN}"
+
+    return members_by_email(reading, segments, mapping.email, hashed=True, extra=plain)
 
 
 def _plain(as_is: str, column: str, key: str) -> str:
@@ -197,30 +163,8 @@ def _plain(as_is: str, column: str, key: str) -> str:
     all ASCII — where DuckDB's ``trim`` and ``lower`` do what Python's ``strip`` and ``lower``
     do — and its key is an email Python takes as it is. Where not (NULL or false: invalid or
     not ASCII), the walk asks Python."""
-    ascii_only = f"regexp_matches({quote_identifier(column)}, {_ASCII})"
+    ascii_only = f"regexp_matches({quote_identifier(column)}, {ASCII_ONLY})"
     return f"CASE WHEN {as_is} THEN true ELSE {ascii_only} AND ({email_valid_sql(key)}) END"
-
-
-@contextmanager
-def sort_memory(connection: Any) -> Iterator[Any]:
-    """A cursor of the profile engine's DuckDB connection whose sort keeps within
-    :data:`SORT_MEMORY` and :data:`SORT_THREADS` (the rest spills to disk), the engine's own
-    settings restored after."""
-    settings = ("memory_limit", "preserve_insertion_order", "threads")
-    asked = ", ".join(f"current_setting('{name}')" for name in settings)
-    before = connection.execute(f"SELECT {asked}").fetchone()
-    connection.execute(f"SET memory_limit = '{SORT_MEMORY}'")
-    connection.execute("SET preserve_insertion_order = false")
-    connection.execute(f"SET threads = {min(int(before[2]), SORT_THREADS)}")
-    cursor = connection.cursor()
-    try:
-        yield cursor
-    finally:
-        cursor.close()
-        for name, value in zip(settings, before, strict=True):
-            connection.execute(f"RESET {name}")  # exact when it was the default (the usual)
-            if connection.execute(f"SELECT current_setting('{name}')").fetchone() != (value,):
-                connection.execute(f"SET {name} = '{value}'")
 
 
 def _state_ahead(

@@ -3,8 +3,8 @@ contact is new and every membership is to add, so the plan needs nothing but the
 themselves — and each contact can be sent as soon as all of its member rows have been read.
 
 The profile engine (DuckDB) gives every segment's member rows in one query, sorted by email key
-(the email trimmed and lower-cased, as :func:`.settled.email_key` makes it; DuckDB spills a big
-sort to disk). A thread walks them one email at a time: its rows go through the clean stage's
+(the email trimmed and lower-cased, as :func:`.by_email.email_key` makes it; DuckDB spills a
+big sort to disk). A thread walks them one email at a time: its rows go through the clean stage's
 :class:`~.clean.Cleaner`, which is drained every thousand rows or so, at an email's end
 (:meth:`~.clean.Cleaner.drain`), the contacts' items — one per segment — go to a
 :class:`~segsync.domain.batches.BlockPacker`, and each batch that fills is handed to the event
@@ -41,13 +41,12 @@ from segsync.domain.batches import BlockPacker
 from segsync.domain.emails import mask_email, normalise_email
 from segsync.domain.plan import PlanCounts, SyncPlan, UpsertItem
 from segsync.errors import FatalError
-from segsync.profiles.sql import quote_identifier, quote_literal
-from segsync.segments.evaluate import member_query
+from segsync.profiles.sql import quote_identifier
 from segsync.services.context import ServiceContext
 from segsync.services.sync.batch_hash import column_types
+from segsync.services.sync.by_email import ASCII_ONLY, email_key, members_by_email, sort_memory
 from segsync.services.sync.clean import Cleaner, MemberScan
 from segsync.services.sync.read import MemberReading, profile_reader
-from segsync.services.sync.settled import email_key, sort_memory
 from segsync.services.sync.spool import Spool
 from segsync.services.sync.target import RunTarget
 
@@ -59,7 +58,6 @@ batch: two seconds of sending at 100 requests a second). Those made beyond wait 
 (:class:`~.spool.Spool`): reading never waits for the destination."""
 DRAIN_ROWS = 1_000
 """Member rows cleaned between two drains of the cleaner (always at an email's end)."""
-_ASCII = quote_literal(r"^[\x00-\x7f]*$")  # all ASCII (RE2)
 _END = object()
 _SPOOLED = object()  # the next batch is the spool's oldest
 
@@ -92,14 +90,9 @@ class _Query:
         profile = reading.profile
         if column_types(profile.schema()).get(mapping.email) != "string":
             return None
-        key, parts = email_key(mapping.email), []
-        for at, source in enumerate(target.segments):
-            rows = member_query(reading.members(source), profile, reading.key, reading.attributes)
-            if rows is None:
-                return None
-            columns = f"{key} AS __segsync_email_key, {quote_literal(source.key)}, m{at}.*"
-            parts.append(f"SELECT {columns} FROM ({rows}) AS m{at}")  # noqa: S608
-        members = " UNION ALL ".join(parts) + " ORDER BY 1 NULLS LAST"
+        members = members_by_email(reading, target.segments, mapping.email, hashed=False)
+        if members is None:
+            return None
         emails = str(profile._find_backend().compile(profile.select(mapping.email)))
         return cls(members, emails, mapping.email)
 
@@ -113,7 +106,7 @@ class _Query:
         email = quote_identifier(self.column)
         cursor.execute(
             f"SELECT DISTINCT {email}, {email_key(self.column)} FROM ({self.emails}) AS p "  # noqa: S608
-            f"WHERE NOT regexp_matches({email}, {_ASCII})"
+            f"WHERE NOT regexp_matches({email}, {ASCII_ONLY})"
         )
         for raw, key in cursor.fetchall():
             normal, _ = normalise_email(raw)
