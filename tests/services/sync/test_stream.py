@@ -212,6 +212,7 @@ def test_batches_made_beyond_those_held_in_memory_wait_on_disk(
     [
         ("dry run", "a dry run plans and shows its plan"),
         ("rerun", "the sync state holds contacts"),
+        ("left, then back", "the sync state holds contacts, though no membership"),
         ("contract", "more profiles than the contract limit"),
         ("dotted capital I", "Python and DuckDB lower-case it apart"),
     ],
@@ -226,6 +227,11 @@ def test_a_first_run_is_read_and_planned_where_streaming_could_not_stand_for_it(
     if case == "rerun":
         assert runs.run_export(ctx, "Newsletter", tune=in_process(sim)).counts.added == 30
         write_profiles(ctx, tmp_path / "people.csv", people(35))
+    if case == "left, then back":  # everyone left (mirror removed them), then came back
+        assert runs.run_export(ctx, "Newsletter", tune=in_process(sim)).counts.added == 30
+        write_profiles(ctx, tmp_path / "people.csv", people(30, group=""))
+        assert runs.run_export(ctx, "Newsletter", tune=in_process(sim)).counts.removed == 30
+        write_profiles(ctx, tmp_path / "people.csv", rows)
     reader = Counted()
     if case == "dry run":
         claim = claim_run(ctx, enqueue_run(ctx, "Newsletter", dry_run=True).run.id)
@@ -240,6 +246,9 @@ def test_a_first_run_is_read_and_planned_where_streaming_could_not_stand_for_it(
         assert count(stats(sim), "POST /v1/contacts") == 0
     elif case != "dry run":
         assert run.status is RunStatus.SUCCESSFUL, run.message
+    if case == "left, then back":  # known contacts, back on the list: none counted as new
+        assert (run.counts.added, run.counts.unchanged) == (0, 30)
+        assert list_members(sim)["Seg A"] == {p.email for p in rows}
 
 
 class StopsAfter(FirstRun):

@@ -232,9 +232,9 @@ class _Engine(RunEnding):
         """A first run sent while it is read (:mod:`.stream`), begun; None: read and plan."""
         run, make = self.run_record, self.parts.first_run
         approved = (run.hold or {}).get("approved") is not None
-        if make is None or run.dry_run or approved or light.pending:
-            return None
-        if any(light.recorded_per_segment().values()) or not await self.store.is_empty():
+        if make is None or run.dry_run or approved or any(light.recorded_per_segment().values()):
+            return None  # (the light state's sizes count pending memberships too)
+        if not await self.store.is_empty():  # contacts without a membership, say
             return None
         self.emit("reading")
         batch = capabilities(self.target.connection_type).max_batch_size

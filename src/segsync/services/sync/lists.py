@@ -96,20 +96,17 @@ class RunLists:
         started: Callable[[], None],
     ) -> dict[str, str]:
         """Make (or find by title) the lists the plan needs; return every segment's list id.
-        Lists of distinct titles are made at once: each is a look-up and maybe a creation, so
-        two lists cost two round trips, not four. Those made are recorded even when another
-        fails (its error is raised then)."""
+        They are made at once: each is a look-up and maybe a creation, so two lists cost two
+        round trips, not four (their titles differ: segment names are unique). Those made are
+        recorded even when another fails (its error is raised then)."""
         self.list_ids = {key: value for key, value in plan.list_ids.items() if value is not None}
         if not plan.lists_to_ensure:
             return self.list_ids
         started()
         check_stop()
         titles = {key: self._title(key) for key in plan.lists_to_ensure}
-        if len(set(titles.values())) == len(titles):
-            asked = [destination.ensure_list(title) for title in titles.values()]
-            made = await asyncio.gather(*asked, return_exceptions=True)
-        else:  # one title for two segments: the second finds the list the first made
-            made = [await destination.ensure_list(title) for title in titles.values()]
+        asked = [destination.ensure_list(title) for title in titles.values()]
+        made = await asyncio.gather(*asked, return_exceptions=True)
         for (key, title), list_id in zip(titles.items(), made, strict=True):
             if isinstance(list_id, str):
                 self.list_ids[key] = list_id

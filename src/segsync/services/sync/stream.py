@@ -39,7 +39,7 @@ from typing import Any
 
 from segsync.domain.batches import BlockPacker
 from segsync.domain.emails import mask_email, normalise_email
-from segsync.domain.plan import PlanCounts, SyncPlan, UpsertItem
+from segsync.domain.plan import ListCounts, PlanCounts, SyncPlan, UpsertItem
 from segsync.errors import FatalError
 from segsync.profiles.sql import quote_identifier
 from segsync.services.context import ServiceContext
@@ -194,9 +194,7 @@ class FirstRun:
             new_memberships=self.items,
             items=self.items,
         )
-        per_list = {key: type(listed)() for key, listed in base.per_list.items()}
-        for key, listed in per_list.items():
-            listed.members = listed.to_add = self.to_add[key]
+        per_list = {key: ListCounts(self.to_add[key], self.to_add[key]) for key in base.per_list}
         return SyncPlan(
             segments=base.segments,
             list_ids=base.list_ids,
@@ -357,8 +355,8 @@ async def send_streamed(
     found: Callable[[MemberScan], Awaitable[None]],
 ) -> None:
     """``send`` the first run's batches as they come, to the lists of ``list_ids``; ``found``
-    is told what reading found as soon as it has (sending goes on meanwhile). The stream is
-    closed in the end, whatever happened."""
+    is told what reading found as soon as it has (sending goes on meanwhile). The caller
+    closes the stream."""
 
     async def reading() -> None:
         scan = await first.read
@@ -370,6 +368,5 @@ async def send_streamed(
         await send(first, list_ids)
         await task
     finally:
-        await first.close()
-        task.cancel()
+        task.cancel()  # when sending failed first: reading's end is no longer awaited
         await asyncio.gather(task, return_exceptions=True)
