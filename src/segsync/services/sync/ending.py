@@ -11,6 +11,7 @@ from segsync.destinations.base import Destination, slowdown_warnings
 from segsync.domain.plan import SyncPlan
 from segsync.domain.runs import RunStatus
 from segsync.errors import AuthenticationFailed, SegsyncError
+from segsync.services.connections.checks import HEALTH_KEY_REJECTED
 from segsync.services.sync.finish import RunEnd
 from segsync.services.sync.parts import RunOutcome
 from segsync.services.sync.report import (
@@ -25,8 +26,6 @@ from segsync.services.sync.target import RunTarget
 from segsync.storage.repositories.runs import RunRecord
 
 log = logging.getLogger(__name__)
-
-KEY_REJECTED = "key_rejected"
 
 
 class RunEnding:
@@ -93,5 +92,5 @@ class RunEnding:
     async def _key_rejected(self, err: AuthenticationFailed) -> RunOutcome:
         await self._save_requests()
         message = key_rejected_message(self.target, err.message)
-        await self.store.flag_connection(self.target.connection_id, KEY_REJECTED, message)
+        await self.store.flag_connection(self.target.connection_id, HEALTH_KEY_REJECTED, message)
         return await self._end(RunStatus.FAILURE, message)
