@@ -159,6 +159,16 @@ class SyncPlan:
         return sorted(every, key=_EMAIL_THEN_SEGMENT)
 
 
+def contact_items(contact: Desired, targets: Iterable[str | None]) -> list[UpsertItem]:
+    """The items that send ``contact`` (its whole payload) with the list of each of
+    ``targets`` (None: with no list)."""
+    email, fields, custom = contact.email, contact.fields, contact.custom
+    payload_hash, profile_id = contact.payload_hash, contact.profile_id
+    return [
+        UpsertItem(email, fields, custom, target, payload_hash, profile_id) for target in targets
+    ]
+
+
 def build_plan(
     desired: Iterable[Desired],
     state: SyncStateView,
@@ -242,17 +252,8 @@ def build_plan(
             removals.extend((segment, email) for segment in gone - contact.segments)
         if len(new_segments) > 1:
             several.add(email)
-        for target in new_segments:
-            items.append(
-                UpsertItem(
-                    email,
-                    contact.fields,
-                    contact.custom,
-                    target,
-                    contact.payload_hash,
-                    contact.profile_id,
-                )
-            )
+        if new_segments:
+            items.extend(contact_items(contact, new_segments))
     for email, keys in settled:
         unchanged += 1
         for segment in keys:

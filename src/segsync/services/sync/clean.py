@@ -61,6 +61,17 @@ class _Entry:
     (:class:`~segsync.domain.sync_state.SegmentSets`)."""
     has_payload: bool
 
+    def desired(self, email: str) -> Desired:
+        """The contact as the plan wants it in the destination."""
+        return Desired(
+            email=email,
+            payload_hash=self.payload_hash,
+            fields=self.fields,
+            custom=self.custom,
+            segments=self.segments,
+            profile_id=self.profile_id,
+        )
+
 
 @dataclass
 class MemberScan:
@@ -104,14 +115,7 @@ class MemberScan:
         for email, entry in self.entries.items():
             if settled_apart and not entry.has_payload:
                 continue
-            yield Desired(
-                email=email,
-                payload_hash=entry.payload_hash,
-                fields=entry.fields,
-                custom=entry.custom,
-                segments=entry.segments,
-                profile_id=entry.profile_id,
-            )
+            yield entry.desired(email)
 
     def settled(self) -> Iterator[tuple[str, frozenset[str]]]:
         """``(email, segment keys)`` of the entries without a payload: ``needs_payload`` said

@@ -39,7 +39,7 @@ from typing import Any
 
 from segsync.domain.batches import BlockPacker
 from segsync.domain.emails import mask_email, normalise_email
-from segsync.domain.plan import ListCounts, PlanCounts, SyncPlan, UpsertItem
+from segsync.domain.plan import ListCounts, PlanCounts, SyncPlan, UpsertItem, contact_items
 from segsync.errors import FatalError
 from segsync.profiles.sql import quote_identifier
 from segsync.services.context import ServiceContext
@@ -309,22 +309,11 @@ class FirstRun:
                 )
             self._last = email
             self.contacts += 1
-            keys = sorted(entry.segments) if len(entry.segments) > 1 else entry.segments
+            keys = sorted(entry.segments)  # as the planner orders a new contact's items
             if len(keys) > 1:
                 self.several.add(email)
-            group = []
-            for segment in keys:
-                self.to_add[segment] += 1
-                group.append(
-                    UpsertItem(
-                        email,
-                        entry.fields,
-                        entry.custom,
-                        segment,
-                        entry.payload_hash,
-                        entry.profile_id,
-                    )
-                )
+            self.to_add.update(keys)
+            group = contact_items(entry.desired(email), keys)
             self.items += len(group)
             yield from packer.add(group)
 
