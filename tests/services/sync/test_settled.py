@@ -415,7 +415,7 @@ def test_a_duckdb_error_in_the_walk_has_the_run_read_everything(
     nothing, the engine's settings come back, and the run reads and plans everything as
     before."""
     first_run(ctx, sim, tmp_path, people(60, group="ab"))
-    real_rows = settled_module._rows
+    real_rows = settled_module.sorted_rows
 
     def failing(cursor: Any, sql: str) -> Any:
         if during == "query":
@@ -428,7 +428,7 @@ def test_a_duckdb_error_in_the_walk_has_the_run_read_everything(
 
         return names, chunks()
 
-    monkeypatch.setattr(settled_module, "_rows", failing)
+    monkeypatch.setattr(settled_module, "sorted_rows", failing)
     with ctx.db.session() as session:
         target = load_target(session, ExportRepository(session).get_by_name("Plain"))
     store = RunStore(ctx, run_id=0, export_id=target.export_id, owner="test")

@@ -73,6 +73,14 @@ def members_by_email(
     return " UNION ALL ".join(parts) + f" ORDER BY {KEY} NULLS LAST"
 
 
+def sorted_rows(cursor: Any, sql: str) -> tuple[tuple[str, ...], Iterator[list[tuple[Any, ...]]]]:
+    """Run ``sql`` (:func:`members_by_email`'s) on ``cursor`` — DuckDB sorts here, before the
+    first row — and give the names of its columns and its rows in chunks of at most 10,000."""
+    cursor.execute(sql)
+    names = tuple(d[0] for d in cursor.description)
+    return names, iter(lambda: cursor.fetchmany(10_000), [])
+
+
 @contextmanager
 def sort_memory(connection: Any) -> Iterator[Any]:
     """A cursor of the profile engine's DuckDB connection whose sort keeps within

@@ -44,7 +44,12 @@ from segsync.domain.sync_state import Memberships, SyncStateView
 from segsync.profiles.sql import quote_identifier
 from segsync.services.context import ServiceContext
 from segsync.services.sync.batch_hash import DIGEST_COLUMN, EMAIL_AS_IS_COLUMN, email_valid_sql
-from segsync.services.sync.by_email import ASCII_ONLY, members_by_email, sort_memory
+from segsync.services.sync.by_email import (
+    ASCII_ONLY,
+    members_by_email,
+    sort_memory,
+    sorted_rows,
+)
 from segsync.services.sync.read import MemberReading, SegmentSource, profile_reader
 from segsync.storage.repositories.sync import SyncStateRepository
 
@@ -125,7 +130,7 @@ def find_settled(
         try:
             with sort_memory(reader.profiles.backend.con) as cursor, ThreadPoolExecutor(1) as pool:
                 ahead = pool.submit(_state_ahead, sync, export_id, listed)  # while DuckDB sorts
-                members = _rows(cursor, query)
+                members = sorted_rows(cursor, query)
                 settled = walk.run(members, *ahead.result())
         except duckdb.Error as err:  # out of memory for the sort, above all
             walk.gave_up, settled = f"DuckDB: {err}", None
@@ -185,13 +190,6 @@ def _ahead(rows: Iterator[tuple[str, str]]) -> Iterator[tuple[str, str]]:
         yield from rows
 
     return stream()
-
-
-def _rows(cursor: Any, sql: str) -> tuple[tuple[str, ...], Iterator[list[tuple[Any, ...]]]]:
-    """The names of the columns, and the rows in chunks of at most 10,000."""
-    cursor.execute(sql)
-    names = tuple(d[0] for d in cursor.description)
-    return names, iter(lambda: cursor.fetchmany(10_000), [])
 
 
 class _State:

@@ -44,7 +44,13 @@ from segsync.errors import FatalError
 from segsync.profiles.sql import quote_identifier
 from segsync.services.context import ServiceContext
 from segsync.services.sync.batch_hash import column_types
-from segsync.services.sync.by_email import ASCII_ONLY, email_key, members_by_email, sort_memory
+from segsync.services.sync.by_email import (
+    ASCII_ONLY,
+    email_key,
+    members_by_email,
+    sort_memory,
+    sorted_rows,
+)
 from segsync.services.sync.clean import Cleaner, MemberScan
 from segsync.services.sync.read import MemberReading, profile_reader
 from segsync.services.sync.spool import Spool
@@ -261,15 +267,13 @@ class FirstRun:
                     why = query.refusal(cursor, target.contract_limit)
                     if why is None:
                         self._loop.call_soon_threadsafe(_settle, self._accepted, True)
-                        cursor.execute(query.members)  # DuckDB sorts here
+                        names, chunks = sorted_rows(cursor, query.members)
                 except duckdb.Error as err:  # out of memory for the sort, above all
                     why = f"DuckDB: {err}"
                 if why is not None:
                     log.info("first run: read and planned, not streamed (%s)", why)
                     return False
                 self._loop.call_soon_threadsafe(_settle, self._started, True)
-                names = tuple(d[0] for d in cursor.description)
-                chunks = iter(lambda: cursor.fetchmany(10_000), [])
                 self._walk(names, chain.from_iterable(chunks))
         return True
 
