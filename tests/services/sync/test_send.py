@@ -137,6 +137,46 @@ async def test_a_failing_batch_is_raised_after_the_acknowledged_ones_are_committ
     assert recorder.emails() == {c["Email"] for c in simulator.contacts_snapshot()}
 
 
+class FailingAfter:
+    """A source of batches (what a first run read as it sends gives) that hands out its first
+    ``good`` batches, then fails as reading can (DuckDB out of memory, say)."""
+
+    def __init__(self, plan: SyncPlan, good: int) -> None:
+        self.planned, self.left = Planned(plan.batches), good
+
+    async def take(self, most: int) -> list[list[UpsertItem]]:
+        if self.left == 0:
+            raise RetriableError("reading failed")
+        taken = await self.planned.take(min(most, self.left))
+        self.left -= len(taken)
+        return taken
+
+
+async def test_a_failing_source_is_raised_after_the_batches_in_flight_are_committed(
+    destination: AutopilotDestination, simulator: Simulator
+) -> None:
+    plan, list_id, recorder = await ready(destination, 50)
+    destination.max_in_flight = lambda: 3  # type: ignore[method-assign]
+
+    # Two batches come, and the source fails when a third is asked for (there is room for
+    # three in flight): the two are still in flight then.
+    with pytest.raises(RetriableError, match="reading failed"):
+        await send_batches(
+            destination,
+            FailingAfter(plan, good=2),
+            {"1": list_id},
+            Committer(recorder.commit),
+            stop=lambda: False,
+            intend=recorder.intend,
+        )
+
+    # the two taken before the failure went out and were committed; nothing else left
+    assert len(recorder.acks) == 2
+    assert recorder.intended == recorder.emails()
+    assert recorder.emails() == {c["Email"] for c in simulator.contacts_snapshot()}
+    assert len(recorder.emails()) == 20
+
+
 async def test_no_batch_leaves_before_its_intents_are_recorded(
     destination: AutopilotDestination, simulator: Simulator
 ) -> None:
