@@ -57,6 +57,7 @@ from typing import Any
 import httpx
 
 from segsync.destinations.base import ConnectionConfig
+from segsync.destinations.pacing import bucket_capacity
 from segsync.domain.emails import normalise_email
 from segsync.services.connections import NewConnection, add_connection
 from segsync.services.context import open_context
@@ -278,8 +279,14 @@ def change_minimum(before: Desired, after: Desired) -> tuple[int, dict[str, int]
     return minimum, {"updated": updates, "joins": joins, "leaves": leaves}
 
 
+def server_burst(rate: float) -> float:
+    """The requests the simulator's token bucket lets through at once: a second's worth, at
+    least one (it starts full)."""
+    return max(rate, 1.0)
+
+
 def floor_seconds(fewest: int, rate: float) -> float:
-    return max(0, fewest - max(rate, 1.0)) / rate
+    return max(0, fewest - server_burst(rate)) / rate
 
 
 # -- set-up and the change ----------------------------------------------------------------------
@@ -337,7 +344,8 @@ def describe(name: str, run: Run, fewest: int, rate: float) -> float:
     print(f"  requests        {run.requests:,} made; fewest possible {fewest:,}")
     print(f"  wall (process)  {run.wall:.2f} s   engine {run.engine:.2f} s   CPU (process) "
           f"{run.cpu:.2f} s   peak RSS {run.rss_mb:.0f} MB")  # fmt: skip
-    print(f"  floor           {floor:.2f} s  = max(0, {fewest:,} − {max(rate, 1):g}) / {rate:g}")
+    burst = server_burst(rate)
+    print(f"  floor           {floor:.2f} s  = max(0, {fewest:,} − {burst:g}) / {rate:g}")
     return floor
 
 
@@ -346,11 +354,11 @@ def beyond(run: Run, floor: float, rate: float) -> None:
     exit), the client's margin (the requests the simulator's bucket would let go at once and
     the client's does not: (server burst − client burst) / rate), the engine's own rest."""
     outside = run.wall - run.engine
-    client_burst = max(1.0, rate * CLIENT_BURST_SECONDS)
-    margin = max(0.0, max(rate, 1.0) - client_burst) / rate
+    client_burst = bucket_capacity(rate, CLIENT_BURST_SECONDS)
+    margin = max(0.0, server_burst(rate) - client_burst) / rate
     print(f"  beyond floor    {run.wall - floor:.2f} s: outside the engine {outside:.2f} s "
           f"(start-up, exit); the client's margin {margin:.2f} s (its bucket "
-          f"{client_burst:g} requests, the server's {max(rate, 1.0):g}); the engine's own "
+          f"{client_burst:g} requests, the server's {server_burst(rate):g}); the engine's own "
           f"{run.engine - floor - margin:.2f} s")  # fmt: skip
     print(f"  wall / (floor + margin) {run.wall / (floor + margin):.3f}")
 

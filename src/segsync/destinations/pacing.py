@@ -21,6 +21,11 @@ from segsync.errors import InputError
 _EPSILON = 1e-9
 
 
+def bucket_capacity(rate: float, burst_seconds: float) -> float:
+    """The tokens a client's bucket holds at ``rate``: ``burst_seconds`` of it, at least one."""
+    return max(1.0, rate * burst_seconds)
+
+
 class TokenBucket:
     """An async token bucket: :meth:`acquire` waits (with the injected ``sleep``) until a token is
     free. Waiters are served first come, first served. :meth:`pause` empties the bucket and holds
@@ -34,7 +39,7 @@ class TokenBucket:
                 f"rate limit must be a positive number of requests per second, got {rate!r}"
             )
         self.rate = rate
-        self.capacity = max(1.0, rate * burst_seconds)
+        self.capacity = bucket_capacity(rate, burst_seconds)
         self._burst_seconds = burst_seconds
         self.clock = clock
         self._sleep = sleep
@@ -78,7 +83,7 @@ class TokenBucket:
         """Go on at ``rate`` from now: tokens earned so far are kept (up to the new capacity)."""
         self._refill()
         self.rate = rate
-        self.capacity = max(1.0, rate * self._burst_seconds)
+        self.capacity = bucket_capacity(rate, self._burst_seconds)
         self._tokens = min(self._tokens, self.capacity)
 
     def pause(self, seconds: float) -> None:
