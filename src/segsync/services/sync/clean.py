@@ -64,12 +64,7 @@ class _Entry:
     def desired(self, email: str) -> Desired:
         """The contact as the plan wants it in the destination."""
         return Desired(
-            email=email,
-            payload_hash=self.payload_hash,
-            fields=self.fields,
-            custom=self.custom,
-            segments=self.segments,
-            profile_id=self.profile_id,
+            email, self.payload_hash, self.fields, self.custom, self.segments, self.profile_id
         )
 
 

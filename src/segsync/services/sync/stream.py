@@ -313,10 +313,11 @@ class FirstRun:
                 )
             self._last = email
             self.contacts += 1
-            keys = sorted(entry.segments)  # as the planner orders a new contact's items
-            if len(keys) > 1:
+            keys = sorted(entry.segments) if len(entry.segments) > 1 else entry.segments
+            if len(keys) > 1:  # (sorted, as the planner orders a contact's items)
                 self.several.add(email)
-            self.to_add.update(keys)
+            for segment in keys:
+                self.to_add[segment] += 1
             group = contact_items(entry.desired(email), keys)
             self.items += len(group)
             yield from packer.add(group)
