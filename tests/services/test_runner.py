@@ -20,7 +20,8 @@ from segsync.destinations.base import ConnectionConfig
 from segsync.domain.mapping import FieldMapping
 from segsync.domain.plan import SyncPlan, build_plan
 from segsync.domain.runs import RunStatus
-from segsync.segments.evaluate import RowBatch
+from segsync.segments import evaluate as evaluate_module
+from segsync.segments.rows import RowBatch
 from segsync.services import runs
 from segsync.services.context import ServiceContext
 from segsync.services.exports import DataMatching, ExportSettings, create_export
@@ -335,7 +336,7 @@ def test_a_profile_sharing_a_synced_email_later_adds_its_list_with_the_winners_f
 
     scans: list[MemberScan] = []
     ordered: list[bool] = []
-    member_rows = read_module.member_rows
+    member_rows = evaluate_module.member_rows
 
     def rows_of(*args: Any, **kwargs: Any) -> Any:
         ordered.append(kwargs["ordered"])
@@ -345,7 +346,7 @@ def test_a_profile_sharing_a_synced_email_later_adds_its_list_with_the_winners_f
         scans.append(read_members(*args))
         return scans[-1]
 
-    monkeypatch.setattr(read_module, "member_rows", rows_of)
+    monkeypatch.setattr(evaluate_module, "member_rows", rows_of)
     claim = claim_run(ctx, enqueue_run(ctx, "Newsletter").run.id)
     assert claim is not None
     run = execute_claim(ctx, claim, tune=in_process(sim), parts=EngineParts(read=reading))

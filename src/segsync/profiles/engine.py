@@ -1,4 +1,10 @@
-"""The profile engine: an Ibis backend holding the profile table and related tables."""
+"""The profile engine: an Ibis backend holding the profile table and related tables.
+
+On DuckDB (the embedded default) the engine opens the file with DuckDB's own driver and makes
+Ibis's backend over that connection only when something first asks for it (:attr:`ProfileEngine.
+backend`, :meth:`ProfileEngine.table`): importing Ibis and loading its DuckDB backend take some
+0.25 s, which a run whose SQL is already compiled (:mod:`segsync.services.sync.compiled`) never
+pays."""
 
 from __future__ import annotations
 
@@ -10,18 +16,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import ibis
-import ibis.expr.datatypes as dt
-import ibis.expr.operations as ops
-from ibis.common.exceptions import TableNotFound
-
 from segsync.domain.catalog import AttrType, TableInfo
 from segsync.errors import FatalError, InputError, NotFound
 from segsync.profiles import compilers, spark
+from segsync.profiles.duckdb_file import LOCK_WAIT_SECONDS, connect_file, table_names, table_of
 from segsync.profiles.placement import OwnTables, place_postgres, refuse_metadata_file
-from segsync.profiles.sql import quote_identifier
 
 if TYPE_CHECKING:  # imported where they are used: a run on DuckDB never needs Arrow
+    import duckdb
+    import ibis
+    import ibis.expr.datatypes as dt
     import pyarrow as pa
 
     from segsync.profiles.importer import ImportResult
@@ -30,11 +34,6 @@ if TYPE_CHECKING:  # imported where they are used: a run on DuckDB never needs A
 INTERNAL_PREFIX = "_segsync_"
 _HIDDEN_PREFIXES = (INTERNAL_PREFIX, "ibis_")  # staging tables; Ibis's in-memory tables
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
-LOCK_WAIT_SECONDS = 30.0
-"""How long :meth:`ProfileEngine.connect` waits for a DuckDB file another process holds."""
-_LOCK_MESSAGES = ("could not set lock", "conflicting lock")
-
-compilers.load_lazily()  # before any backend loads: one SQL compiler, not twenty
 
 
 def attr_type(dtype: dt.DataType) -> AttrType | None:
@@ -113,9 +112,16 @@ class ProfileEngine:
     """
 
     def __init__(
-        self, backend: Any, url: str, *, own: OwnTables | None = None, schema: str | None = None
+        self,
+        backend: Any,
+        url: str,
+        *,
+        own: OwnTables | None = None,
+        schema: str | None = None,
+        duckdb_connection: duckdb.DuckDBPyConnection | None = None,
     ) -> None:
-        self._backend = backend
+        self._backend = backend  # None: DuckDB's, made over duckdb_connection when first asked
+        self._duckdb = duckdb_connection
         self.url = url
         self.own = own or OwnTables()
         self.schema = schema
@@ -159,10 +165,14 @@ class ProfileEngine:
         _check_extra(url, scheme)
         try:
             if scheme == "duckdb":
-                backend = _connect_duckdb(url[len("duckdb://") :], lock_wait, sleep)
-            elif scheme == spark.SCHEME:
+                connection = connect_file(url[len("duckdb://") :], lock_wait, sleep)
+                return cls(None, url, own=own, duckdb_connection=connection)
+            if scheme == spark.SCHEME:
                 backend = spark.connect(url, data_dir)
             else:
+                import ibis
+
+                compilers.load_lazily()  # before the backend loads: one SQL compiler, not twenty
                 backend = ibis.connect(url)
         except (ImportError, ValueError) as err:
             raise InputError(
@@ -185,13 +195,27 @@ class ProfileEngine:
 
     @property
     def backend(self) -> Any:
-        """The Ibis backend (``ibis.backends.duckdb.Backend``, ``...postgres.Backend``, ...)."""
+        """The Ibis backend (``ibis.backends.duckdb.Backend``, ``...postgres.Backend``, ...). On
+        DuckDB, made over the engine's connection when first asked for (Ibis is imported then)."""
+        if self._backend is None:
+            compilers.load_lazily()
+            from ibis.backends.duckdb import Backend
+
+            self._backend = Backend.from_connection(self._duckdb)
         return self._backend
 
     @property
     def name(self) -> str:
         """The backend's name: ``duckdb``, ``postgres``, ..."""
-        return str(self._backend.name)
+        return "duckdb" if self._backend is None else str(self._backend.name)
+
+    @property
+    def duckdb(self) -> duckdb.DuckDBPyConnection | None:
+        """DuckDB's own connection to the profile file (None on other engines): SQL run on it
+        needs no Ibis."""
+        if self._duckdb is None and self.name == "duckdb":
+            self._duckdb = self._backend.con
+        return self._duckdb
 
     def list_tables(self) -> list[str]:
         """User tables, sorted (staging tables and Ibis's in-memory tables are hidden). On
@@ -203,8 +227,8 @@ class ProfileEngine:
     def _names(self) -> list[str]:
         """Every table name the backend lists (on DuckDB read as plain rows, not through
         Arrow as Ibis reads them)."""
-        if self.name == "duckdb":
-            return _duckdb_tables(self._backend)
+        if self.duckdb is not None:
+            return table_names(self.duckdb)
         return list(self._backend.list_tables())
 
     def check_writable(self, name: str) -> str:
@@ -220,11 +244,13 @@ class ProfileEngine:
     def table(self, name: str) -> ibis.Table:
         """The Ibis table expression of ``name``; ``NotFound`` if it does not exist. One query
         (its columns), not a listing of every table first."""
+        from ibis.common.exceptions import TableNotFound
+
         try:
             if self.name == spark.SCHEME:
                 return spark.table(self._backend, name)
             if self.name == "duckdb":
-                return _duckdb_table(self._backend, name)
+                return table_of(self.backend, name)
             return self._backend.table(name)
         except TableNotFound:
             pass
@@ -306,62 +332,9 @@ class ProfileEngine:
         takes seconds); only this engine's session is let go."""
         if self.name == spark.SCHEME:
             return
+        if self._backend is None:
+            self._duckdb.close()  # type: ignore[union-attr]
+            return
         disconnect = getattr(self._backend, "disconnect", None)
         if callable(disconnect):
             disconnect()
-
-
-def _duckdb_tables(backend: Any) -> list[str]:
-    """The tables and views of the DuckDB file's current schema and the temporary ones, as
-    Ibis's ``list_tables`` gives them, read as plain rows (Ibis reads them through Arrow)."""
-    rows = backend.con.execute(
-        "SELECT DISTINCT table_name FROM information_schema.tables "
-        "WHERE table_catalog IN (current_database(), 'temp') AND table_schema = current_schema()"
-    ).fetchall()
-    return [name for (name,) in rows]
-
-
-def _duckdb_table(backend: Any, name: str) -> ibis.Table:
-    """Ibis's table expression of ``name`` in a DuckDB file, its columns read as plain rows
-    (Ibis's own ``table`` reads them through Arrow, importing pyarrow and numpy into every
-    process that reads a table: some 50 MB and 0.1 s). The same types as Ibis's own reading:
-    each column's DuckDB type through the backend's type mapper."""
-    import duckdb
-
-    try:
-        described = backend.con.execute(f"DESCRIBE {quote_identifier(name)}").fetchall()
-    except duckdb.CatalogException:
-        raise TableNotFound(name) from None
-    mapper = backend.compiler.type_mapper
-    schema = ibis.schema(
-        {
-            column: mapper.from_string(kind, nullable=null == "YES")
-            for column, kind, null, *_ in described
-        }
-    )
-    if schema.geospatial:  # Ibis loads DuckDB's spatial extension for these
-        return backend.table(name)
-    namespace = ops.Namespace(catalog=None, database=None)
-    return ops.DatabaseTable(name, schema=schema, source=backend, namespace=namespace).to_expr()
-
-
-def _connect_duckdb(path: str, lock_wait: float, sleep: Callable[[float], None]) -> Any:
-    if path and path != ":memory:":
-        Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    waited, pause = 0.0, 0.02
-    while True:
-        try:
-            return ibis.duckdb.connect(path or ":memory:")
-        except Exception as err:
-            if not any(m in str(err).lower() for m in _LOCK_MESSAGES) or waited >= lock_wait:
-                if waited:
-                    raise FatalError(
-                        f"the profile DuckDB file {path} is held by another process (waited "
-                        f"{waited:.0f} s): {err}. DuckDB admits one process at a time; for "
-                        "several hosts or heavy use point SEGSYNC_PROFILES_URL at Postgres or "
-                        "a warehouse"
-                    ) from err
-                raise
-            pause = min(pause * 2, 0.5)
-            sleep(pause)
-            waited += pause

@@ -21,6 +21,7 @@ from segsync.errors import InputError
 from segsync.profiles import spark
 from segsync.profiles.sql import quote_identifier
 from segsync.segments.compiler import profile_rows
+from segsync.segments.rows import RowBatch
 
 if TYPE_CHECKING:  # pyarrow is imported where it is used: a run on DuckDB never needs it
     import pyarrow as pa
@@ -133,37 +134,6 @@ def _arrow_parts(
             part = batch.slice(offset, batch_size)
             if part.num_rows:
                 yield part
-
-
-@dataclass(frozen=True, slots=True)
-class RowBatch:
-    """Rows of a query as the engine's driver gives them: a tuple per row, in the order of
-    ``names``. Values are the Python values Arrow's ``to_pylist`` gives for the same columns
-    (text, whole numbers, booleans, floats, dates and times alike)."""
-
-    names: tuple[str, ...]
-    rows: list[tuple[Any, ...]]
-
-    @property
-    def num_rows(self) -> int:
-        return len(self.rows)
-
-    def column(self, name: str) -> list[Any]:
-        at = self.names.index(name)
-        return [row[at] for row in self.rows]
-
-    def row(self, position: int) -> dict[str, Any]:
-        return dict(zip(self.names, self.rows[position], strict=True))
-
-    def dicts(self) -> Iterator[dict[str, Any]]:
-        names = self.names
-        for row in self.rows:
-            yield dict(zip(names, row, strict=True))
-
-    @classmethod
-    def from_arrow(cls, batch: pa.RecordBatch) -> RowBatch:
-        columns = [column.to_pylist() for column in batch.columns]
-        return cls(tuple(batch.schema.names), list(zip(*columns, strict=True)))
 
 
 def plain_types(schema: ibis.Schema) -> bool:

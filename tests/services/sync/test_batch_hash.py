@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from segsync.destinations.autopilot.fields import AUTOPILOT_FIELDS
 from segsync.domain.emails import normalise_email
 from segsync.domain.mapping import FieldMapping, build_contact, contact_hash
-from segsync.segments.evaluate import RowBatch
+from segsync.segments import evaluate as evaluate_module
+from segsync.segments.rows import RowBatch
 from segsync.services.context import ServiceContext
 from segsync.services.profiles import load_sample
 from segsync.services.sync import read as read_module
@@ -298,12 +299,12 @@ def test_a_run_reads_its_members_unordered(
     them all before the first came out)."""
     segments, mapping = everyone_of(service_context, 50)
     asked: list[bool] = []
-    member_rows = read_module.member_rows
+    member_rows = evaluate_module.member_rows
 
     def spy(*args: Any, ordered: bool = True, **kwargs: Any) -> Iterator[RowBatch]:
         asked.append(ordered)
         return member_rows(*args, ordered=ordered, **kwargs)
 
-    monkeypatch.setattr(read_module, "member_rows", spy)
+    monkeypatch.setattr(evaluate_module, "member_rows", spy)
     assert read_module.scan_members(service_context, segments, mapping).members == 50
     assert asked == [False]

@@ -14,8 +14,6 @@ from segsync.domain.mapping import FieldMapping
 from segsync.domain.permissions import Action, decide
 from segsync.domain.segment_definition import parse_definition
 from segsync.errors import SegsyncError
-from segsync.segments.compiler import compile_segment
-from segsync.segments.evaluate import preview
 from segsync.services.context import ServiceContext
 from segsync.services.profiles.manage import catalog
 from segsync.services.sync.read import SegmentSource, scan_members
@@ -98,6 +96,9 @@ def email_attribute_warning(
     """A warning when most of the first :data:`EMAIL_SAMPLE` members of the first segment that
     has members hold no valid email in ``attribute`` (e.g. ``--email City``): a run would set
     them all aside as invalid. ``None`` when they mostly are emails, or nothing can be read."""
+    from segsync.segments.compiler import compile_segment  # Ibis: imported where it reads
+    from segsync.segments.evaluate import preview
+
     try:
         cat = catalog(ctx)
         for _, _, definition in segments:

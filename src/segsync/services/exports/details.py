@@ -7,9 +7,7 @@ import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Literal
-
-import ibis.expr.types as ir
+from typing import TYPE_CHECKING, Any, Literal
 
 from segsync.destinations.registry import capabilities
 from segsync.domain.hold import HoldRule
@@ -18,8 +16,6 @@ from segsync.domain.plan import list_title
 from segsync.domain.schedule import ExportMode, ExportSchedule, describe
 from segsync.domain.segment_definition import parse_definition
 from segsync.errors import InputError, SegsyncError
-from segsync.segments.compiler import compile_segment
-from segsync.segments.evaluate import count
 from segsync.services.context import ServiceContext
 from segsync.services.exports.audience import audience_warnings, contract_warning
 from segsync.services.exports.views import export_row, removal_label
@@ -28,6 +24,9 @@ from segsync.storage.repositories.export_runs import ExportRunsRepository
 from segsync.storage.repositories.exports import ExportRepository
 from segsync.storage.repositories.segments import SegmentRecord, SegmentRepository
 from segsync.storage.repositories.verify_schedules import VerifyScheduleRepository
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
 
 
 @dataclass(frozen=True)
@@ -138,6 +137,9 @@ class _Counts:
 
 def _count_selection(ctx: ServiceContext, segments: Sequence[tuple[int, str, str]]) -> _Counts:
     """Live member counts of ``(id, name, definition)`` segments and of their union."""
+    from segsync.segments.compiler import compile_segment  # Ibis: imported where it counts
+    from segsync.segments.evaluate import count
+
     result = _Counts(members={sid: None for sid, _, _ in segments}, total=None, warnings=[])
     try:
         cat = catalog(ctx)

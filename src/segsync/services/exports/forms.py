@@ -15,9 +15,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
-
-import ibis.expr.types as ir
+from typing import TYPE_CHECKING, Any
 
 from segsync.destinations.registry import capabilities, destination_types
 from segsync.domain.hold import growth_text, removals_text
@@ -26,8 +24,6 @@ from segsync.domain.permissions import Action, decide, may_use_connection, requi
 from segsync.domain.schedule import ExportMode, ExportSchedule, Recurrence
 from segsync.domain.segment_definition import parse_definition
 from segsync.errors import InputError, PermissionDenied, SegsyncError
-from segsync.segments.compiler import compile_segment
-from segsync.segments.evaluate import count
 from segsync.services.context import ServiceContext
 from segsync.services.exports.audience import audience_warnings, contract_warning
 from segsync.services.exports.inputs import DataMatching, MappingLine
@@ -37,6 +33,9 @@ from segsync.services.profiles.manage import catalog
 from segsync.storage.repositories.export_listing import ExportListingRepository
 from segsync.storage.repositories.exports import ConnectionSummary, ExportRecord, ExportRepository
 from segsync.storage.repositories.segments import SegmentRecord, SegmentRepository
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
 
 __all__ = [
     "SCHEDULE_KINDS",
@@ -284,6 +283,9 @@ def selection_check(
         return SelectionCheck(members, None, live=live)
     if not live:
         return _stored_check(ctx, found, target)
+    from segsync.segments.compiler import compile_segment  # Ibis: imported where it counts
+    from segsync.segments.evaluate import count
+
     try:
         cat = catalog(ctx)
     except InputError as err:

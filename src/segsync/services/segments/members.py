@@ -11,9 +11,8 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
@@ -29,6 +28,9 @@ from segsync.services.context import ServiceContext
 from segsync.services.profiles.manage import catalog
 from segsync.services.segments.manage import definition_of
 from segsync.storage.repositories.segments import SegmentRepository
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
 
 __all__ = [
     "MemberPreview",

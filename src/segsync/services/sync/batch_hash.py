@@ -23,14 +23,17 @@ characters' escapes in capitals (``\\u001B`` where orjson, like the standard lib
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-import ibis
 import orjson
 
 from segsync.domain.emails import ASCII_EMAIL, MAX_LENGTH, MAX_LOCAL_LENGTH, NUMERIC_TLD
 from segsync.domain.mapping import FieldMapping, build_contact, contact_hash
 from segsync.profiles.sql import quote_identifier, quote_literal
-from segsync.segments.evaluate import RowBatch
+from segsync.segments.rows import RowBatch
+
+if TYPE_CHECKING:
+    import ibis
 
 DIGEST_COLUMN = "__segsync_payload_sha256"
 EMAIL_AS_IS_COLUMN = "__segsync_email_as_is"

@@ -20,13 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-import ibis.expr.types as ir
-
 from segsync.domain.catalog import Catalog
 from segsync.domain.mapping import FieldMapping, mapped_attributes
 from segsync.domain.segment_definition import parse_definition
-from segsync.segments.compiler import compile_segment
-from segsync.segments.evaluate import RowBatch, member_query, member_rows
+from segsync.segments.rows import RowBatch
 from segsync.services.context import ServiceContext
 from segsync.services.profiles.manage import catalog
 from segsync.services.sync.batch_hash import (
@@ -41,6 +38,8 @@ from segsync.services.sync.clean import Cleaner, MemberScan, NeedsPayload
 from segsync.services.sync.switching import fewer_collections
 
 if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
     from segsync.services.sync.settled import Settled
 
 log = logging.getLogger(__name__)
@@ -87,6 +86,8 @@ class MemberReading:
 
     def members(self, source: SegmentSource) -> ir.Table:
         """The segment's members (their profile keys), as compiled now."""
+        from segsync.segments.compiler import compile_segment  # Ibis: only where it compiles
+
         definition = parse_definition(source.definition)
         return compile_segment(definition, self.catalog, self.tables, self.now)
 
@@ -95,6 +96,8 @@ class MemberReading:
     ) -> Iterator[RowBatch]:
         """The rows of ``members`` (the key and the mapped attributes; ``hashed``: with the
         payload hashes :class:`Hashing` asks the profile engine for, while it asks), unordered."""
+        from segsync.segments.evaluate import member_rows
+
         computed = self.hashing.sql if hashed else ()
         return member_rows(
             members, self.profile, self.key, self.attributes, batch_size, computed=computed,
@@ -104,6 +107,8 @@ class MemberReading:
     def query(self, members: ir.Table, *, hashed: bool = True) -> str | None:
         """The query :meth:`rows` runs on DuckDB's own cursor (``hashed``: with the payload
         hashes; None where the rows come through Arrow instead)."""
+        from segsync.segments.evaluate import member_query
+
         computed = self.hashing.sql if hashed else ()
         return member_query(members, self.profile, self.key, self.attributes, computed)
 

@@ -128,7 +128,7 @@ def find_settled(
         import duckdb  # the profile engine has it loaded: no import for a run that never walks
 
         try:
-            with sort_memory(reader.profiles.backend.con) as cursor, ThreadPoolExecutor(1) as pool:
+            with sort_memory(reader.profiles.duckdb) as cursor, ThreadPoolExecutor(1) as pool:
                 ahead = pool.submit(_state_ahead, sync, export_id, listed)  # while DuckDB sorts
                 members = sorted_rows(cursor, query)
                 settled = walk.run(members, *ahead.result())

@@ -262,7 +262,7 @@ class FirstRun:
                 return False
             import duckdb  # the profile engine has it loaded
 
-            with sort_memory(reader.profiles.backend.con) as cursor:
+            with sort_memory(reader.profiles.duckdb) as cursor:
                 try:
                     why = query.refusal(cursor, target.contract_limit)
                     if why is None:
