@@ -116,7 +116,7 @@ def test_duckdb_says_a_key_is_plain_only_where_python_makes_that_key_of_the_emai
     create_export(ctx, settings)
     with ctx.db.session() as session:
         target = load_target(session, ExportRepository(session).get_by_name("Plain"))
-    query = settled_module._member_query(ctx, target.segments, target.mapping)
+    query = settled_module.walk_sql(ctx, target.segments, target.mapping)
     assert query is not None
     rows = ctx.profiles.backend.con.execute(query).fetchall()
     assert len(rows) == len(emails)
@@ -375,6 +375,25 @@ def test_a_plan_with_the_settled_apart_is_the_plan_of_everything(
         sync.record_intents(export_id, [e for _, e in intended], intended, now=ctx.now())
         sync.mark_pending(export_id, [(1, "p40@example.com"), (2, "p41@example.com")])
     assert plan_of(ctx, apart=True) == plan_of(ctx, apart=False)
+
+
+def test_a_merged_profile_joining_a_list_gets_its_winner_s_payload_from_the_rows_held(
+    meta: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    """Profile 15 (Seg B) takes the email of profile 3 (Seg A, settled on its list before):
+    the contact joins list B with profile 3's values, though profile 3's row in Seg A needed
+    none. The walk holds both rows, so that payload comes from the rows held (no reading
+    again, no Ibis) and the plan is the plan of everything."""
+    ctx = meta
+    crowd = people(10, group="a") + people(10, group="b", start=11)
+    first_run(ctx, sim, tmp_path, crowd)
+    moved = [dataclasses.replace(p, email="p3@example.com") if p.id == 15 else p for p in crowd]
+    write_profiles(ctx, tmp_path / "people.csv", moved)
+    apart = plan_of(ctx, apart=True)
+    assert apart == plan_of(ctx, apart=False)
+    joined = [(segment, fields, profile) for email, segment, _, fields, profile in apart[2]
+              if email == "p3@example.com"]  # fmt: skip
+    assert joined == [("2", {"FirstName": "First3", "LastName": "Last3"}, 3)]
 
 
 def test_the_sort_keeps_to_its_memory_and_the_engine_gets_its_settings_back() -> None:

@@ -131,13 +131,18 @@ def scan_members(
     ``suppressed`` are set aside as forgotten; ``known_hashes``: the sync state's payload
     hashes, whose text objects unchanged contacts share (:class:`Cleaner`); ``held``: the rows
     of the members to clean, held already (:mod:`.settled`), instead of every member's."""
-    reading = MemberReading.of(ctx, mapping)
-    hashing = reading.hashing
-    cleaner = Cleaner(mapping, reading.key, needs_payload, suppressed, known_hashes)
+    reading: MemberReading | None = None
+    if held is None:
+        reading = MemberReading.of(ctx, mapping)
+        hashing = reading.hashing
+    else:  # the rows are held, hashed: no compiling, no Ibis (a run whose SQL was kept)
+        hashing = Hashing.held(mapping, held.key)
+    cleaner = Cleaner(mapping, hashing.key, needs_payload, suppressed, known_hashes)
     for source in segments:
-        if held is None:
+        if reading is not None:
             batches: Iterable[RowBatch] = reading.rows(reading.members(source), batch_size)
         else:
+            assert held is not None
             batches = [RowBatch(held.names, held.unread.get(source.key, []))]
         rows = 0
         for batch in batches:
@@ -148,16 +153,25 @@ def scan_members(
         cleaner.scan.per_segment[source.key] = rows
         log.info("segment %r: %d members read", source.name, rows)
     scan = cleaner.finish()
-    if scan.missing:
-        # Merged profiles put contacts on lists whose winning profile's payload was not kept:
-        # read those rows again, by profile id.
-        ids = list(scan.missing)
-        profile, key = reading.profile, reading.key
-        wanted = profile.filter(profile[key].isin(ids)).select(key)
-        for batch in reading.rows(wanted, batch_size, hashed=False):
-            for row in batch.dicts():
+    if not scan.missing:
+        return scan
+    # Merged profiles put contacts on lists whose winning profile's payload was not kept: read
+    # those rows again, by profile id; or, held, take them from the held rows, where every
+    # row of the emails cleaned is.
+    if reading is None:
+        assert held is not None
+        for kept in held.unread.values():
+            for row in RowBatch(held.names, kept).dicts():
                 cleaner.fill(row)
-        log.info("%d merged contacts' payloads read again", len(ids))
+        log.info("%d merged contacts' payloads taken from the rows held", len(scan.missing))
+        return scan
+    ids = list(scan.missing)
+    profile, key = reading.profile, reading.key
+    wanted = profile.filter(profile[key].isin(ids)).select(key)
+    for batch in reading.rows(wanted, batch_size, hashed=False):
+        for row in batch.dicts():
+            cleaner.fill(row)
+    log.info("%d merged contacts' payloads read again", len(ids))
     return scan
 
 
@@ -172,10 +186,15 @@ class Hashing:
     once a batch in which more than half did has been read, the rest of the read takes the
     second (the engine may still hash the rest of that segment; the hashes go unused)."""
 
-    def __init__(self, mapping: FieldMapping, profile: ir.Table, key: str) -> None:
+    def __init__(self, mapping: FieldMapping, profile: ir.Table | None, key: str) -> None:
         self.mapping = mapping
         self.key = key
         self.sql: list[tuple[str, str]] = []
+        """The columns (name, SQL) the profile engine is asked for beside each member row."""
+        self.hashed = False
+        """Whether batches come hashed by the engine (where they hold :data:`DIGEST_COLUMN`)."""
+        if profile is None:
+            return
         if profile._find_backend().name == "duckdb" and DIGEST_COLUMN not in profile.columns:
             types = column_types(profile.schema())
             expression = digest_sql(mapping, types)
@@ -183,9 +202,18 @@ class Hashing:
                 self.sql.append((DIGEST_COLUMN, expression))
                 if types.get(mapping.email) == "string":
                     self.sql.append((EMAIL_AS_IS_COLUMN, email_as_is_sql(mapping.email)))
+        self.hashed = bool(self.sql)
+
+    @classmethod
+    def held(cls, mapping: FieldMapping, key: str) -> Hashing:
+        """The hashing of rows read already with the engine's hashes (those :mod:`.settled`
+        holds), ``key`` being the profile key's column: nothing to ask the engine."""
+        hashing = cls(mapping, None, key)
+        hashing.hashed = True
+        return hashing
 
     def clean(self, cleaner: Cleaner, segment: str, batch: RowBatch) -> None:
-        if not self.sql or DIGEST_COLUMN not in batch.names:
+        if not self.hashed or DIGEST_COLUMN not in batch.names:
             for row in batch.dicts():
                 cleaner.row(segment, row)
             return
@@ -201,7 +229,7 @@ class Hashing:
         for position, email in wanted:
             cleaner.complete(batch.row(position), email)
         if 2 * len(wanted) > batch.num_rows:
-            self.sql = []
+            self.sql, self.hashed = [], False
 
 
 def read_members(

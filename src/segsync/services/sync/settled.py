@@ -50,6 +50,7 @@ from segsync.services.sync.by_email import (
     sort_memory,
     sorted_rows,
 )
+from segsync.services.sync.compiled import member_sql
 from segsync.services.sync.read import MemberReading, SegmentSource, profile_reader
 from segsync.storage.repositories.sync import SyncStateRepository
 
@@ -95,6 +96,11 @@ class Settled:
     unread: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
     """Segment key → the rows of its members whose email is unsettled or empty, to read."""
 
+    @property
+    def key(self) -> str:
+        """The profile key's column: the first of a member row."""
+        return self.names[0]
+
     def state(self, light: SyncStateView) -> SyncStateView:
         """The sync state to plan the unsettled emails against: ``light`` (list ids, pending
         memberships and sizes, read after the lists were checked) with their hashes and
@@ -120,7 +126,7 @@ def find_settled(
     listed = sorted(key for key, list_id in state.list_ids.items() if list_id)
     most = max(1000, MOST_UNSETTLED * sum(state.recorded_per_segment().values()))
     with profile_reader(ctx) as reader, ctx.db.session() as session:
-        query = _member_query(reader, segments, mapping)
+        query = member_sql(reader, export_id, "walk", segments, mapping)
         if query is None:
             return None
         sync = SyncStateRepository(session)
@@ -143,7 +149,7 @@ def find_settled(
     return settled
 
 
-def _member_query(
+def walk_sql(
     ctx: ServiceContext, segments: Sequence[SegmentSource], mapping: FieldMapping
 ) -> str | None:
     """Every segment's member rows as :func:`.read.scan_members` reads them (the profile

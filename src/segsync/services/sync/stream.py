@@ -31,14 +31,15 @@ import asyncio
 import logging
 import threading
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
 from itertools import chain, groupby
 from operator import itemgetter
 from typing import Any
 
 from segsync.domain.batches import BlockPacker
 from segsync.domain.emails import mask_email, normalise_email
+from segsync.domain.mapping import FieldMapping
 from segsync.domain.plan import ListCounts, PlanCounts, SyncPlan, UpsertItem, contact_items
 from segsync.errors import FatalError
 from segsync.profiles.sql import quote_identifier
@@ -52,7 +53,8 @@ from segsync.services.sync.by_email import (
     sorted_rows,
 )
 from segsync.services.sync.clean import Cleaner, MemberScan
-from segsync.services.sync.read import MemberReading, profile_reader
+from segsync.services.sync.compiled import member_sql
+from segsync.services.sync.read import MemberReading, SegmentSource, profile_reader
 from segsync.services.sync.spool import Spool
 from segsync.services.sync.target import RunTarget
 
@@ -90,17 +92,25 @@ class _Query:
     column: str
 
     @classmethod
-    def of(cls, reader: ServiceContext, target: RunTarget) -> _Query | None:
-        mapping = target.mapping
+    def of(
+        cls, reader: ServiceContext, segments: Sequence[SegmentSource], mapping: FieldMapping
+    ) -> _Query | None:
         reading = MemberReading.of(reader, mapping)
         profile = reading.profile
         if column_types(profile.schema()).get(mapping.email) != "string":
             return None
-        members = members_by_email(reading, target.segments, mapping.email, hashed=False)
+        members = members_by_email(reading, segments, mapping.email, hashed=False)
         if members is None:
             return None
         emails = str(profile._find_backend().compile(profile.select(mapping.email)))
         return cls(members, emails, mapping.email)
+
+    @classmethod
+    def kept(cls, reader: ServiceContext, target: RunTarget) -> _Query | None:
+        """:meth:`of`, as kept from the export's run before when nothing it is made of has
+        changed (:mod:`.compiled`)."""
+        kept = member_sql(reader, target.export_id, "stream", target.segments, target.mapping)
+        return None if kept is None else cls(**kept)
 
     def refusal(self, cursor: Any, limit: int) -> str | None:
         """Why the stream could not stand for the planned run, or None: more profiles than
@@ -119,6 +129,14 @@ class _Query:
             if normal is not None and normal != key:
                 return "an email DuckDB and Python normalise apart"
         return None
+
+
+def stream_sql(
+    reader: ServiceContext, segments: Sequence[SegmentSource], mapping: FieldMapping
+) -> dict[str, str] | None:
+    """A first run's stream's SQL (:class:`_Query`) as :mod:`.compiled` keeps it."""
+    query = _Query.of(reader, segments, mapping)
+    return None if query is None else asdict(query)
 
 
 class FirstRun:
@@ -235,6 +253,19 @@ class FirstRun:
         except BaseException as err:  # handed to the run, which raises it
             outcome = err
         self._loop.call_soon_threadsafe(self._ended, outcome)
+        if outcome is True and not self._closing.is_set():
+            self._keep_walk_sql()
+
+    def _keep_walk_sql(self) -> None:
+        """Compile the settled walk's SQL for the export's next run, and keep it
+        (:mod:`.compiled`): now, while Ibis is loaded and the run sends its last batches, so
+        that the next run never loads Ibis. Where it fails, the next run compiles it."""
+        target = self.target
+        try:
+            with profile_reader(self.ctx) as reader:
+                member_sql(reader, target.export_id, "walk", target.segments, target.mapping)
+        except Exception as err:  # only the next run's start-up is at stake
+            log.warning("the next run's SQL was not compiled ahead: %s", err)
 
     def _ended(self, outcome: Any) -> None:
         if isinstance(outcome, BaseException) and self._started.done():
@@ -256,7 +287,7 @@ class FirstRun:
         # makes reference cycles the collector should find young (a million members' first run
         # peaked 110 MB higher with the young generation looked at every 100,000 allocations).
         with profile_reader(self.ctx) as reader:
-            query = _Query.of(reader, target)
+            query = _Query.kept(reader, target)
             if query is None:
                 log.info("first run: read and planned (the profile engine cannot sort it)")
                 return False

@@ -1,0 +1,165 @@
+"""A run's member SQL, kept from the run before when nothing it is made of has changed.
+
+Before it reads a member, a run on DuckDB (the embedded default) compiles its segments into one
+SQL query: the settled walk's (:mod:`.settled`) or a first run's stream's (:mod:`.stream`).
+Compiling needs Ibis, whose import and DuckDB backend take some 0.25 s of every run process,
+and the compiling itself about 0.1 s more — a sixth of a 1 % change's run. The query is the
+same on every run until something it is made of changes, so each export keeps its last query
+in the data dir (``DATA_DIR/cache/run-sql/EXPORT_ID.json``) with a stamp of all of that
+(:func:`stamp`):
+
+- the segments' keys and definitions, and the field mapping (its targets and payload columns);
+- the profile catalog as the metadata DB declares it (tables, keys, relationships) and every
+  column of the profile engine with its DuckDB type and whether it may be NULL: an import
+  that adds, drops or retypes a column is a new stamp; one that only changes rows is not;
+- segsync's own code, each ``.py`` file by size and modification time (as Python's own
+  bytecode cache checks its sources), and the SQL libraries — Ibis, sqlglot, DuckDB — each by
+  its package's first file, which an upgrade writes anew;
+- the moment relative rules are anchored on, where a definition has one (``within_last``):
+  such a query changes with the clock, so it is compiled on every run, as before.
+
+A run whose stamp matches takes the query as it is and never imports Ibis; any other compiles
+it and keeps it for the next. A first run, which has loaded Ibis for its stream, also compiles
+the walk's query once its members are read, while it sends its last batches
+(:class:`.stream.FirstRun`): the export's second run starts without Ibis too. Only DuckDB's
+queries are kept (other engines load Ibis to connect anyway).
+
+The file holds SQL the run executes: it is as private as the data dir, which holds the metadata
+DB and the profile file themselves. A file that cannot be read or written is compiled around,
+never an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import astuple
+from pathlib import Path
+from typing import Any, Literal
+
+import segsync
+from segsync.domain.mapping import FieldMapping
+from segsync.services.context import ServiceContext
+from segsync.services.sync.read import SegmentSource
+from segsync.storage.repositories.profiles import DataSourceRepository, RelationshipRepository
+
+log = logging.getLogger(__name__)
+
+LIBRARIES = ("ibis", "sqlglot", "duckdb")
+"""The libraries whose code decides the SQL beside segsync's own: Ibis compiles through sqlglot,
+and DuckDB's version decides what Ibis's DuckDB backend writes."""
+RELATIVE = "within_last"
+"""What a definition holding a relative rule (``within_last``, ``not_within_last``) contains:
+its query is anchored on the run's moment. A definition that merely mentions it elsewhere (a
+value) is compiled every run too: that costs time, never a wrong query."""
+_COLUMNS = (
+    "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns "
+    "WHERE table_catalog IN (current_database(), 'temp') AND table_schema = current_schema() "
+    "ORDER BY table_name, ordinal_position"
+)
+
+
+def _files(root: Path) -> list[tuple[str, int, int]]:
+    """Each ``.py`` file under ``root`` by its path, modification time and size."""
+    found = []
+    for folder, folders, names in os.walk(root):
+        folders[:] = sorted(f for f in folders if f != "__pycache__")
+        for name in sorted(names):
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                status = os.stat(path)
+                found.append((path, status.st_mtime_ns, status.st_size))
+    return found
+
+
+def code_stamp() -> list[Any]:
+    """segsync's own code by file, and each of :data:`LIBRARIES` by its package's first file
+    (an upgrade writes it anew): some 300 ``stat`` calls, a few milliseconds."""
+    stamp: list[Any] = [segsync.__version__, _files(Path(segsync.__file__).parent)]
+    for name in LIBRARIES:
+        spec = importlib.util.find_spec(name)
+        origin = spec.origin if spec is not None else None
+        if origin is None or not os.path.exists(origin):
+            stamp.append([name, None])
+            continue
+        status = os.stat(origin)
+        stamp.append([name, origin, status.st_mtime_ns, status.st_size])
+    return stamp
+
+
+def stamp(
+    reader: ServiceContext, segments: Sequence[SegmentSource], mapping: FieldMapping
+) -> str | None:
+    """The digest of everything a run's member SQL is made of (see the module), read without
+    Ibis; None where the profile engine is not DuckDB."""
+    connection = reader.profiles.duckdb
+    if connection is None:
+        return None
+    with reader.db.session() as session:
+        sources = [
+            (s.table_name, s.key_column, s.is_profile) for s in DataSourceRepository(session).list()
+        ]
+        relationships = [astuple(r) for r in RelationshipRepository(session).list()]
+    relative = any(RELATIVE in s.definition for s in segments)
+    made_of = {
+        "segments": [(s.key, s.definition) for s in segments],
+        "mapping": [repr(mapping), mapping.payload_columns()],
+        "sources": sources,
+        "relationships": relationships,
+        "columns": connection.execute(_COLUMNS).fetchall(),
+        "code": code_stamp(),
+        "now": reader.now().isoformat() if relative else None,
+    }
+    text = json.dumps(made_of, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+Compile = Callable[[ServiceContext, Sequence[SegmentSource], FieldMapping], Any]
+
+
+def _compilers() -> dict[str, Compile]:
+    """What compiles each of a run's queries, by purpose: the settled walk's SQL (text, or None
+    where the engine cannot give it), a first run's stream's (a dict of texts, or None)."""
+    from segsync.services.sync.settled import walk_sql  # they use this module: imported here
+    from segsync.services.sync.stream import stream_sql
+
+    return {"walk": walk_sql, "stream": stream_sql}
+
+
+def member_sql(
+    reader: ServiceContext,
+    export_id: int,
+    purpose: Literal["walk", "stream"],
+    segments: Sequence[SegmentSource],
+    mapping: FieldMapping,
+) -> Any:
+    """The export's member SQL for ``purpose`` (see :func:`_compilers`): as kept from a run
+    before when its :func:`stamp` matches; else compiled and kept for the next run, beside the
+    other purpose's when that was kept with the same stamp."""
+    compile_sql = _compilers()[purpose]
+    digest = stamp(reader, segments, mapping)
+    if digest is None:
+        return compile_sql(reader, segments, mapping)
+    path = reader.settings.data_dir / "cache" / "run-sql" / f"{export_id}.json"
+    kept: dict[str, Any] = {}
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+        if found["stamp"] == digest:
+            kept = dict(found["sql"])
+    except (OSError, ValueError, TypeError, KeyError):
+        pass  # none kept yet, or unreadable: compiled below
+    if purpose in kept:
+        return kept[purpose]
+    kept[purpose] = compile_sql(reader, segments, mapping)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps({"stamp": digest, "sql": kept}), encoding="utf-8")
+        os.replace(partial, path)
+    except OSError as err:
+        log.warning("could not keep the run's compiled SQL in %s: %s", path, err)
+    return kept[purpose]
