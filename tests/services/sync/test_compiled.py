@@ -20,7 +20,14 @@ from segsync.domain.mapping import FieldMapping
 from segsync.services import runs
 from segsync.services.connections import connection_id
 from segsync.services.context import ServiceContext
-from segsync.services.exports import DataMatching, ExportSettings, create_export
+from segsync.services.exports import (
+    DataMatching,
+    ExportEdit,
+    ExportSettings,
+    create_export,
+    edit_export,
+)
+from segsync.services.profiles import import_profiles
 from segsync.services.sync import compiled
 from segsync.services.sync.read import SegmentSource
 from segsync.services.sync.settled import walk_sql
@@ -69,9 +76,12 @@ def target_of(ctx: ServiceContext) -> RunTarget:
 
 @pytest.fixture
 def target(ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path) -> RunTarget:
-    """The export "Newsletter" of :func:`plain_setup`, ten people, never run."""
+    """The export "Newsletter" of :func:`plain_setup`, ten people, never run, the SQL its
+    saving kept deleted: nothing kept."""
     plain_setup(ctx, sim, tmp_path, people(10))
-    return target_of(ctx)
+    found = target_of(ctx)
+    kept_file(ctx, found).unlink()
+    return found
 
 
 @pytest.fixture
@@ -212,6 +222,41 @@ def test_an_unreadable_kept_file_is_compiled_around(
     assert ask(ctx, target) == walk  # cannot keep it: compiled, no error
 
 
+def test_saving_an_export_keeps_its_sql_and_an_edit_keeps_it_anew(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    plain_setup(ctx, sim, tmp_path, people(10))
+    target = target_of(ctx)
+    kept = json.loads(kept_file(ctx, target).read_text())
+    assert kept["sql"] == {
+        "walk": walk_sql(ctx, target.segments, target.mapping),
+        "stream": stream_sql(ctx, target.segments, target.mapping),
+    }
+    edit_export(ctx, target.export_id, ExportEdit(segments=["Seg A", "Seg B"]))
+    edited = target_of(ctx)
+    again = json.loads(kept_file(ctx, edited).read_text())
+    assert again["stamp"] != kept["stamp"]
+    assert again["sql"]["walk"] == walk_sql(ctx, edited.segments, edited.mapping)
+    edit_export(ctx, target.export_id, ExportEdit(list_prefix="News: "))  # not in the SQL
+    assert json.loads(kept_file(ctx, edited).read_text()) == again
+
+
+def test_an_export_whose_segments_cannot_compile_yet_is_saved_with_nothing_kept(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    """Profiles without the segments' attribute (``Grp``): saving the export works, nothing is
+    kept, and its run is left to compile (and to say what is wrong)."""
+    people_csv = tmp_path / "people.csv"
+    people_csv.write_text("id,Email,FirstName,LastName\n1,p1@example.com,Ann,Lee\n")
+    import_profiles(ctx, people_csv, "people", key="id", profile=True, replace=True)
+    create_segments(ctx)
+    connect(ctx, sim)
+    matching = DataMatching("Email", "FirstName", "LastName")
+    early = ExportSettings("Early", connection_id(ctx, "Sim"), matching, ["Seg A"])
+    record = create_export(ctx, early)
+    assert not (ctx.settings.data_dir / "cache" / "run-sql" / f"{record.id}.json").exists()
+
+
 RUN_REPORTING_IBIS = """
 import atexit, json, runpy, sys
 atexit.register(lambda: print(json.dumps({"ibis": "ibis" in sys.modules}), file=sys.stderr))
@@ -240,16 +285,16 @@ def run_in_a_process(data_dir: Path) -> tuple[dict[str, Any], bool]:
 def test_a_run_after_a_first_run_takes_its_sql_as_kept_and_never_imports_ibis(
     ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
 ) -> None:
-    """The first run compiles (both queries); the next, with a renamed contact, a join and a
-    leave, takes its walk's SQL as kept — no Ibis in its process — and leaves the simulator as
-    a run that compiled would; an edited segment is compiled again (Ibis loaded) and
-    followed."""
+    """The first run takes its SQL as kept when the export was saved; the next, with a renamed
+    contact, a join and a leave, takes its walk's — no Ibis in either process — and leaves the
+    simulator as a run that compiled would; a segment edited behind the export's back is
+    compiled again (Ibis loaded) and followed."""
     plain_setup(ctx, sim, tmp_path, people(30))
     ctx.close()
     first, loaded = run_in_a_process(ctx.settings.data_dir)
     assert first["status"] == "successful"
     assert first["counts"]["added"] == 30
-    assert loaded
+    assert not loaded  # its SQL was kept when the export was saved
     sql = ctx.profiles.backend.raw_sql
     sql("UPDATE people SET FirstName = 'Renamed' WHERE id = 1")
     sql("UPDATE people SET Grp = 'b' WHERE id = 2")  # leaves Seg A
@@ -278,6 +323,8 @@ def test_a_run_in_process_keeps_and_takes_the_sql(
     ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path, compiles: list[str]
 ) -> None:
     plain_setup(ctx, sim, tmp_path, people(10))
+    kept_file(ctx, target_of(ctx)).unlink()  # as an export saved before its SQL was kept
+    compiles.clear()
     runs.run_export(ctx, "Newsletter", tune=in_process(sim))
     assert compiles == ["stream", "walk"]  # the walk's compiled ahead, for the next run
     ctx.profiles.backend.raw_sql("UPDATE people SET FirstName = 'Other' WHERE id = 3")

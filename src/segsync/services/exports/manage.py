@@ -48,6 +48,7 @@ from segsync.services.exports.validation import (
 )
 from segsync.services.exports.views import connection_ref, export_ref
 from segsync.services.privacy import audit
+from segsync.services.sync.compiled import prepare
 from segsync.storage.repositories.export_runs import ExportRunsRepository
 from segsync.storage.repositories.exports import (
     ConnectionSummary,
@@ -171,6 +172,7 @@ def create_export(ctx: ServiceContext, settings: ExportSettings) -> ExportRecord
             f"created export {name!r} on connection {target.name!r}",
             _settings_details(record),
         )
+    prepare(ctx, record.id)
     return record
 
 
@@ -221,6 +223,7 @@ def duplicate_export(
             f"duplicated export {source.name!r} as {new_name!r}",
             _settings_details(record),
         )
+    prepare(ctx, record.id)
     return record
 
 
@@ -332,4 +335,6 @@ def edit_export(ctx: ServiceContext, export_id: int, edit: ExportEdit) -> Export
             f"edited export {updated.name!r}: {', '.join(changed)}",
             {**_settings_details(updated), "changed": changed, "sync_state_reset": reset},
         )
+    if {"segment_ids", "mapping", "connection_id"} & changes.keys():
+        prepare(ctx, record.id)
     return ExportChange(updated, sync_state_reset=reset)

@@ -19,9 +19,10 @@ in the data dir (``DATA_DIR/cache/run-sql/EXPORT_ID.json``) with a stamp of all 
   such a query changes with the clock, so it is compiled on every run, as before.
 
 A run whose stamp matches takes the query as it is and never imports Ibis; any other compiles
-it and keeps it for the next. A first run, which has loaded Ibis for its stream, also compiles
-the walk's query once its members are read, while it sends its last batches
-(:class:`.stream.FirstRun`): the export's second run starts without Ibis too. Only DuckDB's
+it and keeps it for the next. Saving an export (created, duplicated, its segments, mapping or
+connection edited) compiles both queries (:func:`prepare`), so that even its first run starts
+without Ibis; and a first run that had to compile its stream's query compiles the walk's once
+its members are read, while it sends its last batches (:class:`.stream.FirstRun`). Only DuckDB's
 queries are kept (other engines load Ibis to connect anyway).
 
 The file holds SQL the run executes: it is as private as the data dir, which holds the metadata
@@ -163,3 +164,22 @@ def member_sql(
     except OSError as err:
         log.warning("could not keep the run's compiled SQL in %s: %s", path, err)
     return kept[purpose]
+
+
+def prepare(ctx: ServiceContext, export_id: int) -> None:
+    """Compile and keep the export's run SQL now, where it is not kept already: when the export
+    is saved, so that its first run starts without Ibis. Nothing fails here — an export without
+    a connection, segments the profiles cannot answer yet, no profile table — the run compiles
+    its SQL then."""
+    from segsync.services.sync.read import profile_reader
+    from segsync.services.sync.target import load_target
+    from segsync.storage.repositories.exports import ExportRepository
+
+    try:
+        with ctx.db.session() as session:
+            target = load_target(session, ExportRepository(session).get(export_id))
+        with profile_reader(ctx) as reader:
+            for purpose in ("stream", "walk"):
+                member_sql(reader, export_id, purpose, target.segments, target.mapping)
+    except Exception as err:  # the run compiles it: nothing is lost but its start-up time
+        log.info("export %s: its run SQL is left for its first run to compile (%s)", export_id, err)
