@@ -257,9 +257,10 @@ class FirstRun:
             self._keep_walk_sql()
 
     def _keep_walk_sql(self) -> None:
-        """Compile the settled walk's SQL for the export's next run, and keep it
-        (:mod:`.compiled`): now, while Ibis is loaded and the run sends its last batches, so
-        that the next run never loads Ibis. Where it fails, the next run compiles it."""
+        """Compile the settled walk's SQL for the export's next run and keep it, where it is
+        not kept already (:mod:`.compiled`): now, while the run sends its last batches — a
+        first run that compiled its stream's SQL has Ibis loaded — so that the next run never
+        loads Ibis. Where it fails, the next run compiles it."""
         target = self.target
         try:
             with profile_reader(self.ctx) as reader:
