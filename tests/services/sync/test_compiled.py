@@ -29,6 +29,7 @@ from segsync.services.exports import (
 )
 from segsync.services.profiles import import_profiles
 from segsync.services.sync import compiled
+from segsync.services.sync import read as read_module
 from segsync.services.sync.read import SegmentSource
 from segsync.services.sync.settled import walk_sql
 from segsync.services.sync.stream import stream_sql
@@ -255,6 +256,35 @@ def test_an_export_whose_segments_cannot_compile_yet_is_saved_with_nothing_kept(
     early = ExportSettings("Early", connection_id(ctx, "Sim"), matching, ["Seg A"])
     record = create_export(ctx, early)
     assert not (ctx.settings.data_dir / "cache" / "run-sql" / f"{record.id}.json").exists()
+
+
+def test_saving_an_export_on_another_engine_neither_opens_it_nor_compiles(
+    ctx: ServiceContext,
+    target: RunTarget,
+    compiles: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only DuckDB's SQL is kept: on a warehouse (PostgreSQL, Spark…) saving compiles nothing
+    ahead and never opens the engine (a Spark session costs seconds)."""
+
+    opens: list[object] = []
+
+    def opened(*args: Any) -> Any:
+        opens.append(args)  # prepare swallows what fails: counted, not only raised
+        raise AssertionError("the profile engine was opened")
+
+    real = read_module.profile_reader
+    monkeypatch.setattr(read_module, "profile_reader", opened)
+    url = "postgresql://postgres@127.0.0.1:5432/test"
+    settings = ctx.settings.model_copy(update={"profiles_url": url})
+    warehouse = ServiceContext(settings=settings, db=ctx.db, now=ctx.now, actor=ctx.actor)
+    compiled.prepare(warehouse, target.export_id)
+    assert opens == []
+    assert compiles == []
+    assert not kept_file(ctx, target).exists()
+    monkeypatch.setattr(read_module, "profile_reader", real)
+    compiled.prepare(ctx, target.export_id)  # on DuckDB: both kept
+    assert compiles == ["stream", "walk"]
 
 
 RUN_REPORTING_IBIS = """

@@ -168,13 +168,16 @@ def member_sql(
 
 def prepare(ctx: ServiceContext, export_id: int) -> None:
     """Compile and keep the export's run SQL now, where it is not kept already: when the export
-    is saved, so that its first run starts without Ibis. Nothing fails here — an export without
-    a connection, segments the profiles cannot answer yet, no profile table — the run compiles
-    its SQL then."""
+    is saved, so that its first run starts without Ibis. Only on DuckDB: other engines keep
+    none, so nothing is compiled (nor the engine opened) for them here. Nothing fails here —
+    an export without a connection, segments the profiles cannot answer yet — the run
+    compiles its SQL then."""
     from segsync.services.sync.read import profile_reader
     from segsync.services.sync.target import load_target
     from segsync.storage.repositories.exports import ExportRepository
 
+    if not ctx.settings.profile_engine_url.startswith("duckdb:"):
+        return  # only DuckDB's SQL is kept: nothing to compile ahead elsewhere
     try:
         with ctx.db.session() as session:
             target = load_target(session, ExportRepository(session).get(export_id))
