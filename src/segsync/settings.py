@@ -70,5 +70,11 @@ class Settings(BaseSettings):
         return f"duckdb://{self.data_dir / 'profiles.duckdb'}"
 
     @property
+    def profiles_on_duckdb(self) -> bool:
+        """Whether the profile engine is a DuckDB file (the embedded default), told without
+        opening it: a run streams, and keeps its SQL, only there."""
+        return self.profile_engine_url.startswith("duckdb:")
+
+    @property
     def secret_key_file(self) -> Path:
         return self.data_dir / "secret.key"

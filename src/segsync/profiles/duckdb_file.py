@@ -25,14 +25,25 @@ DUCKDB_SESSION = ("SET TimeZone = 'UTC'", "SET python_enable_replacements = fals
 engine's own connection too: its SQL means the same whether Ibis was loaded or not."""
 
 
+_VISIBLE = "table_catalog IN (current_database(), 'temp') AND table_schema = current_schema()"
+"""The tables Ibis's ``list_tables`` gives: the file's current schema's and the temporary ones."""
+
+
 def table_names(connection: Any) -> list[str]:
     """The tables and views of the DuckDB file's current schema and the temporary ones, as
     Ibis's ``list_tables`` gives them, read as plain rows (Ibis reads them through Arrow)."""
-    rows = connection.execute(
-        "SELECT DISTINCT table_name FROM information_schema.tables "
-        "WHERE table_catalog IN (current_database(), 'temp') AND table_schema = current_schema()"
-    ).fetchall()
-    return [name for (name,) in rows]
+    query = f"SELECT DISTINCT table_name FROM information_schema.tables WHERE {_VISIBLE}"  # noqa: S608
+    return [name for (name,) in connection.execute(query).fetchall()]
+
+
+def columns(connection: Any) -> list[tuple[str, str, str, str]]:
+    """Every column of those tables: ``(table, column, DuckDB type, "YES" if it may be NULL)``,
+    by table and position."""
+    query = (
+        "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns "  # noqa: S608
+        f"WHERE {_VISIBLE} ORDER BY table_name, ordinal_position"
+    )
+    return connection.execute(query).fetchall()  # type: ignore[no-any-return]
 
 
 def table_of(backend: Any, name: str) -> ibis.Table:

@@ -44,6 +44,7 @@ from typing import Any, Literal
 
 import segsync
 from segsync.domain.mapping import FieldMapping
+from segsync.profiles.duckdb_file import columns
 from segsync.services.context import ServiceContext
 from segsync.services.sync.read import SegmentSource
 from segsync.storage.repositories.profiles import DataSourceRepository, RelationshipRepository
@@ -57,11 +58,6 @@ RELATIVE = "within_last"
 """What a definition holding a relative rule (``within_last``, ``not_within_last``) contains:
 its query is anchored on the run's moment. A definition that merely mentions it elsewhere (a
 value) is compiled every run too: that costs time, never a wrong query."""
-_COLUMNS = (
-    "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns "
-    "WHERE table_catalog IN (current_database(), 'temp') AND table_schema = current_schema() "
-    "ORDER BY table_name, ordinal_position"
-)
 
 
 def _files(root: Path) -> list[tuple[str, int, int]]:
@@ -111,7 +107,7 @@ def stamp(
         "mapping": [repr(mapping), mapping.payload_columns()],
         "sources": sources,
         "relationships": relationships,
-        "columns": connection.execute(_COLUMNS).fetchall(),
+        "columns": columns(connection),
         "code": code_stamp(),
         "now": reader.now().isoformat() if relative else None,
     }
@@ -176,7 +172,7 @@ def prepare(ctx: ServiceContext, export_id: int) -> None:
     from segsync.services.sync.target import load_target
     from segsync.storage.repositories.exports import ExportRepository
 
-    if not ctx.settings.profile_engine_url.startswith("duckdb:"):
+    if not ctx.settings.profiles_on_duckdb:
         return  # only DuckDB's SQL is kept: nothing to compile ahead elsewhere
     try:
         with ctx.db.session() as session:

@@ -281,7 +281,7 @@ class FirstRun:
         """Read, clean and pack every member, handing out the batches; False when the run
         cannot stream (nothing was handed out)."""
         target = self.target
-        if not self.ctx.settings.profile_engine_url.startswith("duckdb:"):
+        if not self.ctx.settings.profiles_on_duckdb:
             log.info("first run: read and planned (the profile engine is not DuckDB)")
             return False  # without opening a warehouse's engine only to find out
         # Not fewer_collections(): what reading makes here is sent and let go, and sending
