@@ -5,6 +5,7 @@ not import Ibis."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -28,7 +29,7 @@ from segsync.services.exports import (
     edit_export,
 )
 from segsync.services.profiles import import_profiles
-from segsync.services.sync import compiled
+from segsync.services.sync import compiled, settled, stream
 from segsync.services.sync import read as read_module
 from segsync.services.sync.read import SegmentSource
 from segsync.services.sync.settled import walk_sql
@@ -89,20 +90,16 @@ def target(ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path) -> RunTar
 def compiles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The purposes compiled, in order, each time the run's SQL is compiled (not taken)."""
     done: list[str] = []
-    real = compiled._compilers
-
-    def counting() -> dict[str, compiled.Compile]:
-        def counted(name: str, compile_sql: compiled.Compile) -> compiled.Compile:
-            def run(*args: Any) -> Any:
-                done.append(name)
-                return compile_sql(*args)
-
-            return run
-
-        return {name: counted(name, c) for name, c in real().items()}
-
-    monkeypatch.setattr(compiled, "_compilers", counting)
+    for module, name, purpose in ((settled, "walk_sql", "walk"), (stream, "stream_sql", "stream")):
+        real = getattr(module, name)
+        counted = functools.partial(_counted, done, purpose, real)
+        monkeypatch.setattr(module, name, counted)
     return done
+
+
+def _counted(done: list[str], purpose: str, compile_sql: compiled.Compile, *args: Any) -> Any:
+    done.append(purpose)
+    return compile_sql(*args)
 
 
 def kept_file(ctx: ServiceContext, target: RunTarget) -> Path:
@@ -283,8 +280,12 @@ def test_saving_an_export_on_another_engine_neither_opens_it_nor_compiles(
     assert compiles == []
     assert not kept_file(ctx, target).exists()
     monkeypatch.setattr(read_module, "profile_reader", real)
+    stamps: list[str | None] = []
+    stamp = compiled.stamp
+    monkeypatch.setattr(compiled, "stamp", lambda *args: stamps.append(stamp(*args)) or stamps[-1])
     compiled.prepare(ctx, target.export_id)  # on DuckDB: both kept
     assert compiles == ["stream", "walk"]
+    assert len(stamps) == 1  # one stamp, one file written, for both
 
 
 RUN_REPORTING_IBIS = """

@@ -127,20 +127,35 @@ def _compilers() -> dict[str, Compile]:
     return {"walk": walk_sql, "stream": stream_sql}
 
 
+Purpose = Literal["walk", "stream"]
+
+
 def member_sql(
     reader: ServiceContext,
     export_id: int,
-    purpose: Literal["walk", "stream"],
+    purpose: Purpose,
     segments: Sequence[SegmentSource],
     mapping: FieldMapping,
 ) -> Any:
     """The export's member SQL for ``purpose`` (see :func:`_compilers`): as kept from a run
     before when its :func:`stamp` matches; else compiled and kept for the next run, beside the
     other purpose's when that was kept with the same stamp."""
-    compile_sql = _compilers()[purpose]
+    return _member_sql(reader, export_id, (purpose,), segments, mapping)[purpose]
+
+
+def _member_sql(
+    reader: ServiceContext,
+    export_id: int,
+    purposes: Sequence[Purpose],
+    segments: Sequence[SegmentSource],
+    mapping: FieldMapping,
+) -> dict[str, Any]:
+    """:func:`member_sql` of each of ``purposes``, with one stamp and one reading and writing
+    of the kept file (at least those purposes; others kept with the same stamp too)."""
+    compilers = _compilers()
     digest = stamp(reader, segments, mapping)
     if digest is None:
-        return compile_sql(reader, segments, mapping)
+        return {purpose: compilers[purpose](reader, segments, mapping) for purpose in purposes}
     path = reader.settings.data_dir / "cache" / "run-sql" / f"{export_id}.json"
     kept: dict[str, Any] = {}
     try:
@@ -149,9 +164,11 @@ def member_sql(
             kept = dict(found["sql"])
     except (OSError, ValueError, TypeError, KeyError):
         pass  # none kept yet, or unreadable: compiled below
-    if purpose in kept:
-        return kept[purpose]
-    kept[purpose] = compile_sql(reader, segments, mapping)
+    missing = [purpose for purpose in purposes if purpose not in kept]
+    if not missing:
+        return kept
+    for purpose in missing:
+        kept[purpose] = compilers[purpose](reader, segments, mapping)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(f".{os.getpid()}.tmp")
@@ -159,7 +176,7 @@ def member_sql(
         os.replace(partial, path)
     except OSError as err:
         log.warning("could not keep the run's compiled SQL in %s: %s", path, err)
-    return kept[purpose]
+    return kept
 
 
 def prepare(ctx: ServiceContext, export_id: int) -> None:
@@ -178,7 +195,6 @@ def prepare(ctx: ServiceContext, export_id: int) -> None:
         with ctx.db.session() as session:
             target = load_target(session, ExportRepository(session).get(export_id))
         with profile_reader(ctx) as reader:
-            for purpose in ("stream", "walk"):
-                member_sql(reader, export_id, purpose, target.segments, target.mapping)
+            _member_sql(reader, export_id, ("stream", "walk"), target.segments, target.mapping)
     except Exception as err:  # the run compiles it: nothing is lost but its start-up time
         log.info("export %s: its run SQL is left for its first run to compile (%s)", export_id, err)
