@@ -26,6 +26,7 @@ from segsync.services.exports import (
     ExportEdit,
     ExportSettings,
     create_export,
+    duplicate_export,
     edit_export,
 )
 from segsync.services.profiles import import_profiles
@@ -220,7 +221,7 @@ def test_an_unreadable_kept_file_is_compiled_around(
     assert ask(ctx, target) == walk  # cannot keep it: compiled, no error
 
 
-def test_saving_an_export_keeps_its_sql_and_an_edit_keeps_it_anew(
+def test_saving_an_export_keeps_its_sql_and_an_edit_or_a_copy_keeps_it_anew(
     ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
 ) -> None:
     plain_setup(ctx, sim, tmp_path, people(10))
@@ -237,6 +238,15 @@ def test_saving_an_export_keeps_its_sql_and_an_edit_keeps_it_anew(
     assert again["sql"]["walk"] == walk_sql(ctx, edited.segments, edited.mapping)
     edit_export(ctx, target.export_id, ExportEdit(list_prefix="News: "))  # not in the SQL
     assert json.loads(kept_file(ctx, edited).read_text()) == again
+    edit_export(ctx, target.export_id, ExportEdit(first_name=None))  # the mapping
+    fewer = target_of(ctx)
+    assert json.loads(kept_file(ctx, fewer).read_text())["sql"]["stream"] == stream_sql(
+        ctx, fewer.segments, fewer.mapping
+    )
+    copy = duplicate_export(ctx, target.export_id, "Copy")
+    assert json.loads(kept_file(ctx, fewer).read_text()) == json.loads(
+        (kept_file(ctx, fewer).parent / f"{copy.id}.json").read_text()
+    )  # the same settings, the same SQL: kept for the copy too
 
 
 def test_an_export_whose_segments_cannot_compile_yet_is_saved_with_nothing_kept(
