@@ -165,18 +165,29 @@ def test_a_change_of_mapping_or_of_segsync_code_is_compiled_again(
     assert compiles == ["walk"] * 3
 
 
-def test_the_code_stamp_follows_every_file_of_segsync(tmp_path: Path) -> None:
-    before = compiled.code_stamp()
-    module = Path(compiled.__file__)
+def test_the_code_stamp_follows_every_file_of_the_package(tmp_path: Path) -> None:
+    """On a copy of a package, not segsync's own files: changing their times would change the
+    stamp under the tests running beside this one (CI runs two at once)."""
+    (tmp_path / "inner" / "__pycache__").mkdir(parents=True)
+    module = tmp_path / "inner" / "rules.py"
+    module.write_text("A = 1\n")
+    before = compiled.code_stamp(tmp_path)
+    (tmp_path / "inner" / "__pycache__" / "rules.cpython-311.pyc").write_bytes(b"x")
+    assert compiled.code_stamp(tmp_path) == before  # bytecode is not code
     status = module.stat()
     os.utime(module, ns=(status.st_atime_ns, status.st_mtime_ns + 1_000_000_000))
-    try:
-        assert compiled.code_stamp() != before
-    finally:
-        os.utime(module, ns=(status.st_atime_ns, status.st_mtime_ns))
-    assert compiled.code_stamp() == before
-    assert [entry[0] for entry in before[2:]] == list(compiled.LIBRARIES)
-    assert all(len(entry) == 4 for entry in before[2:])  # each library found, by its file
+    touched = compiled.code_stamp(tmp_path)
+    assert touched != before
+    module.write_text("A = 22\n")  # another size
+    os.utime(module, ns=(status.st_atime_ns, status.st_mtime_ns + 1_000_000_000))
+    assert compiled.code_stamp(tmp_path) not in (before, touched)
+    (tmp_path / "new.py").write_text("")
+    assert str(tmp_path / "new.py") in [path for path, *_ in compiled.code_stamp(tmp_path)[1]]
+    ours = compiled.code_stamp()
+    assert ours[1] == compiled.code_stamp(compiled.PACKAGE)[1]
+    assert str(Path(compiled.__file__)) in [path for path, *_ in ours[1]]
+    assert [entry[0] for entry in ours[2:]] == list(compiled.LIBRARIES)
+    assert all(len(entry) == 4 for entry in ours[2:])  # each library found, by its file
 
 
 def test_a_relative_rule_is_compiled_for_each_moment(

@@ -73,10 +73,14 @@ def _files(root: Path) -> list[tuple[str, int, int]]:
     return found
 
 
-def code_stamp() -> list[Any]:
-    """segsync's own code by file, and each of :data:`LIBRARIES` by its package's first file
-    (an upgrade writes it anew): some 300 ``stat`` calls, a few milliseconds."""
-    stamp: list[Any] = [segsync.__version__, _files(Path(segsync.__file__).parent)]
+PACKAGE = Path(segsync.__file__).parent
+"""segsync's own code: every ``.py`` file under it is part of the stamp."""
+
+
+def code_stamp(package: Path = PACKAGE) -> list[Any]:
+    """segsync's own code (``package``) by file, and each of :data:`LIBRARIES` by its package's
+    first file (an upgrade writes it anew): some 300 ``stat`` calls, a few milliseconds."""
+    stamp: list[Any] = [segsync.__version__, _files(package)]
     for name in LIBRARIES:
         spec = importlib.util.find_spec(name)
         origin = spec.origin if spec is not None else None
