@@ -7,7 +7,8 @@ import itertools
 
 import pytest
 
-from segsync.destinations.pacing import LatencyGauge, TokenBucket, in_flight_for
+from segsync.destinations.base import ConnectionConfig
+from segsync.destinations.pacing import LatencyGauge, TokenBucket, bucket_capacity, in_flight_for
 from segsync.errors import InputError
 from tests.destinations.conftest import VirtualTime
 
@@ -120,3 +121,21 @@ def test_latency_gauge_smooths_and_sizes_concurrency() -> None:
     gauge.observe(0.8)
     assert gauge.latency == pytest.approx(0.6)
     assert gauge.in_flight(5.0, ceiling=16) == 4
+
+
+@pytest.mark.parametrize(
+    ("rate", "capacity"),
+    [(5.0, 2.5), (20.0, 10.0), (32.0, 16.0), (40.0, 24.0), (100.0, 84.0), (1000.0, 984.0)],
+)
+def test_a_connections_bucket_keeps_room_in_the_servers_for_every_request_in_flight(
+    vtime: VirtualTime, rate: float, capacity: float
+) -> None:
+    """Half a second of the rate, or a second of it less one token per connection (16): the
+    larger. From 32 r/s up the room left in the server's bucket is exactly what can be in
+    flight; below, half a second, as before."""
+    config = ConnectionConfig("http://127.0.0.1:1", "k" * 20, rate, clock=vtime.clock)
+    bucket = TokenBucket.for_connection(config)
+    assert config.max_connections == 16
+    assert bucket.capacity == bucket_capacity(rate, 0.5, 16) == capacity
+    bucket.set_rate(rate * 0.7)  # a 429 lowered it: the same rule at the new rate
+    assert bucket.capacity == max(1.0, rate * 0.7 * 0.5, rate * 0.7 - 16)

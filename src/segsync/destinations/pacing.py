@@ -2,10 +2,15 @@
 adaptive rate that slows it down when the API answers 429 (:class:`AdaptiveRate`), and how many
 requests to keep in flight so that rate is held when the API is slow.
 
-The bucket is deliberately small (``burst_seconds`` of the rate, at least one token): APIs like
-Autopilot limit each key with their own bucket, and a client burst as big as the server's would
-leave no margin for network jitter, so requests arriving bunched up would draw 429s. Build one
-for a connection with :meth:`TokenBucket.for_connection`.
+The bucket is smaller than the server's: APIs like Autopilot limit each key with their own
+bucket (we take it to hold one second of the rate), and a client burst as big as the server's
+would leave no room for requests the network delays and then delivers bunched up: they would
+draw 429s. The room kept is the larger of two (:func:`bucket_capacity`): half a second of the
+rate (``burst_seconds``), or every request that can be in flight at once. A client never has
+more than ``in_flight`` requests holding a token and not yet answered, so whatever the network
+does, at most that many arrive at the server beyond what the client's own bucket let through:
+a bucket of ``rate × 1 s − in_flight`` tokens can never overrun a server bucket of one second.
+Build one for a connection with :meth:`TokenBucket.for_connection`.
 """
 
 from __future__ import annotations
@@ -21,9 +26,20 @@ from segsync.errors import InputError
 _EPSILON = 1e-9
 
 
-def bucket_capacity(rate: float, burst_seconds: float) -> float:
-    """The tokens a client's bucket holds at ``rate``: ``burst_seconds`` of it, at least one."""
-    return max(1.0, rate * burst_seconds)
+SERVER_BUCKET_SECONDS = 1.0
+"""The server's bucket we pace against, in seconds of the rate (Autopilot documents only
+"5 per second"; see docs/autopilot-api.md)."""
+
+
+def bucket_capacity(rate: float, burst_seconds: float, in_flight: int | None = None) -> float:
+    """The tokens a client's bucket holds at ``rate``: ``burst_seconds`` of it, at least one;
+    or, given the most requests the client can have ``in_flight`` at once, the server's bucket
+    less one token for each of them, if that is more (from 2 × ``in_flight`` r/s up, at the
+    default half a second)."""
+    tokens = max(1.0, rate * burst_seconds)
+    if in_flight is not None:
+        tokens = max(tokens, rate * SERVER_BUCKET_SECONDS - in_flight)
+    return tokens
 
 
 class TokenBucket:
@@ -32,15 +48,22 @@ class TokenBucket:
     every caller back, for a server's ``Retry-After``."""
 
     def __init__(
-        self, rate: float, *, clock: Clock, sleep: Sleep, burst_seconds: float = 0.5
+        self,
+        rate: float,
+        *,
+        clock: Clock,
+        sleep: Sleep,
+        burst_seconds: float = 0.5,
+        in_flight: int | None = None,
     ) -> None:
         if not rate > 0 or math.isinf(rate):
             raise InputError(
                 f"rate limit must be a positive number of requests per second, got {rate!r}"
             )
         self.rate = rate
-        self.capacity = bucket_capacity(rate, burst_seconds)
         self._burst_seconds = burst_seconds
+        self._in_flight = in_flight
+        self.capacity = bucket_capacity(rate, burst_seconds, in_flight)
         self.clock = clock
         self._sleep = sleep
         self._tokens = self.capacity
@@ -50,12 +73,14 @@ class TokenBucket:
 
     @classmethod
     def for_connection(cls, config: ConnectionConfig) -> TokenBucket:
-        """The bucket of one connection: its rate limit, clock, sleep and burst size."""
+        """The bucket of one connection: its rate limit, clock, sleep and burst size, with room
+        in the server's bucket for as many requests as its client can have open at once."""
         return cls(
             config.rate_limit,
             clock=config.clock,
             sleep=config.sleep,
             burst_seconds=config.burst_seconds,
+            in_flight=config.max_connections,
         )
 
     async def acquire(self) -> None:
@@ -83,7 +108,7 @@ class TokenBucket:
         """Go on at ``rate`` from now: tokens earned so far are kept (up to the new capacity)."""
         self._refill()
         self.rate = rate
-        self.capacity = bucket_capacity(rate, self._burst_seconds)
+        self.capacity = bucket_capacity(rate, self._burst_seconds, self._in_flight)
         self._tokens = min(self._tokens, self.capacity)
 
     def pause(self, seconds: float) -> None:

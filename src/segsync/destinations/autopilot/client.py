@@ -17,6 +17,7 @@ httpx exceptions never leave this module. Messages name the endpoint by its rout
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -93,6 +94,7 @@ class AutopilotClient:
             random=config.random,
         )
         self.requests_made = 0
+        self._slots = asyncio.Semaphore(config.max_connections)
         try:
             self._http = httpx.AsyncClient(
                 base_url=config.base_url,
@@ -116,6 +118,20 @@ class AutopilotClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    async def _exchange(
+        self, method: str, path: str, content: bytes | None, headers: dict[str, str] | None
+    ) -> tuple[int, float, httpx.Response]:
+        """One request, paced: a slot, then a token, then the exchange. The slots hold at most
+        ``max_connections`` requests with a token and no answer yet, the room the bucket keeps
+        in the server's (:func:`~segsync.destinations.pacing.bucket_capacity`). Returns the
+        token's ticket, when the request left, and the response."""
+        async with self._slots:
+            ticket = await self.rate.acquire()
+            self.requests_made += 1
+            started = self.config.clock()
+            response = await self._http.request(method, path, content=content, headers=headers)
+            return ticket, started, response
 
     async def request(
         self,
@@ -145,11 +161,8 @@ class AutopilotClient:
         while True:
             attempt += 1
             tries += 1
-            ticket = await self.rate.acquire()
-            self.requests_made += 1
-            started = self.config.clock()
             try:
-                response = await self._http.request(method, path, content=content, headers=headers)
+                ticket, started, response = await self._exchange(method, path, content, headers)
             except httpx.UnsupportedProtocol as exc:
                 raise InputError(_bad_base_url(self.config.base_url, exc)) from exc
             except httpx.RequestError as exc:
