@@ -81,7 +81,7 @@ class Recording(Destination):
     async def check_credentials(self) -> AccountInfo:
         raise NotImplementedError
 
-    async def ensure_list(self, title: str) -> str:
+    async def ensure_list(self, title: str, *, known: Any = None) -> str:
         raise NotImplementedError
 
     async def existing_lists(self) -> dict[str, str]:

@@ -193,6 +193,12 @@ def _rate(value: float) -> str:
     return f"{value:,.0f} r/s" if value >= 100 else f"{value:.3g} r/s"
 
 
+def first_titled(lists: Mapping[str, str], title: str) -> str | None:
+    """The id of the first of ``lists`` (``{list id: title}``, as :meth:`Destination.existing_lists`
+    gives them) titled exactly ``title``, or None."""
+    return next((list_id for list_id, found in lists.items() if found == title), None)
+
+
 class Destination(ABC):
     """A marketing platform segsync exports to. Subclass it, set ``capabilities``, implement the
     abstract methods, and add the class to :mod:`segsync.destinations.registry`.
@@ -207,6 +213,9 @@ class Destination(ABC):
     """
 
     capabilities: ClassVar[Capabilities]
+    lists_in_one_request: ClassVar[bool] = False
+    """Whether :meth:`existing_lists` costs one request: then a first run asks for it while it
+    opens its profiles, and looks its lists up in the answer (``ensure_list(known=...)``)."""
 
     @abstractmethod
     def __init__(self, config: ConnectionConfig) -> None:
@@ -218,9 +227,11 @@ class Destination(ABC):
         ``AuthenticationFailed`` if it is refused. Answer within seconds: retry little."""
 
     @abstractmethod
-    async def ensure_list(self, title: str) -> str:
+    async def ensure_list(self, title: str, *, known: Mapping[str, str] | None = None) -> str:
         """Return the id of the list titled exactly ``title``, creating it if there is none.
-        Calling it again with the same title returns the same id and creates nothing."""
+        Calling it again with the same title returns the same id and creates nothing.
+        ``known``: the account's lists as :meth:`existing_lists` gave them a moment ago; the
+        title is looked up there instead of asking again (:func:`first_titled`)."""
 
     @abstractmethod
     async def existing_lists(self) -> dict[str, str]:

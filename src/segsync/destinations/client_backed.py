@@ -5,10 +5,10 @@ slowdown and concurrency, close it, and make a list only after looking for it.""
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
-from segsync.destinations.base import Destination, Slowdown
+from segsync.destinations.base import Destination, Slowdown, first_titled
 from segsync.errors import FatalError, InputError, RetriableError
 
 if TYPE_CHECKING:  # the Autopilot package imports this module: no cycle at run time
@@ -47,17 +47,22 @@ class ClientBackedDestination(Destination):
         create: Callable[[str], Awaitable[Reply]],
         id_key: str,
         unexpected: Callable[[Reply], FatalError],
+        known: Mapping[str, str] | None = None,
     ) -> str:
         """:meth:`Destination.ensure_list` over ``create`` (whose answer carries the new id
         under ``id_key``): creating is not idempotent (titles may repeat), so after an ambiguous
-        failure, or a 409 (someone created it meanwhile), look again before creating."""
+        failure, or a 409 (someone created it meanwhile), look again before creating. The
+        first look is in ``known`` when given."""
         if not title.strip():
             raise InputError("a list title cannot be empty")
         policy = self.client.policy
         attempt = 0
         while True:
             attempt += 1
-            found = await self._find_list(title)
+            if attempt == 1 and known is not None:
+                found = first_titled(known, title)
+            else:
+                found = await self._find_list(title)
             if found is not None:
                 return found
             try:

@@ -169,13 +169,17 @@ class Making:
     """A destination whose lists are made when the test says: it records which titles were
     asked for before any was answered, and fails the titles it is told to."""
 
+    lists_in_one_request = False
+
     def __init__(self, failing: str = "") -> None:
         self.asked: list[str] = []
+        self.known: list[Any] = []
         self.answer = asyncio.Event()
         self.failing = failing
 
-    async def ensure_list(self, title: str) -> str:
+    async def ensure_list(self, title: str, *, known: Any = None) -> str:
         self.asked.append(title)
+        self.known.append(known)
         await self.answer.wait()
         if title == self.failing:
             raise RuntimeError(f"could not make {title}")
@@ -218,3 +222,39 @@ async def test_lists_of_distinct_titles_are_made_at_once_and_each_made_one_recor
             ("made", "1", "id-Seg A", "Seg A"),
             ("made", "2", "id-Seg B", "Seg B"),
         ]
+
+
+async def test_lists_asked_for_ahead_are_handed_to_each_list_made() -> None:
+    """A first run asks for the account's lists ahead (:meth:`RunLists.ask_ahead`, while it
+    opens its profiles): ``ensure`` waits for that answer and looks each list up in it, and
+    asks for none again."""
+    store = Made({})
+    answered: asyncio.Future[dict[str, str]] = asyncio.get_running_loop().create_future()
+
+    class Ahead(Making):
+        lists_in_one_request = True
+        existing_asked = 0
+
+        async def existing_lists(self) -> dict[str, str]:
+            self.existing_asked += 1
+            return await answered
+
+    ahead = Ahead()
+    ahead.answer.set()
+
+    async def opened() -> Any:
+        return ahead
+
+    lists = RunLists(cast(RunStore, store), target(), [])
+    lists.ask_ahead(opened)
+    ensure = asyncio.ensure_future(
+        lists.ensure(cast(Any, ahead), _plan(), check_stop=lambda: None, started=lambda: None)
+    )
+    for _ in range(100):
+        await asyncio.sleep(0)
+    assert (ahead.existing_asked, ahead.asked) == (1, [])  # nothing made before the answer
+    account = {"l-7": "Seg A"}
+    answered.set_result(account)
+    assert await ensure == {"1": "id-Seg A", "2": "id-Seg B"}
+    assert ahead.known == [account, account]
+    assert ahead.existing_asked == 1

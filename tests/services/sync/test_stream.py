@@ -15,6 +15,7 @@ from typing import Any, cast
 
 import pytest
 
+from segsync.destinations.autopilot.destination import AutopilotDestination
 from segsync.domain.runs import RunStatus
 from segsync.services import runs
 from segsync.services.context import ServiceContext
@@ -254,11 +255,42 @@ def test_a_first_run_is_read_and_planned_where_streaming_could_not_stand_for_it(
     if case == "contract":
         assert run.status is RunStatus.SKIPPED  # 30 contacts over 25, judged on all of them
         assert count(stats(sim), "POST /v1/contacts") == 0
+        assert count(stats(sim), "POST /v1/list") == 0  # asked for lists ahead, made none
     elif case != "dry run":
         assert run.status is RunStatus.SUCCESSFUL, run.message
     if case == "left, then back":  # known contacts, back on the list: none counted as new
         assert (run.counts.added, run.counts.unchanged) == (0, 30)
         assert list_members(sim)["Seg A"] == {p.email for p in rows}
+
+
+def test_a_first_run_asks_for_the_accounts_lists_while_it_opens_its_profiles(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    """The account's lists are asked for while the stream is accepted (DuckDB imported and
+    opened, the kept SQL's stamp, the checks), not after: the stream's reading waits here until
+    they were asked for, which a run asking after its stream was accepted never does. Its two
+    lists are then made from that one answer."""
+    setup(ctx, sim, tmp_path, people(30, "ab"), segments=BOTH)
+    asked = threading.Event()
+
+    class Waiting(FirstRun):
+        def _read(self) -> bool:
+            assert asked.wait(60), "the account's lists were not asked for meanwhile"
+            return super()._read()
+
+    class Asking(AutopilotDestination):
+        async def existing_lists(self) -> dict[str, str]:
+            asked.set()
+            return await super().existing_lists()
+
+    parts = EngineParts(
+        read=NeverRead(), first_run=Waiting, open_destination=lambda _, config: Asking(config)
+    )
+    run = _run(ctx, sim, "Newsletter", parts)
+    assert run.status is RunStatus.SUCCESSFUL, run.message
+    assert run.counts.added == 30
+    assert (count(stats(sim), "GET /v1/lists"), count(stats(sim), "POST /v1/list")) == (1, 2)
+    assert all(len(members) == 30 for members in list_members(sim).values())
 
 
 class StopsAfter(FirstRun):
@@ -360,7 +392,7 @@ def test_a_sort_that_fails_after_the_lists_were_made_reads_and_plans_with_them(
     assert run.status is RunStatus.SUCCESSFUL, run.message
     assert (reader.calls, run.counts.added) == (1, 30)
     assert count(stats(sim), "POST /v1/list") == 2  # one per segment, made once
-    assert count(stats(sim), "GET /v1/lists") == 2  # each looked up by title once, no more
+    assert count(stats(sim), "GET /v1/lists") == 1  # the account's lists asked for once
     assert run.plan is not None
     assert run.plan["lists_to_create"] == 0  # planned with them
     assert all(len(members) == 30 for members in list_members(sim).values())

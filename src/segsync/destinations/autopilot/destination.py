@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 from segsync.destinations.autopilot.bulk import upsert_isolating
@@ -15,6 +15,7 @@ from segsync.destinations.base import (
     ConnectionConfig,
     ListMember,
     UpsertItem,
+    first_titled,
 )
 from segsync.destinations.capabilities import Capabilities, consent_statement, core_settings
 from segsync.destinations.client_backed import ClientBackedDestination
@@ -27,6 +28,7 @@ CREDENTIALS_CHECK_ATTEMPTS = 3
 class AutopilotDestination(ClientBackedDestination):
     """Autopilot's REST API v1 (see docs/autopilot-client.md)."""
 
+    lists_in_one_request: ClassVar[bool] = True  # GET /lists
     capabilities: ClassVar[Capabilities] = Capabilities(
         name="autopilot",
         display_name="Autopilot",
@@ -54,18 +56,18 @@ class AutopilotDestination(ClientBackedDestination):
             raise unexpected(reply, "the credentials check GET /account")
         return AccountInfo(instance_id=str(data["instanceId"]), raw=data)
 
-    async def ensure_list(self, title: str) -> str:
+    async def ensure_list(self, title: str, *, known: Mapping[str, str] | None = None) -> str:
         return await self._find_or_create(
             title,
             self.client.create_list,
             "list_id",
             lambda reply: unexpected(reply, "creating a list (POST /list)"),
+            known,
         )
 
     async def _find_list(self, title: str) -> str | None:
         """The first list Autopilot lists with exactly this title."""
-        lists = await self.existing_lists()
-        return next((list_id for list_id, found in lists.items() if found == title), None)
+        return first_titled(await self.existing_lists(), title)
 
     async def existing_lists(self) -> dict[str, str]:
         """``GET /lists`` as ``{list_id: title}``, in the order Autopilot lists them."""

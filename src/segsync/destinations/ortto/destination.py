@@ -3,7 +3,7 @@ segment (docs/ortto-api.md)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -13,6 +13,7 @@ from segsync.destinations.base import (
     ConnectionConfig,
     ListMember,
     UpsertItem,
+    first_titled,
 )
 from segsync.destinations.capabilities import (
     Capabilities,
@@ -84,19 +85,19 @@ class OrttoDestination(ClientBackedDestination):
         host = urlsplit(self.client.config.base_url).hostname or self.client.config.base_url
         return AccountInfo(instance_id=f"ortto:{host}", raw={"audiences": len(reply.data)})
 
-    async def ensure_list(self, title: str) -> str:
+    async def ensure_list(self, title: str, *, known: Mapping[str, str] | None = None) -> str:
         """The audience named exactly ``title``, created if there is none."""
         return await self._find_or_create(
             title,
             self.client.create_audience,
             "id",
             lambda reply: unexpected(reply, "creating an audience (POST /audiences/create)"),
+            known,
         )
 
     async def _find_list(self, title: str) -> str | None:
         """The first audience Ortto lists with exactly this name (searched by name)."""
-        found = await self._audiences(search=title)
-        return next((audience_id for audience_id, name in found.items() if name == title), None)
+        return first_titled(await self._audiences(search=title), title)
 
     async def existing_lists(self) -> dict[str, str]:
         """Every audience, ``{id: name}``: pages of 40, Ortto's largest."""

@@ -4,7 +4,7 @@ paced by the shared token bucket like any real API."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 from segsync.destinations.base import (
@@ -15,6 +15,7 @@ from segsync.destinations.base import (
     ListMember,
     RecordOutcome,
     UpsertItem,
+    first_titled,
 )
 from segsync.destinations.capabilities import Capabilities, consent_statement, core_settings
 from segsync.destinations.pacing import TokenBucket
@@ -112,10 +113,12 @@ class TestbedDestination(Destination):
         account = await self._account()
         return AccountInfo(instance_id=account.base_url, raw={"base_url": account.base_url})
 
-    async def ensure_list(self, title: str) -> str:
+    async def ensure_list(self, title: str, *, known: Mapping[str, str] | None = None) -> str:
         if not title.strip():
             raise InputError("a list title cannot be empty")
         account = await self._account()
+        if known is not None and (list_id := first_titled(known, title)) is not None:
+            return list_id
         found = account.list_by_title(title) or account.create_list(title)
         return found.list_id
 

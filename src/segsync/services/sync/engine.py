@@ -123,6 +123,7 @@ class _Engine(RunEnding):
     """The sync state the plan is made against (all of it, or the unsettled contacts')."""
     warnings: list[str] = field(default_factory=list)
     lists: RunLists = field(init=False)
+    _opening: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
         self.lists = RunLists(self.store, self.target, self.warnings)
@@ -183,6 +184,7 @@ class _Engine(RunEnding):
         finally:
             heartbeat.cancel()
             await asyncio.gather(heartbeat, return_exceptions=True)
+            await self.lists.drop_ahead()
             if self.destination is not None:
                 await self.destination.aclose()
 
@@ -238,7 +240,12 @@ class _Engine(RunEnding):
             return None
         self.emit("reading")
         batch = capabilities(self.target.connection_type).max_batch_size
-        return await begin(make(self.ctx, self.target, await self.store.suppressed(), batch))
+        first = make(self.ctx, self.target, await self.store.suppressed(), batch)
+        if any(light.list_ids.get(s.key) is None for s in self.target.segments):
+            self.lists.ask_ahead(self._open)  # while DuckDB is opened and asked
+        if (began := await begin(first)) is None:
+            await self.lists.drop_ahead()  # read and planned: the lists are looked up then
+        return began
 
     async def _streamed(self, first: FirstRun, state: SyncStateView) -> RunOutcome | None:
         """Make the lists while DuckDB sorts, then send as the members are read; None when
@@ -320,10 +327,11 @@ class _Engine(RunEnding):
         return plan
 
     async def _open(self) -> Destination:
-        if self.destination is None:
-            type_name, config = await self.store.connection(self.target.connection_id)
-            config = config if self.tune is None else self.tune(config)
-            self.destination = self.parts.open_destination(type_name, config)
+        async with self._opening:  # the first run's look-up of lists may open it meanwhile
+            if self.destination is None:
+                type_name, config = await self.store.connection(self.target.connection_id)
+                config = config if self.tune is None else self.tune(config)
+                self.destination = self.parts.open_destination(type_name, config)
         return self.destination
 
     async def _lists(self, plan: SyncPlan) -> dict[str, str]:

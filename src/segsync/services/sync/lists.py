@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from segsync.destinations.base import BatchResult, Destination, UpsertItem
@@ -47,6 +47,26 @@ class RunLists:
     """Old list id → the id of the list made to replace it while sending."""
     _sent_on_new: dict[str, set[str]] = field(default_factory=dict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _ahead: asyncio.Future[dict[str, str] | None] | None = None
+
+    def ask_ahead(self, opened: Callable[[], Awaitable[Destination]]) -> None:
+        """Ask for the account's lists now, where that is one request
+        (:attr:`~segsync.destinations.base.Destination.lists_in_one_request`): while a first
+        run opens its profiles (DuckDB's import, the kept SQL's stamp, its checks: some 0.1
+        s), so :meth:`ensure` looks its lists up in the answer without waiting for it."""
+
+        async def existing() -> dict[str, str] | None:
+            destination = await opened()
+            return await destination.existing_lists() if destination.lists_in_one_request else None
+
+        self._ahead = asyncio.ensure_future(existing())
+
+    async def drop_ahead(self) -> None:
+        """Forget the lists asked for ahead (a run that reads and plans asks again later)."""
+        if self._ahead is not None:
+            self._ahead.cancel()
+            await asyncio.gather(self._ahead, return_exceptions=True)
+            self._ahead = None
 
     def _title(self, key: str) -> str:
         return list_title(self.target.segment_name(key), self.target.list_prefix)
@@ -97,15 +117,36 @@ class RunLists:
     ) -> dict[str, str]:
         """Make (or find by title) the lists the plan needs; return every segment's list id.
         They are made at once: each is a look-up and maybe a creation, so two lists cost two
-        round trips, not four (their titles differ: segment names are unique). Those made are
-        recorded even when another fails (its error is raised then)."""
+        round trips, not four (their titles differ: segment names are unique). Where the
+        account's lists come in one request (:attr:`Destination.lists_in_one_request`) they
+        are asked for once and each title is looked up in them (asked for ahead where a first
+        run did: :meth:`ask_ahead`). Those made are recorded even when another fails (its
+        error is raised then)."""
+        ahead, self._ahead = self._ahead, None
+        try:
+            return await self._ensure(destination, plan, check_stop, started, ahead)
+        finally:  # (not awaited where nothing is to be made)
+            self._ahead = ahead
+            await self.drop_ahead()
+
+    async def _ensure(
+        self,
+        destination: Destination,
+        plan: SyncPlan,
+        check_stop: Callable[[], None],
+        started: Callable[[], None],
+        known: Awaitable[Mapping[str, str] | None] | None,
+    ) -> dict[str, str]:
         self.list_ids = {key: value for key, value in plan.list_ids.items() if value is not None}
         if not plan.lists_to_ensure:
             return self.list_ids
         started()
         check_stop()
         titles = {key: self._title(key) for key in plan.lists_to_ensure}
-        asked = [destination.ensure_list(title) for title in titles.values()]
+        if known is None and destination.lists_in_one_request:
+            known = destination.existing_lists()
+        lists = None if known is None else await known
+        asked = [destination.ensure_list(title, known=lists) for title in titles.values()]
         made = await asyncio.gather(*asked, return_exceptions=True)
         for (key, title), list_id in zip(titles.items(), made, strict=True):
             if isinstance(list_id, str):
