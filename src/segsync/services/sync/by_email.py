@@ -26,6 +26,9 @@ members (docs/design.md, tenth round): one thread ran out at 48 MB, two at 80 MB
 SORT_THREADS = 1
 """Threads that sort: each holds its own part of the sort, so two needed 100 MB and peaked the
 run at 326-330 MB where one keeps to 80 MB and 274 MB, for 1.3 s more of a million."""
+FIRST_CHUNK, CHUNK = 1_000, 10_000
+"""Rows :func:`sorted_rows` fetches from DuckDB at a time: few first, so the first batch
+leaves soon, then more."""
 ASCII_ONLY = quote_literal(r"^[\x00-\x7f]*$")
 """A regular expression (RE2, as DuckDB's) of text that is all ASCII, as a SQL literal."""
 KEY, SEGMENT = "__segsync_email_key", "__segsync_segment"
@@ -75,10 +78,19 @@ def members_by_email(
 
 def sorted_rows(cursor: Any, sql: str) -> tuple[tuple[str, ...], Iterator[list[tuple[Any, ...]]]]:
     """Run ``sql`` (:func:`members_by_email`'s) on ``cursor`` — DuckDB sorts here, before the
-    first row — and give the names of its columns and its rows in chunks of at most 10,000."""
+    first row — and give the names of its columns and its rows in chunks of at most 10,000.
+    The first chunk is of 1,000: a first run sends its first batch once those are made into
+    Python rows, not 10,000 (some 15 ms sooner)."""
     cursor.execute(sql)
     names = tuple(d[0] for d in cursor.description)
-    return names, iter(lambda: cursor.fetchmany(10_000), [])
+    return names, _chunks(cursor)
+
+
+def _chunks(cursor: Any) -> Iterator[list[tuple[Any, ...]]]:
+    size = FIRST_CHUNK
+    while rows := cursor.fetchmany(size):
+        yield rows
+        size = CHUNK
 
 
 @contextmanager

@@ -254,10 +254,10 @@ class _Engine(RunEnding):
         self.plan = base = build_plan((), state, segments=keys, removal=self.target.removal)
         try:
             list_ids = await self._lists(base)
-            if not await first.sorted():
-                return None
             self.tally.planned(hashes=state.hashes, unchanged=0, items=0, several=first.several)
             await self.store.read_done(self.tally.snapshot(), [])  # an earlier attempt's go
+            if not await first.sorted():  # (then reading and planning count and save anew)
+                return None
             first.taken = self.tally.more_items
             found = functools.partial(self._found, first, state)
             await send_streamed(first, list_ids, send=self._send, found=found)

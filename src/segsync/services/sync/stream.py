@@ -64,8 +64,10 @@ STREAM_AHEAD = 200
 """Batches made ahead of sending that are held in memory, at most (20,000 items at 100 a
 batch: two seconds of sending at 100 requests a second). Those made beyond wait on disk
 (:class:`~.spool.Spool`): reading never waits for the destination."""
-DRAIN_ROWS = 1_000
-"""Member rows cleaned between two drains of the cleaner (always at an email's end)."""
+DRAIN_ROWS = 1_000  # member rows cleaned between two drains of the cleaner (at an email's end)
+FIRST_DRAIN_ROWS = 200
+"""Rows before the first drain: fewer, so that the first batch, which the run waits for, is
+made sooner."""
 _END = object()
 _SPOOLED = object()  # the next batch is the spool's oldest
 
@@ -315,15 +317,15 @@ class FirstRun:
         cleaner = Cleaner(mapping, columns[0], None, self.suppressed)
         packer: BlockPacker[UpsertItem] = BlockPacker(len(segments), self.max_batch)
         rows_of: Counter[str] = Counter()
-        since = 0
+        since, drain = 0, FIRST_DRAIN_ROWS
         for key, group in groupby(rows, key=itemgetter(0)):
             for row in group:
                 rows_of[row[1]] += 1
                 since += 1
                 cleaner.row(row[1], dict(zip(columns, row[2:], strict=True)))
-            if since < DRAIN_ROWS and key is not None:
+            if since < drain and key is not None:
                 continue
-            since = 0
+            since, drain = 0, DRAIN_ROWS
             for batch in self._items(cleaner, packer):
                 self._put(batch)
         for batch in self._items(cleaner, packer):
