@@ -14,7 +14,6 @@ from difflib import get_close_matches
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -299,6 +298,8 @@ def definition_from_dict(raw: Any) -> SegmentDefinition:
 def parse_definition(text: str, format: DefinitionFormat | None = None) -> SegmentDefinition:
     """Parse a definition from YAML or JSON text (``format=None``: JSON if it starts with ``{``,
     else YAML, a superset). Dates may be ISO strings or YAML dates."""
+    import yaml  # here: a run whose SQL is kept parses no definition (some 10 ms of start-up)
+
     chosen = format or ("json" if text.lstrip().startswith("{") else "yaml")
     try:
         raw = json.loads(text) if chosen == "json" else yaml.safe_load(text)
@@ -329,4 +330,6 @@ def dump_definition(defn: SegmentDefinition, format: DefinitionFormat = "yaml") 
     data = definition_to_dict(defn)
     if format == "json":
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    import yaml
+
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
