@@ -11,9 +11,9 @@ Scenarios (``--scenarios``, default all):
 - ``rerun``: the same export again, nothing changed. Targets: ≤ 1.5 s engine, ≤ 2.5 s process.
 - ``wire``: the first run of another export at 100 r/s with 50 ms latency. Target: process
   wall / floor ≤ 1.10. Printed beside it, where the time beyond the floor goes: the process
-  outside its engine (start-up, exit), the client's margin (its token bucket holds
-  ``burst_seconds`` of the rate where the simulator's holds a second: the requests it may not
-  send at once), and the engine's own rest.
+  outside its engine (start-up, exit), the client's margin (its token bucket leaves room in
+  the simulator's, which holds a second of the rate, for every request it can have in flight:
+  the requests it may not send at once), and the engine's own rest.
 - ``change``: 1 % of the profiles change — renames, joins (Bronze → Gold) and leaves (Gold →
   Bronze) — then the ``wire`` export runs again, three times, each from the same data dir as
   it was before the first (the simulator keeps what the first sent: the later runs make the
@@ -57,7 +57,7 @@ from typing import Any
 import httpx
 
 from segsync.destinations.base import ConnectionConfig
-from segsync.destinations.pacing import bucket_capacity
+from segsync.destinations.pacing import TokenBucket
 from segsync.domain.emails import normalise_email
 from segsync.services.connections import NewConnection, add_connection
 from segsync.services.context import open_context
@@ -71,14 +71,16 @@ KEY = "bench-key-0123456789"
 MAX_BATCH = 100
 SCENARIOS = ("full", "rerun", "wire", "change", "five")
 CHANGE_RUNS = 3  # the 1 % change is short: its median, not one sample of a noisy machine
-CLIENT_BURST_SECONDS = ConnectionConfig.burst_seconds  # the connections' default
 GOLD = ("Gold", "Platinum")
 LAUNCHER = """
-import json, resource, subprocess, sys
+import json, resource, subprocess, sys, time
+started = time.perf_counter()
 done = subprocess.run(sys.argv[2:], check=False)
+wall = time.perf_counter() - started
 used = resource.getrusage(resource.RUSAGE_CHILDREN)
 with open(sys.argv[1], "w") as out:
-    json.dump({"maxrss_kib": used.ru_maxrss, "cpu": used.ru_utime + used.ru_stime}, out)
+    json.dump({"maxrss_kib": used.ru_maxrss, "cpu": used.ru_utime + used.ru_stime, "wall": wall},
+              out)
 sys.exit(done.returncode)
 """
 
@@ -161,14 +163,14 @@ class Bench:
 
         The run is started by a small launcher process: Linux keeps a process's peak RSS
         across ``exec``, so a child forked straight from this (big) bench process would report
-        the bench's memory, not its own."""
+        the bench's memory, not its own. The launcher times the run's process, start to end
+        (its own start-up, some 20 ms, is not the run's)."""
         before = self.counters()
         env = {k: v for k, v in os.environ.items() if not k.startswith("SEGSYNC_")}
         cmd = [sys.executable, "-m", "segsync", "--data-dir", str(self.settings.data_dir)]
         errors = self.root / "stderr.txt"
         usage_file = self.root / "usage.json"
         with errors.open("wb") as err:
-            started = time.perf_counter()
             process = subprocess.run(
                 [sys.executable, "-c", LAUNCHER, str(usage_file), *cmd, "exports", "run", export,
                  "--json"],
@@ -177,7 +179,6 @@ class Bench:
                 env=env,
                 check=False,
             )  # fmt: skip
-            wall = time.perf_counter() - started
         if process.returncode != 0:
             raise SystemExit(f"run failed: {errors.read_text()[-2000:]}")
         record = json.loads(process.stdout)
@@ -186,7 +187,7 @@ class Bench:
         by_route = {k: n - before.get(k, 0) for k, n in after.items() if n - before.get(k, 0)}
         return Run(
             record,
-            wall,
+            usage["wall"],  # the run's process alone: not the launcher's own start
             self.engine_seconds(record["id"]),
             usage["maxrss_kib"] / 1024,
             usage["cpu"],
@@ -354,7 +355,8 @@ def beyond(run: Run, floor: float, rate: float) -> None:
     exit), the client's margin (the requests the simulator's bucket would let go at once and
     the client's does not: (server burst − client burst) / rate), the engine's own rest."""
     outside = run.wall - run.engine
-    client_burst = bucket_capacity(rate, CLIENT_BURST_SECONDS)
+    config = ConnectionConfig("http://127.0.0.1", KEY, rate)  # the connections' defaults
+    client_burst = TokenBucket.for_connection(config).capacity
     margin = max(0.0, server_burst(rate) - client_burst) / rate
     print(f"  beyond floor    {run.wall - floor:.2f} s: outside the engine {outside:.2f} s "
           f"(start-up, exit); the client's margin {margin:.2f} s (its bucket "
