@@ -371,7 +371,9 @@ def test_the_contract_limit_skips_the_run_and_sends_nothing(
     assert run.status is RunStatus.SKIPPED
     assert "hold 30 distinct valid emails" in (run.message or "")
     assert "contract limit of 25" in (run.message or "")
-    assert stats(sim)["total"] == 0
+    # nothing sent: a first run asks for the account's lists while its stream is judged (the
+    # contract limit is judged there too), and a later run checks its lists before reading
+    assert stats(sim)["requests"] == {"GET /v1/lists": {"200": 1}}
     with ctx.db.session() as session:
         assert SyncStateRepository(session).counts(1) == (0, 0)
 
