@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from segsync.destinations.base import BatchResult, Destination, UpsertItem
@@ -122,30 +122,19 @@ class RunLists:
         are asked for once and each title is looked up in them (asked for ahead where a first
         run did: :meth:`ask_ahead`). Those made are recorded even when another fails (its
         error is raised then)."""
-        ahead, self._ahead = self._ahead, None
         try:
-            return await self._ensure(destination, plan, check_stop, started, ahead)
-        finally:  # (not awaited where nothing is to be made)
-            self._ahead = ahead
+            self.list_ids = {key: id_ for key, id_ in plan.list_ids.items() if id_ is not None}
+            if not plan.lists_to_ensure:
+                return self.list_ids
+            started()
+            check_stop()
+            titles = {key: self._title(key) for key in plan.lists_to_ensure}
+            known: Awaitable[dict[str, str] | None] | None = self._ahead
+            if known is None and destination.lists_in_one_request:
+                known = destination.existing_lists()
+            lists = None if known is None else await known
+        finally:  # used, or not needed (nothing to make, or a stop): let go either way
             await self.drop_ahead()
-
-    async def _ensure(
-        self,
-        destination: Destination,
-        plan: SyncPlan,
-        check_stop: Callable[[], None],
-        started: Callable[[], None],
-        known: Awaitable[Mapping[str, str] | None] | None,
-    ) -> dict[str, str]:
-        self.list_ids = {key: value for key, value in plan.list_ids.items() if value is not None}
-        if not plan.lists_to_ensure:
-            return self.list_ids
-        started()
-        check_stop()
-        titles = {key: self._title(key) for key in plan.lists_to_ensure}
-        if known is None and destination.lists_in_one_request:
-            known = destination.existing_lists()
-        lists = None if known is None else await known
         asked = [destination.ensure_list(title, known=lists) for title in titles.values()]
         made = await asyncio.gather(*asked, return_exceptions=True)
         for (key, title), list_id in zip(titles.items(), made, strict=True):
