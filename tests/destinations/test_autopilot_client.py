@@ -283,6 +283,23 @@ async def test_ensure_list_looks_again_after_an_ambiguous_create(vtime: VirtualT
     assert [r.method for r in script.requests] == ["GET", "POST", "GET"]
 
 
+async def test_ensure_list_given_the_known_lists_asks_for_them_only_after_an_ambiguous_create(
+    vtime: VirtualTime,
+) -> None:
+    # The lists known (a run asked for them once, for all its lists) stand for the first look
+    # only: after a create that may have happened, the look is asked for again.
+    script = Script(
+        [
+            reply(500, {"message": "oops"}),
+            reply(200, {"lists": [{"list_id": "contactlist_new", "title": "VIPs"}]}),
+        ]
+    )
+    async with destination(script, vtime) as dest:
+        known = {"contactlist_old": "VIPs (old)"}
+        assert await dest.ensure_list("VIPs", known=known) == "contactlist_new"
+    assert [r.method for r in script.requests] == ["POST", "GET"]
+
+
 async def test_list_members_follows_bookmarks_to_the_last_page(vtime: VirtualTime) -> None:
     script = Script(
         [

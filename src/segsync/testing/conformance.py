@@ -175,6 +175,21 @@ class DestinationConformance:
         assert first == again != other
         assert sorted(fake.list_titles()) == ["Conformance: Gold", "Conformance: Silver"]
 
+    async def test_ensure_list_looks_a_title_up_in_the_lists_it_is_given(
+        self, fake: ConformanceHarness
+    ) -> None:
+        """``known`` (an ``existing_lists()`` answer): a title found there costs no request;
+        one missing from it is made."""
+        async with fake.destination() as destination:
+            made = await destination.ensure_list("Conformance: known")
+            known = await destination.existing_lists()
+            before = destination.requests_made
+            assert await destination.ensure_list("Conformance: known", known=known) == made
+            assert destination.requests_made == before
+            other = await destination.ensure_list("Conformance: not known", known=known)
+        assert other != made
+        assert sorted(fake.list_titles()) == ["Conformance: known", "Conformance: not known"]
+
     async def test_members_of_an_unknown_list_are_not_found(self, fake: ConformanceHarness) -> None:
         async with fake.destination() as destination:
             with pytest.raises(NotFound):

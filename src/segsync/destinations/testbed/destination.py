@@ -116,9 +116,9 @@ class TestbedDestination(Destination):
     async def ensure_list(self, title: str, *, known: Mapping[str, str] | None = None) -> str:
         if not title.strip():
             raise InputError("a list title cannot be empty")
-        account = await self._account()
         if known is not None and (list_id := first_titled(known, title)) is not None:
-            return list_id
+            return list_id  # no request
+        account = await self._account()
         found = account.list_by_title(title) or account.create_list(title)
         return found.list_id
 
