@@ -119,7 +119,7 @@ screens = [path for path in walk(typer.main.get_command(app), []) if tuple(path)
 for path in screens:
     result = runner.invoke(app, [*path, "--help"])
     assert result.exit_code == 0, (path, result.output)
-loaded = sorted({{m.split(".")[0] for m in sys.modules}} & set(heavy))
+loaded = sorted({{m.split(".")[0] for m, module in sys.modules.items() if module}} & set(heavy))
 print(json.dumps({{"screens": len(screens), "loaded": loaded}}))
 """
 
@@ -142,6 +142,34 @@ def test_runs_list_reads_the_metadata_db_without_migrating_or_the_profile_engine
     assert json.loads(output) == []
     assert "sqlalchemy" in found
     assert not {name: found[name] for name in DB_ONLY if name in found}
+
+
+_LOADED_AT_EXIT = """
+import atexit, json, runpy, sys
+watched = {watched}
+atexit.register(lambda: print(json.dumps(sorted(m for m in watched if sys.modules.get(m)))))
+sys.argv = ["segsync", *sys.argv[1:]]
+runpy.run_module("segsync", run_name="__main__")
+"""
+
+
+def test_a_command_printing_json_never_imports_rich_nor_httpx_its_own_cli(tmp_path: Path) -> None:
+    """rich draws tables and coloured lines, and its console is made on first use; httpx's own
+    command line (click, rich, pygments) is never imported by segsync: a run's ``--json``
+    start pays for neither (docs/design.md, "Start-up"). The same command in a table does."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SEGSYNC_DATA_DIR": str(tmp_path)}
+    code = _LOADED_AT_EXIT.format(watched=["rich", "httpx", "httpx._main", "pygments"])
+    _python("-m", "segsync", "init", env=env)
+    as_json = _python("-c", code, "runs", "list", "--json", env=env).stdout
+    assert json.loads(as_json.splitlines()[0]) == []
+    assert json.loads(as_json.splitlines()[-1]) == []
+    as_table = _python("-c", code, "runs", "list", env=env).stdout
+    assert json.loads(as_table.splitlines()[-1]) == ["rich"]
+    code = "import segsync, httpx, json, sys; print(json.dumps([m for m in sys.modules]))"
+    loaded = json.loads(_python("-c", code).stdout)
+    assert "httpx" in loaded
+    assert "pygments" not in loaded
+    assert "click" not in loaded
 
 
 def test_runs_list_loads_only_the_runs_commands(tmp_path: Path) -> None:

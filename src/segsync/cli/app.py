@@ -13,7 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from segsync import __version__
-from segsync.cli.output import CliState, report_error
+from segsync.cli.output import CliState, fresh_consoles, report_error
 from segsync.errors import SegsyncError
 
 
@@ -242,6 +242,7 @@ def root(
     # The settings are read when a command first needs them (CliState.settings): help screens
     # below this one run this callback too.
     ctx.obj = CliState(data_dir=data_dir, as_user=as_user, json=json_output)
+    fresh_consoles()
 
 
 def main() -> None:

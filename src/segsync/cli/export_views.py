@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from rich.text import Text
-
 from segsync.cli.lazy import lazy_module
 from segsync.cli.output import console, err_console, print_table
 
@@ -18,6 +16,8 @@ else:
 
 def say(text: str, *, err: bool = False) -> None:
     """Print ``text`` as is: no markup, no emoji codes (``custom:date:X`` stays as typed)."""
+    from rich.text import Text
+
     (err_console if err else console).print(Text(text))
 
 
@@ -30,6 +30,8 @@ def _when(moment: datetime | None) -> str:
 
 
 def print_details(details: export_service.ExportDetails) -> None:
+    from rich.text import Text
+
     console.print(Text(details.name, style="bold"))
     facts = [
         ("Connection", connection_label(details.connection, details.connection_type)),
@@ -57,6 +59,8 @@ def print_details(details: export_service.ExportDetails) -> None:
 
 
 def print_segments(details: export_service.ExportDetails) -> None:
+    from rich.text import Text
+
     rows: list[list[str]] = [
         [
             line.name,

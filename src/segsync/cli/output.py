@@ -8,17 +8,15 @@ import sys
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
-from rich import box
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from segsync.errors import FatalError, InputError, PermissionDenied, SegsyncError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from segsync.settings import Settings
 
 EXIT_OK = 0
@@ -27,8 +25,46 @@ EXIT_USAGE = 2
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
-console = Console(emoji=False, highlight=False)
-err_console = Console(stderr=True, emoji=False, highlight=False)
+
+class _ConsoleOnFirstUse:
+    """A rich ``Console`` made when it is first used: a command that prints JSON (a run's
+    ``--json``, the bench's) never imports rich, some 0.04 s of its start (docs/design.md,
+    "Start-up")."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def made(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def forget(self) -> None:
+        self._console = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.made(), name)
+
+
+console = cast("Console", _ConsoleOnFirstUse(emoji=False, highlight=False))
+err_console = cast("Console", _ConsoleOnFirstUse(stderr=True, emoji=False, highlight=False))
+
+
+def fresh_consoles() -> None:
+    """Let each command make its consoles anew, from its own environment (rich fixes a console's
+    width from ``COLUMNS`` when it is made): a process runs one command, tests many."""
+    for stand_in in (console, err_console):
+        if isinstance(stand_in, _ConsoleOnFirstUse):
+            stand_in.forget()
+
+
+def rich_console(console: Console) -> Console:
+    """The rich ``Console`` itself, for what takes one as an argument (a ``Progress``): such
+    code uses it as a context manager too, which the stand-in is not."""
+    return console.made() if isinstance(console, _ConsoleOnFirstUse) else console
 
 
 @dataclass
@@ -102,6 +138,10 @@ def print_table(
     width, its columns being in order of importance; those at the end that do not fit are
     left out (never the first ``keep``), with a line naming them and ``--wide``. Other tables
     (``wide`` by default) show every column."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
     cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
     shown = list(range(len(columns)))
     if not wide:
@@ -170,6 +210,8 @@ def exit_code_for(err: SegsyncError) -> int:
 
 
 def report_error(err: SegsyncError) -> int:
+    from rich.text import Text
+
     line = Text("error: ", style="bold red")
     line.append(err.message)
     err_console.print(line)

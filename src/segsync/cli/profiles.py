@@ -18,6 +18,7 @@ from segsync.cli.output import (
     err_console,
     print_json,
     print_table,
+    rich_console,
     wants_json,
 )
 
@@ -53,7 +54,7 @@ def _progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int, int], No
         DownloadColumn(),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
-        console=err_console,
+        console=rich_console(err_console),
         transient=True,
     ) as bar:
         task = bar.add_task(label, total=None)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from segsync.cli.hold_views import print_hold
 from segsync.cli.lazy import lazy_module
-from segsync.cli.output import console, err_console, print_table
+from segsync.cli.output import console, err_console, print_table, rich_console
 from segsync.cli.verify import print_lists
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ class RunProgressBar:
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
-            console=err_console,
+            console=rich_console(err_console),
             transient=False,
         )
         self.task: TaskID | None = None

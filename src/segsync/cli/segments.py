@@ -22,6 +22,7 @@ from segsync.cli.output import (
     err_console,
     print_json,
     print_table,
+    rich_console,
     wants_json,
 )
 from segsync.errors import InputError
@@ -221,7 +222,7 @@ def _refresh_progress(enabled: bool) -> Iterator[Callable[[str, int, int], None]
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        console=err_console,
+        console=rich_console(err_console),
         transient=True,
     ) as bar:
         task = bar.add_task("Refreshing", total=None)
