@@ -124,18 +124,70 @@ def test_latency_gauge_smooths_and_sizes_concurrency() -> None:
 
 
 @pytest.mark.parametrize(
-    ("rate", "capacity"),
-    [(5.0, 2.5), (20.0, 10.0), (32.0, 16.0), (40.0, 24.0), (100.0, 84.0), (1000.0, 984.0)],
+    ("rate", "idle", "sixteen_out"),
+    [
+        (5.0, 2.5, 2.5),
+        (20.0, 10.0, 10.0),
+        (32.0, 16.0, 16.0),
+        (40.0, 40.0, 24.0),
+        (100.0, 100.0, 84.0),
+        (1000.0, 1000.0, 984.0),
+    ],
 )
-def test_a_connections_bucket_keeps_room_in_the_servers_for_every_request_in_flight(
-    vtime: VirtualTime, rate: float, capacity: float
+async def test_a_connections_bucket_keeps_room_in_the_servers_for_every_request_unanswered(
+    vtime: VirtualTime, rate: float, idle: float, sixteen_out: float
 ) -> None:
-    """Half a second of the rate, or a second of it less one token per connection (16): the
-    larger. From 32 r/s up the room left in the server's bucket is exactly what can be in
-    flight; below, half a second, as before."""
+    """From 32 r/s up (where a second of the rate less 16 connections is more than half a
+    second) a connection's bucket holds the server's second less one token per request sent
+    and not yet answered: all of it when none is, 84 at 100 r/s with 16 out. Below, half a
+    second, whatever is out, as before it counted."""
     config = ConnectionConfig("http://127.0.0.1:1", "k" * 20, rate, clock=vtime.clock)
-    bucket = TokenBucket.for_connection(config)
+    bucket = TokenBucket(rate, clock=vtime.clock, sleep=vtime.sleep, in_flight=16)
     assert config.max_connections == 16
-    assert bucket.capacity == bucket_capacity(rate, 0.5, 16) == capacity
+    assert TokenBucket.for_connection(config).capacity == idle
+    assert bucket.capacity == bucket_capacity(rate, 0.5, 16) == idle
+    for _ in range(16):
+        await bucket.acquire()
+    assert bucket.capacity == bucket_capacity(rate, 0.5, 16, unanswered=16) == sixteen_out
     bucket.set_rate(rate * 0.7)  # a 429 lowered it: the same rule at the new rate
-    assert bucket.capacity == max(1.0, rate * 0.7 * 0.5, rate * 0.7 - 16)
+    lowered = rate * 0.7
+    expected = lowered - 16 if lowered - 16 > lowered * 0.5 else max(1.0, lowered * 0.5)
+    assert bucket.capacity == expected
+    for _ in range(16):
+        bucket.answered()
+    assert bucket.capacity == (lowered if lowered - 16 > lowered * 0.5 else expected)
+
+
+async def test_a_bucket_fills_the_room_of_a_request_only_once_it_is_answered(
+    vtime: VirtualTime,
+) -> None:
+    """At 100 r/s a spent bucket refills to 100 − 16 while 16 requests are out, however long;
+    each answer makes room for one more token from then on, never for the time before it."""
+    bucket = TokenBucket(100.0, clock=vtime.clock, sleep=vtime.sleep, in_flight=16)
+    for _ in range(100):
+        await bucket.acquire()
+    assert vtime.now == 1000.0  # the whole second at once: nothing was out
+    assert bucket.ready() == 0
+    for _ in range(100 - 16):
+        bucket.answered()
+    vtime.now += 5.0
+    assert bucket.ready() == 84  # 16 still out
+    bucket.answered()
+    assert bucket.ready() == 84  # room for one more, not yet filled
+    vtime.now += 0.01
+    assert bucket.ready() == 85
+    for _ in range(15):
+        bucket.answered()
+    vtime.now += 1.0
+    assert bucket.ready() == 100
+    bucket.answered()  # one answer too many changes nothing
+    assert bucket.capacity == 100.0
+
+
+async def test_a_bucket_not_told_its_in_flight_counts_nothing(vtime: VirtualTime) -> None:
+    bucket = TokenBucket(100.0, clock=vtime.clock, sleep=vtime.sleep)
+    for _ in range(50):
+        await bucket.acquire()
+    assert bucket.capacity == 50.0
+    vtime.now += 1.0
+    assert bucket.ready() == 50

@@ -73,9 +73,9 @@ class ConnectionConfig:
     timeout: float = 30.0
     """Seconds to wait for one response."""
     burst_seconds: float = 0.5
-    """Size of the client's token bucket, in seconds of the rate limit (at least one token); from
-    2 × ``max_connections`` r/s up the bucket is bigger: a second of the rate less one token per
-    connection (:func:`~segsync.destinations.pacing.bucket_capacity`)."""
+    """The least the client's token bucket holds, in seconds of the rate limit (at least one
+    token); it holds more while a second of the rate, less one token per request unanswered, is
+    more (:func:`~segsync.destinations.pacing.bucket_capacity`)."""
     max_in_flight: int = 16
     """Upper bound on concurrent requests, whatever the observed latency."""
     min_rate_share: float = 0.1

@@ -2,15 +2,19 @@
 adaptive rate that slows it down when the API answers 429 (:class:`AdaptiveRate`), and how many
 requests to keep in flight so that rate is held when the API is slow.
 
-The bucket is smaller than the server's: APIs like Autopilot limit each key with their own
-bucket (we take it to hold one second of the rate), and a client burst as big as the server's
-would leave no room for requests the network delays and then delivers bunched up: they would
-draw 429s. The room kept is the larger of two (:func:`bucket_capacity`): half a second of the
-rate (``burst_seconds``), or every request that can be in flight at once. A client never has
-more than ``in_flight`` requests holding a token and not yet answered, so whatever the network
-does, at most that many arrive at the server beyond what the client's own bucket let through:
-a bucket of ``rate × 1 s − in_flight`` tokens can never overrun a server bucket of one second.
-Build one for a connection with :meth:`TokenBucket.for_connection`.
+APIs like Autopilot limit each key with their own bucket (we take it to hold one second of the
+rate). A client whose bucket were as big would leave no room for requests the network holds up
+and then delivers bunched with what the client sends next: they would draw 429s. So a
+connection's bucket (:meth:`TokenBucket.for_connection`) counts the requests that took a token
+and have no answer yet (the client reports each answer: :meth:`TokenBucket.answered`) and holds
+the server's second less one token for each of them (:func:`bucket_capacity`). The tokens it
+holds plus the requests on their way then never exceed the server's bucket, whatever the network
+does: no request leaves that the server has no token for. The client can have at most
+``in_flight`` requests unanswered (its connections), so this is the rule wherever a second of the
+rate less ``in_flight`` is still more than half a second (from 32 r/s, at 16 connections); a run
+there starts with the server's whole second (100 tokens at 100 r/s). Below, the bound would leave
+too little, and the bucket holds half a second of the rate (``burst_seconds``), as it did before
+it counted anything.
 """
 
 from __future__ import annotations
@@ -31,21 +35,27 @@ SERVER_BUCKET_SECONDS = 1.0
 "5 per second"; see docs/autopilot-api.md)."""
 
 
-def bucket_capacity(rate: float, burst_seconds: float, in_flight: int | None = None) -> float:
-    """The tokens a client's bucket holds at ``rate``: ``burst_seconds`` of it, at least one;
-    or, given the most requests the client can have ``in_flight`` at once, the server's bucket
-    less one token for each of them, if that is more (from 2 × ``in_flight`` r/s up, at the
-    default half a second)."""
-    tokens = max(1.0, rate * burst_seconds)
-    if in_flight is not None:
-        tokens = max(tokens, rate * SERVER_BUCKET_SECONDS - in_flight)
-    return tokens
+def bucket_capacity(
+    rate: float, burst_seconds: float, in_flight: int | None = None, unanswered: int = 0
+) -> float:
+    """The tokens a client's bucket may hold at ``rate``: ``burst_seconds`` of it, at least one;
+    or, for a client that can have ``in_flight`` requests unanswered at once, where a second of
+    the rate less that many is more, the server's second less the requests ``unanswered`` now
+    (from 2 × ``in_flight`` r/s up, at the default half a second)."""
+    least = max(1.0, rate * burst_seconds)
+    if in_flight is None or rate * SERVER_BUCKET_SECONDS - in_flight <= least:
+        return least
+    return rate * SERVER_BUCKET_SECONDS - min(unanswered, in_flight)
 
 
 class TokenBucket:
     """An async token bucket: :meth:`acquire` waits (with the injected ``sleep``) until a token is
     free. Waiters are served first come, first served. :meth:`pause` empties the bucket and holds
-    every caller back, for a server's ``Retry-After``."""
+    every caller back, for a server's ``Retry-After``.
+
+    Given ``in_flight`` (the most requests its users can have unanswered at once), each
+    :meth:`acquire` counts a request on its way until it is :meth:`answered`, and the bucket
+    holds the server's second less those, where that rule holds (see the module)."""
 
     def __init__(
         self,
@@ -63,7 +73,7 @@ class TokenBucket:
         self.rate = rate
         self._burst_seconds = burst_seconds
         self._in_flight = in_flight
-        self.capacity = bucket_capacity(rate, burst_seconds, in_flight)
+        self._unanswered = 0
         self.clock = clock
         self._sleep = sleep
         self._tokens = self.capacity
@@ -73,8 +83,9 @@ class TokenBucket:
 
     @classmethod
     def for_connection(cls, config: ConnectionConfig) -> TokenBucket:
-        """The bucket of one connection: its rate limit, clock, sleep and burst size, with room
-        in the server's bucket for as many requests as its client can have open at once."""
+        """The bucket of one connection: its rate limit, clock, sleep and least burst; it counts
+        its requests until they are answered, which its client reports (:meth:`answered`), and
+        never has more than ``max_connections`` of them unanswered."""
         return cls(
             config.rate_limit,
             clock=config.clock,
@@ -83,8 +94,14 @@ class TokenBucket:
             in_flight=config.max_connections,
         )
 
+    @property
+    def capacity(self) -> float:
+        """The tokens the bucket may hold now (:func:`bucket_capacity`)."""
+        return bucket_capacity(self.rate, self._burst_seconds, self._in_flight, self._unanswered)
+
     async def acquire(self) -> None:
-        """Take one token, waiting as long as needed."""
+        """Take one token, waiting as long as needed; a bucket given ``in_flight`` counts the
+        request sent with it until :meth:`answered`."""
         async with self._lock:
             while True:
                 now = self._refill()
@@ -93,8 +110,19 @@ class TokenBucket:
                     continue
                 if self._tokens >= 1.0 - _EPSILON:
                     self._tokens = max(0.0, self._tokens - 1.0)
+                    if self._in_flight is not None:
+                        self._unanswered += 1
                     return
                 await self._sleep((1.0 - self._tokens) / self.rate)
+
+    def answered(self) -> None:
+        """A request sent with a token of this bucket was answered, or failed: the server has
+        seen it (or never will), and the bucket may fill the token it kept free for it. Call it
+        once per :meth:`acquire`, in a ``finally``."""
+        if not self._unanswered:
+            return
+        self._refill()  # the time until now is filled at the capacity it had
+        self._unanswered -= 1
 
     def ready(self) -> int:
         """Requests that could leave at once: the whole tokens in the bucket now (none while
@@ -108,7 +136,6 @@ class TokenBucket:
         """Go on at ``rate`` from now: tokens earned so far are kept (up to the new capacity)."""
         self._refill()
         self.rate = rate
-        self.capacity = bucket_capacity(rate, self._burst_seconds, self._in_flight)
         self._tokens = min(self._tokens, self.capacity)
 
     def pause(self, seconds: float) -> None:

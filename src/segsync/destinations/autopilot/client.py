@@ -122,15 +122,19 @@ class AutopilotClient:
     async def _exchange(
         self, method: str, path: str, content: bytes | None, headers: dict[str, str] | None
     ) -> tuple[int, float, httpx.Response]:
-        """One request, paced: a slot, then a token, then the exchange. The slots hold at most
-        ``max_connections`` requests with a token and no answer yet, the room the bucket keeps
-        in the server's (:func:`~segsync.destinations.pacing.bucket_capacity`). Returns the
-        token's ticket, when the request left, and the response."""
+        """One request, paced: a slot (one of ``max_connections``: no token is taken for a
+        request that would wait for a connection), then a token, then the exchange; the bucket
+        is told when it is answered, or fails, so that it keeps room in the server's bucket for
+        it until then (:mod:`~segsync.destinations.pacing`). Returns the token's ticket, when
+        the request left, and the response."""
         async with self._slots:
             ticket = await self.rate.acquire()
-            self.requests_made += 1
-            started = self.config.clock()
-            response = await self._http.request(method, path, content=content, headers=headers)
+            try:
+                self.requests_made += 1
+                started = self.config.clock()
+                response = await self._http.request(method, path, content=content, headers=headers)
+            finally:
+                self.bucket.answered()
             return ticket, started, response
 
     async def request(

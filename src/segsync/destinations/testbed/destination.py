@@ -86,6 +86,7 @@ class TestbedDestination(Destination):
     async def _account(self) -> TestbedAccount:
         """One request: paced, counted, and answered by the account at the base URL."""
         await self.bucket.acquire()
+        self.bucket.answered()  # the account is in this process: answered as soon as sent
         self._requests += 1
         account = find_account(self.config.base_url)
         if account is None:
