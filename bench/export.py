@@ -11,9 +11,9 @@ Scenarios (``--scenarios``, default all):
 - ``rerun``: the same export again, nothing changed. Targets: ≤ 1.5 s engine, ≤ 2.5 s process.
 - ``wire``: the first run of another export at 100 r/s with 50 ms latency. Target: process
   wall / floor ≤ 1.10. Printed beside it, where the time beyond the floor goes: the process
-  outside its engine (start-up, exit), the client's margin (its token bucket leaves room in
-  the simulator's, which holds a second of the rate, for every request it can have in flight:
-  the requests it may not send at once), and the engine's own rest.
+  outside its engine (start-up, exit), the client's margin (the requests of the simulator's
+  first burst, a second of the rate, that the client's bucket may not send at once; none since
+  the bucket leaves room only for requests it has out), and the engine's own rest.
 - ``change``: 1 % of the profiles change — renames, joins (Bronze → Gold) and leaves (Gold →
   Bronze) — then the ``wire`` export runs again, three times, each from the same data dir as
   it was before the first (the simulator keeps what the first sent: the later runs make the
@@ -353,7 +353,8 @@ def describe(name: str, run: Run, fewest: int, rate: float) -> float:
 def beyond(run: Run, floor: float, rate: float) -> None:
     """Where a run's time beyond its floor goes: the process outside its engine (start-up and
     exit), the client's margin (the requests the simulator's bucket would let go at once and
-    the client's does not: (server burst − client burst) / rate), the engine's own rest."""
+    the client's idle bucket does not: (server burst − client burst) / rate), the engine's own
+    rest (which holds the room the client's bucket keeps for its requests out)."""
     outside = run.wall - run.engine
     config = ConnectionConfig("http://127.0.0.1", KEY, rate)  # the connections' defaults
     client_burst = TokenBucket.for_connection(config).capacity
