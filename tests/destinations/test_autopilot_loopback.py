@@ -145,6 +145,7 @@ async def test_an_unreachable_service_is_given_up_after_bounded_attempts() -> No
         with pytest.raises(RetriableError, match="could not reach Autopilot"):
             await dest.get_contact("a@example.org")
         assert dest.requests_made == 3
+        assert dest.client.bucket.capacity == 1000.0  # a failed request is no longer out
     assert len(sleep.delays) == 2
 
 

@@ -124,23 +124,29 @@ def test_latency_gauge_smooths_and_sizes_concurrency() -> None:
 
 
 @pytest.mark.parametrize(
-    ("rate", "idle", "sixteen_out"),
+    ("rate", "idle", "sixteen_out", "lowered_out", "lowered_idle"),
     [
-        (5.0, 2.5, 2.5),
-        (20.0, 10.0, 10.0),
-        (32.0, 16.0, 16.0),
-        (40.0, 40.0, 24.0),
-        (100.0, 100.0, 84.0),
-        (1000.0, 1000.0, 984.0),
+        (5.0, 2.5, 2.5, 1.75, 1.75),
+        (20.0, 10.0, 10.0, 7.0, 7.0),
+        (32.0, 16.0, 16.0, 11.2, 11.2),
+        (40.0, 40.0, 24.0, 14.0, 14.0),
+        (100.0, 100.0, 84.0, 54.0, 70.0),
+        (1000.0, 1000.0, 984.0, 684.0, 700.0),
     ],
 )
 async def test_a_connections_bucket_keeps_room_in_the_servers_for_every_request_unanswered(
-    vtime: VirtualTime, rate: float, idle: float, sixteen_out: float
+    vtime: VirtualTime,
+    rate: float,
+    idle: float,
+    sixteen_out: float,
+    lowered_out: float,
+    lowered_idle: float,
 ) -> None:
     """From 32 r/s up (where a second of the rate less 16 connections is more than half a
     second) a connection's bucket holds the server's second less one token per request sent
     and not yet answered: all of it when none is, 84 at 100 r/s with 16 out. Below, half a
-    second, whatever is out, as before it counted."""
+    second, whatever is out, as before it counted. A 429 lowers the rate to 0.7 of it: the
+    same rule at the new rate (at 40 r/s, 28 r/s is below the line)."""
     config = ConnectionConfig("http://127.0.0.1:1", "k" * 20, rate, clock=vtime.clock)
     bucket = TokenBucket(rate, clock=vtime.clock, sleep=vtime.sleep, in_flight=16)
     assert config.max_connections == 16
@@ -149,13 +155,11 @@ async def test_a_connections_bucket_keeps_room_in_the_servers_for_every_request_
     for _ in range(16):
         await bucket.acquire()
     assert bucket.capacity == bucket_capacity(rate, 0.5, 16, unanswered=16) == sixteen_out
-    bucket.set_rate(rate * 0.7)  # a 429 lowered it: the same rule at the new rate
-    lowered = rate * 0.7
-    expected = lowered - 16 if lowered - 16 > lowered * 0.5 else max(1.0, lowered * 0.5)
-    assert bucket.capacity == expected
+    bucket.set_rate(rate * 0.7)
+    assert bucket.capacity == pytest.approx(lowered_out)
     for _ in range(16):
         bucket.answered()
-    assert bucket.capacity == (lowered if lowered - 16 > lowered * 0.5 else expected)
+    assert bucket.capacity == pytest.approx(lowered_idle)
 
 
 async def test_a_bucket_fills_the_room_of_a_request_only_once_it_is_answered(
