@@ -11,9 +11,7 @@ Scenarios (``--scenarios``, default all):
 - ``rerun``: the same export again, nothing changed. Targets: ≤ 1.5 s engine, ≤ 2.5 s process.
 - ``wire``: the first run of another export at 100 r/s with 50 ms latency. Target: process
   wall / floor ≤ 1.10. Printed beside it, where the time beyond the floor goes: the process
-  outside its engine (start-up, exit), the client's margin (the requests of the simulator's
-  first burst, a second of the rate, that the client's bucket may not send at once; none since
-  the bucket leaves room only for requests it has out), and the engine's own rest.
+  outside its engine (start-up, exit) and the engine's own rest.
 - ``change``: 1 % of the profiles change — renames, joins (Bronze → Gold) and leaves (Gold →
   Bronze) — then the ``wire`` export runs again, three times, each from the same data dir as
   it was before the first (the simulator keeps what the first sent: the later runs make the
@@ -56,8 +54,6 @@ from typing import Any
 
 import httpx
 
-from segsync.destinations.base import ConnectionConfig
-from segsync.destinations.pacing import TokenBucket
 from segsync.domain.emails import normalise_email
 from segsync.services.connections import NewConnection, add_connection
 from segsync.services.context import open_context
@@ -350,20 +346,13 @@ def describe(name: str, run: Run, fewest: int, rate: float) -> float:
     return floor
 
 
-def beyond(run: Run, floor: float, rate: float) -> None:
+def beyond(run: Run, floor: float) -> None:
     """Where a run's time beyond its floor goes: the process outside its engine (start-up and
-    exit), the client's margin (the requests the simulator's bucket would let go at once and
-    the client's idle bucket does not: (server burst − client burst) / rate), the engine's own
-    rest (which holds the room the client's bucket keeps for its requests out)."""
+    exit), and the engine's own rest. (The client's bucket starts as full as the simulator's,
+    so no first burst is held back; the room it keeps for its requests out is the engine's.)"""
     outside = run.wall - run.engine
-    config = ConnectionConfig("http://127.0.0.1", KEY, rate)  # the connections' defaults
-    client_burst = TokenBucket.for_connection(config).capacity
-    margin = max(0.0, server_burst(rate) - client_burst) / rate
     print(f"  beyond floor    {run.wall - floor:.2f} s: outside the engine {outside:.2f} s "
-          f"(start-up, exit); the client's margin {margin:.2f} s (its bucket "
-          f"{client_burst:g} requests, the server's {server_burst(rate):g}); the engine's own "
-          f"{run.engine - floor - margin:.2f} s")  # fmt: skip
-    print(f"  wall / (floor + margin) {run.wall / (floor + margin):.3f}")
+          f"(start-up, exit); the engine's own {run.engine - floor:.2f} s")  # fmt: skip
 
 
 def report(bench: Bench, args: argparse.Namespace) -> None:
@@ -402,7 +391,7 @@ def report(bench: Bench, args: argparse.Namespace) -> None:
         floor = describe("full run at 100 r/s, 50 ms latency", run, first_run_minimum(before), 100)
         print(f"  wall / floor    process {run.wall / floor:.3f} "
               f"{verdict(run.wall / floor, 1.10)}, engine {run.engine / floor:.3f}")  # fmt: skip
-        beyond(run, floor, 100)
+        beyond(run, floor)
     if "change" in chosen:
         change_one_percent(bench)
         after = desired(bench.profiles(), tests)
