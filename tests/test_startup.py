@@ -144,13 +144,23 @@ def test_runs_list_reads_the_metadata_db_without_migrating_or_the_profile_engine
     assert not {name: found[name] for name in DB_ONLY if name in found}
 
 
-_LOADED_AT_EXIT = """
-import atexit, json, runpy, sys
-watched = {watched}
-atexit.register(lambda: print(json.dumps(sorted(m for m in watched if sys.modules.get(m)))))
-sys.argv = ["segsync", *sys.argv[1:]]
-runpy.run_module("segsync", run_name="__main__")
+_MODULES_AFTER = """
+import json, sys
+from segsync.cli import app
+try:
+    app({argv!r})
+except SystemExit:
+    pass
+print(json.dumps(sorted(name for name, module in sys.modules.items() if module)))
 """
+
+
+def _modules_after(*argv: str, env: dict[str, str]) -> tuple[set[str], str]:
+    """Run ``segsync ARGV`` in a fresh interpreter: the modules it had imported at its end (a
+    ``None`` in ``sys.modules`` is a refused import, not one), and what it printed before."""
+    result = _python("-c", _MODULES_AFTER.format(argv=list(argv)), env=env)
+    output, _, modules = result.stdout.strip().rpartition("\n")
+    return set(json.loads(modules)), output
 
 
 def test_a_command_printing_json_never_imports_rich_nor_httpx_its_own_cli(tmp_path: Path) -> None:
@@ -158,13 +168,13 @@ def test_a_command_printing_json_never_imports_rich_nor_httpx_its_own_cli(tmp_pa
     command line (click, rich, pygments) is never imported by segsync: a run's ``--json``
     start pays for neither (docs/design.md, "Start-up"). The same command in a table does."""
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SEGSYNC_DATA_DIR": str(tmp_path)}
-    code = _LOADED_AT_EXIT.format(watched=["rich", "httpx", "httpx._main", "pygments"])
     _python("-m", "segsync", "init", env=env)
-    as_json = _python("-c", code, "runs", "list", "--json", env=env).stdout
-    assert json.loads(as_json.splitlines()[0]) == []
-    assert json.loads(as_json.splitlines()[-1]) == []
-    as_table = _python("-c", code, "runs", "list", env=env).stdout
-    assert json.loads(as_table.splitlines()[-1]) == ["rich"]
+    watched = {"rich", "httpx", "httpx._main", "pygments"}
+    as_json, output = _modules_after("runs", "list", "--json", env=env)
+    assert json.loads(output) == []
+    assert as_json & watched == set()
+    as_table, _ = _modules_after("runs", "list", env=env)
+    assert as_table & watched == {"rich"}
     code = "import segsync, httpx, json, sys; print(json.dumps([m for m in sys.modules]))"
     loaded = json.loads(_python("-c", code).stdout)
     assert "httpx" in loaded
@@ -177,16 +187,8 @@ def test_runs_list_loads_only_the_runs_commands(tmp_path: Path) -> None:
     imports the module of ``runs`` (which adds ``exports run`` to the exports group) and none
     of the others'."""
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SEGSYNC_DATA_DIR": str(tmp_path)}
-    code = (
-        "import sys, json\n"
-        "from segsync.cli import app\n"
-        "try:\n"
-        "    app(['runs', 'list', '--json'])\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('segsync.cli.'))))\n"
-    )
-    loaded = set(json.loads(_last_line(_python("-c", code, env=env))))
+    modules, _ = _modules_after("runs", "list", "--json", env=env)
+    loaded = {name for name in modules if name.startswith("segsync.cli.")}
     own = {COMMANDS["runs"].module, COMMANDS["exports"].module}
     others = {entry.module for entry in COMMANDS.values()} - own
     assert own <= loaded
