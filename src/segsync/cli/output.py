@@ -49,16 +49,19 @@ class _ConsoleOnFirstUse:
         return getattr(self.made(), name)
 
 
-console = cast("Console", _ConsoleOnFirstUse(emoji=False, highlight=False))
-err_console = cast("Console", _ConsoleOnFirstUse(stderr=True, emoji=False, highlight=False))
+_CONSOLES = (
+    _ConsoleOnFirstUse(emoji=False, highlight=False),
+    _ConsoleOnFirstUse(stderr=True, emoji=False, highlight=False),
+)
+console = cast("Console", _CONSOLES[0])
+err_console = cast("Console", _CONSOLES[1])
 
 
 def fresh_consoles() -> None:
     """Let each command make its consoles anew, from its own environment (rich fixes a console's
     width from ``COLUMNS`` when it is made): a process runs one command, tests many."""
-    for stand_in in (console, err_console):
-        if isinstance(stand_in, _ConsoleOnFirstUse):
-            stand_in.forget()
+    for stand_in in _CONSOLES:
+        stand_in.forget()
 
 
 def rich_console(console: Console) -> Console:
