@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from pathlib import Path
 
+import ibis
 import ibis.expr.datatypes as dt
 import pyarrow as pa
 import pytest
@@ -73,6 +74,34 @@ def test_duckdb_tables_are_read_without_arrow_as_ibis_reads_them(tmp_path: Path)
         assert engine.table("people").Name.isnull().sum().execute() == 1
         assert engine.has_table("adults")
         assert not engine.has_table("elsewhere")
+    finally:
+        engine.close()
+
+
+def test_duckdb_table_types_are_parsed_once_and_follow_the_columns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine keeps each set of columns' Ibis schema (parsing the types was half the cost of
+    a table's expression): a second look at a table parses nothing, and a table whose columns
+    changed since is read with its new ones, never the kept ones."""
+    engine = ProfileEngine.connect(f"duckdb://{tmp_path / 'p.duckdb'}")
+    try:
+        engine.backend.raw_sql("CREATE TABLE kept_types (a BIGINT, b VARCHAR)")
+        parsed: list[str] = []
+        mapper = engine.backend.compiler.type_mapper
+        parse = mapper.from_string
+        monkeypatch.setattr(
+            mapper, "from_string", lambda kind, **kw: parsed.append(kind) or parse(kind, **kw)
+        )
+        assert engine.table("kept_types").schema() == ibis.schema({"a": "int64", "b": "string"})
+        assert parsed == ["BIGINT", "VARCHAR"]
+        assert engine.table("kept_types").schema() == ibis.schema({"a": "int64", "b": "string"})
+        assert parsed == ["BIGINT", "VARCHAR"]
+        engine.backend.raw_sql("ALTER TABLE kept_types ALTER b TYPE DOUBLE")
+        engine.backend.raw_sql("ALTER TABLE kept_types ADD COLUMN c DATE")
+        changed = engine.table("kept_types")
+        assert changed.schema() == ibis.schema({"a": "int64", "b": "float64", "c": "date"})
+        assert changed.equals(engine.backend.table("kept_types"))
     finally:
         engine.close()
 

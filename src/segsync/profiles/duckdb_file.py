@@ -5,6 +5,7 @@ reading through Arrow as Ibis would."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,7 +53,6 @@ def table_of(backend: Any, name: str) -> ibis.Table:
     process that reads a table: some 50 MB and 0.1 s). The same types as Ibis's own reading:
     each column's DuckDB type through the backend's type mapper."""
     import duckdb
-    import ibis
     import ibis.expr.operations as ops
     from ibis.common.exceptions import TableNotFound
 
@@ -60,17 +60,24 @@ def table_of(backend: Any, name: str) -> ibis.Table:
         described = backend.con.execute(f"DESCRIBE {quote_identifier(name)}").fetchall()
     except duckdb.CatalogException:
         raise TableNotFound(name) from None
-    mapper = backend.compiler.type_mapper
-    schema = ibis.schema(
-        {
-            column: mapper.from_string(kind, nullable=null == "YES")
-            for column, kind, null, *_ in described
-        }
-    )
+    shape = tuple((column, kind, null == "YES") for column, kind, null, *_ in described)
+    schema = _schema(backend.compiler.type_mapper, shape)
     if schema.geospatial:  # Ibis loads DuckDB's spatial extension for these
         return backend.table(name)
     namespace = ops.Namespace(catalog=None, database=None)
     return ops.DatabaseTable(name, schema=schema, source=backend, namespace=namespace).to_expr()
+
+
+@functools.lru_cache(maxsize=256)
+def _schema(mapper: Any, shape: tuple[tuple[str, str, bool], ...]) -> ibis.Schema:
+    """Ibis's schema of the columns ``shape`` (name, DuckDB type, nullable) through the
+    backend's type ``mapper``. Kept: the same columns always map alike, and parsing each type
+    (sqlglot) was half the cost of a table's expression, paid twice by every run and count."""
+    import ibis
+
+    return ibis.schema(
+        {column: mapper.from_string(kind, nullable=nullable) for column, kind, nullable in shape}
+    )
 
 
 def connect_file(
