@@ -36,10 +36,15 @@ PERCENTILES: tuple[tuple[str, float], ...] = (
 
 
 def count(members: ir.Table) -> int:
-    """How many members the segment has: ``count(*)`` of the filtered profile rows for compiled
-    members (one profile row per member), read as an Arrow scalar (no DataFrame)."""
+    """How many members the segment has, read as an Arrow scalar (no DataFrame)."""
+    return int(count_query(members).to_pyarrow().as_py())
+
+
+def count_query(members: ir.Table) -> ir.IntegerScalar:
+    """What :func:`count` runs: ``count(*)`` of the filtered profile rows for compiled members
+    (one profile row per member), else of ``members``."""
     rows = profile_rows(members)
-    return int((members if rows is None else rows).count().to_pyarrow().as_py())
+    return (members if rows is None else rows).count()
 
 
 def _check_attributes(profile: ir.Table, attributes: Sequence[str]) -> None:
