@@ -7,7 +7,8 @@ segments, "Everyone" and "Gold or Platinum" (about 20 % of them), so a contact m
 Scenarios (``--scenarios``, default all):
 
 - ``full``: the first run of an export at 1,000 r/s with no latency: engine seconds (the run
-  record's start to end) and contacts per engine second. Target: ≤ 5 s of engine time for 100k.
+  record's start to end) and contacts per engine second, beside the issue's headline of 30,000
+  (what it judges is the 5 s). Target: ≤ 5 s of engine time for 100k.
 - ``rerun``: the same export again, nothing changed. Targets: ≤ 1.5 s engine, ≤ 2.5 s process.
 - ``wire``: the first run of another export at 100 r/s with 50 ms latency. Target: process
   wall / floor ≤ 1.10. Printed beside it, where the time beyond the floor goes: the process
@@ -331,8 +332,24 @@ def change_one_percent(bench: Bench) -> None:
 # -- the report ---------------------------------------------------------------------------------
 
 
+HEADLINE_RATE = 30_000
+"""Issue 11's target 1 reads "Engine ≥ 30,000 contacts/s: 100k contacts at 1,000 r/s with no
+latency in ≤ 5 s of engine time"; 5 s for 100k is 20,000 a second. The bench judges the 5 s and
+prints the rate against the headline beside it."""
+
+
 def verdict(value: float, target: float) -> str:
     return f"{'PASS' if value <= target else 'MISS'} (target ≤ {target:g})"
+
+
+def time_verdict(value: float, target: float, scale: float) -> str:
+    """:func:`verdict` against a time target of issue 11, set for 100,000 profiles. At a larger
+    size the issue sets no time target (only memory), so the figure is set beside the 100k
+    target scaled by the size, as a reference, never as PASS or MISS."""
+    if scale == 1.0:
+        return verdict(value, target)
+    side = "within" if value <= target * scale else "over"
+    return f"{side} {target * scale:g} (the 100k target × {scale:g}: a reference, not a target)"
 
 
 def describe(name: str, run: Run, fewest: int, rate: float) -> float:
@@ -374,15 +391,17 @@ def report(bench: Bench, args: argparse.Namespace) -> None:
         run = bench.run("Fast")
         describe("full run at 1,000 r/s, no latency", run, first_run_minimum(before), 1000)
         rate = contacts / run.engine
-        print(f"  engine          {rate:,.0f} contacts/s; {run.engine:.2f} s "
-              f"{verdict(run.engine, 5.0 * scale)}")  # fmt: skip
+        print(f"  engine          {run.engine:.2f} s {time_verdict(run.engine, 5.0, scale)}")
+        headline = f"the issue's headline {HEADLINE_RATE:,}: {rate / HEADLINE_RATE:.2f}×"
+        print(f"  contacts/s      {rate:,.0f} (distinct emails / engine s; {headline})")
         memory = 250 if args.profiles <= 100_000 else 300
         print(f"  peak RSS        {run.rss_mb:.0f} MB {verdict(run.rss_mb, memory)}")
         if "rerun" in chosen:
             again = bench.run("Fast")
             describe("rerun without changes", again, 0, 1000)
-            print(f"  engine          {again.engine:.2f} s {verdict(again.engine, 1.5 * scale)}")
-            print(f"  process         {again.wall:.2f} s {verdict(again.wall, 2.5 * scale)}")
+            engine = time_verdict(again.engine, 1.5, scale)
+            print(f"  engine          {again.engine:.2f} s {engine}")
+            print(f"  process         {again.wall:.2f} s {time_verdict(again.wall, 2.5, scale)}")
             print(f"  peak RSS        {again.rss_mb:.0f} MB {verdict(again.rss_mb, memory)}")
             print(f"  requests        {again.by_route}")
     if "wire" in chosen or "change" in chosen:

@@ -3,7 +3,8 @@
 ``bench/export.py --profiles 1000000 --scenarios full,rerun``: the first run of an export of
 1,000,000 sample profiles in two segments at 1,000 r/s, then a rerun with nothing changed, each
 its own ``segsync exports run`` process; prints each run's peak RSS against 300 MB beside its
-engine time and requests (the time verdicts scale the 100k targets by ten). About two minutes
+engine time and requests (its times are set beside the 100k targets scaled by ten, as a
+reference: the issue sets only the memory target at that size). About two minutes
 here on a quiet machine, under four on a slow one.
 
     python bench/export_million.py
