@@ -1,6 +1,6 @@
-"""A segment whose ``in`` list is longer than the compiler writes out as values (its values
-become an in-memory table of the query): an export of it runs, first and again, through every
-way a run reads its members."""
+"""A segment whose ``in`` list is longer than the compiler writes out value by value (its values
+become a table the query makes from one array): an export of it runs, first and again, through
+every way a run reads its members."""
 
 from __future__ import annotations
 
