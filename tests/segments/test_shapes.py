@@ -24,7 +24,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from segsync.segments.compiler import INLINE_IN_VALUES, profile_rows
-from segsync.segments.evaluate import count, members_with_attributes, stream_members
+from segsync.segments.evaluate import (
+    count,
+    member_query,
+    member_rows,
+    members_with_attributes,
+    stream_members,
+)
 from tests.conftest import examples
 from tests.segments.conftest import ALL_IDS, ENGINES, Engine
 
@@ -260,6 +266,11 @@ def test_members_from_elsewhere_are_joined_back(duckdb_engine: Engine) -> None:
     batches = stream_members(wanted, duckdb_engine.profile, KEY, ["City"])
     rows = pa.Table.from_batches(list(batches)).to_pylist()
     assert rows == [{KEY: "C02", "City": "LISBON"}, {KEY: "C12", "City": "Évora"}]
+    # as a run reads them: an in-memory table exists only where Ibis registered it, so such
+    # members are read through Ibis, never as SQL on DuckDB's own cursor
+    assert member_query(wanted, duckdb_engine.profile, KEY, ["City"]) is None
+    read = member_rows(wanted, duckdb_engine.profile, KEY, ["City"])
+    assert [row for batch in read for row in batch.rows] == [("C02", "LISBON"), ("C12", "Évora")]
 
 
 def test_a_filter_of_another_table_is_not_taken_for_profile_rows(duckdb_engine: Engine) -> None:

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 import ibis
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 
 from segsync.domain.catalog import AttrType
@@ -217,8 +218,14 @@ def member_query(
 
 
 def _driver_sql(table: ir.Table, computed: Sequence[tuple[str, str]]) -> str | None:
+    """The SQL of ``table`` for DuckDB's own cursor, or None where it must go through Ibis: not
+    DuckDB, a column whose type the driver gives otherwise (:func:`plain_types`), or an
+    in-memory table among its sources, which exists only on the connection Ibis registers it on
+    (and not in the process that runs a kept query)."""
     backend = table._find_backend()
     if backend.name != "duckdb" or not plain_types(table.schema()):
+        return None
+    if table.op().find(ops.InMemoryTable):
         return None
     sql = str(backend.compile(table))
     return _with_computed(f"({sql}) AS _members", computed) if computed else sql
