@@ -318,15 +318,14 @@ def main() -> None:
             def members(defn: SegmentDefinition = defn) -> Any:
                 return compile_segment(defn, catalog, engine.table, NOW)
 
-            def stream_table(defn: SegmentDefinition = defn) -> Any:
-                profile = engine.table(catalog.profile_table)
-                return members_with_attributes(members(defn), profile, KEY, STREAM_ATTRIBUTES)
-
             def count_sql(defn: SegmentDefinition = defn) -> str:
                 return str(con.compile(count_query(members(defn))))
 
             def stream_sql(defn: SegmentDefinition = defn) -> str:
-                return str(con.compile(stream_table(defn)))
+                """What :func:`stream_members` runs: the members with their attributes, ordered."""
+                profile = engine.table(catalog.profile_table)
+                rows = members_with_attributes(members(defn), profile, KEY, STREAM_ATTRIBUTES)
+                return str(con.compile(rows))
 
             def run_count(defn: SegmentDefinition = defn) -> int:
                 return count(members(defn))
