@@ -157,3 +157,48 @@ def test_in_lists_pad_with_the_last_value_and_query_the_same_rows(session: Sessi
     assert (marks, params) == ("?, ?, ?, ?", (3, 5, 7, 7))
     query = f"SELECT k FROM bulk_scratch WHERE k IN ({marks}) ORDER BY k"
     assert [k for (k,) in select_rows(session, query, *params)] == [3, 5, 7]
+
+
+SHARED = (
+    "INSERT INTO bulk_scratch (k, a, b, note) VALUES (?, $1, ?, $2) "
+    "ON CONFLICT (k) DO UPDATE SET a = excluded.a, b = excluded.b, note = excluded.note"
+)
+
+
+def test_shared_values_are_bound_once_per_statement_and_written_to_every_row(
+    session: Session,
+) -> None:
+    """A run's writes share the export and the time: on SQLite each multi-row statement binds
+    them once (binding holds the GIL), not once per row; on PostgreSQL every row gets them."""
+    bound: list[int] = []
+
+    def before(_conn: Any, _cursor: Any, _statement: str, params: Any, *_rest: Any) -> None:
+        bound.append(len(params))
+
+    event.listen(session.get_bind(), "before_cursor_execute", before)
+    rows = [(k, None if k % 5 == 0 else f"b{k}") for k in range(1_200)]
+    execute_many(session, SHARED, rows, shared=("shared-a", "shared note"))
+
+    if postgres(session):
+        assert bound == [len(rows)]  # one executemany, a whole row each
+    else:
+        per_statement = (MAX_PARAMETERS - 2) // 2  # two own values a row, two shared
+        statements = list(chunk_sizes(len(rows), per_statement))
+        assert bound == [2 + 2 * size for size in statements]
+    stored = sorted(select_rows(session, "SELECT k, a, b, note FROM bulk_scratch"))
+    assert stored == [(k, "shared-a", b, "shared note") for k, b in rows]
+
+
+def test_shared_values_reach_statements_written_row_by_row(session: Session) -> None:
+    execute_many(session, UPSERT, [(k, "x", "y") for k in range(4)])
+    execute_many(session, "UPDATE bulk_scratch SET a = $1 WHERE k = ?", [(1,), (2,)], shared=["z"])
+
+    stored = dict(select_rows(session, "SELECT k, a FROM bulk_scratch"))
+    assert stored == {0: "x", 1: "z", 2: "z", 3: "x"}
+
+
+def test_a_statement_naming_other_shared_values_than_given_is_refused(session: Session) -> None:
+    with pytest.raises(ValueError, match=r"names the shared values \[1, 2\], but 1 were given"):
+        execute_many(session, SHARED, [(1, "b")], shared=("only one",))
+    with pytest.raises(ValueError, match=r"names the shared values \[\], but 1 were given"):
+        execute_many(session, UPSERT, [(1, "a", "b"), (2, "a", "b")], shared=("unused",))

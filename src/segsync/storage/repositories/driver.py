@@ -1,14 +1,17 @@
 """Bulk SQL through the database driver: one statement, many parameter rows, none of the ORM's
 per-row work. The run engine writes hundreds of thousands of rows per run this way (the sync
-state, the change record). Statements use ``?`` placeholders and are valid on SQLite and
+state, the change record). Statements use ``?`` placeholders (and ``$1``, ``$2``, … for the
+values every row of a bulk write shares: :func:`execute_many`) and are valid on SQLite and
 PostgreSQL alike."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from itertools import chain, repeat
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy.engine import CursorResult
@@ -29,8 +32,21 @@ MAX_PARAMETERS = 999
 (SQLite before 3.32)."""
 
 
-def execute_many(session: Session, statement: str, rows: list[tuple[Any, ...]]) -> None:
+def execute_many(
+    session: Session,
+    statement: str,
+    rows: list[tuple[Any, ...]],
+    *,
+    shared: Sequence[Any] = (),
+) -> None:
     """Execute ``statement`` once per row of parameters (nothing when there are none).
+
+    ``shared`` holds the values every row has in common (the export, the time of the write),
+    written in the statement as ``$1``, ``$2``, … where each row's own values are ``?``; a row
+    holds only its own. On SQLite a multi-row statement binds each shared value once, not once
+    per row: binding runs with the GIL held, and the run engine's writes bound 29 values per
+    item, 13 of them the same in every row (a first run of 100k contacts: 6 % less engine
+    time, docs/design.md "The engine against its floor", its nineteenth round).
 
     On SQLite an ``INSERT … VALUES (…)`` goes as multi-row statements — ``VALUES (…), (…), …``,
     as many rows as fit in :data:`MAX_PARAMETERS` — instead of one execution per row: each
@@ -49,28 +65,80 @@ def execute_many(session: Session, statement: str, rows: list[tuple[Any, ...]]) 
     multi-row statement's text is parsed again by psycopg on every execution (it caches only
     statements of at most 50 parameters), which took a quarter of a 100k first run's database
     thread (the first run at 1,000 r/s with PostgreSQL metadata, in turns: 14.6 s → 11.5 s).
+    There, and for a statement that is not an ``INSERT … VALUES``, the shared values are put
+    into each row.
     """
     if not rows:
         return
     connection = session.connection()
     found = _VALUES.search(statement)
-    per_statement = 0 if found is None else MAX_PARAMETERS // max(found.group(1).count("?"), 1)
-    if per_statement < 2 or len(rows) < 2 or connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(driver_sql(session, statement), rows)
+    marks = 0 if found is None else found.group(1).count("?")
+    per_statement = 0 if found is None else (MAX_PARAMETERS - len(shared)) // max(marks, 1)
+    if per_statement < 2 or connection.dialect.name == "postgresql":
+        text, order = _one_row(statement, len(shared))
+        if shared:
+            pick = itemgetter(*order) if len(order) > 1 else lambda full: (full[order[0]],)
+            extra = tuple(shared)
+            rows = [pick(row + extra) for row in rows]
+        connection.exec_driver_sql(driver_sql(session, text), rows)
         return
     assert found is not None
-    head, row_sql, tail = statement[: found.start(1)], found.group(1), statement[found.end(1) :]
-    texts: dict[int, str] = {}
     start = 0
     for size in chunk_sizes(len(rows), per_statement):
         chunk = rows[start : start + size]
         start += size
-        text = texts.get(len(chunk))
-        if text is None:
-            text = texts[len(chunk)] = driver_sql(
-                session, head + ", ".join([row_sql] * len(chunk)) + tail
-            )
-        connection.exec_driver_sql(text, tuple(chain.from_iterable(chunk)))
+        text = _multi_row(statement, found.start(1), found.end(1), len(shared), len(chunk))
+        connection.exec_driver_sql(text, (*shared, *chain.from_iterable(chunk)))
+
+
+_SHARED = re.compile(r"\$(\d+)")
+_MARK = re.compile(r"\$(\d+)|\?")
+
+
+def _checked(statement: str, shared: int) -> None:
+    named = {int(n) for n in _SHARED.findall(statement)}
+    if named != set(range(1, shared + 1)):
+        raise ValueError(
+            f"the statement names the shared values {sorted(named)}, "
+            f"but {shared} were given: {statement[:80]}"
+        )
+
+
+@functools.lru_cache(maxsize=256)
+def _one_row(statement: str, shared: int) -> tuple[str, tuple[int, ...]]:
+    """``statement`` with ``?`` for every value, and where each value is taken from in a row
+    followed by the shared values (the row's own in order; ``$k`` is the shared ``k``)."""
+    _checked(statement, shared)
+    row_width = statement.count("?")
+    order: list[int] = []
+    own = iter(range(row_width))
+
+    def mark(match: re.Match[str]) -> str:
+        name = match.group(1)
+        order.append(next(own) if name is None else row_width + int(name) - 1)
+        return "?"
+
+    return _MARK.sub(mark, statement), tuple(order)
+
+
+@functools.lru_cache(maxsize=256)
+def _multi_row(statement: str, begin: int, end: int, shared: int, size: int) -> str:
+    """The SQLite statement writing ``size`` rows: ``statement``'s ``VALUES`` row (between
+    ``begin`` and ``end``) once per row, each shared value ``?k`` (bound once, first) and every
+    row's own values numbered after them. Kept for the next write (a few sizes only)."""
+    _checked(statement, shared)
+    row_sql = statement[begin:end]
+    number = shared
+
+    def mark(match: re.Match[str]) -> str:
+        nonlocal number
+        if match.group(1) is not None:
+            return f"?{match.group(1)}"
+        number += 1
+        return f"?{number}"
+
+    rows = ", ".join(_MARK.sub(mark, row_sql) for _ in range(size))
+    return _SHARED.sub(r"?\1", statement[:begin]) + rows + _SHARED.sub(r"?\1", statement[end:])
 
 
 def chunk_sizes(rows: int, most: int) -> Iterator[int]:

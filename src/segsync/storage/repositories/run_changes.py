@@ -33,7 +33,7 @@ _LAST_SENT = (
 )
 _INSERT = (
     "INSERT INTO run_changes (run_id, export_id, segment_id, email, profile_id, action, fields, "
-    "previous, new_contact, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "previous, new_contact, at) VALUES ($1, $2, ?, ?, ?, ?, ?, ?, ?, $3)"
 )
 
 
@@ -124,11 +124,11 @@ class RunChangeRepository:
         stamp = bind_value(self.session, RunChange.__table__.c.at, now)
         prior = before or {}
         params = [
-            (run_id, export_id, r.segment_id, r.email, r.profile_id, r.action, r.fields,
-             *prior.get(r.email, (r.previous, r.new_contact)), stamp)
+            (r.segment_id, r.email, r.profile_id, r.action, r.fields,
+             *prior.get(r.email, (r.previous, r.new_contact)))
             for r in rows
         ]  # fmt: skip
-        execute_many(self.session, _INSERT, params)
+        execute_many(self.session, _INSERT, params, shared=(run_id, export_id, stamp))
 
     def before_run(
         self, run_id: int, export_id: int, emails: Iterable[str]

@@ -27,23 +27,23 @@ NO_HASH = ""
 
 _CONTACT_INTENT = (
     "INSERT INTO sync_contacts (export_id, email, payload_hash, contact_id, synced_at, pending) "
-    "VALUES (?, ?, '', NULL, ?, ?) ON CONFLICT (export_id, email) DO NOTHING"
+    "VALUES ($1, ?, '', NULL, $2, TRUE) ON CONFLICT (export_id, email) DO NOTHING"
 )
 _MEMBERSHIP_INTENT = (
-    "INSERT INTO sync_memberships (export_id, segment_id, email, pending) VALUES (?, ?, ?, ?) "
+    "INSERT INTO sync_memberships (export_id, segment_id, email, pending) VALUES ($1, ?, ?, TRUE) "
     "ON CONFLICT (export_id, segment_id, email) DO NOTHING"
 )
 _CONTACT_UPSERT = (
     "INSERT INTO sync_contacts "
     "(export_id, email, payload_hash, contact_id, synced_at, pending, payload) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (export_id, email) DO UPDATE SET "
+    "VALUES ($1, ?, ?, ?, $2, FALSE, ?) ON CONFLICT (export_id, email) DO UPDATE SET "
     "payload_hash = excluded.payload_hash, "
     "contact_id = COALESCE(excluded.contact_id, sync_contacts.contact_id), "
     "synced_at = excluded.synced_at, pending = excluded.pending, "
     "payload = COALESCE(excluded.payload, sync_contacts.payload)"
 )
 _MEMBERSHIP_UPSERT = (
-    "INSERT INTO sync_memberships (export_id, segment_id, email, pending) VALUES (?, ?, ?, ?) "
+    "INSERT INTO sync_memberships (export_id, segment_id, email, pending) VALUES ($1, ?, ?, FALSE) "
     "ON CONFLICT (export_id, segment_id, email) DO UPDATE SET pending = excluded.pending"
 )
 _MEMBERSHIP_PENDING = (
@@ -93,8 +93,8 @@ class SyncStateRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def _execute_many(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
-        execute_many(self.session, statement, rows)
+    def _execute_many(self, statement: str, rows: list[tuple[Any, ...]], *shared: Any) -> None:
+        execute_many(self.session, statement, rows, shared=shared)
 
     def _select(
         self, statement: str, *params: Any, stream: bool = False
@@ -161,11 +161,9 @@ class SyncStateRepository:
     ) -> None:
         """Write-ahead: the contacts and memberships a batch about to leave may create, as
         pending rows. Rows already there (known or pending) are left as they are."""
-        stamp = self._stamp(now)
-        contacts = [(export_id, email, stamp, True) for email in dict.fromkeys(emails)]
-        self._execute_many(_CONTACT_INTENT, contacts)
-        rows = [(export_id, s, e, True) for s, e in dict.fromkeys(memberships)]
-        self._execute_many(_MEMBERSHIP_INTENT, rows)
+        contacts = [(email,) for email in dict.fromkeys(emails)]
+        self._execute_many(_CONTACT_INTENT, contacts, export_id, self._stamp(now))
+        self._execute_many(_MEMBERSHIP_INTENT, list(dict.fromkeys(memberships)), export_id)
 
     def counts(self, export_id: int) -> tuple[int, int]:
         """How many contacts and memberships the state holds."""
@@ -190,17 +188,14 @@ class SyncStateRepository:
         mapped values sent as canonical JSON; a payload not given keeps the one recorded)."""
         ids = contact_ids or {}
         sent = payloads or {}
-        stamp = self._stamp(now)
         rows = [
-            (export_id, email, digest, ids.get(email), stamp, False, sent.get(email))
-            for email, digest in hashes.items()
+            (email, digest, ids.get(email), sent.get(email)) for email, digest in hashes.items()
         ]
-        self._execute_many(_CONTACT_UPSERT, rows)
+        self._execute_many(_CONTACT_UPSERT, rows, export_id, self._stamp(now))
 
     def record_memberships(self, export_id: int, memberships: Iterable[tuple[int, str]]) -> None:
         """Record acknowledged memberships (a pending one becomes known)."""
-        rows = [(export_id, s, e, False) for s, e in dict.fromkeys(memberships)]
-        self._execute_many(_MEMBERSHIP_UPSERT, rows)
+        self._execute_many(_MEMBERSHIP_UPSERT, list(dict.fromkeys(memberships)), export_id)
 
     def mark_pending(self, export_id: int, memberships: Iterable[tuple[int, str]]) -> None:
         """Write-ahead for removals: these memberships are about to be removed, so until the
