@@ -60,6 +60,22 @@ async def test_requests_carry_the_key_header_and_a_json_contact(vtime: VirtualTi
     assert result.requests == 1
 
 
+async def test_requests_go_straight_to_the_transport_and_send_no_cookie_back(
+    vtime: VirtualTime,
+) -> None:
+    """Requests are made by httpx's client and handed straight to its transport, past the
+    client's cookie jar: a cookie an answer sets is not sent back (the API uses none)."""
+    cookie = {"Set-Cookie": "session=abc; Path=/"}
+    script = Script([reply(200, {"lists": []}, headers=cookie), reply(200, {"lists": []})])
+    async with destination(script, vtime) as dest:
+        first = await dest.client.lists()
+        second = await dest.client.lists()
+    assert (first.status, first.data, second.data) == (200, {"lists": []}, {"lists": []})
+    assert [r.url.path for r in script.requests] == ["/v1/lists", "/v1/lists"]
+    assert "cookie" not in script.requests[1].headers
+    assert script.requests[1].headers["autopilotapikey"] == "test-key"
+
+
 async def test_custom_and_list_are_left_out_when_empty(vtime: VirtualTime) -> None:
     script = Script([reply(200, OK_BULK)])
     async with destination(script, vtime) as dest:

@@ -45,7 +45,7 @@ def execute_many(
     written in the statement as ``$1``, ``$2``, … where each row's own values are ``?``; a row
     holds only its own. On SQLite a multi-row statement binds each shared value once, not once
     per row: binding runs with the GIL held, and the run engine's writes bound 29 values per
-    item, 13 of them the same in every row (a first run of 100k contacts: 6 % less engine
+    item, 13 of them the same in every row (a first run of 100k contacts: 7 % less engine
     time, docs/design.md "The engine against its floor", its nineteenth round).
 
     On SQLite an ``INSERT … VALUES (…)`` goes as multi-row statements — ``VALUES (…), (…), …``,
