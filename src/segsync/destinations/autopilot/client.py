@@ -146,10 +146,9 @@ class AutopilotClient:
         key, the timeouts) and handed straight to the client's transport: the layers of
         ``AsyncClient.send`` around it — authentication, redirects, cookies — are for features
         the API does not use (so no cookie an answer sets is sent back), and cost a third of
-        httpx's CPU per request (a first run of 100k
-        contacts: 4 % less engine time, docs/design.md "The engine against its floor", its
-        nineteenth round). Where the environment names a proxy, httpx's client sends it: it
-        chooses the transport then."""
+        httpx's CPU per request (a first run of 100k contacts: 4 % less engine time,
+        docs/design.md "The engine against its floor", its nineteenth round). Where the
+        environment names a proxy, httpx's client sends it: it chooses the transport then."""
         if self._transport is None:
             return await self._http.request(method, path, content=content, headers=headers)
         request = self._http.build_request(method, path, content=content, headers=headers)

@@ -82,12 +82,11 @@ def execute_many(
             rows = [pick(row + extra) for row in rows]
         connection.exec_driver_sql(driver_sql(session, text), rows)
         return
-    assert found is not None
     start = 0
     for size in chunk_sizes(len(rows), per_statement):
         chunk = rows[start : start + size]
         start += size
-        text = _multi_row(statement, found.start(1), found.end(1), len(shared), len(chunk))
+        text = _multi_row(statement, len(shared), len(chunk))
         connection.exec_driver_sql(text, (*shared, *chain.from_iterable(chunk)))
 
 
@@ -122,11 +121,14 @@ def _one_row(statement: str, shared: int) -> tuple[str, tuple[int, ...]]:
 
 
 @functools.lru_cache(maxsize=256)
-def _multi_row(statement: str, begin: int, end: int, shared: int, size: int) -> str:
-    """The SQLite statement writing ``size`` rows: ``statement``'s ``VALUES`` row (between
-    ``begin`` and ``end``) once per row, each shared value ``?k`` (bound once, first) and every
-    row's own values numbered after them. Kept for the next write (a few sizes only)."""
+def _multi_row(statement: str, shared: int, size: int) -> str:
+    """The SQLite statement writing ``size`` rows: ``statement``'s ``VALUES`` row once per
+    row, each shared value ``?k`` (bound once, first) and every row's own values numbered after
+    them. Kept for the next write (a few sizes only)."""
     _checked(statement, shared)
+    found = _VALUES.search(statement)
+    assert found is not None  # execute_many writes only an INSERT … VALUES this way
+    begin, end = found.span(1)
     row_sql = statement[begin:end]
     number = shared
 
