@@ -383,3 +383,17 @@ def test_a_run_in_process_keeps_and_takes_the_sql(
     run = runs.run_export(ctx, "Newsletter", tune=in_process(sim))
     assert run.counts.updated == 1
     assert compiles == ["stream", "walk"]  # the rerun's walk took its SQL as kept
+
+
+def test_a_first_run_whose_walk_sql_was_kept_at_saving_looks_it_up_once(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Saving kept both queries: the first run takes its stream's and, seeing the walk's kept
+    beside it, does not look the kept file up again at its end (one stamp in the run)."""
+    plain_setup(ctx, sim, tmp_path, people(10))
+    stamps: list[str | None] = []
+    stamp = compiled.stamp
+    monkeypatch.setattr(compiled, "stamp", lambda *args: stamps.append(stamp(*args)) or stamps[-1])
+    run = runs.run_export(ctx, "Newsletter", tune=in_process(sim))
+    assert run.counts.added == 10
+    assert len(stamps) == 1

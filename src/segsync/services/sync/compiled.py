@@ -144,10 +144,10 @@ def member_sql(
     """The export's member SQL for ``purpose`` (see :func:`_compilers`): as kept from a run
     before when its :func:`stamp` matches; else compiled and kept for the next run, beside the
     other purpose's when that was kept with the same stamp."""
-    return _member_sql(reader, export_id, (purpose,), segments, mapping)[purpose]
+    return member_sqls(reader, export_id, (purpose,), segments, mapping)[purpose]
 
 
-def _member_sql(
+def member_sqls(
     reader: ServiceContext,
     export_id: int,
     purposes: Sequence[Purpose],
@@ -155,7 +155,8 @@ def _member_sql(
     mapping: FieldMapping,
 ) -> dict[str, Any]:
     """:func:`member_sql` of each of ``purposes``, with one stamp and one reading and writing
-    of the kept file (at least those purposes; others kept with the same stamp too)."""
+    of the kept file: at least those purposes, and any other kept with the same stamp (a first
+    run that finds the walk's SQL kept beside its stream's need not compile it)."""
     compilers = _compilers()
     digest = stamp(reader, segments, mapping)
     if digest is None:
@@ -199,6 +200,6 @@ def prepare(ctx: ServiceContext, export_id: int) -> None:
         with ctx.db.session() as session:
             target = load_target(session, ExportRepository(session).get(export_id))
         with profile_reader(ctx) as reader:
-            _member_sql(reader, export_id, ("stream", "walk"), target.segments, target.mapping)
+            member_sqls(reader, export_id, ("stream", "walk"), target.segments, target.mapping)
     except Exception as err:  # the run compiles it: nothing is lost but its start-up time
         log.info("export %s: its run SQL is left for its first run to compile (%s)", export_id, err)

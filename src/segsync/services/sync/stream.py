@@ -53,7 +53,7 @@ from segsync.services.sync.by_email import (
     sorted_rows,
 )
 from segsync.services.sync.clean import Cleaner, MemberScan
-from segsync.services.sync.compiled import member_sql
+from segsync.services.sync.compiled import member_sqls
 from segsync.services.sync.read import MemberReading, SegmentSource, profile_reader
 from segsync.services.sync.spool import Spool
 from segsync.services.sync.target import RunTarget
@@ -65,9 +65,7 @@ STREAM_AHEAD = 200
 batch: two seconds of sending at 100 requests a second). Those made beyond wait on disk
 (:class:`~.spool.Spool`): reading never waits for the destination."""
 DRAIN_ROWS = 1_000  # member rows cleaned between two drains of the cleaner (at an email's end)
-FIRST_DRAIN_ROWS = 200
-"""Rows before the first drain: fewer, so that the first batch, which the run waits for, is
-made sooner."""
+FIRST_DRAIN_ROWS = 200  # rows before the first drain: fewer, so the first batch comes sooner
 _END = object()
 _SPOOLED = object()  # the next batch is the spool's oldest
 
@@ -108,11 +106,12 @@ class _Query:
         return cls(members, emails, mapping.email)
 
     @classmethod
-    def kept(cls, reader: ServiceContext, target: RunTarget) -> _Query | None:
-        """:meth:`of`, as kept from the export's run before when nothing it is made of has
-        changed (:mod:`.compiled`)."""
-        kept = member_sql(reader, target.export_id, "stream", target.segments, target.mapping)
-        return None if kept is None else cls(**kept)
+    def kept(cls, reader: ServiceContext, target: RunTarget) -> tuple[_Query | None, bool]:
+        """:meth:`of`, as kept when nothing it is made of has changed (:mod:`.compiled`); and
+        whether the settled walk's SQL, for the next run, was kept beside it."""
+        kept = member_sqls(reader, target.export_id, ("stream",), target.segments, target.mapping)
+        query = kept["stream"]
+        return (None if query is None else cls(**query)), "walk" in kept
 
     def refusal(self, cursor: Any, limit: int) -> str | None:
         """Why the stream could not stand for the planned run, or None: more profiles than
@@ -164,6 +163,7 @@ class FirstRun:
         self.items = 0
         self.batches = 0
         self._last = ""
+        self._walk_kept = False  # the next run's walk SQL is kept already (:meth:`_Query.kept`)
         self.taken: Callable[[int], None] | None = None
         """Told how many items each :meth:`take` hands out (progress)."""
         self._loop = asyncio.get_running_loop()
@@ -255,18 +255,18 @@ class FirstRun:
         except BaseException as err:  # handed to the run, which raises it
             outcome = err
         self._loop.call_soon_threadsafe(self._ended, outcome)
-        if outcome is True and not self._closing.is_set():
+        if outcome is True and not (self._closing.is_set() or self._walk_kept):
             self._keep_walk_sql()
 
     def _keep_walk_sql(self) -> None:
-        """Compile the settled walk's SQL for the export's next run and keep it, where it is
-        not kept already (:mod:`.compiled`): now, while the run sends its last batches — a
-        first run that compiled its stream's SQL has Ibis loaded — so that the next run never
-        loads Ibis. Where it fails, the next run compiles it."""
-        target = self.target
+        """Compile the settled walk's SQL for the export's next run and keep it (it was not
+        kept beside the stream's, :mod:`.compiled`): now, while the run sends its last batches
+        — Ibis is loaded — so that the next run never loads Ibis. Where it fails, the next run
+        compiles it."""
+        t = self.target
         try:
             with profile_reader(self.ctx) as reader:
-                member_sql(reader, target.export_id, "walk", target.segments, target.mapping)
+                member_sqls(reader, t.export_id, ("walk",), t.segments, t.mapping)
         except Exception as err:  # only the next run's start-up is at stake
             log.warning("the next run's SQL was not compiled ahead: %s", err)
 
@@ -290,7 +290,7 @@ class FirstRun:
         # makes reference cycles the collector should find young (a million members' first run
         # peaked 110 MB higher with the young generation looked at every 100,000 allocations).
         with profile_reader(self.ctx) as reader:
-            query = _Query.kept(reader, target)
+            query, self._walk_kept = _Query.kept(reader, target)
             if query is None:
                 log.info("first run: read and planned (the profile engine cannot sort it)")
                 return False
