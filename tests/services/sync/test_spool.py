@@ -55,3 +55,49 @@ def test_the_file_is_made_with_the_first_batch_unlinked_and_gone_when_closed(
     assert spool.held == 0
     with pytest.raises(LookupError):
         spool.get()
+
+
+def plain(n: int) -> list[UpsertItem]:
+    """A batch of built-in values only (text, numbers, booleans, None), two items sharing one
+    contact's payload as a contact in two segments does."""
+    fields = {"FirstName": f"F{n}", "Orders": n, "Gold": n % 2 == 0, "Phone": None}
+    custom = {"float--Spend": 12.5 * n, "integer--Big": 2**70 + n, "string--City": "Lisboa é"}
+    return [
+        UpsertItem(f"p{n}@example.com", fields, custom, segment, f"h{n}", profile)
+        for segment, profile in (("1", n), (None, f"key-{n}"))
+    ]
+
+
+def record_kinds(spool: Spool) -> list[bytes]:
+    """Which writer made each record in the spool's file (the byte after its length)."""
+    assert spool._file is not None
+    spool._file.seek(0)
+    data, kinds, at = spool._file.read(), [], 0
+    while at < len(data):
+        kinds.append(data[at + 4 : at + 5])
+        at += 4 + int.from_bytes(data[at : at + 4], "big")
+    return kinds
+
+
+def test_batches_of_built_in_values_are_marshalled_and_others_pickled_alike(
+    tmp_path: Path,
+) -> None:
+    """A batch of built-in values goes through marshal, one with a date or a Decimal through
+    pickle; either comes back as the same items, of the same types, the payloads still shared."""
+    spool = Spool(tmp_path)
+    spool.put(plain(1))
+    spool.put(batch(2))
+    spool.put(plain(3))
+    assert record_kinds(spool) == [b"m", b"p", b"m"]
+    for want in (plain(1), batch(2), plain(3)):
+        got = spool.get()
+        assert got == want
+        for item, wanted in zip(got, want, strict=True):
+            assert type(item) is UpsertItem
+            values = [*item.fields.values(), *item.custom.values(), item.profile_id]
+            wanted_values = [*wanted.fields.values(), *wanted.custom.values(), wanted.profile_id]
+            assert [type(v) for v in values] == [type(v) for v in wanted_values]
+            assert list(item.fields) == list(wanted.fields)  # the order of the fields, kept
+        if len(got) == 2:
+            assert got[0].fields is got[1].fields  # one payload for a contact's two items
+    spool.close()
