@@ -70,9 +70,8 @@ class Sample:
     rss_mb: float
 
 
-def checkout(revision: str, into: Path) -> Path:
-    """The revision in a detached worktree under ``into``."""
-    tree = into / f"rev-{len(list(into.iterdir()))}"
+def checkout(revision: str, tree: Path) -> Path:
+    """The revision in a detached worktree at ``tree``."""
     subprocess.run(
         ["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet", str(tree), revision],
         check=True,
@@ -165,6 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.profiles < 1:
         parser.error("--profiles: give at least 1")
     labels = [*args.revisions, ".", "."][:2]
+    same = labels[0] == labels[1]  # one checkout and one set-up, run twice a turn
     print(f"machine: 20M additions in {export.machine_speed():.2f} s (lower is faster)")
     started = time.perf_counter()
     port = export.free_port()
@@ -172,12 +172,12 @@ def main(argv: list[str] | None = None) -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="segsync-turns-") as tmp:
             work = Path(tmp)
-            same = labels[0] == labels[1]  # one checkout and one set-up, run twice a turn
-            versions = [Version(label, ROOT if label == "." else checkout(label, trees))
-                        for label in labels[: 1 if same else 2]]  # fmt: skip
+            made = [Version(label, ROOT if label == "." else checkout(label, trees / f"rev-{n}"))
+                    for n, label in enumerate(labels[: 1 if same else 2])]  # fmt: skip
+            versions = [made[0], made[-1]]  # the first and the second of each turn
             simulator = export.start_simulator(port)
             try:
-                for n, version in enumerate(versions):
+                for n, version in enumerate(made):
                     set_up(version, work / f"v{n}", f"http://127.0.0.1:{port}", args.profiles)
             finally:
                 simulator.terminate()
@@ -186,8 +186,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"set-up: {args.profiles:,} profiles per version in {took:.0f} s")
             samples: list[list[Sample]] = [[], []]
             for turn in range(1, args.turns + 1):
-                for n in range(2):
-                    version = versions[0 if same else n]
+                for n, version in enumerate(versions):
                     sample = first_run(version, work / "run", port)
                     samples[n].append(sample)
                     print(f"  turn {turn}  {version.label:<12} engine {sample.engine:.2f} s  "
@@ -199,7 +198,6 @@ def main(argv: list[str] | None = None) -> None:
             )
         shutil.rmtree(trees, ignore_errors=True)
     print("\nfirst run at 1,000 r/s, no latency, in turns:")
-    same = labels[0] == labels[1]
     first = summary(f"{labels[0]} (1st)" if same else labels[0], samples[0])
     second = summary(f"{labels[1]} (2nd)" if same else labels[1], samples[1])
     print(f"  ratio        {second / first:.3f} (the second's median engine time / the first's)")

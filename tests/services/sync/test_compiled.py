@@ -107,6 +107,14 @@ def kept_file(ctx: ServiceContext, target: RunTarget) -> Path:
     return ctx.settings.data_dir / "cache" / "run-sql" / f"{target.export_id}.json"
 
 
+def counted_stamps(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
+    """Every stamp taken from now on (:func:`compiled.stamp`), in order."""
+    stamps: list[str | None] = []
+    stamp = compiled.stamp
+    monkeypatch.setattr(compiled, "stamp", lambda *args: stamps.append(stamp(*args)) or stamps[-1])
+    return stamps
+
+
 def ask(ctx: ServiceContext, target: RunTarget, purpose: str = "walk", **changed: Any) -> Any:
     segments: Sequence[SegmentSource] = changed.get("segments", target.segments)
     mapping: FieldMapping = changed.get("mapping", target.mapping)
@@ -301,9 +309,7 @@ def test_saving_an_export_on_another_engine_neither_opens_it_nor_compiles(
     assert compiles == []
     assert not kept_file(ctx, target).exists()
     monkeypatch.setattr(read_module, "profile_reader", real)
-    stamps: list[str | None] = []
-    stamp = compiled.stamp
-    monkeypatch.setattr(compiled, "stamp", lambda *args: stamps.append(stamp(*args)) or stamps[-1])
+    stamps = counted_stamps(monkeypatch)
     compiled.prepare(ctx, target.export_id)  # on DuckDB: both kept
     assert compiles == ["stream", "walk"]
     assert len(stamps) == 1  # one stamp, one file written, for both
@@ -391,9 +397,7 @@ def test_a_first_run_whose_walk_sql_was_kept_at_saving_looks_it_up_once(
     """Saving kept both queries: the first run takes its stream's and, seeing the walk's kept
     beside it, does not look the kept file up again at its end (one stamp in the run)."""
     plain_setup(ctx, sim, tmp_path, people(10))
-    stamps: list[str | None] = []
-    stamp = compiled.stamp
-    monkeypatch.setattr(compiled, "stamp", lambda *args: stamps.append(stamp(*args)) or stamps[-1])
+    stamps = counted_stamps(monkeypatch)
     run = runs.run_export(ctx, "Newsletter", tune=in_process(sim))
     assert run.counts.added == 10
     assert len(stamps) == 1

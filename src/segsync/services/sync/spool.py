@@ -7,8 +7,8 @@ nothing is left behind when the run ends or the process dies), by the thread tha
 read back, in the order written, by the event loop. A batch is some 15 KB on disk: a million
 members sent at Autopilot's 5 requests a second put about 150 MB there at most.
 
-Each batch is written with :mod:`marshal` as a list of plain tuples, which takes 40 % of
-pickle's time to write and read back a 100-item batch (65 + 85 µs against 149 + 111 µs); marshal
+Each batch is written with :mod:`marshal` as a list of plain tuples, which takes some 40 % less
+time than pickle to write and read back a 100-item batch (65 + 85 µs against 149 + 111 µs); marshal
 refuses any value that is not exactly one of its built-in types (a date, a Decimal, a subclass
 of text), and a batch holding one is pickled instead, so every value comes back as it went.
 Each record starts with its length and which of the two wrote it.
