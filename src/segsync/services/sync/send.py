@@ -30,7 +30,8 @@ from segsync.services.sync.committer import Committer
 from segsync.services.sync.switching import sending_collections
 from segsync.services.sync.tally import Ack
 
-Intend = Callable[[Sequence[UpsertItem]], Awaitable[None]]
+Intend = Callable[[Sequence[UpsertItem]], Awaitable[int | None]]
+"""Records what items may create before they leave; the intent's id, if it has one."""
 
 
 def outgoing(batch: Sequence[UpsertItem], list_ids: Mapping[str, str]) -> list[OutgoingItem]:
@@ -82,7 +83,8 @@ async def send_batches(
     made anew meanwhile is used. An error in taking batches is raised once the batches in
     flight are acknowledged and committed."""
     stopped = False
-    in_flight: dict[int, list[UpsertItem]] = {}  # handed to the destination, not yet answered
+    # Handed to the destination, not yet answered: each batch with the intent that holds it.
+    in_flight: dict[int, tuple[list[UpsertItem], int | None]] = {}
     failed: Exception | None = None
 
     async def feed() -> AsyncIterator[list[OutgoingItem]]:
@@ -101,19 +103,20 @@ async def send_batches(
             if stop() or committer.failed:  # before the intent: a stop leaves none unsent
                 stopped = True
                 return
-            await intend([item for batch in chunk for item in batch])
+            intent = await intend([item for batch in chunk for item in batch])
             if stop() or committer.failed:  # a stop seen meanwhile: not even these
                 stopped = True
                 return
             for batch in chunk:
-                in_flight[index] = batch
+                in_flight[index] = (batch, intent)
                 index += 1
                 yield outgoing(batch, list_ids)
 
     try:
         with sending_collections():
             async for index, result in destination.upsert_batches(feed(), send):
-                committer.add(Ack(in_flight.pop(index), result))
+                batch, intent = in_flight.pop(index)
+                committer.add(Ack(batch, result, intent))
     finally:
         await committer.close()
     if failed is not None:

@@ -36,6 +36,7 @@ from segsync.services.context import ServiceContext
 from segsync.services.sync.db_thread import DatabaseThread
 from segsync.services.sync.finish import RunEnd, record_run_end
 from segsync.services.sync.lease import LEASE_SECONDS
+from segsync.services.sync.open_intents import OpenIntents
 from segsync.services.sync.switching import fewer_collections
 from segsync.services.sync.tally import Snapshot, StateChanges
 from segsync.services.sync.target import RunTarget
@@ -43,7 +44,7 @@ from segsync.storage.repositories.erasures import ErasureRepository
 from segsync.storage.repositories.exports import ExportRepository
 from segsync.storage.repositories.run_changes import ChangeRow, RunChangeRepository
 from segsync.storage.repositories.runs import RejectRecord, RunRecord, RunRepository
-from segsync.storage.repositories.sync import SyncStateRepository
+from segsync.storage.repositories.sync import SyncStateRepository, settle_intents
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -76,6 +77,7 @@ class RunStore:
         self._cancel_seen = False
         self._lost_seen = False
         self._recorded = False  # whether this attempt wrote to the change record
+        self._intents = OpenIntents()
         self.thread = DatabaseThread(ctx.db)
         """The store's one database thread (its ``transactions`` count the grouped ones)."""
 
@@ -213,22 +215,29 @@ class RunStore:
                 self.export_id, int(segment_key), list_id, title, now=self.ctx.now()
             )
 
-    async def intend(self, items: Sequence[UpsertItem]) -> None:
-        """Write-ahead: record what these items may create (contacts and memberships) as
-        pending, committed before they are sent (a grouped write)."""
+    async def intend(self, items: Sequence[UpsertItem]) -> int | None:
+        """Write-ahead: record what these items may create (contacts and memberships), in one
+        intent committed before they are sent (a grouped write); its id, for the
+        acknowledgements of these items to give back (:attr:`~.tally.Ack.intent`). None when
+        the export is gone."""
+        written: list[int] = []
         try:
-            await self._grouped(functools.partial(self._intend, items))
+            await self._grouped(functools.partial(self._intend, items, written))
         except IntegrityError:
             # The export was removed meanwhile (its sync state went with it): the run stops
             # as for a cancel, before these items leave.
             log.info("run %s: the export is gone; nothing more is sent", self.run_id)
             self._cancel_seen = self.cancel_requested = True
+            return None
+        self._intents.opened(written[-1], len(items))
+        return written[-1]
 
-    def _intend(self, items: Sequence[UpsertItem], session: Session) -> None:
+    def _intend(self, items: Sequence[UpsertItem], written: list[int], session: Session) -> None:
         memberships = [(int(i.segment), i.email) for i in items if i.segment is not None]
-        SyncStateRepository(session).record_intents(
+        intent = SyncStateRepository(session).add_intent(
             self.export_id, (i.email for i in items), memberships, now=self.ctx.now()
         )
+        written.append(intent)  # the last one written counts (a group failed is done again)
 
     async def intend_removals(self, memberships: Sequence[tuple[str, str]]) -> None:
         """Write-ahead for removals: mark these ``(segment key, email)`` memberships pending,
@@ -280,11 +289,18 @@ class RunStore:
 
     async def commit(self, snapshot: Snapshot, changes: StateChanges) -> None:
         """Commit acknowledged batches: sync state, rejects and progress, in one transaction
-        (a grouped write)."""
-        await self._grouped(functools.partial(self._commit, snapshot, changes))
+        (a grouped write), with the intents they answered in full deleted."""
+        answered = self._intents.answered(changes.answered)
+        await self._grouped(functools.partial(self._commit, snapshot, changes, answered))
 
-    def _commit(self, snapshot: Snapshot, changes: StateChanges, session: Session) -> None:
+    def _commit(
+        self, snapshot: Snapshot, changes: StateChanges, answered: list[int], session: Session
+    ) -> None:
         sync = SyncStateRepository(session)
+        if changes.refused:  # refused: pending, as their intent held them (they may exist)
+            sync.record_intents(
+                self.export_id, changes.refused, changes.refused_memberships, now=self.ctx.now()
+            )
         record = RunChangeRepository(session)
         rows = changes.changes
         unknown = (r.email for r in rows if not r.new_contact)  # the tally vouched for the rest
@@ -299,6 +315,7 @@ class RunStore:
             payloads=changes.payloads,
         )
         sync.record_memberships(self.export_id, changes.memberships)
+        sync.drop_intents(answered)
         runs = RunRepository(session)
         runs.add_rejects(self.run_id, changes.rejects)
         self._save(runs, snapshot)
@@ -360,6 +377,8 @@ class RunStore:
     def _end(self, end: RunEnd) -> RunRecord:
         try:
             with self.ctx.db.session() as session:
+                # What its intents hold unanswered is pending now, not at the next read
+                settle_intents(session, self.export_id)
                 record = record_run_end(session, end, owner=self.owner, now=self.ctx.now())
                 if self._recorded:  # a run that changed nothing leaves the record as it was
                     keep = self.ctx.settings.change_log_runs

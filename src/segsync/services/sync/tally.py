@@ -52,6 +52,8 @@ class Ack:
 
     items: Sequence[UpsertItem]
     result: BatchResult
+    intent: int | None = None
+    """The write-ahead intent that holds these items (:meth:`~.store.RunStore.intend`)."""
 
 
 @dataclass
@@ -63,7 +65,11 @@ class StateChanges:
     contact_ids: dict[str, str | None] = field(default_factory=dict)
     rejects: list[RejectRecord] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
-    """Emails the destination refused in these batches (for the log)."""
+    """Emails the destination refused in these batches (for the log; pending in the state)."""
+    refused_memberships: list[tuple[int, str]] = field(default_factory=list)
+    """The memberships the refused items carried (pending: they may exist)."""
+    answered: list[tuple[int, int]] = field(default_factory=list)
+    """``(intent, items)``: how many items of each intent these acknowledgements answer."""
     payloads: dict[str, str] = field(default_factory=dict)
     """email → the mapped values acknowledged, as canonical JSON."""
     changes: list[ChangeRow] = field(default_factory=list)
@@ -136,7 +142,14 @@ class Tally:
             }
             delta = acknowledged(ack.items, frozenset(refused))
             changes.contact_ids.update((o.email, o.contact_id) for o in ack.result.outcomes if o.ok)
+            if ack.intent is not None:
+                changes.answered.append((ack.intent, len(ack.items)))
             if refused:
+                changes.refused_memberships.extend(
+                    (int(i.segment), i.email)
+                    for i in ack.items
+                    if i.email in refused and i.segment is not None
+                )
                 profile_of = {item.email: profile_text(item.profile_id) for item in ack.items}
                 changes.rejects.extend(
                     RejectRecord("rejected", profile_of.get(email), email, reason)

@@ -44,3 +44,20 @@ class SyncMembership(Base):
     # True while a batch that may have added the membership awaits its answer: the membership
     # may exist, so a mirror removes it if the person is no longer in the segment.
     pending: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+
+class SyncIntent(Base):
+    """A write-ahead intent kept whole: what the batches leaving together may create (their
+    emails, and their ``(segment id, email)`` memberships, as JSON arrays), in one row written
+    before they leave. The acknowledgements that answer those batches delete it; whatever it
+    still holds after its run ended or crashed becomes pending rows of :class:`SyncContact` and
+    :class:`SyncMembership` (:func:`segsync.storage.repositories.sync.settle_intents`), as if
+    each had been written pending one by one (migration 0012)."""
+
+    __tablename__ = "sync_intents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    export_id: Mapped[int] = mapped_column(ForeignKey("exports.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    emails: Mapped[str] = mapped_column(Text)
+    memberships: Mapped[str] = mapped_column(Text)

@@ -2,11 +2,15 @@
 checkpoint"). Per export: every acknowledged contact's email and payload hash, and every list
 membership segsync created (by segment id).
 
-Write-ahead intents: before a batch leaves, the contacts and memberships it may create are
-recorded as *pending* (:meth:`SyncStateRepository.record_intents`); the acknowledgement turns
-them into known rows. A pending row survives any number of crashes: a pending membership is
-"maybe on the list" until a later run confirms it (sends it again) or removes it. A pending
-contact that was never acknowledged has an empty payload hash, which no real hash equals."""
+Write-ahead intents: before batches leave, the contacts and memberships they may create are
+recorded in one ``sync_intents`` row (:meth:`SyncStateRepository.add_intent`); the
+acknowledgements that answer them write known rows and delete it. Whatever an intent still holds
+when it is read — its run crashed, stopped or ended with batches unanswered — becomes *pending*
+rows (:func:`settle_intents`, done by every read that sees pending rows), as if each had been
+written pending on its own (:meth:`SyncStateRepository.record_intents`, which a refused item
+gets at once). A pending row survives any number of crashes: a pending membership is "maybe on
+the list" until a later run confirms it (sends it again) or removes it. A pending contact that
+was never acknowledged has an empty payload hash, which no real hash equals."""
 
 from __future__ import annotations
 
@@ -14,12 +18,19 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import ColumnElement, and_, delete, func, select
 from sqlalchemy.orm import Session
 
 from segsync.storage.models.exports import Export
-from segsync.storage.models.sync import SyncContact, SyncMembership
-from segsync.storage.repositories.driver import bind_value, execute_many, select_rows
+from segsync.storage.models.sync import SyncContact, SyncIntent, SyncMembership
+from segsync.storage.repositories.driver import (
+    bind_value,
+    execute,
+    execute_many,
+    in_lists,
+    select_rows,
+)
 
 NO_HASH = ""
 """The payload hash of a contact only intended (sent, never acknowledged)."""
@@ -52,6 +63,10 @@ _MEMBERSHIP_PENDING = (
 _MEMBERSHIP_DELETE = (
     "DELETE FROM sync_memberships WHERE export_id = ? AND segment_id = ? AND email = ?"
 )
+_INTENT = (
+    "INSERT INTO sync_intents (export_id, at, emails, memberships) VALUES (?, ?, ?, ?) RETURNING id"
+)
+_DROP_INTENTS = "DELETE FROM sync_intents WHERE id IN ({})"
 _HASHES = "SELECT email, payload_hash FROM sync_contacts WHERE export_id = ? AND payload_hash <> ''"
 _MEMBERSHIPS = "SELECT segment_id, email FROM sync_memberships WHERE export_id = ? AND pending = ?"
 _MEMBERSHIP_KEYS = (  # the segment as text: the plan's keys, built by the database
@@ -73,6 +88,25 @@ _SIZES = (
     "SELECT CAST(segment_id AS TEXT), count(*) FROM sync_memberships WHERE export_id = ? "
     "GROUP BY segment_id"
 )
+
+
+def settle_intents(session: Session, export_id: int | None = None) -> int:
+    """Turn what the intents of ``export_id`` (None: of every export) still hold into pending
+    rows, in the session's transaction, and delete them; how many there were. Doing it twice,
+    or at once with the run that wrote them, is harmless: pending rows never replace known
+    ones, and an acknowledgement turns a pending row into a known one."""
+    query = select(SyncIntent).order_by(SyncIntent.id)
+    if export_id is not None:
+        query = query.where(SyncIntent.export_id == export_id)
+    intents = list(session.scalars(query))
+    sync = SyncStateRepository(session)
+    for intent in intents:
+        memberships = [(int(s), str(e)) for s, e in orjson.loads(intent.memberships)]
+        sync.record_intents(
+            intent.export_id, orjson.loads(intent.emails), memberships, now=intent.at
+        )
+    sync.drop_intents([intent.id for intent in intents])
+    return len(intents)
 
 
 def contact_of_email(email: str) -> ColumnElement[bool]:
@@ -112,7 +146,9 @@ class SyncStateRepository:
 
     def memberships(self, export_id: int, *, pending: bool = False) -> set[tuple[int, str]]:
         """``(segment_id, email)`` of every membership segsync created for the export, or with
-        ``pending=True`` of every membership a batch may have created without an answer yet."""
+        ``pending=True`` of every membership a batch may have created without an answer yet
+        (what intents still hold becomes pending first)."""
+        self._settle(export_id, pending)
         rows = self._select(_MEMBERSHIPS, export_id, pending)
         return {(int(segment_id), email) for segment_id, email in rows}
 
@@ -120,6 +156,7 @@ class SyncStateRepository:
         """``(email, payload hash)`` of every contact, by email as Python orders text; a
         contact only intended has the empty hash. Streamed (a server-side cursor on
         PostgreSQL): the walk of :mod:`segsync.services.sync.settled` holds none of them."""
+        self._settle(export_id)
         return self._select(_HASHES_IN_ORDER + self._by_email(), export_id, stream=True)
 
     def memberships_in_order(
@@ -139,6 +176,7 @@ class SyncStateRepository:
 
     def sizes(self, export_id: int) -> dict[str, int]:
         """Memberships per segment (its id as text), acknowledged and pending."""
+        self._settle(export_id)
         return dict(self._select(_SIZES, export_id))
 
     def membership_keys(self, export_id: int, *, pending: bool = False) -> set[tuple[str, str]]:
@@ -149,6 +187,7 @@ class SyncStateRepository:
         self, export_id: int, *, pending: bool = False
     ) -> Iterator[tuple[str, str]]:
         """:meth:`membership_keys` as the driver streams them, without a set of them all."""
+        self._settle(export_id, pending)
         return self._select(_MEMBERSHIP_KEYS, export_id, pending)
 
     def record_intents(
@@ -165,8 +204,36 @@ class SyncStateRepository:
         self._execute_many(_CONTACT_INTENT, contacts, export_id, self._stamp(now))
         self._execute_many(_MEMBERSHIP_INTENT, list(dict.fromkeys(memberships)), export_id)
 
+    def add_intent(
+        self,
+        export_id: int,
+        emails: Iterable[str],
+        memberships: Iterable[tuple[int, str]],
+        *,
+        now: datetime,
+    ) -> int:
+        """Write-ahead, kept whole: what batches about to leave may create, in one intent row;
+        its id (for :meth:`drop_intents` once the batches are answered). Read as
+        :meth:`record_intents` would have written it (:func:`settle_intents`)."""
+        stamp = bind_value(self.session, SyncIntent.__table__.c.at, now)
+        texts = (
+            orjson.dumps(list(dict.fromkeys(emails))).decode(),
+            orjson.dumps(list(dict.fromkeys(memberships))).decode(),
+        )
+        return int(execute(self.session, _INTENT, export_id, stamp, *texts).scalar_one())
+
+    def drop_intents(self, ids: Sequence[int]) -> None:
+        """Delete these intents (their batches were answered; or they are pending rows now)."""
+        for marks, values in in_lists(ids):
+            execute(self.session, _DROP_INTENTS.format(marks), *values)
+
+    def _settle(self, export_id: int, pending: bool = True) -> None:
+        if pending:
+            settle_intents(self.session, export_id)
+
     def counts(self, export_id: int) -> tuple[int, int]:
-        """How many contacts and memberships the state holds."""
+        """How many contacts and memberships the state holds (intents held as pending)."""
+        self._settle(export_id)
         contacts = self.session.scalar(
             select(func.count()).where(SyncContact.export_id == export_id)
         )
@@ -211,6 +278,7 @@ class SyncStateRepository:
     def forget_segment(self, export_id: int, segment_id: int, keep: Iterable[str] = ()) -> None:
         """Forget the memberships of one segment's list (the list is gone), but those of the
         emails in ``keep`` (made on the list that replaced it)."""
+        self._settle(export_id)
         condition = and_(
             SyncMembership.export_id == export_id, SyncMembership.segment_id == segment_id
         )
@@ -224,5 +292,6 @@ class SyncStateRepository:
 
     def clear(self, export_id: int) -> None:
         """Forget the export's whole sync state (the next run sends everyone again)."""
+        self.session.execute(delete(SyncIntent).where(SyncIntent.export_id == export_id))
         self.session.execute(delete(SyncMembership).where(SyncMembership.export_id == export_id))
         self.session.execute(delete(SyncContact).where(SyncContact.export_id == export_id))
