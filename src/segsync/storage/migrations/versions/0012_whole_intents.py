@@ -42,6 +42,31 @@ def upgrade() -> None:
     op.create_index(op.f("ix_sync_intents_export_id"), "sync_intents", ["export_id"])
 
 
+_PENDING_SQLITE = (
+    "INSERT INTO sync_contacts (export_id, email, payload_hash, contact_id, synced_at, pending) "
+    "SELECT i.export_id, e.value, '', NULL, i.at, TRUE FROM sync_intents AS i, "
+    "json_each(i.emails) AS e WHERE TRUE ON CONFLICT (export_id, email) DO NOTHING",
+    "INSERT INTO sync_memberships (export_id, segment_id, email, pending) "
+    "SELECT i.export_id, json_extract(m.value, '$[0]'), json_extract(m.value, '$[1]'), TRUE "
+    "FROM sync_intents AS i, json_each(i.memberships) AS m WHERE TRUE "
+    "ON CONFLICT (export_id, segment_id, email) DO NOTHING",
+)
+_PENDING_POSTGRESQL = (
+    "INSERT INTO sync_contacts (export_id, email, payload_hash, contact_id, synced_at, pending) "
+    "SELECT i.export_id, e.value, '', NULL, i.at, TRUE FROM sync_intents AS i "
+    "CROSS JOIN LATERAL json_array_elements_text(i.emails::json) AS e(value) "
+    "ON CONFLICT (export_id, email) DO NOTHING",
+    "INSERT INTO sync_memberships (export_id, segment_id, email, pending) "
+    "SELECT i.export_id, (m.value ->> 0)::integer, m.value ->> 1, TRUE FROM sync_intents AS i "
+    "CROSS JOIN LATERAL json_array_elements(i.memberships::json) AS m(value) "
+    "ON CONFLICT (export_id, segment_id, email) DO NOTHING",
+)
+
+
 def downgrade() -> None:
+    # What intents hold becomes the pending rows the earlier code reads, before they go.
+    dialect = op.get_bind().dialect.name
+    for statement in _PENDING_POSTGRESQL if dialect == "postgresql" else _PENDING_SQLITE:
+        op.execute(statement)
     op.drop_index(op.f("ix_sync_intents_export_id"), table_name="sync_intents")
     op.drop_table("sync_intents")
