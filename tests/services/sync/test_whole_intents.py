@@ -5,15 +5,18 @@ crash, is pending rows — the same state as intents written row by row would ha
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from segsync.destinations.base import BatchResult, RecordOutcome
 from segsync.domain.plan import UpsertItem
 from segsync.domain.runs import RunCounts, RunStatus
-from segsync.services.context import ServiceContext
+from segsync.services.context import ServiceContext, open_context
 from segsync.services.sync.finish import RunEnd
 from segsync.services.sync.open_intents import OpenIntents
 from segsync.services.sync.tally import Ack, StateChanges, Tally
@@ -22,9 +25,24 @@ from segsync.storage.repositories.erasures import ErasureRepository
 from segsync.storage.repositories.exports import ExportRepository
 from segsync.storage.repositories.people import PersonRepository
 from segsync.storage.repositories.sync import SyncStateRepository, settle_intents
+from tests.conftest import fresh_settings
 from tests.services.sync.test_store import SNAP, _item, _start, _store
 
 NOW = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def service_context(
+    request: pytest.FixtureRequest, tmp_path: Path, frozen_now: Callable[[], datetime]
+) -> Iterator[ServiceContext]:
+    """A service context whose metadata database is SQLite or PostgreSQL (the intents' SQL is
+    written for both)."""
+    settings = fresh_settings(tmp_path / "data")
+    if request.param == "postgres":
+        url = request.getfixturevalue("postgres_database")("intents")
+        settings = settings.model_copy(update={"database_url": url})
+    with open_context(settings, now=frozen_now) as ctx:
+        yield ctx
 
 
 def _rows(session: Session) -> tuple[int, int, int]:
