@@ -74,12 +74,14 @@ def test_batches_acknowledged_before_a_failing_batch_are_committed(
     commits: list[int] = []
 
     class SlowFirstCommit(RunStore):
-        def _commit(self, snapshot: Snapshot, changes: StateChanges, session: Session) -> None:
+        def _commit(
+            self, snapshot: Snapshot, changes: StateChanges, answered: list[int], session: Session
+        ) -> None:
             commits.append(len(changes.hashes))
             if len(commits) == 1:
                 first_commit_running.set()
                 assert first_commit_may_end.wait(WAIT)
-            super()._commit(snapshot, changes, session)
+            super()._commit(snapshot, changes, answered, session)
 
     def failing_third_batch(type_name: str, config: ConnectionConfig) -> Destination:
         destination = create_destination(type_name, config)

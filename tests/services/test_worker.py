@@ -162,10 +162,11 @@ def _stop_mid_run(ctx: ServiceContext, sim: RunningSimulator, stop: Callable[[],
             if self.cancel_requested:
                 seen.set()
 
-        async def intend(self, items: Sequence[UpsertItem]) -> None:
-            await super().intend(items)  # a removed export is seen here too
+        async def intend(self, items: Sequence[UpsertItem]) -> int | None:
+            intent = await super().intend(items)  # a removed export is seen here too
             if self.cancel_requested:
                 seen.set()
+            return intent
 
     sim.simulator.faults.hold_after_writes(2)  # the list and the first batch, then hold
     parts = EngineParts(store=Sees, lease_seconds=0.2)
