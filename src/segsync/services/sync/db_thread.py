@@ -27,8 +27,9 @@ from sqlalchemy.orm import Session
 
 from segsync.storage.db import Database
 
-Write = Callable[[Session], None]
-"""A grouped write: done in the session of the transaction it shares."""
+Write = Callable[[Session], Any]
+"""A grouped write: done in the session of the transaction it shares; what it returns is its
+caller's answer once that transaction committed (e.g. the id of a row it wrote)."""
 
 
 class DatabaseThread:
@@ -52,9 +53,10 @@ class DatabaseThread:
         """``call()`` on the thread, on its own: what it returns or raises."""
         return await self._queue(call, grouped=False)
 
-    async def write(self, write: Write) -> None:
-        """``write`` in the thread's next grouped transaction; return once it committed."""
-        await self._queue(write, grouped=True)
+    async def write(self, write: Write) -> Any:
+        """``write`` in the thread's next grouped transaction; what it returned, once that
+        transaction committed."""
+        return await self._queue(write, grouped=True)
 
     async def _queue(self, job: Callable[..., Any], *, grouped: bool) -> Any:
         loop = asyncio.get_running_loop()
@@ -92,17 +94,17 @@ class DatabaseThread:
     def _write(self, jobs: list[_Job]) -> list[tuple[Any, BaseException | None]]:
         try:
             with self.db.session() as session:
-                for job in jobs:
-                    job.call(session)
+                results = [job.call(session) for job in jobs]
         except BaseException:  # each write is done again alone, for its own answer
             return [_outcome(functools.partial(self._alone, job.call)) for job in jobs]
         self.transactions += 1
-        return [(None, None)] * len(jobs)
+        return [(result, None) for result in results]
 
-    def _alone(self, write: Write) -> None:
+    def _alone(self, write: Write) -> Any:
         with self.db.session() as session:
-            write(session)
+            result = write(session)
         self.transactions += 1
+        return result
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ from segsync.storage.repositories.erasures import ErasureRepository
 from segsync.storage.repositories.exports import ExportRepository
 from segsync.storage.repositories.run_changes import ChangeRow, RunChangeRepository
 from segsync.storage.repositories.runs import RejectRecord, RunRecord, RunRepository
-from segsync.storage.repositories.sync import SyncStateRepository, settle_intents
+from segsync.storage.repositories.sync import SyncStateRepository
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -95,10 +95,12 @@ class RunStore:
         finally:
             self.cancel_requested, self.lost = self._cancel_seen, self._lost_seen
 
-    async def _grouped(self, write: Callable[[Session], None]) -> None:
-        """Do ``write`` in the thread's next grouped transaction; return once it committed."""
+    async def _grouped(self, write: Callable[[Session], T]) -> T:
+        """Do ``write`` in the thread's next grouped transaction; what it returned, once that
+        transaction committed."""
         try:
-            await self.thread.write(write)
+            result: T = await self.thread.write(write)
+            return result
         finally:
             self.cancel_requested, self.lost = self._cancel_seen, self._lost_seen
 
@@ -220,24 +222,22 @@ class RunStore:
         intent committed before they are sent (a grouped write); its id, for the
         acknowledgements of these items to give back (:attr:`~.tally.Ack.intent`). None when
         the export is gone."""
-        written: list[int] = []
         try:
-            await self._grouped(functools.partial(self._intend, items, written))
+            intent = await self._grouped(functools.partial(self._intend, items))
         except IntegrityError:
             # The export was removed meanwhile (its sync state went with it): the run stops
             # as for a cancel, before these items leave.
             log.info("run %s: the export is gone; nothing more is sent", self.run_id)
             self._cancel_seen = self.cancel_requested = True
             return None
-        self._intents.opened(written[-1], len(items))
-        return written[-1]
+        self._intents.opened(intent, len(items))
+        return intent
 
-    def _intend(self, items: Sequence[UpsertItem], written: list[int], session: Session) -> None:
+    def _intend(self, items: Sequence[UpsertItem], session: Session) -> int:
         memberships = [(int(i.segment), i.email) for i in items if i.segment is not None]
-        intent = SyncStateRepository(session).add_intent(
+        return SyncStateRepository(session).add_intent(
             self.export_id, (i.email for i in items), memberships, now=self.ctx.now()
         )
-        written.append(intent)  # the last one written counts (a group failed is done again)
 
     async def intend_removals(self, memberships: Sequence[tuple[str, str]]) -> None:
         """Write-ahead for removals: mark these ``(segment key, email)`` memberships pending,
@@ -378,7 +378,7 @@ class RunStore:
         try:
             with self.ctx.db.session() as session:
                 # What its intents hold unanswered is pending now, not at the next read
-                settle_intents(session, self.export_id)
+                SyncStateRepository(session).settle_intents(self.export_id)
                 record = record_run_end(session, end, owner=self.owner, now=self.ctx.now())
                 if self._recorded:  # a run that changed nothing leaves the record as it was
                     keep = self.ctx.settings.change_log_runs
