@@ -24,7 +24,7 @@ from segsync.storage.models.sync import SyncContact, SyncIntent, SyncMembership
 from segsync.storage.repositories.erasures import ErasureRepository
 from segsync.storage.repositories.exports import ExportRepository
 from segsync.storage.repositories.people import PersonRepository
-from segsync.storage.repositories.sync import SyncStateRepository, settle_intents
+from segsync.storage.repositories.sync import SyncStateRepository
 from tests.conftest import fresh_settings
 from tests.services.sync.test_store import SNAP, _item, _start, _store
 
@@ -183,9 +183,9 @@ def test_settling_never_downgrades_what_is_known_and_twice_is_once(
         sync.record_contacts(1, {"k@x.org": "h1"}, now=NOW)
         sync.record_memberships(1, [(7, "k@x.org")])
     with ctx.db.session() as session:
-        assert settle_intents(session) == 1
-        assert settle_intents(session, 1) == 0
         sync = SyncStateRepository(session)
+        assert sync.settle_intents() == 1
+        assert sync.settle_intents(1) == 0
         assert sync.hashes(1) == {"k@x.org": "h1"}
         assert sync.memberships(1) == {(7, "k@x.org")}
         assert sync.memberships(1, pending=True) == {(7, "n@x.org")}

@@ -19,7 +19,8 @@ class OpenIntents:
 
     def answered(self, answers: Iterable[tuple[int, int]]) -> list[int]:
         """``(intent, items)`` answered now: the intents with nothing left unanswered (each
-        once; an intent this run did not open is left to :func:`settle_intents`)."""
+        once; an intent this run did not open is left to
+        :meth:`~segsync.storage.repositories.sync.SyncStateRepository.settle_intents`)."""
         done = []
         for intent, items in answers:
             left = self._unanswered.get(intent)

@@ -145,11 +145,6 @@ class Tally:
             if ack.intent is not None:
                 changes.answered.append((ack.intent, len(ack.items)))
             if refused:
-                changes.refused_memberships.extend(
-                    (int(i.segment), i.email)
-                    for i in ack.items
-                    if i.email in refused and i.segment is not None
-                )
                 profile_of = {item.email: profile_text(item.profile_id) for item in ack.items}
                 changes.rejects.extend(
                     RejectRecord("rejected", profile_of.get(email), email, reason)
@@ -207,9 +202,9 @@ def _record_items(
     changes: StateChanges,
     new_contact: Callable[[str], bool],
 ) -> None:
-    """The change record's rows of one acknowledged batch, and the payloads it acknowledged.
-    Rows of emails ``new_contact`` vouches for are marked new contacts with no previous payload
-    already: the store looks up only the others."""
+    """The change record's rows of one acknowledged batch, the payloads it acknowledged and the
+    memberships of its refused items. Rows of emails ``new_contact`` vouches for are marked new
+    contacts with no previous payload already: the store looks up only the others."""
     texts: dict[str, str] = {}
     for item in items:
         text = texts.get(item.email)
@@ -218,6 +213,8 @@ def _record_items(
         segment = None if item.segment is None else int(item.segment)
         if item.email in refused:
             action = "refused"
+            if segment is not None:  # pending: it may exist, as its intent held it
+                changes.refused_memberships.append((segment, item.email))
         else:
             action = "updated" if segment is None else "added"
             changes.payloads[item.email] = text

@@ -51,7 +51,7 @@ class SyncIntent(Base):
     emails, and their ``(segment id, email)`` memberships, as JSON arrays), in one row written
     before they leave. The acknowledgements that answer those batches delete it; whatever it
     still holds after its run ended or crashed becomes pending rows of :class:`SyncContact` and
-    :class:`SyncMembership` (:func:`segsync.storage.repositories.sync.settle_intents`), as if
+    :class:`SyncMembership` (``SyncStateRepository.settle_intents``), as if
     each had been written pending one by one (migration 0012)."""
 
     __tablename__ = "sync_intents"

@@ -20,7 +20,7 @@ from segsync.storage.models.runs import RunReject
 from segsync.storage.models.sync import SyncContact, SyncMembership
 from segsync.storage.repositories.export_runs import ExportRunsRepository
 from segsync.storage.repositories.run_changes import RunChangeRepository
-from segsync.storage.repositories.sync import contact_of_email, settle_intents
+from segsync.storage.repositories.sync import SyncStateRepository, contact_of_email
 
 PENDING = "pending"
 DONE = "done"
@@ -79,7 +79,7 @@ class ErasureRepository:
         the connection its sync state describes: the connection of the export's latest started
         run, else its current connection. What intents still hold becomes pending rows first, so
         that a person in a batch a crashed run may have sent is found too."""
-        settle_intents(self.session)
+        SyncStateRepository(self.session).settle_intents()
         ids = set(
             self.session.scalars(select(SyncContact.export_id).where(contact_of_email(email)))
         )

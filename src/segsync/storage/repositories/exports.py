@@ -24,9 +24,9 @@ from segsync.errors import Conflict, NotFound
 from segsync.storage.models.connections import Connection
 from segsync.storage.models.exports import Export, ExportList, ExportSegment
 from segsync.storage.models.segments import Segment
-from segsync.storage.models.sync import SyncContact, SyncIntent, SyncMembership
+from segsync.storage.models.sync import SyncContact
 from segsync.storage.repositories.changes import UNSET, Unset, apply_changes
-from segsync.storage.repositories.sync import settle_intents
+from segsync.storage.repositories.sync import SyncStateRepository
 
 
 @dataclass(frozen=True)
@@ -266,11 +266,11 @@ class ExportRepository:
         """Forget what the destination acknowledged for this export: its sync contacts,
         memberships and lists. The next run sends everyone again (upserts are idempotent, and
         lists are found again by title)."""
-        for model in (SyncIntent, SyncContact, SyncMembership, ExportList):
-            self.session.execute(delete(model).where(model.export_id == export_id))
+        SyncStateRepository(self.session).clear(export_id)
+        self.session.execute(delete(ExportList).where(ExportList.export_id == export_id))
 
     def has_sync_state(self, export_id: int) -> bool:
-        settle_intents(self.session, export_id)
+        SyncStateRepository(self.session).settle_intents(export_id)
         query = select(func.count()).where(SyncContact.export_id == export_id)
         lists = select(func.count()).where(ExportList.export_id == export_id)
         return bool(self.session.scalar(query)) or bool(self.session.scalar(lists))

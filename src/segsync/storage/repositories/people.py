@@ -16,7 +16,7 @@ from segsync.storage.models.exports import ExportList
 from segsync.storage.models.operations import Erasure
 from segsync.storage.models.runs import Run, RunReject
 from segsync.storage.models.sync import SyncContact, SyncMembership
-from segsync.storage.repositories.sync import contact_of_email, settle_intents
+from segsync.storage.repositories.sync import SyncStateRepository, contact_of_email
 
 REJECTS_SHOWN = 200
 """At most this many set-aside records of one person are read (newest runs first)."""
@@ -73,7 +73,7 @@ class PersonRepository:
         self.session = session
 
     def contacts(self, email: str) -> list[ContactState]:
-        settle_intents(self.session)  # what intents hold is pending rows first
+        SyncStateRepository(self.session).settle_intents()  # intents: pending rows first
         query = select(SyncContact).where(contact_of_email(email))
         return [
             ContactState(row.export_id, row.pending, row.synced_at, row.contact_id)
@@ -81,7 +81,7 @@ class PersonRepository:
         ]
 
     def memberships(self, email: str) -> list[MembershipState]:
-        settle_intents(self.session)
+        SyncStateRepository(self.session).settle_intents()
         query = select(SyncMembership).where(SyncMembership.email == email)
         return [
             MembershipState(row.export_id, row.segment_id, row.pending)

@@ -6,11 +6,12 @@ Write-ahead intents: before batches leave, the contacts and memberships they may
 recorded in one ``sync_intents`` row (:meth:`SyncStateRepository.add_intent`); the
 acknowledgements that answer them write known rows and delete it. Whatever an intent still holds
 when it is read — its run crashed, stopped or ended with batches unanswered — becomes *pending*
-rows (:func:`settle_intents`, done by every read that sees pending rows), as if each had been
-written pending on its own (:meth:`SyncStateRepository.record_intents`, which a refused item
-gets at once). A pending row survives any number of crashes: a pending membership is "maybe on
-the list" until a later run confirms it (sends it again) or removes it. A pending contact that
-was never acknowledged has an empty payload hash, which no real hash equals."""
+rows (:meth:`SyncStateRepository.settle_intents`, done by every read that sees pending rows),
+as if each had been written pending on its own (:meth:`SyncStateRepository.record_intents`,
+which a refused item gets at once). A pending row survives any number of crashes: a pending
+membership is "maybe on the list" until a later run confirms it (sends it again) or removes it.
+A pending contact that was never acknowledged has an empty payload hash, which no real hash
+equals."""
 
 from __future__ import annotations
 
@@ -90,25 +91,6 @@ _SIZES = (
 )
 
 
-def settle_intents(session: Session, export_id: int | None = None) -> int:
-    """Turn what the intents of ``export_id`` (None: of every export) still hold into pending
-    rows, in the session's transaction, and delete them; how many there were. Doing it twice,
-    or at once with the run that wrote them, is harmless: pending rows never replace known
-    ones, and an acknowledgement turns a pending row into a known one."""
-    query = select(SyncIntent).order_by(SyncIntent.id)
-    if export_id is not None:
-        query = query.where(SyncIntent.export_id == export_id)
-    intents = list(session.scalars(query))
-    sync = SyncStateRepository(session)
-    for intent in intents:
-        memberships = [(int(s), str(e)) for s, e in orjson.loads(intent.memberships)]
-        sync.record_intents(
-            intent.export_id, orjson.loads(intent.emails), memberships, now=intent.at
-        )
-    sync.drop_intents([intent.id for intent in intents])
-    return len(intents)
-
-
 def contact_of_email(email: str) -> ColumnElement[bool]:
     """Sync contacts of ``email`` in any export, asked export by export: ``sync_contacts`` has
     no index on email alone (migration 0011, one B-tree less for every run to write), and the
@@ -148,7 +130,8 @@ class SyncStateRepository:
         """``(segment_id, email)`` of every membership segsync created for the export, or with
         ``pending=True`` of every membership a batch may have created without an answer yet
         (what intents still hold becomes pending first)."""
-        self._settle(export_id, pending)
+        if pending:
+            self.settle_intents(export_id)
         rows = self._select(_MEMBERSHIPS, export_id, pending)
         return {(int(segment_id), email) for segment_id, email in rows}
 
@@ -156,7 +139,7 @@ class SyncStateRepository:
         """``(email, payload hash)`` of every contact, by email as Python orders text; a
         contact only intended has the empty hash. Streamed (a server-side cursor on
         PostgreSQL): the walk of :mod:`segsync.services.sync.settled` holds none of them."""
-        self._settle(export_id)
+        self.settle_intents(export_id)
         return self._select(_HASHES_IN_ORDER + self._by_email(), export_id, stream=True)
 
     def memberships_in_order(
@@ -176,7 +159,7 @@ class SyncStateRepository:
 
     def sizes(self, export_id: int) -> dict[str, int]:
         """Memberships per segment (its id as text), acknowledged and pending."""
-        self._settle(export_id)
+        self.settle_intents(export_id)
         return dict(self._select(_SIZES, export_id))
 
     def membership_keys(self, export_id: int, *, pending: bool = False) -> set[tuple[str, str]]:
@@ -187,7 +170,8 @@ class SyncStateRepository:
         self, export_id: int, *, pending: bool = False
     ) -> Iterator[tuple[str, str]]:
         """:meth:`membership_keys` as the driver streams them, without a set of them all."""
-        self._settle(export_id, pending)
+        if pending:
+            self.settle_intents(export_id)
         return self._select(_MEMBERSHIP_KEYS, export_id, pending)
 
     def record_intents(
@@ -214,7 +198,7 @@ class SyncStateRepository:
     ) -> int:
         """Write-ahead, kept whole: what batches about to leave may create, in one intent row;
         its id (for :meth:`drop_intents` once the batches are answered). Read as
-        :meth:`record_intents` would have written it (:func:`settle_intents`)."""
+        :meth:`record_intents` would have written it (:meth:`settle_intents`)."""
         stamp = bind_value(self.session, SyncIntent.__table__.c.at, now)
         texts = (
             orjson.dumps(list(dict.fromkeys(emails))).decode(),
@@ -227,13 +211,26 @@ class SyncStateRepository:
         for marks, values in in_lists(ids):
             execute(self.session, _DROP_INTENTS.format(marks), *values)
 
-    def _settle(self, export_id: int, pending: bool = True) -> None:
-        if pending:
-            settle_intents(self.session, export_id)
+    def settle_intents(self, export_id: int | None = None) -> int:
+        """Turn what the intents of ``export_id`` (None: of every export) still hold into pending
+        rows, in the session's transaction, and delete them; how many there were. Doing it twice,
+        or at once with the run that wrote them, is harmless: pending rows never replace known
+        ones, and an acknowledgement turns a pending row into a known one."""
+        query = select(SyncIntent).order_by(SyncIntent.id)
+        if export_id is not None:
+            query = query.where(SyncIntent.export_id == export_id)
+        intents = list(self.session.scalars(query))
+        for intent in intents:
+            memberships = [(int(s), str(e)) for s, e in orjson.loads(intent.memberships)]
+            self.record_intents(
+                intent.export_id, orjson.loads(intent.emails), memberships, now=intent.at
+            )
+        self.drop_intents([intent.id for intent in intents])
+        return len(intents)
 
     def counts(self, export_id: int) -> tuple[int, int]:
         """How many contacts and memberships the state holds (intents held as pending)."""
-        self._settle(export_id)
+        self.settle_intents(export_id)
         contacts = self.session.scalar(
             select(func.count()).where(SyncContact.export_id == export_id)
         )
@@ -278,7 +275,7 @@ class SyncStateRepository:
     def forget_segment(self, export_id: int, segment_id: int, keep: Iterable[str] = ()) -> None:
         """Forget the memberships of one segment's list (the list is gone), but those of the
         emails in ``keep`` (made on the list that replaced it)."""
-        self._settle(export_id)
+        self.settle_intents(export_id)
         condition = and_(
             SyncMembership.export_id == export_id, SyncMembership.segment_id == segment_id
         )
