@@ -42,9 +42,12 @@ class Recorder:
     def __init__(self) -> None:
         self.acks: list[Ack] = []
         self.intended: set[str] = set()
+        self.intents: dict[int, set[str]] = {}  # intent id → the emails it held
 
-    async def intend(self, items: Sequence[UpsertItem]) -> None:
+    async def intend(self, items: Sequence[UpsertItem]) -> int:
         self.intended.update(item.email for item in items)
+        self.intents[len(self.intents) + 1] = {item.email for item in items}
+        return len(self.intents)
 
     async def commit(self, acks: Sequence[Ack]) -> None:
         self.acks.extend(acks)
@@ -204,11 +207,11 @@ async def test_the_batches_leaving_together_are_intended_in_one_write(
     left: list[str] = []
     real_intend = recorder.intend
 
-    async def intend(items: Sequence[UpsertItem]) -> None:
+    async def intend(items: Sequence[UpsertItem]) -> int:
         # Whatever an earlier write intended has left by the time the next one is asked.
         assert recorder.intended <= set(left)
         writes.append(len(items))
-        await real_intend(items)
+        return await real_intend(items)
 
     recorder.intend = intend  # type: ignore[method-assign]
     before_each_upsert(destination, lambda items: left.extend(i.email for i in items))
@@ -221,6 +224,25 @@ async def test_the_batches_leaving_together_are_intended_in_one_write(
     assert len(writes) < len(plan.batches)
     assert sum(writes) == 200
     assert set(left) == recorder.intended == recorder.emails()
+
+
+async def test_each_acknowledgement_names_the_intent_that_held_its_batch(
+    destination: AutopilotDestination, simulator: Simulator
+) -> None:
+    """The store deletes an intent once its items are answered: each acknowledged batch must
+    say which intent held it, and every intent's items must be answered in all."""
+    plan, list_id, recorder = await ready(destination, 200)  # 20 batches
+
+    assert await recorder.send(destination, plan, list_id)
+
+    assert len(recorder.intents) > 1
+    answered: dict[int, set[str]] = {}
+    for ack in recorder.acks:
+        assert ack.intent is not None
+        batch = {item.email for item in ack.items}
+        assert batch <= recorder.intents[ack.intent]
+        answered.setdefault(ack.intent, set()).update(batch)
+    assert answered == recorder.intents
 
 
 async def test_while_batches_are_sent_young_objects_are_collected_less_often(
