@@ -274,9 +274,9 @@ def test_a_first_run_asks_for_the_accounts_lists_while_it_opens_its_profiles(
     asked = threading.Event()
 
     class Waiting(FirstRun):
-        def _read(self) -> bool:
+        def reading(self) -> bool:
             assert asked.wait(60), "the account's lists were not asked for meanwhile"
-            return super()._read()
+            return super().reading()
 
     class Asking(AutopilotDestination):
         async def existing_lists(self) -> dict[str, str]:
