@@ -14,6 +14,8 @@ batches made ahead of sending (:data:`STREAM_AHEAD` in memory, the rest on disk 
 :class:`~.spool.Spool`, so reading never waits for the destination and lets go of the profile
 engine as soon as it is done) and DuckDB's sort. The same contacts, items and batch count as a
 planned run; the batches hold other neighbours. The run makes its lists while DuckDB sorts.
+Where the command allows it, the thread forks a process that does the reading and relays what
+it hands out (:mod:`.apart`): the run's own process is left to send.
 
 A run streams only where nothing could tell it apart from the planned run (:meth:`FirstRun.start`
 says False and the run reads and plans as before): the sync state holds no contact and no
