@@ -128,6 +128,8 @@ class Apart:
         os.close(writing)
         with self._lock:
             self._pid = pid
+        if first.stopping:  # stopped while it forked: stop() found no process to kill then
+            self.stop()
         ended = False
         outcome: Any = None
         try:
