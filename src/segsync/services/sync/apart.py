@@ -46,8 +46,9 @@ import pickle
 import signal
 import sys
 import threading
+from collections import Counter
 from collections.abc import Iterator
-from typing import IO, TYPE_CHECKING, Any, Literal, NoReturn
+from typing import IO, TYPE_CHECKING, Any, Literal, NamedTuple, NoReturn
 
 from segsync.domain.plan import UpsertItem
 from segsync.errors import FatalError
@@ -164,17 +165,40 @@ def _relay(first: FirstRun, pipe: IO[bytes]) -> tuple[bool, Any]:
         if kind == _BATCH:
             several = int.from_bytes(data[:4], "big")
             first.several.update(marshal.loads(data[4 : 4 + several]))  # noqa: S302 - as below
-            first.hold(None, data[4 + several :])
+            first.hold(data[4 + several :])
         elif kind == _END:
             return True, pickle.loads(data)  # noqa: S301 - our own child, down our own pipe
         else:
             value = pickle.loads(data)  # noqa: S301 - as above
             if kind == _TOLD["read"]:
                 value, counts = value
-                first.contacts, first.items, first.batches, first.walk_kept = counts[:4]
-                first.to_add.update(counts[4])
-                first.several.update(counts[5])
+                counts.apply(first)
             first.tell(_WHICH[kind], value)
+
+
+class _Counts(NamedTuple):
+    """What a first run counts while it reads, told with what reading found: the run's
+    process takes it from the reading process."""
+
+    contacts: int
+    items: int
+    batches: int
+    walk_kept: bool
+    to_add: Counter[str]
+    several: list[str]  # those not sent with a batch yet
+
+    @classmethod
+    def of(cls, first: FirstRun) -> _Counts:
+        return cls(
+            first.contacts, first.items, first.batches, first.walk_kept, first.to_add,
+            list(first.several),
+        )  # fmt: skip
+
+    def apply(self, first: FirstRun) -> None:
+        first.contacts, first.items, first.batches = self.contacts, self.items, self.batches
+        first.walk_kept = self.walk_kept
+        first.to_add.update(self.to_add)
+        first.several.update(self.several)
 
 
 def _how(status: int) -> str:
@@ -199,10 +223,8 @@ class Outlet:
         self._send(_BATCH, len(several).to_bytes(4, "big") + several + encode(batch))
 
     def tell(self, which: Which, value: Any) -> None:
-        if which == "read":
-            f = self.first
-            counts = (f.contacts, f.items, f.batches, f.walk_kept, f.to_add, list(f.several))
-            value = (value, counts)
+        if which == "read":  # with what the run's process counts from the reading
+            value = (value, _Counts.of(self.first))
         self._send(_TOLD[which], pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
 
     def end(self, outcome: Any) -> None:
