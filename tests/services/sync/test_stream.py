@@ -190,8 +190,8 @@ class OneAhead(FirstRun):
         super().__init__(*args, ahead=1)
         self._waited = False
 
-    def _put(self, batch: list[Any]) -> None:
-        super()._put(batch)
+    def hold(self, batch: list[Any] | bytes) -> None:  # (a reading process's batches too)
+        super().hold(batch)
         OneAhead.most_spooled = max(OneAhead.most_spooled, self._spool.held)
 
     async def take(self, most: int) -> list[list[Any]]:

@@ -42,11 +42,10 @@ class Spool:
         self.held = 0
         """Batches written and not read back yet."""
 
-    def put(self, batch: list[UpsertItem]) -> None:
-        self.put_encoded(encode(batch))
-
-    def put_encoded(self, data: bytes) -> None:
-        """A batch :func:`encode` made (by a reading process, :mod:`.apart`)."""
+    def put(self, batch: list[UpsertItem] | bytes) -> None:
+        """A batch, or the record :func:`encode` made of one (a reading process's:
+        :mod:`.apart`)."""
+        data = batch if isinstance(batch, bytes) else encode(batch)
         with self._lock:
             if self._file is None:
                 # closed by close(), the run ends with it

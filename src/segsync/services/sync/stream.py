@@ -104,7 +104,10 @@ class FirstRun:
         """Told how many items each :meth:`take` hands out (progress)."""
         self._loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
-        self._room = threading.Semaphore(ahead)  # batches the queue may hold
+        self.apart = Apart() if may_read_apart(ctx) else None
+        """The process that reads, where one does (:mod:`.apart`); None: this one's thread."""
+        # batches the queue may hold (a reading process's are decoded either way: fewer)
+        self._room = threading.Semaphore(ahead if self.apart is None else min(ahead, APART_AHEAD))
         self._spool = Spool(ctx.settings.data_dir)
         self._closing = threading.Event()
         self._accepted: asyncio.Future[bool] = self._loop.create_future()
@@ -112,8 +115,6 @@ class FirstRun:
         self.read: asyncio.Future[MemberScan] = self._loop.create_future()
         """What reading found, once every member was read."""
         self._thread = threading.Thread(target=self._produce, name="segsync-first-run")
-        self.apart: Apart | None = None
-        """The process that reads, where one does (:mod:`.apart`); None: this one's thread."""
         self.outlet: Outlet | None = None
         """In a reading process: where what the thread would hand out goes instead."""
 
@@ -121,9 +122,6 @@ class FirstRun:
         """Begin: True once the run may stream and DuckDB sorts the members (a run makes its
         lists meanwhile); False when it cannot (the thread has ended; the reason is
         logged)."""
-        if may_read_apart(self.ctx):
-            self.apart = Apart()
-            self._room = threading.Semaphore(APART_AHEAD)
         self._thread.start()
         return await self._accepted
 
@@ -308,20 +306,16 @@ class FirstRun:
         else:
             self.hold(batch)
 
-    def hold(self, batch: list[UpsertItem] | None, encoded: bytes = b"") -> None:
+    def hold(self, batch: list[UpsertItem] | bytes) -> None:
         """Hand a batch to the sending: in memory while there is room, else on the spool
-        (``encoded``: the batch as a reading process sent it, :func:`.spool.encode`)."""
+        (bytes: the batch as a reading process sent it, :func:`.spool.encode`)."""
         if self._closing.is_set():
             raise _Closed
         if self._room.acquire(blocking=False):
-            self._loop.call_soon_threadsafe(
-                self._queue.put_nowait, decode(encoded) if batch is None else batch
-            )
+            ready = decode(batch) if isinstance(batch, bytes) else batch
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, ready)
         else:  # the queue is full: on disk, and the queue says where the next one is
-            if batch is None:
-                self._spool.put_encoded(encoded)
-            else:
-                self._spool.put(batch)
+            self._spool.put(batch)
             self._loop.call_soon_threadsafe(self._queue.put_nowait, _SPOOLED)
 
     @property
