@@ -7,6 +7,7 @@ applies only where it may."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -18,11 +19,12 @@ from typing import Any
 
 import duckdb
 import pytest
+from typer.testing import CliRunner
 
+from segsync.cli.app import app
 from segsync.domain.runs import RunStatus
-from segsync.services.context import ServiceContext
-from segsync.services.runs.queue import claim_run, enqueue_run
-from segsync.services.runs.worker import execute_claim
+from segsync.services.context import ServiceContext, open_context
+from segsync.services.runs.queue import enqueue_run
 from segsync.services.sync import apart
 from segsync.services.sync import stream as stream_module
 from segsync.services.sync.clean import Cleaner
@@ -30,17 +32,16 @@ from segsync.services.sync.engine import EngineParts
 from segsync.services.sync.stream import FirstRun
 from segsync.services.sync.switching import attempt_settings
 from segsync.services.sync.target import load_target
-from segsync.simulator import RunningSimulator, SimulatorConfig, SimulatorHost
+from segsync.settings import Settings
+from segsync.simulator import RunningSimulator
 from segsync.storage.repositories.exports import ExportRepository
 from segsync.storage.repositories.runs import RunRecord
+from tests.cli.test_runs_cli import CLEAN_ENV
 from tests.services.runs_support import (
-    API_KEY,
     connect,
     contacts,
     create_segments,
     ctx,
-    fast,
-    in_process,
     list_members,
     make_export,
     people,
@@ -48,16 +49,25 @@ from tests.services.runs_support import (
     sim,
     write_profiles,
 )
-from tests.services.sync.test_stream import BOTH, NeverRead, _rejects, _state, crowd
+from tests.services.sync.test_stream import (
+    BOTH,
+    NeverRead,
+    OneAhead,
+    _rejects,
+    _state,
+    crowd,
+    second,
+)
+from tests.services.sync.test_stream import _run as run_export
 
-__all__ = ["ctx", "sim"]  # fixtures
+__all__ = ["ctx", "second", "sim"]  # fixtures
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reading apart is Linux's")
 DEADLINE = 60.0  # seconds a process is given to go: a bound, not a measure
 
 
 class Forks:
-    """The reading processes forked (their ids), and whether each run's reading went apart."""
+    """The ids of the reading processes forked meanwhile."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.pids: list[int] = []
@@ -77,11 +87,6 @@ def forks(monkeypatch: pytest.MonkeyPatch) -> Forks:
     return Forks(monkeypatch)
 
 
-@pytest.fixture
-def second(simulator_host: SimulatorHost) -> RunningSimulator:
-    return simulator_host.serve(SimulatorConfig(api_keys=[API_KEY], rate_limit=0, seed=7))
-
-
 def _run(
     ctx: ServiceContext,
     sim: RunningSimulator,
@@ -93,13 +98,8 @@ def _run(
     """The run, as `exports run` starts it (the profile file not held here); by default it
     must stream (never read and plan)."""
     ctx.close_profiles()
-    claim = claim_run(ctx, enqueue_run(ctx, export).run.id)
-    assert claim is not None
-    parts = parts or EngineParts(read=NeverRead())
-    if not allowed:
-        return execute_claim(ctx, claim, tune=in_process(sim, fast), parts=parts)
-    with apart.allowed():
-        return execute_claim(ctx, claim, tune=in_process(sim, fast), parts=parts)
+    with apart.allowed() if allowed else contextlib.nullcontext():
+        return run_export(ctx, sim, export, parts or EngineParts(read=NeverRead()))
 
 
 def _gone(pid: int) -> bool:
@@ -152,6 +152,55 @@ def test_a_first_run_read_apart_sends_counts_and_records_what_the_thread_does(
     assert set(contacts(sim)) == set(contacts(second))
     assert _state(ctx, 1) == _state(ctx, 2)
     assert not list(ctx.settings.data_dir.glob("segsync-batches-*"))
+
+
+def test_batches_beyond_those_held_in_memory_wait_on_disk_as_the_reader_encoded_them(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path, forks: Forks
+) -> None:
+    """With room for one batch in memory, the run's process puts the others on the spool as
+    they came down the pipe; each comes back in turn, and nothing stays on disk."""
+    setup(ctx, sim, tmp_path, people(950, "ab"), segments=BOTH)
+    OneAhead.most_spooled = 0
+
+    run = _run(
+        ctx,
+        sim,
+        "Newsletter",
+        allowed=True,
+        parts=EngineParts(read=NeverRead(), first_run=OneAhead),
+    )
+    assert (run.status, run.counts.added) == (RunStatus.SUCCESSFUL, 950), run.message
+    assert len(forks.pids) == 1
+    assert OneAhead.most_spooled == 18  # all but the one in memory: nothing was taken
+    assert all(len(members) == 950 for members in list_members(sim).values())
+    assert not list(ctx.settings.data_dir.glob("segsync-batches-*"))
+
+
+def test_the_commands_that_only_run_runs_read_apart_unless_the_setting_says_no(
+    settings: Settings, sim: RunningSimulator, tmp_path: Path, forks: Forks
+) -> None:
+    """`exports run` and `worker` read a first run in a process of their own;
+    ``SEGSYNC_READ_APART=false`` keeps it on a thread."""
+    with open_context(settings) as ctx:
+        setup(ctx, sim, tmp_path, people(50), segments=BOTH)
+        make_export(ctx, name="Queued", segments=BOTH)
+        make_export(ctx, name="Threaded", segments=BOTH)
+    runner = CliRunner(env=CLEAN_ENV)
+
+    def invoke(*args: str, env: dict[str, str] | None = None) -> None:
+        done = runner.invoke(app, ["--data-dir", str(settings.data_dir), *args], env=env)
+        assert done.exit_code == 0, done.output
+
+    invoke("exports", "run", "Newsletter", "--json")
+    assert len(forks.pids) == 1
+    with open_context(settings) as ctx:
+        enqueue_run(ctx, "Queued")
+    invoke("worker", "--once", "--json")
+    assert len(forks.pids) == 2
+    invoke("exports", "run", "Threaded", "--json", env={"SEGSYNC_READ_APART": "false"})
+    assert len(forks.pids) == 2
+    assert all(_gone(pid) for pid in forks.pids)
+    assert list_members(sim)["Seg A"] == {p.email for p in people(50)}
 
 
 class Odd(Exception):
@@ -246,6 +295,7 @@ KILLED = """
 import asyncio, signal, sys
 from pathlib import Path
 from segsync.services.context import open_context
+from segsync.services.runs.queue import enqueue_run
 from segsync.services.sync import apart
 from segsync.services.sync.clean import Cleaner
 from segsync.services.sync.stream import FirstRun
