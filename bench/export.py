@@ -50,7 +50,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -178,14 +178,27 @@ SEGMENTS = {
 @dataclass(frozen=True)
 class Run:
     record: dict[str, Any]
-    wall: float
     engine: float
-    rss_mb: float
-    cpu: float
-    requests: int
     by_route: dict[str, int]
-    usage: dict[str, Any] = field(default_factory=dict)
+    usage: dict[str, Any]
     """What the launcher wrote (:data:`LAUNCHER`)."""
+
+    @property
+    def wall(self) -> float:
+        """The run's process alone, start to end: not the launcher's own start."""
+        return float(self.usage["wall"])
+
+    @property
+    def cpu(self) -> float:
+        return float(self.usage["cpu"])
+
+    @property
+    def rss_mb(self) -> float:
+        return float(self.usage["maxrss_kib"]) / 1024
+
+    @property
+    def requests(self) -> int:
+        return sum(self.by_route.values())
 
     @property
     def forked(self) -> bool:
@@ -252,16 +265,7 @@ class Bench:
         usage = json.loads(usage_file.read_text())
         after = self.counters()
         by_route = {k: n - before.get(k, 0) for k, n in after.items() if n - before.get(k, 0)}
-        return Run(
-            record,
-            usage["wall"],  # the run's process alone: not the launcher's own start
-            self.engine_seconds(record["id"]),
-            usage["maxrss_kib"] / 1024,
-            usage["cpu"],
-            sum(by_route.values()),
-            by_route,
-            usage,
-        )
+        return Run(record, self.engine_seconds(record["id"]), by_route, usage)
 
     def keep(self) -> Path:
         """A copy of the data dir as it is now, for :meth:`restore`."""
