@@ -25,16 +25,13 @@ else:
 def _follow(services: ServiceContext, run_id: int, *, as_json: bool) -> None:
     """Follow the run to its end (executing it here when no worker is alive) and print it;
     exit 1 when it ends in Failure or Held."""
-    from segsync.services.sync.apart import allowed
-
-    with allowed():  # a process that runs runs only: a first run may read apart
-        if as_json:
-            run = worker_service.follow_run(services, run_id)
-            print_json(run_record(run))
-        else:
-            with RunProgressBar() as bar:
-                run = worker_service.follow_run(services, run_id, progress=bar)
-            print_run(run)
+    if as_json:
+        run = worker_service.follow_run(services, run_id)
+        print_json(run_record(run))
+    else:
+        with RunProgressBar() as bar:
+            run = worker_service.follow_run(services, run_id, progress=bar)
+        print_run(run)
     if run.status.value in ("failure", "held"):
         raise typer.Exit(EXIT_FAILED)
 

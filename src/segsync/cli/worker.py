@@ -58,10 +58,7 @@ def worker_command(
                     + ("" if once else "; SIGTERM or Ctrl-C stops it"),
                     highlight=False,
                 )
-            from segsync.services.sync.apart import allowed
-
-            with allowed():  # a process that runs runs only: a first run may read apart
-                worker.run(once=once)
+            worker.run(once=once)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

@@ -190,8 +190,8 @@ class OneAhead(FirstRun):
         super().__init__(*args, ahead=1)
         self._waited = False
 
-    def hold(self, batch: list[Any] | bytes) -> None:  # (a reading process's batches too)
-        super().hold(batch)
+    def _put(self, batch: list[Any]) -> None:
+        super()._put(batch)
         OneAhead.most_spooled = max(OneAhead.most_spooled, self._spool.held)
 
     async def take(self, most: int) -> list[list[Any]]:
@@ -274,9 +274,9 @@ def test_a_first_run_asks_for_the_accounts_lists_while_it_opens_its_profiles(
     asked = threading.Event()
 
     class Waiting(FirstRun):
-        def reading(self) -> bool:
+        def _read(self) -> bool:
             assert asked.wait(60), "the account's lists were not asked for meanwhile"
-            return super().reading()
+            return super()._read()
 
     class Asking(AutopilotDestination):
         async def existing_lists(self) -> dict[str, str]:

@@ -126,7 +126,7 @@ def _compilers() -> dict[str, Compile]:
     """What compiles each of a run's queries, by purpose: the settled walk's SQL (text, or None
     where the engine cannot give it), a first run's stream's (a dict of texts, or None)."""
     from segsync.services.sync.settled import walk_sql  # they use this module: imported here
-    from segsync.services.sync.stream_query import stream_sql
+    from segsync.services.sync.stream import stream_sql
 
     return {"walk": walk_sql, "stream": stream_sql}
 

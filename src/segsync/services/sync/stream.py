@@ -14,8 +14,6 @@ batches made ahead of sending (:data:`STREAM_AHEAD` in memory, the rest on disk 
 :class:`~.spool.Spool`, so reading never waits for the destination and lets go of the profile
 engine as soon as it is done) and DuckDB's sort. The same contacts, items and batch count as a
 planned run; the batches hold other neighbours. The run makes its lists while DuckDB sorts.
-Where the command allows it, the thread forks a process that does the reading and relays what
-it hands out (:mod:`.apart`): the run's own process is left to send.
 
 A run streams only where nothing could tell it apart from the planned run (:meth:`FirstRun.start`
 says False and the run reads and plans as before): the sync state holds no contact and no
@@ -33,23 +31,31 @@ import asyncio
 import logging
 import threading
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
 from itertools import chain, groupby
 from operator import itemgetter
 from typing import Any
 
 from segsync.domain.batches import BlockPacker
-from segsync.domain.emails import mask_email
+from segsync.domain.emails import mask_email, normalise_email
+from segsync.domain.mapping import FieldMapping
 from segsync.domain.plan import ListCounts, PlanCounts, SyncPlan, UpsertItem, contact_items
 from segsync.errors import FatalError
+from segsync.profiles.sql import quote_identifier
 from segsync.services.context import ServiceContext
-from segsync.services.sync.apart import APART_AHEAD, Apart, Outlet, Which, may_read_apart
-from segsync.services.sync.by_email import sort_memory, sorted_rows
+from segsync.services.sync.batch_hash import column_types
+from segsync.services.sync.by_email import (
+    ASCII_ONLY,
+    email_key,
+    members_by_email,
+    sort_memory,
+    sorted_rows,
+)
 from segsync.services.sync.clean import Cleaner, MemberScan
 from segsync.services.sync.compiled import member_sqls
-from segsync.services.sync.read import profile_reader
-from segsync.services.sync.spool import Spool, decode
-from segsync.services.sync.stream_query import StreamQuery
+from segsync.services.sync.read import MemberReading, SegmentSource, profile_reader
+from segsync.services.sync.spool import Spool
 from segsync.services.sync.target import RunTarget
 
 log = logging.getLogger(__name__)
@@ -76,6 +82,64 @@ def _settle(future: asyncio.Future[Any], value: Any) -> None:
             future.set_result(value)
 
 
+@dataclass
+class _Query:
+    """The stream's SQL: every segment's member rows (the email key, the segment key, then the
+    row as :func:`.read.scan_members` reads it), by email key; and the profile table's emails."""
+
+    members: str
+    emails: str
+    column: str
+
+    @classmethod
+    def of(
+        cls, reader: ServiceContext, segments: Sequence[SegmentSource], mapping: FieldMapping
+    ) -> _Query | None:
+        reading = MemberReading.of(reader, mapping)
+        profile = reading.profile
+        if column_types(profile.schema()).get(mapping.email) != "string":
+            return None
+        members = members_by_email(reading, segments, mapping.email, hashed=False)
+        if members is None:
+            return None
+        emails = str(profile._find_backend().compile(profile.select(mapping.email)))
+        return cls(members, emails, mapping.email)
+
+    @classmethod
+    def kept(cls, reader: ServiceContext, target: RunTarget) -> tuple[_Query | None, bool]:
+        """:meth:`of`, as kept when nothing it is made of has changed (:mod:`.compiled`); and
+        whether the settled walk's SQL, for the next run, was kept beside it."""
+        kept = member_sqls(reader, target.export_id, ("stream",), target.segments, target.mapping)
+        query = kept["stream"]
+        return (None if query is None else cls(**query)), "walk" in kept
+
+    def refusal(self, cursor: Any, limit: int) -> str | None:
+        """Why the stream could not stand for the planned run, or None: more profiles than
+        the contract limit, or an email that is not ASCII and that DuckDB and Python normalise
+        apart."""
+        (profiles,) = cursor.execute(f"SELECT count(*) FROM ({self.emails}) AS p").fetchone()  # noqa: S608
+        if profiles > limit:
+            return f"{profiles:,} profiles, more than the contract limit of {limit:,}"
+        email = quote_identifier(self.column)
+        cursor.execute(
+            f"SELECT DISTINCT {email}, {email_key(self.column)} FROM ({self.emails}) AS p "  # noqa: S608
+            f"WHERE NOT regexp_matches({email}, {ASCII_ONLY})"
+        )
+        for raw, key in cursor.fetchall():
+            normal, _ = normalise_email(raw)
+            if normal is not None and normal != key:
+                return "an email DuckDB and Python normalise apart"
+        return None
+
+
+def stream_sql(
+    reader: ServiceContext, segments: Sequence[SegmentSource], mapping: FieldMapping
+) -> dict[str, str] | None:
+    """A first run's stream's SQL (:class:`_Query`) as :mod:`.compiled` keeps it."""
+    query = _Query.of(reader, segments, mapping)
+    return None if query is None else asdict(query)
+
+
 class FirstRun:
     """A first run's batches, made on a thread of their own as the members are read (see the
     module). Make it on the event loop; :meth:`start` it; :meth:`take` its batches (what
@@ -99,15 +163,12 @@ class FirstRun:
         self.items = 0
         self.batches = 0
         self._last = ""
-        self.walk_kept = False  # the next run's walk SQL is kept already (:meth:`StreamQuery.kept`)
+        self._walk_kept = False  # the next run's walk SQL is kept already (:meth:`_Query.kept`)
         self.taken: Callable[[int], None] | None = None
         """Told how many items each :meth:`take` hands out (progress)."""
         self._loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
-        self.apart = Apart() if may_read_apart(ctx) else None
-        """The process that reads, where one does (:mod:`.apart`); None: this one's thread."""
-        # batches the queue may hold (a reading process's are decoded either way: fewer)
-        self._room = threading.Semaphore(ahead if self.apart is None else min(ahead, APART_AHEAD))
+        self._room = threading.Semaphore(ahead)  # batches the queue may hold
         self._spool = Spool(ctx.settings.data_dir)
         self._closing = threading.Event()
         self._accepted: asyncio.Future[bool] = self._loop.create_future()
@@ -115,8 +176,6 @@ class FirstRun:
         self.read: asyncio.Future[MemberScan] = self._loop.create_future()
         """What reading found, once every member was read."""
         self._thread = threading.Thread(target=self._produce, name="segsync-first-run")
-        self.outlet: Outlet | None = None
-        """In a reading process: where what the thread would hand out goes instead."""
 
     async def start(self) -> bool:
         """Begin: True once the run may stream and DuckDB sorts the members (a run makes its
@@ -179,8 +238,6 @@ class FirstRun:
         """Stop making batches (if it still does) and wait for the thread's end, which lets
         go of the profile engine."""
         self._closing.set()
-        if self.apart is not None:
-            self.apart.stop()
         if self._thread.is_alive():
             await asyncio.to_thread(self._thread.join)
         self._spool.close()
@@ -192,13 +249,13 @@ class FirstRun:
     def _produce(self) -> None:
         outcome: Any
         try:
-            outcome = self.reading() if self.apart is None else self.apart.read(self)
+            outcome = self._read()
         except _Closed:
             outcome = True
         except BaseException as err:  # handed to the run, which raises it
             outcome = err
         self._loop.call_soon_threadsafe(self._ended, outcome)
-        if outcome is True and not (self._closing.is_set() or self.walk_kept):
+        if outcome is True and not (self._closing.is_set() or self._walk_kept):
             self._keep_walk_sql()
 
     def _keep_walk_sql(self) -> None:
@@ -222,7 +279,7 @@ class FirstRun:
         for future in (self._accepted, self._started):  # those not told yet: not streamed
             _settle(future, False if outcome is True else outcome)
 
-    def reading(self) -> bool:
+    def _read(self) -> bool:
         """Read, clean and pack every member, handing out the batches; False when the run
         cannot stream (nothing was handed out)."""
         target = self.target
@@ -233,7 +290,7 @@ class FirstRun:
         # makes reference cycles the collector should find young (a million members' first run
         # peaked 110 MB higher with the young generation looked at every 100,000 allocations).
         with profile_reader(self.ctx) as reader:
-            query, self.walk_kept = StreamQuery.kept(reader, target)
+            query, self._walk_kept = _Query.kept(reader, target)
             if query is None:
                 log.info("first run: read and planned (the profile engine cannot sort it)")
                 return False
@@ -243,14 +300,14 @@ class FirstRun:
                 try:
                     why = query.refusal(cursor, target.contract_limit)
                     if why is None:
-                        self.tell("accepted", True)
+                        self._loop.call_soon_threadsafe(_settle, self._accepted, True)
                         names, chunks = sorted_rows(cursor, query.members)
                 except duckdb.Error as err:  # out of memory for the sort, above all
                     why = f"DuckDB: {err}"
                 if why is not None:
                     log.info("first run: read and planned, not streamed (%s)", why)
                     return False
-                self.tell("started", True)
+                self._loop.call_soon_threadsafe(_settle, self._started, True)
                 self._walk(names, chain.from_iterable(chunks))
         return True
 
@@ -277,7 +334,7 @@ class FirstRun:
             self._put(batch)
         scan = cleaner.scan
         scan.per_segment = {s.key: rows_of[s.key] for s in segments}
-        self.tell("read", scan)
+        self._loop.call_soon_threadsafe(_settle, self.read, scan)
 
     def _items(
         self, cleaner: Cleaner, packer: BlockPacker[UpsertItem]
@@ -300,40 +357,14 @@ class FirstRun:
             yield from packer.add(group)
 
     def _put(self, batch: list[UpsertItem]) -> None:
-        self.batches += 1
-        if self.outlet is not None:
-            self.outlet.batch(batch)
-        else:
-            self.hold(batch)
-
-    def hold(self, batch: list[UpsertItem] | bytes) -> None:
-        """Hand a batch to the sending: in memory while there is room, else on the spool
-        (bytes: the batch as a reading process sent it, :func:`.spool.encode`)."""
         if self._closing.is_set():
             raise _Closed
+        self.batches += 1
         if self._room.acquire(blocking=False):
-            ready = decode(batch) if isinstance(batch, bytes) else batch
-            self._loop.call_soon_threadsafe(self._queue.put_nowait, ready)
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, batch)
         else:  # the queue is full: on disk, and the queue says where the next one is
             self._spool.put(batch)
             self._loop.call_soon_threadsafe(self._queue.put_nowait, _SPOOLED)
-
-    @property
-    def stopping(self) -> bool:
-        """Whether the run stopped taking batches (:meth:`close`)."""
-        return self._closing.is_set()
-
-    def tell(self, which: Which, value: Any) -> None:
-        """Settle the run's future ``which`` from the reading side (in a reading process:
-        tell the run's process, which settles it)."""
-        if self.outlet is not None:
-            self.outlet.tell(which, value)
-            return
-        futures: dict[str, asyncio.Future[Any]] = {
-            "accepted": self._accepted, "started": self._started, "read": self.read
-        }  # fmt: skip
-        future = futures[which]
-        self._loop.call_soon_threadsafe(_settle, future, value)
 
 
 async def begin(first: FirstRun) -> FirstRun | None:
