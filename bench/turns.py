@@ -12,7 +12,9 @@ other code — or before an edit — has that SQL compiled again inside the run,
 Ibis that the bench's runs never pay. Then, in each turn, each version's ``Fast`` export runs
 its first run (1,000 r/s, no latency) in its own ``segsync exports run`` process, from a fresh
 copy of its data dir, against a simulator started afresh. Printed: each run's engine seconds
-(the run record's start to end), the process's CPU seconds and peak RSS; then, per version, the
+(the run record's start to end), its processes' CPU seconds and the largest one's peak RSS (a
+run that reads in a process of its own has two: ``bench/export.py`` measures their memory
+together); then, per version, the
 median and the range, and the ratio of the medians.
 
 With no revision (as ``make bench`` runs it) the working tree runs against itself: the spread
@@ -123,7 +125,7 @@ def first_run(version: Version, scratch: Path, port: int) -> Sample:
         usage = scratch / "usage.json"
         command = [sys.executable, "-m", "segsync", "--data-dir", str(data)]
         done = subprocess.run(
-            [sys.executable, "-c", export.LAUNCHER, str(usage), *command,
+            [sys.executable, "-c", export.LAUNCHER, str(usage), "speed", *command,
              "exports", "run", "Fast", "--json"],
             capture_output=True, env=env_for(version), check=False,
         )  # fmt: skip

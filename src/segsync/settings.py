@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     # The change record (docs/exports.md "The change record"): how many runs of each export keep
     # theirs (who was added, updated or removed, with previous values for undo).
     change_log_runs: int = Field(default=10, ge=1, le=1000)
+    # A first run's reading in a process of its own (docs/exports.md "Running an export"), where
+    # the command made one ready (`exports run`); off: on a thread of the run's process.
+    read_apart: bool = True
 
     @field_validator("smtp_recipients", "outbound_allow", mode="before")
     @classmethod

@@ -93,23 +93,28 @@ def _follow(services: ServiceContext, name: str, *, as_json: bool) -> run_servic
     """Queue the run and follow it to its end (a worker runs it, or this process)."""
     from segsync.services.runs.queue import enqueue_run
     from segsync.services.runs.worker import follow_run
+    from segsync.services.sync.apart import standby
 
-    enqueued = enqueue_run(services, name)
-    run_id = enqueued.run.id
-    if not as_json and enqueued.run.status.value == "processing":
-        err_console.print(f"resuming run {run_id}, interrupted before it ended", highlight=False)
-    try:
-        if as_json:
-            return follow_run(services, run_id)
-        with RunProgressBar() as bar:
-            return follow_run(services, run_id, progress=bar)
-    except KeyboardInterrupt:
-        err_console.print(
-            f"stopped following run {run_id}; `segsync runs show {run_id}` shows it. A run this "
-            "command was executing resumes with the next `exports run` or a worker",
-            highlight=False,
-        )
-        raise typer.Exit(130) from None
+    with standby(services):  # forked now: a first run may read in a process of its own
+        enqueued = enqueue_run(services, name)
+        run_id = enqueued.run.id
+        if not as_json and enqueued.run.status.value == "processing":
+            err_console.print(
+                f"resuming run {run_id}, interrupted before it ended", highlight=False
+            )
+        try:
+            if as_json:
+                return follow_run(services, run_id)
+            with RunProgressBar() as bar:
+                return follow_run(services, run_id, progress=bar)
+        except KeyboardInterrupt:
+            err_console.print(
+                f"stopped following run {run_id}; `segsync runs show {run_id}` shows it. A "
+                "run this command was executing resumes with the next `exports run` or a "
+                "worker",
+                highlight=False,
+            )
+            raise typer.Exit(130) from None
 
 
 @exports_app.command("run-all")

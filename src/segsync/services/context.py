@@ -61,11 +61,16 @@ class ServiceContext:
     def profiles_opened(self) -> bool:
         return self._profiles is not None
 
-    def close(self) -> None:
-        """Close the profile engine (if opened) and the metadata DB's connections."""
+    def close_profiles(self) -> None:
+        """Close the profile engine if it is open: this process lets go of a DuckDB file, which
+        admits one process at a time."""
         if self._profiles is not None:
             self._profiles.close()
             self._profiles = None
+
+    def close(self) -> None:
+        """Close the profile engine (if opened) and the metadata DB's connections."""
+        self.close_profiles()
         self.db.dispose()
 
     def __enter__(self) -> ServiceContext:

@@ -30,11 +30,11 @@ from segsync.services.exports import (
     edit_export,
 )
 from segsync.services.profiles import import_profiles
-from segsync.services.sync import compiled, settled, stream
+from segsync.services.sync import compiled, settled, stream_query
 from segsync.services.sync import read as read_module
 from segsync.services.sync.read import SegmentSource
 from segsync.services.sync.settled import walk_sql
-from segsync.services.sync.stream import stream_sql
+from segsync.services.sync.stream_query import stream_sql
 from segsync.services.sync.target import RunTarget, load_target
 from segsync.simulator import RunningSimulator
 from segsync.storage.repositories.exports import ExportRepository
@@ -91,7 +91,8 @@ def target(ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path) -> RunTar
 def compiles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The purposes compiled, in order, each time the run's SQL is compiled (not taken)."""
     done: list[str] = []
-    for module, name, purpose in ((settled, "walk_sql", "walk"), (stream, "stream_sql", "stream")):
+    compilers = ((settled, "walk_sql", "walk"), (stream_query, "stream_sql", "stream"))
+    for module, name, purpose in compilers:
         real = getattr(module, name)
         counted = functools.partial(_counted, done, purpose, real)
         monkeypatch.setattr(module, name, counted)

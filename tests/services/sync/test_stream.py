@@ -22,12 +22,13 @@ from segsync.services.context import ServiceContext
 from segsync.services.privacy.erasure import forget
 from segsync.services.runs.queue import claim_run, enqueue_run
 from segsync.services.runs.worker import execute_claim
-from segsync.services.sync import stream as stream_module
+from segsync.services.sync import stream_read
 from segsync.services.sync.by_email import KEY
 from segsync.services.sync.clean import MemberScan
 from segsync.services.sync.engine import EngineParts
 from segsync.services.sync.read import read_members
 from segsync.services.sync.stream import FirstRun
+from segsync.services.sync.stream_read import Reading
 from segsync.services.sync.target import RunTarget
 from segsync.simulator import RunningSimulator, SimulatorConfig, SimulatorHost
 from segsync.storage.repositories.runs import RunRecord, RunRepository
@@ -190,8 +191,8 @@ class OneAhead(FirstRun):
         super().__init__(*args, ahead=1)
         self._waited = False
 
-    def _put(self, batch: list[Any]) -> None:
-        super()._put(batch)
+    def batch(self, batch: list[Any] | bytes) -> None:  # (a reading process's batches too)
+        super().batch(batch)
         OneAhead.most_spooled = max(OneAhead.most_spooled, self._spool.held)
 
     async def take(self, most: int) -> list[list[Any]]:
@@ -273,10 +274,13 @@ def test_a_first_run_asks_for_the_accounts_lists_while_it_opens_its_profiles(
     setup(ctx, sim, tmp_path, people(30, "ab"), segments=BOTH)
     asked = threading.Event()
 
-    class Waiting(FirstRun):
-        def _read(self) -> bool:
+    class WaitingReading(Reading):
+        def read(self, catalog: Any = None) -> bool:
             assert asked.wait(60), "the account's lists were not asked for meanwhile"
-            return super()._read()
+            return super().read(catalog)
+
+    class Waiting(FirstRun):
+        reading_type = WaitingReading
 
     class Asking(AutopilotDestination):
         async def existing_lists(self) -> dict[str, str]:
@@ -293,20 +297,11 @@ def test_a_first_run_asks_for_the_accounts_lists_while_it_opens_its_profiles(
     assert all(len(members) == 30 for members in list_members(sim).values())
 
 
-class StopsAfter(FirstRun):
-    """Hands out ``limit`` batches, then a stop (a worker shutting down) or a DuckDB error."""
-
-    limit = 3
-    error = False
-    handed = 0
-
-    async def take(self, most: int) -> list[Any]:
-        taken = await super().take(min(most, 1))
-        StopsAfter.handed += len(taken)
-        return taken
+class FailingReading(Reading):
+    """Fails with a DuckDB error halfway where :attr:`StopsAfter.error` says so."""
 
     def _walk(self, names: tuple[str, ...], rows: Iterator[tuple[Any, ...]]) -> None:
-        if not self.error:
+        if not StopsAfter.error:
             return super()._walk(names, rows)
         import duckdb
 
@@ -317,6 +312,20 @@ class StopsAfter(FirstRun):
                 yield row
 
         return super()._walk(names, failing())
+
+
+class StopsAfter(FirstRun):
+    """Hands out ``limit`` batches, then a stop (a worker shutting down) or a DuckDB error."""
+
+    limit = 3
+    error = False
+    handed = 0
+    reading_type = FailingReading
+
+    async def take(self, most: int) -> list[Any]:
+        taken = await super().take(min(most, 1))
+        StopsAfter.handed += len(taken)
+        return taken
 
 
 @pytest.mark.parametrize("error", [False, True], ids=["stopped", "duckdb-error"])
@@ -369,7 +378,7 @@ def test_a_sort_that_fails_after_the_lists_were_made_reads_and_plans_with_them(
     import duckdb
 
     setup(ctx, sim, tmp_path, people(30, "ab"), segments=BOTH)
-    sorting = stream_module.sort_memory
+    sorting = stream_read.sort_memory
 
     @contextmanager
     def failing_sort(connection: Any) -> Iterator[Any]:
@@ -386,7 +395,7 @@ def test_a_sort_that_fails_after_the_lists_were_made_reads_and_plans_with_them(
 
             yield Cursor()
 
-    monkeypatch.setattr(stream_module, "sort_memory", failing_sort)
+    monkeypatch.setattr(stream_read, "sort_memory", failing_sort)
     reader = Counted()
     run = _run(ctx, sim, "Newsletter", EngineParts(read=reader))
     assert run.status is RunStatus.SUCCESSFUL, run.message
@@ -408,7 +417,7 @@ async def test_a_profile_engine_that_is_not_duckdb_is_never_opened_to_stream(
     def opened(*args: Any) -> Any:
         raise AssertionError("the profile engine was opened")
 
-    monkeypatch.setattr(stream_module, "profile_reader", opened)
+    monkeypatch.setattr(stream_read, "profile_reader", opened)
     settings = ctx.settings.model_copy(
         update={"profiles_url": "postgresql://postgres@127.0.0.1:5432/test"}
     )
@@ -421,11 +430,15 @@ async def test_a_profile_engine_that_is_not_duckdb_is_never_opened_to_stream(
     assert _no_stream_thread()
 
 
-class BySegment(FirstRun):
+class BySegmentReading(Reading):
     """Gives the members segment after segment: an email's rows apart, out of order."""
 
     def _walk(self, names: tuple[str, ...], rows: Iterator[tuple[Any, ...]]) -> None:
         return super()._walk(names, iter(sorted(rows, key=lambda r: (r[1], r[0] or ""))))
+
+
+class BySegment(FirstRun):
+    reading_type = BySegmentReading
 
 
 def test_an_emails_rows_apart_stop_the_run_before_a_contact_goes_twice(

@@ -38,7 +38,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import astuple
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -92,28 +92,51 @@ def code_stamp(package: Path = PACKAGE) -> list[Any]:
     return stamp
 
 
+@dataclass(frozen=True)
+class Catalog:
+    """What a stamp reads from the metadata DB: the profile catalog as it declares it, and the
+    moment relative rules are anchored on (None where no definition has one). Read by itself so
+    that a process which never opens the metadata DB (a first run's reading process,
+    :mod:`.apart`) can be handed it."""
+
+    sources: list[tuple[Any, ...]]
+    relationships: list[tuple[Any, ...]]
+    now: str | None
+
+    @classmethod
+    def read(cls, ctx: ServiceContext, segments: Sequence[SegmentSource]) -> Catalog:
+        with ctx.db.session() as session:
+            sources = [
+                (s.table_name, s.key_column, s.is_profile)
+                for s in DataSourceRepository(session).list()
+            ]
+            relationships = [astuple(r) for r in RelationshipRepository(session).list()]
+        relative = any(RELATIVE in s.definition for s in segments)
+        return cls(sources, relationships, ctx.now().isoformat() if relative else None)
+
+
 def stamp(
-    reader: ServiceContext, segments: Sequence[SegmentSource], mapping: FieldMapping
+    reader: ServiceContext,
+    segments: Sequence[SegmentSource],
+    mapping: FieldMapping,
+    catalog: Catalog | None = None,
 ) -> str | None:
     """The digest of everything a run's member SQL is made of (see the module), read without
-    Ibis; None where the profile engine is not DuckDB."""
+    Ibis (the metadata DB's part given as ``catalog``, or read now); None where the profile
+    engine is not DuckDB."""
     connection = reader.profiles.duckdb
     if connection is None:
         return None
-    with reader.db.session() as session:
-        sources = [
-            (s.table_name, s.key_column, s.is_profile) for s in DataSourceRepository(session).list()
-        ]
-        relationships = [astuple(r) for r in RelationshipRepository(session).list()]
-    relative = any(RELATIVE in s.definition for s in segments)
+    if catalog is None:
+        catalog = Catalog.read(reader, segments)
     made_of = {
         "segments": [(s.key, s.definition) for s in segments],
         "mapping": [repr(mapping), mapping.payload_columns()],
-        "sources": sources,
-        "relationships": relationships,
+        "sources": catalog.sources,
+        "relationships": catalog.relationships,
         "columns": columns(connection),
         "code": code_stamp(),
-        "now": reader.now().isoformat() if relative else None,
+        "now": catalog.now,
     }
     text = json.dumps(made_of, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -126,7 +149,7 @@ def _compilers() -> dict[str, Compile]:
     """What compiles each of a run's queries, by purpose: the settled walk's SQL (text, or None
     where the engine cannot give it), a first run's stream's (a dict of texts, or None)."""
     from segsync.services.sync.settled import walk_sql  # they use this module: imported here
-    from segsync.services.sync.stream import stream_sql
+    from segsync.services.sync.stream_query import stream_sql
 
     return {"walk": walk_sql, "stream": stream_sql}
 
@@ -153,22 +176,23 @@ def member_sqls(
     purposes: Sequence[Purpose],
     segments: Sequence[SegmentSource],
     mapping: FieldMapping,
+    *,
+    catalog: Catalog | None = None,
+    compiling: bool = True,
 ) -> dict[str, Any]:
     """:func:`member_sql` of each of ``purposes``, with one stamp and one reading and writing
     of the kept file: at least those purposes, and any other kept with the same stamp (a first
-    run that finds the walk's SQL kept beside its stream's need not compile it)."""
+    run that finds the walk's SQL kept beside its stream's need not compile it). ``catalog``:
+    the stamp's part from the metadata DB, read already. Not ``compiling``: only what was kept
+    (compiling may read the metadata DB, which a reading process never opens)."""
+    digest = stamp(reader, segments, mapping, catalog)
+    if not compiling:
+        return _kept(reader, export_id, digest) if digest is not None else {}
     compilers = _compilers()
-    digest = stamp(reader, segments, mapping)
     if digest is None:
         return {purpose: compilers[purpose](reader, segments, mapping) for purpose in purposes}
-    path = reader.settings.data_dir / "cache" / "run-sql" / f"{export_id}.json"
-    kept: dict[str, Any] = {}
-    try:
-        found = json.loads(path.read_text(encoding="utf-8"))
-        if found["stamp"] == digest:
-            kept = dict(found["sql"])
-    except (OSError, ValueError, TypeError, KeyError):
-        pass  # none kept yet, or unreadable: compiled below
+    kept = _kept(reader, export_id, digest)
+    path = _path(reader, export_id)
     missing = [purpose for purpose in purposes if purpose not in kept]
     if not missing:
         return kept
@@ -182,6 +206,21 @@ def member_sqls(
     except OSError as err:
         log.warning("could not keep the run's compiled SQL in %s: %s", path, err)
     return kept
+
+
+def _path(reader: ServiceContext, export_id: int) -> Path:
+    return reader.settings.data_dir / "cache" / "run-sql" / f"{export_id}.json"
+
+
+def _kept(reader: ServiceContext, export_id: int, digest: str) -> dict[str, Any]:
+    """The SQL kept for the export with the stamp ``digest``, by purpose ({}: none)."""
+    try:
+        found = json.loads(_path(reader, export_id).read_text(encoding="utf-8"))
+        if found["stamp"] == digest:
+            return dict(found["sql"])
+    except (OSError, ValueError, TypeError, KeyError):
+        pass  # none kept yet, or unreadable: compiled by the caller
+    return {}
 
 
 def prepare(ctx: ServiceContext, export_id: int) -> None:

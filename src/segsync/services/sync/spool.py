@@ -42,11 +42,10 @@ class Spool:
         self.held = 0
         """Batches written and not read back yet."""
 
-    def put(self, batch: list[UpsertItem]) -> None:
-        try:
-            data = _MARSHAL + marshal.dumps([tuple(item) for item in batch])
-        except ValueError:  # a value marshal does not write exactly (see the module)
-            data = _PICKLE + pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
+    def put(self, batch: list[UpsertItem] | bytes) -> None:
+        """A batch, or the record :func:`encode` made of one (a reading process's:
+        :mod:`.apart`)."""
+        data = batch if isinstance(batch, bytes) else encode(batch)
         with self._lock:
             if self._file is None:
                 # closed by close(), the run ends with it
@@ -66,11 +65,7 @@ class Spool:
             data = self._file.read(size)
             self._read = self._file.tell()
             self.held -= 1
-        # Both from our own file, just written by this run (unlinked: no one else can write it).
-        if data[:1] == _MARSHAL:
-            return list(map(UpsertItem._make, marshal.loads(memoryview(data)[1:])))  # noqa: S302
-        batch: list[UpsertItem] = pickle.loads(data[1:])  # noqa: S301
-        return batch
+        return decode(data)
 
     def close(self) -> None:
         with self._lock:
@@ -78,3 +73,21 @@ class Spool:
                 self._file.close()
                 self._file = None
             self._written = self._read = self.held = 0
+
+
+def encode(batch: list[UpsertItem]) -> bytes:
+    """A batch as one record: marshal's, or pickle's where a value is not exactly a built-in
+    type (see the module), after a byte that says which."""
+    try:
+        return _MARSHAL + marshal.dumps([tuple(item) for item in batch])
+    except ValueError:  # a value marshal does not write exactly (see the module)
+        return _PICKLE + pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def decode(data: bytes | memoryview) -> list[UpsertItem]:
+    """The batch :func:`encode` made ``data`` of. Only ever records this run made (its own
+    spool file, unlinked, or its own reading process's pipe): no one else can write them."""
+    if data[:1] == _MARSHAL:
+        return list(map(UpsertItem._make, marshal.loads(memoryview(data)[1:])))  # noqa: S302
+    batch: list[UpsertItem] = pickle.loads(memoryview(data)[1:])  # noqa: S301
+    return batch

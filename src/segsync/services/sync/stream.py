@@ -14,6 +14,9 @@ batches made ahead of sending (:data:`STREAM_AHEAD` in memory, the rest on disk 
 :class:`~.spool.Spool`, so reading never waits for the destination and lets go of the profile
 engine as soon as it is done) and DuckDB's sort. The same contacts, items and batch count as a
 planned run; the batches hold other neighbours. The run makes its lists while DuckDB sorts.
+The reading itself is :class:`~.stream_read.Reading`'s. Where the command made a reading
+process ready, that process reads and the thread relays what it hands out (:mod:`.apart`): the
+run's own process is left to send.
 
 A run streams only where nothing could tell it apart from the planned run (:meth:`FirstRun.start`
 says False and the run reads and plans as before): the sync state holds no contact and no
@@ -30,32 +33,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
-from itertools import chain, groupby
-from operator import itemgetter
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from segsync.domain.batches import BlockPacker
-from segsync.domain.emails import mask_email, normalise_email
-from segsync.domain.mapping import FieldMapping
-from segsync.domain.plan import ListCounts, PlanCounts, SyncPlan, UpsertItem, contact_items
-from segsync.errors import FatalError
-from segsync.profiles.sql import quote_identifier
+from segsync.domain.plan import ListCounts, PlanCounts, SyncPlan, UpsertItem
 from segsync.services.context import ServiceContext
-from segsync.services.sync.batch_hash import column_types
-from segsync.services.sync.by_email import (
-    ASCII_ONLY,
-    email_key,
-    members_by_email,
-    sort_memory,
-    sorted_rows,
-)
-from segsync.services.sync.clean import Cleaner, MemberScan
+from segsync.services.sync.apart import APART_AHEAD, claim
+from segsync.services.sync.clean import MemberScan
 from segsync.services.sync.compiled import member_sqls
-from segsync.services.sync.read import MemberReading, SegmentSource, profile_reader
-from segsync.services.sync.spool import Spool
+from segsync.services.sync.read import profile_reader
+from segsync.services.sync.spool import Spool, decode
+from segsync.services.sync.stream_read import Reading, Which
 from segsync.services.sync.target import RunTarget
 
 log = logging.getLogger(__name__)
@@ -64,8 +52,6 @@ STREAM_AHEAD = 200
 """Batches made ahead of sending that are held in memory, at most (20,000 items at 100 a
 batch: two seconds of sending at 100 requests a second). Those made beyond wait on disk
 (:class:`~.spool.Spool`): reading never waits for the destination."""
-DRAIN_ROWS = 1_000  # member rows cleaned between two drains of the cleaner (at an email's end)
-FIRST_DRAIN_ROWS = 200  # rows before the first drain: fewer, so the first batch comes sooner
 _END = object()
 _SPOOLED = object()  # the next batch is the spool's oldest
 
@@ -82,68 +68,13 @@ def _settle(future: asyncio.Future[Any], value: Any) -> None:
             future.set_result(value)
 
 
-@dataclass
-class _Query:
-    """The stream's SQL: every segment's member rows (the email key, the segment key, then the
-    row as :func:`.read.scan_members` reads it), by email key; and the profile table's emails."""
-
-    members: str
-    emails: str
-    column: str
-
-    @classmethod
-    def of(
-        cls, reader: ServiceContext, segments: Sequence[SegmentSource], mapping: FieldMapping
-    ) -> _Query | None:
-        reading = MemberReading.of(reader, mapping)
-        profile = reading.profile
-        if column_types(profile.schema()).get(mapping.email) != "string":
-            return None
-        members = members_by_email(reading, segments, mapping.email, hashed=False)
-        if members is None:
-            return None
-        emails = str(profile._find_backend().compile(profile.select(mapping.email)))
-        return cls(members, emails, mapping.email)
-
-    @classmethod
-    def kept(cls, reader: ServiceContext, target: RunTarget) -> tuple[_Query | None, bool]:
-        """:meth:`of`, as kept when nothing it is made of has changed (:mod:`.compiled`); and
-        whether the settled walk's SQL, for the next run, was kept beside it."""
-        kept = member_sqls(reader, target.export_id, ("stream",), target.segments, target.mapping)
-        query = kept["stream"]
-        return (None if query is None else cls(**query)), "walk" in kept
-
-    def refusal(self, cursor: Any, limit: int) -> str | None:
-        """Why the stream could not stand for the planned run, or None: more profiles than
-        the contract limit, or an email that is not ASCII and that DuckDB and Python normalise
-        apart."""
-        (profiles,) = cursor.execute(f"SELECT count(*) FROM ({self.emails}) AS p").fetchone()  # noqa: S608
-        if profiles > limit:
-            return f"{profiles:,} profiles, more than the contract limit of {limit:,}"
-        email = quote_identifier(self.column)
-        cursor.execute(
-            f"SELECT DISTINCT {email}, {email_key(self.column)} FROM ({self.emails}) AS p "  # noqa: S608
-            f"WHERE NOT regexp_matches({email}, {ASCII_ONLY})"
-        )
-        for raw, key in cursor.fetchall():
-            normal, _ = normalise_email(raw)
-            if normal is not None and normal != key:
-                return "an email DuckDB and Python normalise apart"
-        return None
-
-
-def stream_sql(
-    reader: ServiceContext, segments: Sequence[SegmentSource], mapping: FieldMapping
-) -> dict[str, str] | None:
-    """A first run's stream's SQL (:class:`_Query`) as :mod:`.compiled` keeps it."""
-    query = _Query.of(reader, segments, mapping)
-    return None if query is None else asdict(query)
-
-
 class FirstRun:
     """A first run's batches, made on a thread of their own as the members are read (see the
     module). Make it on the event loop; :meth:`start` it; :meth:`take` its batches (what
     :func:`.send.send_batches` asks of a source); :meth:`close` it in the end, always."""
+
+    reading_type: type[Reading] = Reading
+    """What reads, on the thread (its counts kept either way)."""
 
     def __init__(
         self,
@@ -155,20 +86,20 @@ class FirstRun:
         ahead: int = STREAM_AHEAD,
     ) -> None:
         self.ctx, self.target, self.suppressed, self.max_batch = ctx, target, suppressed, max_batch
-        self.several: set[str] = set()
+        self.reading = self.reading_type(ctx, target, suppressed, max_batch, self)
+        """The reading and its counts (in a reading process's case, as it tells them)."""
+        self.several = self.reading.several
         """The emails with more than one item (the tally counts each contact once)."""
-        self.to_add: Counter[str] = Counter()
-        """Items (new memberships) per segment key, so far."""
-        self.contacts = 0
-        self.items = 0
-        self.batches = 0
-        self._last = ""
-        self._walk_kept = False  # the next run's walk SQL is kept already (:meth:`_Query.kept`)
         self.taken: Callable[[int], None] | None = None
         """Told how many items each :meth:`take` hands out (progress)."""
         self._loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
-        self._room = threading.Semaphore(ahead)  # batches the queue may hold
+        self.apart = claim(ctx)
+        """The process that reads, where one does (:mod:`.apart`); None: this one's thread."""
+        self.read_by: int | None = None
+        """The reading process's id, once it has read every member (None: read here)."""
+        # batches the queue may hold (a reading process's are decoded either way: fewer)
+        self._room = threading.Semaphore(ahead if self.apart is None else min(ahead, APART_AHEAD))
         self._spool = Spool(ctx.settings.data_dir)
         self._closing = threading.Event()
         self._accepted: asyncio.Future[bool] = self._loop.create_future()
@@ -214,13 +145,11 @@ class FirstRun:
 
     def plan(self, base: SyncPlan) -> SyncPlan:
         """``base`` (the lists: no contact, no item) with what was read and sent, counted."""
+        r = self.reading
         counts = PlanCounts(
-            contacts=self.contacts,
-            added=self.contacts,
-            new_memberships=self.items,
-            items=self.items,
+            contacts=r.contacts, added=r.contacts, new_memberships=r.items, items=r.items
         )
-        per_list = {key: ListCounts(self.to_add[key], self.to_add[key]) for key in base.per_list}
+        per_list = {key: ListCounts(r.to_add[key], r.to_add[key]) for key in base.per_list}
         return SyncPlan(
             segments=base.segments,
             list_ids=base.list_ids,
@@ -231,13 +160,15 @@ class FirstRun:
             per_list=per_list,
             several=self.several,
             ordered=[],
-            streamed=self.batches,
+            streamed=r.batches,
         )
 
     async def close(self) -> None:
         """Stop making batches (if it still does) and wait for the thread's end, which lets
         go of the profile engine."""
         self._closing.set()
+        if self.apart is not None:
+            self.apart.stop()
         if self._thread.is_alive():
             await asyncio.to_thread(self._thread.join)
         self._spool.close()
@@ -249,13 +180,13 @@ class FirstRun:
     def _produce(self) -> None:
         outcome: Any
         try:
-            outcome = self._read()
+            outcome = self.reading.read() if self.apart is None else self.apart.read(self)
         except _Closed:
             outcome = True
         except BaseException as err:  # handed to the run, which raises it
             outcome = err
         self._loop.call_soon_threadsafe(self._ended, outcome)
-        if outcome is True and not (self._closing.is_set() or self._walk_kept):
+        if outcome is True and not (self._closing.is_set() or self.reading.walk_kept):
             self._keep_walk_sql()
 
     def _keep_walk_sql(self) -> None:
@@ -279,92 +210,31 @@ class FirstRun:
         for future in (self._accepted, self._started):  # those not told yet: not streamed
             _settle(future, False if outcome is True else outcome)
 
-    def _read(self) -> bool:
-        """Read, clean and pack every member, handing out the batches; False when the run
-        cannot stream (nothing was handed out)."""
-        target = self.target
-        if not self.ctx.settings.profiles_on_duckdb:
-            log.info("first run: read and planned (the profile engine is not DuckDB)")
-            return False  # without opening a warehouse's engine only to find out
-        # Not fewer_collections(): what reading makes here is sent and let go, and sending
-        # makes reference cycles the collector should find young (a million members' first run
-        # peaked 110 MB higher with the young generation looked at every 100,000 allocations).
-        with profile_reader(self.ctx) as reader:
-            query, self._walk_kept = _Query.kept(reader, target)
-            if query is None:
-                log.info("first run: read and planned (the profile engine cannot sort it)")
-                return False
-            import duckdb  # the profile engine has it loaded
+    # -- the reading's outlet (Reading.out), called on the thread -----------------------------
 
-            with sort_memory(reader.profiles.duckdb) as cursor:
-                try:
-                    why = query.refusal(cursor, target.contract_limit)
-                    if why is None:
-                        self._loop.call_soon_threadsafe(_settle, self._accepted, True)
-                        names, chunks = sorted_rows(cursor, query.members)
-                except duckdb.Error as err:  # out of memory for the sort, above all
-                    why = f"DuckDB: {err}"
-                if why is not None:
-                    log.info("first run: read and planned, not streamed (%s)", why)
-                    return False
-                self._loop.call_soon_threadsafe(_settle, self._started, True)
-                self._walk(names, chain.from_iterable(chunks))
-        return True
-
-    def _walk(self, names: tuple[str, ...], rows: Iterator[tuple[Any, ...]]) -> None:
-        mapping, segments = self.target.mapping, self.target.segments
-        columns = names[2:]
-        cleaner = Cleaner(mapping, columns[0], None, self.suppressed)
-        packer: BlockPacker[UpsertItem] = BlockPacker(len(segments), self.max_batch)
-        rows_of: Counter[str] = Counter()
-        since, drain = 0, FIRST_DRAIN_ROWS
-        for key, group in groupby(rows, key=itemgetter(0)):
-            for row in group:
-                rows_of[row[1]] += 1
-                since += 1
-                cleaner.row(row[1], dict(zip(columns, row[2:], strict=True)))
-            if since < drain and key is not None:
-                continue
-            since, drain = 0, DRAIN_ROWS
-            for batch in self._items(cleaner, packer):
-                self._put(batch)
-        for batch in self._items(cleaner, packer):
-            self._put(batch)
-        for batch in packer.finish():
-            self._put(batch)
-        scan = cleaner.scan
-        scan.per_segment = {s.key: rows_of[s.key] for s in segments}
-        self._loop.call_soon_threadsafe(_settle, self.read, scan)
-
-    def _items(
-        self, cleaner: Cleaner, packer: BlockPacker[UpsertItem]
-    ) -> Iterator[list[UpsertItem]]:
-        """The batches filled by the contacts cleaned since the last drain."""
-        for email, entry in cleaner.drain().items():
-            if email <= self._last:  # each email's rows come together, in order
-                raise FatalError(
-                    f"first run: the members' emails came out of order at {mask_email(email)}"
-                )
-            self._last = email
-            self.contacts += 1
-            keys = sorted(entry.segments) if len(entry.segments) > 1 else entry.segments
-            if len(keys) > 1:  # (sorted, as the planner orders a contact's items)
-                self.several.add(email)
-            for segment in keys:
-                self.to_add[segment] += 1
-            group = contact_items(entry.desired(email), keys)
-            self.items += len(group)
-            yield from packer.add(group)
-
-    def _put(self, batch: list[UpsertItem]) -> None:
+    def batch(self, batch: list[UpsertItem] | bytes) -> None:
+        """Hand a batch to the sending: in memory while there is room, else on the spool
+        (bytes: the batch as a reading process sent it, :func:`.spool.encode`)."""
         if self._closing.is_set():
             raise _Closed
-        self.batches += 1
         if self._room.acquire(blocking=False):
-            self._loop.call_soon_threadsafe(self._queue.put_nowait, batch)
+            ready = decode(batch) if isinstance(batch, bytes) else batch
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, ready)
         else:  # the queue is full: on disk, and the queue says where the next one is
             self._spool.put(batch)
             self._loop.call_soon_threadsafe(self._queue.put_nowait, _SPOOLED)
+
+    def tell(self, which: Which, value: Any) -> None:
+        """Settle the run's future ``which`` (:data:`~.stream_read.Which`)."""
+        futures: dict[str, asyncio.Future[Any]] = {
+            "accepted": self._accepted, "started": self._started, "read": self.read
+        }  # fmt: skip
+        self._loop.call_soon_threadsafe(_settle, futures[which], value)
+
+    @property
+    def stopping(self) -> bool:
+        """Whether the run stopped taking batches (:meth:`close`)."""
+        return self._closing.is_set()
 
 
 async def begin(first: FirstRun) -> FirstRun | None:

@@ -38,6 +38,11 @@ class _WhileAny:
         self._restore: Callable[[], None] = lambda: None
         self._lock = threading.Lock()
 
+    @property
+    def users(self) -> int:
+        """Callers holding it now."""
+        return self._users
+
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
         with self._lock:
@@ -96,7 +101,15 @@ class _YoungThreshold:
 _young = _YoungThreshold()
 
 
-_quick_thread_switches = _WhileAny(_switch_quickly).held
+_switches = _WhileAny(_switch_quickly)
+_quick_thread_switches = _switches.held
+
+
+def attempts_here() -> int:
+    """Attempts going on in this process now (each holds :func:`attempt_settings`)."""
+    return _switches.users
+
+
 """While an attempt runs, pass the GIL between threads every 0.5 ms instead of Python's 5 ms.
 The run has three busy threads — the event loop that sends, the metadata-DB thread
 (:class:`RunStore`) and the reader — and each DB call or commit hands the GIL back and forth:

@@ -1,0 +1,281 @@
+"""A first run's reading in a process of its own: the run's process is left to send.
+
+A first run reads, cleans and packs its members on a thread (:mod:`.stream`) while the event
+loop sends and the store's thread commits. Python runs one of those threads at a time (the
+GIL), so the reading's Python — some 1.3 s of a 100,000-profile first run — went in turns with
+the sending's. Where a command made one ready (:func:`standby`), a reading process does the
+reading instead — the DuckDB query, the clean stage, the packing — and writes each batch down
+a pipe; the run's reading thread relays them to the sending as it would have made them (in
+memory, or on the spool) and settles the run's futures as the process tells it. The run's
+batches, counts and sync state are the same either way. (docs/design.md, "The engine against
+its floor", its twenty-fourth round.)
+
+Two rules keep the reading process from ever waiting on something it cannot get — a fork
+copies only the thread that forks, and a lock another thread held at that moment stays taken
+in the child for good (the twenty-third round's reader hung so, in ``sqlite3.connect``):
+
+* it is forked by :func:`standby` only while this process has one thread (Linux's
+  ``/proc/self/task``), before the command starts a run: no lock can be held by another
+  thread, for there is none. It then waits for its job (imports done meanwhile);
+* it never opens the metadata DB: the run's process reads what the reading needs from it (the
+  catalog's part of the kept SQL's stamp, segsync's own tables) and sends it with the job. A
+  run whose stream SQL was not kept (compiling may read the catalog) reads on its thread.
+
+And the run waits a bounded time (:data:`ANSWER_WITHIN`) for the process's first word: a
+process that says nothing is killed, and the run reads on its thread — nothing was handed out.
+
+Where it applies — all of these:
+
+* Linux: ``os.fork``, ``/proc``, and ``prctl``'s parent-death signal, so that a run's process
+  killed outright (``kill -9``, the out-of-memory killer) takes its reader with it, and the
+  reader lets go of the DuckDB file;
+* the setting ``read_apart`` (``SEGSYNC_READ_APART``, on by default);
+* a command that makes one ready (``exports run``, ``runs approve``, ``runs undo``), and only
+  for the first of its first runs; a worker, which has threads before its first run, reads on
+  a thread;
+* no other attempt going on in the process, the profile engine not open in it (the reading
+  process opens the DuckDB file, which admits one process at a time), and the same metadata
+  DB as the command's.
+
+The reading process's side, and the messages on the pipe: :mod:`.reading_process`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import marshal
+import os
+import pickle
+import select
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from typing import IO, TYPE_CHECKING, Any, cast
+
+from segsync.errors import FatalError
+from segsync.services.context import ServiceContext, own_tables
+from segsync.services.sync.compiled import Catalog
+from segsync.services.sync.reading_process import (
+    BATCH,
+    END,
+    HEAD,
+    NOT_KEPT,
+    TOLD,
+    WHICH,
+    Job,
+    child,
+)
+from segsync.services.sync.switching import attempts_here
+
+if TYPE_CHECKING:
+    from segsync.services.sync.stream import FirstRun
+    from segsync.services.sync.stream_read import Which
+    from segsync.storage.db import Database
+
+log = logging.getLogger(__name__)
+
+APART_AHEAD = 16
+"""Batches a run whose reading is apart holds in memory; the rest wait on the spool. Each batch
+is decoded once whichever way it comes, so memory is all that more room would take (about
+100 KB a batch)."""
+ANSWER_WITHIN = 120.0
+"""Seconds a run waits for its reading process's first word (it opens DuckDB and checks the
+profiles, well under a second at 100,000) before it kills it and reads on its thread."""
+
+
+def _one_thread() -> bool:
+    """Whether this process has one thread now (Python's or any library's)."""
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
+
+
+class Standby:
+    """A reading process forked while this process had one thread, waiting for one first
+    run's job (see the module)."""
+
+    def __init__(self, db: Database, pid: int, jobs: int, out: int) -> None:
+        self.db, self.pid = db, pid
+        self._jobs, self._out = jobs, out
+        self.claimed = False
+        self._lock = threading.Lock()
+        self._reaped: int | None = None  # its wait status, once reaped
+
+    def stop(self) -> None:
+        """Kill the reading process if it still runs (the run takes no more batches)."""
+        with self._lock:
+            if self._reaped is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.pid, signal.SIGKILL)
+
+    def _reap(self) -> int:
+        """Wait for its end (it was told to end, or killed): its wait status."""
+        with self._lock:  # reaped once: never killed (nor its number reused) after that
+            if self._reaped is None:
+                _, self._reaped = os.waitpid(self.pid, 0)
+            return self._reaped
+
+    def _close(self) -> None:
+        for fd in (self._jobs, self._out):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._jobs = self._out = -1
+
+    def dismiss(self) -> None:
+        """The command ends: end the process if no run took it, and reap it."""
+        if self._jobs >= 0:
+            os.close(self._jobs)  # an empty job: it leaves
+            self._jobs = -1
+        if not self.claimed:
+            self.stop()
+        self._reap()
+        self._close()
+
+    def read(self, first: FirstRun) -> Any:
+        """What ``first.reading.read()`` returns (or raises), the reading done by the process.
+        Called on the run's reading thread, which relays what the process hands out."""
+        ctx = first.ctx
+        job = Job(
+            ctx.settings, first.target, first.suppressed, first.max_batch,
+            Catalog.read(ctx, first.target.segments), own_tables(ctx.db),
+        )  # fmt: skip
+        fallback: str | None = None
+        told, ended, outcome = 0, False, None
+        try:
+            try:
+                with os.fdopen(self._jobs, "wb", closefd=False) as jobs:
+                    jobs.write(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
+            except OSError as err:  # the process is gone
+                fallback = f"could not be handed its job ({err})"
+            finally:
+                os.close(self._jobs)
+                self._jobs = -1
+            if fallback is None:
+                ready, _, _ = select.select([self._out], [], [], ANSWER_WITHIN)
+                if not ready:
+                    fallback = f"did not answer within {ANSWER_WITHIN:g} s"
+                else:
+                    with os.fdopen(self._out, "rb", buffering=1 << 16, closefd=False) as pipe:
+                        told, ended, outcome = _relay(first, pipe)
+        finally:
+            if not ended:  # the run stopped taking batches, or the process died: gone for sure
+                self.stop()
+            status = self._reap()
+            self._close()
+        if outcome is NOT_KEPT:
+            log.info("first run: read on a thread (its SQL is compiled on this run)")
+            return first.reading.read()
+        if not ended and told == 0 and not first.stopping:
+            fallback = fallback or f"ended {_how(status)} without a word"
+        if fallback is not None:
+            log.warning("first run: the reading process %s; read on a thread instead", fallback)
+            return first.reading.read()
+        if isinstance(outcome, BaseException):
+            raise outcome
+        if not ended:
+            if first.stopping:
+                return True  # what the thread's reading gives once the run stops taking batches
+            raise FatalError(
+                f"the run's reading process ended {_how(status)} before it had read every "
+                "member (out of memory?); the run can be started again"
+            )
+        first.read_by = self.pid
+        return outcome
+
+
+def _relay(first: FirstRun, pipe: IO[bytes]) -> tuple[int, bool, Any]:
+    """Hand out what the process sends until its outcome: (messages, True, the outcome), or
+    (messages, False, None) where the pipe ended first (the process died, or was stopped)."""
+    told = 0
+    while True:
+        head = pipe.read(HEAD)
+        if len(head) < HEAD:
+            return told, False, None
+        kind, data = head[:1], pipe.read(int.from_bytes(head[1:], "big"))
+        if kind == BATCH:
+            several = int.from_bytes(data[:4], "big")
+            first.several.update(marshal.loads(data[4 : 4 + several]))  # noqa: S302 - as below
+            first.batch(data[4 + several :])
+        elif kind == END:
+            return told, True, pickle.loads(data)  # noqa: S301 - our own child, our own pipe
+        elif kind == NOT_KEPT:
+            return told, True, NOT_KEPT
+        else:
+            value = pickle.loads(data)  # noqa: S301 - as above
+            if kind == TOLD["read"]:
+                value, counts = value
+                counts.apply(first.reading)
+            first.tell(cast("Which", WHICH[kind]), value)
+        told += 1
+
+
+def _how(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"by signal {os.WTERMSIG(status)}"
+    return f"with exit code {os.waitstatus_to_exitcode(status)}"
+
+
+class _Process:
+    standby: Standby | None = None
+    lock = threading.Lock()
+
+
+_PROCESS = _Process()
+
+
+def _may_fork(ctx: ServiceContext) -> bool:
+    return (
+        ctx.settings.read_apart
+        and sys.platform == "linux"
+        and not ctx.profiles_opened
+        and _PROCESS.standby is None
+        and _one_thread()
+    )
+
+
+@contextlib.contextmanager
+def standby(ctx: ServiceContext) -> Iterator[Standby | None]:
+    """Within the block, the first first run of this process may read in a process forked
+    now (see the module), where it may: a command that starts runs holds it, before it starts
+    any thread (a progress bar's, say)."""
+    made: Standby | None = None
+    if _may_fork(ctx):
+        jobs_r, jobs_w = os.pipe()
+        out_r, out_w = os.pipe()
+        parent = os.getpid()
+        pid = os.fork()
+        if pid == 0:
+            os.close(jobs_w)
+            os.close(out_r)
+            child(jobs_r, out_w, parent)
+        os.close(jobs_r)
+        os.close(out_w)
+        made = _PROCESS.standby = Standby(ctx.db, pid, jobs_w, out_r)
+    try:
+        yield made
+    finally:
+        if made is not None:
+            with _PROCESS.lock:
+                _PROCESS.standby = None
+            made.dismiss()
+
+
+def claim(ctx: ServiceContext) -> Standby | None:
+    """The reading process for a first run starting now in this process, or None (it reads on
+    its thread): see the module for where one applies."""
+    with _PROCESS.lock:
+        ready = _PROCESS.standby
+        if (
+            ready is None
+            or ready.claimed
+            or ready.db is not ctx.db
+            or not ctx.settings.read_apart
+            or ctx.profiles_opened
+            or attempts_here() > 1
+        ):
+            return None
+        ready.claimed = True
+        return ready
