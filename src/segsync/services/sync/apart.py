@@ -146,16 +146,18 @@ class Standby:
         told, ended, outcome = 0, False, None
         try:
             try:
+                data = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
                 with os.fdopen(self._jobs, "wb", closefd=False) as jobs:
-                    jobs.write(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
-            except OSError as err:  # the process is gone
-                fallback = f"could not be handed its job ({err})"
+                    jobs.write(data)
+            except (OSError, pickle.PicklingError, TypeError, AttributeError) as err:
+                fallback = f"could not be handed its job ({err})"  # gone, or a value pickle refuses
             finally:
                 os.close(self._jobs)
                 self._jobs = -1
             if fallback is None:
-                ready, _, _ = select.select([self._out], [], [], ANSWER_WITHIN)
-                if not ready:
+                answer = select.poll()
+                answer.register(self._out, select.POLLIN)
+                if not answer.poll(ANSWER_WITHIN * 1000):  # a word, or the pipe's end
                     fallback = f"did not answer within {ANSWER_WITHIN:g} s"
                 else:
                     with os.fdopen(self._out, "rb", buffering=1 << 16, closefd=False) as pipe:
