@@ -125,12 +125,9 @@ class Standby:
         self._jobs = self._out = -1
 
     def dismiss(self) -> None:
-        """The command ends: end the process if no run took it, and reap it."""
-        if self._jobs >= 0:
-            os.close(self._jobs)  # an empty job: it leaves
-            self._jobs = -1
-        if not self.claimed:
-            self.stop()
+        """The command ends: end the process (waiting for its job, or still reading where the
+        run was cut short) and reap it."""
+        self.stop()
         self._reap()
         self._close()
 
