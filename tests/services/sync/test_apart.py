@@ -283,6 +283,12 @@ def test_a_reading_process_that_fails_fails_the_run_and_loses_nothing(
             "the reading process ended with exit code 3 without a word; read on a thread",
         ),
         ("not kept", "", ""),
+        (
+            "no fork",
+            "def refused():\n    raise OSError(11, 'Resource temporarily unavailable')\n"
+            "os.fork = refused",
+            "no reading process ([Errno 11] Resource temporarily unavailable): a first run reads",
+        ),
     ],
 )
 def test_where_the_reading_process_cannot_read_the_run_reads_on_its_thread(
@@ -294,9 +300,9 @@ def test_where_the_reading_process_cannot_read_the_run_reads_on_its_thread(
     warning: str,
 ) -> None:
     """A reading process that says nothing (killed once the bound passed) or ends without a
-    word, or a run whose stream SQL was not kept (compiling may read the metadata DB, which the
-    reading process never opens): nothing was handed out, so the run reads on its thread —
-    every member, once."""
+    word, a run whose stream SQL was not kept (compiling may read the metadata DB, which the
+    reading process never opens), or a system that refuses the fork: nothing was handed out, so
+    the run reads on its thread — every member, once."""
     crowd_ = people(400, "ab")
     setup(ctx, sim, tmp_path, crowd_, segments=BOTH)
     ctx.close_profiles()
@@ -306,7 +312,7 @@ def test_where_the_reading_process_cannot_read_the_run_reads_on_its_thread(
             path.unlink()
     done = segsync(ctx, "exports", "run", "Newsletter", "--json", changes=changes)
     assert done.code == 0, done.stderr
-    assert (len(done.forks), done.read_by) == (1, [None])
+    assert (len(done.forks), done.read_by) == ((case != "no fork"), [None])
     assert warning in " ".join(done.stderr.split())
     run = _record(ctx, done)
     assert (run.status, run.counts.added) == (RunStatus.SUCCESSFUL, 400), run.message

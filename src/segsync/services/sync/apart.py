@@ -235,24 +235,37 @@ def _may_fork(ctx: ServiceContext) -> bool:
     )
 
 
+def _fork(ctx: ServiceContext) -> Standby | None:
+    """The reading process, forked now; None where the system refuses (out of processes or
+    of files, say): the run reads on its thread."""
+    fds: list[int] = []
+    try:
+        fds = [*os.pipe(), *os.pipe()]
+        jobs_r, jobs_w, out_r, out_w = fds
+        parent = os.getpid()
+        pid = os.fork()
+    except OSError as err:
+        for fd in fds:
+            os.close(fd)
+        log.warning("no reading process (%s): a first run reads on its thread", err)
+        return None
+    if pid == 0:
+        os.close(jobs_w)
+        os.close(out_r)
+        child(jobs_r, out_w, parent)
+    os.close(jobs_r)
+    os.close(out_w)
+    return Standby(ctx.db, pid, jobs_w, out_r)
+
+
 @contextlib.contextmanager
 def standby(ctx: ServiceContext) -> Iterator[Standby | None]:
     """Within the block, the first first run of this process may read in a process forked
     now (see the module), where it may: a command that starts runs holds it, before it starts
     any thread (a progress bar's, say)."""
-    made: Standby | None = None
-    if _may_fork(ctx):
-        jobs_r, jobs_w = os.pipe()
-        out_r, out_w = os.pipe()
-        parent = os.getpid()
-        pid = os.fork()
-        if pid == 0:
-            os.close(jobs_w)
-            os.close(out_r)
-            child(jobs_r, out_w, parent)
-        os.close(jobs_r)
-        os.close(out_w)
-        made = _PROCESS.standby = Standby(ctx.db, pid, jobs_w, out_r)
+    made = _fork(ctx) if _may_fork(ctx) else None
+    if made is not None:
+        _PROCESS.standby = made
     try:
         yield made
     finally:
