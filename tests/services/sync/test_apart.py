@@ -28,6 +28,7 @@ from segsync.services.sync.apart import Standby
 from segsync.services.sync.switching import attempt_settings
 from segsync.simulator import RunningSimulator
 from segsync.storage.repositories.runs import RunRecord, RunRepository
+from segsync.storage.repositories.segments import SegmentRepository
 from tests.services.runs_support import (
     connect,
     contacts,
@@ -318,6 +319,32 @@ def test_where_the_reading_process_cannot_read_the_run_reads_on_its_thread(
     assert (run.status, run.counts.added) == (RunStatus.SUCCESSFUL, 400), run.message
     assert all(members == {p.email for p in crowd_} for members in list_members(sim).values())
     assert list(kept.glob("*.json"))  # compiled and kept on the thread where it was not
+
+
+def test_a_first_run_on_a_relative_rule_is_compiled_here_and_read_apart(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    """A segment anchored on the run's moment (``within_last``) has its query compiled on every
+    run, and compiling may read the metadata DB: the run's process compiles it and hands it
+    over with the job, and the reading process reads with it."""
+    crowd_ = people(300)
+    setup(ctx, sim, tmp_path, crowd_)
+    ctx.profiles.backend.raw_sql("ALTER TABLE people ADD COLUMN Since DATE DEFAULT current_date")
+    recent = {"attribute": "Since", "op": "within_last", "value": {"days": 30}}
+    definition = json.dumps({"name": "Recent", "rules": [{"conditions": {"all": [recent]}}]})
+    with ctx.db.session() as session:
+        SegmentRepository(session).create(name="Recent", definition=definition, now=ctx.now())
+    make_export(ctx, name="Recent", segments=("Recent",))
+    ctx.close_profiles()
+
+    done = segsync(ctx, "exports", "run", "Recent", "--json")
+    assert done.code == 0, done.stderr
+    assert len(done.forks) == 1
+    assert done.read_by == done.forks  # read apart, with the query compiled here
+    assert "reading process" not in done.stderr
+    run = _record(ctx, done)
+    assert (run.status, run.counts.added) == (RunStatus.SUCCESSFUL, 300), run.message
+    assert list_members(sim)["Recent"] == {p.email for p in crowd_}
 
 
 STOPPED = """

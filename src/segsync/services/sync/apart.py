@@ -19,7 +19,9 @@ in the child for good (the twenty-third round's reader hung so, in ``sqlite3.con
   thread, for there is none. It then waits for its job (imports done meanwhile);
 * it never opens the metadata DB: the run's process reads what the reading needs from it (the
   catalog's part of the kept SQL's stamp, segsync's own tables) and sends it with the job. A
-  run whose stream SQL was not kept (compiling may read the catalog) reads on its thread.
+  stream query anchored on the run's moment (a relative rule), compiled on every run, is
+  compiled by the run's process and sent with the job; a run whose stream SQL was not kept
+  otherwise (compiling may read the catalog) reads on its thread.
 
 And the run waits a bounded time (:data:`ANSWER_WITHIN`) for the process's first word: a
 process that says nothing is killed, and the run reads on its thread — nothing was handed out.
@@ -57,6 +59,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 from segsync.errors import FatalError
 from segsync.services.context import ServiceContext, own_tables
 from segsync.services.sync.compiled import Catalog
+from segsync.services.sync.read import profile_reader
 from segsync.services.sync.reading_process import (
     BATCH,
     END,
@@ -67,6 +70,7 @@ from segsync.services.sync.reading_process import (
     Job,
     child,
 )
+from segsync.services.sync.stream_query import StreamQuery
 from segsync.services.sync.switching import attempts_here
 
 if TYPE_CHECKING:
@@ -134,14 +138,10 @@ class Standby:
     def read(self, first: FirstRun) -> Any:
         """What ``first.reading.read()`` returns (or raises), the reading done by the process.
         Called on the run's reading thread, which relays what the process hands out."""
-        ctx = first.ctx
-        job = Job(
-            ctx.settings, first.target, first.suppressed, first.max_batch,
-            Catalog.read(ctx, first.target.segments), own_tables(ctx.db),
-        )  # fmt: skip
         fallback: str | None = None
         told, ended, outcome = 0, False, None
         try:
+            job = _job(first)
             try:
                 data = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
                 with os.fdopen(self._jobs, "wb", closefd=False) as jobs:
@@ -183,6 +183,21 @@ class Standby:
             )
         first.read_by = self.pid
         return outcome
+
+
+def _job(first: FirstRun) -> Job:
+    """What the reading process needs from the metadata DB, read here. A stream query anchored
+    on the run's moment (a relative rule) is compiled on every run, and compiling may read the
+    metadata DB: it is compiled here too, the profile file opened and closed again before the
+    job is handed over."""
+    ctx, target = first.ctx, first.target
+    catalog = Catalog.read(ctx, target.segments)
+    given = None
+    if catalog.now is not None and ctx.settings.profiles_on_duckdb:
+        with profile_reader(ctx) as reader:
+            given = StreamQuery.kept(reader, target)
+    own = own_tables(ctx.db)
+    return Job(ctx.settings, target, first.suppressed, first.max_batch, catalog, own, given)
 
 
 def _relay(first: FirstRun, pipe: IO[bytes]) -> tuple[int, bool, Any]:

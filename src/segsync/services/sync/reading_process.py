@@ -26,6 +26,7 @@ from segsync.settings import Settings
 
 if TYPE_CHECKING:
     from segsync.profiles.placement import OwnTables
+    from segsync.services.sync.stream_query import StreamQuery
     from segsync.services.sync.stream_read import Reading, Which
     from segsync.services.sync.target import RunTarget
     from segsync.storage.db import Database
@@ -49,6 +50,9 @@ class Job:
     max_batch: int
     catalog: Catalog
     own: OwnTables
+    given: tuple[StreamQuery | None, bool] | None = None
+    """The stream's query and whether the walk's was kept beside it, where the run's process
+    compiled it (a relative rule); None: as kept (:meth:`.StreamQuery.kept`)."""
 
 
 class Counts(NamedTuple):
@@ -175,7 +179,7 @@ def _work(job: Job, outlet: _Pipe) -> None:
             data_dir=settings.data_dir,
         )
         reading = outlet.reading = Reading(ctx, job.target, job.suppressed, job.max_batch, outlet)
-        outcome = reading.read(job.catalog)
+        outcome = reading.read(job.catalog, job.given)
     except NotKept:
         outlet.send(NOT_KEPT, b"")
         return

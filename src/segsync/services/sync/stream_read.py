@@ -66,10 +66,15 @@ class Reading:
         self.walk_kept = False  # the next run's walk SQL is kept already (StreamQuery.kept)
         self._last = ""
 
-    def read(self, catalog: Catalog | None = None) -> bool:
+    def read(
+        self,
+        catalog: Catalog | None = None,
+        given: tuple[StreamQuery | None, bool] | None = None,
+    ) -> bool:
         """Read, clean and pack every member, handing out the batches; False when the run
-        cannot stream (nothing was handed out). With ``catalog`` (in a reading process), the
-        stream's SQL only as kept (:class:`~.stream_query.NotKept` where it was not)."""
+        cannot stream (nothing was handed out). In a reading process: the stream's query as
+        ``given`` (compiled by the run's process), else as kept, with ``catalog`` for its
+        stamp (:class:`~.stream_query.NotKept` where it was not)."""
         target = self.target
         if not self.ctx.settings.profiles_on_duckdb:
             log.info("first run: read and planned (the profile engine is not DuckDB)")
@@ -78,7 +83,7 @@ class Reading:
         # makes reference cycles the collector should find young (a million members' first run
         # peaked 110 MB higher with the young generation looked at every 100,000 allocations).
         with profile_reader(self.ctx) as reader:
-            query, self.walk_kept = StreamQuery.kept(reader, target, catalog)
+            query, self.walk_kept = given or StreamQuery.kept(reader, target, catalog)
             if query is None:
                 log.info("first run: read and planned (the profile engine cannot sort it)")
                 return False
