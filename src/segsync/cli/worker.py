@@ -58,7 +58,10 @@ def worker_command(
                     + ("" if once else "; SIGTERM or Ctrl-C stops it"),
                     highlight=False,
                 )
-            worker.run(once=once)
+            from segsync.services.sync.apart import standby
+
+            with standby(services, serving=True):  # forked now: first runs may read apart
+                worker.run(once=once)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

@@ -195,19 +195,71 @@ def test_a_first_run_read_apart_sends_counts_and_records_what_the_thread_does(
     assert not list(ctx.settings.data_dir.glob("segsync-batches-*"))
 
 
-def test_a_worker_reads_on_its_thread(
+def test_a_worker_reads_each_first_run_in_a_process_forked_by_its_server(
     ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
 ) -> None:
-    """A worker has threads before its first run: it never forks a reading process."""
-    setup(ctx, sim, tmp_path, people(50), segments=BOTH)
+    """A worker has threads once it runs: it forks a server first (one fork in its own
+    process), which forks a reading process for each first run, one after the other."""
+    setup(ctx, sim, tmp_path, people(50, "ab"), segments=BOTH)
+    make_export(ctx, name="Other", segments=BOTH, list_prefix="Other ")
     from segsync.services.runs.queue import enqueue_run
 
     enqueue_run(ctx, "Newsletter")
+    enqueue_run(ctx, "Other")
     ctx.close_profiles()
     done = segsync(ctx, "worker", "--once", "--json")
     assert done.code == 0, done.stderr
-    assert (done.forks, done.read_by) == ([], [None])
-    assert list_members(sim)["Seg A"] == {p.email for p in people(50)}
+    assert len(done.forks) == 1  # the server
+    assert len(set(done.read_by)) == 2  # two reading processes, the server's children
+    assert not set(done.read_by) & {None, *done.forks}
+    assert "reading process" not in done.stderr
+    everyone = {p.email for p in people(50, "ab")}
+    assert list_members(sim) == {
+        t: everyone for t in ("Seg A", "Seg B", "Other Seg A", "Other Seg B")
+    }
+    assert done.stderr.count("read on a thread") == 0
+
+
+SILENT_ONCE = """
+import signal
+from pathlib import Path
+from segsync.services.sync import reading_process as rp
+
+apart.ANSWER_WITHIN = 0.5
+real_work = rp._work
+
+def work(job, outlet):  # the first reading process says nothing; the next ones read
+    flag = Path(job.settings.data_dir) / "silent-once"
+    if not flag.exists():
+        flag.write_text("")
+        signal.pause()
+    real_work(job, outlet)
+
+rp._work = work
+"""
+
+
+def test_a_worker_whose_reading_process_says_nothing_reads_on_its_thread_then_apart_again(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    """The server's reading process that says nothing is killed (by its pidfd) and reaped by
+    the server; that run reads on its thread, and the next first run reads apart again."""
+    setup(ctx, sim, tmp_path, people(50, "ab"), segments=BOTH)
+    make_export(ctx, name="Other", segments=BOTH, list_prefix="Other ")
+    from segsync.services.runs.queue import enqueue_run
+
+    enqueue_run(ctx, "Newsletter")
+    enqueue_run(ctx, "Other")
+    ctx.close_profiles()
+    done = segsync(ctx, "worker", "--once", "--json", changes=SILENT_ONCE)
+    assert done.code == 0, done.stderr
+    assert len(done.forks) == 1  # the server
+    assert done.read_by[0] is None
+    assert done.read_by[1] not in (None, *done.forks)
+    assert "did not answer within 0.5 s; read on a thread instead" in " ".join(done.stderr.split())
+    everyone = {p.email for p in people(50, "ab")}
+    titles = ("Seg A", "Seg B", "Other Seg A", "Other Seg B")
+    assert list_members(sim) == dict.fromkeys(titles, everyone)
 
 
 FAULTS = {
@@ -363,8 +415,12 @@ def target_of(ctx):
     with ctx.db.session() as session:
         return load_target(session, ExportRepository(session).find_by_name("Newsletter"))
 
+SEEN = Path(sys.argv[1]).parent / "reader.pid"
+
 def stuck(self, segment, values):
-    os.write(1, b"reading\\n")  # one write: it may be killed right after
+    SEEN.with_suffix(".part").write_text(str(os.getpid()))
+    SEEN.with_suffix(".part").rename(SEEN)  # whole, once there
+    os.write(1, b"reading %d\\n" % os.getpid())  # one write: it may be killed right after
     signal.pause()  # in the reading process: until it is killed
 
 Cleaner.row = stuck
@@ -376,63 +432,84 @@ async def main(ctx, made):
         assert await first.start()
         assert await first.sorted()  # the reading process walks (and is stuck) now
         if sys.argv[2] == "stop":
+            for _ in range(2400):  # until the reading process is stuck in a row, within a bound
+                if SEEN.exists():
+                    break
+                await asyncio.sleep(0.05)
             await asyncio.wait_for(first.close(), 120)
         else:
             await asyncio.Event().wait()  # until killed
 
 ctx = open_context(Settings(_env_file=None, data_dir=Path(sys.argv[1])))
-with apart.standby(ctx) as made:
+with apart.standby(ctx, serving=sys.argv[3] == "serving") as made:
     assert made is not None, "not forked: this process has threads"
     asyncio.run(main(ctx, made))
-    print(json.dumps({"pid": made.pid, "reaped": made._reaped is not None}))
 """
 
 
-def _stuck_run(ctx: ServiceContext, how: str) -> subprocess.Popen[str]:
+def _stuck_run(ctx: ServiceContext, how: str, serving: bool) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-c", STOPPED, str(ctx.settings.data_dir), how],
+        [sys.executable, "-c", STOPPED, str(ctx.settings.data_dir), how,
+         "serving" if serving else "one"],
         stdout=subprocess.PIPE, text=True, env=_env(), cwd=ROOT,
     )  # fmt: skip
 
 
+def _reader(line: str) -> int:
+    """The reading process's number, from what it printed."""
+    word, pid = line.split()
+    assert word == "reading"
+    return int(pid)
+
+
+def _wait_gone(pid: int) -> bool:
+    deadline = time.monotonic() + DEADLINE
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling for its end, within a bound
+    return not Path(f"/proc/{pid}").exists()
+
+
+SERVING = pytest.mark.parametrize("serving", [False, True], ids=["one-run", "server"])
+
+
+@SERVING
 def test_a_run_that_stops_taking_batches_kills_its_reading_process(
-    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path, serving: bool
 ) -> None:
-    """A reader that would never end (stuck in a row) is killed by close() and reaped, and the
-    profile file is free again."""
+    """A reader that would never end (stuck in a row) is killed by close() and reaped (by the
+    run's process, or by the worker's server), and the profile file is free again."""
     setup(ctx, sim, tmp_path, people(300))
     ctx.close_profiles()
-    run = _stuck_run(ctx, "stop")
+    run = _stuck_run(ctx, "stop", serving)
     out, _ = run.communicate(timeout=DEADLINE)
-    assert run.returncode == 0
+    assert run.returncode == 0, out
     lines = out.splitlines()
-    assert lines, out
-    assert json.loads(lines[-1])["reaped"], out
-    assert not Path(f"/proc/{json.loads(lines[-1])['pid']}").exists()
+    assert len(lines) == 1, out  # the reading process was stuck in a row when it was stopped
+    assert not Path(f"/proc/{_reader(lines[0])}").exists()  # gone, and reaped
     duckdb.connect(str(ctx.settings.data_dir / "profiles.duckdb")).close()  # not held
 
 
+@SERVING
 def test_a_run_process_killed_outright_takes_its_reading_process_with_it(
-    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path, serving: bool
 ) -> None:
-    """``kill -9`` of the run's process: Linux kills its reader (the parent-death signal), which
-    lets go of the profile file for the next run."""
+    """``kill -9`` of the run's process: Linux kills its reader (the parent-death signal; a
+    worker's server too, and with it the reader it forked), which lets go of the profile file
+    for the next run."""
     setup(ctx, sim, tmp_path, people(300))
     ctx.close_profiles()
-    run = _stuck_run(ctx, "kill")
+    run = _stuck_run(ctx, "kill", serving)
     try:
         assert run.stdout is not None
-        assert run.stdout.readline() == "reading\n"  # printed by the reading process
+        reader = _reader(run.stdout.readline())  # printed by the reading process
         children = Path(f"/proc/{run.pid}/task/{run.pid}/children").read_text().split()
-        readers = [int(pid) for pid in children]
-        assert len(readers) == 1
+        assert len(children) == 1
+        assert (int(children[0]) == reader) is not serving  # a server forked the reader
     finally:
         run.kill()
         run.wait(timeout=DEADLINE)
-    deadline = time.monotonic() + DEADLINE
-    while Path(f"/proc/{readers[0]}").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)  # polling for its end, within a bound
-    assert not Path(f"/proc/{readers[0]}").exists()
+    assert _wait_gone(reader)
+    assert _wait_gone(int(children[0]))
     duckdb.connect(str(ctx.settings.data_dir / "profiles.duckdb")).close()
 
 

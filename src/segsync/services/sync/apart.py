@@ -32,9 +32,9 @@ Where it applies — all of these:
   killed outright (``kill -9``, the out-of-memory killer) takes its reader with it, and the
   reader lets go of the DuckDB file;
 * the setting ``read_apart`` (``SEGSYNC_READ_APART``, on by default);
-* a command that makes one ready (``exports run``, ``runs approve``, ``runs undo``), and only
-  for the first of its first runs; a worker, which has threads before its first run, reads on
-  a thread;
+* a command that makes one ready: ``exports run``, for the first of its first runs; a worker,
+  for each of its first runs in turn, through a server it forks before it starts its threads
+  (:mod:`.reading_server`);
 * no other attempt going on in the process, the profile engine not open in it (the reading
   process opens the DuckDB file, which admits one process at a time), and the same metadata
   DB as the command's.
@@ -97,60 +97,52 @@ def _one_thread() -> bool:
         return False
 
 
-class Standby:
-    """A reading process forked while this process had one thread, waiting for one first
-    run's job (see the module)."""
+class Reader:
+    """A reading process for a first run, as the run's process sees it: :meth:`read` hands it
+    its job and relays what it hands out. :class:`Standby` forks one for one run; a
+    :class:`~.reading_server.Server` (a worker's) one per run."""
 
-    def __init__(self, db: Database, pid: int, jobs: int, out: int) -> None:
-        self.db, self.pid = db, pid
-        self._jobs, self._out = jobs, out
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.pid = 0  # the reading process's, once it has one
         self.claimed = False
+        self._out = -1  # the pipe the reading process writes
         self._lock = threading.Lock()
-        self._reaped: int | None = None  # its wait status, once reaped
+
+    def _hand(self, data: bytes) -> str | None:
+        """Hand the job (pickled) to a reading process; why it could not be, or None."""
+        raise NotImplementedError
 
     def stop(self) -> None:
         """Kill the reading process if it still runs (the run takes no more batches)."""
-        with self._lock:
-            if self._reaped is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(self.pid, signal.SIGKILL)
+        raise NotImplementedError
 
     def _reap(self) -> int:
-        """Wait for its end (it was told to end, or killed): its wait status."""
-        with self._lock:  # reaped once: never killed (nor its number reused) after that
-            if self._reaped is None:
-                _, self._reaped = os.waitpid(self.pid, 0)
-            return self._reaped
+        """Wait for the reading process's end (it ended, or was killed): its wait status."""
+        raise NotImplementedError
 
-    def _close(self) -> None:
-        for fd in (self._jobs, self._out):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self._jobs = self._out = -1
+    def _done(self) -> None:
+        """The run is done with its reading process."""
+        with contextlib.suppress(OSError):
+            os.close(self._out)
+        self._out = -1
 
     def dismiss(self) -> None:
-        """The command ends: end the process (waiting for its job, or still reading where the
-        run was cut short) and reap it."""
-        self.stop()
-        self._reap()
-        self._close()
+        """The command ends: end what it forked, and reap it."""
+        raise NotImplementedError
 
     def read(self, first: FirstRun) -> Any:
         """What ``first.reading.read()`` returns (or raises), the reading done by the process.
         Called on the run's reading thread, which relays what the process hands out."""
         fallback: str | None = None
-        told, ended, outcome = 0, False, None
+        told, ended, outcome, status = 0, False, None, 0
         try:
-            job = _job(first)
             try:
-                data = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
-                with os.fdopen(self._jobs, "wb", closefd=False) as jobs:
-                    jobs.write(data)
-            except (OSError, pickle.PicklingError, TypeError, AttributeError) as err:
-                fallback = f"could not be handed its job ({err})"  # gone, or a value pickle refuses
-            finally:
-                os.close(self._jobs)
-                self._jobs = -1
+                data = pickle.dumps(_job(first), protocol=pickle.HIGHEST_PROTOCOL)
+            except (pickle.PicklingError, TypeError, AttributeError) as err:
+                fallback = f"could not be handed its job ({err})"  # a value pickle refuses
+            else:
+                fallback = self._hand(data)
             if fallback is None:
                 answer = select.poll()
                 answer.register(self._out, select.POLLIN)
@@ -160,10 +152,12 @@ class Standby:
                     with os.fdopen(self._out, "rb", buffering=1 << 16, closefd=False) as pipe:
                         told, ended, outcome = _relay(first, pipe)
         finally:
-            if not ended:  # the run stopped taking batches, or the process died: gone for sure
-                self.stop()
-            status = self._reap()
-            self._close()
+            pid = self.pid
+            if pid:
+                if not ended:  # the run stopped taking batches, or the process died: gone
+                    self.stop()
+                status = self._reap()
+            self._done()
         if outcome is NOT_KEPT:
             log.info("first run: read on a thread (its SQL is compiled on this run)")
             return first.reading.read()
@@ -181,8 +175,50 @@ class Standby:
                 f"the run's reading process ended {_how(status)} before it had read every "
                 "member (out of memory?); the run can be started again"
             )
-        first.read_by = self.pid
+        first.read_by = pid
         return outcome
+
+
+class Standby(Reader):
+    """A reading process forked while this process had one thread, waiting for one first
+    run's job (see the module)."""
+
+    def __init__(self, db: Database, pid: int, jobs: int, out: int) -> None:
+        super().__init__(db)
+        self.pid, self._jobs, self._out = pid, jobs, out
+        self._reaped: int | None = None  # its wait status, once reaped
+
+    def _hand(self, data: bytes) -> str | None:
+        try:
+            with os.fdopen(self._jobs, "wb", closefd=False) as jobs:
+                jobs.write(data)
+        except OSError as err:  # the process is gone
+            return f"could not be handed its job ({err})"
+        finally:
+            os.close(self._jobs)
+            self._jobs = -1
+        return None
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._reaped is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.pid, signal.SIGKILL)
+
+    def _reap(self) -> int:
+        with self._lock:  # reaped once: never killed (nor its number reused) after that
+            if self._reaped is None:
+                _, self._reaped = os.waitpid(self.pid, 0)
+            return self._reaped
+
+    def dismiss(self) -> None:
+        """End the process (waiting for its job, or still reading where the run was cut
+        short) and reap it."""
+        self.stop()
+        self._reap()
+        with contextlib.suppress(OSError):
+            os.close(self._jobs)
+        self._done()
 
 
 def _job(first: FirstRun) -> Job:
@@ -233,7 +269,7 @@ def _how(status: int) -> str:
 
 
 class _Process:
-    standby: Standby | None = None
+    standby: Reader | None = None
     lock = threading.Lock()
 
 
@@ -274,11 +310,20 @@ def _fork(ctx: ServiceContext) -> Standby | None:
 
 
 @contextlib.contextmanager
-def standby(ctx: ServiceContext) -> Iterator[Standby | None]:
+def standby(ctx: ServiceContext, *, serving: bool = False) -> Iterator[Reader | None]:
     """Within the block, the first first run of this process may read in a process forked
     now (see the module), where it may: a command that starts runs holds it, before it starts
-    any thread (a progress bar's, say)."""
-    made = _fork(ctx) if _may_fork(ctx) else None
+    any thread (a progress bar's, say). ``serving``: every first run, one at a time, each in
+    a process of its own, forked by a server forked now (a worker's:
+    :mod:`.reading_server`)."""
+    made: Reader | None = None
+    if _may_fork(ctx):
+        if serving:
+            from segsync.services.sync.reading_server import fork_server
+
+            made = fork_server(ctx)
+        else:
+            made = _fork(ctx)
     if made is not None:
         _PROCESS.standby = made
     try:
@@ -290,7 +335,7 @@ def standby(ctx: ServiceContext) -> Iterator[Standby | None]:
             made.dismiss()
 
 
-def claim(ctx: ServiceContext) -> Standby | None:
+def claim(ctx: ServiceContext) -> Reader | None:
     """The reading process for a first run starting now in this process, or None (it reads on
     its thread): see the module for where one applies."""
     with _PROCESS.lock:

@@ -133,14 +133,15 @@ class _NoDatabase:
 
 def child(jobs: int, out: int, parent: int) -> NoReturn:
     """The reading process: wait for the job, read, hand out, tell the outcome, leave. It
-    ignores Ctrl-C (the run's process stops it), ends at SIGTERM, and never returns into the
-    parent's code: it leaves with ``os._exit`` (no finalizer of the parent's objects runs, no
-    buffered output of the parent's is written twice)."""
+    ignores Ctrl-C and SIGTERM (the run's process, stopping, stops it; it dies with that
+    process), and never returns into the parent's code: it leaves with ``os._exit`` (no
+    finalizer of the parent's objects runs, no buffered output of the parent's is written
+    twice)."""
     code = 1
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        _die_with(parent)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        die_with(parent)
         _ready()
         with os.fdopen(jobs, "rb") as pipe:
             data = pipe.read()
@@ -192,7 +193,7 @@ def _work(job: Job, outlet: _Pipe) -> None:
     outlet.end(outcome)
 
 
-def _die_with(parent: int) -> None:
+def die_with(parent: int) -> None:
     """Have Linux kill this process once the thread that forked it ends (the run's process
     killed outright, say), and end now if that happened already."""
     with contextlib.suppress(OSError, AttributeError):
