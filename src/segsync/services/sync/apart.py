@@ -15,8 +15,9 @@ copies only the thread that forks, and a lock another thread held at that moment
 in the child for good (the twenty-third round's reader hung so, in ``sqlite3.connect``):
 
 * it is forked by :func:`standby` only while this process has one thread (Linux's
-  ``/proc/self/task``), before the command starts a run: no lock can be held by another
-  thread, for there is none. It then waits for its job (imports done meanwhile);
+  ``/proc/self/task``), before the command starts a run — or by a worker's server, forked so
+  and single-threaded for good: no lock can be held by another thread, for there is none. It
+  then waits for its job;
 * it never opens the metadata DB: the run's process reads what the reading needs from it (the
   catalog's part of the kept SQL's stamp, segsync's own tables) and sends it with the job. A
   stream query anchored on the run's moment (a relative rule), compiled on every run, is
