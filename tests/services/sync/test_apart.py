@@ -225,8 +225,14 @@ import signal
 from pathlib import Path
 from segsync.services.sync import reading_process as rp
 
-apart.ANSWER_WITHIN = 0.5
-real_work = rp._work
+real_read, real_work, reads = apart.Reader.read, rp._work, []
+
+def read(self, first):  # a short bound for the first run only: the next one's reader answers
+    apart.ANSWER_WITHIN = 0.5 if not reads else 120.0  # in its own time, on a busy machine too
+    reads.append(first)
+    return real_read(self, first)
+
+apart.Reader.read = read
 
 def work(job, outlet):  # the first reading process says nothing; the next ones read
     flag = Path(job.settings.data_dir) / "silent-once"
