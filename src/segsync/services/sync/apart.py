@@ -227,14 +227,15 @@ def _job(first: FirstRun) -> Job:
     on the run's moment (a relative rule) is compiled on every run, and compiling may read the
     metadata DB: it is compiled here too, the profile file opened and closed again before the
     job is handed over."""
-    ctx, target = first.ctx, first.target
+    r = first.reading
+    ctx, target = r.ctx, r.target
     catalog = Catalog.read(ctx, target.segments)
     given = None
     if catalog.now is not None and ctx.settings.profiles_on_duckdb:
         with profile_reader(ctx) as reader:
             given = StreamQuery.kept(reader, target)
     own = own_tables(ctx.db)
-    return Job(ctx.settings, target, first.suppressed, first.max_batch, catalog, own, given)
+    return Job(ctx.settings, target, r.suppressed, r.max_batch, catalog, own, given)
 
 
 def _relay(first: FirstRun, pipe: IO[bytes]) -> tuple[int, bool, Any]:

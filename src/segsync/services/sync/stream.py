@@ -85,9 +85,9 @@ class FirstRun:
         *,
         ahead: int = STREAM_AHEAD,
     ) -> None:
-        self.ctx, self.target, self.suppressed, self.max_batch = ctx, target, suppressed, max_batch
         self.reading = self.reading_type(ctx, target, suppressed, max_batch, self)
-        """The reading and its counts (in a reading process's case, as it tells them)."""
+        """The reading — what it reads for (its context, target, suppressed emails, batch size)
+        and its counts (in a reading process's case, as it tells them)."""
         self.several = self.reading.several
         """The emails with more than one item (the tally counts each contact once)."""
         self.taken: Callable[[int], None] | None = None
@@ -194,9 +194,9 @@ class FirstRun:
         kept beside the stream's, :mod:`.compiled`): now, while the run sends its last batches
         — Ibis is loaded — so that the next run never loads Ibis. Where it fails, the next run
         compiles it."""
-        t = self.target
+        t = self.reading.target
         try:
-            with profile_reader(self.ctx) as reader:
+            with profile_reader(self.reading.ctx) as reader:
                 member_sqls(reader, t.export_id, ("walk",), t.segments, t.mapping)
         except Exception as err:  # only the next run's start-up is at stake
             log.warning("the next run's SQL was not compiled ahead: %s", err)
