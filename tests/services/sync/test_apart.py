@@ -268,6 +268,42 @@ def test_a_worker_whose_reading_process_says_nothing_reads_on_its_thread_then_ap
     assert list_members(sim) == dict.fromkeys(titles, everyone)
 
 
+DEAF_SERVER = """
+import signal
+from segsync.services.sync import reading_server
+
+def deaf(sock, parent):  # takes the pipe ends, never answers; killed when the worker ends
+    signal.pause()
+
+reading_server._serve = deaf
+reading_server.ANSWER_WITHIN = 0.5
+"""
+
+
+def test_a_worker_whose_server_does_not_answer_reads_its_first_runs_on_their_thread(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    """A server that does not answer in time is killed (what it would send later would not
+    be the next run's answer); that run and the worker's later first runs read on their
+    thread, every member once."""
+    setup(ctx, sim, tmp_path, people(50, "ab"), segments=BOTH)
+    make_export(ctx, name="Other", segments=BOTH, list_prefix="Other ")
+    from segsync.services.runs.queue import enqueue_run
+
+    enqueue_run(ctx, "Newsletter")
+    enqueue_run(ctx, "Other")
+    ctx.close_profiles()
+    done = segsync(ctx, "worker", "--once", "--json", changes=DEAF_SERVER)
+    assert done.code == 0, done.stderr
+    assert (len(done.forks), done.read_by) == (1, [None, None])
+    said = " ".join(done.stderr.split())
+    assert said.count("could not be handed its job (timed out); read on a thread") == 1
+    assert said.count("read on a thread instead") == 1  # the later run never asks again
+    everyone = {p.email for p in people(50, "ab")}
+    titles = ("Seg A", "Seg B", "Other Seg A", "Other Seg B")
+    assert list_members(sim) == dict.fromkeys(titles, everyone)
+
+
 FAULTS = {
     "error": "raise ValueError('the row is bad')",
     "odd": "raise Odd('bad', 'row')",
