@@ -8,7 +8,10 @@ Scenarios (``--scenarios``, default all):
 
 - ``full``: the first run of an export at 1,000 r/s with no latency: engine seconds (the run
   record's start to end) and contacts per engine second, beside the issue's headline of 30,000
-  (what it judges is the 5 s). Target: ≤ 5 s of engine time for 100k.
+  (what it judges is the 5 s). Target: ≤ 5 s of engine time for 100k, on the median of three
+  runs, each from the data dir as it was before the first and into an empty simulator (one
+  run alone swung from 2.7 to 3.45 s on a quiet machine); each is printed. Above 100k, where
+  the time is a reference and not a target, one run.
 - ``rerun``: the same export again, nothing changed. Targets: ≤ 1.5 s engine, ≤ 2.5 s process.
 - ``wire``: the first run of another export at 100 r/s with 50 ms latency. Target: process
   wall / floor ≤ 1.10. Printed beside it, where the time beyond the floor goes: the process
@@ -49,7 +52,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +72,7 @@ KEY = "bench-key-0123456789"
 MAX_BATCH = 100
 SCENARIOS = ("full", "rerun", "wire", "change", "five")
 CHANGE_RUNS = 3  # the 1 % change is short: its median, not one sample of a noisy machine
+FIRST_RUNS = 3  # the 100k first run too: its median, each run printed
 GOLD = ("Gold", "Platinum")
 LAUNCHER = """
 import json, os, resource, subprocess, sys, threading, time
@@ -220,6 +224,7 @@ class Bench:
         self.settings = Settings(_env_file=None, data_dir=root / "data")
         self.sim_url = sim_url
         self.root = root
+        self.wired: dict[str, float] = {}
 
     def sim(self, path: str, body: dict[str, Any] | None = None) -> Any:
         url = f"{self.sim_url}/_sim/{path}"
@@ -229,7 +234,15 @@ class Bench:
 
     def wire(self, rate: float, latency_ms: float) -> None:
         """Set the simulator's rate limit (its bucket starts full) and latency."""
-        self.sim("faults", {"rate_limit": rate, "latency_ms": latency_ms})
+        self.wired = {"rate_limit": rate, "latency_ms": latency_ms}
+        self.sim("faults", self.wired)
+
+    def empty_account(self) -> None:
+        """The simulator as a new Autopilot account (no contacts, lists or fields), on the
+        same wire: a first run after another meets what the first met, not the contacts the
+        other sent (updating a held contact costs the simulator less than adding one)."""
+        self.sim("reset", {})
+        self.sim("faults", self.wired)
 
     def counters(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -448,6 +461,35 @@ def beyond(run: Run, floor: float) -> None:
           f"(start-up, exit); the engine's own {run.engine - floor:.2f} s")  # fmt: skip
 
 
+def median_of(
+    bench: Bench,
+    kept: Path,
+    export: str,
+    times: int,
+    *,
+    by: Callable[[Run], float] | None = None,
+    first: bool = False,
+) -> tuple[Run, list[Run]]:
+    """``times`` runs of ``export``, each from the data dir ``kept`` (as :meth:`Bench.keep`
+    made it) and, for a ``first`` run, into an empty account: the median by ``by`` (engine
+    seconds unless given), and every run in the order made."""
+    runs = []
+    for _ in range(times):
+        bench.restore(kept)
+        if first:
+            bench.empty_account()
+        runs.append(bench.run(export))
+    return sorted(runs, key=by or (lambda r: r.engine))[times // 2], runs
+
+
+def each(seconds: Iterable[float]) -> str:
+    """Every run's figure beside a median, where there were several."""
+    figures = [f"{s:.2f}" for s in seconds]
+    if len(figures) == 1:
+        return ""
+    return f" (the median of {len(figures)} runs: {', '.join(figures)} s)"
+
+
 def report(bench: Bench, args: argparse.Namespace) -> None:
     chosen = set(args.scenarios.split(","))
     t0 = time.perf_counter()
@@ -465,16 +507,19 @@ def report(bench: Bench, args: argparse.Namespace) -> None:
     if "full" in chosen:
         bench.wire(1000, 0)
         kept = bench.keep()
-        run = bench.run("Fast")
+        times = FIRST_RUNS if scale == 1.0 else 1
+        run, runs = median_of(bench, kept, "Fast", times, first=True)
         describe("full run at 1,000 r/s, no latency", run, first_run_minimum(before), 1000)
         rate = contacts / run.engine
-        print(f"  engine          {run.engine:.2f} s {time_verdict(run.engine, 5.0, scale)}")
+        print(f"  engine          {run.engine:.2f} s {time_verdict(run.engine, 5.0, scale)}"
+              f"{each(r.engine for r in runs)}")  # fmt: skip
         headline = f"the issue's headline {HEADLINE_RATE:,}: {rate / HEADLINE_RATE:.2f}×"
         print(f"  contacts/s      {rate:,.0f} (distinct emails / engine s; {headline})")
         memory = 250 if args.profiles <= 100_000 else 300
         peak = run
         if run.forked:  # its processes' memory together, in a run of its own (LAUNCHER)
             bench.restore(kept)
+            bench.empty_account()
             peak = bench.run("Fast", memory=True)
             print("  (its memory: the same first run again, from the same data dir)")
         print(f"  peak RSS        {peak.rss_mb:.0f} MB {verdict(peak.rss_mb, memory)}"
@@ -501,18 +546,13 @@ def report(bench: Bench, args: argparse.Namespace) -> None:
         fewest, what = change_minimum(before, after)
         bench.wire(100, 50)
         kept = bench.keep()
-        runs = []
-        for _ in range(CHANGE_RUNS):
-            bench.restore(kept)
-            runs.append(bench.run("Wire"))
-        run = sorted(runs, key=lambda r: r.wall)[CHANGE_RUNS // 2]  # the median
+        run, runs = median_of(bench, kept, "Wire", CHANGE_RUNS, by=lambda r: r.wall)
         floor = describe(f"1 % changed at 100 r/s, 50 ms: {what}", run, fewest, 100)
         counts = runs[0].record["counts"]
         print(f"  run counted     updated {counts['updated']:,}, removed {counts['removed']:,}")
-        walls = ", ".join(f"{r.wall - floor:.2f}" for r in runs)
         print(f"  wall − floor    process {run.wall - floor:.2f} s "
-              f"{verdict(run.wall - floor, 2.0)}, engine {run.engine - floor:.2f} s "
-              f"(the median of {CHANGE_RUNS} runs: {walls} s)")  # fmt: skip
+              f"{verdict(run.wall - floor, 2.0)}, engine {run.engine - floor:.2f} s"
+              f"{each(r.wall - floor for r in runs)}")  # fmt: skip
     if "five" in chosen:
         bench.wire(5, 50)
         ten_k = desired(
