@@ -521,7 +521,8 @@ def report(bench: Bench, args: argparse.Namespace) -> None:
             bench.restore(kept)
             bench.empty_account()
             peak = bench.run("Fast", memory=True)
-            print("  (its memory: the same first run again, from the same data dir)")
+            print("  (its memory: the same first run again, from the same data dir,"
+                  " into an empty simulator)")  # fmt: skip
         print(f"  peak RSS        {peak.rss_mb:.0f} MB {verdict(peak.rss_mb, memory)}"
               f"{peak.memory()}")  # fmt: skip
         if "rerun" in chosen:
