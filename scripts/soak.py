@@ -6,6 +6,7 @@ state checked against an expectation computed from the final data alone (docs/ex
     python scripts/soak.py --kills 40 --seed 3 --metadata sqlite
     python scripts/soak.py --iterations 12 --no-baseline --json figures.json
     python scripts/soak.py --destination ortto               # the same against Ortto's simulator
+    python scripts/soak.py --keep-failed                     # a failed phase's files kept
 
 Each phase (``--metadata``: SQLite, PostgreSQL at 127.0.0.1:5432 in a fresh database, or
 both) works in its own temporary directory: profile data, segments, a connection to an
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -81,6 +83,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="share of loops that start with an undo step (default %(default)s; 0 for none)",
     )
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    parser.add_argument(
+        "--keep-failed",
+        action="store_true",
+        help="keep a failed phase's directory and PostgreSQL database, with what the "
+        "simulator held, for diagnosis (they are removed otherwise)",
+    )
     args = parser.parse_args(argv)
     args.metadata = [m.strip() for m in args.metadata.split(",") if m.strip()]
     unknown = [m for m in args.metadata if m not in SHARES]
@@ -99,10 +107,12 @@ def log(line: str) -> None:
 
 def run_phase(name: str, args: argparse.Namespace, share: float, rng: random.Random) -> Figures:
     database = PostgresDatabase() if name == "postgres" else None
-    with tempfile.TemporaryDirectory(prefix=f"segsync-soak-{name}-") as tmp:
+    tmp = Path(tempfile.mkdtemp(prefix=f"segsync-soak-{name}-"))
+    figures: Figures | None = None
+    try:
         phase = Phase(
             name,
-            Path(tmp),
+            tmp,
             rng,
             profiles=args.profiles,
             database_url=None if database is None else database.url,
@@ -122,9 +132,19 @@ def run_phase(name: str, args: argparse.Namespace, share: float, rng: random.Ran
             )
             phase.run(budget)
             log(phase.progress() + "; final clean run done, comparing")
-            return measure(phase, with_baseline=not args.no_baseline)
+            figures = measure(phase, with_baseline=not args.no_baseline)
+            if args.keep_failed and figures.failures:
+                held = {"contacts": phase.sim.contacts(), "lists": phase.sim.lists()}
+                (tmp / "simulator.json").write_text(json.dumps(held, indent=1, sort_keys=True))
+            return figures
         finally:
             phase.close()
+    finally:
+        if args.keep_failed and (figures is None or figures.failures):
+            where = "" if database is None else f"; its metadata DB {database.url}"
+            log(f"[{name}] kept for diagnosis: {tmp} (simulator.json: what it held){where}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
             if database is not None:
                 database.drop()
 

@@ -84,7 +84,7 @@ def undo_step(
     tally: GuardTally,
     *,
     change_data: Callable[[], None],
-    note: Callable[[str], None],
+    note: Callable[[str], object],
 ) -> None:
     """Read Autopilot, change the data and run, undo that run, compare, run again. ``note``
     hears the status of each run that synced a data version (the crash-free baseline's)."""
