@@ -600,3 +600,30 @@ def test_reading_apart_applies_only_where_it_may(
         ctx.close_profiles()
         assert apart.claim(ctx) is ready  # this run alone
         assert apart.claim(ctx) is None  # taken: one run only
+
+
+def test_pipes_refused_halfway_leave_none_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The system refusing the second pipe (out of files, say): the first is closed again, so
+    a run that then reads on its thread leaks nothing (the one-run fork and a worker's server
+    both make their pipes so)."""
+    made: list[int] = []
+    closed: list[int] = []
+    real_pipe, real_close = os.pipe, os.close
+
+    def pipe() -> tuple[int, int]:
+        if made:
+            raise OSError(24, "Too many open files")
+        read_end, write_end = real_pipe()
+        made.extend((read_end, write_end))
+        return read_end, write_end
+
+    def close(fd: int) -> None:
+        closed.append(fd)
+        real_close(fd)
+
+    monkeypatch.setattr(os, "pipe", pipe)
+    monkeypatch.setattr(os, "close", close)
+    with pytest.raises(OSError, match="Too many open files"):
+        apart.pipes()
+    assert len(made) == 2
+    assert sorted(closed) == sorted(made)

@@ -111,7 +111,8 @@ class Reader:
         self._lock = threading.Lock()
 
     def _hand(self, data: bytes) -> str | None:
-        """Hand the job (pickled) to a reading process; why it could not be, or None."""
+        """Hand the job (pickled) to a reading process; why it could not be (the error), or
+        None."""
         raise NotImplementedError
 
     def stop(self) -> None:
@@ -141,17 +142,16 @@ class Reader:
             try:
                 data = pickle.dumps(_job(first), protocol=pickle.HIGHEST_PROTOCOL)
             except (pickle.PicklingError, TypeError, AttributeError) as err:
-                fallback = f"could not be handed its job ({err})"  # a value pickle refuses
+                refused: str | None = str(err)  # a value pickle refuses
             else:
-                fallback = self._hand(data)
-            if fallback is None:
-                answer = select.poll()
-                answer.register(self._out, select.POLLIN)
-                if not answer.poll(ANSWER_WITHIN * 1000):  # a word, or the pipe's end
-                    fallback = f"did not answer within {ANSWER_WITHIN:g} s"
-                else:
-                    with os.fdopen(self._out, "rb", buffering=1 << 16, closefd=False) as pipe:
-                        told, ended, outcome = _relay(first, pipe)
+                refused = self._hand(data)
+            if refused is not None:
+                fallback = f"could not be handed its job ({refused})"
+            elif not _answers(self._out):
+                fallback = f"did not answer within {ANSWER_WITHIN:g} s"
+            else:
+                with os.fdopen(self._out, "rb", buffering=1 << 16, closefd=False) as pipe:
+                    told, ended, outcome = _relay(first, pipe)
         finally:
             pid = self.pid
             if pid:
@@ -194,7 +194,7 @@ class Standby(Reader):
             with os.fdopen(self._jobs, "wb", closefd=False) as jobs:
                 jobs.write(data)
         except OSError as err:  # the process is gone
-            return f"could not be handed its job ({err})"
+            return str(err)
         finally:
             os.close(self._jobs)
             self._jobs = -1
@@ -236,6 +236,14 @@ def _job(first: FirstRun) -> Job:
             given = StreamQuery.kept(reader, target)
     own = own_tables(ctx.db)
     return Job(ctx.settings, target, r.suppressed, r.max_batch, catalog, own, given)
+
+
+def _answers(out: int) -> bool:
+    """Whether the reading process says something (a word, or the pipe's end) on ``out``
+    within :data:`ANSWER_WITHIN`."""
+    answer = select.poll()
+    answer.register(out, select.POLLIN)
+    return bool(answer.poll(ANSWER_WITHIN * 1000))
 
 
 def _relay(first: FirstRun, pipe: IO[bytes]) -> tuple[int, bool, Any]:
@@ -288,13 +296,25 @@ def _may_fork(ctx: ServiceContext) -> bool:
     )
 
 
+def pipes() -> tuple[int, int, int, int]:
+    """A reading process's two pipes, the job's and the batches' (each its read end, then its
+    write end). Where the system refuses (OSError), none is left open."""
+    jobs_r, jobs_w = os.pipe()
+    try:
+        out_r, out_w = os.pipe()
+    except OSError:
+        os.close(jobs_r)
+        os.close(jobs_w)
+        raise
+    return jobs_r, jobs_w, out_r, out_w
+
+
 def _fork(ctx: ServiceContext) -> Standby | None:
     """The reading process, forked now; None where the system refuses (out of processes or
     of files, say): the run reads on its thread."""
-    fds: list[int] = []
+    fds: tuple[int, ...] = ()
     try:
-        fds = [*os.pipe(), *os.pipe()]
-        jobs_r, jobs_w, out_r, out_w = fds
+        fds = jobs_r, jobs_w, out_r, out_w = pipes()
         parent = os.getpid()
         pid = os.fork()
     except OSError as err:

@@ -23,7 +23,7 @@ import struct
 from typing import NoReturn
 
 from segsync.services.context import ServiceContext
-from segsync.services.sync.apart import ANSWER_WITHIN, Reader
+from segsync.services.sync.apart import ANSWER_WITHIN, Reader, pipes
 from segsync.services.sync.reading_process import child, die_with
 from segsync.storage.db import Database
 
@@ -44,15 +44,9 @@ class Server(Reader):
 
     def _hand(self, data: bytes) -> str | None:
         try:
-            jobs_r, jobs_w = os.pipe()
+            jobs_r, jobs_w, out_r, out_w = pipes()
         except OSError as err:
-            return f"could not be handed its job ({err})"
-        try:
-            out_r, out_w = os.pipe()
-        except OSError as err:
-            os.close(jobs_r)
-            os.close(jobs_w)
-            return f"could not be handed its job ({err})"
+            return str(err)
         self._out = out_r  # closed by _done()
         try:
             try:
@@ -78,7 +72,7 @@ class Server(Reader):
                 os.close(jobs_w)
             if not self.pid:  # what the server sends next would not be this run's: done with it
                 self._give_up()
-            return f"could not be handed its job ({err or type(err).__name__})"
+            return str(err) or type(err).__name__
         return None
 
     def _give_up(self) -> None:
