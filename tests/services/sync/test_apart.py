@@ -195,28 +195,40 @@ def test_a_first_run_read_apart_sends_counts_and_records_what_the_thread_does(
     assert not list(ctx.settings.data_dir.glob("segsync-batches-*"))
 
 
-def test_a_worker_reads_each_first_run_in_a_process_forked_by_its_server(
-    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
-) -> None:
-    """A worker has threads once it runs: it forks a server first (one fork in its own
-    process), which forks a reading process for each first run, one after the other."""
-    setup(ctx, sim, tmp_path, people(50, "ab"), segments=BOTH)
+_WORKER_PEOPLE = people(50, "ab")
+_BOTH_EXPORTS_FULL = dict.fromkeys(
+    ("Seg A", "Seg B", "Other Seg A", "Other Seg B"), frozenset(p.email for p in _WORKER_PEOPLE)
+)
+"""Every list of the two exports :func:`_worker_two_first_runs` runs, with every person."""
+
+
+def _worker_two_first_runs(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path, changes: str = ""
+) -> Done:
+    """Two exports' first runs queued (``Newsletter`` and ``Other``, both segments each), then
+    ``segsync worker --once`` in its own process (with ``changes`` run in it first)."""
+    setup(ctx, sim, tmp_path, _WORKER_PEOPLE, segments=BOTH)
     make_export(ctx, name="Other", segments=BOTH, list_prefix="Other ")
     from segsync.services.runs.queue import enqueue_run
 
     enqueue_run(ctx, "Newsletter")
     enqueue_run(ctx, "Other")
     ctx.close_profiles()
-    done = segsync(ctx, "worker", "--once", "--json")
+    return segsync(ctx, "worker", "--once", "--json", changes=changes)
+
+
+def test_a_worker_reads_each_first_run_in_a_process_forked_by_its_server(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    """A worker has threads once it runs: it forks a server first (one fork in its own
+    process), which forks a reading process for each first run, one after the other."""
+    done = _worker_two_first_runs(ctx, sim, tmp_path)
     assert done.code == 0, done.stderr
     assert len(done.forks) == 1  # the server
     assert len(set(done.read_by)) == 2  # two reading processes, the server's children
     assert not set(done.read_by) & {None, *done.forks}
     assert "reading process" not in done.stderr
-    everyone = {p.email for p in people(50, "ab")}
-    assert list_members(sim) == {
-        t: everyone for t in ("Seg A", "Seg B", "Other Seg A", "Other Seg B")
-    }
+    assert list_members(sim) == _BOTH_EXPORTS_FULL
     assert done.stderr.count("read on a thread") == 0
 
 
@@ -250,22 +262,13 @@ def test_a_worker_whose_reading_process_says_nothing_reads_on_its_thread_then_ap
 ) -> None:
     """The server's reading process that says nothing is killed (by its pidfd) and reaped by
     the server; that run reads on its thread, and the next first run reads apart again."""
-    setup(ctx, sim, tmp_path, people(50, "ab"), segments=BOTH)
-    make_export(ctx, name="Other", segments=BOTH, list_prefix="Other ")
-    from segsync.services.runs.queue import enqueue_run
-
-    enqueue_run(ctx, "Newsletter")
-    enqueue_run(ctx, "Other")
-    ctx.close_profiles()
-    done = segsync(ctx, "worker", "--once", "--json", changes=SILENT_ONCE)
+    done = _worker_two_first_runs(ctx, sim, tmp_path, changes=SILENT_ONCE)
     assert done.code == 0, done.stderr
     assert len(done.forks) == 1  # the server
     assert done.read_by[0] is None
     assert done.read_by[1] not in (None, *done.forks)
     assert "did not answer within 0.5 s; read on a thread instead" in " ".join(done.stderr.split())
-    everyone = {p.email for p in people(50, "ab")}
-    titles = ("Seg A", "Seg B", "Other Seg A", "Other Seg B")
-    assert list_members(sim) == dict.fromkeys(titles, everyone)
+    assert list_members(sim) == _BOTH_EXPORTS_FULL
 
 
 DEAF_SERVER = """
@@ -286,22 +289,13 @@ def test_a_worker_whose_server_does_not_answer_reads_its_first_runs_on_their_thr
     """A server that does not answer in time is killed (what it would send later would not
     be the next run's answer); that run and the worker's later first runs read on their
     thread, every member once."""
-    setup(ctx, sim, tmp_path, people(50, "ab"), segments=BOTH)
-    make_export(ctx, name="Other", segments=BOTH, list_prefix="Other ")
-    from segsync.services.runs.queue import enqueue_run
-
-    enqueue_run(ctx, "Newsletter")
-    enqueue_run(ctx, "Other")
-    ctx.close_profiles()
-    done = segsync(ctx, "worker", "--once", "--json", changes=DEAF_SERVER)
+    done = _worker_two_first_runs(ctx, sim, tmp_path, changes=DEAF_SERVER)
     assert done.code == 0, done.stderr
     assert (len(done.forks), done.read_by) == (1, [None, None])
     said = " ".join(done.stderr.split())
     assert said.count("could not be handed its job (timed out); read on a thread") == 1
     assert said.count("read on a thread instead") == 1  # the later run never asks again
-    everyone = {p.email for p in people(50, "ab")}
-    titles = ("Seg A", "Seg B", "Other Seg A", "Other Seg B")
-    assert list_members(sim) == dict.fromkeys(titles, everyone)
+    assert list_members(sim) == _BOTH_EXPORTS_FULL
 
 
 FAULTS = {
