@@ -40,6 +40,7 @@ from tests.services.runs_support import (
     setup,
     sim,
     stats,
+    write_profiles,
 )
 
 __all__ = ["ctx", "sim"]  # fixtures
@@ -283,3 +284,36 @@ def test_a_verify_that_cannot_read_the_lists_fails_saying_why(
         "press Connect"
     )  # said once, not wrapped in a second "key was rejected"
     assert verify_service.verify_report(run)["exit_code"] == 1
+
+
+def test_a_change_a_repair_sent_but_never_saved_is_sent_again_after_the_data_went_back(
+    ctx: ServiceContext,
+    sim: RunningSimulator,
+    synced: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A repair puts a missing member back with the data's fields of now, and dies before the
+    answer is saved; the data goes back before the next run. The repair may have changed the
+    contact's fields, so the run sends them again rather than trust the hash it holds."""
+    everyone = people(5)
+    renamed = [Person(2, "p2@example.com", "Pedro", "Silva"), *everyone[:1], *everyone[2:]]
+    write_profiles(ctx, tmp_path / "people.csv", renamed)
+    autopilot(sim, "DELETE", f"/list/{synced}/contact/p2@example.com")
+
+    def dies(*_args: object) -> None:
+        raise RuntimeError("the process died before the answer was saved")
+
+    monkeypatch.setattr("segsync.services.sync.repair._acknowledged", dies)
+    _, repaired = verify(ctx, sim, repair=True)
+    monkeypatch.undo()
+    assert repaired.status is RunStatus.FAILURE
+    assert contacts(sim)["p2@example.com"]["FirstName"] == "Pedro"  # Autopilot took it
+
+    write_profiles(ctx, tmp_path / "people.csv", everyone)  # the data goes back
+    run = runs.run_export(ctx, "Newsletter", tune=in_process(sim))
+
+    assert run.status is RunStatus.SUCCESSFUL, run.message
+    held = contacts(sim)["p2@example.com"]
+    assert (held["FirstName"], held["LastName"]) == ("First2", "Last2")
+    assert list_members(sim)["Seg A"] == {p.email for p in everyone}

@@ -23,7 +23,7 @@ from segsync.services.sync.store import RunStore
 from segsync.services.sync.tally import Snapshot, StateChanges
 from segsync.simulator import RunningSimulator
 from segsync.storage.repositories.runs import RunRecord
-from segsync.storage.repositories.sync import SyncStateRepository
+from segsync.storage.repositories.sync import UNCONFIRMED, SyncStateRepository
 from tests.services.runs_support import (
     Person,
     contacts,
@@ -199,13 +199,45 @@ def test_intents_never_downgrade_what_is_known(
         )
     with ctx.db.session() as session:
         repo = SyncStateRepository(session)
-        assert repo.hashes(1) == {"known@x.org": "h1"}  # an intent alone has no hash
+        # an intent alone has no hash; a known contact's may have changed: unconfirmed
+        assert repo.hashes(1) == {"known@x.org": UNCONFIRMED}
         assert repo.memberships(1) == {(7, "known@x.org")}
         assert repo.memberships(1, pending=True) == {(7, "new@x.org")}
-        repo.record_contacts(1, {"new@x.org": "h2"}, now=NOW)
+        repo.record_contacts(1, {"known@x.org": "h1", "new@x.org": "h2"}, now=NOW)
         repo.record_memberships(1, [(7, "new@x.org")])  # the acknowledgement
     with ctx.db.session() as session:
         repo = SyncStateRepository(session)
         assert repo.hashes(1) == {"known@x.org": "h1", "new@x.org": "h2"}
         assert repo.memberships(1) == {(7, "known@x.org"), (7, "new@x.org")}
         assert repo.memberships(1, pending=True) == set()
+
+
+def test_a_change_taken_but_never_recorded_is_sent_again_after_the_data_went_back(
+    ctx: ServiceContext, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    """The fields' analogue of the orphan: Autopilot took a contact's new fields, the process
+    died before the sync state learnt it, and the data went back to what the state holds before
+    the next run. Trusting the state's hash ("unchanged") would leave the new fields in
+    Autopilot for good (the chaos soak's "wrong fields", of an email shared by two profiles
+    whose winner changed and changed back)."""
+    everyone = people(3)
+    setup(ctx, sim, tmp_path, everyone)
+    assert runs.run_export(ctx, "Newsletter", tune=in_process(sim, fast)).status is (
+        RunStatus.SUCCESSFUL
+    )
+    renamed = [everyone[0].__class__(1, everyone[0].email, "Pedro", "Silva"), *everyone[1:]]
+    write_profiles(ctx, tmp_path / "people.csv", renamed)
+    _die_during_first_run(ctx, sim)
+    first = everyone[0].email
+    assert first is not None
+    assert contacts(sim)[first]["FirstName"] == "Pedro"  # Autopilot took the change
+
+    write_profiles(ctx, tmp_path / "people.csv", everyone)  # the data goes back
+    run = runs.run_export(ctx, "Newsletter", tune=in_process(sim, fast))
+
+    assert run.status is RunStatus.SUCCESSFUL, run.message
+    held = contacts(sim)[first]
+    assert (held["FirstName"], held["LastName"]) == (everyone[0].first, everyone[0].last)
+    assert run.counts.updated == 1  # only the contact whose change went unanswered
+    again = runs.run_export(ctx, "Newsletter", tune=in_process(sim, fast))
+    assert again.counts.requests == 1  # known again: only the look at the lists

@@ -24,7 +24,7 @@ from segsync.storage.models.sync import SyncContact, SyncIntent, SyncMembership
 from segsync.storage.repositories.erasures import ErasureRepository
 from segsync.storage.repositories.exports import ExportRepository
 from segsync.storage.repositories.people import PersonRepository
-from segsync.storage.repositories.sync import SyncStateRepository
+from segsync.storage.repositories.sync import UNCONFIRMED, SyncStateRepository
 from tests.conftest import fresh_settings
 from tests.services.sync.test_store import SNAP, _item, _start, _store
 
@@ -91,7 +91,9 @@ async def test_what_a_run_left_unanswered_is_pending_once_it_ends(
     service_context: ServiceContext,
 ) -> None:
     """A run stopped with a batch intended and not answered (and one answered): its end turns
-    what the intent still holds into pending rows, and the intent is gone."""
+    what the intent still holds into pending rows, and the intent is gone. a, answered by the
+    first intent, is held by the unanswered one too: it stays known, on its list, but its
+    fields are unconfirmed (the next run sends them again)."""
     ctx = service_context
     run, target = _start(ctx)
     segment = int(target.segments[0].key)
@@ -105,38 +107,50 @@ async def test_what_a_run_left_unanswered_is_pending_once_it_ends(
     with ctx.db.session() as session:
         assert _rows(session)[0] == 0
         sync = SyncStateRepository(session)
-        assert sync.hashes(1) == {"a@x.org": "h"}  # the answered stays known
+        assert sync.hashes(1) == {"a@x.org": UNCONFIRMED}  # known, its fields unconfirmed
         assert sync.memberships(1) == {(segment, "a@x.org")}
         assert sync.memberships(1, pending=True) == {(segment, "b@x.org")}
-        assert dict(sync.hashes_in_order(1)) == {"a@x.org": "h", "b@x.org": ""}
+        assert dict(sync.hashes_in_order(1)) == {"a@x.org": UNCONFIRMED, "b@x.org": ""}
 
 
 async def test_refused_items_are_pending_when_their_batch_is_committed(
     service_context: ServiceContext,
 ) -> None:
     """The destination refused b: its batch is answered (the intent goes), and b's contact and
-    membership are pending, as its intent held them — it may exist."""
+    membership are pending, as its intent held them — it may exist. It refused the new fields
+    of k, known: k's hash stays (a refusal changed nothing)."""
     ctx = service_context
     run, target = _start(ctx)
     segment = int(target.segments[0].key)
-    items = [UpsertItem(e, {}, {}, str(segment), "h1") for e in ("a@x.org", "b@x.org")]
+    with ctx.db.session() as session:
+        SyncStateRepository(session).record_contacts(1, {"k@x.org": "h0"}, now=NOW)
+    emails = ("a@x.org", "b@x.org", "k@x.org")
+    items = [UpsertItem(e, {}, {}, str(segment), "h1") for e in emails]
     result = BatchResult(
-        [RecordOutcome("a@x.org", True, "person_a"), RecordOutcome("b@x.org", False, reason="no")],
+        [
+            RecordOutcome("a@x.org", True, "person_a"),
+            RecordOutcome("b@x.org", False, reason="no"),
+            RecordOutcome("k@x.org", False, reason="no"),
+        ],
         requests=1,
     )
     tally = Tally()
-    tally.planned(hashes={}, unchanged=0, items=2)
+    tally.planned(hashes={"k@x.org": "h0"}, unchanged=0, items=3)
     async with _store(ctx, run) as store:
         intent = await store.intend(items)
         changes = tally.acknowledge([Ack(items, result, intent)])
-        assert changes.answered == [(intent, 2)]
-        assert changes.refused_memberships == [(segment, "b@x.org")]
+        assert changes.answered == [(intent, 3)]
+        assert changes.refused_memberships == [(segment, "b@x.org"), (segment, "k@x.org")]
         await store.commit(SNAP, changes)
         with ctx.db.session() as session:
-            assert _rows(session) == (0, 2, 2)
+            assert _rows(session) == (0, 3, 3)
             sync = SyncStateRepository(session)
-            assert sync.memberships(1, pending=True) == {(segment, "b@x.org")}
-            assert dict(sync.hashes_in_order(1)) == {"a@x.org": "h1", "b@x.org": ""}
+            assert sync.memberships(1, pending=True) == {
+                (segment, "b@x.org"),
+                (segment, "k@x.org"),
+            }
+            hashes = dict(sync.hashes_in_order(1))
+            assert hashes == {"a@x.org": "h1", "b@x.org": "", "k@x.org": "h0"}
 
 
 def test_an_intent_left_by_a_crash_is_pending_to_every_reader(
@@ -173,8 +187,10 @@ def test_an_intent_left_by_a_crash_is_pending_to_every_reader(
 def test_settling_never_downgrades_what_is_known_and_twice_is_once(
     service_context: ServiceContext,
 ) -> None:
-    """An intent settled after its acknowledgement (another reader got there first, or the
-    run's end) leaves the acknowledged rows known; settling again finds nothing."""
+    """An intent settled after an acknowledgement of some of it (another reader got there
+    first, or the run's end) leaves the acknowledged rows known, the contact's hash unconfirmed
+    (it cannot tell which of its items were answered); settling again finds nothing, and a
+    later acknowledgement records the real hash."""
     ctx = service_context
     _start(ctx)
     with ctx.db.session() as session:
@@ -186,12 +202,14 @@ def test_settling_never_downgrades_what_is_known_and_twice_is_once(
         sync = SyncStateRepository(session)
         assert sync.settle_intents() == 1
         assert sync.settle_intents(1) == 0
-        assert sync.hashes(1) == {"k@x.org": "h1"}
+        assert sync.hashes(1) == {"k@x.org": UNCONFIRMED}
         assert sync.memberships(1) == {(7, "k@x.org")}
         assert sync.memberships(1, pending=True) == {(7, "n@x.org")}
         contact = session.get(SyncContact, (1, "n@x.org"))
         assert contact is not None
         assert (contact.pending, contact.synced_at) == (True, NOW)  # the intent's own time
+        sync.record_contacts(1, {"k@x.org": "h2", "n@x.org": "h3"}, now=NOW)
+        assert sync.hashes(1) == {"k@x.org": "h2", "n@x.org": "h3"}
 
 
 def test_an_intent_is_answered_in_full_once_and_others_are_not_this_runs() -> None:

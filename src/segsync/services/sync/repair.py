@@ -176,7 +176,8 @@ def _acknowledged(
 
 
 def _intend(ctx: ServiceContext, export_id: int, memberships: list[tuple[int, str]]) -> None:
-    """Write-ahead: what the upserts may create is pending before they leave."""
+    """Write-ahead: what the upserts may create is pending before they leave, and the fields
+    of the known contacts among them unconfirmed until answered."""
     with ctx.db.session() as session:
         SyncStateRepository(session).record_intents(
             export_id, [email for _, email in memberships], memberships, now=ctx.now()

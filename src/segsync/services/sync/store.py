@@ -298,9 +298,8 @@ class RunStore:
     ) -> None:
         sync = SyncStateRepository(session)
         if changes.refused:  # refused: pending, as their intent held them (they may exist)
-            sync.record_intents(
-                self.export_id, changes.refused, changes.refused_memberships, now=self.ctx.now()
-            )
+            sync.record_intents(self.export_id, changes.refused, changes.refused_memberships,
+                                now=self.ctx.now(), refused=True)  # fmt: skip
         record = RunChangeRepository(session)
         rows = changes.changes
         unknown = (r.email for r in rows if not r.new_contact)  # the tally vouched for the rest

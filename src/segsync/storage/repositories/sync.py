@@ -8,10 +8,17 @@ acknowledgements that answer them write known rows and delete it. Whatever an in
 when it is read — its run crashed, stopped or ended with batches unanswered — becomes *pending*
 rows (:meth:`SyncStateRepository.settle_intents`, done by every read that sees pending rows),
 as if each had been written pending on its own (:meth:`SyncStateRepository.record_intents`,
-which a refused item gets at once). A pending row survives any number of crashes: a pending
-membership is "maybe on the list" until a later run confirms it (sends it again) or removes it.
-A pending contact that was never acknowledged has an empty payload hash, which no real hash
-equals."""
+which a repair's upserts get before they leave). A pending row survives any number of crashes:
+a pending membership is "maybe on the list" until a later run confirms it (sends it again) or
+removes it. A pending contact that was never acknowledged has an empty payload hash, which no
+real hash equals.
+
+A known contact that an unanswered batch held may hold that batch's fields in the destination,
+not those its hash stands for (a run that changed its fields died before the answer was saved):
+it keeps its row, with :data:`UNCONFIRMED` for a hash, which no real hash equals either. The
+next run sends its fields again, whatever the data holds by then, and the acknowledgement
+records the real hash. (An item the destination refused changed nothing: its rows are written
+pending at its batch's commit, its hash left as it is.)"""
 
 from __future__ import annotations
 
@@ -35,6 +42,10 @@ from segsync.storage.repositories.driver import (
 
 NO_HASH = ""
 """The payload hash of a contact only intended (sent, never acknowledged)."""
+UNCONFIRMED = "unconfirmed"
+"""The payload hash of a known contact whose fields were sent again and never acknowledged: the
+destination holds either what the recorded hash stood for or what was sent (SHA-256 hashes are
+64 hex digits, so no payload's hash is this)."""
 
 
 _CONTACT_INTENT = (
@@ -53,6 +64,10 @@ _CONTACT_UPSERT = (
     "contact_id = COALESCE(excluded.contact_id, sync_contacts.contact_id), "
     "synced_at = excluded.synced_at, pending = excluded.pending, "
     "payload = COALESCE(excluded.payload, sync_contacts.payload)"
+)
+_CONTACT_UNCONFIRMED = (
+    "UPDATE sync_contacts SET payload_hash = ? WHERE export_id = ? AND email = ? "
+    "AND payload_hash <> ''"
 )
 _MEMBERSHIP_UPSERT = (
     "INSERT INTO sync_memberships (export_id, segment_id, email, pending) VALUES ($1, ?, ?, FALSE) "
@@ -181,12 +196,20 @@ class SyncStateRepository:
         memberships: Iterable[tuple[int, str]],
         *,
         now: datetime,
+        refused: bool = False,
     ) -> None:
-        """Write-ahead: the contacts and memberships a batch about to leave may create, as
-        pending rows. Rows already there (known or pending) are left as they are."""
-        contacts = [(email,) for email in dict.fromkeys(emails)]
-        self._execute_many(_CONTACT_INTENT, contacts, export_id, self._stamp(now))
+        """Write-ahead for upserts about to leave, or that left and were never answered: the
+        contacts and memberships they may create, as pending rows (rows already there, known
+        or pending, stay), and :data:`UNCONFIRMED` for the hash of the known contacts among
+        them, as they may have changed their fields. ``refused``: the destination refused
+        these upserts, so they changed no fields (the hashes are left as they are)."""
+        unique = list(dict.fromkeys(emails))
+        self._execute_many(_CONTACT_INTENT, [(email,) for email in unique], export_id,
+                           self._stamp(now))  # fmt: skip
         self._execute_many(_MEMBERSHIP_INTENT, list(dict.fromkeys(memberships)), export_id)
+        if not refused:
+            rows = [(UNCONFIRMED, export_id, email) for email in unique]
+            self._execute_many(_CONTACT_UNCONFIRMED, rows)
 
     def add_intent(
         self,
@@ -213,9 +236,12 @@ class SyncStateRepository:
 
     def settle_intents(self, export_id: int | None = None) -> int:
         """Turn what the intents of ``export_id`` (None: of every export) still hold into pending
-        rows, in the session's transaction, and delete them; how many there were. Doing it twice,
-        or at once with the run that wrote them, is harmless: pending rows never replace known
-        ones, and an acknowledgement turns a pending row into a known one."""
+        rows, in the session's transaction, and delete them; how many there were. The known
+        contacts they hold keep their rows, with :data:`UNCONFIRMED` for a hash: the batch may
+        have changed their fields. Doing it twice, or at once with the run that wrote them, is
+        harmless: pending rows never replace known ones, an acknowledgement turns a pending row
+        into a known one and records the real hash, and a contact an intent holds after its
+        acknowledgement is only sent once more."""
         query = select(SyncIntent).order_by(SyncIntent.id)
         if export_id is not None:
             query = query.where(SyncIntent.export_id == export_id)
