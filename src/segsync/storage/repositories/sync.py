@@ -204,8 +204,8 @@ class SyncStateRepository:
         them, as they may have changed their fields. ``refused``: the destination refused
         these upserts, so they changed no fields (the hashes are left as they are)."""
         unique = list(dict.fromkeys(emails))
-        self._execute_many(_CONTACT_INTENT, [(email,) for email in unique], export_id,
-                           self._stamp(now))  # fmt: skip
+        contacts = [(email,) for email in unique]
+        self._execute_many(_CONTACT_INTENT, contacts, export_id, self._stamp(now))
         self._execute_many(_MEMBERSHIP_INTENT, list(dict.fromkeys(memberships)), export_id)
         if not refused:
             rows = [(UNCONFIRMED, export_id, email) for email in unique]
