@@ -34,7 +34,7 @@ from segsync.services.runs.queue import enqueue_run
 from segsync.services.runs.worker import Worker, workers_alive
 from segsync.services.sync.engine import EngineParts
 from segsync.services.sync.store import RunStore
-from segsync.services.sync.tally import RunProgress
+from segsync.services.sync.tally import Changing, RunProgress
 from segsync.services.users import add_user, set_role
 from segsync.settings import Settings
 from segsync.simulator import RunningSimulator
@@ -162,8 +162,8 @@ def _stop_mid_run(ctx: ServiceContext, sim: RunningSimulator, stop: Callable[[],
             if self.cancel_requested:
                 seen.set()
 
-        async def intend(self, items: Sequence[UpsertItem]) -> int | None:
-            intent = await super().intend(items)  # a removed export is seen here too
+        async def intend(self, items: Sequence[UpsertItem], changing: Changing = ()) -> int | None:
+            intent = await super().intend(items, changing)  # a removed export is seen here too
             if self.cancel_requested:
                 seen.set()
             return intent

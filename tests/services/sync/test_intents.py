@@ -20,10 +20,10 @@ from segsync.services.runs.queue import claim_run, enqueue_run
 from segsync.services.runs.worker import execute_claim
 from segsync.services.sync.engine import EngineParts
 from segsync.services.sync.store import RunStore
-from segsync.services.sync.tally import Snapshot, StateChanges
+from segsync.services.sync.tally import Changing, Snapshot, StateChanges
 from segsync.simulator import RunningSimulator
 from segsync.storage.repositories.runs import RunRecord
-from segsync.storage.repositories.sync import UNCONFIRMED, SyncStateRepository
+from segsync.storage.repositories.sync import SyncStateRepository
 from tests.services.runs_support import (
     Person,
     contacts,
@@ -55,8 +55,8 @@ class DiesBeforeCommitting(RunStore):
 class DiesBeforeSending(RunStore):
     """The intents of the first batch are committed, then the process dies before it leaves."""
 
-    async def intend(self, items: Sequence[UpsertItem]) -> None:
-        await super().intend(items)
+    async def intend(self, items: Sequence[UpsertItem], changing: Changing = ()) -> None:
+        await super().intend(items, changing)
         raise FatalError("the process died before the batch left")
 
 
@@ -199,11 +199,10 @@ def test_intents_never_downgrade_what_is_known(
         )
     with ctx.db.session() as session:
         repo = SyncStateRepository(session)
-        # an intent alone has no hash; a known contact's may have changed: unconfirmed
-        assert repo.hashes(1) == {"known@x.org": UNCONFIRMED}
+        assert repo.hashes(1) == {"known@x.org": "h1"}  # an intent alone has no hash
         assert repo.memberships(1) == {(7, "known@x.org")}
         assert repo.memberships(1, pending=True) == {(7, "new@x.org")}
-        repo.record_contacts(1, {"known@x.org": "h1", "new@x.org": "h2"}, now=NOW)
+        repo.record_contacts(1, {"new@x.org": "h2"}, now=NOW)
         repo.record_memberships(1, [(7, "new@x.org")])  # the acknowledgement
     with ctx.db.session() as session:
         repo = SyncStateRepository(session)

@@ -91,9 +91,7 @@ async def test_what_a_run_left_unanswered_is_pending_once_it_ends(
     service_context: ServiceContext,
 ) -> None:
     """A run stopped with a batch intended and not answered (and one answered): its end turns
-    what the intent still holds into pending rows, and the intent is gone. a, answered by the
-    first intent, is held by the unanswered one too: it stays known, on its list, but its
-    fields are unconfirmed (the next run sends them again)."""
+    what the intent still holds into pending rows, and the intent is gone."""
     ctx = service_context
     run, target = _start(ctx)
     segment = int(target.segments[0].key)
@@ -107,50 +105,38 @@ async def test_what_a_run_left_unanswered_is_pending_once_it_ends(
     with ctx.db.session() as session:
         assert _rows(session)[0] == 0
         sync = SyncStateRepository(session)
-        assert sync.hashes(1) == {"a@x.org": UNCONFIRMED}  # known, its fields unconfirmed
+        assert sync.hashes(1) == {"a@x.org": "h"}  # the answered stays known
         assert sync.memberships(1) == {(segment, "a@x.org")}
         assert sync.memberships(1, pending=True) == {(segment, "b@x.org")}
-        assert dict(sync.hashes_in_order(1)) == {"a@x.org": UNCONFIRMED, "b@x.org": ""}
+        assert dict(sync.hashes_in_order(1)) == {"a@x.org": "h", "b@x.org": ""}
 
 
 async def test_refused_items_are_pending_when_their_batch_is_committed(
     service_context: ServiceContext,
 ) -> None:
     """The destination refused b: its batch is answered (the intent goes), and b's contact and
-    membership are pending, as its intent held them — it may exist. It refused the new fields
-    of k, known: k's hash stays (a refusal changed nothing)."""
+    membership are pending, as its intent held them — it may exist."""
     ctx = service_context
     run, target = _start(ctx)
     segment = int(target.segments[0].key)
-    with ctx.db.session() as session:
-        SyncStateRepository(session).record_contacts(1, {"k@x.org": "h0"}, now=NOW)
-    emails = ("a@x.org", "b@x.org", "k@x.org")
-    items = [UpsertItem(e, {}, {}, str(segment), "h1") for e in emails]
+    items = [UpsertItem(e, {}, {}, str(segment), "h1") for e in ("a@x.org", "b@x.org")]
     result = BatchResult(
-        [
-            RecordOutcome("a@x.org", True, "person_a"),
-            RecordOutcome("b@x.org", False, reason="no"),
-            RecordOutcome("k@x.org", False, reason="no"),
-        ],
+        [RecordOutcome("a@x.org", True, "person_a"), RecordOutcome("b@x.org", False, reason="no")],
         requests=1,
     )
     tally = Tally()
-    tally.planned(hashes={"k@x.org": "h0"}, unchanged=0, items=3)
+    tally.planned(hashes={}, unchanged=0, items=2)
     async with _store(ctx, run) as store:
         intent = await store.intend(items)
         changes = tally.acknowledge([Ack(items, result, intent)])
-        assert changes.answered == [(intent, 3)]
-        assert changes.refused_memberships == [(segment, "b@x.org"), (segment, "k@x.org")]
+        assert changes.answered == [(intent, 2)]
+        assert changes.refused_memberships == [(segment, "b@x.org")]
         await store.commit(SNAP, changes)
         with ctx.db.session() as session:
-            assert _rows(session) == (0, 3, 3)
+            assert _rows(session) == (0, 2, 2)
             sync = SyncStateRepository(session)
-            assert sync.memberships(1, pending=True) == {
-                (segment, "b@x.org"),
-                (segment, "k@x.org"),
-            }
-            hashes = dict(sync.hashes_in_order(1))
-            assert hashes == {"a@x.org": "h1", "b@x.org": "", "k@x.org": "h0"}
+            assert sync.memberships(1, pending=True) == {(segment, "b@x.org")}
+            assert dict(sync.hashes_in_order(1)) == {"a@x.org": "h1", "b@x.org": ""}
 
 
 def test_an_intent_left_by_a_crash_is_pending_to_every_reader(
@@ -187,10 +173,8 @@ def test_an_intent_left_by_a_crash_is_pending_to_every_reader(
 def test_settling_never_downgrades_what_is_known_and_twice_is_once(
     service_context: ServiceContext,
 ) -> None:
-    """An intent settled after an acknowledgement of some of it (another reader got there
-    first, or the run's end) leaves the acknowledged rows known, the contact's hash unconfirmed
-    (it cannot tell which of its items were answered); settling again finds nothing, and a
-    later acknowledgement records the real hash."""
+    """An intent settled after its acknowledgement (another reader got there first, or the
+    run's end) leaves the acknowledged rows known; settling again finds nothing."""
     ctx = service_context
     _start(ctx)
     with ctx.db.session() as session:
@@ -202,14 +186,12 @@ def test_settling_never_downgrades_what_is_known_and_twice_is_once(
         sync = SyncStateRepository(session)
         assert sync.settle_intents() == 1
         assert sync.settle_intents(1) == 0
-        assert sync.hashes(1) == {"k@x.org": UNCONFIRMED}
+        assert sync.hashes(1) == {"k@x.org": "h1"}
         assert sync.memberships(1) == {(7, "k@x.org")}
         assert sync.memberships(1, pending=True) == {(7, "n@x.org")}
         contact = session.get(SyncContact, (1, "n@x.org"))
         assert contact is not None
         assert (contact.pending, contact.synced_at) == (True, NOW)  # the intent's own time
-        sync.record_contacts(1, {"k@x.org": "h2", "n@x.org": "h3"}, now=NOW)
-        assert sync.hashes(1) == {"k@x.org": "h2", "n@x.org": "h3"}
 
 
 def test_an_intent_is_answered_in_full_once_and_others_are_not_this_runs() -> None:
@@ -219,3 +201,33 @@ def test_an_intent_is_answered_in_full_once_and_others_are_not_this_runs() -> No
     assert intents.answered([(1, 2), (9, 5)]) == []  # 9: not opened by this run
     assert intents.answered([(2, 1), (1, 1)]) == [2, 1]
     assert intents.answered([(1, 1), (2, 1)]) == []  # each is deleted once
+
+
+async def test_a_change_of_a_known_contact_s_fields_is_unconfirmed_until_answered(
+    service_context: ServiceContext,
+) -> None:
+    """k and u are known with hash h0; a batch changes k's fields (sent with h1) and sends u
+    unchanged. Until the answer, k's hash is unconfirmed (the destination may hold either),
+    u's and the new n's are as they were; the answer records h1. Unanswered (a crash), k stays
+    unconfirmed, through the settling of the intent."""
+    ctx = service_context
+    run, target = _start(ctx)
+    segment = int(target.segments[0].key)
+    with ctx.db.session() as session:
+        SyncStateRepository(session).record_contacts(1, {"k@x.org": "h0", "u@x.org": "h0"}, now=NOW)
+    async with _store(ctx, run) as store:
+        items = [_item(email, segment) for email in ("k@x.org", "n@x.org", "u@x.org")]
+        changing = [("k@x.org", "h1"), ("u@x.org", "h0")]  # u: as recorded, no change
+        intent = await store.intend(items[:2], changing)
+        assert intent is not None
+        with ctx.db.session() as session:
+            hashes = SyncStateRepository(session).hashes(1)
+            assert hashes == {"k@x.org": UNCONFIRMED, "u@x.org": "h0"}
+        answer = StateChanges(hashes={"k@x.org": "h1"}, answered=[(intent, 1)])
+        await store.commit(SNAP, answer)
+        with ctx.db.session() as session:
+            assert SyncStateRepository(session).hashes(1)["k@x.org"] == "h1"
+        await store.intend(items[:1], [("k@x.org", "h2")])  # never answered
+        await store.end(RunEnd(run, target, RunStatus.FAILURE, "died", RunCounts()))
+    with ctx.db.session() as session:
+        assert SyncStateRepository(session).hashes(1) == {"k@x.org": UNCONFIRMED, "u@x.org": "h0"}

@@ -353,7 +353,7 @@ class _Engine(RunEnding):
             list_ids,
             committer,
             stop=self.stopping,
-            intend=self.store.intend,
+            intend=lambda items: self.store.intend(items, self.tally.changing(items)),
             send=send,
         ):
             self.check_stop()

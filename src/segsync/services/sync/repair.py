@@ -110,7 +110,8 @@ async def repair_drift(
     outcome.planned_requests = outcome.lists_created + len(batches) + len(removals)
 
     intents = [(int(segment), upsert.email) for segment, upsert, _ in items]
-    await asyncio.to_thread(_intend, ctx, export_id, intents)
+    sent = [(upsert.email, digest) for _, upsert, digest in items]
+    await asyncio.to_thread(_intend, ctx, export_id, intents, sent)
     outgoing = ([entry[1] for entry in batch] for batch in batches)
     async for index, result in destination.upsert_batches(outgoing):
         batch = batches[index]
@@ -175,13 +176,20 @@ def _acknowledged(
         sync.record_memberships(export_id, added)
 
 
-def _intend(ctx: ServiceContext, export_id: int, memberships: list[tuple[int, str]]) -> None:
-    """Write-ahead: what the upserts may create is pending before they leave, and the fields
-    of the known contacts among them unconfirmed until answered."""
+def _intend(
+    ctx: ServiceContext,
+    export_id: int,
+    memberships: list[tuple[int, str]],
+    sent: list[tuple[str, str]],
+) -> None:
+    """Write-ahead: what the upserts may create is pending before they leave, and the known
+    contacts whose fields they change (``sent``: email and hash) are unconfirmed."""
     with ctx.db.session() as session:
-        SyncStateRepository(session).record_intents(
+        sync = SyncStateRepository(session)
+        sync.record_intents(
             export_id, [email for _, email in memberships], memberships, now=ctx.now()
         )
+        sync.unconfirm(export_id, sent)
 
 
 def _intend_removals(ctx: ServiceContext, export_id: int, pairs: list[tuple[int, str]]) -> None:

@@ -38,7 +38,7 @@ from segsync.services.sync.finish import RunEnd, record_run_end
 from segsync.services.sync.lease import LEASE_SECONDS
 from segsync.services.sync.open_intents import OpenIntents
 from segsync.services.sync.switching import fewer_collections
-from segsync.services.sync.tally import Snapshot, StateChanges
+from segsync.services.sync.tally import Changing, Snapshot, StateChanges
 from segsync.services.sync.target import RunTarget
 from segsync.storage.repositories.erasures import ErasureRepository
 from segsync.storage.repositories.exports import ExportRepository
@@ -139,9 +139,8 @@ class RunStore:
             hashes = {} if light else sync.hashes(self.export_id)
             rows = () if light else sync.membership_rows(self.export_id)
             sizes = sync.sizes(self.export_id) if light else None
-            emails = {email: email for email in hashes}  # each email's text, held once
-            memberships = Memberships(rows, emails=emails)
-            del emails
+            # each email's text held once (the dict goes when Memberships is built)
+            memberships = Memberships(rows, emails={email: email for email in hashes})
             pending = sync.membership_keys(self.export_id, pending=True)
             lists = ExportRepository(session).lists(self.export_id)
         list_ids: dict[str, str | None] = {
@@ -217,13 +216,13 @@ class RunStore:
                 self.export_id, int(segment_key), list_id, title, now=self.ctx.now()
             )
 
-    async def intend(self, items: Sequence[UpsertItem]) -> int | None:
-        """Write-ahead: record what these items may create (contacts and memberships), in one
-        intent committed before they are sent (a grouped write); its id, for the
-        acknowledgements of these items to give back (:attr:`~.tally.Ack.intent`). None when
-        the export is gone."""
+    async def intend(self, items: Sequence[UpsertItem], changing: Changing = ()) -> int | None:
+        """Write-ahead: record what these items may create (contacts and memberships), and the
+        contacts whose fields they change (``changing``) as unconfirmed, in one transaction
+        committed before they are sent (a grouped write); the intent's id, for the items'
+        acknowledgements to give back (:attr:`~.tally.Ack.intent`). None: the export is gone."""
         try:
-            intent = await self._grouped(functools.partial(self._intend, items))
+            intent = await self._grouped(functools.partial(self._intend, items, changing))
         except IntegrityError:
             # The export was removed meanwhile (its sync state went with it): the run stops
             # as for a cancel, before these items leave.
@@ -233,10 +232,11 @@ class RunStore:
         self._intents.opened(intent, len(items))
         return intent
 
-    def _intend(self, items: Sequence[UpsertItem], session: Session) -> int:
+    def _intend(self, items: Sequence[UpsertItem], changing: Changing, session: Session) -> int:
         memberships = [(int(i.segment), i.email) for i in items if i.segment is not None]
+        emails = [i.email for i in items]
         return SyncStateRepository(session).add_intent(
-            self.export_id, (i.email for i in items), memberships, now=self.ctx.now()
+            self.export_id, emails, memberships, now=self.ctx.now(), changing=changing
         )
 
     async def intend_removals(self, memberships: Sequence[tuple[str, str]]) -> None:
@@ -298,8 +298,9 @@ class RunStore:
     ) -> None:
         sync = SyncStateRepository(session)
         if changes.refused:  # refused: pending, as their intent held them (they may exist)
-            sync.record_intents(self.export_id, changes.refused, changes.refused_memberships,
-                                now=self.ctx.now(), refused=True)  # fmt: skip
+            sync.record_intents(
+                self.export_id, changes.refused, changes.refused_memberships, now=self.ctx.now()
+            )
         record = RunChangeRepository(session)
         rows = changes.changes
         unknown = (r.email for r in rows if not r.new_contact)  # the tally vouched for the rest

@@ -35,6 +35,8 @@ class RunProgress:
 
 
 ProgressCallback = Callable[[RunProgress], None]
+Changing = Sequence[tuple[str, str]]
+"""``(email, payload hash sent)`` of the items that change a known contact's fields."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,19 @@ class Tally:
         acknowledged_before = self.base.added + self.base.updated
         self.counts.unchanged = max(0, unchanged - acknowledged_before)
         self.items_total = self._base_done + items
+
+    def changing(self, items: Sequence[UpsertItem]) -> Changing:
+        """``(email, payload hash)`` of the items that change the fields of a contact the plan's
+        sync state knows, written ahead as unconfirmed with their intent
+        (:meth:`~.store.RunStore.intend`); none in a first run, whose state knows no contact."""
+        known = self._planned_hashes
+        if not known:
+            return []
+        return [
+            (item.email, item.payload_hash)
+            for item in items
+            if known.get(item.email, item.payload_hash) != item.payload_hash
+        ]
 
     def more_items(self, items: int) -> None:
         """``items`` more to send, made while sending (a first run sent as it is read)."""

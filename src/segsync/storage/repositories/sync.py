@@ -8,17 +8,17 @@ acknowledgements that answer them write known rows and delete it. Whatever an in
 when it is read — its run crashed, stopped or ended with batches unanswered — becomes *pending*
 rows (:meth:`SyncStateRepository.settle_intents`, done by every read that sees pending rows),
 as if each had been written pending on its own (:meth:`SyncStateRepository.record_intents`,
-which a repair's upserts get before they leave). A pending row survives any number of crashes:
-a pending membership is "maybe on the list" until a later run confirms it (sends it again) or
-removes it. A pending contact that was never acknowledged has an empty payload hash, which no
-real hash equals.
+which a refused item gets at once). A pending row survives any number of crashes: a pending
+membership is "maybe on the list" until a later run confirms it (sends it again) or removes it.
+A pending contact that was never acknowledged has an empty payload hash, which no real hash
+equals.
 
-A known contact that an unanswered batch held may hold that batch's fields in the destination,
-not those its hash stands for (a run that changed its fields died before the answer was saved):
-it keeps its row, with :data:`UNCONFIRMED` for a hash, which no real hash equals either. The
-next run sends its fields again, whatever the data holds by then, and the acknowledgement
-records the real hash. (An item the destination refused changed nothing: its rows are written
-pending at its batch's commit, its hash left as it is.)"""
+Fields are written ahead too: before an upsert that changes a known contact's fields leaves, the
+contact's hash becomes :data:`UNCONFIRMED` (:meth:`SyncStateRepository.unconfirm`), which no real
+hash equals either, until its acknowledgement records the hash sent. Were the old hash kept, a
+run that sent new fields and died before the answer was saved, followed by data that went back
+to the recorded fields, would find the hash equal and leave the new fields in the destination
+for good."""
 
 from __future__ import annotations
 
@@ -43,9 +43,9 @@ from segsync.storage.repositories.driver import (
 NO_HASH = ""
 """The payload hash of a contact only intended (sent, never acknowledged)."""
 UNCONFIRMED = "unconfirmed"
-"""The payload hash of a known contact whose fields were sent again and never acknowledged: the
-destination holds either what the recorded hash stood for or what was sent (SHA-256 hashes are
-64 hex digits, so no payload's hash is this)."""
+"""The payload hash of a known contact while an upsert that changes its fields is unanswered:
+the destination holds the fields recorded before or those sent (a SHA-256 hash is 64 hex
+digits, so no payload's hash is this)."""
 
 
 _CONTACT_INTENT = (
@@ -67,7 +67,7 @@ _CONTACT_UPSERT = (
 )
 _CONTACT_UNCONFIRMED = (
     "UPDATE sync_contacts SET payload_hash = ? WHERE export_id = ? AND email = ? "
-    "AND payload_hash <> ''"
+    "AND payload_hash <> '' AND payload_hash <> ?"
 )
 _MEMBERSHIP_UPSERT = (
     "INSERT INTO sync_memberships (export_id, segment_id, email, pending) VALUES ($1, ?, ?, FALSE) "
@@ -196,20 +196,19 @@ class SyncStateRepository:
         memberships: Iterable[tuple[int, str]],
         *,
         now: datetime,
-        refused: bool = False,
     ) -> None:
-        """Write-ahead for upserts about to leave, or that left and were never answered: the
-        contacts and memberships they may create, as pending rows (rows already there, known
-        or pending, stay), and :data:`UNCONFIRMED` for the hash of the known contacts among
-        them, as they may have changed their fields. ``refused``: the destination refused
-        these upserts, so they changed no fields (the hashes are left as they are)."""
-        unique = list(dict.fromkeys(emails))
-        contacts = [(email,) for email in unique]
+        """Write-ahead: the contacts and memberships a batch about to leave may create, as
+        pending rows. Rows already there (known or pending) are left as they are."""
+        contacts = [(email,) for email in dict.fromkeys(emails)]
         self._execute_many(_CONTACT_INTENT, contacts, export_id, self._stamp(now))
         self._execute_many(_MEMBERSHIP_INTENT, list(dict.fromkeys(memberships)), export_id)
-        if not refused:
-            rows = [(UNCONFIRMED, export_id, email) for email in unique]
-            self._execute_many(_CONTACT_UNCONFIRMED, rows)
+
+    def unconfirm(self, export_id: int, sent: Iterable[tuple[str, str]]) -> None:
+        """Write-ahead for fields: ``(email, payload hash)`` of upserts about to leave. A known
+        contact whose recorded hash is another gets :data:`UNCONFIRMED` for a hash until the
+        acknowledgement records the one sent; one that is new or sent unchanged stays."""
+        rows = [(UNCONFIRMED, export_id, email, digest) for email, digest in dict.fromkeys(sent)]
+        self._execute_many(_CONTACT_UNCONFIRMED, rows)
 
     def add_intent(
         self,
@@ -218,10 +217,13 @@ class SyncStateRepository:
         memberships: Iterable[tuple[int, str]],
         *,
         now: datetime,
+        changing: Iterable[tuple[str, str]] = (),
     ) -> int:
         """Write-ahead, kept whole: what batches about to leave may create, in one intent row;
         its id (for :meth:`drop_intents` once the batches are answered). Read as
-        :meth:`record_intents` would have written it (:meth:`settle_intents`)."""
+        :meth:`record_intents` would have written it (:meth:`settle_intents`). ``changing``:
+        what :meth:`unconfirm` takes, for the same batches."""
+        self.unconfirm(export_id, changing)
         stamp = bind_value(self.session, SyncIntent.__table__.c.at, now)
         texts = (
             orjson.dumps(list(dict.fromkeys(emails))).decode(),
@@ -236,12 +238,9 @@ class SyncStateRepository:
 
     def settle_intents(self, export_id: int | None = None) -> int:
         """Turn what the intents of ``export_id`` (None: of every export) still hold into pending
-        rows, in the session's transaction, and delete them; how many there were. The known
-        contacts they hold keep their rows, with :data:`UNCONFIRMED` for a hash: the batch may
-        have changed their fields. Doing it twice, or at once with the run that wrote them, is
-        harmless: pending rows never replace known ones, an acknowledgement turns a pending row
-        into a known one and records the real hash, and a contact an intent holds after its
-        acknowledgement is only sent once more."""
+        rows, in the session's transaction, and delete them; how many there were. Doing it twice,
+        or at once with the run that wrote them, is harmless: pending rows never replace known
+        ones, and an acknowledgement turns a pending row into a known one."""
         query = select(SyncIntent).order_by(SyncIntent.id)
         if export_id is not None:
             query = query.where(SyncIntent.export_id == export_id)
