@@ -128,3 +128,21 @@ def test_a_resumed_attempt_vouches_for_no_one() -> None:
     changes = tally.acknowledge([Ack([item("new@x.org")], ok("new@x.org"))])
     assert not any(r.new_contact for r in changes.changes)
     assert [(r.previous, r.new_contact) for r in changes.changes] == [(None, False)]
+
+
+def test_only_items_that_change_a_known_contact_s_fields_are_written_ahead_as_changing() -> None:
+    """Against the state the plan was made on: a known contact sent with another hash is
+    changing; one sent with its recorded hash (a new list only) and a new contact are not. A
+    first run, whose state knows no contact, names none (it writes nothing more)."""
+    tally = Tally()
+    tally.planned(hashes={"changed@x.org": "h0", "same@x.org": "h1"}, unchanged=0, items=4)
+    batch = [
+        item("changed@x.org", None),
+        item("changed@x.org", "2"),
+        item("new@x.org"),
+        item("same@x.org", "2"),
+    ]
+    assert tally.changing(batch) == [("changed@x.org", "h1"), ("changed@x.org", "h1")]
+    first = Tally()
+    first.planned(hashes={}, unchanged=0, items=4)
+    assert first.changing(batch) == []

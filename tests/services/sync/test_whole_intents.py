@@ -218,7 +218,7 @@ async def test_a_change_of_a_known_contact_s_fields_is_unconfirmed_until_answere
     async with _store(ctx, run) as store:
         items = [_item(email, segment) for email in ("k@x.org", "n@x.org", "u@x.org")]
         changing = [("k@x.org", "h1"), ("u@x.org", "h0")]  # u: as recorded, no change
-        intent = await store.intend(items[:2], changing)
+        intent = await store.intend(items, changing)
         assert intent is not None
         with ctx.db.session() as session:
             hashes = SyncStateRepository(session).hashes(1)
